@@ -1,0 +1,68 @@
+# essmon: `make run` starts the whole service with demo data; `make test` runs the whole suite.
+# Both install what they need: the virtualenv, Python and npm packages, and Chromium.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+VENDOR := essmon/static/vendor
+PG_URL ?= postgres://postgres@127.0.0.1:5432/essmon
+
+.PHONY: run test test-sqlite test-postgres lint format deps static chromium clean
+
+run: deps static
+	$(BIN)/essmon serve --demo
+
+test: deps static chromium lint test-sqlite test-postgres
+
+test-sqlite:
+	$(BIN)/pytest -p no:cacheprovider
+
+# The suite again on PostgreSQL (browser tests excluded: they run above and do not
+# depend on the database engine). Under CI=true a missing server fails the run.
+test-postgres:
+	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(PG_URL:/essmon=/postgres)', connect_timeout=3).close()" 2>/dev/null; then \
+		ESSMON_DATABASE_URL=$(PG_URL) $(BIN)/pytest -p no:cacheprovider -m "not browser" -q; \
+	elif [ "$$CI" = "true" ]; then \
+		echo "PostgreSQL at $(PG_URL) is not reachable and CI=true: failing"; exit 1; \
+	else \
+		echo "SKIPPED: PostgreSQL suite (no server at $(PG_URL))"; \
+	fi
+
+lint: deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/essmon makemigrations --check --dry-run
+
+format: deps
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+deps: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+static: node_modules/.installed
+	mkdir -p $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)/
+	cp node_modules/uplot/dist/uPlot.iife.min.js node_modules/uplot/dist/uPlot.min.css $(VENDOR)/
+
+# Debian's Chromium for the browser tests (Playwright never downloads a browser here).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = "0" ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
+		else \
+			echo "Chromium is missing: install Debian's chromium package (browser tests will skip)"; \
+		fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) node_modules $(VENDOR) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""essmon: remote monitoring service for battery storage systems."""

@@ -1,0 +1,78 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+
+from essmon.accounts.models import AccountToken, TermsAcceptance, TermsVersion, User
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    ordering = ["-date_joined"]
+    list_display = ["email", "name", "role", "is_active", "activated_at", "locked_at"]
+    list_filter = ["role", "is_active", "is_staff"]
+    search_fields = ["email", "name", "furigana", "company_name", "phone"]
+    readonly_fields = ["date_joined", "activated_at", "last_login"]
+    fieldsets = [
+        (None, {"fields": ["email", "password", "role"]}),
+        (
+            "お客様情報",
+            {
+                "fields": [
+                    "name",
+                    "furigana",
+                    "postal_code",
+                    "prefecture",
+                    "city",
+                    "address_rest",
+                    "phone",
+                    "company_name",
+                    "department",
+                ]
+            },
+        ),
+        (
+            "状態",
+            {
+                "fields": [
+                    "is_active",
+                    "date_joined",
+                    "activated_at",
+                    "last_login",
+                    "failed_logins",
+                    "locked_at",
+                ]
+            },
+        ),
+        ("運営者権限", {"fields": ["is_staff", "is_superuser", "groups", "user_permissions"]}),
+    ]
+    add_fieldsets = [(None, {"fields": ["email", "name", "role", "password1", "password2"]})]
+
+
+@admin.register(TermsVersion)
+class TermsVersionAdmin(admin.ModelAdmin):
+    list_display = ["version", "title", "published_at"]
+
+
+@admin.register(TermsAcceptance)
+class TermsAcceptanceAdmin(admin.ModelAdmin):
+    list_display = ["user", "terms", "context", "accepted_at"]
+    list_filter = ["context", "terms"]
+    search_fields = ["user__email"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(AccountToken)
+class AccountTokenAdmin(admin.ModelAdmin):
+    list_display = ["user", "purpose", "created_at", "expires_at", "used_at", "voided_at"]
+    list_filter = ["purpose"]
+    search_fields = ["user__email"]
+    exclude = ["token_hash"]
+    readonly_fields = [
+        "user",
+        "purpose",
+        "created_at",
+        "expires_at",
+        "used_at",
+        "voided_at",
+        "failures",
+        "new_email",
+    ]

@@ -1,0 +1,233 @@
+"""Forms of the registration and management sites. Labels are the seed's words."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import password_validation
+
+from essmon.accounts.services import Person, SiteInput
+from essmon.core.japanese import (
+    PREFECTURES,
+    InputError,
+    normalize_furigana,
+    normalize_phone,
+    normalize_postal_code,
+)
+from essmon.gateways.services import is_valid_gateway_id, normalize_gateway_id
+
+PREFECTURE_CHOICES = [("", "都道府県を選択")] + [(p, p) for p in PREFECTURES]
+PHONE_NOTE = (
+    "※仮登録時の認証に、ここで登録頂いた電話番号の入力が必要となりますので、"
+    "記録しておくようお願いします。"
+)
+
+
+def _normalized(value: str, normalizer) -> str:
+    try:
+        return normalizer(value)
+    except InputError as exc:
+        raise forms.ValidationError(str(exc)) from exc
+
+
+class PersonFieldsMixin(forms.Form):
+    """ユーザ様情報 and 法人様情報."""
+
+    name = forms.CharField(label="氏名", max_length=100)
+    furigana = forms.CharField(label="フリガナ", max_length=100)
+    postal_code = forms.CharField(label="郵便番号", max_length=10)
+    prefecture = forms.ChoiceField(label="都道府県", choices=PREFECTURE_CHOICES)
+    city = forms.CharField(label="市町村区", max_length=100)
+    address_rest = forms.CharField(label="それ以降の住所", max_length=200)
+    phone = forms.CharField(label="電話番号", max_length=20, help_text=PHONE_NOTE)
+    company_name = forms.CharField(label="法人名", max_length=100, required=False)
+    department = forms.CharField(label="部署名", max_length=100, required=False)
+
+    def clean_name(self) -> str:
+        return " ".join(self.cleaned_data["name"].replace("　", " ").split())
+
+    def clean_furigana(self) -> str:
+        return _normalized(self.cleaned_data["furigana"], normalize_furigana)
+
+    def clean_postal_code(self) -> str:
+        return _normalized(self.cleaned_data["postal_code"], normalize_postal_code)
+
+    def clean_phone(self) -> str:
+        return _normalized(self.cleaned_data["phone"], normalize_phone)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("department") and not cleaned.get("company_name"):
+            self.add_error("company_name", "部署名を入力する場合は法人名も入力してください。")
+        return cleaned
+
+    def person(self, email: str) -> Person:
+        c = self.cleaned_data
+        return Person(
+            name=c["name"],
+            furigana=c["furigana"],
+            email=email,
+            postal_code=c["postal_code"],
+            prefecture=c["prefecture"],
+            city=c["city"].strip(),
+            address_rest=c["address_rest"].strip(),
+            phone=c["phone"],
+            company_name=c.get("company_name", "").strip(),
+            department=c.get("department", "").strip(),
+        )
+
+
+class GatewayFieldsMixin(forms.Form):
+    """ゲートウェイ情報."""
+
+    gateway_id = forms.CharField(label="ゲートウェイID", max_length=20)
+    gateway_password = forms.CharField(
+        label="ゲートウェイパスワード", max_length=40, widget=forms.PasswordInput(render_value=True)
+    )
+
+    def clean_gateway_id(self) -> str:
+        value = normalize_gateway_id(self.cleaned_data["gateway_id"])
+        if not is_valid_gateway_id(value):
+            raise forms.ValidationError(
+                "ゲートウェイIDは12文字(例: 01AB12345678)で入力してください。"
+            )
+        return value
+
+    def clean_gateway_password(self) -> str:
+        return self.cleaned_data["gateway_password"].strip()
+
+
+class SiteFieldsMixin(forms.Form):
+    """設置先 [案件]."""
+
+    site_name = forms.CharField(label="案件名", max_length=100)
+    site_postal_code = forms.CharField(label="郵便番号", max_length=10)
+    site_prefecture = forms.ChoiceField(label="都道府県", choices=PREFECTURE_CHOICES)
+    site_address_rest = forms.CharField(label="それ以降の住所", max_length=200)
+
+    def clean_site_postal_code(self) -> str:
+        return _normalized(self.cleaned_data["site_postal_code"], normalize_postal_code)
+
+    def site(self) -> SiteInput:
+        c = self.cleaned_data
+        return SiteInput(
+            name=c["site_name"].strip(),
+            postal_code=c["site_postal_code"],
+            prefecture=c["site_prefecture"],
+            address_rest=c["site_address_rest"].strip(),
+        )
+
+
+class RegistrationForm(PersonFieldsMixin, GatewayFieldsMixin, SiteFieldsMixin):
+    """お客様情報の登録 — every field of the seed's input form."""
+
+    email = forms.EmailField(label="メールアドレス", max_length=254)
+    email_confirm = forms.EmailField(label="メールアドレス(確認用)", max_length=254)
+
+    field_order = [
+        "name", "furigana", "email", "email_confirm", "postal_code", "prefecture", "city",
+        "address_rest", "phone", "company_name", "department", "gateway_id",
+        "gateway_password", "site_name", "site_postal_code", "site_prefecture",
+        "site_address_rest",
+    ]  # fmt: skip
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip()
+
+    def clean(self):
+        cleaned = super().clean()
+        email, confirm = cleaned.get("email"), cleaned.get("email_confirm")
+        if email and confirm and email != confirm.strip():
+            self.add_error(
+                "email_confirm", "メールアドレスが一致しません。同じアドレスを入力してください。"
+            )
+        return cleaned
+
+
+class GatewayForm(GatewayFieldsMixin):
+    """ゲートウェイの登録, step 1."""
+
+
+class SiteForm(SiteFieldsMixin):
+    """ゲートウェイの登録, step 2."""
+
+
+class ActivationForm(forms.Form):
+    password = forms.CharField(
+        label="パスワード",
+        max_length=16,
+        strip=False,
+        widget=forms.PasswordInput,
+        help_text="8~16文字で、英小文字・英大文字・数字のすべてを含む文字列を入力ください。",
+    )
+    password_confirm = forms.CharField(
+        label="パスワード(確認用)", max_length=16, strip=False, widget=forms.PasswordInput
+    )
+    phone = forms.CharField(
+        label="電話番号",
+        max_length=20,
+        help_text="アカウント申込時に入力したお客様の連絡先の番号を入力してください。",
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("password") and cleaned.get("password") != cleaned.get("password_confirm"):
+            self.add_error("password_confirm", "パスワードが一致しません。")
+        return cleaned
+
+
+class LoginForm(forms.Form):
+    email = forms.CharField(label="ユーザID(メールアドレス)", max_length=254)
+    password = forms.CharField(label="パスワード", strip=False, widget=forms.PasswordInput)
+
+
+class ProfileForm(PersonFieldsMixin):
+    """お客様情報の変更 (the mail address changes separately, with re-verification)."""
+
+
+class EmailChangeForm(forms.Form):
+    email = forms.EmailField(label="新しいメールアドレス", max_length=254)
+    email_confirm = forms.EmailField(label="新しいメールアドレス(確認用)", max_length=254)
+
+    def clean(self):
+        cleaned = super().clean()
+        email, confirm = cleaned.get("email"), cleaned.get("email_confirm")
+        if email and confirm and email.strip() != confirm.strip():
+            self.add_error("email_confirm", "メールアドレスが一致しません。")
+        return cleaned
+
+
+class PasswordChangeForm(forms.Form):
+    old_password = forms.CharField(
+        label="現在のパスワード", strip=False, widget=forms.PasswordInput
+    )
+    new_password = forms.CharField(
+        label="新しいパスワード",
+        strip=False,
+        widget=forms.PasswordInput,
+        help_text="8~16文字で、英小文字・英大文字・数字のすべてを含む文字列を入力ください。",
+    )
+    new_password_confirm = forms.CharField(
+        label="新しいパスワード(確認用)", strip=False, widget=forms.PasswordInput
+    )
+
+    def __init__(self, user, *args, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean_old_password(self) -> str:
+        value = self.cleaned_data["old_password"]
+        if not self.user.check_password(value):
+            raise forms.ValidationError("現在のパスワードが正しくありません。")
+        return value
+
+    def clean(self):
+        cleaned = super().clean()
+        new, confirm = cleaned.get("new_password"), cleaned.get("new_password_confirm")
+        if new and new != confirm:
+            self.add_error("new_password_confirm", "パスワードが一致しません。")
+        elif new:
+            try:
+                password_validation.validate_password(new, self.user)
+            except forms.ValidationError as exc:
+                self.add_error("new_password", exc)
+        return cleaned

@@ -1,0 +1,150 @@
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **fields) -> User:
+        user = self.model(email=email, **fields)
+        user.set_password(password) if password else user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **fields) -> User:
+        fields.setdefault("role", User.Role.OPERATOR)
+        fields.update(is_staff=True, is_superuser=True, is_active=True)
+        fields.setdefault("activated_at", timezone.now())
+        return self.create_user(email, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """An account. The user ID is the mail address, compared exactly as typed (the seed:
+    IDs are case-sensitive); uniqueness ignores case so that two accounts never differ
+    only by the case of their address."""
+
+    class Role(models.TextChoices):
+        CUSTOMER = "customer", "お客様"
+        DEALER = "dealer", "販売店"
+        OPERATOR = "operator", "運営者"
+
+    email = models.EmailField("メールアドレス", max_length=254, unique=True)
+    role = models.CharField("種別", max_length=16, choices=Role.choices, default=Role.CUSTOMER)
+    name = models.CharField("氏名", max_length=100)
+    furigana = models.CharField("フリガナ", max_length=100, blank=True)
+    postal_code = models.CharField("郵便番号", max_length=7, blank=True)
+    prefecture = models.CharField("都道府県", max_length=4, blank=True)
+    city = models.CharField("市町村区", max_length=100, blank=True)
+    address_rest = models.CharField("それ以降の住所", max_length=200, blank=True)
+    phone = models.CharField("電話番号", max_length=20, blank=True, help_text="E.164")
+    company_name = models.CharField("法人名", max_length=100, blank=True)
+    department = models.CharField("部署名", max_length=100, blank=True)
+
+    is_active = models.BooleanField("有効", default=False)
+    is_staff = models.BooleanField("管理サイト利用", default=False)
+    date_joined = models.DateTimeField("仮登録日時", default=timezone.now)
+    activated_at = models.DateTimeField("本登録日時", null=True, blank=True)
+    failed_logins = models.PositiveIntegerField("連続ログイン失敗回数", default=0)
+    locked_at = models.DateTimeField("ロック日時", null=True, blank=True)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["name"]
+
+    class Meta:
+        verbose_name = "アカウント"
+        verbose_name_plural = "アカウント"
+        constraints = [
+            models.UniqueConstraint(Lower("email"), name="accounts_user_email_ci_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+    @property
+    def is_provisional(self) -> bool:
+        return self.activated_at is None
+
+    @property
+    def is_locked(self) -> bool:
+        return self.locked_at is not None
+
+    def get_full_name(self) -> str:
+        return self.name
+
+    def get_short_name(self) -> str:
+        return self.name
+
+
+class TermsVersion(models.Model):
+    """利用規約 — one row per published version; acceptances point at the version read."""
+
+    version = models.CharField("版", max_length=20, unique=True)
+    title = models.CharField("表題", max_length=200)
+    body = models.TextField("本文")
+    privacy_purpose = models.TextField("個人情報の利用目的")
+    published_at = models.DateTimeField("公開日時")
+
+    class Meta:
+        verbose_name = "利用規約"
+        verbose_name_plural = "利用規約"
+        ordering = ["-published_at"]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.version})"
+
+
+class TermsAcceptance(models.Model):
+    class Context(models.TextChoices):
+        REGISTRATION = "registration", "お客様情報の登録"
+        ACTIVATION = "activation", "本登録"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="terms_acceptances")
+    terms = models.ForeignKey(TermsVersion, on_delete=models.PROTECT)
+    context = models.CharField(max_length=20, choices=Context.choices)
+    accepted_at = models.DateTimeField(default=timezone.now)
+    client_address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "利用規約への同意"
+        verbose_name_plural = "利用規約への同意"
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.terms.version} ({self.context})"
+
+
+class AccountToken(models.Model):
+    """A single-use link sent by mail. Only the SHA-256 of the token is stored."""
+
+    class Purpose(models.TextChoices):
+        ACTIVATION = "activation", "本登録"
+        EMAIL_CHANGE = "email_change", "メールアドレス変更"
+        UNLOCK = "unlock", "ロック解除"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tokens")
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    voided_at = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveIntegerField(default=0)
+    new_email = models.EmailField(blank=True)
+
+    class Meta:
+        verbose_name = "メール認証リンク"
+        verbose_name_plural = "メール認証リンク"
+        indexes = [models.Index(fields=["purpose", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} ({self.user_id})"
+
+    def is_usable(self) -> bool:
+        return self.used_at is None and self.voided_at is None and self.expires_at > timezone.now()

@@ -1,0 +1,414 @@
+"""Account workflows: registration, activation, login limits, account changes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from essmon.accounts.models import AccountToken, TermsAcceptance, TermsVersion, User
+from essmon.accounts.tokens import issue_token
+from essmon.core import throttle
+from essmon.core.japanese import normalize_phone
+from essmon.gateways import services as gateways
+from essmon.gateways.models import Gateway
+from essmon.notifications.services import queue_mail
+
+logger = logging.getLogger(__name__)
+HOUR = timedelta(hours=1)
+
+
+class AccountError(Exception):
+    """A refusal with a message for people; ``field`` names the form field it belongs to."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def current_terms() -> TermsVersion:
+    terms = TermsVersion.objects.filter(published_at__lte=timezone.now()).first()
+    if terms is None:
+        raise RuntimeError("no published terms of use: run migrations")
+    return terms
+
+
+def record_terms_acceptance(
+    *, user: User, terms: TermsVersion, context: str, client_address: str | None
+) -> TermsAcceptance:
+    return TermsAcceptance.objects.create(
+        user=user, terms=terms, context=context, client_address=_ip_or_none(client_address)
+    )
+
+
+def _ip_or_none(value: str | None) -> str | None:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(value or ""))
+    except ValueError:
+        return None
+
+
+def email_taken(email: str) -> User | None:
+    return User.objects.annotate(email_ci=Lower("email")).filter(email_ci=email.lower()).first()
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    furigana: str
+    email: str
+    postal_code: str
+    prefecture: str
+    city: str
+    address_rest: str
+    phone: str
+    company_name: str = ""
+    department: str = ""
+
+
+@dataclass(frozen=True)
+class SiteInput:
+    name: str
+    postal_code: str
+    prefecture: str
+    address_rest: str
+
+
+def register_customer(
+    *,
+    person: Person,
+    gateway_id: str,
+    gateway_password: str,
+    site: SiteInput,
+    terms: TermsVersion,
+    client_address: str,
+) -> None:
+    """お客様情報の登録: a provisional account holding its gateway, and the 仮登録メール.
+
+    A mail address that already has an account gets the same answer on screen; its owner
+    is sent a notice instead, so the page does not reveal who has an account.
+    """
+    with transaction.atomic():
+        gateway = gateways.check_gateway_credentials(
+            gateway_id=gateway_id, password=gateway_password, client_address=client_address
+        )
+        existing = email_taken(person.email)
+        if existing is not None:
+            _notify_existing_account(existing)
+            return
+        user = User.objects.create_user(
+            person.email,
+            role=User.Role.CUSTOMER,
+            is_active=False,
+            name=person.name,
+            furigana=person.furigana,
+            postal_code=person.postal_code,
+            prefecture=person.prefecture,
+            city=person.city,
+            address_rest=person.address_rest,
+            phone=person.phone,
+            company_name=person.company_name,
+            department=person.department,
+        )
+        new_site = gateways.create_site(owner=user, **site.__dict__)
+        gateways.take_gateway(gateway=gateway, owner=user, site=new_site, hold=True)
+        record_terms_acceptance(
+            user=user,
+            terms=terms,
+            context=TermsAcceptance.Context.REGISTRATION,
+            client_address=client_address,
+        )
+        raw, token = issue_token(
+            user=user,
+            purpose=AccountToken.Purpose.ACTIVATION,
+            lifetime=timedelta(days=settings.ACTIVATION_DAYS),
+        )
+        queue_mail(
+            recipient=user.email,
+            kind="provisional_registration",
+            context={"user": user, "token": raw, "expires_at": token.expires_at},
+        )
+
+
+VOIDED_BY_PHONE = (
+    "電話番号の誤りが続いたため、このURLは無効になりました。"
+    "お手数ですが、お客様情報の登録からやり直してください。"
+)
+PHONE_MISMATCH = (
+    "電話番号がご登録の番号と一致しません。アカウント申込時に入力した電話番号を入力してください。"
+)
+
+
+def _notify_existing_account(user: User) -> None:
+    """Someone registered with this address again. A provisional account gets a fresh
+    activation link (the old one is voided); an active one a reminder to log in."""
+    context: dict = {"user": user}
+    if user.is_provisional:
+        AccountToken.objects.filter(
+            user=user, purpose=AccountToken.Purpose.ACTIVATION, used_at__isnull=True
+        ).update(expires_at=timezone.now())
+        raw, token = issue_token(
+            user=user,
+            purpose=AccountToken.Purpose.ACTIVATION,
+            lifetime=timedelta(days=settings.ACTIVATION_DAYS),
+        )
+        context.update(token=raw, expires_at=token.expires_at)
+    queue_mail(recipient=user.email, kind="registration_existing_account", context=context)
+
+
+def usable_activation(token: AccountToken | None) -> AccountToken:
+    if token is None or token.purpose != AccountToken.Purpose.ACTIVATION:
+        raise AccountError("このURLは無効です。メールに記載されたURLをもう一度ご確認ください。")
+    if token.used_at is not None:
+        raise AccountError(
+            "このURLはすでに使用されています。ログイン画面からログインしてください。"
+        )
+    if token.voided_at is not None:
+        raise AccountError(VOIDED_BY_PHONE)
+    if token.expires_at <= timezone.now():
+        raise AccountError(
+            "このURLの有効期限が切れています。お手数ですが、お客様情報の登録からやり直してください。"
+        )
+    return token
+
+
+def _phone_matches(typed: str, registered: str) -> bool:
+    try:
+        return normalize_phone(typed) == registered
+    except ValueError:
+        return False
+
+
+def activate_account(
+    *, token: AccountToken, password: str, phone: str, terms: TermsVersion, client_address: str
+) -> User:
+    """本登録: set the password, check the registered phone number, claim the gateways.
+
+    A wrong phone number is counted even though the call fails, so the count is
+    committed before the error is raised; the fifth voids the link.
+    """
+    error: AccountError | None = None
+    with transaction.atomic():
+        token = usable_activation(
+            AccountToken.objects.select_for_update()
+            .select_related("user")
+            .filter(pk=token.pk)
+            .first()
+        )
+        user = token.user
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise AccountError(" ".join(exc.messages), field="password") from exc
+        if not _phone_matches(phone, user.phone):
+            token.failures += 1
+            if token.failures >= settings.ACTIVATION_PHONE_FAILURES:
+                token.voided_at = timezone.now()
+                token.save(update_fields=["failures", "voided_at"])
+                _discard_provisional(user)
+                error = AccountError(VOIDED_BY_PHONE)
+            else:
+                token.save(update_fields=["failures"])
+                error = AccountError(PHONE_MISMATCH, field="phone")
+        else:
+            now = timezone.now()
+            user.set_password(password)
+            user.is_active = True
+            user.activated_at = now
+            user.save(update_fields=["password", "is_active", "activated_at"])
+            token.used_at = now
+            token.save(update_fields=["used_at"])
+            gateways.confirm_held_gateways(owner=user)
+            record_terms_acceptance(
+                user=user,
+                terms=terms,
+                context=TermsAcceptance.Context.ACTIVATION,
+                client_address=client_address,
+            )
+    if error is not None:
+        raise error
+    return user
+
+
+def _discard_provisional(user: User) -> None:
+    """Delete a provisional account and give its gateways back to the unclaimed pool."""
+    gateways.release_held_gateways(owner=user)
+    user.sites.filter(gateways__isnull=True).delete()
+    user.delete()
+
+
+def release_expired_registrations() -> int:
+    """Periodic job: provisional registrations whose link expired free their gateways."""
+    now = timezone.now()
+    expired = User.objects.filter(activated_at__isnull=True, is_staff=False).exclude(
+        tokens__purpose=AccountToken.Purpose.ACTIVATION, tokens__expires_at__gt=now
+    )
+    count = 0
+    for user_id in expired.values_list("pk", flat=True):
+        try:
+            with transaction.atomic():
+                user = User.objects.select_for_update().get(pk=user_id, activated_at__isnull=True)
+                _discard_provisional(user)
+                count += 1
+        except User.DoesNotExist:
+            continue
+        except Exception:  # one bad row must not stop the sweep
+            logger.exception("could not release provisional registration of user %s", user_id)
+    return count
+
+
+# --- login -----------------------------------------------------------------
+
+LOGIN_FAILED = "メールアドレスまたはパスワードが正しくありません。"
+LOGIN_THROTTLED = (
+    "ログインの失敗が続いたため、しばらくログインできません。時間をおいてお試しください。"
+)
+
+
+def login_allowed(*, client_address: str) -> bool:
+    return not throttle.is_blocked(
+        key=f"login:addr:{client_address}",
+        limit=settings.LOGIN_FAILURES_PER_ADDRESS_PER_HOUR,
+        window=HOUR,
+    )
+
+
+def record_login_failure(*, email: str, client_address: str) -> None:
+    """Count a failed login; the 10th in a row locks the account and mails its owner a way back."""
+    throttle.record_failure(key=f"login:addr:{client_address}", window=HOUR)
+    with transaction.atomic():
+        user = User.objects.select_for_update().filter(email=email).first()
+        if user is None or not user.is_active:
+            return
+        user.failed_logins += 1
+        fields = ["failed_logins"]
+        if user.failed_logins >= settings.LOGIN_FAILURES_PER_ACCOUNT and user.locked_at is None:
+            user.locked_at = timezone.now()
+            fields.append("locked_at")
+            raw, token = issue_token(
+                user=user, purpose=AccountToken.Purpose.UNLOCK, lifetime=timedelta(days=1)
+            )
+            queue_mail(
+                recipient=user.email,
+                kind="account_locked",
+                context={"user": user, "token": raw, "expires_at": token.expires_at},
+            )
+        user.save(update_fields=fields)
+
+
+def record_login_success(*, user: User) -> None:
+    if user.failed_logins:
+        User.objects.filter(pk=user.pk).update(failed_logins=0)
+
+
+def unlock_account(*, token: AccountToken | None) -> User:
+    if token is None or not token.is_usable() or token.purpose != AccountToken.Purpose.UNLOCK:
+        raise AccountError("このURLは無効か、有効期限が切れています。")
+    with transaction.atomic():
+        AccountToken.objects.filter(pk=token.pk).update(used_at=timezone.now())
+        User.objects.filter(pk=token.user_id).update(locked_at=None, failed_logins=0)
+    return User.objects.get(pk=token.user_id)
+
+
+def clear_lock_after_password_reset(*, user: User) -> None:
+    User.objects.filter(pk=user.pk).update(locked_at=None, failed_logins=0)
+
+
+# --- account changes ---------------------------------------------------------
+
+PROFILE_FIELDS = (
+    "name",
+    "furigana",
+    "postal_code",
+    "prefecture",
+    "city",
+    "address_rest",
+    "phone",
+    "company_name",
+    "department",
+)
+
+
+def update_profile(*, user: User, person: Person) -> User:
+    for field in PROFILE_FIELDS:
+        setattr(user, field, getattr(person, field))
+    user.save(update_fields=list(PROFILE_FIELDS))
+    return user
+
+
+def request_email_change(*, user: User, new_email: str) -> None:
+    """Mail a confirmation link to the new address; nothing changes until it is clicked."""
+    if new_email == user.email:
+        raise AccountError("現在のメールアドレスと同じです。", field="email")
+    with transaction.atomic():
+        other = email_taken(new_email)
+        if other is not None and other.pk != user.pk:
+            # Do not reveal the other account: tell that address's owner instead.
+            queue_mail(recipient=other.email, kind="email_change_conflict", context={"user": other})
+            return
+        AccountToken.objects.filter(
+            user=user, purpose=AccountToken.Purpose.EMAIL_CHANGE, used_at__isnull=True
+        ).update(voided_at=timezone.now())
+        raw, token = issue_token(
+            user=user,
+            purpose=AccountToken.Purpose.EMAIL_CHANGE,
+            lifetime=timedelta(hours=settings.EMAIL_CHANGE_HOURS),
+            new_email=new_email,
+        )
+        queue_mail(
+            recipient=new_email,
+            kind="email_change_confirm",
+            context={
+                "user": user,
+                "token": raw,
+                "expires_at": token.expires_at,
+                "new_email": new_email,
+            },
+        )
+
+
+def confirm_email_change(*, token: AccountToken | None) -> User:
+    if token is None or token.purpose != AccountToken.Purpose.EMAIL_CHANGE or not token.is_usable():
+        raise AccountError("このURLは無効か、有効期限が切れています。")
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=token.user_id)
+        other = email_taken(token.new_email)
+        if other is not None and other.pk != user.pk:
+            raise AccountError("このメールアドレスは使用できません。別のアドレスでお試しください。")
+        old_email = user.email
+        user.email = token.new_email
+        user.save(update_fields=["email"])
+        AccountToken.objects.filter(pk=token.pk).update(used_at=timezone.now())
+        queue_mail(
+            recipient=old_email,
+            kind="email_changed_notice",
+            context={"user": user, "old_email": old_email},
+        )
+    return user
+
+
+def add_gateway(
+    *, user: User, gateway_id: str, gateway_password: str, site: SiteInput, client_address: str
+) -> Gateway:
+    """ゲートウェイの登録 for a logged-in customer: claimed at once, with its 案件."""
+    with transaction.atomic():
+        gateway = gateways.check_gateway_credentials(
+            gateway_id=gateway_id,
+            password=gateway_password,
+            client_address=client_address,
+            user_id=user.pk,
+        )
+        new_site = gateways.create_site(owner=user, **site.__dict__)
+        gateways.take_gateway(gateway=gateway, owner=user, site=new_site, hold=False)
+    gateway.refresh_from_db()
+    return gateway

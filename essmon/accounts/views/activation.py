@@ -1,0 +1,88 @@
+"""本登録: the mailed link → 利用規約 → password and phone → 本登録済み."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from essmon.accounts import services
+from essmon.accounts.forms import ActivationForm
+from essmon.accounts.models import AccountToken
+from essmon.accounts.tokens import find_token
+from essmon.core.http import client_address
+
+AGREED_KEY = "activation_terms"
+
+
+def _token_or_error(
+    request: HttpRequest, raw: str
+) -> tuple[AccountToken | None, HttpResponse | None]:
+    try:
+        token = services.usable_activation(
+            find_token(raw=raw, purpose=AccountToken.Purpose.ACTIVATION)
+        )
+    except services.AccountError as exc:
+        return None, render(
+            request, "accounts/activation/invalid.html", {"message": exc.message}, status=410
+        )
+    return token, None
+
+
+@require_http_methods(["GET", "POST"])
+def terms(request: HttpRequest, token: str) -> HttpResponse:
+    found, error = _token_or_error(request, token)
+    if error:
+        return error
+    current = services.current_terms()
+    if request.method == "POST":
+        request.session[AGREED_KEY] = {"token": found.pk, "terms": current.pk}
+        return redirect("accounts:activate_password", token=token)
+    return render(
+        request,
+        "accounts/entry/terms.html",
+        {"terms": current, "action": request.path, "step": "activation", "user": found.user},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def password(request: HttpRequest, token: str) -> HttpResponse:
+    found, error = _token_or_error(request, token)
+    if error:
+        return error
+    current = services.current_terms()
+    if request.session.get(AGREED_KEY) != {"token": found.pk, "terms": current.pk}:
+        return redirect("accounts:activate", token=token)
+    form = ActivationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.activate_account(
+                token=found,
+                password=form.cleaned_data["password"],
+                phone=form.cleaned_data["phone"],
+                terms=current,
+                client_address=client_address(request),
+            )
+        except services.AccountError as exc:
+            if exc.field is None:
+                return render(
+                    request,
+                    "accounts/activation/invalid.html",
+                    {"message": exc.message},
+                    status=410,
+                )
+            form.add_error(exc.field, exc.message)
+        else:
+            request.session.pop(AGREED_KEY, None)
+            request.session["activation_done"] = True
+            return redirect("accounts:activate_done")
+    return render(
+        request, "accounts/activation/password.html", {"form": form, "name": found.user.name}
+    )
+
+
+@require_GET
+def done(request: HttpRequest) -> HttpResponse:
+    if not request.session.pop("activation_done", False):
+        return redirect("accounts:login")
+    return render(request, "accounts/activation/done.html")

@@ -1,0 +1,108 @@
+"""Login, logout, password reset by mail, and the unlock link of a locked account."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from essmon.accounts import services
+from essmon.accounts.forms import LoginForm
+from essmon.accounts.models import AccountToken, User
+from essmon.accounts.tokens import find_token
+from essmon.core.http import client_address
+from essmon.notifications.services import queue_mail
+
+
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("accounts:menu")
+    form = LoginForm(request.POST or None)
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if request.method == "POST" and form.is_valid():
+        address = client_address(request)
+        email, password = form.cleaned_data["email"], form.cleaned_data["password"]
+        if not services.login_allowed(client_address=address):
+            form.add_error(None, services.LOGIN_THROTTLED)
+        else:
+            user = authenticate(request, email=email, password=password)
+            if user is None or user.is_locked:
+                services.record_login_failure(email=email, client_address=address)
+                form.add_error(None, services.LOGIN_FAILED)
+            else:
+                services.record_login_success(user=user)
+                login(request, user)
+                if not url_has_allowed_host_and_scheme(
+                    next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+                ):
+                    next_url = ""
+                return redirect(next_url or "accounts:menu")
+    return render(request, "accounts/auth/login.html", {"form": form, "next": next_url})
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    messages.info(request, "ログアウトしました。")
+    return redirect("accounts:login")
+
+
+class OutboxPasswordResetForm(PasswordResetForm):
+    """Django's reset form, but the mail goes through the outbox like every other mail."""
+
+    def get_users(self, email):
+        return User.objects.filter(email=email, is_active=True)
+
+    def send_mail(self, subject_template_name, email_template_name, context, from_email,
+                  to_email, html_email_template_name=None):  # fmt: skip
+        queue_mail(
+            recipient=to_email,
+            kind="password_reset",
+            context={"user": context["user"], "uid": context["uid"], "token": context["token"]},
+        )
+
+
+class UnlockingSetPasswordForm(SetPasswordForm):
+    """A reset password also lifts a login lock: the mail proved the owner."""
+
+    def save(self, commit=True):
+        user = super().save(commit)
+        services.clear_lock_after_password_reset(user=user)
+        return user
+
+
+password_reset = auth_views.PasswordResetView.as_view(
+    form_class=OutboxPasswordResetForm,
+    template_name="accounts/auth/password_reset.html",
+    success_url=reverse_lazy("accounts:password_reset_sent"),
+)
+password_reset_sent = auth_views.PasswordResetDoneView.as_view(
+    template_name="accounts/auth/password_reset_sent.html"
+)
+password_reset_confirm = auth_views.PasswordResetConfirmView.as_view(
+    form_class=UnlockingSetPasswordForm,
+    template_name="accounts/auth/password_reset_confirm.html",
+    success_url=reverse_lazy("accounts:password_reset_complete"),
+)
+password_reset_complete = auth_views.PasswordResetCompleteView.as_view(
+    template_name="accounts/auth/password_reset_complete.html"
+)
+
+
+@require_GET
+def unlock(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        services.unlock_account(token=find_token(raw=token, purpose=AccountToken.Purpose.UNLOCK))
+    except services.AccountError as exc:
+        return render(
+            request, "accounts/activation/invalid.html", {"message": exc.message}, status=410
+        )
+    messages.success(request, "アカウントのロックを解除しました。ログインしてください。")
+    return redirect("accounts:login")

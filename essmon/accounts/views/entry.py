@@ -1,0 +1,142 @@
+"""登録サイト: landing, terms, the input form, confirmation and completion."""
+
+from __future__ import annotations
+
+import segno
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from essmon.accounts import services
+from essmon.accounts.forms import RegistrationForm
+from essmon.accounts.views.common import (
+    POSTAL_TARGETS,
+    apply_postal_lookup,
+    forget,
+    keep_post,
+    kept,
+)
+from essmon.core.http import client_address
+from essmon.gateways.services import GatewayError
+
+FORM_KEY = "registration_form"
+TERMS_KEY = "registration_terms_id"
+
+
+@require_GET
+def landing(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/entry/landing.html")
+
+
+@require_http_methods(["GET", "POST"])
+def terms(request: HttpRequest) -> HttpResponse:
+    current = services.current_terms()
+    if request.method == "POST":
+        request.session[TERMS_KEY] = current.pk
+        return redirect("accounts:entry_form")
+    return render(
+        request,
+        "accounts/entry/terms.html",
+        {"terms": current, "action": request.path, "step": "entry"},
+    )
+
+
+def _terms_agreed(request: HttpRequest) -> bool:
+    return request.session.get(TERMS_KEY) == services.current_terms().pk
+
+
+@require_http_methods(["GET", "POST"])
+def form(request: HttpRequest) -> HttpResponse:
+    if not _terms_agreed(request):
+        return redirect("accounts:entry_terms")
+    if request.method == "POST":
+        lookup = request.POST.get("lookup")
+        if lookup in POSTAL_TARGETS:
+            # 「住所検索」 without JavaScript: fill the address and show the form again.
+            data, error = apply_postal_lookup(request.POST.dict(), lookup)
+            bound = RegistrationForm(initial=data)
+            return render(
+                request,
+                "accounts/entry/form.html",
+                {"form": bound, "postal_errors": {lookup: error}, "values": data},
+            )
+        bound = RegistrationForm(request.POST)
+        if bound.is_valid():
+            keep_post(request, FORM_KEY, bound)
+            return redirect("accounts:entry_confirm")
+    else:
+        saved = kept(request, FORM_KEY)
+        bound = RegistrationForm(initial=saved) if saved else RegistrationForm()
+    return render(request, "accounts/entry/form.html", {"form": bound})
+
+
+@require_http_methods(["GET", "POST"])
+def confirm(request: HttpRequest) -> HttpResponse:
+    saved = kept(request, FORM_KEY)
+    if not _terms_agreed(request) or not saved:
+        return redirect("accounts:entry_form")
+    bound = RegistrationForm(saved)
+    if not bound.is_valid():
+        return redirect("accounts:entry_form")
+    if request.method == "POST":
+        if "back" in request.POST:
+            return redirect("accounts:entry_form")
+        try:
+            services.register_customer(
+                person=bound.person(bound.cleaned_data["email"]),
+                gateway_id=bound.cleaned_data["gateway_id"],
+                gateway_password=bound.cleaned_data["gateway_password"],
+                site=bound.site(),
+                terms=services.current_terms(),
+                client_address=client_address(request),
+            )
+        except GatewayError as exc:
+            bound.add_error(exc.field, exc.message)
+            return render(request, "accounts/entry/form.html", {"form": bound})
+        forget(request, FORM_KEY, TERMS_KEY)
+        request.session["registration_done_email"] = bound.cleaned_data["email"]
+        return redirect("accounts:entry_done")
+    return render(
+        request, "accounts/entry/confirm.html", {"form": bound, "data": bound.cleaned_data}
+    )
+
+
+@require_GET
+def done(request: HttpRequest) -> HttpResponse:
+    email = request.session.get("registration_done_email")
+    if not email:
+        return redirect("accounts:landing")
+    return render(request, "accounts/entry/done.html", {"email": email})
+
+
+@require_GET
+def sample_sheet(request: HttpRequest) -> HttpResponse:
+    """サンプル画像: where the sheet prints the gateway ID and password (our own drawing)."""
+    entry_url = request.build_absolute_uri(reverse("accounts:landing"))
+    qr = segno.make(entry_url, error="m")
+    qr_svg = qr.svg_inline(scale=3, border=0, omitsize=False)
+    return render(
+        request, "accounts/entry/sample_sheet.html", {"entry_url": entry_url, "qr_svg": qr_svg}
+    )
+
+
+@require_POST
+def postal_lookup(request: HttpRequest) -> HttpResponse:
+    """htmx: fill the address fields of one block from its postal code (out-of-band swaps)."""
+    target = request.POST.get("target", "")
+    if target not in POSTAL_TARGETS:
+        return HttpResponse("target must be user or site", status=400)
+    data, error = apply_postal_lookup(request.POST.dict(), target)
+    bound = RegistrationForm(initial=data)
+    names = POSTAL_TARGETS[target]
+    fields = [bound[names["prefecture"]]]
+    if names["city"]:
+        fields.append(bound[names["city"]])
+    if names["rest"]:
+        fields.append(bound[names["rest"]])
+    return render(
+        request,
+        "accounts/entry/_postal_result.html",
+        {"fields": fields, "error": error, "target": target},
+    )

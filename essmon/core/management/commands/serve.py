@@ -1,0 +1,89 @@
+"""``essmon serve``: the whole service on one machine — web, task worker and scheduler."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from essmon.env import env_int
+
+
+class Command(BaseCommand):
+    help = (
+        "Start the web server (gunicorn), the task worker and the scheduler; --demo adds demo data."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--demo", action="store_true", help="create demo data and print it")
+        parser.add_argument("--host", default=os.environ.get("ESSMON_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=env_int("ESSMON_PORT", 8000))
+        parser.add_argument("--web-workers", type=int, default=env_int("ESSMON_WEB_WORKERS", 2))
+
+    def handle(self, *, demo, host, port, web_workers, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        if settings.PRODUCTION:
+            call_command("collectstatic", interactive=False, verbosity=0)
+        if demo:
+            self._print_demo(host, port)
+        python = sys.executable
+        cli = [python, "-m", "essmon.cli"]
+        commands = {
+            "web": [
+                python, "-m", "gunicorn", "essmon.wsgi:application",
+                "--bind", f"{host}:{port}", "--workers", str(web_workers),
+                "--access-logfile", "-", "--graceful-timeout", "10", "--no-control-socket",
+            ],
+            "worker": [*cli, "db_worker", "--no-reload", "--interval", "0.5"],
+            "scheduler": [*cli, "scheduler"],
+        }  # fmt: skip
+        children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+        self.stdout.write(f"essmon is serving http://{host}:{port}/ (Ctrl-C stops)")
+
+        def stop(signum, frame):
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
+        exit_code = 0
+        try:
+            while True:
+                for name, child in children.items():
+                    if child.poll() is not None:
+                        self.stderr.write(f"{name} exited with {child.returncode}; stopping")
+                        exit_code = child.returncode or 1
+                        raise KeyboardInterrupt
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for child in children.values():
+                if child.poll() is None:
+                    child.terminate()
+            for child in children.values():
+                try:
+                    child.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+        sys.exit(exit_code)
+
+    def _print_demo(self, host: str, port: int) -> None:
+        from essmon.core.demo import ensure_demo_data
+
+        demo = ensure_demo_data()
+        base = f"http://{host}:{port}"
+        lines = [
+            "",
+            "=== essmon demo data ===",
+            f"registration site : {base}/",
+            f"operator login    : {base}/admin/  {demo.operator_email} / {demo.operator_password}",
+            "                    (送信メール: mails, with the activation links, are readable",
+            f"                     in the admin at {base}/admin/notifications/outboxmessage/)",
+            "unclaimed gateways (ゲートウェイID / ゲートウェイパスワード):",
+            *(f"  {g.gateway_id}  {g.password}" for g in demo.gateways),
+            "",
+        ]
+        self.stdout.write("\n".join(lines))

@@ -1,0 +1,77 @@
+"""Periodic jobs that run once per interval however many schedulers are running.
+
+A scheduler runs a job only after moving the job's ``next_run_at`` forward with a
+conditional UPDATE; the database lets exactly one process win each interval.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from essmon.core.models import PeriodicJob
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    interval: timedelta
+    func_path: str
+
+    @property
+    def func(self) -> Callable[[], object]:
+        return import_string(self.func_path)
+
+
+JOBS: tuple[Job, ...] = (
+    Job(
+        "release-expired-registrations",
+        timedelta(minutes=5),
+        "essmon.accounts.services.release_expired_registrations",
+    ),
+    Job(
+        "requeue-outbox", timedelta(minutes=1), "essmon.notifications.services.requeue_due_messages"
+    ),
+    Job("purge-throttles", timedelta(hours=6), "essmon.core.scheduler.purge_throttles"),
+)
+
+
+def purge_throttles() -> int:
+    from essmon.core.throttle import purge_expired
+
+    return purge_expired(older_than=timedelta(days=2))
+
+
+def claim(job: Job) -> bool:
+    """Take this interval's run of ``job``; False when another process already has it."""
+    now = timezone.now()
+    row, _ = PeriodicJob.objects.get_or_create(name=job.name, defaults={"next_run_at": now})
+    won = PeriodicJob.objects.filter(pk=row.pk, next_run_at__lte=now, next_run_at=row.next_run_at)
+    return won.update(next_run_at=now + job.interval, last_started_at=now) == 1
+
+
+def run_due_jobs(jobs: tuple[Job, ...] = JOBS) -> list[str]:
+    """Run every job whose time has come and that this process wins; returns their names."""
+    ran = []
+    for job in jobs:
+        if not claim(job):
+            continue
+        error = ""
+        try:
+            result = job.func()
+            logger.info("job %s done: %s", job.name, result)
+        except Exception as exc:  # a failing job must not stop the others
+            logger.exception("job %s failed", job.name)
+            error = f"{type(exc).__name__}: {exc}"
+        PeriodicJob.objects.filter(name=job.name).update(
+            last_finished_at=timezone.now(), last_error=error
+        )
+        ran.append(job.name)
+    return ran

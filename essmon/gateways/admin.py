@@ -1,0 +1,19 @@
+from django.contrib import admin
+
+from essmon.gateways.models import Gateway, Site
+
+
+@admin.register(Gateway)
+class GatewayAdmin(admin.ModelAdmin):
+    list_display = ["gateway_id", "model", "part_number", "state", "owner", "site", "claimed_at"]
+    list_filter = ["state", "model"]
+    search_fields = ["gateway_id", "owner__email", "site__name"]
+    raw_id_fields = ["owner", "site"]
+    exclude = ["password_hash"]
+
+
+@admin.register(Site)
+class SiteAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "prefecture", "address_rest", "created_at"]
+    search_fields = ["name", "owner__email", "address_rest"]
+    raw_id_fields = ["owner"]

@@ -1,0 +1,39 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from essmon.gateways.services import (
+    DEFAULT_MODEL,
+    provision_gateways,
+    write_gateway_csv,
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "Create unclaimed gateways with fresh registration passwords and write ID, password "
+        "and model to a CSV for printing the sheets (the only copy of the plaintext)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--count", type=int, required=True, help="how many gateways")
+        parser.add_argument("--model", default=DEFAULT_MODEL, help="形式 (default %(default)s)")
+        parser.add_argument("--part-number", default="", help="品番 printed on the sheet")
+        parser.add_argument("--lot", default=None, help="2-digit prefix of the IDs (default: year)")
+        parser.add_argument("--out", required=True, type=Path, help="CSV file to write")
+
+    def handle(self, *, count, model, part_number, lot, out, **options):
+        if count < 1 or count > 100_000:
+            raise CommandError("--count must be between 1 and 100000")
+        if lot is not None and (len(lot) != 2 or not lot.isdigit()):
+            raise CommandError("--lot must be two digits, e.g. 01")
+        if out.exists():
+            raise CommandError(f"{out} exists; refusing to overwrite a sheet list")
+        if not out.parent.is_dir():
+            raise CommandError(f"{out.parent} is not a directory")
+        try:
+            rows = provision_gateways(count=count, model=model, part_number=part_number, lot=lot)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        write_gateway_csv(out, rows)
+        self.stdout.write(f"provisioned {len(rows)} gateways of model {model}; wrote {out}")

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Site(models.Model):
+    """案件 — the installation site of a storage system, named by the customer."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sites"
+    )
+    name = models.CharField("案件名", max_length=100)
+    postal_code = models.CharField("郵便番号", max_length=7)
+    prefecture = models.CharField("都道府県", max_length=4)
+    address_rest = models.CharField("それ以降の住所", max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "設置先(案件)"
+        verbose_name_plural = "設置先(案件)"
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def address(self) -> str:
+        return f"{self.prefecture}{self.address_rest}"
+
+
+class Gateway(models.Model):
+    """A network gateway provisioned at the factory; its sheet carries ID and password."""
+
+    class State(models.TextChoices):
+        UNCLAIMED = "unclaimed", "未登録"
+        HELD = "held", "仮登録中"
+        CLAIMED = "claimed", "登録済み"
+
+    gateway_id = models.CharField("ゲートウェイID", max_length=12, unique=True)
+    model = models.CharField("形式", max_length=32, default="KP-GWBT-A")
+    part_number = models.CharField("品番", max_length=32, blank=True)
+    password_hash = models.CharField("ゲートウェイパスワード(ハッシュ)", max_length=200)
+    state = models.CharField(
+        "状態", max_length=16, choices=State.choices, default=State.UNCLAIMED, db_index=True
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="gateways",
+        verbose_name="所有者",
+    )
+    site = models.ForeignKey(
+        Site, on_delete=models.SET_NULL, null=True, blank=True, related_name="gateways"
+    )
+    provisioned_at = models.DateTimeField("製造登録日時", default=timezone.now)
+    held_at = models.DateTimeField("仮登録日時", null=True, blank=True)
+    claimed_at = models.DateTimeField("本登録日時", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "ゲートウェイ"
+        verbose_name_plural = "ゲートウェイ"
+        ordering = ["gateway_id"]
+
+    def __str__(self) -> str:
+        return self.gateway_id

@@ -1,0 +1,272 @@
+"""Gateway registry: provisioning, factory import, and claiming by the sheet's ID and password."""
+
+from __future__ import annotations
+
+import csv
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from essmon.core import throttle
+from essmon.core.japanese import to_halfwidth_ascii
+from essmon.gateways.models import Gateway, Site
+
+GATEWAY_ID_RE = re.compile(r"^\d{2}[A-Z]{2}\d{8}$")
+MODEL_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,31}$")
+# The sheet's passwords are lowercase letters and digits (e.g. abcedfghijk12); letters
+# and digits that read alike on paper (l/1, o/0) are left out.
+PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
+PASSWORD_LENGTH = 13
+DEFAULT_MODEL = "KP-GWBT-A"
+HOUR = timedelta(hours=1)
+CSV_FIELDS = ("gateway_id", "password", "model", "part_number")
+
+
+class GatewayError(Exception):
+    """A refusal with a message for people (Japanese, shown next to the field)."""
+
+    def __init__(self, message: str, *, field: str = "gateway_id") -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+WRONG_CREDENTIALS = "ゲートウェイIDまたはゲートウェイパスワードが正しくありません。"
+TOO_MANY_TRIES = (
+    "ゲートウェイIDまたはパスワードの誤りが続いたため、確認を一時停止しています。"
+    "1時間ほどおいてから再度お試しください。"
+)
+UNAVAILABLE = (
+    "このゲートウェイはすでに登録済み、または登録手続き中のため登録できません。"
+    "お心当たりのない場合はお問い合わせ窓口へご連絡ください。"
+)
+
+
+def normalize_gateway_id(value: str) -> str:
+    """Upper-case half-width, without the spaces and hyphens people add when copying."""
+    return re.sub(r"[\s\-‐－ー]", "", to_halfwidth_ascii(value)).upper()
+
+
+def is_valid_gateway_id(value: str) -> bool:
+    return bool(GATEWAY_ID_RE.match(value)) and not any(c in value for c in "+#/")
+
+
+def generate_password() -> str:
+    while True:
+        password = "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))
+        # the sheet's kind: letters with some digits
+        if any(c.isdigit() for c in password) and any(c.isalpha() for c in password):
+            return password
+
+
+def _generate_gateway_id(lot: str) -> str:
+    letters = "".join(secrets.choice("ABCDEFGHJKLMNPRSTUVWXYZ") for _ in range(2))
+    return f"{lot}{letters}{secrets.randbelow(10**8):08d}"
+
+
+def hash_gateway_password(password: str) -> str:
+    return make_password(password, hasher="argon2")
+
+
+@dataclass(frozen=True)
+class ProvisionedGateway:
+    gateway_id: str
+    password: str
+    model: str
+    part_number: str
+
+
+def provision_gateways(
+    *, count: int, model: str = DEFAULT_MODEL, part_number: str = "", lot: str | None = None
+) -> list[ProvisionedGateway]:
+    """Create ``count`` unclaimed gateways with fresh passwords; the plaintexts are returned
+    once, for the sheets, and never stored."""
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    if not MODEL_RE.match(model):
+        raise ValueError(f"model {model!r}: use capital letters, digits and hyphens")
+    lot = lot or f"{timezone.localdate().year % 100:02d}"
+    created: list[ProvisionedGateway] = []
+    with transaction.atomic():
+        while len(created) < count:
+            gateway_id = _generate_gateway_id(lot)
+            password = generate_password()
+            try:
+                with transaction.atomic():
+                    Gateway.objects.create(
+                        gateway_id=gateway_id,
+                        model=model,
+                        part_number=part_number,
+                        password_hash=hash_gateway_password(password),
+                    )
+            except IntegrityError:
+                continue  # an ID collision; draw again
+            created.append(ProvisionedGateway(gateway_id, password, model, part_number))
+    return created
+
+
+def write_gateway_csv(path: Path, rows: Iterable[ProvisionedGateway]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(CSV_FIELDS)
+        for row in rows:
+            writer.writerow([row.gateway_id, row.password, row.model, row.part_number])
+    path.chmod(0o600)
+
+
+class GatewayListError(Exception):
+    """A factory list we refuse, with every bad line named."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def parse_gateway_csv(path: Path) -> list[ProvisionedGateway]:
+    """Read a factory list (header gateway_id,password,model[,part_number]).
+
+    Every malformed row is reported with its line number; nothing is loaded unless all are good.
+    """
+    problems: list[str] = []
+    rows: list[ProvisionedGateway] = []
+    seen: dict[str, int] = {}
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise GatewayListError([f"{path}: cannot read: {exc}"]) from exc
+    reader = csv.reader(text.splitlines())
+    header = next(reader, None)
+    if header is None or [h.strip() for h in header[:3]] != list(CSV_FIELDS[:3]):
+        raise GatewayListError(
+            [f"line 1: header must be {','.join(CSV_FIELDS)} (part_number optional)"]
+        )
+    for line_no, record in enumerate(reader, start=2):
+        if not record or all(not cell.strip() for cell in record):
+            continue
+        if len(record) not in (3, 4):
+            problems.append(f"line {line_no}: expected 3 or 4 columns, got {len(record)}")
+            continue
+        gateway_id, password, model = (cell.strip() for cell in record[:3])
+        part_number = record[3].strip() if len(record) == 4 else ""
+        if not is_valid_gateway_id(gateway_id):
+            problems.append(
+                f"line {line_no}: gateway_id {gateway_id!r} is not 2 digits, 2 capital letters "
+                "and 8 digits (e.g. 01AB12345678)"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9]{8,32}", password):
+            problems.append(f"line {line_no}: password must be 8-32 letters and digits")
+        if not MODEL_RE.match(model):
+            problems.append(f"line {line_no}: model {model!r} is not a model name like KP-GWBT-A")
+        if gateway_id in seen:
+            problems.append(
+                f"line {line_no}: gateway_id {gateway_id} repeats line {seen[gateway_id]}"
+            )
+        seen.setdefault(gateway_id, line_no)
+        rows.append(ProvisionedGateway(gateway_id, password, model, part_number))
+    if not rows and not problems:
+        problems.append("the file has no gateways")
+    existing = set(
+        Gateway.objects.filter(gateway_id__in=[r.gateway_id for r in rows]).values_list(
+            "gateway_id", flat=True
+        )
+    )
+    for gateway_id in sorted(existing):
+        problems.append(f"line {seen[gateway_id]}: gateway_id {gateway_id} already exists")
+    if problems:
+        raise GatewayListError(problems)
+    return rows
+
+
+def import_gateways(*, path: Path) -> int:
+    rows = parse_gateway_csv(path)
+    with transaction.atomic():
+        Gateway.objects.bulk_create(
+            Gateway(
+                gateway_id=r.gateway_id,
+                password_hash=hash_gateway_password(r.password),
+                model=r.model,
+                part_number=r.part_number,
+            )
+            for r in rows
+        )
+    return len(rows)
+
+
+def _throttle_keys(gateway_id: str, client_address: str, user_id: int | None) -> list[str]:
+    keys = [f"gateway-password:id:{gateway_id}", f"gateway-password:addr:{client_address}"]
+    if user_id is not None:
+        keys.append(f"gateway-password:user:{user_id}")
+    return keys
+
+
+def check_gateway_credentials(
+    *, gateway_id: str, password: str, client_address: str, user_id: int | None = None
+) -> Gateway:
+    """The unclaimed gateway these sheet credentials open, or a GatewayError.
+
+    Unknown IDs and wrong passwords get one message and cost the same time, so the
+    answer does not tell which IDs exist.
+    """
+    limit = settings.GATEWAY_PASSWORD_FAILURES_PER_HOUR
+    keys = _throttle_keys(gateway_id, client_address, user_id)
+    if any(throttle.is_blocked(key=k, limit=limit, window=HOUR) for k in keys):
+        raise GatewayError(TOO_MANY_TRIES)
+    gateway = Gateway.objects.filter(gateway_id=gateway_id).first()
+    encoded = gateway.password_hash if gateway else None
+    if not check_password(password, encoded) or gateway is None:
+        if encoded is None:
+            make_password(password, hasher="argon2")  # same cost as a real check
+        for key in keys:
+            throttle.record_failure(key=key, window=HOUR)
+        raise GatewayError(WRONG_CREDENTIALS)
+    if gateway.state != Gateway.State.UNCLAIMED:
+        raise GatewayError(UNAVAILABLE)
+    return gateway
+
+
+def take_gateway(*, gateway: Gateway, owner, site: Site, hold: bool) -> None:
+    """Move an unclaimed gateway to ``owner`` (held while provisional, else claimed).
+
+    The conditional UPDATE makes two racing registrations safe: one of them changes the
+    row, the other finds it no longer unclaimed.
+    """
+    now = timezone.now()
+    values = {"owner": owner, "site": site}
+    if hold:
+        values.update(state=Gateway.State.HELD, held_at=now)
+    else:
+        values.update(state=Gateway.State.CLAIMED, claimed_at=now)
+    changed = Gateway.objects.filter(pk=gateway.pk, state=Gateway.State.UNCLAIMED).update(**values)
+    if changed != 1:
+        raise GatewayError(UNAVAILABLE)
+
+
+def confirm_held_gateways(*, owner) -> int:
+    return Gateway.objects.filter(owner=owner, state=Gateway.State.HELD).update(
+        state=Gateway.State.CLAIMED, claimed_at=timezone.now()
+    )
+
+
+def release_held_gateways(*, owner) -> int:
+    """Return a provisional registration's gateways to the unclaimed pool."""
+    return Gateway.objects.filter(owner=owner, state=Gateway.State.HELD).update(
+        state=Gateway.State.UNCLAIMED, owner=None, site=None, held_at=None
+    )
+
+
+def create_site(*, owner, name: str, postal_code: str, prefecture: str, address_rest: str) -> Site:
+    return Site.objects.create(
+        owner=owner,
+        name=name,
+        postal_code=postal_code,
+        prefecture=prefecture,
+        address_rest=address_rest,
+    )

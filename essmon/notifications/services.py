@@ -1,0 +1,113 @@
+"""The outbox: every mail is written here in the caller's transaction, then delivered.
+
+Writing the mail in the same transaction as the change it reports means a rolled-back
+registration sends nothing, and a committed one always has its mail on record.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from essmon.notifications.models import OutboxMessage
+
+logger = logging.getLogger(__name__)
+
+STALE_SENDING_AFTER = timedelta(minutes=10)
+MAX_BACKOFF = timedelta(hours=1)
+
+
+def queue_mail(*, recipient: str, kind: str, context: dict) -> OutboxMessage:
+    """Render ``notifications/mail/<kind>.txt`` (first line: subject) and queue it."""
+    full = {"base_url": settings.BASE_URL, **context}
+    rendered = render_to_string(f"notifications/mail/{kind}.txt", full).lstrip()
+    subject, _, body = rendered.partition("\n")
+    message = OutboxMessage.objects.create(
+        recipient=recipient, subject=subject.strip(), body=body.strip() + "\n", kind=kind
+    )
+    transaction.on_commit(lambda: _enqueue(message.pk))
+    return message
+
+
+def _enqueue(message_id: int, run_after=None) -> None:
+    from essmon.notifications.tasks import deliver_outbox_message
+
+    task = deliver_outbox_message
+    if run_after is not None and task.get_backend().supports_defer:
+        task = task.using(run_after=run_after)
+    elif run_after is not None:
+        return  # the backend cannot defer: the requeue job picks the message up when due
+    task.enqueue(message_id)
+
+
+def backoff(attempts: int) -> timedelta:
+    delay = timedelta(seconds=settings.OUTBOX_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0))
+    return min(delay, MAX_BACKOFF)
+
+
+def deliver_message(*, message_id: int) -> str:
+    """Try to send one message; returns its state afterwards.
+
+    The conditional UPDATE to ``sending`` is the claim: when two workers get the same
+    message, only one of them sends it.
+    """
+    now = timezone.now()
+    claimed = OutboxMessage.objects.filter(
+        pk=message_id, state=OutboxMessage.State.PENDING, next_attempt_at__lte=now
+    ).update(state=OutboxMessage.State.SENDING, claimed_at=now, attempts=F("attempts") + 1)
+    if not claimed:
+        return "not-due"
+    message = OutboxMessage.objects.get(pk=message_id)
+    mail = EmailMessage(
+        subject=message.subject,
+        body=message.body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[message.recipient],
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    try:
+        mail.send()
+    except Exception as exc:  # SMTP errors come in many classes; all mean "try later"
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        if message.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+            state, next_at = OutboxMessage.State.FAILED, message.next_attempt_at
+            logger.error(
+                "outbox %s: giving up after %s attempts: %s", message.pk, message.attempts, error
+            )
+        else:
+            state, next_at = OutboxMessage.State.PENDING, timezone.now() + backoff(message.attempts)
+            logger.warning("outbox %s: attempt %s failed: %s", message.pk, message.attempts, error)
+        OutboxMessage.objects.filter(pk=message.pk).update(
+            state=state, last_error=error, next_attempt_at=next_at, claimed_at=None
+        )
+        if state == OutboxMessage.State.PENDING:
+            _enqueue(message.pk, run_after=next_at)
+        return state
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        state=OutboxMessage.State.SENT, sent_at=timezone.now(), last_error=""
+    )
+    return OutboxMessage.State.SENT
+
+
+def requeue_due_messages() -> int:
+    """Safety net run by the scheduler: re-enqueue due messages whose task was lost, and
+    return to the queue messages left in ``sending`` by a worker that died mid-send."""
+    now = timezone.now()
+    OutboxMessage.objects.filter(
+        state=OutboxMessage.State.SENDING, claimed_at__lt=now - STALE_SENDING_AFTER
+    ).update(state=OutboxMessage.State.PENDING, claimed_at=None)
+    due = list(
+        OutboxMessage.objects.filter(
+            state=OutboxMessage.State.PENDING, next_attempt_at__lte=now
+        ).values_list("pk", flat=True)[:500]
+    )
+    for pk in due:
+        _enqueue(pk)
+    return len(due)

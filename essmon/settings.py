@@ -1,0 +1,205 @@
+"""Django settings for essmon. Every knob is an ``ESSMON_*`` variable; see docs/configuration.md."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+from essmon.env import (
+    email_settings_from_url,
+    env_bool,
+    env_int,
+    env_list,
+    env_path,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent
+DATA_DIR = env_path("ESSMON_DATA_DIR", Path.cwd() / "var")
+
+PRODUCTION = env_bool("ESSMON_PRODUCTION", False)
+DEBUG = env_bool("ESSMON_DEBUG", False)
+
+
+def _secret_key() -> str:
+    key = env_str("ESSMON_SECRET_KEY")
+    if key:
+        return key
+    if PRODUCTION:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("ESSMON_SECRET_KEY must be set when ESSMON_PRODUCTION=1")
+    # A development install keeps a generated key in its data directory so that
+    # sessions and mailed links survive a restart.
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("ESSMON_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("ESSMON_CSRF_TRUSTED_ORIGINS", [])
+BASE_URL = env_str("ESSMON_BASE_URL", f"http://127.0.0.1:{env_int('ESSMON_PORT', 8000)}")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "django_tasks",
+    "django_tasks_db",
+    "essmon.core",
+    "essmon.accounts",
+    "essmon.gateways",
+    "essmon.notifications",
+    "essmon.monitoring",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "essmon.urls"
+WSGI_APPLICATION = "essmon.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+_default_db = f"sqlite:///{DATA_DIR / 'essmon.sqlite3'}"
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("ESSMON_DATABASE_URL", _default_db) or _default_db, conn_max_age=60
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["OPTIONS"] = {
+        # WAL lets readers run beside the single writer; IMMEDIATE takes the write
+        # lock at BEGIN so two writers queue instead of failing mid-transaction.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+    }
+    if DATABASES["default"]["NAME"] not in ("", ":memory:"):
+        Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["essmon.accounts.backends.EmailBackend"]
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "accounts:menu"
+LOGOUT_REDIRECT_URL = "accounts:login"
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "essmon.accounts.validators.SeedPasswordRuleValidator"},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
+
+LANGUAGE_CODE = "ja"
+TIME_ZONE = env_str("ESSMON_TIME_ZONE", "Asia/Tokyo")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if PRODUCTION
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = not PRODUCTION
+if not PRODUCTION:
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
+
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_AGE = 60 * 60 * 12
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if PRODUCTION:
+    SECURE_SSL_REDIRECT = env_bool("ESSMON_SSL_REDIRECT", True)
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("ESSMON_HSTS_SECONDS", 60 * 60 * 24 * 365)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+
+# Mail: every message goes through notifications.OutboxMessage first.
+EMAIL_URL = env_str("ESSMON_EMAIL_URL", "console://")
+globals().update(email_settings_from_url(EMAIL_URL))
+DEFAULT_FROM_EMAIL = env_str(
+    "ESSMON_FROM_EMAIL", "遠隔モニタリングサービス <no-reply@essmon.invalid>"
+)
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+OUTBOX_MAX_ATTEMPTS = env_int("ESSMON_OUTBOX_MAX_ATTEMPTS", 12)
+OUTBOX_RETRY_BASE_SECONDS = env_int("ESSMON_OUTBOX_RETRY_BASE_SECONDS", 30)
+
+TASKS = {
+    "default": {
+        "BACKEND": env_str("ESSMON_TASK_BACKEND", "django_tasks_db.DatabaseBackend"),
+    }
+}
+
+# Registration rules (the seed: the provisional link is valid for about a week).
+ACTIVATION_DAYS = env_int("ESSMON_ACTIVATION_DAYS", 7)
+EMAIL_CHANGE_HOURS = env_int("ESSMON_EMAIL_CHANGE_HOURS", 24)
+GATEWAY_PASSWORD_FAILURES_PER_HOUR = env_int("ESSMON_GATEWAY_PASSWORD_FAILURES_PER_HOUR", 10)
+LOGIN_FAILURES_PER_ACCOUNT = env_int("ESSMON_LOGIN_FAILURES_PER_ACCOUNT", 10)
+LOGIN_FAILURES_PER_ADDRESS_PER_HOUR = env_int("ESSMON_LOGIN_FAILURES_PER_ADDRESS_PER_HOUR", 50)
+ACTIVATION_PHONE_FAILURES = env_int("ESSMON_ACTIVATION_PHONE_FAILURES", 5)
+# How many reverse proxies in front of essmon append to X-Forwarded-For (0: use REMOTE_ADDR).
+TRUSTED_PROXY_COUNT = env_int("ESSMON_TRUSTED_PROXY_COUNT", 0)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("ESSMON_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+SILENCED_SYSTEM_CHECKS: list[str] = []

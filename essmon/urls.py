@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.urls import include, path
+
+admin.site.site_header = "遠隔モニタリングサービス 運営管理"
+admin.site.site_title = "essmon 運営管理"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("monitoring/", include("essmon.monitoring.urls")),
+    path("", include("essmon.accounts.urls")),
+]
