@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.services import CHROMIUM, require
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
+
+
+# --- a real SMTP server --------------------------------------------------------
+
+
+class SmtpSink:
+    """aiosmtpd on a free local port, keeping every message it accepts."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[email.message.EmailMessage] = []
+        self._lock = threading.Lock()
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        sock.close()
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler protocol
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._lock:
+            self.messages.append(msg)
+        return "250 OK"
+
+    def start(self) -> None:
+        self.controller.start()
+
+    def stop(self) -> None:
+        self.controller.stop()
+
+    def wait_for(self, count: int = 1, timeout: float = 10.0) -> list:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if len(self.messages) >= count:
+                    return list(self.messages)
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} mails, got {len(self.messages)}")
+
+    def to(self, address: str) -> list:
+        return [m for m in self.messages if address in m["To"]]
+
+    @staticmethod
+    def body(message) -> str:
+        return message.get_body(preferencelist=("plain",)).get_content()
+
+    @staticmethod
+    def link(message, path_fragment: str) -> str:
+        found = re.search(r"https?://\S*" + re.escape(path_fragment) + r"\S*", SmtpSink.body(message))
+        assert found, f"no link containing {path_fragment!r} in mail"
+        return found.group(0)
+
+
+@pytest.fixture
+def smtp_server(settings):
+    try:
+        import aiosmtpd  # noqa: F401
+    except ImportError:
+        require(False, "aiosmtpd")
+    sink = SmtpSink()
+    sink.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = sink.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.EMAIL_HOST_USER = settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_TIMEOUT = 5
+    yield sink
+    sink.stop()
+
+
+# --- a real browser ---------------------------------------------------------------
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    require(os.path.exists(CHROMIUM), f"Chromium at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+class Shots:
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.count = 0
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, page, name: str) -> Path:
+        self.count += 1
+        path = SCREENSHOTS / f"{self.prefix}-{self.count:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ja-JP")
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    tab.base_url = live_server.url
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def mobile_page(browser, live_server):
+    context = browser.new_context(
+        viewport={"width": 375, "height": 812}, locale="ja-JP", is_mobile=True, has_touch=True
+    )
+    context.set_default_timeout(10_000)
+    tab = context.new_page()
+    tab.base_url = live_server.url
+    yield tab
+    context.close()
+
+
+@pytest.fixture
+def shots(request):
+    return Shots(request.node.name.replace("test_", "").replace("[", "-").rstrip("]"))
+
+
+# --- a test client whose requests commit -------------------------------------------
+
+
+@pytest.fixture
+def client():
+    """Django's test client, but each request ends like a real one: its on-commit
+    callbacks (mail delivery, task enqueues) run when the response is returned."""
+    from django.test import Client, TestCase
+
+    class CommittingClient(Client):
+        def request(self, **request):
+            with TestCase.captureOnCommitCallbacks(execute=True):
+                return super().request(**request)
+
+    return CommittingClient()

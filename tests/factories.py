@@ -1,0 +1,66 @@
+"""Test data built through the real services where one exists."""
+
+from __future__ import annotations
+
+import itertools
+
+from django.utils import timezone
+
+from essmon.accounts.models import User
+from essmon.gateways.models import Gateway, Site
+from essmon.gateways.services import hash_gateway_password
+
+_serial = itertools.count(1)
+GATEWAY_PASSWORD = "abcedfghijk12"
+USER_PASSWORD = "Solar2024Kyoto"
+
+
+def gateway(*, password: str = GATEWAY_PASSWORD, gateway_id: str | None = None, **fields) -> Gateway:
+    gateway_id = gateway_id or f"01AB{next(_serial):08d}"
+    return Gateway.objects.create(
+        gateway_id=gateway_id, password_hash=hash_gateway_password(password), **fields
+    )
+
+
+def customer(*, email: str | None = None, password: str = USER_PASSWORD, **fields) -> User:
+    email = email or f"user{next(_serial)}@example.jp"
+    defaults = dict(
+        name="御室 花子",
+        furigana="オムロ　ハナコ",
+        postal_code="6008216",
+        prefecture="京都府",
+        city="京都市下京区",
+        address_rest="東塩小路町1-1",
+        phone="+819012345678",
+        is_active=True,
+        activated_at=timezone.now(),
+    )
+    defaults.update(fields)
+    return User.objects.create_user(email, password, **defaults)
+
+
+def site(*, owner: User, name: str = "御室邸") -> Site:
+    return Site.objects.create(
+        owner=owner, name=name, postal_code="6008216", prefecture="京都府", address_rest="京都市下京区1-1"
+    )
+
+
+REGISTRATION_FORM = {
+    "name": "御室 花子",
+    "furigana": "おむろ はなこ",
+    "email": "hanako@example.jp",
+    "email_confirm": "hanako@example.jp",
+    "postal_code": "600-8216",
+    "prefecture": "京都府",
+    "city": "京都市下京区",
+    "address_rest": "東塩小路町1-1",
+    "phone": "090-1234-5678",
+    "company_name": "",
+    "department": "",
+    "gateway_id": "",
+    "gateway_password": GATEWAY_PASSWORD,
+    "site_name": "御室邸",
+    "site_postal_code": "600-8216",
+    "site_prefecture": "京都府",
+    "site_address_rest": "京都市下京区東塩小路町1-1",
+}

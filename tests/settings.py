@@ -1,0 +1,17 @@
+"""Settings for the test suite: essmon's own, with a throw-away data directory and
+tasks run in-process so that a test sees the effect of ``enqueue`` at once."""
+
+import os
+import tempfile
+
+os.environ.setdefault("ESSMON_DATA_DIR", tempfile.mkdtemp(prefix="essmon-test-"))
+os.environ.setdefault("ESSMON_EMAIL_URL", "locmem://")
+os.environ.setdefault("ESSMON_BASE_URL", "http://testserver")
+# Playwright's sync API keeps an event loop in the test thread; the ORM calls the tests
+# make beside it are still synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+from essmon.settings import *  # noqa: E402,F403
+
+TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+LOGGING["root"]["level"] = "WARNING"  # noqa: F405
