@@ -63,7 +63,9 @@ class SmtpSink:
 
     @staticmethod
     def link(message, path_fragment: str) -> str:
-        found = re.search(r"https?://\S*" + re.escape(path_fragment) + r"\S*", SmtpSink.body(message))
+        found = re.search(
+            r"https?://\S*" + re.escape(path_fragment) + r"\S*", SmtpSink.body(message)
+        )
         assert found, f"no link containing {path_fragment!r} in mail"
         return found.group(0)
 

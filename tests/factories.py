@@ -15,7 +15,9 @@ GATEWAY_PASSWORD = "abcedfghijk12"
 USER_PASSWORD = "Solar2024Kyoto"
 
 
-def gateway(*, password: str = GATEWAY_PASSWORD, gateway_id: str | None = None, **fields) -> Gateway:
+def gateway(
+    *, password: str = GATEWAY_PASSWORD, gateway_id: str | None = None, **fields
+) -> Gateway:
     gateway_id = gateway_id or f"01AB{next(_serial):08d}"
     return Gateway.objects.create(
         gateway_id=gateway_id, password_hash=hash_gateway_password(password), **fields
@@ -41,7 +43,11 @@ def customer(*, email: str | None = None, password: str = USER_PASSWORD, **field
 
 def site(*, owner: User, name: str = "御室邸") -> Site:
     return Site.objects.create(
-        owner=owner, name=name, postal_code="6008216", prefecture="京都府", address_rest="京都市下京区1-1"
+        owner=owner,
+        name=name,
+        postal_code="6008216",
+        prefecture="京都府",
+        address_rest="京都市下京区1-1",
     )
 
 

@@ -86,7 +86,11 @@ def test_activation_then_login_reaches_menu(client):
     assert response.url == link + "password/"
     response = client.post(
         link + "password/",
-        {"password": "Solar2024Kyoto", "password_confirm": "Solar2024Kyoto", "phone": "09012345678"},
+        {
+            "password": "Solar2024Kyoto",
+            "password_confirm": "Solar2024Kyoto",
+            "phone": "09012345678",
+        },
     )
     assert response.url == reverse("accounts:activate_done")
     page = client.get(response.url).content.decode()

@@ -220,10 +220,9 @@ def check_gateway_credentials(
     if any(throttle.is_blocked(key=k, limit=limit, window=HOUR) for k in keys):
         raise GatewayError(TOO_MANY_TRIES)
     gateway = Gateway.objects.filter(gateway_id=gateway_id).first()
-    encoded = gateway.password_hash if gateway else None
-    if not check_password(password, encoded) or gateway is None:
-        if encoded is None:
-            make_password(password, hasher="argon2")  # same cost as a real check
+    if gateway is None:
+        make_password(password, hasher="argon2")  # same cost as a real check
+    if gateway is None or not check_password(password, gateway.password_hash):
         for key in keys:
             throttle.record_failure(key=key, window=HOUR)
         raise GatewayError(WRONG_CREDENTIALS)

@@ -18,7 +18,7 @@ from essmon.accounts.views.common import (
     kept,
 )
 from essmon.core.http import client_address
-from essmon.gateways.services import GatewayError
+from essmon.gateways.services import GatewayError, check_gateway_credentials
 
 FORM_KEY = "registration_form"
 TERMS_KEY = "registration_terms_id"
@@ -62,13 +62,27 @@ def form(request: HttpRequest) -> HttpResponse:
                 {"form": bound, "postal_errors": {lookup: error}, "values": data},
             )
         bound = RegistrationForm(request.POST)
-        if bound.is_valid():
+        if bound.is_valid() and _gateway_opens(request, bound):
             keep_post(request, FORM_KEY, bound)
             return redirect("accounts:entry_confirm")
     else:
         saved = kept(request, FORM_KEY)
         bound = RegistrationForm(initial=saved) if saved else RegistrationForm()
     return render(request, "accounts/entry/form.html", {"form": bound})
+
+
+def _gateway_opens(request: HttpRequest, bound: RegistrationForm) -> bool:
+    """Check the sheet's ID and password at 「次に進む」, so the error stands next to the field."""
+    try:
+        check_gateway_credentials(
+            gateway_id=bound.cleaned_data["gateway_id"],
+            password=bound.cleaned_data["gateway_password"],
+            client_address=client_address(request),
+        )
+    except GatewayError as exc:
+        bound.add_error(exc.field, exc.message)
+        return False
+    return True
 
 
 @require_http_methods(["GET", "POST"])

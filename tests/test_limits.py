@@ -1,0 +1,225 @@
+"""Failure limits: gateway passwords, logins, and the activation phone check."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+
+from essmon.accounts.models import User
+from essmon.gateways.models import Gateway
+from essmon.gateways.services import TOO_MANY_TRIES, WRONG_CREDENTIALS
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def try_gateway(client, gw, password="wrongpass99", address="192.0.2.1"):
+    data = {
+        **factories.REGISTRATION_FORM,
+        "gateway_id": gw.gateway_id,
+        "gateway_password": password,
+    }
+    return client.post(reverse("accounts:entry_form"), data, REMOTE_ADDR=address).content.decode()
+
+
+@pytest.fixture
+def agreed(client):
+    client.post(reverse("accounts:entry_terms"))
+    return client
+
+
+def test_ten_wrong_gateway_passwords_per_hour_block_that_gateway(agreed):
+    gw = factories.gateway()
+    for i in range(10):
+        assert WRONG_CREDENTIALS in try_gateway(agreed, gw, address=f"192.0.2.{i}")
+    # the right password no longer helps, from any address, for an hour
+    assert TOO_MANY_TRIES in try_gateway(agreed, gw, factories.GATEWAY_PASSWORD, "198.51.100.7")
+    with time_machine.travel(timezone.now() + timedelta(minutes=61)):
+        page = try_gateway(agreed, gw, factories.GATEWAY_PASSWORD, "198.51.100.7")
+        assert TOO_MANY_TRIES not in page and WRONG_CREDENTIALS not in page
+
+
+def test_ten_wrong_tries_from_one_address_block_that_address(agreed):
+    gateways = [factories.gateway() for _ in range(11)]
+    for gw in gateways[:10]:
+        assert WRONG_CREDENTIALS in try_gateway(agreed, gw, address="203.0.113.5")
+    assert TOO_MANY_TRIES in try_gateway(
+        agreed, gateways[10], factories.GATEWAY_PASSWORD, "203.0.113.5"
+    )
+    assert TOO_MANY_TRIES not in try_gateway(
+        agreed, gateways[10], factories.GATEWAY_PASSWORD, "203.0.113.6"
+    )
+
+
+def test_ten_wrong_tries_by_one_account_block_that_account(client):
+    user = factories.customer()
+    client.force_login(user)
+    url = reverse("accounts:gateway_add")
+    gateways = [factories.gateway() for _ in range(11)]
+    for i, gw in enumerate(gateways[:10]):
+        page = client.post(
+            url,
+            {"gateway_id": gw.gateway_id, "gateway_password": "wrongpass99"},
+            REMOTE_ADDR=f"192.0.2.{i}",
+        ).content.decode()
+        assert WRONG_CREDENTIALS in page
+    page = client.post(
+        url,
+        {"gateway_id": gateways[10].gateway_id, "gateway_password": factories.GATEWAY_PASSWORD},
+        REMOTE_ADDR="198.51.100.1",
+    ).content.decode()
+    assert TOO_MANY_TRIES in page
+
+
+# --- login ---------------------------------------------------------------------------
+
+
+def login(client, email, password, address="192.0.2.10"):
+    return client.post(
+        reverse("accounts:login"), {"email": email, "password": password}, REMOTE_ADDR=address
+    )
+
+
+def test_login_is_case_sensitive_and_generic(client):
+    factories.customer(email="hanako@example.jp")
+    for email, password in [
+        ("Hanako@example.jp", factories.USER_PASSWORD),
+        ("hanako@example.jp", factories.USER_PASSWORD.lower()),
+        ("nobody@example.jp", factories.USER_PASSWORD),
+    ]:
+        page = login(client, email, password).content.decode()
+        assert "メールアドレスまたはパスワードが正しくありません。" in page
+    assert login(client, "hanako@example.jp", factories.USER_PASSWORD).url == reverse(
+        "accounts:menu"
+    )
+
+
+def test_provisional_account_cannot_log_in(client):
+    factories.customer(email="p@example.jp", is_active=False, activated_at=None)
+    page = login(client, "p@example.jp", factories.USER_PASSWORD).content.decode()
+    assert "メールアドレスまたはパスワードが正しくありません。" in page
+
+
+def test_lockout_after_ten_failures_and_recovery_by_mail(client):
+    user = factories.customer(email="hanako@example.jp")
+    for i in range(10):
+        login(client, user.email, "WrongPass1", address=f"192.0.2.{i}")
+    user.refresh_from_db()
+    assert user.is_locked
+    # even the right password is refused with the same generic message
+    page = login(client, user.email, factories.USER_PASSWORD).content.decode()
+    assert "メールアドレスまたはパスワードが正しくありません。" in page
+    assert [m.to for m in mail.outbox] == [[user.email]]
+    body = mail.outbox[0].body
+    assert "ロック" in body
+    unlock = body.split("http://testserver")[1].split()[0]
+    assert unlock.startswith("/unlock/")
+    assert client.get(unlock).url == reverse("accounts:login")
+    assert login(client, user.email, factories.USER_PASSWORD).url == reverse("accounts:menu")
+    assert client.get(unlock).status_code == 410  # single use
+
+
+def test_password_reset_lifts_the_lock(client):
+    user = factories.customer(email="hanako@example.jp")
+    User.objects.filter(pk=user.pk).update(locked_at=timezone.now(), failed_logins=10)
+    client.post(reverse("accounts:password_reset"), {"email": user.email})
+    link = mail.outbox[-1].body.split("http://testserver")[1].split()[0]
+    response = client.get(link, follow=True)
+    form_url = response.redirect_chain[-1][0]
+    response = client.post(
+        form_url, {"new_password1": "NewSolar2025x", "new_password2": "NewSolar2025x"}
+    )
+    assert response.url == reverse("accounts:password_reset_complete")
+    user.refresh_from_db()
+    assert not user.is_locked
+    assert login(client, user.email, "NewSolar2025x").url == reverse("accounts:menu")
+
+
+def test_password_reset_for_unknown_address_sends_nothing_and_says_the_same(client):
+    response = client.post(reverse("accounts:password_reset"), {"email": "nobody@example.jp"})
+    assert response.url == reverse("accounts:password_reset_sent")
+    assert mail.outbox == []
+
+
+def test_login_failures_per_address_are_limited(client, settings):
+    settings.LOGIN_FAILURES_PER_ADDRESS_PER_HOUR = 3
+    factories.customer(email="a@example.jp")
+    for _ in range(3):
+        login(client, "nobody@example.jp", "x", address="203.0.113.9")
+    page = login(client, "a@example.jp", factories.USER_PASSWORD, address="203.0.113.9")
+    assert "しばらくログインできません" in page.content.decode()
+    assert login(client, "a@example.jp", factories.USER_PASSWORD, address="203.0.113.10").url
+
+
+# --- activation phone check ------------------------------------------------------------
+
+
+def provisional_registration(client):
+    gw = factories.gateway()
+    client.post(reverse("accounts:entry_terms"))
+    client.post(
+        reverse("accounts:entry_form"), {**factories.REGISTRATION_FORM, "gateway_id": gw.gateway_id}
+    )
+    client.post(reverse("accounts:entry_confirm"), {"register": "1"})
+    link = mail.outbox[-1].body.split("http://testserver")[1].split()[0]
+    client.post(link)  # 同意する
+    return gw, link + "password/"
+
+
+def activation_post(client, url, phone):
+    return client.post(
+        url, {"password": "Solar2024Kyoto", "password_confirm": "Solar2024Kyoto", "phone": phone}
+    )
+
+
+def test_wrong_phone_is_refused_next_to_the_field(client):
+    gw, url = provisional_registration(client)
+    page = activation_post(client, url, "090-9999-9999").content.decode()
+    assert "電話番号がご登録の番号と一致しません。" in page
+    assert not User.objects.get().is_active
+
+
+def test_five_wrong_phones_void_the_link_and_free_the_gateway(client):
+    gw, url = provisional_registration(client)
+    for _ in range(4):
+        activation_post(client, url, "090-9999-9999")
+    response = activation_post(client, url, "090-9999-9999")
+    assert response.status_code == 410
+    assert "無効になりました" in response.content.decode()
+    assert User.objects.count() == 0
+    gw.refresh_from_db()
+    assert gw.state == Gateway.State.UNCLAIMED and gw.owner is None
+    assert activation_post(client, url, "090-1234-5678").status_code == 410
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "short1A",
+        "Seventeen17Chars1",
+        "alllowercase1",
+        "ALLUPPERCASE1",
+        "NoDigitsHere",
+        "Password123",
+    ],
+)
+def test_password_rule(client, password):
+    gw, url = provisional_registration(client)
+    response = client.post(
+        url, {"password": password, "password_confirm": password, "phone": "09012345678"}
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "パスワード" in page and 'class="error"' in page
+    assert not User.objects.get().is_active
+
+
+def test_expired_link_is_refused(client):
+    gw, url = provisional_registration(client)
+    with time_machine.travel(timezone.now() + timedelta(days=7, minutes=1)):
+        response = activation_post(client, url, "090-1234-5678")
+        assert response.status_code == 410
+        assert "有効期限が切れています" in response.content.decode()

@@ -1,0 +1,176 @@
+"""Bad input on the registration form: a clear Japanese message next to the field, input kept,
+nothing written."""
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+
+from essmon.accounts.models import User
+from essmon.gateways.models import Gateway, Site
+from essmon.gateways.services import UNAVAILABLE, WRONG_CREDENTIALS
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def gw():
+    return factories.gateway()
+
+
+@pytest.fixture
+def agreed(client):
+    client.post(reverse("accounts:entry_terms"))
+    return client
+
+
+def post_form(client, gw, **overrides):
+    data = {**factories.REGISTRATION_FORM, "gateway_id": gw.gateway_id, **overrides}
+    return client.post(reverse("accounts:entry_form"), data)
+
+
+def assert_refused(response, message: str):
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert message in page, page[:3000]
+    assert User.objects.count() == 0 and Site.objects.count() == 0
+    return page
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("name", "", "このフィールドは必須です。"),
+        ("furigana", "Omuro", "フリガナはカタカナで入力してください。"),
+        ("furigana", "御室", "フリガナはカタカナで入力してください。"),
+        ("email", "not-an-address", "有効なメールアドレスを入力してください。"),
+        ("email_confirm", "other@example.jp", "メールアドレスが一致しません。"),
+        ("postal_code", "60082", "郵便番号は7桁の数字で入力してください"),
+        ("prefecture", "カリフォルニア", "正しく選択してください。"),
+        ("phone", "12345", "電話番号は数字とハイフンで入力してください"),
+        ("phone", "+1 650 253 0000", "日本国内の電話番号を入力してください。"),
+        ("phone", "0000000000", "日本国内の電話番号を入力してください。"),
+        ("gateway_id", "01AB1234", "ゲートウェイIDは12文字"),
+        ("gateway_id", "01AB/2345678", "ゲートウェイIDは12文字"),
+        ("site_name", "", "このフィールドは必須です。"),
+        ("site_postal_code", "abc", "郵便番号は7桁の数字で入力してください"),
+        ("department", "営業部", "部署名を入力する場合は法人名も入力してください。"),
+    ],
+)
+def test_each_bad_field_gets_its_message_and_keeps_input(agreed, gw, field, value, message):
+    page = assert_refused(post_form(agreed, gw, **{field: value}), message)
+    assert 'value="東塩小路町1-1"' in page  # the rest of the input is kept
+
+
+def test_japanese_input_forms_are_accepted_and_normalised(agreed, gw):
+    response = post_form(
+        agreed,
+        gw,
+        furigana="ｵﾑﾛ ﾊﾅｺ",
+        phone="０９０－１２３４－５６７８",
+        postal_code="〒６００ー８２１６",
+        gateway_id=gw.gateway_id.lower(),
+    )
+    assert response.status_code == 302
+    agreed.post(reverse("accounts:entry_confirm"), {"register": "1"})
+    user = User.objects.get()
+    assert user.furigana == "オムロ　ハナコ"
+    assert user.phone == "+819012345678"
+    assert user.postal_code == "6008216"
+
+
+def test_unknown_id_and_wrong_password_get_the_same_message(agreed, gw):
+    unknown = post_form(agreed, gw, gateway_id="99ZZ99999999")
+    wrong = post_form(agreed, gw, gateway_password="wrongpassword1")
+    assert WRONG_CREDENTIALS in unknown.content.decode()
+    assert WRONG_CREDENTIALS in wrong.content.decode()
+    assert User.objects.count() == 0
+
+
+@pytest.mark.parametrize("state", [Gateway.State.HELD, Gateway.State.CLAIMED])
+def test_taken_gateway_is_refused_without_naming_owner(agreed, state):
+    owner = factories.customer(name="山田 太郎", email="taro@example.jp")
+    taken = factories.gateway(state=state, owner=owner)
+    page = post_form(agreed, taken).content.decode()
+    assert UNAVAILABLE in page
+    assert "山田" not in page and "taro@" not in page
+
+
+def test_existing_address_answers_as_new_and_notifies_owner(client, gw):
+    owner = factories.customer(email="hanako@example.jp")
+    client.post(reverse("accounts:entry_terms"))
+    response = post_form(client, gw)
+    assert response.status_code == 302
+    response = client.post(reverse("accounts:entry_confirm"), {"register": "1"})
+    assert response.url == reverse("accounts:entry_done")
+    assert "hanako@example.jp" in client.get(response.url).content.decode()
+    assert User.objects.count() == 1  # no second account
+    gw.refresh_from_db()
+    assert gw.state == Gateway.State.UNCLAIMED
+    assert [m.to for m in mail.outbox] == [[owner.email]]
+    assert "すでにアカウントがございます" in mail.outbox[0].body
+    assert "/activate/" not in mail.outbox[0].body
+
+
+def test_existing_address_differing_only_in_case_is_the_same_account(client, gw):
+    factories.customer(email="hanako@example.jp")
+    client.post(reverse("accounts:entry_terms"))
+    post_form(client, gw, email="Hanako@Example.jp", email_confirm="Hanako@Example.jp")
+    client.post(reverse("accounts:entry_confirm"), {"register": "1"})
+    assert User.objects.count() == 1
+    assert mail.outbox[0].to == ["hanako@example.jp"]
+
+
+def test_provisional_address_registering_again_gets_a_fresh_link(client, gw):
+    client.post(reverse("accounts:entry_terms"))
+    post_form(client, gw)
+    client.post(reverse("accounts:entry_confirm"), {"register": "1"})
+    second = factories.gateway()
+    client.post(reverse("accounts:entry_terms"))
+    post_form(client, second)
+    client.post(reverse("accounts:entry_confirm"), {"register": "1"})
+    assert len(mail.outbox) == 2
+    assert "/activate/" in mail.outbox[1].body
+    first_link = mail.outbox[0].body.split("http://testserver")[1].split()[0]
+    assert client.get(first_link).status_code == 410  # the older link no longer works
+
+
+def test_gateway_taken_between_confirmation_and_register(client, gw):
+    client.post(reverse("accounts:entry_terms"))
+    post_form(client, gw)
+    Gateway.objects.filter(pk=gw.pk).update(state=Gateway.State.CLAIMED)
+    response = client.post(reverse("accounts:entry_confirm"), {"register": "1"})
+    assert UNAVAILABLE in response.content.decode()
+    assert User.objects.count() == 0 and Site.objects.count() == 0
+    assert mail.outbox == []
+
+
+def test_postal_lookup_without_javascript_fills_address(agreed, gw):
+    data = {**factories.REGISTRATION_FORM, "prefecture": "", "city": "", "lookup": "user"}
+    page = agreed.post(reverse("accounts:entry_form"), data).content.decode()
+    assert '<option value="京都府" selected>' in page
+    assert 'value="京都市下京区"' in page
+    assert User.objects.count() == 0
+
+
+def test_postal_lookup_htmx_fragment(client):
+    response = client.post(
+        reverse("accounts:postal_lookup"),
+        {"target": "site", "site_postal_code": "100-0001", "site_address_rest": ""},
+        HTTP_HX_REQUEST="true",
+    )
+    page = response.content.decode()
+    assert 'hx-swap-oob="true"' in page
+    assert '<option value="東京都" selected>' in page
+    assert "千代田区千代田" in page
+
+
+def test_postal_lookup_unknown_code(client):
+    response = client.post(
+        reverse("accounts:postal_lookup"), {"target": "user", "postal_code": "000-0000"}
+    )
+    assert "この郵便番号に該当する住所が見つかりません。" in response.content.decode()
+
+
+def test_postal_lookup_bad_target_is_400(client):
+    assert client.post(reverse("accounts:postal_lookup"), {"target": "x"}).status_code == 400
