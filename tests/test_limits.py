@@ -176,7 +176,7 @@ def activation_post(client, url, phone):
 
 
 def test_wrong_phone_is_refused_next_to_the_field(client):
-    gw, url = provisional_registration(client)
+    _gw, url = provisional_registration(client)
     page = activation_post(client, url, "090-9999-9999").content.decode()
     assert "電話番号がご登録の番号と一致しません。" in page
     assert not User.objects.get().is_active
@@ -207,7 +207,7 @@ def test_five_wrong_phones_void_the_link_and_free_the_gateway(client):
     ],
 )
 def test_password_rule(client, password):
-    gw, url = provisional_registration(client)
+    _gw, url = provisional_registration(client)
     response = client.post(
         url, {"password": password, "password_confirm": password, "phone": "09012345678"}
     )
@@ -218,7 +218,7 @@ def test_password_rule(client, password):
 
 
 def test_expired_link_is_refused(client):
-    gw, url = provisional_registration(client)
+    _gw, url = provisional_registration(client)
     with time_machine.travel(timezone.now() + timedelta(days=7, minutes=1)):
         response = activation_post(client, url, "090-1234-5678")
         assert response.status_code == 410
