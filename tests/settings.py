@@ -11,7 +11,7 @@ os.environ.setdefault("ESSMON_BASE_URL", "http://testserver")
 # make beside it are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-from essmon.settings import *  # noqa: E402,F403
+from essmon.settings import *  # noqa: F403
 
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405

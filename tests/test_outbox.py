@@ -105,10 +105,13 @@ def test_gives_up_after_max_attempts(settings):
 
 def test_rolled_back_change_sends_nothing(smtp_server, django_capture_on_commit_callbacks):
     user = factories.customer()
-    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
-        with transaction.atomic():
-            queue_mail(recipient=user.email, kind="email_change_conflict", context={"user": user})
-            raise RuntimeError("the change failed")
+    with (
+        django_capture_on_commit_callbacks(execute=True),
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        queue_mail(recipient=user.email, kind="email_change_conflict", context={"user": user})
+        raise RuntimeError("the change failed")
     assert OutboxMessage.objects.count() == 0
     assert smtp_server.messages == []
 
