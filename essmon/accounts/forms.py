@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import password_validation
+from django.urls import reverse_lazy
 
 from essmon.accounts.services import Person, SiteInput
 from essmon.core.japanese import (
@@ -22,6 +23,29 @@ PHONE_NOTE = (
 )
 
 
+def _text(autocomplete: str, placeholder: str = "") -> forms.TextInput:
+    attrs = {"autocomplete": autocomplete}
+    if placeholder:
+        attrs["placeholder"] = placeholder
+    return forms.TextInput(attrs=attrs)
+
+
+def _postal(target: str) -> forms.TextInput:
+    """A postal-code input that, with htmx, fills its address block when it changes."""
+    return forms.TextInput(
+        attrs={
+            "autocomplete": "postal-code" if target == "user" else "off",
+            "inputmode": "numeric",
+            "placeholder": "例: 600-8216",
+            "hx-post": reverse_lazy("accounts:postal_lookup"),
+            "hx-trigger": "change",
+            "hx-include": "closest form",
+            "hx-vals": f'{{"target": "{target}"}}',
+            "hx-swap": "none",
+        }
+    )
+
+
 def _normalized(value: str, normalizer) -> str:
     try:
         return normalizer(value)
@@ -32,15 +56,38 @@ def _normalized(value: str, normalizer) -> str:
 class PersonFieldsMixin(forms.Form):
     """ユーザ様情報 and 法人様情報."""
 
-    name = forms.CharField(label="氏名", max_length=100)
-    furigana = forms.CharField(label="フリガナ", max_length=100)
-    postal_code = forms.CharField(label="郵便番号", max_length=10)
-    prefecture = forms.ChoiceField(label="都道府県", choices=PREFECTURE_CHOICES)
-    city = forms.CharField(label="市町村区", max_length=100)
-    address_rest = forms.CharField(label="それ以降の住所", max_length=200)
-    phone = forms.CharField(label="電話番号", max_length=20, help_text=PHONE_NOTE)
-    company_name = forms.CharField(label="法人名", max_length=100, required=False)
-    department = forms.CharField(label="部署名", max_length=100, required=False)
+    name = forms.CharField(label="氏名", max_length=100, widget=_text("name", "例: 御室 花子"))
+    furigana = forms.CharField(
+        label="フリガナ", max_length=100, widget=_text("off", "例: オムロ ハナコ")
+    )
+    postal_code = forms.CharField(label="郵便番号", max_length=10, widget=_postal("user"))
+    prefecture = forms.ChoiceField(
+        label="都道府県",
+        choices=PREFECTURE_CHOICES,
+        widget=forms.Select(attrs={"autocomplete": "address-level1"}),
+    )
+    city = forms.CharField(label="市町村区", max_length=100, widget=_text("address-level2"))
+    address_rest = forms.CharField(
+        label="それ以降の住所", max_length=200, widget=_text("address-line1", "例: 東塩小路町1-1")
+    )
+    phone = forms.CharField(
+        label="電話番号",
+        max_length=20,
+        help_text=PHONE_NOTE,
+        widget=forms.TextInput(
+            attrs={
+                "type": "tel",
+                "autocomplete": "tel-national",
+                "placeholder": "例: 090-1234-5678",
+            }
+        ),
+    )
+    company_name = forms.CharField(
+        label="法人名", max_length=100, required=False, widget=_text("organization")
+    )
+    department = forms.CharField(
+        label="部署名", max_length=100, required=False, widget=_text("off")
+    )
 
     def clean_name(self) -> str:
         return " ".join(self.cleaned_data["name"].replace("　", " ").split())
@@ -79,9 +126,13 @@ class PersonFieldsMixin(forms.Form):
 class GatewayFieldsMixin(forms.Form):
     """ゲートウェイ情報."""
 
-    gateway_id = forms.CharField(label="ゲートウェイID", max_length=20)
+    gateway_id = forms.CharField(
+        label="ゲートウェイID", max_length=20, widget=_text("off", "例: 01AB12345678")
+    )
     gateway_password = forms.CharField(
-        label="ゲートウェイパスワード", max_length=40, widget=forms.PasswordInput(render_value=True)
+        label="ゲートウェイパスワード",
+        max_length=40,
+        widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "off"}),
     )
 
     def clean_gateway_id(self) -> str:
@@ -99,8 +150,8 @@ class GatewayFieldsMixin(forms.Form):
 class SiteFieldsMixin(forms.Form):
     """設置先 [案件]."""
 
-    site_name = forms.CharField(label="案件名", max_length=100)
-    site_postal_code = forms.CharField(label="郵便番号", max_length=10)
+    site_name = forms.CharField(label="案件名", max_length=100, widget=_text("off", "例: 御室邸"))
+    site_postal_code = forms.CharField(label="郵便番号", max_length=10, widget=_postal("site"))
     site_prefecture = forms.ChoiceField(label="都道府県", choices=PREFECTURE_CHOICES)
     site_address_rest = forms.CharField(label="それ以降の住所", max_length=200)
 
@@ -120,8 +171,16 @@ class SiteFieldsMixin(forms.Form):
 class RegistrationForm(PersonFieldsMixin, GatewayFieldsMixin, SiteFieldsMixin):
     """お客様情報の登録 — every field of the seed's input form."""
 
-    email = forms.EmailField(label="メールアドレス", max_length=254)
-    email_confirm = forms.EmailField(label="メールアドレス(確認用)", max_length=254)
+    email = forms.EmailField(
+        label="メールアドレス",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    email_confirm = forms.EmailField(
+        label="メールアドレス(確認用)",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+    )
 
     field_order = [
         "name", "furigana", "email", "email_confirm", "postal_code", "prefecture", "city",
