@@ -59,7 +59,7 @@ def form(request: HttpRequest) -> HttpResponse:
             return render(
                 request,
                 "accounts/entry/form.html",
-                {"form": bound, "postal_errors": {lookup: error}, "values": data},
+                {"form": bound, "postal_errors": {lookup: error}},
             )
         bound = RegistrationForm(request.POST)
         if bound.is_valid() and _gateway_opens(request, bound):
