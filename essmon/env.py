@@ -65,6 +65,12 @@ def email_settings_from_url(url: str) -> dict[str, object]:
     if scheme == "file":
         if not parts.path:
             raise ImproperlyConfigured(f"ESSMON_EMAIL_URL={url!r}: file:// needs a directory path")
+        if parts.netloc not in ("", "localhost"):
+            # file://var/mail would read as host "var", path "/mail"
+            raise ImproperlyConfigured(
+                f"ESSMON_EMAIL_URL={url!r}: write an absolute path after three slashes, "
+                "e.g. file:///var/lib/essmon/mail"
+            )
         return {
             "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
             "EMAIL_FILE_PATH": unquote(parts.path),
@@ -78,6 +84,10 @@ def email_settings_from_url(url: str) -> dict[str, object]:
             port = parts.port
         except ValueError as exc:
             raise ImproperlyConfigured(f"ESSMON_EMAIL_URL={url!r}: bad port") from exc
+        try:
+            timeout = int(query.get("timeout", "10"))
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"ESSMON_EMAIL_URL={url!r}: bad timeout") from exc
         return {
             "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
             "EMAIL_HOST": parts.hostname,
@@ -86,7 +96,7 @@ def email_settings_from_url(url: str) -> dict[str, object]:
             "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
             "EMAIL_USE_SSL": scheme == "smtps",
             "EMAIL_USE_TLS": starttls and scheme == "smtp",
-            "EMAIL_TIMEOUT": int(query.get("timeout", "10")),
+            "EMAIL_TIMEOUT": timeout,
         }
     raise ImproperlyConfigured(
         f"ESSMON_EMAIL_URL={url!r}: scheme must be console, file, smtp or smtps"

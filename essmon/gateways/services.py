@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import re
 import secrets
 from collections.abc import Iterable
@@ -19,8 +20,11 @@ from essmon.core import throttle
 from essmon.core.japanese import to_halfwidth_ascii
 from essmon.gateways.models import Gateway, Site
 
-GATEWAY_ID_RE = re.compile(r"^\d{2}[A-Z]{2}\d{8}$")
-MODEL_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,31}$")
+# [0-9], not \d: \d also matches full-width and other scripts' digits. \Z, not $: $ also
+# matches before a trailing newline.
+GATEWAY_ID_RE = re.compile(r"^[0-9]{2}[A-Z]{2}[0-9]{8}\Z")
+MODEL_RE = re.compile(r"^[A-Z0-9][A-Z0-9-]{1,31}\Z")
+PART_NUMBER_MAX = 32  # Gateway.part_number's max_length
 # The sheet's passwords are lowercase letters and digits (e.g. abcedfghijk12); letters
 # and digits that read alike on paper (l/1, o/0) are left out.
 PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
@@ -93,6 +97,8 @@ def provision_gateways(
         raise ValueError("count must be at least 1")
     if not MODEL_RE.match(model):
         raise ValueError(f"model {model!r}: use capital letters, digits and hyphens")
+    if len(part_number) > PART_NUMBER_MAX:
+        raise ValueError(f"part number {part_number!r}: at most {PART_NUMBER_MAX} characters")
     lot = lot or f"{timezone.localdate().year % 100:02d}"
     created: list[ProvisionedGateway] = []
     with transaction.atomic():
@@ -114,12 +120,13 @@ def provision_gateways(
 
 
 def write_gateway_csv(path: Path, rows: Iterable[ProvisionedGateway]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    """Write the sheet list to a new file, owner-only from the start (it holds plaintexts)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(fd, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(CSV_FIELDS)
         for row in rows:
             writer.writerow([row.gateway_id, row.password, row.model, row.part_number])
-    path.chmod(0o600)
 
 
 class GatewayListError(Exception):
@@ -144,7 +151,10 @@ def parse_gateway_csv(path: Path) -> list[ProvisionedGateway]:
         raise GatewayListError([f"{path}: cannot read: {exc}"]) from exc
     reader = csv.reader(text.splitlines())
     header = next(reader, None)
-    if header is None or [h.strip() for h in header[:3]] != list(CSV_FIELDS[:3]):
+    if header is None or [h.strip() for h in header] not in (
+        list(CSV_FIELDS[:3]),
+        list(CSV_FIELDS),
+    ):
         raise GatewayListError(
             [f"line 1: header must be {','.join(CSV_FIELDS)} (part_number optional)"]
         )
@@ -165,6 +175,8 @@ def parse_gateway_csv(path: Path) -> list[ProvisionedGateway]:
             problems.append(f"line {line_no}: password must be 8-32 letters and digits")
         if not MODEL_RE.match(model):
             problems.append(f"line {line_no}: model {model!r} is not a model name like KP-GWBT-A")
+        if len(part_number) > PART_NUMBER_MAX:
+            problems.append(f"line {line_no}: part_number is over {PART_NUMBER_MAX} characters")
         if gateway_id in seen:
             problems.append(
                 f"line {line_no}: gateway_id {gateway_id} repeats line {seen[gateway_id]}"

@@ -1,6 +1,8 @@
+import re
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 
 from essmon.gateways.services import (
     DEFAULT_MODEL,
@@ -25,15 +27,21 @@ class Command(BaseCommand):
     def handle(self, *, count, model, part_number, lot, out, **options):
         if count < 1 or count > 100_000:
             raise CommandError("--count must be between 1 and 100000")
-        if lot is not None and (len(lot) != 2 or not lot.isdigit()):
+        # not str.isdigit(): it also accepts full-width and other scripts' digits
+        if lot is not None and not re.fullmatch(r"[0-9]{2}", lot):
             raise CommandError("--lot must be two digits, e.g. 01")
         if out.exists():
             raise CommandError(f"{out} exists; refusing to overwrite a sheet list")
         if not out.parent.is_dir():
             raise CommandError(f"{out.parent} is not a directory")
-        try:
-            rows = provision_gateways(count=count, model=model, part_number=part_number, lot=lot)
-        except ValueError as exc:
-            raise CommandError(str(exc)) from exc
-        write_gateway_csv(out, rows)
+        # One transaction with the CSV write: gateways whose passwords were never written
+        # down could not be registered, so a failed write keeps none of them.
+        with transaction.atomic():
+            try:
+                rows = provision_gateways(
+                    count=count, model=model, part_number=part_number, lot=lot
+                )
+            except ValueError as exc:
+                raise CommandError(str(exc)) from exc
+            write_gateway_csv(out, rows)
         self.stdout.write(f"provisioned {len(rows)} gateways of model {model}; wrote {out}")
