@@ -45,6 +45,13 @@ SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ESSMON_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("ESSMON_CSRF_TRUSTED_ORIGINS", [])
 BASE_URL = env_str("ESSMON_BASE_URL", f"http://127.0.0.1:{env_int('ESSMON_PORT', 8000)}")
+if PRODUCTION and not env_str("ESSMON_BASE_URL"):
+    from django.core.exceptions import ImproperlyConfigured
+
+    # Mailed links (activation, password reset) are built from it; a local default
+    # would send customers links to the server's own loopback address.
+    raise ImproperlyConfigured("ESSMON_BASE_URL must be set when ESSMON_PRODUCTION=1")
+BASE_URL = BASE_URL.rstrip("/")
 
 INSTALLED_APPS = [
     "django.contrib.admin",

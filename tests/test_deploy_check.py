@@ -22,6 +22,7 @@ def run_deploy_check(tmp_path: Path, **overrides: str | None) -> subprocess.Comp
         ESSMON_PRODUCTION="1",
         ESSMON_SECRET_KEY=secrets.token_urlsafe(48),  # 64 characters
         ESSMON_ALLOWED_HOSTS="essmon.example.jp",
+        ESSMON_BASE_URL="https://essmon.example.jp",
         ESSMON_DATA_DIR=str(tmp_path),
         DJANGO_SETTINGS_MODULE="essmon.settings",
     )
@@ -71,3 +72,10 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     assert done.returncode != 0
     assert "ESSMON_SECRET_KEY must be set when ESSMON_PRODUCTION=1" in done.stderr
     assert not (tmp_path / "secret_key").exists(), "no generated key in production"
+
+
+def test_production_refuses_to_start_without_a_base_url(tmp_path):
+    done = run_deploy_check(tmp_path, ESSMON_BASE_URL=None)
+
+    assert done.returncode != 0
+    assert "ESSMON_BASE_URL must be set when ESSMON_PRODUCTION=1" in done.stderr

@@ -101,6 +101,14 @@ def test_expired_provisional_registration_releases_its_gateway(client, settings)
     assert gw.state == Gateway.State.HELD
 
 
+def test_expiry_sweep_leaves_accounts_not_made_by_registration():
+    # e.g. created by an operator in the admin, never activated through a mailed link
+    made_by_operator = factories.customer(email="dealer@example.jp", activated_at=None)
+    with time_machine.travel(timezone.now() + timedelta(days=365)):
+        assert services.release_expired_registrations() == 0
+    assert User.objects.filter(pk=made_by_operator.pk).exists()
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_two_registrations_racing_for_one_gateway_exactly_one_wins():
     gw = factories.gateway()
