@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.utils import timezone
 
 from essmon.accounts.models import AccountToken, TermsAcceptance, TermsVersion, User
 
@@ -45,6 +46,13 @@ class UserAdmin(DjangoUserAdmin):
         ("運営者権限", {"fields": ["is_staff", "is_superuser", "groups", "user_permissions"]}),
     ]
     add_fieldsets = [(None, {"fields": ["email", "name", "role", "password1", "password2"]})]
+
+    def save_model(self, request, obj, form, change):
+        # An account an operator sets up and activates has no mailed link to confirm;
+        # without activated_at it would look provisional to registration.
+        if obj.is_active and obj.activated_at is None:
+            obj.activated_at = timezone.now()
+        super().save_model(request, obj, form, change)
 
 
 @admin.register(TermsVersion)
