@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import importlib
 import os
 import re
 import socket
@@ -150,6 +151,25 @@ def mobile_page(browser, live_server):
 @pytest.fixture
 def shots(request):
     return Shots(request.node.name.replace("test_", "").replace("[", "-").rstrip("]"))
+
+
+# --- data from migrations in transactional tests ------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _published_terms(request):
+    """Transactional tests end by emptying every table, migration data included; the
+    terms of use are the one such row the service needs, so publish them again.
+
+    (serialized_rollback is no help here: once Playwright's sync API runs an event loop in
+    the test thread, Django gives the test a new connection without the serialized copy.)"""
+    marker = request.node.get_closest_marker("django_db")
+    if not (marker and marker.kwargs.get("transaction")):
+        return
+    request.getfixturevalue("transactional_db")
+    from django.apps import apps
+
+    importlib.import_module("essmon.accounts.migrations.0002_terms_v1").create_terms(apps, None)
 
 
 # --- a test client whose requests commit -------------------------------------------

@@ -109,7 +109,7 @@ def test_expiry_sweep_leaves_accounts_not_made_by_registration():
     assert User.objects.filter(pk=made_by_operator.pk).exists()
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_two_registrations_racing_for_one_gateway_exactly_one_wins():
     gw = factories.gateway()
     terms = services.current_terms()

@@ -116,7 +116,7 @@ def test_rolled_back_change_sends_nothing(smtp_server, django_capture_on_commit_
     assert smtp_server.messages == []
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_database_task_worker_delivers(smtp_server, settings):
     """The production path: the task goes into django-tasks-db's table and db_worker runs it."""
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}

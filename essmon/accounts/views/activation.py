@@ -41,7 +41,7 @@ def terms(request: HttpRequest, token: str) -> HttpResponse:
     return render(
         request,
         "accounts/entry/terms.html",
-        {"terms": current, "action": request.path, "step": "activation", "user": found.user},
+        {"terms": current, "action": request.path, "step": "activation", "name": found.user.name},
     )
 
 
