@@ -49,7 +49,7 @@ def served(tmp_path):
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
-        yield port, proc, tmp_path, log
+        yield port, proc, tmp_path, env
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -57,7 +57,7 @@ def served(tmp_path):
 
 
 def test_serve_demo_starts_web_worker_and_scheduler(served):
-    port, proc, data_dir, _log = served
+    port, proc, data_dir, served_env = served
     landing = wait_for(f"http://127.0.0.1:{port}/")
     assert "お客様情報の登録" in landing and "すでにアカウントをお持ちの方" in landing
     assert "htmx" in wait_for(f"http://127.0.0.1:{port}/static/vendor/htmx.min.js")[:2000]
@@ -67,11 +67,7 @@ def test_serve_demo_starts_web_worker_and_scheduler(served):
     assert len(re.findall(r"^\s+\d{2}[A-Z]{2}\d{8}\s+[a-z0-9]{13}$", printed, re.M)) >= 3
 
     # a mail queued through the service reaches the file backend via the real task worker
-    env = {
-        **os.environ,
-        "ESSMON_DATA_DIR": str(data_dir),
-        "DJANGO_SETTINGS_MODULE": "essmon.settings",
-    }
+    env = {**served_env, "DJANGO_SETTINGS_MODULE": "essmon.settings"}
     script = (
         "import django; django.setup();"
         "from django.db import transaction;"
