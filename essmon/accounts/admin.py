@@ -3,6 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils import timezone
 
 from essmon.accounts.models import AccountToken, TermsAcceptance, TermsVersion, User
+from essmon.accounts.services import PROFILE_FIELDS
 
 
 @admin.register(User)
@@ -14,22 +15,7 @@ class UserAdmin(DjangoUserAdmin):
     readonly_fields = ["date_joined", "activated_at", "last_login"]
     fieldsets = [
         (None, {"fields": ["email", "password", "role"]}),
-        (
-            "お客様情報",
-            {
-                "fields": [
-                    "name",
-                    "furigana",
-                    "postal_code",
-                    "prefecture",
-                    "city",
-                    "address_rest",
-                    "phone",
-                    "company_name",
-                    "department",
-                ]
-            },
-        ),
+        ("お客様情報", {"fields": list(PROFILE_FIELDS)}),
         (
             "状態",
             {

@@ -128,15 +128,11 @@ def register_customer(
             context=TermsAcceptance.Context.REGISTRATION,
             client_address=client_address,
         )
-        raw, token = issue_token(
+        mail_link(
             user=user,
             purpose=AccountToken.Purpose.ACTIVATION,
             lifetime=timedelta(days=settings.ACTIVATION_DAYS),
-        )
-        queue_mail(
-            recipient=user.email,
             kind="provisional_registration",
-            context={"user": user, "token": raw, "expires_at": token.expires_at},
         )
 
 
@@ -149,21 +145,44 @@ PHONE_MISMATCH = (
 )
 
 
+def mail_link(
+    *, user: User, purpose: str, lifetime: timedelta, kind: str, new_email: str = ""
+) -> AccountToken:
+    """Mail a single-use link; earlier unused links of the same purpose stop working.
+
+    The mail goes to ``new_email`` when given (confirming a new address), else to the user.
+    """
+    AccountToken.objects.filter(user=user, purpose=purpose, used_at__isnull=True).update(
+        expires_at=timezone.now()
+    )
+    raw, token = issue_token(user=user, purpose=purpose, lifetime=lifetime, new_email=new_email)
+    queue_mail(
+        recipient=new_email or user.email,
+        kind=kind,
+        context={
+            "user": user,
+            "token": raw,
+            "expires_at": token.expires_at,
+            "new_email": new_email,
+        },
+    )
+    return token
+
+
 def _notify_existing_account(user: User) -> None:
     """Someone registered with this address again. A provisional account gets a fresh
     activation link (the old one is voided); an active one a reminder to log in."""
-    context: dict = {"user": user}
     if user.is_provisional:
-        AccountToken.objects.filter(
-            user=user, purpose=AccountToken.Purpose.ACTIVATION, used_at__isnull=True
-        ).update(expires_at=timezone.now())
-        raw, token = issue_token(
+        mail_link(
             user=user,
             purpose=AccountToken.Purpose.ACTIVATION,
             lifetime=timedelta(days=settings.ACTIVATION_DAYS),
+            kind="registration_existing_account",
         )
-        context.update(token=raw, expires_at=token.expires_at)
-    queue_mail(recipient=user.email, kind="registration_existing_account", context=context)
+    else:
+        queue_mail(
+            recipient=user.email, kind="registration_existing_account", context={"user": user}
+        )
 
 
 def usable_activation(token: AccountToken | None) -> AccountToken:
@@ -303,13 +322,11 @@ def record_login_failure(*, email: str, client_address: str) -> None:
         if user.failed_logins >= settings.LOGIN_FAILURES_PER_ACCOUNT and user.locked_at is None:
             user.locked_at = timezone.now()
             fields.append("locked_at")
-            raw, token = issue_token(
-                user=user, purpose=AccountToken.Purpose.UNLOCK, lifetime=timedelta(days=1)
-            )
-            queue_mail(
-                recipient=user.email,
+            mail_link(
+                user=user,
+                purpose=AccountToken.Purpose.UNLOCK,
+                lifetime=timedelta(days=1),
                 kind="account_locked",
-                context={"user": user, "token": raw, "expires_at": token.expires_at},
             )
         user.save(update_fields=fields)
 
@@ -364,24 +381,12 @@ def request_email_change(*, user: User, new_email: str) -> None:
             # Do not reveal the other account: tell that address's owner instead.
             queue_mail(recipient=other.email, kind="email_change_conflict", context={"user": other})
             return
-        AccountToken.objects.filter(
-            user=user, purpose=AccountToken.Purpose.EMAIL_CHANGE, used_at__isnull=True
-        ).update(voided_at=timezone.now())
-        raw, token = issue_token(
+        mail_link(
             user=user,
             purpose=AccountToken.Purpose.EMAIL_CHANGE,
             lifetime=timedelta(hours=settings.EMAIL_CHANGE_HOURS),
-            new_email=new_email,
-        )
-        queue_mail(
-            recipient=new_email,
             kind="email_change_confirm",
-            context={
-                "user": user,
-                "token": raw,
-                "expires_at": token.expires_at,
-                "new_email": new_email,
-            },
+            new_email=new_email,
         )
 
 
