@@ -5,14 +5,13 @@ import email.policy
 import importlib
 import os
 import re
-import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.services import CHROMIUM, require
+from tests.services import CHROMIUM, free_port, require
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
 
@@ -28,10 +27,7 @@ class SmtpSink:
 
         self.messages: list[email.message.EmailMessage] = []
         self._lock = threading.Lock()
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        sock.close()
+        self.port = free_port()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd handler protocol
@@ -126,24 +122,26 @@ class Shots:
         return path
 
 
-@pytest.fixture
-def page(browser, live_server):
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="ja-JP")
+def _tab(browser, live_server, **context_options):
+    context = browser.new_context(locale="ja-JP", **context_options)
     context.set_default_timeout(10_000)
     tab = context.new_page()
     tab.base_url = live_server.url
+    return context, tab
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context, tab = _tab(browser, live_server, viewport={"width": 1280, "height": 900})
     yield tab
     context.close()
 
 
 @pytest.fixture
 def mobile_page(browser, live_server):
-    context = browser.new_context(
-        viewport={"width": 375, "height": 812}, locale="ja-JP", is_mobile=True, has_touch=True
+    context, tab = _tab(
+        browser, live_server, viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True
     )
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    tab.base_url = live_server.url
     yield tab
     context.close()
 

@@ -1,6 +1,5 @@
 """The mail outbox against a real SMTP server (aiosmtpd): delivery, outage, no duplicates."""
 
-import socket
 from datetime import timedelta
 
 import pytest
@@ -12,6 +11,7 @@ from django.utils import timezone
 from essmon.notifications.models import OutboxMessage
 from essmon.notifications.services import deliver_message, queue_mail, requeue_due_messages
 from tests import factories
+from tests.services import free_port
 
 pytestmark = [pytest.mark.django_db, pytest.mark.smtp]
 
@@ -28,14 +28,6 @@ def queue_one(django_capture_on_commit_callbacks, user=None):
     return message
 
 
-def closed_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
 def test_mail_is_delivered_over_smtp(smtp_server, django_capture_on_commit_callbacks):
     message = queue_one(django_capture_on_commit_callbacks)
     assert message.state == OutboxMessage.State.SENT and message.attempts == 1
@@ -50,7 +42,7 @@ def test_smtp_outage_delays_but_loses_nothing_and_sends_once(
     smtp_server, settings, django_capture_on_commit_callbacks
 ):
     good_port = settings.EMAIL_PORT
-    settings.EMAIL_PORT = closed_port()
+    settings.EMAIL_PORT = free_port()
     message = queue_one(django_capture_on_commit_callbacks)
     assert message.state == OutboxMessage.State.PENDING
     assert message.attempts == 1 and "Connection refused" in message.last_error
@@ -95,7 +87,7 @@ def test_a_message_being_sent_is_not_sent_by_a_second_worker(smtp_server):
 
 def test_gives_up_after_max_attempts(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", closed_port(), 2
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
     settings.OUTBOX_MAX_ATTEMPTS = 2
     message = OutboxMessage.objects.create(recipient="a@example.jp", subject="s", body="b")
     assert deliver_message(message_id=message.pk) == OutboxMessage.State.PENDING
