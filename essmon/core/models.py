@@ -8,6 +8,10 @@ class Throttle(models.Model):
     window_start = models.DateTimeField()
     hits = models.PositiveIntegerField(default=0)
 
+    class Meta:
+        verbose_name = "失敗回数の記録"
+        verbose_name_plural = "失敗回数の記録"
+
     def __str__(self) -> str:
         return f"{self.key}: {self.hits}"
 
@@ -20,6 +24,10 @@ class PeriodicJob(models.Model):
     last_started_at = models.DateTimeField(null=True, blank=True)
     last_finished_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = "定期ジョブ"
+        verbose_name_plural = "定期ジョブ"
 
     def __str__(self) -> str:
         return self.name
