@@ -174,3 +174,13 @@ def test_postal_lookup_unknown_code(client):
 
 def test_postal_lookup_bad_target_is_400(client):
     assert client.post(reverse("accounts:postal_lookup"), {"target": "x"}).status_code == 400
+
+
+def test_postal_lookup_htmx_leaves_typed_address_alone(client):
+    response = client.post(
+        reverse("accounts:postal_lookup"),
+        {"target": "site", "site_postal_code": "100-0001", "site_address_rest": "丸の内1-1"},
+    )
+    page = response.content.decode()
+    assert '<option value="東京都" selected>' in page
+    assert "id_site_address_rest" not in page

@@ -42,6 +42,8 @@ def _postal(target: str) -> forms.TextInput:
             "hx-include": "closest form",
             "hx-vals": f'{{"target": "{target}"}}',
             "hx-swap": "none",
+            # leaving the field and then pressing 住所検索 must not send two look-ups
+            "hx-sync": "closest fieldset:drop",
         }
     )
 

@@ -147,7 +147,9 @@ def postal_lookup(request: HttpRequest) -> HttpResponse:
     fields = [bound[names["prefecture"]]]
     if names["city"]:
         fields.append(bound[names["city"]])
-    if names["rest"]:
+    # Only swap in what the look-up filled: replacing an input the person has typed in
+    # since the request left would throw their typing away.
+    if names["rest"] and not request.POST.get(names["rest"]):
         fields.append(bound[names["rest"]])
     return render(
         request,
