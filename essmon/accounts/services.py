@@ -98,10 +98,12 @@ def register_customer(
     A mail address that already has an account gets the same answer on screen; its owner
     is sent a notice instead, so the page does not reveal who has an account.
     """
+    # Checked outside the transaction: a wrong password's count must survive the error.
+    # take_gateway below settles a race for the same gateway.
+    gateway = gateways.check_gateway_credentials(
+        gateway_id=gateway_id, password=gateway_password, client_address=client_address
+    )
     with transaction.atomic():
-        gateway = gateways.check_gateway_credentials(
-            gateway_id=gateway_id, password=gateway_password, client_address=client_address
-        )
         existing = email_taken(person.email)
         if existing is not None:
             _notify_existing_account(existing)
@@ -262,8 +264,7 @@ def activate_account(
 def _discard_provisional(user: User) -> None:
     """Delete a provisional account and give its gateways back to the unclaimed pool."""
     gateways.release_held_gateways(owner=user)
-    user.sites.filter(gateways__isnull=True).delete()
-    user.delete()
+    user.delete()  # its 案件 go with it
 
 
 def release_expired_registrations() -> int:
@@ -414,13 +415,13 @@ def add_gateway(
     *, user: User, gateway_id: str, gateway_password: str, site: SiteInput, client_address: str
 ) -> Gateway:
     """ゲートウェイの登録 for a logged-in customer: claimed at once, with its 案件."""
+    gateway = gateways.check_gateway_credentials(
+        gateway_id=gateway_id,
+        password=gateway_password,
+        client_address=client_address,
+        user_id=user.pk,
+    )
     with transaction.atomic():
-        gateway = gateways.check_gateway_credentials(
-            gateway_id=gateway_id,
-            password=gateway_password,
-            client_address=client_address,
-            user_id=user.pk,
-        )
         new_site = gateways.create_site(owner=user, **site.__dict__)
         gateways.take_gateway(gateway=gateway, owner=user, site=new_site, hold=False)
     gateway.refresh_from_db()

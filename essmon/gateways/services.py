@@ -225,7 +225,8 @@ def check_gateway_credentials(
     """The unclaimed gateway these sheet credentials open, or a GatewayError.
 
     Unknown IDs and wrong passwords get one message and cost the same time, so the
-    answer does not tell which IDs exist.
+    answer does not tell which IDs exist. Call it outside a transaction: the failure it
+    counts must be committed even though it raises.
     """
     limit = settings.GATEWAY_PASSWORD_FAILURES_PER_HOUR
     keys = _throttle_keys(gateway_id, client_address, user_id)
