@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "essmon.accounts",
     "essmon.gateways",
     "essmon.notifications",
+    "essmon.dealers",
     "essmon.monitoring",
 ]
 

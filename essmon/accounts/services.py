@@ -106,7 +106,7 @@ def register_customer(
     with transaction.atomic():
         existing = email_taken(person.email)
         if existing is not None:
-            _notify_existing_account(existing)
+            notify_existing_account(existing)
             return
         user = User.objects.create_user(
             person.email,
@@ -171,7 +171,7 @@ def mail_link(
     return token
 
 
-def _notify_existing_account(user: User) -> None:
+def notify_existing_account(user: User) -> None:
     """Someone registered with this address again. A provisional account gets a fresh
     activation link (the old one is voided); an active one a reminder to log in."""
     if user.is_provisional:
@@ -250,6 +250,11 @@ def activate_account(
             token.used_at = now
             token.save(update_fields=["used_at"])
             gateways.confirm_held_gateways(owner=user)
+            if user.role == User.Role.DEALER:
+                # dealers builds on accounts, so the import points this way only here
+                from essmon.dealers.services import confirm_person_in_charge
+
+                confirm_person_in_charge(user=user)
             record_terms_acceptance(
                 user=user,
                 terms=terms,

@@ -1,0 +1,131 @@
+"""Dealers (販売店), their maintenance staff (保守担当者), and the customers' maintenance
+links (保守紐付け) with the records APPI asks for when personal data goes to a dealer."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from essmon.gateways.models import Gateway
+
+MAX_DEALERS_PER_GATEWAY = 5
+MAX_STAFF_PER_DEALER = 20
+
+
+class Dealer(models.Model):
+    """販売店 — an installer or retailer with its own account; customers link it by its
+    販売店ID and registered phone number. The account's user is the person in charge."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dealer"
+    )
+    dealer_code = models.CharField("販売店ID", max_length=10, unique=True)
+    company_name = models.CharField("販売店名", max_length=100)
+    branch = models.CharField("支店・部署名", max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "販売店"
+        verbose_name_plural = "販売店"
+
+    def __str__(self) -> str:
+        return f"{self.company_name} ({self.dealer_code})"
+
+
+class MaintenanceStaff(models.Model):
+    """保守担当者: receives anomaly mails once the address is confirmed by its link."""
+
+    dealer = models.ForeignKey(Dealer, on_delete=models.CASCADE, related_name="staff")
+    name = models.CharField("氏名", max_length=100)
+    email = models.EmailField("メールアドレス")
+    confirmed_at = models.DateTimeField("確認日時", null=True, blank=True)
+    token_hash = models.CharField(max_length=64, blank=True)
+    token_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "保守担当者"
+        verbose_name_plural = "保守担当者"
+        constraints = [
+            models.UniqueConstraint(fields=["dealer", "email"], name="dealers_staff_unique_email")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+class DealerLink(models.Model):
+    """保守紐付け — a dealer entrusted with a gateway's remote maintenance. Ended links stay
+    as history (``ended_at``); at most five are active per gateway."""
+
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="dealer_links")
+    dealer = models.ForeignKey(Dealer, on_delete=models.CASCADE, related_name="links")
+    created_at = models.DateTimeField("登録日時", default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    ended_at = models.DateTimeField("解除日時", null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "保守紐付け"
+        verbose_name_plural = "保守紐付け"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gateway", "dealer"],
+                condition=models.Q(ended_at__isnull=True),
+                name="dealers_link_one_active_per_pair",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gateway_id} → {self.dealer_id}"
+
+
+class ProvisionRecord(models.Model):
+    """個人データの第三者提供の記録 (APPI art. 29): what was given to which dealer, when,
+    on whose consent. Kept when the link ends."""
+
+    link = models.ForeignKey(DealerLink, on_delete=models.PROTECT, related_name="provisions")
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    dealer = models.ForeignKey(Dealer, on_delete=models.PROTECT, related_name="+")
+    gateway_code = models.CharField("ゲートウェイID", max_length=12)
+    customer_name = models.CharField("本人の氏名", max_length=100)
+    data_items = models.TextField("提供する個人データの項目")
+    consented_at = models.DateTimeField("同意日時")
+    consent_text = models.TextField("同意した文言")
+
+    class Meta:
+        verbose_name = "第三者提供の記録"
+        verbose_name_plural = "第三者提供の記録"
+
+    def __str__(self) -> str:
+        return f"{self.gateway_code} → {self.dealer_id} ({self.consented_at:%Y-%m-%d})"
+
+
+class DealerAccess(models.Model):
+    """What a dealer did with a customer's gateway: shown to the customer per gateway."""
+
+    class Action(models.TextChoices):
+        VIEW_CUSTOMER = "view_customer", "お客様情報の閲覧"
+        VIEW_SYSTEM = "view_system", "システム状態の閲覧"
+        CHANGE_SETTINGS = "change_settings", "設定の変更"
+
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="dealer_accesses")
+    dealer = models.ForeignKey(Dealer, on_delete=models.CASCADE, related_name="accesses")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    detail = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name = "販売店の操作記録"
+        verbose_name_plural = "販売店の操作記録"
+        ordering = ["-at"]
+
+    def __str__(self) -> str:
+        return f"{self.dealer_id} {self.action} {self.gateway_id}"

@@ -1,0 +1,276 @@
+"""Dealer workflows: registration, maintenance staff, and the customers' maintenance links."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from essmon.accounts.models import AccountToken, TermsAcceptance, TermsVersion, User
+from essmon.accounts.services import (
+    AccountError,
+    Person,
+    email_taken,
+    mail_link,
+    notify_existing_account,
+    record_terms_acceptance,
+)
+from essmon.accounts.tokens import hash_token
+from essmon.core import throttle
+from essmon.core.japanese import InputError, normalize_phone
+from essmon.dealers.models import (
+    MAX_DEALERS_PER_GATEWAY,
+    MAX_STAFF_PER_DEALER,
+    Dealer,
+    DealerAccess,
+    DealerLink,
+    MaintenanceStaff,
+    ProvisionRecord,
+)
+from essmon.gateways.models import Gateway
+from essmon.notifications.services import queue_mail
+
+HOUR = timedelta(hours=1)
+STAFF_LINK_LIFETIME = timedelta(days=7)
+
+# The customer's data a linked dealer may see (the access policy shows exactly these).
+SHARED_ITEMS: tuple[tuple[str, str], ...] = (
+    ("name", "氏名"),
+    ("furigana", "フリガナ"),
+    ("company_name", "法人名"),
+    ("department", "部署名"),
+    ("address", "住所"),
+    ("phone", "電話番号"),
+    ("email", "メールアドレス"),
+    ("site", "案件名・設置先住所"),
+    ("system", "システムの状態と設定"),
+)
+CONSENT_TEXT = (
+    "保守を任せる販売店様に、このゲートウェイについて次の情報を提供し、販売店様が"
+    "システムの状態確認と設定変更を行うことに同意します: "
+    + "、".join(label for _, label in SHARED_ITEMS)
+    + "。提供は紐付けを解除するまで続き、解除はいつでもできます。"
+)
+WRONG_PAIR = "販売店IDまたは電話番号が正しくありません。販売店様にご確認ください。"
+TOO_MANY_PAIRS = (
+    "販売店IDと電話番号の誤りが続いたため、確認を一時停止しています。"
+    "1時間ほどおいてから再度お試しください。"
+)
+ALREADY_LINKED = (
+    "この販売店様は、このゲートウェイの保守を任せる販売店様としてすでに登録されています。"
+)
+LINKS_FULL = (
+    f"保守を任せる販売店様は、1台のゲートウェイにつき{MAX_DEALERS_PER_GATEWAY}社まで登録できます。"
+    "ほかの販売店様を解除してから登録してください。"
+)
+
+
+class DealerError(AccountError):
+    """A refusal about dealers, with a message for people."""
+
+
+def _new_dealer_code() -> str:
+    while True:
+        code = f"D{secrets.randbelow(10**7):07d}"
+        if not Dealer.objects.filter(dealer_code=code).exists():
+            return code
+
+
+def register_dealer(
+    *, person: Person, company_name: str, branch: str, terms: TermsVersion, client_address: str
+) -> None:
+    """販売店様の登録: a provisional dealer account, its person in charge as the first
+    保守担当者 (confirmed by the activation link), and the 仮登録メール."""
+    with transaction.atomic():
+        existing = email_taken(person.email)
+        if existing is not None:
+            notify_existing_account(existing)
+            return
+        user = User.objects.create_user(
+            person.email,
+            role=User.Role.DEALER,
+            is_active=False,
+            **{f: getattr(person, f) for f in ("name", "furigana", "postal_code", "prefecture",
+                                               "city", "address_rest", "phone")},
+        )  # fmt: skip
+        dealer = Dealer.objects.create(
+            user=user, dealer_code=_new_dealer_code(), company_name=company_name, branch=branch
+        )
+        MaintenanceStaff.objects.create(dealer=dealer, name=person.name, email=person.email)
+        record_terms_acceptance(
+            user=user,
+            terms=terms,
+            context=TermsAcceptance.Context.REGISTRATION,
+            client_address=client_address,
+        )
+        mail_link(
+            user=user,
+            purpose=AccountToken.Purpose.ACTIVATION,
+            lifetime=timedelta(days=settings.ACTIVATION_DAYS),
+            kind="dealer_provisional_registration",
+        )
+
+
+def confirm_person_in_charge(*, user: User) -> None:
+    """Called on activation: the activation link proved the person in charge's address."""
+    MaintenanceStaff.objects.filter(dealer__user=user, email=user.email).update(
+        confirmed_at=timezone.now()
+    )
+
+
+# --- 保守担当者 ------------------------------------------------------------------------
+
+
+def add_staff(*, dealer: Dealer, name: str, email: str) -> MaintenanceStaff:
+    """Add a 保守担当者 and mail the address a confirmation link; no alert mail goes to it
+    until the link is opened."""
+    with transaction.atomic():
+        Dealer.objects.select_for_update().get(pk=dealer.pk)
+        if dealer.staff.count() >= MAX_STAFF_PER_DEALER:
+            raise DealerError(f"保守担当者は{MAX_STAFF_PER_DEALER}名まで登録できます。")
+        if dealer.staff.filter(email__iexact=email).exists():
+            raise DealerError("このメールアドレスはすでに登録されています。", field="email")
+        raw = secrets.token_urlsafe(32)
+        try:
+            staff = MaintenanceStaff.objects.create(
+                dealer=dealer,
+                name=name,
+                email=email,
+                token_hash=hash_token(raw),
+                token_expires_at=timezone.now() + STAFF_LINK_LIFETIME,
+            )
+        except IntegrityError as exc:
+            raise DealerError(
+                "このメールアドレスはすでに登録されています。", field="email"
+            ) from exc
+        queue_mail(
+            recipient=email,
+            kind="staff_confirm",
+            context={"dealer": dealer, "staff": staff, "token": raw,
+                     "expires_at": staff.token_expires_at},
+        )  # fmt: skip
+    return staff
+
+
+def confirm_staff(*, raw_token: str) -> MaintenanceStaff:
+    staff = (
+        MaintenanceStaff.objects.select_related("dealer")
+        .filter(token_hash=hash_token(raw_token or ""), confirmed_at__isnull=True)
+        .exclude(token_hash="")
+        .first()
+    )
+    if staff is None or staff.token_expires_at is None or staff.token_expires_at <= timezone.now():
+        raise DealerError(
+            "このURLは無効か、有効期限が切れています。販売店様に再登録をご依頼ください。"
+        )
+    MaintenanceStaff.objects.filter(pk=staff.pk).update(confirmed_at=timezone.now(), token_hash="")
+    staff.refresh_from_db()
+    return staff
+
+
+def remove_staff(*, dealer: Dealer, staff_id: int) -> None:
+    with transaction.atomic():
+        Dealer.objects.select_for_update().get(pk=dealer.pk)
+        staff = dealer.staff.filter(pk=staff_id).first()
+        if staff is None:
+            raise DealerError("その保守担当者は登録されていません。")
+        if dealer.staff.count() <= 1:
+            raise DealerError("保守担当者は1名以上必要です。先にほかの担当者を登録してください。")
+        staff.delete()
+
+
+def alert_recipients(*, dealer: Dealer) -> list[str]:
+    """Confirmed 保守担当者 addresses: the only ones that receive mail about systems."""
+    return list(dealer.staff.filter(confirmed_at__isnull=False).values_list("email", flat=True))
+
+
+# --- 保守紐付け -------------------------------------------------------------------------
+
+
+def find_dealer(*, customer: User, dealer_code: str, phone: str) -> Dealer:
+    """The dealer these 販売店ID and phone number name, or one message for any mismatch
+    (nothing tells which part was wrong); ten misses an hour pause the customer."""
+    key = f"dealer-pair:user:{customer.pk}"
+    if throttle.is_blocked(key=key, limit=10, window=HOUR):
+        raise DealerError(TOO_MANY_PAIRS)
+    try:
+        normalized = normalize_phone(phone)
+    except InputError:
+        normalized = None
+    dealer = (
+        Dealer.objects.select_related("user")
+        .filter(dealer_code=dealer_code.strip().upper(), user__is_active=True)
+        .first()
+    )
+    if dealer is None or normalized is None or dealer.user.phone != normalized:
+        throttle.record_failure(key=key, window=HOUR)
+        raise DealerError(WRONG_PAIR)
+    return dealer
+
+
+def check_can_link(*, gateway: Gateway, dealer: Dealer) -> None:
+    active = gateway.dealer_links.filter(ended_at__isnull=True)
+    if active.filter(dealer=dealer).exists():
+        raise DealerError(ALREADY_LINKED)
+    if active.count() >= MAX_DEALERS_PER_GATEWAY:
+        raise DealerError(LINKS_FULL)
+
+
+def link_dealer(*, customer: User, gateway: Gateway, dealer: Dealer) -> DealerLink:
+    """保守を任せる販売店様の登録, on the customer's consent to share the listed data.
+
+    The gateway row is locked so that two links racing for the fifth place are counted
+    one after the other; the partial unique constraint stops a pair linked twice.
+    """
+    with transaction.atomic():
+        gateway = Gateway.objects.select_for_update().get(pk=gateway.pk, owner=customer)
+        check_can_link(gateway=gateway, dealer=dealer)
+        now = timezone.now()
+        try:
+            with transaction.atomic():
+                link = DealerLink.objects.create(
+                    gateway=gateway, dealer=dealer, created_by=customer, created_at=now
+                )
+        except IntegrityError as exc:
+            raise DealerError(ALREADY_LINKED) from exc
+        ProvisionRecord.objects.create(
+            link=link,
+            customer=customer,
+            dealer=dealer,
+            gateway_code=gateway.gateway_id,
+            customer_name=customer.name,
+            data_items="、".join(label for _, label in SHARED_ITEMS),
+            consented_at=now,
+            consent_text=CONSENT_TEXT,
+        )
+        _mail_dealer(dealer, "dealer_linked", {"gateway": gateway, "customer": customer})
+    return link
+
+
+def unlink_dealer(*, customer: User, gateway: Gateway, dealer: Dealer) -> DealerLink:
+    """保守を任せている販売店様の解除: effective on the dealer's very next request."""
+    with transaction.atomic():
+        link = (
+            DealerLink.objects.select_for_update()
+            .filter(gateway=gateway, gateway__owner=customer, dealer=dealer, ended_at__isnull=True)
+            .first()
+        )
+        if link is None:
+            raise DealerError("この販売店様は、このゲートウェイの保守を任されていません。")
+        link.ended_at, link.ended_by = timezone.now(), customer
+        link.save(update_fields=["ended_at", "ended_by"])
+        _mail_dealer(dealer, "dealer_unlinked", {"gateway": gateway, "customer": customer})
+    return link
+
+
+def _mail_dealer(dealer: Dealer, kind: str, context: dict) -> None:
+    recipients = {dealer.user.email, *alert_recipients(dealer=dealer)}
+    for address in sorted(recipients):
+        queue_mail(recipient=address, kind=kind, context={"dealer": dealer, **context})
+
+
+def record_access(*, dealer: Dealer, gateway: Gateway, action: str, detail: str = "") -> None:
+    DealerAccess.objects.create(dealer=dealer, gateway=gateway, action=action, detail=detail)

@@ -1,0 +1,64 @@
+"""Who may see and do what: the one place object-level access is decided.
+
+Roles: a customer owns gateways; a dealer sees the gateways it is linked to (and, of
+their owners, only ``SHARED_ITEMS``); an operator sees everything. Every view and API
+that takes a gateway, 案件, account or dealer identifier asks here. An object the user
+may not see does not exist for them: 404, never 403, so existence does not leak.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from essmon.accounts.models import User
+from essmon.dealers.models import Dealer, DealerLink
+from essmon.gateways.models import Gateway
+
+
+class Purpose(Enum):
+    VIEW = "view"  # the system's state and the 案件: owner, linked dealer, operator
+    VIEW_CUSTOMER = "view_customer"  # the owner's registration data (policy fields for dealers)
+    CHANGE_SETTINGS = "change_settings"  # the storage system's settings
+    MANAGE_LINKS = "manage_links"  # link or unlink dealers: the owner only
+
+
+def is_operator(user: User) -> bool:
+    return user.is_authenticated and (user.role == User.Role.OPERATOR or user.is_superuser)
+
+
+def dealer_of(user: User) -> Dealer | None:
+    if not user.is_authenticated or user.role != User.Role.DEALER:
+        return None
+    return Dealer.objects.filter(user=user).first()
+
+
+def visible_gateways(user: User, purpose: Purpose = Purpose.VIEW) -> QuerySet[Gateway]:
+    """The gateways ``user`` may use for ``purpose``, as a queryset to filter further."""
+    gateways = Gateway.objects.select_related("site", "owner")
+    if not user.is_authenticated:
+        return gateways.none()
+    if is_operator(user):
+        return gateways if purpose != Purpose.MANAGE_LINKS else gateways.none()
+    if user.role == User.Role.CUSTOMER:
+        return gateways.filter(owner=user, state=Gateway.State.CLAIMED)
+    dealer = dealer_of(user)
+    if dealer is None or purpose == Purpose.MANAGE_LINKS:
+        return gateways.none()
+    # evaluated per request, so an unlink takes effect on the dealer's very next request
+    return gateways.filter(
+        dealer_links__dealer=dealer, dealer_links__ended_at__isnull=True
+    ).distinct()
+
+
+def gateway_or_404(user: User, gateway_id: str, purpose: Purpose = Purpose.VIEW) -> Gateway:
+    gateway = visible_gateways(user, purpose).filter(gateway_id=gateway_id).first()
+    if gateway is None:
+        raise Http404("no such gateway")
+    return gateway
+
+
+def active_link(dealer: Dealer, gateway: Gateway) -> DealerLink | None:
+    return DealerLink.objects.filter(dealer=dealer, gateway=gateway, ended_at__isnull=True).first()
