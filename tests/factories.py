@@ -70,3 +70,27 @@ REGISTRATION_FORM = {
     "site_prefecture": "京都府",
     "site_address_rest": "京都市下京区東塩小路町1-1",
 }
+
+
+def dealer(
+    *,
+    code: str | None = None,
+    phone: str = "+81751112222",
+    company: str = "京都蓄電サービス",
+    **fields,
+):
+    from essmon.dealers.models import Dealer, MaintenanceStaff
+
+    user = customer(role="dealer", phone=phone, name=fields.pop("name", "販売 一郎"), **fields)
+    made = Dealer.objects.create(
+        user=user, dealer_code=code or f"D{next(_serial):07d}", company_name=company
+    )
+    MaintenanceStaff.objects.create(
+        dealer=made, name=user.name, email=user.email, confirmed_at=timezone.now()
+    )
+    return made
+
+
+def owned_gateway(*, owner=None, site_name: str = "御室邸") -> Gateway:
+    owner = owner or customer()
+    return gateway(state="claimed", owner=owner, site=site(owner=owner, name=site_name))

@@ -23,7 +23,7 @@ class Dealer(models.Model):
     dealer_code = models.CharField("販売店ID", max_length=10, unique=True)
     company_name = models.CharField("販売店名", max_length=100)
     branch = models.CharField("支店・部署名", max_length=100, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField("登録日時", default=timezone.now)
 
     class Meta:
         verbose_name = "販売店"
@@ -42,7 +42,7 @@ class MaintenanceStaff(models.Model):
     confirmed_at = models.DateTimeField("確認日時", null=True, blank=True)
     token_hash = models.CharField(max_length=64, blank=True)
     token_expires_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField("登録日時", default=timezone.now)
 
     class Meta:
         verbose_name = "保守担当者"
