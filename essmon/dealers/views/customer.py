@@ -1,0 +1,297 @@
+"""管理・登録サイト: 保守を任せる販売店様の管理 (the customer links and unlinks dealers).
+
+Every gateway comes from ``access`` with ``Purpose.MANAGE_LINKS``: the owner only, and
+404 for anyone else. The rules (pair check, five per gateway, consent record, mails) are
+the services'; these views only carry the input between the screens.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from essmon.core.japanese import to_halfwidth_ascii
+from essmon.dealers import services
+from essmon.dealers.forms_links import (
+    ConsentForm,
+    DealerPairForm,
+    DealerSearchForm,
+    GatewaySearchForm,
+)
+from essmon.dealers.models import MAX_DEALERS_PER_GATEWAY, Dealer, DealerAccess, DealerLink
+from essmon.gateways import access
+from essmon.gateways.models import Gateway
+from essmon.gateways.services import normalize_gateway_id
+
+PENDING_KEY = "dealer_link_pending"  # the pair found for a gateway, until 「登録」
+LINKED_KEY = "dealer_link_done"
+UNLINKED_KEY = "dealer_unlink_done"
+ACCESS_LOG_PAGE = 50
+
+
+# --- queries ------------------------------------------------------------------------
+
+
+def _gateway(request: HttpRequest, gateway_id: str) -> Gateway:
+    return access.gateway_or_404(request.user, gateway_id, access.Purpose.MANAGE_LINKS)
+
+
+def _gateways(request: HttpRequest, query: str = "") -> QuerySet[Gateway]:
+    """The customer's gateways with their number of linked dealers, by ID or 案件名."""
+    gateways = access.visible_gateways(request.user, access.Purpose.MANAGE_LINKS).annotate(
+        linked=Count("dealer_links", filter=Q(dealer_links__ended_at__isnull=True))
+    )
+    if query:
+        match = Q(site__name__icontains=query)
+        gateway_id = normalize_gateway_id(query)
+        if gateway_id:
+            match |= Q(gateway_id__icontains=gateway_id)
+        gateways = gateways.filter(match)
+    return gateways.order_by("gateway_id")
+
+
+def _active_links(gateway: Gateway) -> QuerySet[DealerLink]:
+    return (
+        gateway.dealer_links.filter(ended_at__isnull=True)
+        .select_related("dealer")
+        .order_by("created_at")
+    )
+
+
+def _search_links(gateway: Gateway, query: str) -> QuerySet[DealerLink]:
+    links = _active_links(gateway)
+    if query:
+        code = to_halfwidth_ascii(query).strip().upper()
+        links = links.filter(
+            Q(dealer__dealer_code__icontains=code)
+            | Q(dealer__company_name__icontains=query)
+            | Q(dealer__branch__icontains=query)
+        )
+    return links
+
+
+def _finished(request: HttpRequest, key: str, gateway: Gateway) -> Dealer | None:
+    """The dealer a just-finished link or unlink named (once: a reload goes to the menu)."""
+    done = request.session.pop(key, None)
+    if not done or done.get("gateway_id") != gateway.gateway_id:
+        return None
+    return Dealer.objects.filter(pk=done.get("dealer_id")).first()
+
+
+# --- 保守を任せる販売店様の管理メニュー ---------------------------------------------
+
+
+@login_required
+@require_GET
+def menu(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "dealers/links/menu.html",
+        {"gateways": _gateways(request), "max_dealers": MAX_DEALERS_PER_GATEWAY},
+    )
+
+
+@login_required
+@require_GET
+def gateway(request: HttpRequest, gateway_id: str) -> HttpResponse:
+    """One gateway: the dealers maintaining it, what they did, and the link history."""
+    gateway = _gateway(request, gateway_id)
+    accesses = DealerAccess.objects.filter(gateway=gateway).select_related("dealer")
+    page = Paginator(accesses, ACCESS_LOG_PAGE).get_page(request.GET.get("page"))
+    history = gateway.dealer_links.select_related("dealer").order_by("-created_at", "-pk")
+    return render(
+        request,
+        "dealers/links/gateway.html",
+        {
+            "gateway": gateway,
+            "links": _active_links(gateway),
+            "history": history,
+            "accesses": page,
+            "shared_items": [label for _, label in services.SHARED_ITEMS],
+            "max_dealers": MAX_DEALERS_PER_GATEWAY,
+        },
+    )
+
+
+# --- 保守を任せる販売店様登録: search → 販売店ID and phone → confirmation → completion --
+
+
+@login_required
+@require_GET
+def link_search(request: HttpRequest) -> HttpResponse:
+    form = GatewaySearchForm(request.GET)
+    return render(
+        request,
+        "dealers/links/gateway_search.html",
+        {
+            "flow": "link",
+            "form": form,
+            "gateways": _gateways(request, form.query()),
+            "max_dealers": MAX_DEALERS_PER_GATEWAY,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def link_form(request: HttpRequest, gateway_id: str) -> HttpResponse:
+    gateway = _gateway(request, gateway_id)
+    if request.method == "POST":
+        form = DealerPairForm(request.POST)
+        if form.is_valid():
+            try:
+                dealer = services.find_dealer(
+                    customer=request.user,
+                    dealer_code=form.cleaned_data["dealer_code"],
+                    phone=form.cleaned_data["phone"],
+                )
+                services.check_can_link(gateway=gateway, dealer=dealer)
+            except services.DealerError as exc:
+                form.add_error(exc.field, exc.message)
+            else:
+                request.session[PENDING_KEY] = {
+                    "gateway_id": gateway.gateway_id,
+                    "dealer_id": dealer.pk,
+                    "dealer_code": form.cleaned_data["dealer_code"],
+                    "phone": form.cleaned_data["phone"],
+                }
+                return redirect("links:link_confirm", gateway_id=gateway.gateway_id)
+    else:
+        pending = request.session.get(PENDING_KEY) or {}
+        initial = pending if pending.get("gateway_id") == gateway.gateway_id else {}
+        form = DealerPairForm(initial={k: initial.get(k, "") for k in ("dealer_code", "phone")})
+    linked = _active_links(gateway).count()
+    return render(
+        request,
+        "dealers/links/link_form.html",
+        {
+            "gateway": gateway,
+            "form": form,
+            "linked": linked,
+            "full": linked >= MAX_DEALERS_PER_GATEWAY,
+            "max_dealers": MAX_DEALERS_PER_GATEWAY,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def link_confirm(request: HttpRequest, gateway_id: str) -> HttpResponse:
+    gateway = _gateway(request, gateway_id)
+    pending = request.session.get(PENDING_KEY) or {}
+    dealer = None
+    if pending.get("gateway_id") == gateway.gateway_id:
+        dealer = Dealer.objects.filter(pk=pending.get("dealer_id"), user__is_active=True).first()
+    if dealer is None or (request.method == "POST" and "back" in request.POST):
+        return redirect("links:link_form", gateway_id=gateway.gateway_id)
+    form = ConsentForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.link_dealer(customer=request.user, gateway=gateway, dealer=dealer)
+        except services.DealerError as exc:
+            form.add_error(None, exc.message)
+        else:
+            request.session.pop(PENDING_KEY, None)
+            request.session[LINKED_KEY] = {"gateway_id": gateway.gateway_id, "dealer_id": dealer.pk}
+            return redirect("links:link_done", gateway_id=gateway.gateway_id)
+    return render(
+        request,
+        "dealers/links/link_confirm.html",
+        {
+            "gateway": gateway,
+            "dealer": dealer,
+            "form": form,
+            "shared_items": [label for _, label in services.SHARED_ITEMS],
+            "consent_text": services.CONSENT_TEXT,
+        },
+    )
+
+
+@login_required
+@require_GET
+def link_done(request: HttpRequest, gateway_id: str) -> HttpResponse:
+    gateway = _gateway(request, gateway_id)
+    dealer = _finished(request, LINKED_KEY, gateway)
+    if dealer is None:
+        return redirect("links:menu")
+    return render(request, "dealers/links/link_done.html", {"gateway": gateway, "dealer": dealer})
+
+
+# --- 保守している販売店様解除: search → the linked dealers → confirmation → completion --
+
+
+@login_required
+@require_GET
+def unlink_search(request: HttpRequest) -> HttpResponse:
+    form = GatewaySearchForm(request.GET)
+    return render(
+        request,
+        "dealers/links/gateway_search.html",
+        {
+            "flow": "unlink",
+            "form": form,
+            "gateways": _gateways(request, form.query()),
+            "max_dealers": MAX_DEALERS_PER_GATEWAY,
+        },
+    )
+
+
+@login_required
+@require_GET
+def unlink_dealers(request: HttpRequest, gateway_id: str) -> HttpResponse:
+    gateway = _gateway(request, gateway_id)
+    form = DealerSearchForm(request.GET)
+    query = form.query()
+    return render(
+        request,
+        "dealers/links/unlink_dealers.html",
+        {
+            "gateway": gateway,
+            "form": form,
+            "query": query,
+            "links": _search_links(gateway, query),
+            "any_linked": _active_links(gateway).exists(),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def unlink_confirm(request: HttpRequest, gateway_id: str, dealer_code: str) -> HttpResponse:
+    gateway = _gateway(request, gateway_id)
+    link = _active_links(gateway).filter(dealer__dealer_code=dealer_code).first()
+    if link is None:
+        raise Http404("no such link")
+    if request.method == "POST":
+        if "back" in request.POST:
+            return redirect("links:unlink_dealers", gateway_id=gateway.gateway_id)
+        try:
+            services.unlink_dealer(customer=request.user, gateway=gateway, dealer=link.dealer)
+        except services.DealerError as exc:
+            messages.error(request, exc.message)
+            return redirect("links:unlink_dealers", gateway_id=gateway.gateway_id)
+        request.session[UNLINKED_KEY] = {
+            "gateway_id": gateway.gateway_id,
+            "dealer_id": link.dealer_id,
+        }
+        return redirect("links:unlink_done", gateway_id=gateway.gateway_id)
+    return render(
+        request,
+        "dealers/links/unlink_confirm.html",
+        {"gateway": gateway, "link": link, "dealer": link.dealer},
+    )
+
+
+@login_required
+@require_GET
+def unlink_done(request: HttpRequest, gateway_id: str) -> HttpResponse:
+    gateway = _gateway(request, gateway_id)
+    dealer = _finished(request, UNLINKED_KEY, gateway)
+    if dealer is None:
+        return redirect("links:menu")
+    return render(request, "dealers/links/unlink_done.html", {"gateway": gateway, "dealer": dealer})
