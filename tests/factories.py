@@ -11,6 +11,25 @@ from essmon.gateways.models import Gateway, Site
 from essmon.gateways.services import hash_gateway_password
 
 _serial = itertools.count(1)
+_user_hashes: dict[str, str] = {}
+_gateway_hashes: dict[str, str] = {}
+
+
+def _user_hash(password: str) -> str:
+    """Real Argon2, computed once per password: hashing is what makes tests slow."""
+    from django.contrib.auth.hashers import make_password
+
+    if password not in _user_hashes:
+        _user_hashes[password] = make_password(password)
+    return _user_hashes[password]
+
+
+def _gateway_hash(password: str) -> str:
+    if password not in _gateway_hashes:
+        _gateway_hashes[password] = hash_gateway_password(password)
+    return _gateway_hashes[password]
+
+
 GATEWAY_PASSWORD = "abcedfghijk12"
 USER_PASSWORD = "Solar2024Kyoto"
 
@@ -20,7 +39,7 @@ def gateway(
 ) -> Gateway:
     gateway_id = gateway_id or f"01AB{next(_serial):08d}"
     return Gateway.objects.create(
-        gateway_id=gateway_id, password_hash=hash_gateway_password(password), **fields
+        gateway_id=gateway_id, password_hash=_gateway_hash(password), **fields
     )
 
 
@@ -38,7 +57,10 @@ def customer(*, email: str | None = None, password: str = USER_PASSWORD, **field
         activated_at=timezone.now(),
     )
     defaults.update(fields)
-    return User.objects.create_user(email, password, **defaults)
+    user = User.objects.create_user(email, None, **defaults)
+    User.objects.filter(pk=user.pk).update(password=_user_hash(password))
+    user.password = _user_hash(password)
+    return user
 
 
 def site(*, owner: User, name: str = "御室邸") -> Site:

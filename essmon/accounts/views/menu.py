@@ -28,6 +28,7 @@ from essmon.accounts.views.common import (
 )
 from essmon.core.http import client_address
 from essmon.core.japanese import format_phone, format_postal_code
+from essmon.gateways import access
 from essmon.gateways.services import GatewayError, check_gateway_credentials
 
 GATEWAY_KEY = "add_gateway_credentials"
@@ -37,6 +38,8 @@ SITE_KEY = "add_gateway_site"
 @login_required
 @require_GET
 def menu(request: HttpRequest) -> HttpResponse:
+    if access.dealer_of(request.user) is not None:
+        return redirect("dealers:menu")
     return render(
         request,
         "accounts/menu/menu.html",

@@ -1,0 +1,92 @@
+"""Forms of the dealers' screens: 販売店様の登録 and 保守担当者の追加."""
+
+from __future__ import annotations
+
+from django import forms
+
+from essmon.accounts.forms import PersonFieldsMixin
+
+DEALER_PHONE_NOTE = (
+    "※お客様が御社に保守を任せる際は、販売店IDとこの電話番号を入力して御社を登録します。"
+    "お客様にお伝えする番号を入力してください。本登録時の認証にもこの電話番号の入力が必要です。"
+)
+EMAIL_MISMATCH = "メールアドレスが一致しません。同じアドレスを入力してください。"
+
+
+class DealerRegistrationForm(PersonFieldsMixin):
+    """販売店様の登録: the company, its person in charge, address and phone."""
+
+    company_name = forms.CharField(
+        label="販売店名",
+        max_length=100,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "organization", "placeholder": "例: 京都蓄電サービス株式会社"}
+        ),
+    )
+    branch = forms.CharField(
+        label="支店・部署名",
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "例: 京都支店"}),
+    )
+    department = None  # the customer's 部署名: 支店・部署名 takes its place
+    email = forms.EmailField(
+        label="メールアドレス",
+        max_length=254,
+        help_text="ログインのユーザIDになります。",
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    email_confirm = forms.EmailField(
+        label="メールアドレス(確認用)",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+    )
+
+    field_order = [
+        "company_name", "branch", "name", "furigana", "email", "email_confirm",
+        "postal_code", "prefecture", "city", "address_rest", "phone",
+    ]  # fmt: skip
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].label = "担当者 氏名"
+        self.fields["furigana"].label = "担当者 フリガナ"
+        self.fields["phone"].help_text = DEALER_PHONE_NOTE
+
+    def clean_company_name(self) -> str:
+        return self.cleaned_data["company_name"].strip()
+
+    def clean_branch(self) -> str:
+        return self.cleaned_data["branch"].strip()
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip()
+
+    def clean(self):
+        cleaned = super().clean()
+        email, confirm = cleaned.get("email"), cleaned.get("email_confirm")
+        if email and confirm and email != confirm.strip():
+            self.add_error("email_confirm", EMAIL_MISMATCH)
+        return cleaned
+
+
+class StaffForm(forms.Form):
+    """保守担当者の追加."""
+
+    name = forms.CharField(
+        label="氏名",
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "例: 保守 太郎"}),
+    )
+    email = forms.EmailField(
+        label="メールアドレス",
+        max_length=254,
+        help_text="確認のメールを送ります。記載のURLが開かれるまで、異常のお知らせは届きません。",
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+    )
+
+    def clean_name(self) -> str:
+        return " ".join(self.cleaned_data["name"].replace("　", " ").split())
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip()

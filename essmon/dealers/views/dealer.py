@@ -1,0 +1,168 @@
+"""販売店様メニュー: profile, 保守担当者, and the gateways entrusted to the dealer.
+
+Every check goes through ``essmon.gateways.access``; a user who is not a dealer gets 404.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from essmon.core.japanese import format_phone, format_postal_code
+from essmon.dealers import services
+from essmon.dealers.forms import StaffForm
+from essmon.dealers.models import MAX_STAFF_PER_DEALER, Dealer, DealerAccess, DealerLink
+from essmon.gateways import access
+from essmon.gateways.access import Purpose
+from essmon.gateways.models import Gateway
+
+
+def _dealer_or_404(request: HttpRequest) -> Dealer:
+    dealer = access.dealer_of(request.user)
+    if dealer is None:
+        raise Http404("not a dealer")
+    return dealer
+
+
+def _entrusted(request: HttpRequest, dealer: Dealer) -> QuerySet[Gateway]:
+    """The gateways entrusted to the dealer, each with ``linked_at`` of its active link."""
+    since = DealerLink.objects.filter(
+        gateway=OuterRef("pk"), dealer=dealer, ended_at__isnull=True
+    ).values("created_at")[:1]
+    return (
+        access.visible_gateways(request.user)
+        .annotate(linked_at=Subquery(since))
+        .order_by("-linked_at", "gateway_id")
+    )
+
+
+@login_required
+@require_GET
+def menu(request: HttpRequest) -> HttpResponse:
+    dealer = _dealer_or_404(request)
+    return render(
+        request,
+        "dealers/menu.html",
+        {
+            "dealer": dealer,
+            "entrusted_count": _entrusted(request, dealer).count(),
+            "pending_staff": dealer.staff.filter(confirmed_at__isnull=True).count(),
+        },
+    )
+
+
+# --- 保守担当者 ------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def staff(request: HttpRequest) -> HttpResponse:
+    """The list of 保守担当者 with the form that adds one."""
+    dealer = _dealer_or_404(request)
+    form = StaffForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            added = services.add_staff(dealer=dealer, **form.cleaned_data)
+        except services.DealerError as exc:
+            form.add_error(exc.field, exc.message)
+        else:
+            messages.success(
+                request,
+                f"{added.name} 様を保守担当者に追加しました。{added.email} 宛に確認のメールを"
+                "送信しました。メールに記載のURLを開くと確認済みになります。",
+            )
+            return redirect("dealers:staff")
+    staff_list = dealer.staff.order_by("created_at", "pk")
+    return render(
+        request,
+        "dealers/staff.html",
+        {
+            "dealer": dealer,
+            "form": form,
+            "staff_list": staff_list,
+            "max_staff": MAX_STAFF_PER_DEALER,
+            "can_add": len(staff_list) < MAX_STAFF_PER_DEALER,
+        },
+    )
+
+
+@login_required
+@require_POST
+def staff_remove(request: HttpRequest, staff_id: int) -> HttpResponse:
+    dealer = _dealer_or_404(request)
+    if not dealer.staff.filter(pk=staff_id).exists():
+        raise Http404("no such staff member")  # another dealer's staff does not exist here
+    try:
+        services.remove_staff(dealer=dealer, staff_id=staff_id)
+    except services.DealerError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, "保守担当者を削除しました。")
+    return redirect("dealers:staff")
+
+
+@require_GET
+def staff_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The mailed link: public, since a 保守担当者 has no login of their own."""
+    try:
+        confirmed = services.confirm_staff(raw_token=token)
+    except services.DealerError as exc:
+        return render(
+            request, "accounts/activation/invalid.html", {"message": exc.message}, status=410
+        )
+    return render(request, "dealers/staff_confirmed.html", {"staff": confirmed})
+
+
+# --- 保守を任されているゲートウェイ --------------------------------------------------------
+
+
+@login_required
+@require_GET
+def gateways(request: HttpRequest) -> HttpResponse:
+    dealer = _dealer_or_404(request)
+    return render(
+        request,
+        "dealers/gateways.html",
+        {"dealer": dealer, "gateways": _entrusted(request, dealer)},
+    )
+
+
+def shared_customer_data(gateway: Gateway) -> list[tuple[str, str]]:
+    """The owner's data a linked dealer may see: exactly ``SHARED_ITEMS``, in its order."""
+    owner, site = gateway.owner, gateway.site
+    values = {
+        "name": owner.name,
+        "furigana": owner.furigana,
+        "company_name": owner.company_name or "—",
+        "department": owner.department or "—",
+        "address": f"〒{format_postal_code(owner.postal_code)} "
+        f"{owner.prefecture}{owner.city}{owner.address_rest}",
+        "phone": format_phone(owner.phone),
+        "email": owner.email,
+        "site": f"{site.name}(〒{format_postal_code(site.postal_code)} {site.address})"
+        if site
+        else "—",
+    }
+    # "system" (the storage system's state and settings) is shown by the monitoring site
+    return [(label, values[key]) for key, label in services.SHARED_ITEMS if key in values]
+
+
+@login_required
+@require_GET
+def gateway_customer(request: HttpRequest, gateway_id: str) -> HttpResponse:
+    """お客様情報 (read-only) of one entrusted gateway; each view is logged for the owner."""
+    dealer = _dealer_or_404(request)
+    gateway = access.gateway_or_404(request.user, gateway_id, Purpose.VIEW_CUSTOMER)
+    link = access.active_link(dealer, gateway)
+    if link is None:
+        raise Http404("not entrusted")
+    services.record_access(dealer=dealer, gateway=gateway, action=DealerAccess.Action.VIEW_CUSTOMER)
+    return render(
+        request,
+        "dealers/gateway_customer.html",
+        {"gateway": gateway, "link": link, "items": shared_customer_data(gateway)},
+    )
