@@ -151,8 +151,9 @@ def test_staff_limits_and_confirmation(django_capture_on_commit_callbacks):
     token = mail.outbox[-1].body.split("/dealer/staff/confirm/")[1].split("/")[0]
     services.confirm_staff(raw_token=token)
     assert "jiro@example.jp" in services.alert_recipients(dealer=dealer)
+    assert services.confirm_staff(raw_token=token).confirmed_at  # again: still confirmed
     with pytest.raises(services.DealerError):
-        services.confirm_staff(raw_token=token)  # single use
+        services.confirm_staff(raw_token=token[:-2] + "xx")
     with pytest.raises(services.DealerError):
         services.add_staff(dealer=dealer, name="重複", email="JIRO@example.jp")
     for i in range(18):
@@ -163,3 +164,21 @@ def test_staff_limits_and_confirmation(django_capture_on_commit_callbacks):
         services.remove_staff(dealer=dealer, staff_id=member.pk)
     with pytest.raises(services.DealerError, match="1名以上"):
         services.remove_staff(dealer=dealer, staff_id=dealer.staff.get().pk)
+
+
+def test_repeated_views_within_ten_minutes_are_one_log_entry():
+    from datetime import timedelta
+
+    import time_machine
+    from django.utils import timezone
+
+    from essmon.dealers.models import DealerAccess
+
+    gw = factories.owned_gateway()
+    dealer = factories.dealer()
+    for _ in range(3):
+        services.record_access(dealer=dealer, gateway=gw, action=DealerAccess.Action.VIEW_CUSTOMER)
+    assert DealerAccess.objects.count() == 1
+    with time_machine.travel(timezone.now() + timedelta(minutes=11)):
+        services.record_access(dealer=dealer, gateway=gw, action=DealerAccess.Action.VIEW_CUSTOMER)
+    assert DealerAccess.objects.count() == 2

@@ -156,17 +156,21 @@ def add_staff(*, dealer: Dealer, name: str, email: str) -> MaintenanceStaff:
 
 
 def confirm_staff(*, raw_token: str) -> MaintenanceStaff:
+    """Confirm a 保守担当者's address. Opening the link again just shows it confirmed (the
+    hash is kept for that; the link can do nothing else)."""
     staff = (
         MaintenanceStaff.objects.select_related("dealer")
-        .filter(token_hash=hash_token(raw_token or ""), confirmed_at__isnull=True)
+        .filter(token_hash=hash_token(raw_token or ""))
         .exclude(token_hash="")
         .first()
     )
+    if staff is not None and staff.confirmed_at is not None:
+        return staff
     if staff is None or staff.token_expires_at is None or staff.token_expires_at <= timezone.now():
         raise DealerError(
             "このURLは無効か、有効期限が切れています。販売店様に再登録をご依頼ください。"
         )
-    MaintenanceStaff.objects.filter(pk=staff.pk).update(confirmed_at=timezone.now(), token_hash="")
+    MaintenanceStaff.objects.filter(pk=staff.pk).update(confirmed_at=timezone.now())
     staff.refresh_from_db()
     return staff
 
@@ -272,5 +276,20 @@ def _mail_dealer(dealer: Dealer, kind: str, context: dict) -> None:
         queue_mail(recipient=address, kind=kind, context={"dealer": dealer, **context})
 
 
+ACCESS_REPEAT_WINDOW = timedelta(minutes=10)
+
+
 def record_access(*, dealer: Dealer, gateway: Gateway, action: str, detail: str = "") -> None:
+    """Log what a dealer did for the customer to see. Views repeated within ten minutes
+    (reloads, back and forth) stay one entry, so the customer's log stays readable."""
+    if (
+        action == DealerAccess.Action.VIEW_CUSTOMER
+        and DealerAccess.objects.filter(
+            dealer=dealer,
+            gateway=gateway,
+            action=action,
+            at__gte=timezone.now() - ACCESS_REPEAT_WINDOW,
+        ).exists()
+    ):
+        return
     DealerAccess.objects.create(dealer=dealer, gateway=gateway, action=action, detail=detail)
