@@ -490,3 +490,35 @@ def test_unlinked_dealer_loses_access_on_next_request(dealer_client, dealer):
     assert response.status_code == 404 and gw.owner.email not in page_of(response)
     assert gw.gateway_id not in page_of(dealer_client.get(reverse("dealers:gateways")))
     assert DealerAccess.objects.count() == 1
+
+
+def test_dealer_edits_its_profile(dealer_client, dealer):
+    url = reverse("dealers:profile")
+    page = page_of(dealer_client.get(url))
+    assert "販売店名" in page and dealer.company_name in page
+    data = {
+        "company_name": "新・京都蓄電",
+        "branch": "伏見営業所",
+        "name": "販売 二郎",
+        "furigana": "はんばい じろう",
+        "postal_code": "600-8216",
+        "prefecture": "京都府",
+        "city": "京都市下京区",
+        "address_rest": "1-1",
+        "phone": "075-999-0000",
+    }
+    assert dealer_client.post(url, data).url == reverse("dealers:menu")
+    dealer.refresh_from_db()
+    dealer.user.refresh_from_db()
+    assert (dealer.company_name, dealer.branch) == ("新・京都蓄電", "伏見営業所")
+    assert dealer.user.phone == "+81759990000" and dealer.user.furigana == "ハンバイ　ジロウ"
+    bad = page_of(dealer_client.post(url, {**data, "phone": "123"}))
+    assert "電話番号は数字とハイフンで入力してください" in bad
+    # the customer's account pages send a dealer to its own
+    assert dealer_client.get(reverse("accounts:account")).url == reverse("dealers:menu")
+    assert dealer_client.get(reverse("accounts:profile")).url == reverse("dealers:profile")
+
+
+def test_customer_cannot_open_dealer_profile(client):
+    client.force_login(factories.customer())
+    assert client.get(reverse("dealers:profile")).status_code == 404

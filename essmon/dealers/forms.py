@@ -70,6 +70,13 @@ class DealerRegistrationForm(PersonFieldsMixin):
         return cleaned
 
 
+class DealerProfileForm(DealerRegistrationForm):
+    """販売店様情報の変更; the mail address changes on its own page, with re-verification."""
+
+    email = None
+    email_confirm = None
+
+
 class StaffForm(forms.Form):
     """保守担当者の追加."""
 

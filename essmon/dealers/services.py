@@ -121,6 +121,26 @@ def confirm_person_in_charge(*, user: User) -> None:
     )
 
 
+def update_dealer_profile(
+    *, dealer: Dealer, person: Person, company_name: str, branch: str
+) -> None:
+    with transaction.atomic():
+        user = dealer.user
+        for field in (
+            "name",
+            "furigana",
+            "postal_code",
+            "prefecture",
+            "city",
+            "address_rest",
+            "phone",
+        ):
+            setattr(user, field, getattr(person, field))
+        user.save()
+        dealer.company_name, dealer.branch = company_name, branch
+        dealer.save(update_fields=["company_name", "branch"])
+
+
 # --- 保守担当者 ------------------------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("entry/done/", entry.done, name="entry_done"),
     # 販売店様メニュー
     path("", dealer.menu, name="menu"),
+    path("profile/", dealer.profile, name="profile"),
     path("staff/", dealer.staff, name="staff"),
     path("staff/<int:staff_id>/remove/", dealer.staff_remove, name="staff_remove"),
     path("staff/confirm/<str:token>/", dealer.staff_confirm, name="staff_confirm"),

@@ -50,6 +50,8 @@ def menu(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def account(request: HttpRequest) -> HttpResponse:
+    if access.dealer_of(request.user) is not None:
+        return redirect("dealers:menu")  # a dealer's account page is its menu
     user = request.user
     return render(
         request,
@@ -68,6 +70,8 @@ def _profile_initial(user) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def profile(request: HttpRequest) -> HttpResponse:
+    if access.dealer_of(request.user) is not None:
+        return redirect("dealers:profile")
     if request.method == "POST" and request.POST.get("lookup") == "user":
         data, error = apply_postal_lookup(request.POST.dict(), "user")
         form = ProfileForm(initial=data)

@@ -12,9 +12,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from essmon.accounts.views.common import apply_postal_lookup
 from essmon.core.japanese import format_phone, format_postal_code
 from essmon.dealers import services
-from essmon.dealers.forms import StaffForm
+from essmon.dealers.forms import DealerProfileForm, StaffForm
 from essmon.dealers.models import MAX_STAFF_PER_DEALER, Dealer, DealerAccess, DealerLink
 from essmon.gateways import access
 from essmon.gateways.access import Purpose
@@ -56,6 +57,39 @@ def menu(request: HttpRequest) -> HttpResponse:
 
 
 # --- 保守担当者 ------------------------------------------------------------------------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def profile(request: HttpRequest) -> HttpResponse:
+    """販売店様情報の変更 (the phone number is the one customers link by)."""
+    dealer = _dealer_or_404(request)
+    user = dealer.user
+    if request.method == "POST" and request.POST.get("lookup") == "user":
+        data, error = apply_postal_lookup(request.POST.dict(), "user")
+        return render(
+            request,
+            "dealers/profile.html",
+            {"form": DealerProfileForm(initial=data), "postal_errors": {"user": error}},
+        )
+    initial = {
+        "company_name": dealer.company_name,
+        "branch": dealer.branch,
+        **{f: getattr(user, f) for f in ("name", "furigana", "prefecture", "city", "address_rest")},
+        "postal_code": format_postal_code(user.postal_code),
+        "phone": format_phone(user.phone),
+    }
+    form = DealerProfileForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.update_dealer_profile(
+            dealer=dealer,
+            person=form.person(user.email),
+            company_name=form.cleaned_data["company_name"],
+            branch=form.cleaned_data["branch"],
+        )
+        messages.success(request, "販売店様情報を変更しました。")
+        return redirect("dealers:menu")
+    return render(request, "dealers/profile.html", {"form": form})
 
 
 @login_required
