@@ -165,3 +165,13 @@ def test_access(world, row, role, method):
             assert secret not in body
     for secret in world.private_of_other():
         assert secret not in body
+
+
+def test_not_found_is_a_japanese_page(client, settings):
+    settings.DEBUG = False
+    response = client.get("/menu/dealers/gateways/99ZZ99999999/")
+    assert response.status_code in (302, 404)
+    client.force_login(factories.customer())
+    response = client.get("/menu/dealers/gateways/99ZZ99999999/")
+    assert response.status_code == 404
+    assert "ページが見つかりません" in response.content.decode()

@@ -226,7 +226,7 @@ class ActivationForm(forms.Form):
     phone = forms.CharField(
         label="電話番号",
         max_length=20,
-        help_text="アカウント申込時に入力したお客様の連絡先の番号を入力してください。",
+        help_text="登録の申し込み時に入力した連絡先の電話番号を入力してください。",
     )
 
     def clean(self):
