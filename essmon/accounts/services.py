@@ -108,34 +108,39 @@ def register_customer(
         if existing is not None:
             notify_existing_account(existing)
             return
-        user = User.objects.create_user(
-            person.email,
-            role=User.Role.CUSTOMER,
-            is_active=False,
-            name=person.name,
-            furigana=person.furigana,
-            postal_code=person.postal_code,
-            prefecture=person.prefecture,
-            city=person.city,
-            address_rest=person.address_rest,
-            phone=person.phone,
-            company_name=person.company_name,
-            department=person.department,
-        )
+        user = create_provisional_user(person=person, role=User.Role.CUSTOMER)
         new_site = gateways.create_site(owner=user, **site.__dict__)
         gateways.take_gateway(gateway=gateway, owner=user, site=new_site, hold=True)
-        record_terms_acceptance(
-            user=user,
-            terms=terms,
-            context=TermsAcceptance.Context.REGISTRATION,
-            client_address=client_address,
+        begin_activation(
+            user=user, terms=terms, client_address=client_address, kind="provisional_registration"
         )
-        mail_link(
-            user=user,
-            purpose=AccountToken.Purpose.ACTIVATION,
-            lifetime=timedelta(days=settings.ACTIVATION_DAYS),
-            kind="provisional_registration",
-        )
+
+
+PERSON_FIELDS = ("name", "furigana", "postal_code", "prefecture", "city", "address_rest", "phone")
+
+
+def create_provisional_user(*, person: Person, role: str) -> User:
+    """An account that cannot log in until its mailed activation link is used."""
+    fields = {f: getattr(person, f) for f in PERSON_FIELDS}
+    if role == User.Role.CUSTOMER:
+        fields.update(company_name=person.company_name, department=person.department)
+    return User.objects.create_user(person.email, role=role, is_active=False, **fields)
+
+
+def begin_activation(*, user: User, terms: TermsVersion, client_address: str, kind: str) -> None:
+    """Record the terms the person agreed to and mail the 仮登録メール (template ``kind``)."""
+    record_terms_acceptance(
+        user=user,
+        terms=terms,
+        context=TermsAcceptance.Context.REGISTRATION,
+        client_address=client_address,
+    )
+    mail_link(
+        user=user,
+        purpose=AccountToken.Purpose.ACTIVATION,
+        lifetime=timedelta(days=settings.ACTIVATION_DAYS),
+        kind=kind,
+    )
 
 
 VOIDED_BY_PHONE = (

@@ -5,18 +5,18 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from essmon.accounts.models import AccountToken, TermsAcceptance, TermsVersion, User
+from essmon.accounts.models import TermsVersion, User
 from essmon.accounts.services import (
+    PERSON_FIELDS,
     AccountError,
     Person,
+    begin_activation,
+    create_provisional_user,
     email_taken,
-    mail_link,
     notify_existing_account,
-    record_terms_acceptance,
 )
 from essmon.accounts.tokens import hash_token
 from essmon.core import throttle
@@ -89,27 +89,15 @@ def register_dealer(
         if existing is not None:
             notify_existing_account(existing)
             return
-        user = User.objects.create_user(
-            person.email,
-            role=User.Role.DEALER,
-            is_active=False,
-            **{f: getattr(person, f) for f in ("name", "furigana", "postal_code", "prefecture",
-                                               "city", "address_rest", "phone")},
-        )  # fmt: skip
+        user = create_provisional_user(person=person, role=User.Role.DEALER)
         dealer = Dealer.objects.create(
             user=user, dealer_code=_new_dealer_code(), company_name=company_name, branch=branch
         )
         MaintenanceStaff.objects.create(dealer=dealer, name=person.name, email=person.email)
-        record_terms_acceptance(
+        begin_activation(
             user=user,
             terms=terms,
-            context=TermsAcceptance.Context.REGISTRATION,
             client_address=client_address,
-        )
-        mail_link(
-            user=user,
-            purpose=AccountToken.Purpose.ACTIVATION,
-            lifetime=timedelta(days=settings.ACTIVATION_DAYS),
             kind="dealer_provisional_registration",
         )
 
@@ -126,17 +114,9 @@ def update_dealer_profile(
 ) -> None:
     with transaction.atomic():
         user = dealer.user
-        for field in (
-            "name",
-            "furigana",
-            "postal_code",
-            "prefecture",
-            "city",
-            "address_rest",
-            "phone",
-        ):
+        for field in PERSON_FIELDS:
             setattr(user, field, getattr(person, field))
-        user.save()
+        user.save(update_fields=list(PERSON_FIELDS))
         dealer.company_name, dealer.branch = company_name, branch
         dealer.save(update_fields=["company_name", "branch"])
 
