@@ -160,10 +160,16 @@ def test_staff_limits_and_confirmation(django_capture_on_commit_callbacks):
         services.add_staff(dealer=dealer, name=f"担当{i}", email=f"s{i}@example.jp")
     with pytest.raises(services.DealerError, match="20名まで"):
         services.add_staff(dealer=dealer, name="21人目", email="s21@example.jp")
-    for member in list(dealer.staff.all())[:-1]:
+    # unconfirmed staff can go; the last *confirmed* one cannot (nobody would get alerts)
+    for member in dealer.staff.filter(confirmed_at__isnull=True):
         services.remove_staff(dealer=dealer, staff_id=member.pk)
+    first, second = dealer.staff.order_by("pk")
+    services.remove_staff(dealer=dealer, staff_id=first.pk)
     with pytest.raises(services.DealerError, match="1名以上"):
-        services.remove_staff(dealer=dealer, staff_id=dealer.staff.get().pk)
+        services.remove_staff(dealer=dealer, staff_id=second.pk)
+    services.add_staff(dealer=dealer, name="未確認", email="late@example.jp")
+    with pytest.raises(services.DealerError, match="確認済みの保守担当者は1名以上"):
+        services.remove_staff(dealer=dealer, staff_id=second.pk)
 
 
 def test_repeated_views_within_ten_minutes_are_one_log_entry():

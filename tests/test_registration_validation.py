@@ -131,8 +131,22 @@ def test_provisional_address_registering_again_gets_a_fresh_link(client, gw):
     client.post(reverse("accounts:entry_confirm"), {"register": "1"})
     assert len(mail.outbox) == 2
     assert "/activate/" in mail.outbox[1].body
+    # a stranger typing the address into a form must not be able to void the person's link
     first_link = mail.outbox[0].body.split("http://testserver")[1].split()[0]
-    assert client.get(first_link).status_code == 410  # the older link no longer works
+    second_link = mail.outbox[1].body.split("http://testserver")[1].split()[0]
+    assert first_link != second_link
+    assert client.get(first_link).status_code == 200
+    assert client.get(second_link).status_code == 200
+
+
+def test_notices_to_an_existing_address_are_capped(client):
+    factories.customer(email="hanako@example.jp")
+    for _ in range(5):
+        gw = factories.gateway()
+        client.post(reverse("accounts:entry_terms"))
+        post_form(client, gw)
+        client.post(reverse("accounts:entry_confirm"), {"register": "1"})
+    assert len(mail.outbox) == 3  # three an hour at most
 
 
 def test_gateway_taken_between_confirmation_and_register(client, gw):

@@ -153,15 +153,23 @@ PHONE_MISMATCH = (
 
 
 def mail_link(
-    *, user: User, purpose: str, lifetime: timedelta, kind: str, new_email: str = ""
+    *,
+    user: User,
+    purpose: str,
+    lifetime: timedelta,
+    kind: str,
+    new_email: str = "",
+    supersede: bool = True,
 ) -> AccountToken:
-    """Mail a single-use link; earlier unused links of the same purpose stop working.
+    """Mail a single-use link; with ``supersede``, earlier unused links of the same purpose
+    stop working.
 
     The mail goes to ``new_email`` when given (confirming a new address), else to the user.
     """
-    AccountToken.objects.filter(user=user, purpose=purpose, used_at__isnull=True).update(
-        expires_at=timezone.now()
-    )
+    if supersede:
+        AccountToken.objects.filter(user=user, purpose=purpose, used_at__isnull=True).update(
+            expires_at=timezone.now()
+        )
     raw, token = issue_token(user=user, purpose=purpose, lifetime=lifetime, new_email=new_email)
     queue_mail(
         recipient=new_email or user.email,
@@ -179,12 +187,18 @@ def mail_link(
 def notify_existing_account(user: User) -> None:
     """Someone registered with this address again. A provisional account gets a fresh
     activation link (the old one is voided); an active one a reminder to log in."""
+    # Anyone can type any address into a registration form: three notices an hour at most,
+    # and the person's open link keeps working (a stranger must not be able to void it).
+    if not throttle.take(keys=[f"mail:existing-account:{user.pk}"], limit=3, window=HOUR):
+        logger.info("notice to an existing account held back: too many this hour")
+        return
     if user.is_provisional:
         mail_link(
             user=user,
             purpose=AccountToken.Purpose.ACTIVATION,
             lifetime=timedelta(days=settings.ACTIVATION_DAYS),
             kind="registration_existing_account",
+            supersede=False,
         )
     else:
         queue_mail(
@@ -194,7 +208,10 @@ def notify_existing_account(user: User) -> None:
 
 def usable_activation(token: AccountToken | None) -> AccountToken:
     if token is None or token.purpose != AccountToken.Purpose.ACTIVATION:
-        raise AccountError("このURLは無効です。メールに記載されたURLをもう一度ご確認ください。")
+        raise AccountError(
+            "このURLは無効です。メールに記載されたURLをもう一度ご確認いただくか、"
+            "電話番号の誤りなどで取り消された場合は、お客様情報の登録からやり直してください。"
+        )
     if token.used_at is not None:
         raise AccountError(
             "このURLはすでに使用されています。ログイン画面からログインしてください。"
@@ -313,17 +330,18 @@ LOGIN_THROTTLED = (
 )
 
 
-def login_allowed(*, client_address: str) -> bool:
-    return not throttle.is_blocked(
-        key=f"login:addr:{client_address}",
+def take_login_try(*, client_address: str) -> bool:
+    """Count a login try from this address before checking it; False when the address has
+    failed too often this hour. A successful login hands its try back."""
+    return throttle.take(
+        keys=[f"login:addr:{client_address}"],
         limit=settings.LOGIN_FAILURES_PER_ADDRESS_PER_HOUR,
         window=HOUR,
     )
 
 
-def record_login_failure(*, email: str, client_address: str) -> None:
+def record_login_failure(*, email: str) -> None:
     """Count a failed login; the 10th in a row locks the account and mails its owner a way back."""
-    throttle.record_failure(key=f"login:addr:{client_address}", window=HOUR)
     with transaction.atomic():
         user = User.objects.select_for_update().filter(email=email).first()
         if user is None or not user.is_active:
@@ -342,7 +360,8 @@ def record_login_failure(*, email: str, client_address: str) -> None:
         user.save(update_fields=fields)
 
 
-def record_login_success(*, user: User) -> None:
+def record_login_success(*, user: User, client_address: str) -> None:
+    throttle.give_back(keys=[f"login:addr:{client_address}"])
     if user.failed_logins:
         User.objects.filter(pk=user.pk).update(failed_logins=0)
 
@@ -358,6 +377,17 @@ def unlock_account(*, token: AccountToken | None) -> User:
 
 def clear_lock_after_password_reset(*, user: User) -> None:
     User.objects.filter(pk=user.pk).update(locked_at=None, failed_logins=0)
+    end_pending_links(user=user)
+
+
+def end_pending_links(*, user: User) -> None:
+    """After a password change or reset: a pending mail-address change or unlock link may
+    have been asked for by whoever had the old password, so it stops working."""
+    AccountToken.objects.filter(
+        user=user,
+        purpose__in=[AccountToken.Purpose.EMAIL_CHANGE, AccountToken.Purpose.UNLOCK],
+        used_at__isnull=True,
+    ).update(expires_at=timezone.now())
 
 
 # --- account changes ---------------------------------------------------------
@@ -412,6 +442,13 @@ def confirm_email_change(*, token: AccountToken | None) -> User:
         old_email = user.email
         user.email = token.new_email
         user.save(update_fields=["email"])
+        if user.role == User.Role.DEALER:
+            # the link just proved the new address: it keeps receiving the dealer's mails
+            from essmon.dealers.models import MaintenanceStaff
+
+            MaintenanceStaff.objects.filter(dealer__user=user, email=old_email).update(
+                email=user.email
+            )
         AccountToken.objects.filter(pk=token.pk).update(used_at=timezone.now())
         queue_mail(
             recipient=old_email,
@@ -425,6 +462,9 @@ def add_gateway(
     *, user: User, gateway_id: str, gateway_password: str, site: SiteInput, client_address: str
 ) -> Gateway:
     """ゲートウェイの登録 for a logged-in customer: claimed at once, with its 案件."""
+    if user.role != User.Role.CUSTOMER:
+        # a dealer or operator holding a sheet must not become a customer's gateway owner
+        raise gateways.GatewayError("ゲートウェイはお客様のアカウントでのみ登録できます。")
     gateway = gateways.check_gateway_credentials(
         gateway_id=gateway_id,
         password=gateway_password,

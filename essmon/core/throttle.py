@@ -9,39 +9,41 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from essmon.core.models import Throttle
 
 
-def _current(key: str, window: timedelta) -> Throttle | None:
-    row = Throttle.objects.filter(key=key).first()
-    if row is None or row.window_start <= timezone.now() - window:
-        return None
-    return row
+def take(*, keys: list[str], limit: int, window: timedelta) -> bool:
+    """Take one try from the allowance of every key, or none when any is spent.
 
-
-def is_blocked(*, key: str, limit: int, window: timedelta) -> bool:
-    """True when ``key`` has already failed ``limit`` times in the current window."""
-    row = _current(key, window)
-    return row is not None and row.hits >= limit
-
-
-def record_failure(*, key: str, window: timedelta) -> int:
-    """Count one failure for ``key``; returns the count in the current window."""
+    A try is counted *before* the slow check it guards, under row locks, so requests
+    sent in parallel cannot run more checks than the limit; a try that turns out to be
+    right is handed back with ``give_back``. Call outside the caller's transaction, so the
+    count survives an error the caller raises.
+    """
     now = timezone.now()
     with transaction.atomic():
-        row, created = Throttle.objects.select_for_update().get_or_create(
-            key=key, defaults={"window_start": now, "hits": 1}
-        )
-        if created:
-            return 1
-        if row.window_start <= now - window:
-            row.window_start, row.hits = now, 1
-        else:
+        rows = []
+        for key in sorted(set(keys)):  # one lock order everywhere: no deadlocks
+            row, _ = Throttle.objects.select_for_update().get_or_create(
+                key=key, defaults={"window_start": now, "hits": 0}
+            )
+            if row.window_start <= now - window:
+                row.window_start, row.hits = now, 0
+            rows.append(row)
+        if any(row.hits >= limit for row in rows):
+            return False
+        for row in rows:
             row.hits += 1
-        row.save(update_fields=["window_start", "hits"])
-        return row.hits
+            row.save(update_fields=["window_start", "hits"])
+    return True
+
+
+def give_back(*, keys: list[str]) -> None:
+    """The try was right: it does not count against the limit."""
+    Throttle.objects.filter(key__in=keys, hits__gt=0).update(hits=F("hits") - 1)
 
 
 def reset(*, key: str) -> None:

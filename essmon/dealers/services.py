@@ -181,8 +181,11 @@ def remove_staff(*, dealer: Dealer, staff_id: int) -> None:
         staff = dealer.staff.filter(pk=staff_id).first()
         if staff is None:
             raise DealerError("その保守担当者は登録されていません。")
-        if dealer.staff.count() <= 1:
-            raise DealerError("保守担当者は1名以上必要です。先にほかの担当者を登録してください。")
+        others_confirmed = dealer.staff.exclude(pk=staff.pk).filter(confirmed_at__isnull=False)
+        if not others_confirmed.exists():
+            raise DealerError(
+                "確認済みの保守担当者は1名以上必要です。先にほかの担当者を登録し、確認を済ませてください。"
+            )
         staff.delete()
 
 
@@ -197,8 +200,8 @@ def alert_recipients(*, dealer: Dealer) -> list[str]:
 def find_dealer(*, customer: User, dealer_code: str, phone: str) -> Dealer:
     """The dealer these 販売店ID and phone number name, or one message for any mismatch
     (nothing tells which part was wrong); ten misses an hour pause the customer."""
-    key = f"dealer-pair:user:{customer.pk}"
-    if throttle.is_blocked(key=key, limit=10, window=HOUR):
+    keys = [f"dealer-pair:user:{customer.pk}"]
+    if not throttle.take(keys=keys, limit=10, window=HOUR):
         raise DealerError(TOO_MANY_PAIRS)
     try:
         normalized = normalize_phone(phone)
@@ -210,8 +213,8 @@ def find_dealer(*, customer: User, dealer_code: str, phone: str) -> Dealer:
         .first()
     )
     if dealer is None or normalized is None or dealer.user.phone != normalized:
-        throttle.record_failure(key=key, window=HOUR)
-        raise DealerError(WRONG_PAIR)
+        raise DealerError(WRONG_PAIR)  # the try taken above stays counted
+    throttle.give_back(keys=keys)
     return dealer
 
 

@@ -230,15 +230,14 @@ def check_gateway_credentials(
     """
     limit = settings.GATEWAY_PASSWORD_FAILURES_PER_HOUR
     keys = _throttle_keys(gateway_id, client_address, user_id)
-    if any(throttle.is_blocked(key=k, limit=limit, window=HOUR) for k in keys):
+    if not throttle.take(keys=keys, limit=limit, window=HOUR):
         raise GatewayError(TOO_MANY_TRIES)
     gateway = Gateway.objects.filter(gateway_id=gateway_id).first()
     if gateway is None:
         make_password(password, hasher="argon2")  # same cost as a real check
     if gateway is None or not check_password(password, gateway.password_hash):
-        for key in keys:
-            throttle.record_failure(key=key, window=HOUR)
-        raise GatewayError(WRONG_CREDENTIALS)
+        raise GatewayError(WRONG_CREDENTIALS)  # the try taken above stays counted
+    throttle.give_back(keys=keys)
     if gateway.state != Gateway.State.UNCLAIMED:
         raise GatewayError(UNAVAILABLE)
     return gateway

@@ -29,15 +29,18 @@ def login_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         address = client_address(request)
         email, password = form.cleaned_data["email"], form.cleaned_data["password"]
-        if not services.login_allowed(client_address=address):
+        if not services.take_login_try(client_address=address):
             form.add_error(None, services.LOGIN_THROTTLED)
         else:
             user = authenticate(request, email=email, password=password)
             if user is None or user.is_locked:
-                services.record_login_failure(email=email, client_address=address)
+                services.record_login_failure(email=email)
                 form.add_error(None, services.LOGIN_FAILED)
             else:
-                services.record_login_success(user=user)
+                services.record_login_success(user=user, client_address=address)
+                # Whatever an earlier visitor of this browser left half-done (a registration
+                # with its gateway password, say) must not become this user's.
+                request.session.flush()
                 login(request, user)
                 if not url_has_allowed_host_and_scheme(
                     next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -17,7 +19,7 @@ from essmon.accounts.forms import (
     ProfileForm,
     SiteForm,
 )
-from essmon.accounts.models import AccountToken
+from essmon.accounts.models import AccountToken, User
 from essmon.accounts.tokens import find_token
 from essmon.accounts.views.common import (
     POSTAL_TARGETS,
@@ -32,6 +34,22 @@ from essmon.gateways import access
 from essmon.gateways.services import GatewayError, check_gateway_credentials
 
 GATEWAY_KEY = "add_gateway_credentials"
+
+
+def customer_only(view):
+    """Customer screens: a dealer is sent to its own menu; anyone else finds nothing."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.role != User.Role.CUSTOMER:
+            if access.dealer_of(request.user) is not None:
+                return redirect("dealers:menu")
+            raise Http404("customer screen")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 SITE_KEY = "add_gateway_site"
 
 
@@ -125,6 +143,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         request.user.set_password(form.cleaned_data["new_password"])
         request.user.save(update_fields=["password"])
+        services.end_pending_links(user=request.user)
         # Other sessions hold the old password's hash and are logged out; keep this one.
         update_session_auth_hash(request, request.user)
         messages.success(request, "パスワードを変更しました。他の端末のログインは終了しました。")
@@ -136,6 +155,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@customer_only
 @require_http_methods(["GET", "POST"])
 def gateway_add(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
@@ -159,6 +179,7 @@ def gateway_add(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@customer_only
 @require_http_methods(["GET", "POST"])
 def gateway_add_site(request: HttpRequest) -> HttpResponse:
     if not kept(request, GATEWAY_KEY):
@@ -181,6 +202,7 @@ def gateway_add_site(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@customer_only
 @require_http_methods(["GET", "POST"])
 def gateway_add_confirm(request: HttpRequest) -> HttpResponse:
     gateway_form = GatewayForm(kept(request, GATEWAY_KEY) or None)
@@ -214,6 +236,7 @@ def gateway_add_confirm(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@customer_only
 @require_GET
 def gateway_add_done(request: HttpRequest) -> HttpResponse:
     gateway_id = request.session.pop("gateway_added", None)
