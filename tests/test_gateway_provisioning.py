@@ -21,11 +21,13 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from essmon.gateways.models import Gateway
+from essmon.gateways.services import device_secret_matches
 from tests import factories
 
 pytestmark = pytest.mark.django_db
 
-HEADER = ["gateway_id", "password", "model", "part_number"]
+HEADER = ["gateway_id", "password", "model", "part_number", "device_secret"]
+SECRET_SHAPE = re.compile(r"[A-Za-z0-9_-]{32}")
 ID_SHAPE = re.compile(r"[0-9]{2}[A-Z]{2}[0-9]{8}")
 PASSWORD_SHAPE = re.compile(r"[a-z0-9]{13}")
 
@@ -96,6 +98,11 @@ def test_provision_writes_the_sheet_list_and_stores_only_hashes(tmp_path):
         assert row["password"] not in gateway.password_hash
         assert check_password(row["password"], gateway.password_hash)
         assert not check_password(row["password"][::-1], gateway.password_hash)
+        # the device secret, too, exists in plaintext only in the CSV
+        assert SECRET_SHAPE.fullmatch(row["device_secret"]), row
+        assert row["device_secret"] not in gateway.device_secret_hash
+        assert device_secret_matches(gateway, row["device_secret"])
+        assert not device_secret_matches(gateway, row["device_secret"][::-1])
     assert Gateway.objects.count() == 3
 
 
@@ -266,8 +273,11 @@ def test_import_reads_a_spreadsheet_export_with_bom_and_crlf(tmp_path):
 
 
 BAD_ROWS = {
-    "too few columns": ("01AB00000009,abcdefghjk123", "expected 3 or 4 columns"),
-    "too many columns": ("01AB00000009,abcdefghjk123,KP-GWBT-A,X,Y", "expected 3 or 4 columns"),
+    "too few columns": ("01AB00000009,abcdefghjk123", "expected 5 columns as in the header"),
+    "too many columns": (
+        "01AB00000009,abcdefghjk123,KP-GWBT-A,X,Y,Z",
+        "expected 5 columns as in the header",
+    ),
     "slash in ID": ("01AB0000/009,abcdefghjk123,KP-GWBT-A", "gateway_id"),
     "plus in ID": ("01AB0000+009,abcdefghjk123,KP-GWBT-A", "gateway_id"),
     "hash in ID": ("01AB0000#009,abcdefghjk123,KP-GWBT-A", "gateway_id"),
@@ -399,3 +409,36 @@ def test_the_essmon_console_script_lists_the_operator_commands(tmp_path):
     listed = {line.strip() for line in done.stdout.splitlines()}
     for command in ("provision-gateways", "import-gateways", "scheduler", "serve"):
         assert command in listed, done.stdout
+
+
+def test_import_takes_device_secrets_and_refuses_bad_ones(tmp_path):
+    good = "A" * 32
+    path = tmp_path / "factory.csv"
+    path.write_text(
+        "gateway_id,password,model,part_number,device_secret\n"
+        f"01AB00000011,abcdefghjk123,KP-GWBT-A,,{good}\n"
+    )
+    call_command("import-gateways", str(path), stdout=io.StringIO())
+    assert device_secret_matches(Gateway.objects.get(gateway_id="01AB00000011"), good)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "gateway_id,password,model,part_number,device_secret\n"
+        "01AB00000012,abcdefghjk123,KP-GWBT-A,,short!\n"
+    )
+    with pytest.raises(CommandError):
+        call_command("import-gateways", str(bad), stdout=io.StringIO(), stderr=io.StringIO())
+    assert not Gateway.objects.filter(gateway_id="01AB00000012").exists()
+
+
+def test_rotate_device_secret(tmp_path):
+    out = tmp_path / "sheets.csv"
+    provision("--count", "1", "--out", str(out))
+    _, (row,) = read_sheet_list(out)
+    printed = io.StringIO()
+    call_command("rotate-device-secret", row["gateway_id"], stdout=printed)
+    new_secret = printed.getvalue().strip()
+    gateway = Gateway.objects.get(gateway_id=row["gateway_id"])
+    assert device_secret_matches(gateway, new_secret)
+    assert not device_secret_matches(gateway, row["device_secret"])
+    with pytest.raises(CommandError):
+        call_command("rotate-device-secret", "99ZZ99999999", stdout=io.StringIO())

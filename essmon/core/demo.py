@@ -16,7 +16,7 @@ from django.db import transaction
 
 from essmon.accounts.models import User
 from essmon.gateways.models import Gateway
-from essmon.gateways.services import ProvisionedGateway, provision_gateways
+from essmon.gateways.services import CSV_FIELDS, ProvisionedGateway, provision_gateways
 
 OPERATOR_EMAIL = "operator@essmon.example"
 MIN_UNCLAIMED = 3
@@ -72,7 +72,13 @@ def _read_csv(path: Path) -> list[ProvisionedGateway]:
         return []
     with path.open(encoding="utf-8") as fh:
         return [
-            ProvisionedGateway(r["gateway_id"], r["password"], r["model"], r.get("part_number", ""))
+            ProvisionedGateway(
+                r["gateway_id"],
+                r["password"],
+                r["model"],
+                r.get("part_number", ""),
+                r.get("device_secret", ""),
+            )
             for r in csv.DictReader(fh)
         ]
 
@@ -82,7 +88,9 @@ def _append_csv(path: Path, rows: list[ProvisionedGateway]) -> None:
     with path.open("a", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         if new:
-            writer.writerow(["gateway_id", "password", "model", "part_number"])
+            writer.writerow(CSV_FIELDS)
         for row in rows:
-            writer.writerow([row.gateway_id, row.password, row.model, row.part_number])
+            writer.writerow(
+                [row.gateway_id, row.password, row.model, row.part_number, row.device_secret]
+            )
     path.chmod(0o600)

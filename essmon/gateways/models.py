@@ -41,6 +41,12 @@ class Gateway(models.Model):
     model = models.CharField("形式", max_length=32, default="KP-GWBT-A")
     part_number = models.CharField("品番", max_length=32, blank=True)
     password_hash = models.CharField("ゲートウェイパスワード(ハッシュ)", max_length=200)
+    device_secret_hash = models.CharField(
+        "デバイスシークレット(SHA-256)",
+        max_length=64,
+        blank=True,
+        help_text="the gateway's own protocol credential; see docs/gateway-protocol.md",
+    )
     state = models.CharField(
         "状態", max_length=16, choices=State.choices, default=State.UNCLAIMED, db_index=True
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -31,7 +33,8 @@ PASSWORD_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"
 PASSWORD_LENGTH = 13
 DEFAULT_MODEL = "KP-GWBT-A"
 HOUR = timedelta(hours=1)
-CSV_FIELDS = ("gateway_id", "password", "model", "part_number")
+CSV_FIELDS = ("gateway_id", "password", "model", "part_number", "device_secret")
+DEVICE_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{24,64}\Z")
 
 
 class GatewayError(Exception):
@@ -76,6 +79,29 @@ def _generate_gateway_id(lot: str) -> str:
     return f"{lot}{letters}{secrets.randbelow(10**8):08d}"
 
 
+def generate_device_secret() -> str:
+    return secrets.token_urlsafe(24)  # 192 bits, 32 characters
+
+
+def hash_device_secret(secret: str) -> str:
+    """SHA-256, not Argon2: the secret is 192 random bits, so a slow hash adds nothing but
+    cost to every request a gateway makes."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def device_secret_matches(gateway: Gateway, secret: str) -> bool:
+    return bool(gateway.device_secret_hash) and hmac.compare_digest(
+        gateway.device_secret_hash, hash_device_secret(secret)
+    )
+
+
+def rotate_device_secret(*, gateway: Gateway) -> str:
+    """A new device secret for ``gateway``; the old one stops working at once."""
+    secret = generate_device_secret()
+    Gateway.objects.filter(pk=gateway.pk).update(device_secret_hash=hash_device_secret(secret))
+    return secret
+
+
 def hash_gateway_password(password: str) -> str:
     return make_password(password, hasher="argon2")
 
@@ -86,6 +112,7 @@ class ProvisionedGateway:
     password: str
     model: str
     part_number: str
+    device_secret: str = ""
 
 
 def provision_gateways(
@@ -105,6 +132,7 @@ def provision_gateways(
         while len(created) < count:
             gateway_id = _generate_gateway_id(lot)
             password = generate_password()
+            secret = generate_device_secret()
             try:
                 with transaction.atomic():
                     Gateway.objects.create(
@@ -112,10 +140,11 @@ def provision_gateways(
                         model=model,
                         part_number=part_number,
                         password_hash=hash_gateway_password(password),
+                        device_secret_hash=hash_device_secret(secret),
                     )
             except IntegrityError:
                 continue  # an ID collision; draw again
-            created.append(ProvisionedGateway(gateway_id, password, model, part_number))
+            created.append(ProvisionedGateway(gateway_id, password, model, part_number, secret))
     return created
 
 
@@ -126,7 +155,9 @@ def write_gateway_csv(path: Path, rows: Iterable[ProvisionedGateway]) -> None:
         writer = csv.writer(fh)
         writer.writerow(CSV_FIELDS)
         for row in rows:
-            writer.writerow([row.gateway_id, row.password, row.model, row.part_number])
+            writer.writerow(
+                [row.gateway_id, row.password, row.model, row.part_number, row.device_secret]
+            )
 
 
 class GatewayListError(Exception):
@@ -138,7 +169,7 @@ class GatewayListError(Exception):
 
 
 def parse_gateway_csv(path: Path) -> list[ProvisionedGateway]:
-    """Read a factory list (header gateway_id,password,model[,part_number]).
+    """Read a factory list (header gateway_id,password,model[,part_number[,device_secret]]).
 
     Every malformed row is reported with its line number; nothing is loaded unless all are good.
     """
@@ -153,19 +184,31 @@ def parse_gateway_csv(path: Path) -> list[ProvisionedGateway]:
     header = next(reader, None)
     if header is None or [h.strip() for h in header] not in (
         list(CSV_FIELDS[:3]),
+        list(CSV_FIELDS[:4]),
         list(CSV_FIELDS),
     ):
         raise GatewayListError(
-            [f"line 1: header must be {','.join(CSV_FIELDS)} (part_number optional)"]
+            [
+                f"line 1: header must be {','.join(CSV_FIELDS)} "
+                "(part_number and device_secret optional)"
+            ]
         )
+    columns = len(header)
     for line_no, record in enumerate(reader, start=2):
         if not record or all(not cell.strip() for cell in record):
             continue
-        if len(record) not in (3, 4):
-            problems.append(f"line {line_no}: expected 3 or 4 columns, got {len(record)}")
+        if len(record) not in (3, 4, 5) or len(record) > columns:
+            problems.append(
+                f"line {line_no}: expected {columns} columns as in the header, got {len(record)}"
+            )
             continue
         gateway_id, password, model = (cell.strip() for cell in record[:3])
-        part_number = record[3].strip() if len(record) == 4 else ""
+        part_number = record[3].strip() if len(record) >= 4 else ""
+        device_secret = record[4].strip() if len(record) == 5 else ""
+        if device_secret and not DEVICE_SECRET_RE.match(device_secret):
+            problems.append(
+                f"line {line_no}: device_secret must be 24-64 letters, digits, '-' or '_'"
+            )
         if not is_valid_gateway_id(gateway_id):
             problems.append(
                 f"line {line_no}: gateway_id {gateway_id!r} is not 2 digits, 2 capital letters "
@@ -182,7 +225,7 @@ def parse_gateway_csv(path: Path) -> list[ProvisionedGateway]:
                 f"line {line_no}: gateway_id {gateway_id} repeats line {seen[gateway_id]}"
             )
         seen.setdefault(gateway_id, line_no)
-        rows.append(ProvisionedGateway(gateway_id, password, model, part_number))
+        rows.append(ProvisionedGateway(gateway_id, password, model, part_number, device_secret))
     if not rows and not problems:
         problems.append("the file has no gateways")
     existing = set(
@@ -204,6 +247,7 @@ def import_gateways(*, path: Path) -> int:
             Gateway(
                 gateway_id=r.gateway_id,
                 password_hash=hash_gateway_password(r.password),
+                device_secret_hash=hash_device_secret(r.device_secret) if r.device_secret else "",
                 model=r.model,
                 part_number=r.part_number,
             )
