@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "essmon.gateways",
     "essmon.notifications",
     "essmon.dealers",
+    "essmon.telemetry",
     "essmon.monitoring",
 ]
 

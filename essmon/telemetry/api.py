@@ -1,0 +1,74 @@
+"""HTTPS transport of the gateway protocol (docs/gateway-protocol.md, section 3)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from essmon.gateways.models import Gateway
+from essmon.gateways.services import device_secret_matches, hash_device_secret
+from essmon.telemetry.ingest import MAX_SAMPLES_PER_BATCH, ingest_samples
+
+logger = logging.getLogger(__name__)
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def _error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def authenticated_gateway(request: HttpRequest) -> Gateway | None:
+    """The gateway named by ``Authorization: Gateway <id>:<secret>``, if the secret is right."""
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    gateway_id, _, secret = credentials.strip().partition(":")
+    if scheme != "Gateway" or not gateway_id or not secret or len(credentials) > 200:
+        return None
+    gateway = Gateway.objects.filter(gateway_id=gateway_id).first()
+    if gateway is None:
+        hash_device_secret(secret)  # same work as a real check
+        return None
+    return gateway if device_secret_matches(gateway, secret) else None
+
+
+@csrf_exempt  # gateways authenticate with their device secret, not a browser session
+@require_POST
+def telemetry(request: HttpRequest) -> JsonResponse:
+    if request.content_type != "application/json":
+        return _error(415, f"Content-Type must be application/json, not {request.content_type!r}")
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _error(400, "Content-Length is not a number")
+    if length > MAX_BODY_BYTES:
+        return _error(413, f"body is {length} bytes; at most {MAX_BODY_BYTES}")
+    gateway = authenticated_gateway(request)
+    if gateway is None:
+        return _error(401, "unknown gateway or wrong secret")
+    try:
+        batch = json.loads(request.body.decode("utf-8"))
+    except UnicodeDecodeError:
+        return _error(400, "body is not UTF-8")
+    except json.JSONDecodeError as exc:
+        return _error(
+            400, f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        )
+    if not isinstance(batch, dict):
+        return _error(400, "body must be a JSON object (a batch)")
+    if batch.get("gateway_id") != gateway.gateway_id:
+        logger.warning(
+            "gateway %s posted a batch for %r", gateway.gateway_id, batch.get("gateway_id")
+        )
+        return _error(403, "gateway_id in the body is not the authenticated gateway")
+    samples = batch.get("samples")
+    if not isinstance(samples, list):
+        return _error(400, "samples: expected a JSON array")
+    if len(samples) > MAX_SAMPLES_PER_BATCH:
+        return _error(413, f"{len(samples)} samples; at most {MAX_SAMPLES_PER_BATCH} per batch")
+    result = ingest_samples(gateway=gateway, samples=samples)
+    if result.rejected:
+        logger.info("gateway %s: %d samples rejected", gateway.gateway_id, len(result.rejected))
+    return JsonResponse(result.as_dict())

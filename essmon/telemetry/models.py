@@ -1,0 +1,58 @@
+"""Telemetry from the gateways: one row per sample, keyed (gateway, ts), and the latest
+state per gateway. See docs/gateway-protocol.md for the fields' units and ranges."""
+
+from django.db import models
+from django.utils import timezone
+
+from essmon.gateways.models import Gateway
+
+
+class Sample(models.Model):
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, db_index=False)
+    ts = models.DateTimeField("計測日時")
+    seq = models.BigIntegerField("シーケンス番号")
+    pv_w = models.FloatField("太陽光発電 (W)")
+    load_w = models.FloatField("消費 (W)")
+    grid_w = models.FloatField("系統 (W, +買電/-売電)")
+    battery_w = models.FloatField("蓄電池 (W, +放電/-充電)")
+    soc_pct = models.FloatField("蓄電残量 (%)")
+    battery_temp_c = models.FloatField("蓄電池温度 (℃)")
+    pcs_state = models.CharField("パワコン状態", max_length=10)
+    pcs_mode = models.CharField("運転モード", max_length=20)
+    pv_kwh = models.FloatField("発電量累計 (kWh)")
+    load_kwh = models.FloatField("消費量累計 (kWh)")
+    grid_import_kwh = models.FloatField("買電量累計 (kWh)")
+    grid_export_kwh = models.FloatField("売電量累計 (kWh)")
+    charge_kwh = models.FloatField("充電量累計 (kWh)")
+    discharge_kwh = models.FloatField("放電量累計 (kWh)")
+    received_at = models.DateTimeField("受信日時", default=timezone.now)
+
+    class Meta:
+        verbose_name = "計測データ"
+        verbose_name_plural = "計測データ"
+        constraints = [
+            # the protocol's identity of a sample: a repeat is a duplicate, never a second row
+            models.UniqueConstraint(fields=["gateway", "ts"], name="telemetry_sample_gateway_ts")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gateway_id} {self.ts:%Y-%m-%d %H:%M:%S}"
+
+
+class GatewayLiveState(models.Model):
+    """What the service last heard from a gateway (for online/offline and the live view)."""
+
+    gateway = models.OneToOneField(
+        Gateway, on_delete=models.CASCADE, primary_key=True, related_name="live"
+    )
+    last_seen_at = models.DateTimeField("最終受信日時")
+    last_sample_ts = models.DateTimeField("最新計測日時", null=True, blank=True)
+    last_seq = models.BigIntegerField("最新シーケンス番号", null=True, blank=True)
+    latest = models.JSONField("最新値", default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "ゲートウェイの最新状態"
+        verbose_name_plural = "ゲートウェイの最新状態"
+
+    def __str__(self) -> str:
+        return f"{self.gateway_id} @ {self.last_seen_at}"

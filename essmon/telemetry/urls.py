@@ -1,0 +1,6 @@
+from django.urls import path
+
+from essmon.telemetry import api
+
+app_name = "telemetry"
+urlpatterns = [path("telemetry", api.telemetry, name="telemetry")]

@@ -1,0 +1,188 @@
+"""Telemetry ingest over HTTPS: valid samples stored once, every refusal precise, nothing
+valid in the same batch lost (docs/gateway-protocol.md)."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from essmon.gateways.services import rotate_device_secret
+from essmon.telemetry.ingest import ingest_samples
+from essmon.telemetry.models import GatewayLiveState, Sample
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/telemetry"
+
+
+@pytest.fixture
+def gw():
+    gateway = factories.owned_gateway()
+    gateway.provisioned_at = timezone.now() - timedelta(days=30)
+    gateway.save(update_fields=["provisioned_at"])
+    gateway.secret = rotate_device_secret(gateway=gateway)
+    return gateway
+
+
+def sample(minutes_ago: int = 0, seq: int = 1, **overrides) -> dict:
+    ts = (timezone.now() - timedelta(minutes=minutes_ago)).replace(microsecond=0)
+    base = {
+        "ts": ts.isoformat(), "seq": seq, "pv_w": 3200.5, "load_w": 800, "grid_w": -1500,
+        "battery_w": -900, "soc_pct": 64.5, "battery_temp_c": 28.1, "pcs_state": "running",
+        "pcs_mode": "economy", "pv_kwh": 1234.5, "load_kwh": 987.6, "grid_import_kwh": 321.0,
+        "grid_export_kwh": 456.0, "charge_kwh": 222.2, "discharge_kwh": 200.1,
+    }  # fmt: skip
+    return {**base, **overrides}
+
+
+def post(client, gw, body, secret=None, content_type="application/json", gateway_id=None):
+    data = body if isinstance(body, str | bytes) else json.dumps(body)
+    auth = f"Gateway {gateway_id or gw.gateway_id}:{secret or gw.secret}"
+    return client.post(URL, data, content_type=content_type, HTTP_AUTHORIZATION=auth)
+
+
+def test_url_is_the_documented_one():
+    assert reverse("telemetry:telemetry") == URL
+
+
+def test_a_batch_is_stored_and_a_resend_is_only_duplicates(client, gw):
+    batch = {"gateway_id": gw.gateway_id, "samples": [sample(m, seq=10 - m) for m in range(5)]}
+    first = post(client, gw, batch)
+    assert first.status_code == 200
+    assert first.json() == {"accepted": 5, "duplicates": 0, "rejected": []}
+    again = post(client, gw, batch)
+    assert again.json() == {"accepted": 0, "duplicates": 5, "rejected": []}
+    assert Sample.objects.filter(gateway=gw).count() == 5
+    stored = Sample.objects.get(gateway=gw, seq=10)
+    assert stored.grid_w == -1500 and stored.pcs_mode == "economy"
+    live = GatewayLiveState.objects.get(gateway=gw)
+    assert live.last_seq == 10 and live.latest["soc_pct"] == 64.5
+
+
+def test_same_instant_twice_in_one_batch_is_one_sample(client, gw):
+    batch = {"gateway_id": gw.gateway_id, "samples": [sample(1, seq=1), sample(1, seq=1)]}
+    assert post(client, gw, batch).json() == {"accepted": 1, "duplicates": 1, "rejected": []}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"soc_pct": 130}, "soc_pct: 130 is above 100"),
+        ({"pv_w": -5}, "pv_w: -5 is below 0"),
+        ({"grid_w": "1500"}, "grid_w: expected a number, got str"),
+        ({"load_w": True}, "load_w: expected a number, got bool"),
+        ({"battery_temp_c": 120}, "battery_temp_c: 120 is above 100"),
+        ({"seq": -1}, "seq: expected a whole number"),
+        ({"seq": 1.5}, "seq: expected a whole number"),
+        ({"pcs_mode": "turbo"}, "pcs_mode: 'turbo' is not one of"),
+        ({"ts": "2026-11-24T10:00:00"}, "has no time zone offset"),
+        ({"ts": "yesterday"}, "is not an ISO 8601 timestamp"),
+        ({"ts": 1732400000}, "ts: expected an ISO 8601 string"),
+    ],
+)
+def test_each_bad_value_is_named_and_the_rest_of_the_batch_kept(client, gw, overrides, reason):
+    bad = {**sample(1, seq=2), **overrides}
+    batch = {"gateway_id": gw.gateway_id, "samples": [sample(2, seq=1), bad]}
+    body = post(client, gw, batch).json()
+    assert body["accepted"] == 1 and body["duplicates"] == 0
+    (rejected,) = body["rejected"]
+    assert rejected["index"] == 1 and reason in rejected["reason"], rejected
+    assert Sample.objects.filter(gateway=gw).count() == 1
+
+
+def test_missing_fields_and_non_objects(client, gw):
+    broken = sample(1)
+    del broken["soc_pct"], broken["pcs_state"]
+    body = post(client, gw, {"gateway_id": gw.gateway_id, "samples": [broken, 42]}).json()
+    assert body["rejected"][0]["reason"] == "missing field(s): soc_pct, pcs_state"
+    assert body["rejected"][1]["reason"] == "sample: expected a JSON object"
+
+
+def test_timestamps_too_far_ahead_or_before_provisioning(client, gw):
+    ahead = (timezone.now() + timedelta(days=1, minutes=5)).isoformat()
+    before = (gw.provisioned_at - timedelta(minutes=1)).isoformat()
+    body = post(
+        client, gw, {"gateway_id": gw.gateway_id, "samples": [sample(ts=ahead), sample(ts=before)]}
+    ).json()
+    reasons = [r["reason"] for r in body["rejected"]]
+    assert (
+        "more than a day ahead" in reasons[0] and "before the gateway was provisioned" in reasons[1]
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "message"),
+    [
+        ({"secret": "W" * 32}, 401, "unknown gateway or wrong secret"),
+        ({"gateway_id": "99ZZ99999999"}, 401, "unknown gateway or wrong secret"),
+        ({"content_type": "text/plain"}, 415, "Content-Type must be application/json"),
+    ],
+)
+def test_refusals_before_reading_the_batch(client, gw, kwargs, status, message):
+    response = post(client, gw, {"gateway_id": gw.gateway_id, "samples": [sample()]}, **kwargs)
+    assert response.status_code == status and message in response.json()["error"]
+    assert not Sample.objects.exists()
+
+
+def test_no_or_malformed_authorization_header(client, gw):
+    body = json.dumps({"gateway_id": gw.gateway_id, "samples": []})
+    for header in (None, "Bearer abc", f"Gateway {gw.gateway_id}", "Gateway :x"):
+        extra = {"HTTP_AUTHORIZATION": header} if header else {}
+        response = client.post(URL, body, content_type="application/json", **extra)
+        assert response.status_code == 401
+
+
+def test_one_gateway_posting_as_another_is_forbidden(client, gw):
+    other = factories.owned_gateway()
+    response = post(client, gw, {"gateway_id": other.gateway_id, "samples": [sample()]})
+    assert response.status_code == 403
+    assert not Sample.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("{not json", "body is not valid JSON"),
+        ("[1, 2]", "body must be a JSON object"),
+        (b"\xff\xfe", "body is not UTF-8"),
+    ],
+)
+def test_malformed_bodies(client, gw, body, message):
+    response = post(client, gw, body)
+    assert response.status_code == 400 and message in response.json()["error"]
+
+
+def test_samples_must_be_an_array(client, gw):
+    response = post(client, gw, {"gateway_id": gw.gateway_id, "samples": {"ts": "x"}})
+    assert (
+        response.status_code == 400 and "samples: expected a JSON array" in response.json()["error"]
+    )
+
+
+def test_oversize_batches(client, gw):
+    too_many = {"gateway_id": gw.gateway_id, "samples": [sample(seq=i) for i in range(1001)]}
+    assert post(client, gw, too_many).status_code == 413
+    huge = json.dumps({"gateway_id": gw.gateway_id, "samples": [], "pad": "x" * (1024 * 1024)})
+    response = post(client, gw, huge)
+    assert response.status_code == 413 and "at most 1048576" in response.json()["error"]
+
+
+def test_get_is_not_allowed(client):
+    assert client.get(URL).status_code == 405
+
+
+def test_rotated_secret_stops_working_at_once(client, gw):
+    old = gw.secret
+    rotate_device_secret(gateway=gw)
+    response = post(client, gw, {"gateway_id": gw.gateway_id, "samples": [sample()]}, secret=old)
+    assert response.status_code == 401
+
+
+def test_ingest_core_directly_is_idempotent(gw):
+    samples = [sample(m, seq=100 - m) for m in range(3)]
+    assert ingest_samples(gateway=gw, samples=samples).accepted == 3
+    result = ingest_samples(gateway=gw, samples=[*samples, sample(10, seq=90)])
+    assert (result.accepted, result.duplicates) == (1, 3)
+    assert Sample.objects.filter(gateway=gw).count() == 4
