@@ -39,6 +39,11 @@ JOBS: tuple[Job, ...] = (
     Job(
         "requeue-outbox", timedelta(minutes=1), "essmon.notifications.services.requeue_due_messages"
     ),
+    Job(
+        "detect-offline",
+        timedelta(minutes=1),
+        "essmon.telemetry.connectivity.close_silent_intervals",
+    ),
     Job("purge-throttles", timedelta(hours=6), "essmon.core.scheduler.purge_throttles"),
 )
 

@@ -11,7 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from essmon.gateways.models import Gateway
-from essmon.telemetry.models import GatewayLiveState, Sample
+from essmon.telemetry.connectivity import record_contact
+from essmon.telemetry.models import Sample
 
 MAX_SAMPLES_PER_BATCH = 1000
 MAX_AHEAD = timedelta(days=1)
@@ -137,10 +138,7 @@ def ingest_samples(*, gateway: Gateway, samples: list, now: datetime | None = No
 
 
 def _touch_live_state(gateway: Gateway, now: datetime, newest: Sample | None) -> None:
-    state, _ = GatewayLiveState.objects.select_for_update().get_or_create(
-        gateway=gateway, defaults={"last_seen_at": now}
-    )
-    state.last_seen_at = now
+    state = record_contact(gateway=gateway, now=now)
     if newest is not None and (state.last_sample_ts is None or newest.ts > state.last_sample_ts):
         state.last_sample_ts, state.last_seq = newest.ts, newest.seq
         state.latest = {name: getattr(newest, name) for name in (*NUMBERS, *CHOICES)}

@@ -39,6 +39,30 @@ class Sample(models.Model):
         return f"{self.gateway_id} {self.ts:%Y-%m-%d %H:%M:%S}"
 
 
+class ConnectivityInterval(models.Model):
+    """A stretch of time a gateway was connected: from the first message after a silence to
+    the last message before the next one. The warranty rule and the alerts read these."""
+
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="connectivity")
+    online_from = models.DateTimeField("接続開始")
+    online_until = models.DateTimeField("接続終了", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "接続履歴"
+        verbose_name_plural = "接続履歴"
+        ordering = ["-online_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gateway"],
+                condition=models.Q(online_until__isnull=True),
+                name="telemetry_one_open_interval_per_gateway",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gateway_id} {self.online_from:%Y-%m-%d %H:%M} - {self.online_until or ''}"
+
+
 class GatewayLiveState(models.Model):
     """What the service last heard from a gateway (for online/offline and the live view)."""
 

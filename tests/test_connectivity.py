@@ -1,0 +1,75 @@
+"""Online/offline and the connectivity history, with time travel and the real scheduler job."""
+
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from essmon.core.scheduler import JOBS, run_due_jobs
+from essmon.telemetry.connectivity import close_silent_intervals, is_online
+from essmon.telemetry.ingest import ingest_samples
+from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState
+from tests import factories
+from tests.test_telemetry_ingest import sample
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def gw():
+    gateway = factories.owned_gateway()
+    gateway.provisioned_at = timezone.now() - timedelta(days=30)
+    gateway.save(update_fields=["provisioned_at"])
+    return gateway
+
+
+def intervals(gw):
+    return list(
+        ConnectivityInterval.objects.filter(gateway=gw)
+        .order_by("online_from")
+        .values_list("online_from", "online_until")
+    )
+
+
+def test_silence_past_the_threshold_closes_the_interval_at_the_last_message(gw, settings):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        ingest_samples(gateway=gw, samples=[sample(seq=1)])
+    with time_machine.travel(start + timedelta(minutes=5), tick=False):
+        ingest_samples(gateway=gw, samples=[sample(seq=2)])
+        assert close_silent_intervals() == 0
+        assert is_online(GatewayLiveState.objects.get(gateway=gw))
+    last = start + timedelta(minutes=5)
+    with time_machine.travel(last + timedelta(minutes=settings.OFFLINE_AFTER_MINUTES - 1)):
+        assert close_silent_intervals() == 0  # not yet
+    with time_machine.travel(last + timedelta(minutes=settings.OFFLINE_AFTER_MINUTES, seconds=1)):
+        assert not is_online(GatewayLiveState.objects.get(gateway=gw))
+        assert close_silent_intervals() == 1
+        assert close_silent_intervals() == 0  # once
+    ((online_from, online_until),) = intervals(gw)
+    assert online_from == start and online_until == last
+
+
+def test_a_message_after_the_silence_opens_a_new_interval(gw):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False):
+        ingest_samples(gateway=gw, samples=[sample(seq=1)])
+    with time_machine.travel(start + timedelta(hours=2), tick=False):
+        close_silent_intervals()
+        ingest_samples(gateway=gw, samples=[sample(seq=2)])
+    spans = intervals(gw)
+    assert len(spans) == 2
+    assert spans[0] == (start, start)
+    assert spans[1] == (start + timedelta(hours=2), None)
+
+
+def test_a_rejected_batch_still_counts_as_contact(gw):
+    ingest_samples(gateway=gw, samples=[{"not": "a sample"}])
+    assert is_online(GatewayLiveState.objects.get(gateway=gw))
+    assert len(intervals(gw)) == 1
+
+
+def test_the_scheduler_runs_offline_detection():
+    assert "detect-offline" in {job.name for job in JOBS}
+    assert "detect-offline" in run_due_jobs()
