@@ -11,7 +11,12 @@ from django.views.decorators.http import require_POST
 
 from essmon.gateways.models import Gateway
 from essmon.gateways.services import device_secret_matches, hash_device_secret
-from essmon.telemetry.ingest import MAX_SAMPLES_PER_BATCH, ingest_samples
+from essmon.telemetry.ingest import (
+    MAX_SAMPLES_PER_BATCH,
+    SampleError,
+    ingest_samples,
+    record_status,
+)
 
 logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
@@ -34,35 +39,49 @@ def authenticated_gateway(request: HttpRequest) -> Gateway | None:
     return gateway if device_secret_matches(gateway, secret) else None
 
 
-@csrf_exempt  # gateways authenticate with their device secret, not a browser session
-@require_POST
-def telemetry(request: HttpRequest) -> JsonResponse:
+def _read_message(request: HttpRequest) -> tuple[Gateway | None, dict | None, JsonResponse | None]:
+    """The authenticated gateway and its JSON object, or the refusal to send back."""
     if request.content_type != "application/json":
-        return _error(415, f"Content-Type must be application/json, not {request.content_type!r}")
+        return (
+            None,
+            None,
+            _error(415, f"Content-Type must be application/json, not {request.content_type!r}"),
+        )
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        return _error(400, "Content-Length is not a number")
+        return None, None, _error(400, "Content-Length is not a number")
     if length > MAX_BODY_BYTES:
-        return _error(413, f"body is {length} bytes; at most {MAX_BODY_BYTES}")
+        return None, None, _error(413, f"body is {length} bytes; at most {MAX_BODY_BYTES}")
     gateway = authenticated_gateway(request)
     if gateway is None:
-        return _error(401, "unknown gateway or wrong secret")
+        return None, None, _error(401, "unknown gateway or wrong secret")
     try:
-        batch = json.loads(request.body.decode("utf-8"))
+        body = json.loads(request.body.decode("utf-8"))
     except UnicodeDecodeError:
-        return _error(400, "body is not UTF-8")
+        return None, None, _error(400, "body is not UTF-8")
     except json.JSONDecodeError as exc:
-        return _error(
-            400, f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        return (
+            None,
+            None,
+            _error(
+                400, f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            ),
         )
-    if not isinstance(batch, dict):
-        return _error(400, "body must be a JSON object (a batch)")
-    if batch.get("gateway_id") != gateway.gateway_id:
-        logger.warning(
-            "gateway %s posted a batch for %r", gateway.gateway_id, batch.get("gateway_id")
-        )
-        return _error(403, "gateway_id in the body is not the authenticated gateway")
+    if not isinstance(body, dict):
+        return None, None, _error(400, "body must be a JSON object")
+    if body.get("gateway_id") != gateway.gateway_id:
+        logger.warning("gateway %s posted for %r", gateway.gateway_id, body.get("gateway_id"))
+        return None, None, _error(403, "gateway_id in the body is not the authenticated gateway")
+    return gateway, body, None
+
+
+@csrf_exempt  # gateways authenticate with their device secret, not a browser session
+@require_POST
+def telemetry(request: HttpRequest) -> JsonResponse:
+    gateway, batch, refusal = _read_message(request)
+    if refusal is not None:
+        return refusal
     samples = batch.get("samples")
     if not isinstance(samples, list):
         return _error(400, "samples: expected a JSON array")
@@ -72,3 +91,16 @@ def telemetry(request: HttpRequest) -> JsonResponse:
     if result.rejected:
         logger.info("gateway %s: %d samples rejected", gateway.gateway_id, len(result.rejected))
     return JsonResponse(result.as_dict())
+
+
+@csrf_exempt
+@require_POST
+def status(request: HttpRequest) -> JsonResponse:
+    gateway, body, refusal = _read_message(request)
+    if refusal is not None:
+        return refusal
+    try:
+        record_status(gateway=gateway, raw=body.get("status"))
+    except SampleError as exc:
+        return _error(422, str(exc))
+    return JsonResponse({"ok": True})

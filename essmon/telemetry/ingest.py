@@ -143,3 +143,78 @@ def _touch_live_state(gateway: Gateway, now: datetime, newest: Sample | None) ->
         state.last_sample_ts, state.last_seq = newest.ts, newest.seq
         state.latest = {name: getattr(newest, name) for name in (*NUMBERS, *CHOICES)}
     state.save()
+
+
+# --- status (heartbeat) -----------------------------------------------------------------
+
+SETTING_KEYS = {"mode", "charge_window", "discharge_window", "reserve_soc_pct", "export_limit_w"}
+
+
+def _window(name: str, value: object) -> list[str]:
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, str) and _is_hhmm(v) for v in value)
+    ):
+        raise SampleError(f'settings.{name}: expected ["HH:MM", "HH:MM"]')
+    return value
+
+
+def _is_hhmm(text: str) -> bool:
+    hours, _, minutes = text.partition(":")
+    return (
+        len(hours) == 2 and len(minutes) == 2 and hours.isdigit() and minutes.isdigit()
+        and int(hours) < 24 and int(minutes) < 60 and hours.isascii() and minutes.isascii()
+    )  # fmt: skip
+
+
+def validate_status(raw: object, *, gateway: Gateway, now: datetime) -> dict:
+    """A status message's fields, checked; SampleError names the first bad one."""
+    if not isinstance(raw, dict):
+        raise SampleError("status: expected a JSON object")
+    missing = [n for n in ("ts", "firmware", "settings") if n not in raw]
+    if missing:
+        raise SampleError(f"missing field(s): {', '.join(missing)}")
+    ts = _timestamp(raw["ts"], gateway=gateway, now=now)
+    firmware = raw["firmware"]
+    if not isinstance(firmware, str) or not 1 <= len(firmware) <= 40:
+        raise SampleError("firmware: expected a version string of 1-40 characters")
+    settings_raw = raw["settings"]
+    if not isinstance(settings_raw, dict):
+        raise SampleError("settings: expected a JSON object")
+    unknown = set(settings_raw) - SETTING_KEYS
+    if unknown:
+        raise SampleError(f"settings: unknown key(s) {', '.join(sorted(unknown))}")
+    if set(settings_raw) != SETTING_KEYS:
+        missing = ", ".join(sorted(SETTING_KEYS - set(settings_raw)))
+        raise SampleError(f"settings: missing key(s) {missing}")
+    if settings_raw["mode"] not in CHOICES["pcs_mode"]:
+        raise SampleError(
+            f"settings.mode: {settings_raw['mode']!r} is not one of economy, green, storage_priority"
+        )
+    for name in ("charge_window", "discharge_window"):
+        _window(name, settings_raw[name])
+    reserve = settings_raw["reserve_soc_pct"]
+    if isinstance(reserve, bool) or not isinstance(reserve, int | float) or not 0 <= reserve <= 100:
+        raise SampleError("settings.reserve_soc_pct: expected a number from 0 to 100")
+    limit = settings_raw["export_limit_w"]
+    if (
+        isinstance(limit, bool)
+        or not isinstance(limit, int | float)
+        or not 0 <= limit <= POWER_LIMIT_W
+    ):
+        raise SampleError(f"settings.export_limit_w: expected a number from 0 to {POWER_LIMIT_W:g}")
+    return {"ts": ts, "firmware": firmware, "settings": settings_raw}
+
+
+def record_status(*, gateway: Gateway, raw: object, now: datetime | None = None) -> None:
+    """Store a status (firmware, settings in force); an older one than stored is ignored."""
+    now = now or timezone.now()
+    status = validate_status(raw, gateway=gateway, now=now)
+    with transaction.atomic():
+        state = record_contact(gateway=gateway, now=now)
+        if state.status_ts is None or status["ts"] >= state.status_ts:
+            state.status_ts = status["ts"]
+            state.firmware = status["firmware"]
+            state.settings_in_force = status["settings"]
+        state.save()

@@ -73,6 +73,9 @@ class GatewayLiveState(models.Model):
     last_sample_ts = models.DateTimeField("最新計測日時", null=True, blank=True)
     last_seq = models.BigIntegerField("最新シーケンス番号", null=True, blank=True)
     latest = models.JSONField("最新値", default=dict, blank=True)
+    firmware = models.CharField("ファームウェア", max_length=40, blank=True)
+    settings_in_force = models.JSONField("現在の設定", default=dict, blank=True)
+    status_ts = models.DateTimeField("状態の報告日時", null=True, blank=True)
 
     class Meta:
         verbose_name = "ゲートウェイの最新状態"
