@@ -12,8 +12,10 @@ from django.views.decorators.http import require_POST
 from essmon.gateways.models import Gateway
 from essmon.gateways.services import device_secret_matches, hash_device_secret
 from essmon.telemetry.ingest import (
+    MAX_EVENTS_PER_BATCH,
     MAX_SAMPLES_PER_BATCH,
     SampleError,
+    ingest_events,
     ingest_samples,
     record_status,
 )
@@ -104,3 +106,17 @@ def status(request: HttpRequest) -> JsonResponse:
     except SampleError as exc:
         return _error(422, str(exc))
     return JsonResponse({"ok": True})
+
+
+@csrf_exempt
+@require_POST
+def events(request: HttpRequest) -> JsonResponse:
+    gateway, body, refusal = _read_message(request)
+    if refusal is not None:
+        return refusal
+    reported = body.get("events")
+    if not isinstance(reported, list):
+        return _error(400, "events: expected a JSON array")
+    if len(reported) > MAX_EVENTS_PER_BATCH:
+        return _error(413, f"{len(reported)} events; at most {MAX_EVENTS_PER_BATCH} per request")
+    return JsonResponse(ingest_events(gateway=gateway, events=reported).as_dict())

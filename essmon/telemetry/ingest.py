@@ -4,6 +4,7 @@ valid ones idempotently, and say precisely why each refused one was refused."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from essmon.gateways.models import Gateway
 from essmon.telemetry.connectivity import record_contact
-from essmon.telemetry.models import Sample
+from essmon.telemetry.models import GatewayEvent, Sample
 
 MAX_SAMPLES_PER_BATCH = 1000
 MAX_AHEAD = timedelta(days=1)
@@ -218,3 +219,64 @@ def record_status(*, gateway: Gateway, raw: object, now: datetime | None = None)
             state.firmware = status["firmware"]
             state.settings_in_force = status["settings"]
         state.save()
+
+
+# --- events ---------------------------------------------------------------------------
+
+EVENT_CODE_RE = re.compile(r"^[A-Z][A-Z0-9]{1,15}\Z")
+MAX_EVENTS_PER_BATCH = 100
+
+
+def validate_event(raw: object, *, gateway: Gateway, now: datetime) -> dict:
+    if not isinstance(raw, dict):
+        raise SampleError("event: expected a JSON object")
+    missing = [n for n in ("ts", "code", "severity", "state") if n not in raw]
+    if missing:
+        raise SampleError(f"missing field(s): {', '.join(missing)}")
+    ts = _timestamp(raw["ts"], gateway=gateway, now=now)
+    code = raw["code"]
+    if not isinstance(code, str) or not EVENT_CODE_RE.match(code):
+        raise SampleError(
+            "code: expected a fault code like E203 (capital letter, then letters or digits)"
+        )
+    if raw["severity"] not in GatewayEvent.Severity.values:
+        raise SampleError(
+            f"severity: {raw['severity']!r} is not one of info, minor, major, critical"
+        )
+    if raw["state"] not in GatewayEvent.State.values:
+        raise SampleError(f"state: {raw['state']!r} is not one of start, clear")
+    return {"ts": ts, "code": code, "severity": raw["severity"], "state": raw["state"]}
+
+
+def ingest_events(*, gateway: Gateway, events: list, now: datetime | None = None) -> IngestResult:
+    """Store reported events once each (a resend is a duplicate), refusing bad ones by index."""
+    now = now or timezone.now()
+    result = IngestResult()
+    valid: dict[tuple, dict] = {}
+    for index, raw in enumerate(events):
+        try:
+            clean = validate_event(raw, gateway=gateway, now=now)
+        except SampleError as exc:
+            result.rejected.append({"index": index, "reason": str(exc)})
+            continue
+        key = (clean["ts"], clean["code"], clean["state"])
+        if key in valid:
+            result.duplicates += 1
+            continue
+        valid[key] = clean
+    with transaction.atomic():
+        stored = set(
+            GatewayEvent.objects.filter(gateway=gateway, ts__in=[k[0] for k in valid]).values_list(
+                "ts", "code", "state"
+            )
+        )
+        new = [
+            GatewayEvent(gateway=gateway, received_at=now, **c)
+            for key, c in valid.items()
+            if key not in stored
+        ]
+        GatewayEvent.objects.bulk_create(new, ignore_conflicts=True)
+        result.accepted = len(new)
+        result.duplicates += len(valid) - len(new)
+        record_contact(gateway=gateway, now=now).save()
+    return result

@@ -39,6 +39,40 @@ class Sample(models.Model):
         return f"{self.gateway_id} {self.ts:%Y-%m-%d %H:%M:%S}"
 
 
+class GatewayEvent(models.Model):
+    """A fault or notice the gateway reported, as it started or cleared."""
+
+    class Severity(models.TextChoices):
+        INFO = "info", "情報"
+        MINOR = "minor", "軽故障"
+        MAJOR = "major", "重故障"
+        CRITICAL = "critical", "緊急"
+
+    class State(models.TextChoices):
+        START = "start", "発生"
+        CLEAR = "clear", "復旧"
+
+    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="events")
+    ts = models.DateTimeField("発生日時")
+    code = models.CharField("コード", max_length=16)
+    severity = models.CharField("重要度", max_length=10, choices=Severity.choices)
+    state = models.CharField("状態", max_length=5, choices=State.choices)
+    received_at = models.DateTimeField("受信日時", default=timezone.now)
+
+    class Meta:
+        verbose_name = "イベント"
+        verbose_name_plural = "イベント"
+        ordering = ["-ts"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gateway", "ts", "code", "state"], name="telemetry_event_identity"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gateway_id} {self.code} {self.state} {self.ts:%Y-%m-%d %H:%M}"
+
+
 class ConnectivityInterval(models.Model):
     """A stretch of time a gateway was connected: from the first message after a silence to
     the last message before the next one. The warranty rule and the alerts read these."""

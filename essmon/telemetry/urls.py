@@ -6,4 +6,5 @@ app_name = "telemetry"
 urlpatterns = [
     path("telemetry", api.telemetry, name="telemetry"),
     path("status", api.status, name="status"),
+    path("events", api.events, name="events"),
 ]
