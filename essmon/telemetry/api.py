@@ -78,21 +78,32 @@ def _read_message(request: HttpRequest) -> tuple[Gateway | None, dict | None, Js
     return gateway, body, None
 
 
+def _ingest_list(request: HttpRequest, *, field: str, limit: int, per: str, ingest) -> JsonResponse:
+    """A message carrying a list of items (samples, events): check it, ingest it, report."""
+    gateway, body, refusal = _read_message(request)
+    if refusal is not None:
+        return refusal
+    items = body.get(field)
+    if not isinstance(items, list):
+        return _error(400, f"{field}: expected a JSON array")
+    if len(items) > limit:
+        return _error(413, f"{len(items)} {field}; at most {limit} per {per}")
+    result = ingest(gateway=gateway, items=items)
+    if result.rejected:
+        logger.info("gateway %s: %d %s rejected", gateway.gateway_id, len(result.rejected), field)
+    return JsonResponse(result.as_dict())
+
+
 @csrf_exempt  # gateways authenticate with their device secret, not a browser session
 @require_POST
 def telemetry(request: HttpRequest) -> JsonResponse:
-    gateway, batch, refusal = _read_message(request)
-    if refusal is not None:
-        return refusal
-    samples = batch.get("samples")
-    if not isinstance(samples, list):
-        return _error(400, "samples: expected a JSON array")
-    if len(samples) > MAX_SAMPLES_PER_BATCH:
-        return _error(413, f"{len(samples)} samples; at most {MAX_SAMPLES_PER_BATCH} per batch")
-    result = ingest_samples(gateway=gateway, samples=samples)
-    if result.rejected:
-        logger.info("gateway %s: %d samples rejected", gateway.gateway_id, len(result.rejected))
-    return JsonResponse(result.as_dict())
+    return _ingest_list(
+        request,
+        field="samples",
+        limit=MAX_SAMPLES_PER_BATCH,
+        per="batch",
+        ingest=lambda gateway, items: ingest_samples(gateway=gateway, samples=items),
+    )
 
 
 @csrf_exempt
@@ -111,12 +122,10 @@ def status(request: HttpRequest) -> JsonResponse:
 @csrf_exempt
 @require_POST
 def events(request: HttpRequest) -> JsonResponse:
-    gateway, body, refusal = _read_message(request)
-    if refusal is not None:
-        return refusal
-    reported = body.get("events")
-    if not isinstance(reported, list):
-        return _error(400, "events: expected a JSON array")
-    if len(reported) > MAX_EVENTS_PER_BATCH:
-        return _error(413, f"{len(reported)} events; at most {MAX_EVENTS_PER_BATCH} per request")
-    return JsonResponse(ingest_events(gateway=gateway, events=reported).as_dict())
+    return _ingest_list(
+        request,
+        field="events",
+        limit=MAX_EVENTS_PER_BATCH,
+        per="request",
+        ingest=lambda gateway, items: ingest_events(gateway=gateway, events=items),
+    )

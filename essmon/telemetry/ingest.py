@@ -104,36 +104,53 @@ def validate_sample(raw: object, *, gateway: Gateway, now: datetime) -> dict:
     return clean
 
 
+def _partition(raws: list, validate, key) -> tuple[IngestResult, dict]:
+    """Validate each item; refused ones go into the result by index, repeats within the
+    request count as duplicates, the rest come back keyed by their identity."""
+    result = IngestResult()
+    valid: dict = {}
+    for index, raw in enumerate(raws):
+        try:
+            clean = validate(raw)
+        except SampleError as exc:
+            result.rejected.append({"index": index, "reason": str(exc)})
+            continue
+        if key(clean) in valid:
+            result.duplicates += 1
+            continue
+        valid[key(clean)] = clean
+    return result, valid
+
+
+def _store_new(
+    model, *, gateway: Gateway, now: datetime, valid: dict, stored: set, result: IngestResult
+) -> list:
+    """Insert the items not stored yet and count the rest as duplicates. ignore_conflicts:
+    a copy stored by a concurrent request meanwhile is still a duplicate, not an error
+    that would lose the rest of the request."""
+    new = [
+        model(gateway=gateway, received_at=now, **c) for k, c in valid.items() if k not in stored
+    ]
+    model.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
+    result.accepted = len(new)
+    result.duplicates += len(valid) - len(new)
+    return new
+
+
 def ingest_samples(*, gateway: Gateway, samples: list, now: datetime | None = None) -> IngestResult:
     """Store a batch: each valid sample once (a repeat of a stored (gateway, ts) is counted
     as a duplicate and ignored), each invalid one reported with its index and reason."""
     now = now or timezone.now()
-    result = IngestResult()
-    valid: dict[datetime, dict] = {}
-    for index, raw in enumerate(samples):
-        try:
-            clean = validate_sample(raw, gateway=gateway, now=now)
-        except SampleError as exc:
-            result.rejected.append({"index": index, "reason": str(exc)})
-            continue
-        if clean["ts"] in valid:
-            result.duplicates += 1  # the same instant twice in one batch
-            continue
-        valid[clean["ts"]] = clean
+    result, valid = _partition(
+        samples, lambda raw: validate_sample(raw, gateway=gateway, now=now), lambda c: c["ts"]
+    )
     with transaction.atomic():
         stored = set(
             Sample.objects.filter(gateway=gateway, ts__in=list(valid)).values_list("ts", flat=True)
         )
-        new = [
-            Sample(gateway=gateway, received_at=now, **c)
-            for ts, c in valid.items()
-            if ts not in stored
-        ]
-        # ignore_conflicts: a copy stored by a concurrent request in the meantime is
-        # still a duplicate, not an error that would lose the rest of the batch
-        Sample.objects.bulk_create(new, ignore_conflicts=True, batch_size=500)
-        result.accepted = len(new)
-        result.duplicates += len(valid) - len(new)
+        new = _store_new(
+            Sample, gateway=gateway, now=now, valid=valid, stored=stored, result=result
+        )
         _touch_live_state(gateway, now, max(new, key=lambda s: s.ts) if new else None)
     return result
 
@@ -251,32 +268,19 @@ def validate_event(raw: object, *, gateway: Gateway, now: datetime) -> dict:
 def ingest_events(*, gateway: Gateway, events: list, now: datetime | None = None) -> IngestResult:
     """Store reported events once each (a resend is a duplicate), refusing bad ones by index."""
     now = now or timezone.now()
-    result = IngestResult()
-    valid: dict[tuple, dict] = {}
-    for index, raw in enumerate(events):
-        try:
-            clean = validate_event(raw, gateway=gateway, now=now)
-        except SampleError as exc:
-            result.rejected.append({"index": index, "reason": str(exc)})
-            continue
-        key = (clean["ts"], clean["code"], clean["state"])
-        if key in valid:
-            result.duplicates += 1
-            continue
-        valid[key] = clean
+    result, valid = _partition(
+        events,
+        lambda raw: validate_event(raw, gateway=gateway, now=now),
+        lambda c: (c["ts"], c["code"], c["state"]),
+    )
     with transaction.atomic():
         stored = set(
             GatewayEvent.objects.filter(gateway=gateway, ts__in=[k[0] for k in valid]).values_list(
                 "ts", "code", "state"
             )
         )
-        new = [
-            GatewayEvent(gateway=gateway, received_at=now, **c)
-            for key, c in valid.items()
-            if key not in stored
-        ]
-        GatewayEvent.objects.bulk_create(new, ignore_conflicts=True)
-        result.accepted = len(new)
-        result.duplicates += len(valid) - len(new)
+        _store_new(
+            GatewayEvent, gateway=gateway, now=now, valid=valid, stored=stored, result=result
+        )
         record_contact(gateway=gateway, now=now).save()
     return result

@@ -118,23 +118,28 @@ def gateway(request: HttpRequest, gateway_id: str) -> HttpResponse:
     )
 
 
+def _gateway_search(request: HttpRequest, *, flow: str) -> HttpResponse:
+    """The gateway search both flows start with; ``flow`` decides where a gateway ID leads."""
+    form = GatewaySearchForm(request.GET)
+    return render(
+        request,
+        "dealers/links/gateway_search.html",
+        {
+            "flow": flow,
+            "form": form,
+            "gateways": _gateways(request, form.query()),
+            "max_dealers": MAX_DEALERS_PER_GATEWAY,
+        },
+    )
+
+
 # --- 保守を任せる販売店様登録: search → 販売店ID and phone → confirmation → completion --
 
 
 @login_required
 @require_GET
 def link_search(request: HttpRequest) -> HttpResponse:
-    form = GatewaySearchForm(request.GET)
-    return render(
-        request,
-        "dealers/links/gateway_search.html",
-        {
-            "flow": "link",
-            "form": form,
-            "gateways": _gateways(request, form.query()),
-            "max_dealers": MAX_DEALERS_PER_GATEWAY,
-        },
-    )
+    return _gateway_search(request, flow="link")
 
 
 @login_required
@@ -228,17 +233,7 @@ def link_done(request: HttpRequest, gateway_id: str) -> HttpResponse:
 @login_required
 @require_GET
 def unlink_search(request: HttpRequest) -> HttpResponse:
-    form = GatewaySearchForm(request.GET)
-    return render(
-        request,
-        "dealers/links/gateway_search.html",
-        {
-            "flow": "unlink",
-            "form": form,
-            "gateways": _gateways(request, form.query()),
-            "max_dealers": MAX_DEALERS_PER_GATEWAY,
-        },
-    )
+    return _gateway_search(request, flow="unlink")
 
 
 @login_required
