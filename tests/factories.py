@@ -116,3 +116,16 @@ def dealer(
 def owned_gateway(*, owner=None, site_name: str = "御室邸") -> Gateway:
     owner = owner or customer()
     return gateway(state="claimed", owner=owner, site=site(owner=owner, name=site_name))
+
+
+def connected_gateway(*, provisioned_days_ago: int = 30) -> Gateway:
+    """An owned gateway provisioned a while ago, with a device secret set as ``.secret``."""
+    from datetime import timedelta
+
+    from essmon.gateways.services import rotate_device_secret
+
+    made = owned_gateway()
+    made.provisioned_at = timezone.now() - timedelta(days=provisioned_days_ago)
+    made.save(update_fields=["provisioned_at"])
+    made.secret = rotate_device_secret(gateway=made)
+    return made

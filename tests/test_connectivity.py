@@ -18,10 +18,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def gw():
-    gateway = factories.owned_gateway()
-    gateway.provisioned_at = timezone.now() - timedelta(days=30)
-    gateway.save(update_fields=["provisioned_at"])
-    return gateway
+    return factories.connected_gateway(provisioned_days_ago=30)
 
 
 def intervals(gw):

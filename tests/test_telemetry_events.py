@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from essmon.gateways.services import rotate_device_secret
 from essmon.telemetry.models import GatewayEvent
 from tests import factories
 
@@ -16,11 +15,7 @@ URL = "/api/v1/events"
 
 @pytest.fixture
 def gw():
-    gateway = factories.owned_gateway()
-    gateway.provisioned_at = timezone.now() - timedelta(days=1)
-    gateway.save(update_fields=["provisioned_at"])
-    gateway.secret = rotate_device_secret(gateway=gateway)
-    return gateway
+    return factories.connected_gateway(provisioned_days_ago=1)
 
 
 def event(minutes_ago=0, **overrides):

@@ -19,11 +19,7 @@ URL = "/api/v1/telemetry"
 
 @pytest.fixture
 def gw():
-    gateway = factories.owned_gateway()
-    gateway.provisioned_at = timezone.now() - timedelta(days=30)
-    gateway.save(update_fields=["provisioned_at"])
-    gateway.secret = rotate_device_secret(gateway=gateway)
-    return gateway
+    return factories.connected_gateway(provisioned_days_ago=30)
 
 
 def sample(minutes_ago: int = 0, seq: int = 1, **overrides) -> dict:
