@@ -42,8 +42,8 @@ class Gateway(models.Model):
     part_number = models.CharField("品番", max_length=32, blank=True)
     password_hash = models.CharField("ゲートウェイパスワード(ハッシュ)", max_length=200)
     device_secret_hash = models.CharField(
-        "デバイスシークレット(SHA-256)",
-        max_length=64,
+        "デバイスシークレット(ハッシュ)",
+        max_length=200,
         blank=True,
         help_text="the gateway's own protocol credential; see docs/gateway-protocol.md",
     )

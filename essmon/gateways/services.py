@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import hashlib
 import hmac
@@ -83,16 +84,34 @@ def generate_device_secret() -> str:
     return secrets.token_urlsafe(24)  # 192 bits, 32 characters
 
 
-def hash_device_secret(secret: str) -> str:
-    """SHA-256, not Argon2: the secret is 192 random bits, so a slow hash adds nothing but
-    cost to every request a gateway makes."""
-    return hashlib.sha256(secret.encode()).hexdigest()
+# Mosquitto's password-file format ($7$: PBKDF2-HMAC-SHA512), so the broker's password
+# file is generated from these very hashes and the secret is never stored anywhere. The
+# 101 iterations are Mosquitto's default: the secret is 192 random bits, so a slow hash
+# would add nothing but cost to every request a gateway makes.
+BROKER_HASH_ITERATIONS = 101
+
+
+def hash_device_secret(secret: str, *, salt: bytes | None = None) -> str:
+    salt = salt if salt is not None else os.urandom(12)
+    digest = hashlib.pbkdf2_hmac("sha512", secret.encode(), salt, BROKER_HASH_ITERATIONS)
+    encoded_salt, encoded_digest = (
+        base64.b64encode(salt).decode(),
+        base64.b64encode(digest).decode(),
+    )
+    return f"$7${BROKER_HASH_ITERATIONS}${encoded_salt}${encoded_digest}"
 
 
 def device_secret_matches(gateway: Gateway, secret: str) -> bool:
-    return bool(gateway.device_secret_hash) and hmac.compare_digest(
-        gateway.device_secret_hash, hash_device_secret(secret)
-    )
+    parts = gateway.device_secret_hash.split("$")
+    if len(parts) != 5 or parts[1] != "7" or not parts[2].isdigit():
+        return False
+    try:
+        salt = base64.b64decode(parts[3], validate=True)
+        expected = base64.b64decode(parts[4], validate=True)
+    except ValueError:
+        return False
+    digest = hashlib.pbkdf2_hmac("sha512", secret.encode(), salt, int(parts[2]))
+    return hmac.compare_digest(digest, expected)
 
 
 def rotate_device_secret(*, gateway: Gateway) -> str:

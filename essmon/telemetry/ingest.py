@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from essmon.gateways.models import Gateway
-from essmon.telemetry.connectivity import record_contact
+from essmon.telemetry.connectivity import Newest, record_contact, record_contacts
 from essmon.telemetry.models import GatewayEvent, Sample
 
 MAX_SAMPLES_PER_BATCH = 1000
@@ -140,27 +141,83 @@ def _store_new(
 def ingest_samples(*, gateway: Gateway, samples: list, now: datetime | None = None) -> IngestResult:
     """Store a batch: each valid sample once (a repeat of a stored (gateway, ts) is counted
     as a duplicate and ignored), each invalid one reported with its index and reason."""
+    return ingest_sample_batches([(gateway, samples)], now=now)[0]
+
+
+SAMPLE_COLUMNS = ("gateway_id", "ts", "seq", *NUMBERS, *CHOICES, "received_at")
+
+
+def ingest_sample_batches(
+    batches: Sequence[tuple[Gateway, list]], *, now: datetime | None = None
+) -> list[IngestResult]:
+    """Store many gateways' batches in one transaction, with one INSERT per 500 samples
+    whoever sent them: the MQTT worker's path, where each message is a batch of its own.
+    A gateway may appear more than once; results come back in the order of ``batches``."""
     now = now or timezone.now()
-    result, valid = _partition(
-        samples, lambda raw: validate_sample(raw, gateway=gateway, now=now), lambda c: c["ts"]
+    adapt = connection.ops.adapt_datetimefield_value
+    checked = []
+    for gateway, samples in batches:
+        result, valid = _partition(
+            samples,
+            lambda raw, gateway=gateway: validate_sample(raw, gateway=gateway, now=now),
+            lambda c: c["ts"],
+        )
+        checked.append((gateway, result, valid))
+    rows = sorted(
+        ((gateway.pk, adapt(c["ts"]), c) for gateway, _, valid in checked for c in valid.values()),
+        key=lambda row: (row[0], row[2]["ts"]),
     )
     with transaction.atomic():
-        stored = set(
-            Sample.objects.filter(gateway=gateway, ts__in=list(valid)).values_list("ts", flat=True)
-        )
-        new = _store_new(
-            Sample, gateway=gateway, now=now, valid=valid, stored=stored, result=result
-        )
-        _touch_live_state(gateway, now, max(new, key=lambda s: s.ts) if new else None)
-    return result
+        inserted = _insert_samples(rows, received_at=adapt(now))
+        newest: dict[int, Newest] = {}
+        for gateway, result, valid in checked:
+            for clean in valid.values():
+                key = (gateway.pk, adapt(clean["ts"]))
+                if key not in inserted:
+                    result.duplicates += 1
+                    continue
+                inserted.discard(key)  # the same sample twice in one call counts once
+                result.accepted += 1
+                known = newest.get(gateway.pk)
+                if known is None or clean["ts"] > known.ts:
+                    values = {name: clean[name] for name in (*NUMBERS, *CHOICES)}
+                    newest[gateway.pk] = Newest(clean["ts"], clean["seq"], values)
+        record_contacts([gateway.pk for gateway, _, _ in checked], now=now, newest=newest)
+    return [result for _, result, _ in checked]
 
 
-def _touch_live_state(gateway: Gateway, now: datetime, newest: Sample | None) -> None:
-    state = record_contact(gateway=gateway, now=now)
-    if newest is not None and (state.last_sample_ts is None or newest.ts > state.last_sample_ts):
-        state.last_sample_ts, state.last_seq = newest.ts, newest.seq
-        state.latest = {name: getattr(newest, name) for name in (*NUMBERS, *CHOICES)}
-    state.save()
+def _insert_samples(rows: list[tuple[int, object, dict]], *, received_at: object) -> set[tuple]:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING: the keys that were new. A copy stored by a
+    concurrent request meanwhile is a duplicate, not an error losing the rest of the batch."""
+    table = connection.ops.quote_name(Sample._meta.db_table)
+    placeholders = "(" + ", ".join(["%s"] * len(SAMPLE_COLUMNS)) + ")"
+    inserted: set[tuple] = set()
+    for start in range(0, len(rows), 500):
+        chunk = rows[start : start + 500]
+        params: list = []
+        for gateway_id, ts, clean in chunk:
+            params += [gateway_id, ts, clean["seq"], *(clean[n] for n in (*NUMBERS, *CHOICES))]
+            params.append(received_at)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(SAMPLE_COLUMNS)})"
+                f" VALUES {', '.join([placeholders] * len(chunk))}"
+                f" ON CONFLICT (gateway_id, ts) DO NOTHING RETURNING gateway_id, ts",
+                params,
+            )
+            inserted.update(
+                (gateway_id, connection.ops.adapt_datetimefield_value(_as_datetime(ts)))
+                for gateway_id, ts in cursor.fetchall()
+            )
+    return inserted
+
+
+def _as_datetime(value: object) -> datetime:
+    # SQLite hands back the stored text, PostgreSQL an aware datetime
+    if isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 # --- status (heartbeat) -----------------------------------------------------------------
@@ -282,5 +339,5 @@ def ingest_events(*, gateway: Gateway, events: list, now: datetime | None = None
         _store_new(
             GatewayEvent, gateway=gateway, now=now, valid=valid, stored=stored, result=result
         )
-        record_contact(gateway=gateway, now=now).save()
+        record_contacts([gateway.pk], now=now)
     return result
