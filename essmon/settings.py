@@ -69,6 +69,7 @@ INSTALLED_APPS = [
     "essmon.notifications",
     "essmon.dealers",
     "essmon.telemetry",
+    "essmon.commands",
     "essmon.monitoring",
 ]
 
@@ -201,6 +202,17 @@ LOGIN_FAILURES_PER_ADDRESS_PER_HOUR = env_int("ESSMON_LOGIN_FAILURES_PER_ADDRESS
 ACTIVATION_PHONE_FAILURES = env_int("ESSMON_ACTIVATION_PHONE_FAILURES", 5)
 # A gateway silent for longer than this is offline (its connectivity interval closes).
 OFFLINE_AFTER_MINUTES = env_int("ESSMON_OFFLINE_AFTER_MINUTES", 10)
+# Gateways long-polling for commands over HTTPS, at most this many per web process at once
+# (each holds a web thread); past it a poll is answered at once.
+LONG_POLLS_PER_PROCESS = env_int("ESSMON_LONG_POLLS_PER_PROCESS", 4)
+# MQTT (docs/deployment.md): empty = HTTPS only. mqtt://user:password@host:port, or mqtts://
+MQTT_URL = env_str("ESSMON_MQTT_URL", "")
+MQTT_SHARE_GROUP = env_str("ESSMON_MQTT_SHARE_GROUP", "essmon-ingest")
+# The broker's password and ACL files essmon keeps in step with the gateway registry, and
+# the broker's pid file to signal (SIGHUP) after a change; empty = not managed by essmon.
+MQTT_PASSWORD_FILE = env_str("ESSMON_MQTT_PASSWORD_FILE", "")
+MQTT_ACL_FILE = env_str("ESSMON_MQTT_ACL_FILE", "")
+MQTT_BROKER_PID_FILE = env_str("ESSMON_MQTT_BROKER_PID_FILE", "")
 # How many reverse proxies in front of essmon append to X-Forwarded-For (0: use REMOTE_ADDR).
 TRUSTED_PROXY_COUNT = env_int("ESSMON_TRUSTED_PROXY_COUNT", 0)
 

@@ -7,6 +7,7 @@ admin.site.site_title = "essmon 運営管理"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("essmon.telemetry.urls")),
+    path("api/v1/", include("essmon.commands.urls")),
     path("monitoring/", include("essmon.monitoring.urls")),
     path("dealer/", include("essmon.dealers.urls")),
     path("menu/dealers/", include("essmon.dealers.urls_links")),

@@ -44,6 +44,7 @@ JOBS: tuple[Job, ...] = (
         timedelta(minutes=1),
         "essmon.telemetry.connectivity.close_silent_intervals",
     ),
+    Job("expire-commands", timedelta(minutes=1), "essmon.commands.services.expire_commands"),
     Job("purge-throttles", timedelta(hours=6), "essmon.core.scheduler.purge_throttles"),
 )
 

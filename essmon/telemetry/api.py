@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
 
 
-def _error(status: int, message: str) -> JsonResponse:
+def error_response(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
@@ -47,47 +47,53 @@ def _read_message(request: HttpRequest) -> tuple[Gateway | None, dict | None, Js
         return (
             None,
             None,
-            _error(415, f"Content-Type must be application/json, not {request.content_type!r}"),
+            error_response(
+                415, f"Content-Type must be application/json, not {request.content_type!r}"
+            ),
         )
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        return None, None, _error(400, "Content-Length is not a number")
+        return None, None, error_response(400, "Content-Length is not a number")
     if length > MAX_BODY_BYTES:
-        return None, None, _error(413, f"body is {length} bytes; at most {MAX_BODY_BYTES}")
+        return None, None, error_response(413, f"body is {length} bytes; at most {MAX_BODY_BYTES}")
     gateway = authenticated_gateway(request)
     if gateway is None:
-        return None, None, _error(401, "unknown gateway or wrong secret")
+        return None, None, error_response(401, "unknown gateway or wrong secret")
     try:
         body = json.loads(request.body.decode("utf-8"))
     except UnicodeDecodeError:
-        return None, None, _error(400, "body is not UTF-8")
+        return None, None, error_response(400, "body is not UTF-8")
     except json.JSONDecodeError as exc:
         return (
             None,
             None,
-            _error(
+            error_response(
                 400, f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
             ),
         )
     if not isinstance(body, dict):
-        return None, None, _error(400, "body must be a JSON object")
+        return None, None, error_response(400, "body must be a JSON object")
     if body.get("gateway_id") != gateway.gateway_id:
         logger.warning("gateway %s posted for %r", gateway.gateway_id, body.get("gateway_id"))
-        return None, None, _error(403, "gateway_id in the body is not the authenticated gateway")
+        return (
+            None,
+            None,
+            error_response(403, "gateway_id in the body is not the authenticated gateway"),
+        )
     return gateway, body, None
 
 
-def _ingest_list(request: HttpRequest, *, field: str, limit: int, per: str, ingest) -> JsonResponse:
+def ingest_list(request: HttpRequest, *, field: str, limit: int, per: str, ingest) -> JsonResponse:
     """A message carrying a list of items (samples, events): check it, ingest it, report."""
     gateway, body, refusal = _read_message(request)
     if refusal is not None:
         return refusal
     items = body.get(field)
     if not isinstance(items, list):
-        return _error(400, f"{field}: expected a JSON array")
+        return error_response(400, f"{field}: expected a JSON array")
     if len(items) > limit:
-        return _error(413, f"{len(items)} {field}; at most {limit} per {per}")
+        return error_response(413, f"{len(items)} {field}; at most {limit} per {per}")
     result = ingest(gateway=gateway, items=items)
     if result.rejected:
         logger.info("gateway %s: %d %s rejected", gateway.gateway_id, len(result.rejected), field)
@@ -97,7 +103,7 @@ def _ingest_list(request: HttpRequest, *, field: str, limit: int, per: str, inge
 @csrf_exempt  # gateways authenticate with their device secret, not a browser session
 @require_POST
 def telemetry(request: HttpRequest) -> JsonResponse:
-    return _ingest_list(
+    return ingest_list(
         request,
         field="samples",
         limit=MAX_SAMPLES_PER_BATCH,
@@ -115,14 +121,14 @@ def status(request: HttpRequest) -> JsonResponse:
     try:
         record_status(gateway=gateway, raw=body.get("status"))
     except SampleError as exc:
-        return _error(422, str(exc))
+        return error_response(422, str(exc))
     return JsonResponse({"ok": True})
 
 
 @csrf_exempt
 @require_POST
 def events(request: HttpRequest) -> JsonResponse:
-    return _ingest_list(
+    return ingest_list(
         request,
         field="events",
         limit=MAX_EVENTS_PER_BATCH,

@@ -68,7 +68,7 @@ def _number(name: str, value: object) -> float:
     return number
 
 
-def _timestamp(value: object, *, gateway: Gateway, now: datetime) -> datetime:
+def check_timestamp(value: object, *, gateway: Gateway, now: datetime) -> datetime:
     if not isinstance(value, str):
         raise SampleError("ts: expected an ISO 8601 string")
     try:
@@ -91,7 +91,7 @@ def validate_sample(raw: object, *, gateway: Gateway, now: datetime) -> dict:
     missing = [n for n in ("ts", "seq", *NUMBERS, *CHOICES) if n not in raw]
     if missing:
         raise SampleError(f"missing field(s): {', '.join(missing)}")
-    clean: dict = {"ts": _timestamp(raw["ts"], gateway=gateway, now=now)}
+    clean: dict = {"ts": check_timestamp(raw["ts"], gateway=gateway, now=now)}
     seq = raw["seq"]
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= SEQ_MAX:
         raise SampleError(f"seq: expected a whole number from 0 to {SEQ_MAX}")
@@ -105,7 +105,7 @@ def validate_sample(raw: object, *, gateway: Gateway, now: datetime) -> dict:
     return clean
 
 
-def _partition(raws: list, validate, key) -> tuple[IngestResult, dict]:
+def partition_items(raws: list, validate, key) -> tuple[IngestResult, dict]:
     """Validate each item; refused ones go into the result by index, repeats within the
     request count as duplicates, the rest come back keyed by their identity."""
     result = IngestResult()
@@ -157,7 +157,7 @@ def ingest_sample_batches(
     adapt = connection.ops.adapt_datetimefield_value
     checked = []
     for gateway, samples in batches:
-        result, valid = _partition(
+        result, valid = partition_items(
             samples,
             lambda raw, gateway=gateway: validate_sample(raw, gateway=gateway, now=now),
             lambda c: c["ts"],
@@ -250,7 +250,7 @@ def validate_status(raw: object, *, gateway: Gateway, now: datetime) -> dict:
     missing = [n for n in ("ts", "firmware", "settings") if n not in raw]
     if missing:
         raise SampleError(f"missing field(s): {', '.join(missing)}")
-    ts = _timestamp(raw["ts"], gateway=gateway, now=now)
+    ts = check_timestamp(raw["ts"], gateway=gateway, now=now)
     firmware = raw["firmware"]
     if not isinstance(firmware, str) or not 1 <= len(firmware) <= 40:
         raise SampleError("firmware: expected a version string of 1-40 characters")
@@ -307,7 +307,7 @@ def validate_event(raw: object, *, gateway: Gateway, now: datetime) -> dict:
     missing = [n for n in ("ts", "code", "severity", "state") if n not in raw]
     if missing:
         raise SampleError(f"missing field(s): {', '.join(missing)}")
-    ts = _timestamp(raw["ts"], gateway=gateway, now=now)
+    ts = check_timestamp(raw["ts"], gateway=gateway, now=now)
     code = raw["code"]
     if not isinstance(code, str) or not EVENT_CODE_RE.match(code):
         raise SampleError(
@@ -325,7 +325,7 @@ def validate_event(raw: object, *, gateway: Gateway, now: datetime) -> dict:
 def ingest_events(*, gateway: Gateway, events: list, now: datetime | None = None) -> IngestResult:
     """Store reported events once each (a resend is a duplicate), refusing bad ones by index."""
     now = now or timezone.now()
-    result, valid = _partition(
+    result, valid = partition_items(
         events,
         lambda raw: validate_event(raw, gateway=gateway, now=now),
         lambda c: (c["ts"], c["code"], c["state"]),
