@@ -1,0 +1,27 @@
+from django.contrib import admin
+
+from essmon.mqtt.models import DeadLetter, IngestCounter
+
+
+class ReadOnly(admin.ModelAdmin):
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(ReadOnly):
+    list_display = ("received_at", "gateway_id", "topic", "reason")
+    search_fields = ("gateway_id", "topic")
+    date_hierarchy = "received_at"
+
+
+@admin.register(IngestCounter)
+class IngestCounterAdmin(ReadOnly):
+    list_display = ("day", "transport", "name", "count")
+    list_filter = ("transport", "name")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

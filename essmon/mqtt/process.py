@@ -1,0 +1,217 @@
+"""One batch of MQTT messages through the ingest core, in one transaction.
+
+Nothing here talks to the broker: the worker hands in messages, and acknowledges them
+only after this returns, that is after their rows are committed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from essmon.commands.services import MAX_RESULTS_PER_REQUEST, record_results
+from essmon.gateways.models import Gateway
+from essmon.mqtt.models import DeadLetter, IngestCounter
+from essmon.telemetry.api import MAX_BODY_BYTES
+from essmon.telemetry.connectivity import connection_lost
+from essmon.telemetry.ingest import (
+    MAX_EVENTS_PER_BATCH,
+    MAX_SAMPLES_PER_BATCH,
+    IngestResult,
+    SampleError,
+    ingest_events,
+    ingest_sample_batches,
+    record_status,
+)
+
+logger = logging.getLogger(__name__)
+PAYLOAD_KEPT = 64 * 1024
+KINDS = ("telemetry", "status", "events", "results")
+
+
+@dataclass
+class Incoming:
+    topic: str
+    payload: bytes
+
+
+@dataclass
+class Outcome:
+    counts: Counter = field(default_factory=Counter)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+class Refused(Exception):
+    """A message that cannot be used; the text is the dead letter's reason."""
+
+
+class GatewayCache:
+    """Gateways by ID, for the worker's life; a miss is looked up with the batch's others.
+    Entries live a minute so a gateway removed from the registry is soon unknown."""
+
+    TTL_SECONDS = 60.0
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[float, Gateway | None]] = {}
+
+    def load(self, gateway_ids: set[str]) -> dict[str, Gateway | None]:
+        now = time.monotonic()
+        missing = {g for g in gateway_ids if g not in self._known or self._known[g][0] < now}
+        if missing:
+            found = {g.gateway_id: g for g in Gateway.objects.filter(gateway_id__in=missing)}
+            for gateway_id in missing:
+                self._known[gateway_id] = (now + self.TTL_SECONDS, found.get(gateway_id))
+        return {g: self._known[g][1] for g in gateway_ids}
+
+
+def _parse(message: Incoming, gateways: dict[str, Gateway | None]) -> tuple[str, Gateway, dict]:
+    parts = message.topic.split("/")
+    if len(parts) != 4 or parts[:2] != ["essmon", "v1"] or parts[3] not in KINDS:
+        raise Refused(f"topic: expected essmon/v1/<gateway_id>/{{{','.join(KINDS)}}}")
+    gateway = gateways.get(parts[2])
+    if gateway is None:
+        raise Refused(f"unknown gateway {parts[2]!r}")
+    if len(message.payload) > MAX_BODY_BYTES:
+        raise Refused(f"payload is {len(message.payload)} bytes; at most {MAX_BODY_BYTES}")
+    try:
+        body = json.loads(message.payload.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise Refused("payload is not UTF-8") from exc
+    except json.JSONDecodeError as exc:
+        raise Refused(
+            f"payload is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
+    if not isinstance(body, dict):
+        raise Refused("payload must be a JSON object")
+    if body.get("gateway_id") != gateway.gateway_id:
+        raise Refused(f"gateway_id {body.get('gateway_id')!r} in the body is not the topic's")
+    return parts[3], gateway, body
+
+
+def _items(body: dict, name: str, limit: int) -> list:
+    items = body.get(name)
+    if not isinstance(items, list):
+        raise Refused(f"{name}: expected a JSON array")
+    if len(items) > limit:
+        raise Refused(f"{len(items)} {name}; at most {limit} per message")
+    return items
+
+
+def _refusals(result: IngestResult) -> str:
+    return "; ".join(f"[{r['index']}] {r['reason']}" for r in result.rejected)
+
+
+def process_messages(
+    messages: list[Incoming], *, cache: GatewayCache, now: datetime | None = None
+) -> Outcome:
+    """Store what the messages carry; whatever cannot be used becomes a dead letter in the
+    same transaction. Connection errors propagate: the caller retries the whole batch."""
+    now = now or timezone.now()
+    outcome = Outcome()
+    ids = {m.topic.split("/")[2] for m in messages if m.topic.count("/") == 3}
+    gateways = cache.load(ids)
+    telemetry: list[tuple[Incoming, Gateway, list]] = []
+    others: list[tuple[Incoming, str, Gateway, dict]] = []
+
+    def dead(message: Incoming, reason: str) -> None:
+        parts = message.topic.split("/")
+        outcome.counts["dead_letters"] += 1
+        outcome.dead.append(
+            DeadLetter(
+                received_at=now,
+                topic=message.topic[:200],
+                gateway_id=(parts[2] if len(parts) > 2 else "")[:64],
+                reason=reason,
+                payload=message.payload[:PAYLOAD_KEPT].decode("utf-8", "replace"),
+            )
+        )
+        logger.warning("dead letter on %s: %s", message.topic, reason)
+
+    for message in messages:
+        outcome.counts["messages"] += 1
+        try:
+            kind, gateway, body = _parse(message, gateways)
+            if kind == "telemetry":
+                telemetry.append((message, gateway, _items(body, "samples", MAX_SAMPLES_PER_BATCH)))
+            else:
+                others.append((message, kind, gateway, body))
+        except Refused as exc:
+            dead(message, str(exc))
+
+    with transaction.atomic():
+        for (message, _, _), result in zip(
+            telemetry, _store_samples(telemetry, now=now, dead=dead), strict=True
+        ):
+            outcome.counts["samples_accepted"] += result.accepted
+            outcome.counts["samples_duplicate"] += result.duplicates
+            outcome.counts["samples_rejected"] += len(result.rejected)
+            if result.rejected:
+                dead(message, _refusals(result))
+        for message, kind, gateway, body in others:
+            try:
+                with transaction.atomic():  # a savepoint: one bad message spoils no other
+                    _handle_other(kind, gateway, body, now=now, message=message, dead=dead)
+            except (Refused, SampleError) as exc:
+                dead(message, str(exc))
+        DeadLetter.objects.bulk_create(outcome.dead)
+    return outcome
+
+
+def _store_samples(telemetry, *, now: datetime, dead) -> list[IngestResult]:
+    batches = [(gateway, samples) for _, gateway, samples in telemetry]
+    try:
+        with transaction.atomic():
+            return ingest_sample_batches(batches, now=now)
+    except IntegrityError:
+        # a gateway removed from the registry since the cache looked: find it, keep the rest
+        results = []
+        for message, gateway, samples in telemetry:
+            try:
+                with transaction.atomic():
+                    results.append(ingest_sample_batches([(gateway, samples)], now=now)[0])
+            except IntegrityError as exc:
+                dead(message, f"could not store: {exc}")
+                results.append(IngestResult())
+        return results
+
+
+def _handle_other(kind: str, gateway: Gateway, body: dict, *, now, message, dead) -> None:
+    if kind == "status":
+        if body.get("connection") == "lost" and "status" not in body:
+            connection_lost(gateway=gateway, now=now)
+        else:
+            record_status(gateway=gateway, raw=body.get("status"), now=now)
+        return
+    if kind == "events":
+        result = ingest_events(
+            gateway=gateway, events=_items(body, "events", MAX_EVENTS_PER_BATCH), now=now
+        )
+    else:
+        result = record_results(
+            gateway=gateway, results=_items(body, "results", MAX_RESULTS_PER_REQUEST), now=now
+        )
+    if result.rejected:
+        dead(message, _refusals(result))
+
+
+def add_counts(counts: Counter, *, transport: str = "mqtt") -> None:
+    """Add to the day's counters, in a transaction of its own after the batch's: the hot
+    counter rows would otherwise serialise concurrent workers' whole batches."""
+    day = timezone.localdate()
+    for name, count in sorted(counts.items()):
+        if not count:
+            continue
+        with transaction.atomic():
+            row, created = IngestCounter.objects.get_or_create(
+                day=day, transport=transport, name=name, defaults={"count": count}
+            )
+            if not created:
+                IngestCounter.objects.filter(pk=row.pk).update(count=F("count") + count)

@@ -1,0 +1,202 @@
+"""``essmon ingest-mqtt``: gateways' messages from a shared subscription into the database.
+
+Several workers can run side by side: the broker shares the subscription between them.
+A message is acknowledged only after the transaction holding its rows has committed; a
+worker killed at any moment leaves its unacknowledged messages with the broker, which
+hands them out again (to it when it returns, its session being persistent). A repeat is
+harmless: samples are keyed (gateway, ts).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from essmon.commands.services import as_message, claim_for_broker
+from essmon.mqtt.broker import GATEWAY_TOPICS_IN, BrokerAddress, topic
+from essmon.mqtt.process import GatewayCache, Incoming, add_counts, process_messages
+
+logger = logging.getLogger(__name__)
+SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
+
+
+@dataclass
+class Received:
+    message: Incoming
+    mid: int
+    qos: int
+    generation: int  # the connection it came on: acknowledge only on that one
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        address: BrokerAddress,
+        *,
+        client_id: str,
+        share_group: str,
+        batch_size: int = 1000,
+        linger: float = 0.05,
+        command_interval: float = 1.0,
+    ) -> None:
+        self.address = address
+        self.share_group = share_group
+        self.batch_size = batch_size
+        self.linger = linger
+        self.command_interval = command_interval
+        self.inbox: queue.Queue[Received] = queue.Queue()
+        self.generation = 0
+        self.connected = threading.Event()
+        self.stopping = threading.Event()
+        self.cache = GatewayCache()
+        self.totals: Counter = Counter()
+        self.client = mqtt.Client(
+            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        self.client.username_pw_set(address.username, address.password)
+        if address.tls:
+            self.client.tls_set()
+        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.max_queued_messages_set(0)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # --- broker side (paho's network thread) ------------------------------------------
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            logger.error("broker refused the connection: %s", reason_code)
+            return
+        self.generation += 1
+        subscriptions = [
+            (f"$share/{self.share_group}/{topic('+', kind)}", mqtt.SubscribeOptions(qos=1))
+            for kind in GATEWAY_TOPICS_IN
+        ]
+        client.subscribe(subscriptions)
+        self.connected.set()
+        logger.info(
+            "connected to %s:%s (session %s)",
+            self.address.host,
+            self.address.port,
+            "resumed" if flags.session_present else "new",
+        )
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        self.connected.clear()
+        if not self.stopping.is_set():
+            logger.warning("lost the broker (%s); reconnecting", reason_code)
+
+    def _on_message(self, client, userdata, message) -> None:
+        self.inbox.put(
+            Received(Incoming(message.topic, message.payload), message.mid, message.qos,
+                     self.generation)
+        )  # fmt: skip
+
+    # --- the worker's own thread ------------------------------------------------------
+
+    def run(self, *, until: float | None = None) -> None:
+        """Ingest until stopped (SIGTERM, SIGINT) or, for tests and benchmarks, ``until``."""
+        properties = Properties(PacketTypes.CONNECT)
+        properties.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
+        properties.ReceiveMaximum = min(65535, self.batch_size * 2)
+        self.client.connect_async(
+            self.address.host, self.address.port, keepalive=30, clean_start=False,
+            properties=properties,
+        )  # fmt: skip
+        self.client.loop_start()
+        last_commands = 0.0
+        last_report = time.monotonic()
+        try:
+            while not self.stopping.is_set() and (until is None or time.monotonic() < until):
+                batch = self._next_batch()
+                if batch:
+                    self._ingest(batch)
+                if time.monotonic() - last_commands >= self.command_interval:
+                    last_commands = time.monotonic()
+                    self._publish_commands()
+                if time.monotonic() - last_report >= 60:
+                    last_report = time.monotonic()
+                    logger.info("ingest-mqtt totals: %s", dict(self.totals))
+        finally:
+            self.client.disconnect()
+            self.client.loop_stop()
+            logger.info("ingest-mqtt stopped; totals: %s", dict(self.totals))
+
+    def stop(self, *args) -> None:
+        self.stopping.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+
+    def _next_batch(self) -> list[Received]:
+        try:
+            batch = [self.inbox.get(timeout=0.2)]
+        except queue.Empty:
+            return []
+        deadline = time.monotonic() + self.linger
+        while len(batch) < self.batch_size:
+            try:
+                batch.append(self.inbox.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return batch
+
+    def _ingest(self, batch: list[Received]) -> None:
+        delay = 0.5
+        while True:
+            try:
+                close_old_connections()
+                outcome = process_messages([r.message for r in batch], cache=self.cache)
+                break
+            except (OperationalError, InterfaceError) as exc:
+                # the database is away (restart, failover): keep the batch, unacknowledged,
+                # and try again; the broker holds the messages meanwhile
+                logger.warning("database unavailable (%s); retrying in %.1fs", exc, delay)
+                connection.close()
+                if self.stopping.wait(delay):
+                    return
+                delay = min(delay * 2, 10.0)
+        for received in batch:
+            if received.generation == self.generation:
+                self.client.ack(received.mid, received.qos)
+            # else: the connection it came on is gone; the broker sends it again, and the
+            # repeat is a duplicate
+        self.totals.update(outcome.counts)
+        try:
+            add_counts(outcome.counts)
+        except (OperationalError, InterfaceError):
+            logger.warning("could not add to the counters: %s", dict(outcome.counts))
+
+    def _publish_commands(self) -> None:
+        if not self.connected.is_set():
+            return
+        try:
+            close_old_connections()
+            commands = claim_for_broker()
+        except (OperationalError, InterfaceError) as exc:
+            logger.warning("could not read commands: %s", exc)
+            connection.close()
+            return
+        by_gateway: dict[str, list] = {}
+        for command in commands:
+            by_gateway.setdefault(command.gateway.gateway_id, []).append(as_message(command))
+        for gateway_id, messages in by_gateway.items():
+            payload = json.dumps({"commands": messages})
+            self.client.publish(topic(gateway_id, "commands"), payload, qos=1)
+            self.totals["commands_published"] += len(messages)

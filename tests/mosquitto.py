@@ -1,0 +1,91 @@
+"""A Mosquitto broker of the test's own: its port, credentials and ACL from essmon's
+generated files, persistence in a temporary folder, and start/stop/restart at will."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from essmon.mqtt.broker import BrokerAddress, write_broker_files
+from tests.services import free_port, require
+
+SERVICE = BrokerAddress("127.0.0.1", 0, "essmon-ingest", "ingest-secret-for-tests", False)
+
+
+class Mosquitto:
+    def __init__(self, folder: Path) -> None:
+        require(shutil.which("mosquitto") is not None, "Mosquitto (the mosquitto binary)")
+        self.folder = folder
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.service = BrokerAddress(
+            "127.0.0.1", self.port, SERVICE.username, SERVICE.password, False
+        )
+        (folder / "data").mkdir(parents=True, exist_ok=True)
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous false",
+            f"password_file {folder / 'passwd'}",
+            f"acl_file {folder / 'acl'}",
+            "persistence true",
+            f"persistence_location {folder / 'data'}/",
+            f"pid_file {folder / 'mosquitto.pid'}",
+            "max_queued_messages 1000000",
+            "max_inflight_messages 0",
+            "max_packet_size 1100000",
+            f"log_dest file {folder / 'mosquitto.log'}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+        ]
+        if os.geteuid() == 0:
+            lines.append("user root")  # else it drops to 'mosquitto', who cannot read these files
+        (folder / "mosquitto.conf").write_text("\n".join(lines) + "\n")
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.service.username}:{self.service.password}@127.0.0.1:{self.port}"
+
+    def write_credentials(self) -> None:
+        write_broker_files(
+            password_file=self.folder / "passwd", acl_file=self.folder / "acl", service=self.service
+        )
+
+    def start(self) -> None:
+        self.write_credentials()
+        self.process = subprocess.Popen(
+            ["mosquitto", "-c", str(self.folder / "mosquitto.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"mosquitto exited: {self.process.stderr.read().decode()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start listening")
+
+    def stop(self) -> None:
+        # SIGTERM: Mosquitto saves its persistence file (sessions, queued messages) on the way out
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def reload(self) -> None:
+        self.write_credentials()
+        if self.process:
+            self.process.send_signal(1)  # SIGHUP: re-read the password and ACL files
+            time.sleep(0.3)
+
+    def log(self) -> str:
+        path = self.folder / "mosquitto.log"
+        return path.read_text() if path.exists() else ""

@@ -1,0 +1,145 @@
+"""Gateways and an ingest worker speaking MQTT to a test's own Mosquitto."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import paho.mqtt.client as mqtt
+from django.db import connection
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from essmon.mqtt.broker import broker_address, topic
+from essmon.mqtt.worker import IngestWorker
+
+# two days back: inside every limit the ingest checks (provisioning, retention, clock)
+BASE_TS = (datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0)
+
+
+def sample(seq: int, **overrides) -> dict:
+    """Sample ``seq`` of a gateway: one second after the one before."""
+    return {
+        "ts": (BASE_TS + timedelta(seconds=seq)).isoformat(), "seq": seq,
+        "pv_w": 1200.0, "load_w": 800.0, "grid_w": -400.0, "battery_w": 0.0,
+        "soc_pct": 55.0, "battery_temp_c": 24.0, "pcs_state": "running", "pcs_mode": "economy",
+        "pv_kwh": 10 + seq / 3600, "load_kwh": 5.0, "grid_import_kwh": 1.0,
+        "grid_export_kwh": 4.0, "charge_kwh": 2.0, "discharge_kwh": 1.5, **overrides,
+    }  # fmt: skip
+
+
+def client(broker, username: str, password: str, *, client_id: str | None = None) -> mqtt.Client:
+    made = mqtt.Client(
+        callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
+        client_id=client_id or username,
+        protocol=mqtt.MQTTv5,
+    )
+    made.username_pw_set(username, password)
+    made.max_queued_messages_set(0)
+    made.reconnect_delay_set(min_delay=1, max_delay=2)
+    made.connected_event = threading.Event()
+    made.on_connect = lambda c, u, f, rc, p: (not rc.is_failure) and c.connected_event.set()
+    made.on_disconnect = lambda c, u, f, rc, p: c.connected_event.clear()
+    return made
+
+
+def gateway_client(broker, gw, **kw) -> mqtt.Client:
+    made = client(broker, gw.gateway_id, gw.secret, **kw)
+    made.will_set(
+        topic(gw.gateway_id, "status"),
+        json.dumps({"gateway_id": gw.gateway_id, "connection": "lost"}),
+        qos=1,
+    )
+    return made
+
+
+def connect(made: mqtt.Client, broker, *, persistent: bool = True) -> mqtt.Client:
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = 3600 if persistent else 0
+    made.connect("127.0.0.1", broker.port, clean_start=not persistent, properties=properties)
+    made.loop_start()
+    assert made.connected_event.wait(5), "the broker did not accept the connection"
+    return made
+
+
+def publish_samples(made: mqtt.Client, gw, seqs, *, per_second: float | None = None) -> list:
+    """Publish one sample per message, QoS 1; the infos tell when each was acknowledged."""
+    infos = []
+    started = time.monotonic()
+    for n, seq in enumerate(seqs):
+        body = json.dumps({"gateway_id": gw.gateway_id, "samples": [sample(seq)]})
+        infos.append(made.publish(topic(gw.gateway_id, "telemetry"), body, qos=1))
+        if per_second:
+            pause = started + (n + 1) / per_second - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+    return infos
+
+
+def wait_published(infos: list, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(info.is_published() for info in infos):
+        assert time.monotonic() < deadline, (
+            f"{sum(not i.is_published() for i in infos)} messages never acknowledged"
+        )
+        time.sleep(0.05)
+
+
+def wait_for(condition, timeout: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+
+
+class WorkerThread:
+    """The ingest worker in this process, on a thread (its own database connection)."""
+
+    def __init__(self, broker, *, client_id: str = "essmon-ingest-test", **kw) -> None:
+        self.worker = IngestWorker(
+            broker_address(broker.url), client_id=client_id, share_group="essmon-ingest", **kw
+        )
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.worker.run()
+        finally:
+            connection.close()
+
+    def __enter__(self) -> IngestWorker:
+        self.thread.start()
+        assert self.worker.connected.wait(5), "the worker did not connect"
+        time.sleep(0.2)  # its subscriptions
+        return self.worker
+
+    def __exit__(self, *exc) -> None:
+        self.worker.stop()
+        self.thread.join(10)
+
+
+def database_url() -> str:
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{settings['NAME']}"
+    user, host, port = settings["USER"], settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
+    return f"postgres://{user}@{host}:{port}/{settings['NAME']}"
+
+
+def worker_process(broker, *, client_id: str = "essmon-ingest-proc") -> subprocess.Popen:
+    """``essmon ingest-mqtt`` as its own process, on the test database."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "essmon.settings",
+        "ESSMON_DATABASE_URL": database_url(),
+        "ESSMON_MQTT_URL": broker.url,
+        "ESSMON_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "essmon.cli", "ingest-mqtt", "--client-id", client_id], env=env
+    )

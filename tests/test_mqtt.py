@@ -1,0 +1,232 @@
+"""MQTT: the broker's generated credentials and ACL, the ingest of a batch of messages,
+dead letters, and the worker end to end against a real Mosquitto."""
+
+import json
+import time
+
+import pytest
+from django.utils import timezone
+
+from essmon.commands.models import Command
+from essmon.commands.services import request_setting_change
+from essmon.gateways.services import rotate_device_secret
+from essmon.mqtt.broker import acl_file_text, password_file_text, write_broker_files
+from essmon.mqtt.models import DeadLetter, IngestCounter
+from essmon.mqtt.process import GatewayCache, Incoming, process_messages
+from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState, Sample
+from tests import factories
+from tests.mosquitto import SERVICE, Mosquitto
+from tests.mqtt_helpers import (
+    WorkerThread,
+    client,
+    connect,
+    gateway_client,
+    publish_samples,
+    sample,
+    wait_for,
+    wait_published,
+)
+
+
+def message(gw, kind, body) -> Incoming:
+    payload = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return Incoming(f"essmon/v1/{gw.gateway_id}/{kind}", payload)
+
+
+# --- credentials ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_password_file_carries_each_gateways_hash_and_the_service_user(tmp_path):
+    gw = factories.connected_gateway()
+    unsecured = factories.gateway()
+    text = password_file_text(SERVICE)
+    assert f"{gw.gateway_id}:$7$101$" in text
+    assert unsecured.gateway_id not in text  # no device secret, no broker login
+    assert text.startswith(f"{SERVICE.username}:$7$") and gw.secret not in text
+    assert password_file_text(SERVICE) == text  # stable: no needless broker reloads
+    pw, acl = tmp_path / "passwd", tmp_path / "acl"
+    assert write_broker_files(password_file=pw, acl_file=acl, service=SERVICE)
+    assert not write_broker_files(password_file=pw, acl_file=acl, service=SERVICE)
+    rotate_device_secret(gateway=gw)
+    assert write_broker_files(password_file=pw, acl_file=acl, service=SERVICE)
+
+
+def test_the_acl_gives_each_gateway_its_own_topics_only():
+    text = acl_file_text(SERVICE)
+    assert "pattern write essmon/v1/%u/telemetry" in text
+    assert "pattern read essmon/v1/%u/commands" in text
+    assert "pattern write essmon/v1/%u/commands" not in text
+    assert "user essmon-ingest\ntopic read essmon/v1/+/telemetry" in text
+    assert "topic write essmon/v1/+/commands" in text
+
+
+# --- one batch of messages ---------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_batch_from_many_gateways_is_stored_in_one_go():
+    a, b = factories.connected_gateway(), factories.connected_gateway()
+    messages = [message(gw, "telemetry", {"gateway_id": gw.gateway_id, "samples": [sample(n)]})
+                for n in range(5) for gw in (a, b)]  # fmt: skip
+    messages.append(messages[0])  # a repeat
+    outcome = process_messages(messages, cache=GatewayCache())
+    assert outcome.counts["samples_accepted"] == 10 and outcome.counts["samples_duplicate"] == 1
+    assert sorted(Sample.objects.filter(gateway=a).values_list("seq", flat=True)) == [0, 1, 2, 3, 4]
+    assert GatewayLiveState.objects.get(gateway=b).last_seq == 4
+    assert ConnectivityInterval.objects.filter(online_until__isnull=True).count() == 2
+    assert not DeadLetter.objects.exists()
+
+
+@pytest.mark.django_db
+def test_what_cannot_be_used_becomes_a_dead_letter_and_the_rest_is_kept():
+    gw, other = factories.connected_gateway(), factories.connected_gateway()
+    good = {"gateway_id": gw.gateway_id, "samples": [sample(1), sample(2, soc_pct=130)]}
+    messages = [
+        message(gw, "telemetry", b"{not json"),
+        message(gw, "telemetry", b"\xff\xfe"),
+        message(gw, "telemetry", {"gateway_id": other.gateway_id, "samples": [sample(3)]}),
+        message(gw, "telemetry", {"gateway_id": gw.gateway_id, "samples": "many"}),
+        Incoming("essmon/v1/99ZZ99999999/telemetry", b"{}"),
+        Incoming("essmon/v1/x", b"{}"),
+        message(gw, "status", {"gateway_id": gw.gateway_id, "status": {"ts": "yesterday"}}),
+        message(gw, "telemetry", good),
+    ]
+    outcome = process_messages(messages, cache=GatewayCache())
+    reasons = list(DeadLetter.objects.order_by("pk").values_list("reason", flat=True))
+    assert len(reasons) == 8 and outcome.counts["dead_letters"] == 8
+    assert "not valid JSON" in reasons[0] and "not UTF-8" in reasons[1]
+    assert "is not the topic's" in reasons[2] and "samples: expected a JSON array" in reasons[3]
+    assert "unknown gateway '99ZZ99999999'" in reasons[4] and reasons[5].startswith("topic:")
+    assert reasons[6] == "[1] soc_pct: 130 is above 100"  # samples first, then the rest
+    assert "missing field(s): firmware, settings" in reasons[7]
+    assert list(Sample.objects.values_list("seq", flat=True)) == [1]
+    letter = DeadLetter.objects.get(reason__contains="not valid JSON")
+    assert letter.gateway_id == gw.gateway_id and letter.payload == "{not json"
+
+
+@pytest.mark.django_db
+def test_status_events_results_and_the_last_will():
+    gw = factories.connected_gateway()
+    command = request_setting_change(gateway=gw, setting="mode", value="green", requested_by=None)
+    now = timezone.now().isoformat()
+    settings_in_force = {"mode": "green", "charge_window": ["23:00", "07:00"],
+                         "discharge_window": ["07:00", "23:00"], "reserve_soc_pct": 30,
+                         "export_limit_w": 0}  # fmt: skip
+    process_messages(
+        [
+            message(gw, "status", {"gateway_id": gw.gateway_id,
+                                   "status": {"ts": now, "firmware": "2.0.1",
+                                              "settings": settings_in_force}}),
+            message(gw, "events", {"gateway_id": gw.gateway_id, "events": [
+                {"ts": now, "code": "E203", "severity": "major", "state": "start"}]}),
+            message(gw, "results", {"gateway_id": gw.gateway_id, "results": [
+                {"command_id": command.pk, "status": "applied", "ts": now}]}),
+        ],
+        cache=GatewayCache(),
+    )  # fmt: skip
+    assert GatewayLiveState.objects.get(gateway=gw).firmware == "2.0.1"
+    assert gw.events.get().code == "E203"
+    command.refresh_from_db()
+    assert command.status == Command.Status.APPLIED
+    assert ConnectivityInterval.objects.get(gateway=gw).online_until is None
+    process_messages(
+        [message(gw, "status", {"gateway_id": gw.gateway_id, "connection": "lost"})],
+        cache=GatewayCache(),
+    )
+    interval = ConnectivityInterval.objects.get(gateway=gw)
+    assert interval.online_until == GatewayLiveState.objects.get(gateway=gw).last_seen_at
+
+
+# --- against a real Mosquitto -------------------------------------------------------------
+
+
+@pytest.fixture
+def broker(tmp_path):
+    made = Mosquitto(tmp_path / "mosquitto")
+    made.start()
+    yield made
+    made.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_anonymous_and_wrong_passwords_are_refused(broker):
+    gw = factories.connected_gateway()
+    broker.reload()
+    for username, password in [("", ""), (gw.gateway_id, "wrong-secret-wrong-secret")]:
+        made = client(broker, username, password, client_id="intruder")
+        if not username:
+            made.username_pw_set(None)
+        made.connect("127.0.0.1", broker.port)
+        made.loop_start()
+        assert not made.connected_event.wait(1.5)
+        made.loop_stop()
+    connect(gateway_client(broker, gw), broker).disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_gateway_can_neither_publish_nor_subscribe_to_anothers_topics(broker):
+    a, b = factories.connected_gateway(), factories.connected_gateway()
+    broker.reload()
+    heard: list = []
+    service = client(broker, SERVICE.username, SERVICE.password, client_id="listener")
+    service.on_message = lambda c, u, m: heard.append(m.topic)
+    connect(service, broker, persistent=False)
+    service.subscribe("essmon/v1/+/telemetry", qos=1)
+    gw_a = gateway_client(broker, a)
+    gw_a.on_message = lambda c, u, m: heard.append(("A got", m.topic))
+    connect(gw_a, broker, persistent=False)
+    body = json.dumps({"gateway_id": b.gateway_id, "samples": [sample(1)]})
+    gw_a.publish(f"essmon/v1/{b.gateway_id}/telemetry", body, qos=1).wait_for_publish(5)
+    gw_a.publish(f"essmon/v1/{b.gateway_id}/status", body, qos=1).wait_for_publish(5)
+    # Mosquitto's ACL file grants these SUBACKs and checks "read" on each delivery instead
+    gw_a.subscribe(f"essmon/v1/{b.gateway_id}/commands", qos=1)
+    gw_a.subscribe("essmon/v1/+/commands", qos=1)
+    gw_a.subscribe(f"essmon/v1/{b.gateway_id}/#", qos=1)
+    gw_a.subscribe(f"essmon/v1/{a.gateway_id}/commands", qos=1)
+    time.sleep(0.3)
+    service.publish(f"essmon/v1/{b.gateway_id}/commands", '{"commands": []}', qos=1)
+    service.publish(f"essmon/v1/{a.gateway_id}/commands", '{"commands": []}', qos=1)
+    gw_a.publish(f"essmon/v1/{a.gateway_id}/telemetry", body, qos=1).wait_for_publish(5)
+    wait_for(lambda: len(heard) >= 2, 5, "A's own messages both ways")
+    time.sleep(0.5)
+    # A reached its own topics both ways (its own commands once per matching subscription),
+    # and nothing of B's either way
+    assert set(map(str, heard)) == set(map(str, [
+        f"essmon/v1/{a.gateway_id}/telemetry", ("A got", f"essmon/v1/{a.gateway_id}/commands"),
+    ]))  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_ingests_publishes_commands_and_takes_results(broker):
+    gw = factories.connected_gateway()
+    broker.reload()
+    commands: list = []
+    device = gateway_client(broker, gw)
+    device.on_message = lambda c, u, m: commands.extend(json.loads(m.payload)["commands"])
+    connect(device, broker)
+    device.subscribe(f"essmon/v1/{gw.gateway_id}/commands", qos=1)
+    with WorkerThread(broker) as worker:
+        wait_published(publish_samples(device, gw, range(200)))
+        wait_for(lambda: Sample.objects.filter(gateway=gw).count() == 200, 15, "200 samples")
+        command = request_setting_change(
+            gateway=gw, setting="reserve_soc_pct", value=50, requested_by=gw.owner
+        )
+        wait_for(lambda: commands, 10, "the command on MQTT")
+        assert commands[0]["id"] == command.pk and commands[0]["value"] == 50
+        result = {"command_id": command.pk, "status": "applied", "ts": timezone.now().isoformat()}
+        device.publish(
+            f"essmon/v1/{gw.gateway_id}/results",
+            json.dumps({"gateway_id": gw.gateway_id, "results": [result]}),
+            qos=1,
+        ).wait_for_publish(5)
+        wait_for(
+            lambda: Command.objects.get(pk=command.pk).status == Command.Status.APPLIED, 10,
+            "the result",
+        )  # fmt: skip
+        device.publish(f"essmon/v1/{gw.gateway_id}/telemetry", b"garbage", qos=1)
+        wait_for(DeadLetter.objects.exists, 10, "a dead letter")
+        assert worker.totals["samples_accepted"] == 200
+    counters = dict(IngestCounter.objects.values_list("name", "count"))
+    assert counters["samples_accepted"] == 200 and counters["dead_letters"] == 1
+    device.loop_stop()
