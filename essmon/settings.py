@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "essmon.dealers",
     "essmon.telemetry",
     "essmon.commands",
+    "essmon.mqtt",
     "essmon.monitoring",
 ]
 

@@ -45,6 +45,11 @@ JOBS: tuple[Job, ...] = (
         "essmon.telemetry.connectivity.close_silent_intervals",
     ),
     Job("expire-commands", timedelta(minutes=1), "essmon.commands.services.expire_commands"),
+    Job(
+        "sync-broker-credentials",
+        timedelta(minutes=1),
+        "essmon.mqtt.broker.sync_broker_credentials",
+    ),
     Job("purge-throttles", timedelta(hours=6), "essmon.core.scheduler.purge_throttles"),
 )
 
