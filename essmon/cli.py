@@ -5,6 +5,12 @@ import sys
 
 
 def main() -> None:
+    if sys.argv[1:2] == ["simulate"]:
+        # The simulator is a gateway fleet, a client of the service: it must start without
+        # the service's settings, database or Django at all.
+        from essmon.simulator import main as simulate
+
+        sys.exit(simulate(sys.argv[2:]))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "essmon.settings")
     from django.core.management import execute_from_command_line
 

@@ -45,6 +45,10 @@ def client(broker, username: str, password: str, *, client_id: str | None = None
     made.connected_event = threading.Event()
     made.on_connect = lambda c, u, f, rc, p: (not rc.is_failure) and c.connected_event.set()
     made.on_disconnect = lambda c, u, f, rc, p: c.connected_event.clear()
+    # PUBACKs by message id: paho's own is_published() raises for a message published while
+    # the connection was down, though paho still sends it after reconnecting
+    made.acknowledged = set()
+    made.on_publish = lambda c, u, mid, rc, p: c.acknowledged.add(mid)
     return made
 
 
@@ -67,33 +71,72 @@ def connect(made: mqtt.Client, broker, *, persistent: bool = True) -> mqtt.Clien
     return made
 
 
-def publish_samples(made: mqtt.Client, gw, seqs, *, per_second: float | None = None) -> list:
-    """Publish one sample per message, QoS 1; the infos tell when each was acknowledged."""
-    infos = []
-    started = time.monotonic()
-    for n, seq in enumerate(seqs):
-        body = json.dumps({"gateway_id": gw.gateway_id, "samples": [sample(seq)]})
-        infos.append(made.publish(topic(gw.gateway_id, "telemetry"), body, qos=1))
-        if per_second:
-            pause = started + (n + 1) / per_second - time.monotonic()
-            if pause > 0:
-                time.sleep(pause)
-    return infos
+NO_MATCHING_SUBSCRIBERS = 0x10
 
 
-def wait_published(infos: list, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not all(info.is_published() for info in infos):
-        assert time.monotonic() < deadline, (
-            f"{sum(not i.is_published() for i in infos)} messages never acknowledged"
-        )
-        time.sleep(0.05)
+class SamplePublisher:
+    """A gateway's sample stream as the protocol asks (section 4): one sample per QoS 1
+    message, kept until its PUBACK, and sent again when the PUBACK says no one subscribed
+    (as while essmon's workers resubscribe after a broker restart)."""
+
+    def __init__(self, made: mqtt.Client, gw) -> None:
+        self.client, self.gw = made, gw
+        self.by_mid: dict[int, int] = {}
+        self.confirmed: set[int] = set()
+        self.again: list[int] = []
+        self.early: dict[int, object] = {}
+        self.lock = threading.Lock()
+        made.on_publish = self._on_publish
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self.lock:
+            if mid in self.by_mid:
+                self._settle(self.by_mid.pop(mid), reason_code)
+            else:  # acknowledged before publish() returned its mid
+                self.early[mid] = reason_code
+
+    def _settle(self, seq: int, reason_code) -> None:
+        if reason_code == NO_MATCHING_SUBSCRIBERS:
+            self.again.append(seq)
+        else:
+            self.confirmed.add(seq)
+
+    def publish(self, seqs, *, per_second: float | None = None) -> None:
+        started = time.monotonic()
+        for n, seq in enumerate(seqs):
+            body = json.dumps({"gateway_id": self.gw.gateway_id, "samples": [sample(seq)]})
+            # not under self.lock: paho calls on_publish holding its own lock, which
+            # publish() takes too
+            info = self.client.publish(topic(self.gw.gateway_id, "telemetry"), body, qos=1)
+            with self.lock:
+                if info.mid in self.early:
+                    self._settle(seq, self.early.pop(info.mid))
+                else:
+                    self.by_mid[info.mid] = seq
+            if per_second:
+                pause = started + (n + 1) / per_second - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+
+    def finish(self, seqs, timeout: float = 60) -> None:
+        """Wait until every sample of ``seqs`` is acknowledged by someone's subscription."""
+        deadline = time.monotonic() + timeout
+        while not set(seqs) <= self.confirmed:
+            assert time.monotonic() < deadline, (
+                f"{len(set(seqs) - self.confirmed)} samples never acknowledged"
+            )
+            with self.lock:
+                again, self.again = self.again, []
+            if again:
+                time.sleep(0.2)
+                self.publish(again)
+            time.sleep(0.05)
 
 
 def wait_for(condition, timeout: float = 30, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what} ({condition})"
         time.sleep(0.1)
 
 

@@ -17,14 +17,13 @@ from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState, Samp
 from tests import factories
 from tests.mosquitto import SERVICE, Mosquitto
 from tests.mqtt_helpers import (
+    SamplePublisher,
     WorkerThread,
     client,
     connect,
     gateway_client,
-    publish_samples,
     sample,
     wait_for,
-    wait_published,
 )
 
 
@@ -207,7 +206,9 @@ def test_the_worker_ingests_publishes_commands_and_takes_results(broker):
     connect(device, broker)
     device.subscribe(f"essmon/v1/{gw.gateway_id}/commands", qos=1)
     with WorkerThread(broker) as worker:
-        wait_published(publish_samples(device, gw, range(200)))
+        stream = SamplePublisher(device, gw)
+        stream.publish(range(200))
+        stream.finish(range(200))
         wait_for(lambda: Sample.objects.filter(gateway=gw).count() == 200, 15, "200 samples")
         command = request_setting_change(
             gateway=gw, setting="reserve_soc_pct", value=50, requested_by=gw.owner

@@ -83,8 +83,9 @@ class IngestWorker:
             logger.error("broker refused the connection: %s", reason_code)
             return
         self.generation += 1
+        prefix = f"$share/{self.share_group}/" if self.share_group else ""
         subscriptions = [
-            (f"$share/{self.share_group}/{topic('+', kind)}", mqtt.SubscribeOptions(qos=1))
+            (f"{prefix}{topic('+', kind)}", mqtt.SubscribeOptions(qos=1))
             for kind in GATEWAY_TOPICS_IN
         ]
         client.subscribe(subscriptions)
