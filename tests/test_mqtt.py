@@ -231,3 +231,37 @@ def test_the_worker_ingests_publishes_commands_and_takes_results(broker):
     counters = dict(IngestCounter.objects.values_list("name", "count"))
     assert counters["samples_accepted"] == 200 and counters["dead_letters"] == 1
     device.loop_stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stream_worker_writes_a_gateways_live_state_at_most_every_few_seconds():
+    from datetime import timedelta
+
+    from essmon.telemetry.connectivity import ContactBuffer
+
+    gw = factories.connected_gateway()
+    contacts = ContactBuffer(every=timedelta(seconds=15))
+    start = timezone.now()
+
+    def send(seq, seconds):
+        messages = [
+            message(gw, "telemetry", {"gateway_id": gw.gateway_id, "samples": [sample(seq)]})
+        ]
+        process_messages(messages, cache=GatewayCache(), contacts=contacts,
+                         now=start + timedelta(seconds=seconds))  # fmt: skip
+        return GatewayLiveState.objects.get(gateway=gw)
+
+    assert send(0, 0).last_seq == 0  # the first message is written at once: it opens the interval
+    assert ConnectivityInterval.objects.filter(gateway=gw, online_until__isnull=True).exists()
+    assert send(1, 5).last_seq == 0  # held back
+    assert send(2, 10).last_seq == 0
+    state = send(3, 16)
+    assert state.last_seq == 3 and state.last_seen_at == start + timedelta(seconds=16)
+    send(4, 20)
+    from django.db import transaction
+
+    with transaction.atomic():
+        contacts.flush()  # the stream paused
+    state = GatewayLiveState.objects.get(gateway=gw)
+    assert state.last_seq == 4 and state.last_seen_at == start + timedelta(seconds=20)
+    assert Sample.objects.filter(gateway=gw).count() == 5

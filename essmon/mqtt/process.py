@@ -21,7 +21,7 @@ from essmon.commands.services import MAX_RESULTS_PER_REQUEST, record_results
 from essmon.gateways.models import Gateway
 from essmon.mqtt.models import DeadLetter, IngestCounter
 from essmon.telemetry.api import MAX_BODY_BYTES
-from essmon.telemetry.connectivity import connection_lost
+from essmon.telemetry.connectivity import ContactBuffer, connection_lost
 from essmon.telemetry.ingest import (
     MAX_EVENTS_PER_BATCH,
     MAX_SAMPLES_PER_BATCH,
@@ -110,7 +110,11 @@ def _refusals(result: IngestResult) -> str:
 
 
 def process_messages(
-    messages: list[Incoming], *, cache: GatewayCache, now: datetime | None = None
+    messages: list[Incoming],
+    *,
+    cache: GatewayCache,
+    contacts: ContactBuffer | None = None,
+    now: datetime | None = None,
 ) -> Outcome:
     """Store what the messages carry; whatever cannot be used becomes a dead letter in the
     same transaction. Connection errors propagate: the caller retries the whole batch."""
@@ -148,7 +152,7 @@ def process_messages(
 
     with transaction.atomic():
         for (message, _, _), result in zip(
-            telemetry, _store_samples(telemetry, now=now, dead=dead), strict=True
+            telemetry, _store_samples(telemetry, now=now, dead=dead, contacts=contacts), strict=True
         ):
             outcome.counts["samples_accepted"] += result.accepted
             outcome.counts["samples_duplicate"] += result.duplicates
@@ -165,11 +169,11 @@ def process_messages(
     return outcome
 
 
-def _store_samples(telemetry, *, now: datetime, dead) -> list[IngestResult]:
+def _store_samples(telemetry, *, now: datetime, dead, contacts) -> list[IngestResult]:
     batches = [(gateway, samples) for _, gateway, samples in telemetry]
     try:
         with transaction.atomic():
-            return ingest_sample_batches(batches, now=now)
+            return ingest_sample_batches(batches, now=now, contacts=contacts)
     except IntegrityError:
         # a gateway removed from the registry since the cache looked: find it, keep the rest
         results = []

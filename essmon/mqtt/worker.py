@@ -19,13 +19,20 @@ from collections import Counter
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from django.db import (
+    InterfaceError,
+    OperationalError,
+    close_old_connections,
+    connection,
+    transaction,
+)
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from essmon.commands.services import as_message, claim_for_broker
 from essmon.mqtt.broker import GATEWAY_TOPICS_IN, BrokerAddress, topic
 from essmon.mqtt.process import GatewayCache, Incoming, add_counts, process_messages
+from essmon.telemetry.connectivity import ContactBuffer
 
 logger = logging.getLogger(__name__)
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
@@ -60,6 +67,7 @@ class IngestWorker:
         self.connected = threading.Event()
         self.stopping = threading.Event()
         self.cache = GatewayCache()
+        self.contacts = ContactBuffer()
         self.totals: Counter = Counter()
         self.client = mqtt.Client(
             callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
@@ -127,6 +135,8 @@ class IngestWorker:
                 batch = self._next_batch()
                 if batch:
                     self._ingest(batch)
+                elif self.contacts.held:
+                    self._flush_contacts()
                 if time.monotonic() - last_commands >= self.command_interval:
                     last_commands = time.monotonic()
                     self._publish_commands()
@@ -163,7 +173,9 @@ class IngestWorker:
         while True:
             try:
                 close_old_connections()
-                outcome = process_messages([r.message for r in batch], cache=self.cache)
+                outcome = process_messages(
+                    [r.message for r in batch], cache=self.cache, contacts=self.contacts
+                )
                 break
             except (OperationalError, InterfaceError) as exc:
                 # the database is away (restart, failover): keep the batch, unacknowledged,
@@ -183,6 +195,15 @@ class IngestWorker:
             add_counts(outcome.counts)
         except (OperationalError, InterfaceError):
             logger.warning("could not add to the counters: %s", dict(outcome.counts))
+
+    def _flush_contacts(self) -> None:
+        try:
+            close_old_connections()
+            with transaction.atomic():
+                self.contacts.flush()
+        except (OperationalError, InterfaceError) as exc:
+            logger.warning("could not write live states: %s", exc)
+            connection.close()
 
     def _publish_commands(self) -> None:
         if not self.connected.is_set():

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -58,39 +58,116 @@ def record_contacts(
         f"excluded.last_sample_ts IS NOT NULL AND ({live}.last_sample_ts IS NULL"
         f" OR excluded.last_sample_ts > {live}.last_sample_ts)"
     )
-    for chunk in _chunks(ids, 500):
-        rows, params = [], []
-        for gateway_id in chunk:
-            item = newest.get(gateway_id)
-            rows.append("(%s, %s, %s, %s, %s, '', '{}')")
-            params += [
-                gateway_id,
-                seen,
-                ops.adapt_datetimefield_value(item.ts) if item else None,
-                item.seq if item else None,
-                json.dumps(item.values if item else {}),
-            ]
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {live} (gateway_id, last_seen_at, last_sample_ts, last_seq, latest,"
-                f" firmware, settings_in_force) VALUES {', '.join(rows)}"
-                f" ON CONFLICT (gateway_id) DO UPDATE SET"
-                f" last_seen_at = CASE WHEN excluded.last_seen_at > {live}.last_seen_at"
-                f" THEN excluded.last_seen_at ELSE {live}.last_seen_at END,"
-                f" last_sample_ts = CASE WHEN {newer} THEN excluded.last_sample_ts"
-                f" ELSE {live}.last_sample_ts END,"
-                f" last_seq = CASE WHEN {newer} THEN excluded.last_seq ELSE {live}.last_seq END,"
-                f" latest = CASE WHEN {newer} THEN excluded.latest ELSE {live}.latest END",
-                params,
+    upsert = (
+        f" ON CONFLICT (gateway_id) DO UPDATE SET"
+        f" last_seen_at = CASE WHEN excluded.last_seen_at > {live}.last_seen_at"
+        f" THEN excluded.last_seen_at ELSE {live}.last_seen_at END,"
+        f" last_sample_ts = CASE WHEN {newer} THEN excluded.last_sample_ts"
+        f" ELSE {live}.last_sample_ts END,"
+        f" last_seq = CASE WHEN {newer} THEN excluded.last_seq ELSE {live}.last_seq END,"
+        f" latest = CASE WHEN {newer} THEN excluded.latest ELSE {live}.latest END"
+    )
+    insert_live = (
+        f"INSERT INTO {live} (gateway_id, last_seen_at, last_sample_ts, last_seq, latest,"
+        f" firmware, settings_in_force)"
+    )
+    # the partial unique index admits one open interval: a gateway already online keeps it
+    open_interval = " ON CONFLICT (gateway_id) WHERE online_until IS NULL DO NOTHING"
+    insert_interval = f"INSERT INTO {intervals} (gateway_id, online_from)"
+
+    def row(gateway_id: int) -> tuple:
+        item = newest.get(gateway_id)
+        if item is None:
+            return gateway_id, None, None, "{}"
+        return gateway_id, ops.adapt_datetimefield_value(item.ts), item.seq, json.dumps(item.values)
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # arrays, not one placeholder per value: see ingest._insert_samples
+            gateway_ids, timestamps, seqs, latest = (
+                list(c) for c in zip(*map(row, ids), strict=True)
             )
-            # the partial unique index admits one open interval: a gateway already online
-            # keeps the one it has
             cursor.execute(
-                f"INSERT INTO {intervals} (gateway_id, online_from)"
-                f" VALUES {', '.join(['(%s, %s)'] * len(chunk))}"
-                f" ON CONFLICT (gateway_id) WHERE online_until IS NULL DO NOTHING",
+                f"{insert_live} SELECT g, %s, t, s, l::jsonb, '', '{{}}'::jsonb"
+                f" FROM unnest(%s::bigint[], %s::timestamptz[], %s::bigint[], %s::text[])"
+                f" AS u(g, t, s, l){upsert}",
+                [seen, gateway_ids, timestamps, seqs, latest],
+            )
+            cursor.execute(
+                f"{insert_interval} SELECT g, %s FROM unnest(%s::bigint[]) AS u(g){open_interval}",
+                [seen, gateway_ids],
+            )
+            return
+        for chunk in _chunks(ids, 500):
+            params = []
+            for gateway_id in chunk:
+                gid, ts, seq, values = row(gateway_id)
+                params += [gid, seen, ts, seq, values]
+            rows = ", ".join(["(%s, %s, %s, %s, %s, '', '{}')"] * len(chunk))
+            cursor.execute(f"{insert_live} VALUES {rows}{upsert}", params)
+            cursor.execute(
+                f"{insert_interval} VALUES {', '.join(['(%s, %s)'] * len(chunk))}{open_interval}",
                 [value for gateway_id in chunk for value in (gateway_id, seen)],
             )
+
+
+class ContactBuffer:
+    """Live-state writes for a stream worker, at most one per gateway every ``every``.
+
+    A gateway sending a sample a second would otherwise cost a live-state row update a
+    second; the offline threshold is minutes and the live view reads the newest sample
+    itself, so a few seconds' lag in ``last_seen_at`` and ``latest`` cost nothing. What is
+    held back is written when the gateway is due again, or by ``flush`` when the stream
+    pauses. A gateway not written for ``every`` (a new one, one coming back from silence)
+    is written at once, so its connectivity interval opens with its first message."""
+
+    def __init__(self, every: timedelta = timedelta(seconds=15)) -> None:
+        self.every = every
+        self.written_at: dict[int, datetime] = {}
+        self.held: dict[int, tuple[datetime, Newest | None]] = {}
+
+    def add(
+        self, gateway_ids: Iterable[int], *, now: datetime, newest: Mapping[int, Newest]
+    ) -> None:
+        """Record contacts; write the due ones now. Call inside the transaction storing them."""
+        for gateway_id in {*gateway_ids, *newest}:
+            _, held_newest = self.held.get(gateway_id, (now, None))
+            item = newest.get(gateway_id)
+            if held_newest is not None and (item is None or held_newest.ts > item.ts):
+                item = held_newest
+            self.held[gateway_id] = (now, item)
+        never = datetime.min.replace(tzinfo=UTC)
+        due = {
+            gateway_id
+            for gateway_id in {*gateway_ids, *newest}
+            if now - self.written_at.get(gateway_id, never) >= self.every
+        }
+        # and those held back that have not spoken since: the stream may never pause
+        due.update(g for g, (seen, _) in self.held.items() if now - seen >= self.every)
+        self._write(sorted(due))
+
+    def flush(self) -> None:
+        """Write everything held back (the stream paused)."""
+        self._write(list(self.held))
+
+    def _write(self, gateway_ids: list[int]) -> None:
+        by_time: dict[datetime, dict[int, Newest | None]] = {}
+        for gateway_id in gateway_ids:
+            seen, item = self.held[gateway_id]
+            by_time.setdefault(seen, {})[gateway_id] = item
+        for seen, items in by_time.items():
+            newest = {g: item for g, item in items.items() if item is not None}
+            record_contacts(items, now=seen, newest=newest)
+        written = {gateway_id: self.held[gateway_id] for gateway_id in gateway_ids}
+
+        def forget() -> None:
+            # only once committed: a rolled-back batch is retried and adds them again
+            for gateway_id, entry in written.items():
+                if self.held.get(gateway_id) is entry:
+                    del self.held[gateway_id]
+                self.written_at[gateway_id] = entry[0]
+
+        transaction.on_commit(forget)
 
 
 def record_contact(*, gateway: Gateway, now: datetime) -> GatewayLiveState:

@@ -13,7 +13,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from essmon.gateways.models import Gateway
-from essmon.telemetry.connectivity import Newest, record_contact, record_contacts
+from essmon.telemetry.connectivity import (
+    ContactBuffer,
+    Newest,
+    record_contact,
+    record_contacts,
+)
 from essmon.telemetry.models import GatewayEvent, Sample
 
 MAX_SAMPLES_PER_BATCH = 1000
@@ -148,11 +153,15 @@ SAMPLE_COLUMNS = ("gateway_id", "ts", "seq", *NUMBERS, *CHOICES, "received_at")
 
 
 def ingest_sample_batches(
-    batches: Sequence[tuple[Gateway, list]], *, now: datetime | None = None
+    batches: Sequence[tuple[Gateway, list]],
+    *,
+    now: datetime | None = None,
+    contacts: ContactBuffer | None = None,
 ) -> list[IngestResult]:
-    """Store many gateways' batches in one transaction, with one INSERT per 500 samples
-    whoever sent them: the MQTT worker's path, where each message is a batch of its own.
-    A gateway may appear more than once; results come back in the order of ``batches``."""
+    """Store many gateways' batches in one transaction, with one INSERT whoever sent them:
+    the MQTT worker's path, where each message is a batch of its own. A gateway may appear
+    more than once; results come back in the order of ``batches``. ``contacts`` lets a
+    stream worker spread the live-state writes (see ContactBuffer)."""
     now = now or timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
     checked = []
@@ -182,28 +191,50 @@ def ingest_sample_batches(
                 if known is None or clean["ts"] > known.ts:
                     values = {name: clean[name] for name in (*NUMBERS, *CHOICES)}
                     newest[gateway.pk] = Newest(clean["ts"], clean["seq"], values)
-        record_contacts([gateway.pk for gateway, _, _ in checked], now=now, newest=newest)
+        contacted = [gateway.pk for gateway, _, _ in checked]
+        if contacts is None:
+            record_contacts(contacted, now=now, newest=newest)
+        else:
+            contacts.add(contacted, now=now, newest=newest)
     return [result for _, result, _ in checked]
 
 
 def _insert_samples(rows: list[tuple[int, object, dict]], *, received_at: object) -> set[tuple]:
     """INSERT … ON CONFLICT DO NOTHING RETURNING: the keys that were new. A copy stored by a
     concurrent request meanwhile is a duplicate, not an error losing the rest of the batch."""
+    if not rows:
+        return set()
     table = connection.ops.quote_name(Sample._meta.db_table)
-    placeholders = "(" + ", ".join(["%s"] * len(SAMPLE_COLUMNS)) + ")"
+    insert = f"INSERT INTO {table} ({', '.join(SAMPLE_COLUMNS)})"
+    conflict = " ON CONFLICT (gateway_id, ts) DO NOTHING RETURNING gateway_id, ts"
+    values = (*NUMBERS, *CHOICES)
     inserted: set[tuple] = set()
-    for start in range(0, len(rows), 500):
-        chunk = rows[start : start + 500]
-        params: list = []
-        for gateway_id, ts, clean in chunk:
-            params += [gateway_id, ts, clean["seq"], *(clean[n] for n in (*NUMBERS, *CHOICES))]
-            params.append(received_at)
-        with connection.cursor() as cursor:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One array per column: a thousand-row batch is 19 parameters, not 19,000 for
+            # the driver to splice into the statement text one by one.
+            types = ["bigint", "timestamptz", "bigint"]
+            types += ["float8"] * len(NUMBERS) + ["text"] * len(CHOICES)
+            names = [f"c{n}" for n in range(len(types))]
+            columns = [[row[0] for row in rows], [row[1] for row in rows]]
+            columns.append([row[2]["seq"] for row in rows])
+            columns += [[row[2][name] for row in rows] for name in values]
+            arrays = ", ".join(f"%s::{t}[]" for t in types)
             cursor.execute(
-                f"INSERT INTO {table} ({', '.join(SAMPLE_COLUMNS)})"
-                f" VALUES {', '.join([placeholders] * len(chunk))}"
-                f" ON CONFLICT (gateway_id, ts) DO NOTHING RETURNING gateway_id, ts",
-                params,
+                f"{insert} SELECT {', '.join(names)}, %s FROM unnest({arrays})"
+                f" AS u({', '.join(names)}){conflict}",
+                [received_at, *columns],
+            )
+            inserted.update(cursor.fetchall())
+            return inserted
+        placeholders = "(" + ", ".join(["%s"] * len(SAMPLE_COLUMNS)) + ")"
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            params: list = []
+            for gateway_id, ts, clean in chunk:
+                params += [gateway_id, ts, clean["seq"], *(clean[n] for n in values), received_at]
+            cursor.execute(
+                f"{insert} VALUES {', '.join([placeholders] * len(chunk))}{conflict}", params
             )
             inserted.update(
                 (gateway_id, connection.ops.adapt_datetimefield_value(_as_datetime(ts)))
