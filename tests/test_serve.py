@@ -3,6 +3,7 @@
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -75,6 +76,15 @@ def test_serve_demo_starts_web_worker_and_scheduler(served):
         time.sleep(0.2)
     mails = list((data_dir / "mail").glob("*.log"))
     assert mails, "the task worker did not deliver the queued mail"
+
+    # the demo's simulated gateways report through the public protocol
+    deadline = time.monotonic() + 40
+    samples = 0
+    while time.monotonic() < deadline and not samples:
+        with sqlite3.connect(data_dir / "essmon.sqlite3", timeout=10) as db:
+            samples = db.execute("SELECT count(*) FROM telemetry_sample").fetchone()[0]
+        time.sleep(0.5)
+    assert samples, "no sample from the demo's simulated gateways"
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0

@@ -16,7 +16,12 @@ from django.db import transaction
 
 from essmon.accounts.models import User
 from essmon.gateways.models import Gateway
-from essmon.gateways.services import CSV_FIELDS, ProvisionedGateway, provision_gateways
+from essmon.gateways.services import (
+    CSV_FIELDS,
+    ProvisionedGateway,
+    hash_device_secret,
+    provision_gateways,
+)
 
 OPERATOR_EMAIL = "operator@essmon.example"
 MIN_UNCLAIMED = 3
@@ -54,6 +59,7 @@ def ensure_demo_data(data_dir: Path | None = None) -> DemoData:
         operator_password = cred_file.read_text().splitlines()[1]
 
         known = _read_csv(csv_file)
+        _restore_device_secrets(known)
         unclaimed_ids = set(
             Gateway.objects.filter(
                 gateway_id__in=[g.gateway_id for g in known], state=Gateway.State.UNCLAIMED
@@ -65,6 +71,15 @@ def ensure_demo_data(data_dir: Path | None = None) -> DemoData:
             _append_csv(csv_file, fresh)
             unclaimed.extend(fresh)
     return DemoData(OPERATOR_EMAIL, operator_password, unclaimed)
+
+
+def _restore_device_secrets(known: list[ProvisionedGateway]) -> None:
+    # A data directory from before device secrets were hashed for the broker: the demo CSV
+    # still has the secrets, so its simulated gateways keep working.
+    secrets_by_id = {g.gateway_id: g.device_secret for g in known if g.device_secret}
+    for gateway in Gateway.objects.filter(gateway_id__in=secrets_by_id, device_secret_hash=""):
+        gateway.device_secret_hash = hash_device_secret(secrets_by_id[gateway.gateway_id])
+        gateway.save(update_fields=["device_secret_hash"])
 
 
 def _read_csv(path: Path) -> list[ProvisionedGateway]:

@@ -1,4 +1,5 @@
-"""``essmon serve``: the whole service on one machine — web, task worker and scheduler."""
+"""``essmon serve``: the whole service on one machine — web, task worker, scheduler, the
+MQTT ingest when ESSMON_MQTT_URL is set, and with --demo a few simulated gateways."""
 
 import os
 import signal
@@ -23,8 +24,10 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("ESSMON_HOST", "127.0.0.1"))
         parser.add_argument("--port", type=int, default=env_int("ESSMON_PORT", 8000))
         parser.add_argument("--web-workers", type=int, default=env_int("ESSMON_WEB_WORKERS", 2))
+        # threads, not only processes: a gateway's long poll for commands holds one
+        parser.add_argument("--web-threads", type=int, default=env_int("ESSMON_WEB_THREADS", 8))
 
-    def handle(self, *, demo, host, port, web_workers, **options):
+    def handle(self, *, demo, host, port, web_workers, web_threads, **options):
         call_command("migrate", interactive=False, verbosity=0)
         if settings.PRODUCTION:
             call_command("collectstatic", interactive=False, verbosity=0)
@@ -36,12 +39,25 @@ class Command(BaseCommand):
             "web": [
                 python, "-m", "gunicorn", "essmon.wsgi:application",
                 "--bind", f"{host}:{port}", "--workers", str(web_workers),
+                "--worker-class", "gthread", "--threads", str(web_threads),
                 "--access-logfile", "-", "--graceful-timeout", "10", "--no-control-socket",
             ],
             "worker": [*cli, "db_worker", "--no-reload", "--interval", "0.5"],
             "scheduler": [*cli, "scheduler"],
         }  # fmt: skip
+        if settings.MQTT_URL:
+            commands["ingest-mqtt"] = [*cli, "ingest-mqtt"]
+        # the demo's gateways report like real ones, through the public protocol; the
+        # service does not depend on them, so one ending does not stop the service
+        optional = {}
+        if demo:
+            optional["simulator"] = [
+                *cli, "simulate", "--csv", str(settings.DATA_DIR / "demo-gateways.csv"),
+                "--url", f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}",
+                "--interval", "10", "--report-every", "600",
+            ]  # fmt: skip
         children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+        extras = {name: subprocess.Popen(cmd) for name, cmd in optional.items()}
         self.stdout.write(f"essmon is serving http://{host}:{port}/ (Ctrl-C stops)")
 
         def stop(signum, frame):
@@ -60,10 +76,10 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            for child in children.values():
+            for child in [*children.values(), *extras.values()]:
                 if child.poll() is None:
                     child.terminate()
-            for child in children.values():
+            for child in [*children.values(), *extras.values()]:
                 try:
                     child.wait(timeout=15)
                 except subprocess.TimeoutExpired:
