@@ -162,6 +162,13 @@ def test_get_commands_hands_out_the_protocol_message(client, gw):
     ]
 
 
+def test_asking_for_commands_counts_as_contact(client, gw):
+    from essmon.telemetry.models import GatewayLiveState
+
+    client.get("/api/v1/commands", **auth(gw))
+    assert GatewayLiveState.objects.filter(gateway=gw).exists()
+
+
 @pytest.mark.parametrize("wait", ["31", "-1", "abc", "１"])
 def test_a_bad_wait_is_refused(client, gw, wait):
     response = client.get(f"/api/v1/commands?wait={wait}", **auth(gw))

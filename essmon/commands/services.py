@@ -85,6 +85,7 @@ def hand_out(gateway: Gateway, *, now: datetime | None = None) -> list[Command]:
     come again until answered, so a lost answer to the gateway loses no command."""
     now = now or timezone.now()
     with transaction.atomic():
+        record_contacts([gateway.pk], now=now)  # asking for commands is being heard from
         commands = list(
             Command.objects.select_for_update()
             .filter(gateway=gateway, status__in=Command.OPEN, expires_at__gt=now)
