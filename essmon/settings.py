@@ -203,6 +203,18 @@ LOGIN_FAILURES_PER_ADDRESS_PER_HOUR = env_int("ESSMON_LOGIN_FAILURES_PER_ADDRESS
 ACTIVATION_PHONE_FAILURES = env_int("ESSMON_ACTIVATION_PHONE_FAILURES", 5)
 # A gateway silent for longer than this is offline (its connectivity interval closes).
 OFFLINE_AFTER_MINUTES = env_int("ESSMON_OFFLINE_AFTER_MINUTES", 10)
+# Raw samples are kept this many whole months (plus the current one) and then dropped, a
+# month at a time; the energy rollups made from them are kept for good.
+RAW_RETENTION_MONTHS = env_int("ESSMON_RAW_RETENTION_MONTHS", 24)
+# On PostgreSQL, monthly sample partitions are made this many months ahead of the current one.
+SAMPLE_PARTITIONS_AHEAD = env_int("ESSMON_SAMPLE_PARTITIONS_AHEAD", 3)
+if RAW_RETENTION_MONTHS < 1 or SAMPLE_PARTITIONS_AHEAD < 1:
+    from django.core.exceptions import ImproperlyConfigured
+
+    # ahead >= 1: the ingest accepts samples up to a day ahead, into next month at its end
+    raise ImproperlyConfigured(
+        "ESSMON_RAW_RETENTION_MONTHS and ESSMON_SAMPLE_PARTITIONS_AHEAD must be at least 1"
+    )
 # Gateways long-polling for commands over HTTPS, at most this many per web process at once
 # (each holds a web thread); past it a poll is answered at once.
 LONG_POLLS_PER_PROCESS = env_int("ESSMON_LONG_POLLS_PER_PROCESS", 4)

@@ -182,3 +182,14 @@ def test_ingest_core_directly_is_idempotent(gw):
     result = ingest_samples(gateway=gw, samples=[*samples, sample(10, seq=90)])
     assert (result.accepted, result.duplicates) == (1, 3)
     assert Sample.objects.filter(gateway=gw).count() == 4
+
+
+def test_samples_older_than_the_raw_retention_are_refused(settings):
+    settings.RAW_RETENTION_MONTHS = 2
+    old = factories.connected_gateway(provisioned_days_ago=400)
+    result = ingest_samples(
+        gateway=old, samples=[sample(minutes_ago=60 * 24 * 100, seq=1), sample(seq=2)]
+    )
+    assert result.accepted == 1
+    (refusal,) = result.rejected
+    assert refusal["index"] == 0 and "older than the 2 months of raw samples" in refusal["reason"]

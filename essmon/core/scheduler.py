@@ -51,6 +51,12 @@ JOBS: tuple[Job, ...] = (
         "essmon.mqtt.broker.sync_broker_credentials",
     ),
     Job("purge-throttles", timedelta(hours=6), "essmon.core.scheduler.purge_throttles"),
+    Job(
+        "maintain-partitions",
+        timedelta(hours=1),
+        "essmon.telemetry.partitions.maintain_partitions",
+    ),
+    Job("rollup-energy", timedelta(minutes=1), "essmon.telemetry.rollups.rollup_energy"),
 )
 
 

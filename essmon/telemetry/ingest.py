@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -20,6 +21,7 @@ from essmon.telemetry.connectivity import (
     record_contacts,
 )
 from essmon.telemetry.models import GatewayEvent, Sample
+from essmon.telemetry.partitions import oldest_accepted_ts
 
 MAX_SAMPLES_PER_BATCH = 1000
 MAX_AHEAD = timedelta(days=1)
@@ -97,6 +99,12 @@ def validate_sample(raw: object, *, gateway: Gateway, now: datetime) -> dict:
     if missing:
         raise SampleError(f"missing field(s): {', '.join(missing)}")
     clean: dict = {"ts": check_timestamp(raw["ts"], gateway=gateway, now=now)}
+    if clean["ts"] < oldest_accepted_ts(now):
+        # its month's partition is gone (or going): the raw retention is over for it
+        raise SampleError(
+            f"ts: {raw['ts']} is older than the {settings.RAW_RETENTION_MONTHS} months"
+            " of raw samples essmon keeps"
+        )
     seq = raw["seq"]
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= SEQ_MAX:
         raise SampleError(f"seq: expected a whole number from 0 to {SEQ_MAX}")

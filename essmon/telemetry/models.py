@@ -1,5 +1,6 @@
-"""Telemetry from the gateways: one row per sample, keyed (gateway, ts), and the latest
-state per gateway. See docs/gateway-protocol.md for the fields' units and ranges."""
+"""Telemetry from the gateways: one row per sample, keyed (gateway, ts), the energy rollups
+made from them, and the latest state per gateway. See docs/gateway-protocol.md for the
+fields' units and ranges, and docs/architecture.md ("Storage") for partitions and rollups."""
 
 from django.db import models
 from django.utils import timezone
@@ -8,6 +9,15 @@ from essmon.gateways.models import Gateway
 
 
 class Sample(models.Model):
+    # On PostgreSQL the table was created by hand (migration 0005_storage) as partitioned;
+    # later AddField/AlterField migrations still work, as ALTER TABLE reaches every
+    # partition. The partitions themselves are telemetry.partitions' business.
+    #
+    # The protocol's identity of a sample, so a repeat is a duplicate, never a second row.
+    # No surrogate id: on PostgreSQL the table is partitioned by ts, and a partitioned
+    # table's primary key must contain the partition key.
+    pk = models.CompositePrimaryKey("gateway", "ts")
+    # the primary key's index already starts with gateway_id
     gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, db_index=False)
     ts = models.DateTimeField("計測日時")
     seq = models.BigIntegerField("シーケンス番号")
@@ -30,13 +40,63 @@ class Sample(models.Model):
     class Meta:
         verbose_name = "計測データ"
         verbose_name_plural = "計測データ"
-        constraints = [
-            # the protocol's identity of a sample: a repeat is a duplicate, never a second row
-            models.UniqueConstraint(fields=["gateway", "ts"], name="telemetry_sample_gateway_ts")
+        indexes = [
+            # the rollup job finds what arrived since its last run by received_at
+            models.Index(fields=["received_at"], name="telemetry_sample_received_at")
         ]
 
     def __str__(self) -> str:
         return f"{self.gateway_id} {self.ts:%Y-%m-%d %H:%M:%S}"
+
+
+class EnergyRollup(models.Model):
+    """Energy per counter over one hour, day or month, made from the samples by
+    ``rollups.rollup_energy`` and kept after the raw samples are dropped. Days and months are
+    Japanese calendar days and months (Asia/Tokyo); ``start`` is stored in UTC as usual."""
+
+    class Period(models.TextChoices):
+        HOUR = "hour", "時間"
+        DAY = "day", "日"
+        MONTH = "month", "月"
+
+    # the rollups are read by gateway, period and time range, which is this key's order
+    pk = models.CompositePrimaryKey("gateway", "period", "start")
+    gateway = models.ForeignKey(
+        Gateway, on_delete=models.CASCADE, db_index=False, related_name="energy_rollups"
+    )
+    period = models.CharField("集計単位", max_length=5, choices=Period.choices)
+    start = models.DateTimeField("期間の開始")
+    pv_kwh = models.FloatField("発電量 (kWh)")
+    load_kwh = models.FloatField("消費量 (kWh)")
+    grid_import_kwh = models.FloatField("買電量 (kWh)")
+    grid_export_kwh = models.FloatField("売電量 (kWh)")
+    charge_kwh = models.FloatField("充電量 (kWh)")
+    discharge_kwh = models.FloatField("放電量 (kWh)")
+    samples = models.IntegerField("計測データ数")
+    updated_at = models.DateTimeField("更新日時")
+
+    class Meta:
+        verbose_name = "電力量集計"
+        verbose_name_plural = "電力量集計"
+
+    def __str__(self) -> str:
+        return f"{self.gateway_id} {self.period} {self.start:%Y-%m-%d %H:%M}"
+
+
+class RollupWatermark(models.Model):
+    """How far a rollup has read the samples (by ``received_at``), and a lease so that two
+    runs never interleave: a slower run would otherwise overwrite a newer result."""
+
+    name = models.CharField(max_length=40, primary_key=True)
+    received_upto = models.DateTimeField("処理済みの受信日時", null=True, blank=True)
+    running_until = models.DateTimeField("実行中(期限)", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "集計の進捗"
+        verbose_name_plural = "集計の進捗"
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.received_upto}"
 
 
 class GatewayEvent(models.Model):

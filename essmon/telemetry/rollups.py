@@ -1,0 +1,368 @@
+"""Energy per hour, Japanese day and Japanese month, made from the samples' cumulative
+counters and kept after the raw samples are dropped (docs/architecture.md, "Storage").
+
+The energy between two consecutive samples of a gateway is the growth of each counter, or,
+when a counter went down (the device was reset and counts from 0 again), its new value.
+That energy is spread over the hours the pair spans in proportion to time, as if the counter
+had grown evenly between them. So the energy around a gap or a late batch does not pile up in
+one hour, and the hours of a gateway always add up to its counters' growth (resets aside).
+
+``rollup_energy`` runs every minute and recomputes only the hours that changed: those the
+pairs around each newly received sample overlap. Recomputing an hour from the samples is
+idempotent, so reprocessing is always safe. Days and months are then summed from the hours.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from essmon.telemetry.models import EnergyRollup, RollupWatermark, Sample
+
+logger = logging.getLogger(__name__)
+
+COUNTERS = (
+    "pv_kwh",
+    "load_kwh",
+    "grid_import_kwh",
+    "grid_export_kwh",
+    "charge_kwh",
+    "discharge_kwh",
+)
+# Days and months are Japanese calendar days and months whatever ESSMON_TIME_ZONE says:
+# changing that setting must not move the boundaries of rollups already made. Japan has had
+# no daylight saving time since 1951, so the offset is fixed and the SQL can use it as is.
+JST = ZoneInfo("Asia/Tokyo")
+JST_OFFSET = 9 * 3600
+HOUR = 3600
+DAY = 24 * HOUR
+# Each run rereads the samples received this long before the previous run started: an
+# ingest transaction that started before it but committed after it is not missed.
+OVERLAP = timedelta(minutes=5)
+# (gateway, day) pieces per statement; a gateway's stretch to recompute is cut at Japanese
+# midnights so that a long backfill becomes many bounded statements, not one huge one.
+CHUNK = 500
+# A run holds a lease, renewed after every statement; a run that died frees it after this.
+LEASE = timedelta(minutes=10)
+WATERMARK = "energy"
+
+
+@dataclass(frozen=True)
+class _Dialect:
+    """The few SQL fragments PostgreSQL and SQLite spell differently; ``{}`` is the operand."""
+
+    epoch: str  # seconds since 1970 as a float, exact to the millisecond at least
+    floor: str  # of a non-negative number
+    from_epoch: str
+    day_start: str  # the Japanese midnight that starts the timestamp's day
+    month_start: str
+    ts: str  # placeholders for a timestamp, a number and a gateway id
+    num: str
+    int: str
+    # "FROM outer JOIN table alias ON condition", as a loop over the outer rows that looks
+    # each one up in the table's index; {outer}, {table}, {alias}, {on}
+    join_each: str
+
+
+POSTGRESQL = _Dialect(
+    epoch="EXTRACT(EPOCH FROM {})::float8",
+    floor="FLOOR({})",
+    from_epoch="to_timestamp({})",
+    day_start="date_trunc('day', {}, 'Asia/Tokyo')",
+    month_start="date_trunc('month', {}, 'Asia/Tokyo')",
+    ts="%s::timestamptz",
+    num="%s::float8",
+    int="%s::bigint",
+    # A plain join lets the planner, which cannot see how few rows a VALUES list of
+    # gateways matches, choose a hash join over the whole table; a LATERAL subquery that
+    # cannot be flattened (OFFSET 0) is always looked up row by row.
+    join_each="{outer} CROSS JOIN LATERAL"
+    " (SELECT * FROM {table} {alias} WHERE {on} OFFSET 0) {alias}",
+)
+SQLITE = _Dialect(
+    # julianday() parses every form Django stores; rounding to the millisecond removes
+    # the float error that would put a sample at 11:00:00 into the hour before
+    epoch="ROUND((julianday({}) - 2440587.5) * 86400.0, 3)",
+    floor="CAST({} AS INTEGER)",
+    from_epoch="datetime({}, 'unixepoch')",
+    day_start="datetime({}, '+9 hours', 'start of day', '-9 hours')",
+    month_start="datetime({}, '+9 hours', 'start of month', '-9 hours')",
+    ts="%s",
+    num="%s",
+    int="%s",
+    join_each="{outer} JOIN {table} {alias} ON {on}",  # SQLite always loops over the outer
+)
+
+
+def _dialect() -> _Dialect:
+    return POSTGRESQL if connection.vendor == "postgresql" else SQLITE
+
+
+def rollup_energy(now: datetime | None = None) -> int:
+    """Recompute the hours touched by the samples received since the last run (less
+    OVERLAP), then their days and months; returns the number of hours written. A run that
+    finds another one still going does nothing and returns 0."""
+    now = now or timezone.now()
+    if not _take_lease():
+        logger.info("energy rollup skipped: another run holds the lease")
+        return 0
+    try:
+        mark = RollupWatermark.objects.get(pk=WATERMARK)
+        since = mark.received_upto - OVERLAP if mark.received_upto else None
+        stretches = _dirty_stretches(since)
+        written = 0
+        pieces = [
+            (gateway_id, lo, hi)
+            for gateway_id, (start, end) in sorted(stretches.items())
+            for lo, hi in _cut_at_midnights(start, end)
+        ]
+        for chunk in _chunks(pieces, CHUNK):
+            written += _roll_hours(chunk, now)
+            _renew_lease()
+        days = [
+            (gateway_id, _jst_day(start), _jst_day(end - 1) + DAY)
+            for gateway_id, (start, end) in sorted(stretches.items())
+        ]
+        for chunk in _chunks(days, CHUNK):
+            _roll_up(chunk, EnergyRollup.Period.HOUR, EnergyRollup.Period.DAY, now)
+            _renew_lease()
+        months = [(gateway_id, *_jst_months(lo, hi)) for gateway_id, lo, hi in days]
+        for chunk in _chunks(months, CHUNK):
+            _roll_up(chunk, EnergyRollup.Period.DAY, EnergyRollup.Period.MONTH, now)
+            _renew_lease()
+        RollupWatermark.objects.filter(pk=WATERMARK).update(received_upto=now)
+    finally:
+        RollupWatermark.objects.filter(pk=WATERMARK).update(running_until=None)
+    return written
+
+
+# --- what to recompute ----------------------------------------------------------------
+
+
+def _dirty_stretches(since: datetime | None) -> dict[int, tuple[int, int]]:
+    """{gateway id: (first hour, end hour)} as epoch seconds, end exclusive: the hours that
+    the pairs around the samples received after ``since`` overlap.
+
+    A new sample changes the pair it closes (from the sample before it) and the pair it
+    opens (to the sample after it, when it was backfilled), so a gateway's stretch runs from
+    the sample before its earliest new one to the sample after its latest new one."""
+    d = _dialect()
+    table = connection.ops.quote_name(Sample._meta.db_table)
+    where, params = "", []
+    if since is not None:
+        where, params = "WHERE received_at > %s", [connection.ops.adapt_datetimefield_value(since)]
+    before = f"SELECT MAX(s.ts) FROM {table} s WHERE s.gateway_id = f.gateway_id AND s.ts < f.lo"
+    after = f"SELECT MIN(s.ts) FROM {table} s WHERE s.gateway_id = f.gateway_id AND s.ts > f.hi"
+    sql = f"""
+        WITH fresh AS (
+            SELECT gateway_id, MIN(ts) AS lo, MAX(ts) AS hi FROM {table} {where}
+            GROUP BY gateway_id
+        )
+        SELECT f.gateway_id,
+            {d.epoch.format(f"COALESCE(({before}), f.lo)")},
+            {d.epoch.format(f"COALESCE(({after}), f.hi)")}
+        FROM fresh f
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {
+            gateway_id: (int(first // HOUR) * HOUR, int(last // HOUR) * HOUR + HOUR)
+            for gateway_id, first, last in cursor.fetchall()
+        }
+
+
+def _cut_at_midnights(start: int, end: int) -> Iterator[tuple[int, int]]:
+    while start < end:
+        cut = min(_jst_day(start) + DAY, end)
+        yield start, cut
+        start = cut
+
+
+def _jst_day(epoch: int) -> int:
+    """The epoch second of the Japanese midnight starting the day of ``epoch``."""
+    return (epoch + JST_OFFSET) // DAY * DAY - JST_OFFSET
+
+
+def _jst_months(lo: int, hi: int) -> tuple[int, int]:
+    """The Japanese months covering the days [lo, hi), as epoch seconds."""
+    first = datetime.fromtimestamp(lo, JST).replace(day=1)
+    last = datetime.fromtimestamp(hi - DAY, JST).replace(day=1)
+    end = last.replace(year=last.year + last.month // 12, month=last.month % 12 + 1)
+    return int(first.timestamp()), int(end.timestamp())
+
+
+def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --- the statements -------------------------------------------------------------------
+
+
+def _roll_hours(pieces: Sequence[tuple[int, int, int]], now: datetime) -> int:
+    """Recompute the hour rollups of (gateway id, first hour, end hour) pieces in one
+    statement: the samples from the one before each piece to the one after it, their pairs
+    (LAG), each pair's energy spread over the hours it overlaps (a recursive CTE yields one
+    row per pair and hour), summed per hour and upserted. Pieces of one gateway must not
+    overlap."""
+    d = _dialect()
+    ops = connection.ops
+    table = ops.quote_name(Sample._meta.db_table)
+    rollups = ops.quote_name(EnergyRollup._meta.db_table)
+    values = ", ".join([f"({d.int}, {d.ts}, {d.ts}, {d.num}, {d.num})"] * len(pieces))
+    params: list = []
+    for gateway_id, lo, hi in pieces:
+        params += [gateway_id, _adapt_epoch(lo), _adapt_epoch(hi), lo, hi]
+
+    def each(template: str, sep: str = ", ") -> str:
+        return sep.join(template.format(c=c) for c in COUNTERS)
+
+    start = ops.quote_name("start")
+    # the share of a pair's time [t0, t1] that falls into the hour starting at h
+    overlap = (
+        "((CASE WHEN t1 < h + 3600 THEN t1 ELSE h + 3600 END)"
+        " - (CASE WHEN t0 > h THEN t0 ELSE h END)) / (t1 - t0)"
+    )
+    samples = d.join_each.format(
+        outer="edges e",
+        table=table,
+        alias="s",
+        on="s.gateway_id = e.gateway_id AND s.ts >= e.first_ts AND s.ts <= e.last_ts",
+    )
+    sql = f"""
+        WITH RECURSIVE
+        pieces(gateway_id, lo, hi, lo_s, hi_s) AS (VALUES {values}),
+        edges AS MATERIALIZED (
+            SELECT p.gateway_id, p.lo_s, p.hi_s,
+                COALESCE((SELECT MAX(s.ts) FROM {table} s
+                          WHERE s.gateway_id = p.gateway_id AND s.ts < p.lo), p.lo) AS first_ts,
+                COALESCE((SELECT MIN(s.ts) FROM {table} s
+                          WHERE s.gateway_id = p.gateway_id AND s.ts >= p.hi), p.hi) AS last_ts
+            FROM pieces p
+        ),
+        points AS (
+            SELECT e.gateway_id, e.lo_s, e.hi_s, {d.epoch.format("s.ts")} AS t,
+                {each("s.{c}")}
+            FROM {samples}
+        ),
+        pairs AS (
+            SELECT gateway_id, lo_s, hi_s, LAG(t) OVER w AS t0, t AS t1,
+                {each("{c} - LAG({c}) OVER w AS {c}_up, {c} AS {c}_now")}
+            FROM points
+            WINDOW w AS (PARTITION BY gateway_id, lo_s ORDER BY t)
+        ),
+        spread(gateway_id, hi_s, h, t0, t1, {each("{c}")}) AS (
+            SELECT gateway_id, hi_s,
+                CASE WHEN t0 > lo_s THEN {d.floor.format("t0 / 3600")} * 3600 ELSE lo_s END,
+                t0, t1,
+                {each("CASE WHEN {c}_up < 0 THEN {c}_now ELSE {c}_up END")}
+            FROM pairs
+            WHERE t0 IS NOT NULL AND t1 > lo_s AND t0 < hi_s
+            UNION ALL
+            SELECT gateway_id, hi_s, h + 3600, t0, t1, {each("{c}")}
+            FROM spread
+            WHERE h + 3600 < t1 AND h + 3600 < hi_s
+        ),
+        energy AS (
+            SELECT gateway_id, h, {each(f"SUM({{c}} * {overlap}) AS {{c}}")}, 0 AS n
+            FROM spread
+            GROUP BY gateway_id, h
+            UNION ALL
+            SELECT gateway_id, {d.floor.format("t / 3600")} * 3600,
+                {each("CAST(0 AS DOUBLE PRECISION)")}, COUNT(*)
+            FROM points
+            WHERE t >= lo_s AND t < hi_s
+            GROUP BY gateway_id, {d.floor.format("t / 3600")} * 3600
+        )
+        INSERT INTO {rollups} (gateway_id, period, {start}, {each("{c}")}, samples, updated_at)
+        SELECT gateway_id, %s, {d.from_epoch.format("h")}, {each("SUM({c})")}, SUM(n), {d.ts}
+        FROM energy
+        WHERE TRUE
+        GROUP BY gateway_id, h
+        ON CONFLICT (gateway_id, period, {start}) DO UPDATE SET
+            {each("{c} = excluded.{c}")}, samples = excluded.samples,
+            updated_at = excluded.updated_at
+        RETURNING gateway_id
+    """
+    params += [EnergyRollup.Period.HOUR.value, ops.adapt_datetimefield_value(now)]
+    # counted from RETURNING: SQLite reports no rowcount for a statement that starts WITH
+    return len(_run(sql, params))
+
+
+def _roll_up(
+    spans: Sequence[tuple[int, int, int]],
+    source: EnergyRollup.Period,
+    target: EnergyRollup.Period,
+    now: datetime,
+) -> None:
+    """Recompute the ``target`` rollups (days or months) that start within (gateway id, lo,
+    hi) spans as sums of their ``source`` rollups. One span per gateway."""
+    d = _dialect()
+    ops = connection.ops
+    rollups = ops.quote_name(EnergyRollup._meta.db_table)
+    start = ops.quote_name("start")
+    bucket = (d.day_start if target == EnergyRollup.Period.DAY else d.month_start).format(
+        f"r.{start}"
+    )
+    values = ", ".join([f"({d.int}, {d.ts}, {d.ts})"] * len(spans))
+    params: list = []
+    for gateway_id, lo, hi in spans:
+        params += [gateway_id, _adapt_epoch(lo), _adapt_epoch(hi)]
+    sums = ", ".join(f"SUM(r.{c})" for c in (*COUNTERS, "samples"))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in (*COUNTERS, "samples", "updated_at"))
+    columns = ", ".join(COUNTERS)
+    sources = d.join_each.format(
+        outer="spans p",
+        table=rollups,
+        alias="r",
+        on=f"r.gateway_id = p.gateway_id AND r.period = %s"
+        f" AND r.{start} >= p.lo AND r.{start} < p.hi",
+    )
+    sql = f"""
+        WITH spans(gateway_id, lo, hi) AS (VALUES {values})
+        INSERT INTO {rollups} (gateway_id, period, {start}, {columns}, samples, updated_at)
+        SELECT r.gateway_id, %s, {bucket}, {sums}, {d.ts}
+        FROM {sources}
+        WHERE TRUE
+        GROUP BY r.gateway_id, {bucket}
+        ON CONFLICT (gateway_id, period, {start}) DO UPDATE SET {updates}
+    """
+    params += [target.value, ops.adapt_datetimefield_value(now), source.value]
+    _run(sql, params)
+
+
+def _run(sql: str, params: list) -> list[tuple]:
+    """Execute a rollup statement without PostgreSQL's JIT: the planner cannot tell how few
+    samples a VALUES list of gateways joins to, expects thousands of times more, and then
+    spends a second compiling a plan that runs in milliseconds."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL jit = off")
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+def _adapt_epoch(epoch: int) -> object:
+    return connection.ops.adapt_datetimefield_value(datetime.fromtimestamp(epoch, UTC))
+
+
+# --- one run at a time ------------------------------------------------------------------
+
+
+def _take_lease() -> bool:
+    now = timezone.now()
+    RollupWatermark.objects.get_or_create(name=WATERMARK)
+    free = Q(running_until__isnull=True) | Q(running_until__lt=now)
+    claimed = RollupWatermark.objects.filter(free, name=WATERMARK)
+    return claimed.update(running_until=now + LEASE) == 1
+
+
+def _renew_lease() -> None:
+    RollupWatermark.objects.filter(pk=WATERMARK).update(running_until=timezone.now() + LEASE)
