@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from essmon.commands.models import Command
@@ -185,7 +186,13 @@ def test_commands_need_the_device_secret(client, gw):
 @pytest.mark.django_db(transaction=True)
 def test_a_long_poll_returns_as_soon_as_a_command_is_made(client):
     gw = factories.connected_gateway(provisioned_days_ago=1)
-    timer = threading.Timer(1.0, lambda: change(gw))
+    def later():
+        try:
+            change(gw)
+        finally:
+            connection.close()  # this thread's own connection
+
+    timer = threading.Timer(1.0, later)
     timer.start()
     started = time.monotonic()
     response = client.get("/api/v1/commands?wait=10", **auth(gw))

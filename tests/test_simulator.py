@@ -449,6 +449,20 @@ def _provision(tmp_path, models: list[str]):
 
 
 @pytest.mark.django_db(transaction=True)
+async def _in_thread(func, *args, **kwargs):
+    """An ORM call off the event loop, on a thread that closes its connection after: a
+    connection left on an executor thread keeps the test database from being dropped."""
+    from django.db import connection
+
+    def call():
+        try:
+            return func(*args, **kwargs)
+        finally:
+            connection.close()
+
+    return await asyncio.to_thread(call)
+
+
 def test_end_to_end_over_https(live_server, tmp_path):
     from essmon.commands.models import Command
     from essmon.commands.services import request_setting_change
@@ -477,7 +491,7 @@ def test_end_to_end_over_https(live_server, tmp_path):
     async def go() -> FleetStats:
         async def meanwhile() -> None:
             await asyncio.sleep(1.5)  # about 1.5 simulated hours in: inside the outage
-            later["reserve"] = await asyncio.to_thread(
+            later["reserve"] = await _in_thread(
                 request_setting_change,
                 gateway=third,
                 setting="reserve_soc_pct",
@@ -558,10 +572,10 @@ def test_end_to_end_over_mqtt(tmp_path):
                     ).exists()
 
                 for _ in range(100):
-                    if await asyncio.to_thread(heard):
+                    if await _in_thread(heard):
                         break
                     await asyncio.sleep(0.1)
-                made["command"] = await asyncio.to_thread(
+                made["command"] = await _in_thread(
                     request_setting_change,
                     gateway=first,
                     setting="mode",
