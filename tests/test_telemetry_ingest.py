@@ -193,3 +193,15 @@ def test_samples_older_than_the_raw_retention_are_refused(settings):
     assert result.accepted == 1
     (refusal,) = result.rejected
     assert refusal["index"] == 0 and "older than the 2 months of raw samples" in refusal["reason"]
+
+
+def test_a_busy_database_answers_503_to_send_again(client, gw, monkeypatch):
+    from django.db import OperationalError
+
+    def busy(**kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr("essmon.telemetry.api.ingest_samples", busy)
+    response = post(client, gw, {"gateway_id": gw.gateway_id, "samples": [sample()]})
+    assert response.status_code == 503 and response["Retry-After"] == "30"
+    assert "send again" in response.json()["error"]

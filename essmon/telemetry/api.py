@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+from django.db import OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -94,7 +95,14 @@ def ingest_list(request: HttpRequest, *, field: str, limit: int, per: str, inges
         return error_response(400, f"{field}: expected a JSON array")
     if len(items) > limit:
         return error_response(413, f"{len(items)} {field}; at most {limit} per {per}")
-    result = ingest(gateway=gateway, items=items)
+    try:
+        result = ingest(gateway=gateway, items=items)
+    except OperationalError as exc:
+        # the database is busy or away: nothing was stored, the gateway sends it again
+        logger.warning("gateway %s: %s not stored: %s", gateway.gateway_id, field, exc)
+        response = error_response(503, "temporarily unable to store; send again later")
+        response["Retry-After"] = "30"
+        return response
     if result.rejected:
         logger.info("gateway %s: %d %s rejected", gateway.gateway_id, len(result.rejected), field)
     return JsonResponse(result.as_dict())
