@@ -9,7 +9,7 @@ import hmac
 import os
 import re
 import secrets
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -135,10 +135,16 @@ class ProvisionedGateway:
 
 
 def provision_gateways(
-    *, count: int, model: str = DEFAULT_MODEL, part_number: str = "", lot: str | None = None
+    *,
+    count: int,
+    model: str = DEFAULT_MODEL,
+    part_number: str = "",
+    lot: str | None = None,
+    before_commit: Callable[[list[ProvisionedGateway]], None] | None = None,
 ) -> list[ProvisionedGateway]:
     """Create ``count`` unclaimed gateways with fresh passwords; the plaintexts are returned
-    once, for the sheets, and never stored."""
+    once, for the sheets, and never stored. ``before_commit`` runs inside the transaction
+    (writing the sheet list: if it fails, no gateway is kept)."""
     if count < 1:
         raise ValueError("count must be at least 1")
     if not MODEL_RE.match(model):
@@ -172,6 +178,8 @@ def provision_gateways(
                 except IntegrityError:
                     continue  # an ID collision; draw again
             created.append(ProvisionedGateway(gateway_id, password, model, part_number, secret))
+        if before_commit is not None:
+            before_commit(created)
     return created
 
 

@@ -2,7 +2,6 @@ import re
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from essmon.gateways.services import (
     DEFAULT_MODEL,
@@ -34,14 +33,13 @@ class Command(BaseCommand):
             raise CommandError(f"{out} exists; refusing to overwrite a sheet list")
         if not out.parent.is_dir():
             raise CommandError(f"{out.parent} is not a directory")
-        # One transaction with the CSV write: gateways whose passwords were never written
-        # down could not be registered, so a failed write keeps none of them.
-        with transaction.atomic():
-            try:
-                rows = provision_gateways(
-                    count=count, model=model, part_number=part_number, lot=lot
-                )
-            except ValueError as exc:
-                raise CommandError(str(exc)) from exc
-            write_gateway_csv(out, rows)
+        # The CSV is written inside provisioning's transaction: gateways whose passwords
+        # were never written down could not be registered, so a failed write keeps none.
+        try:
+            rows = provision_gateways(
+                count=count, model=model, part_number=part_number, lot=lot,
+                before_commit=lambda made: write_gateway_csv(out, made),
+            )  # fmt: skip
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(f"provisioned {len(rows)} gateways of model {model}; wrote {out}")
