@@ -91,7 +91,9 @@ def check_timestamp(value: object, *, gateway: Gateway, now: datetime) -> dateti
     return ts
 
 
-def validate_sample(raw: object, *, gateway: Gateway, now: datetime) -> dict:
+def validate_sample(
+    raw: object, *, gateway: Gateway, now: datetime, oldest: datetime | None = None
+) -> dict:
     """A sample's fields, checked and converted; SampleError names the first bad field."""
     if not isinstance(raw, dict):
         raise SampleError("sample: expected a JSON object")
@@ -99,7 +101,7 @@ def validate_sample(raw: object, *, gateway: Gateway, now: datetime) -> dict:
     if missing:
         raise SampleError(f"missing field(s): {', '.join(missing)}")
     clean: dict = {"ts": check_timestamp(raw["ts"], gateway=gateway, now=now)}
-    if clean["ts"] < oldest_accepted_ts(now):
+    if clean["ts"] < (oldest or oldest_accepted_ts(now)):
         # its month's partition is gone (or going): the raw retention is over for it
         raise SampleError(
             f"ts: {raw['ts']} is older than the {settings.RAW_RETENTION_MONTHS} months"
@@ -172,11 +174,14 @@ def ingest_sample_batches(
     stream worker spread the live-state writes (see ContactBuffer)."""
     now = now or timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
+    oldest = oldest_accepted_ts(now)  # once a batch: it only moves at a month's turn
     checked = []
     for gateway, samples in batches:
         result, valid = partition_items(
             samples,
-            lambda raw, gateway=gateway: validate_sample(raw, gateway=gateway, now=now),
+            lambda raw, gateway=gateway: validate_sample(
+                raw, gateway=gateway, now=now, oldest=oldest
+            ),
             lambda c: c["ts"],
         )
         checked.append((gateway, result, valid))
