@@ -186,6 +186,7 @@ def test_commands_need_the_device_secret(client, gw):
 @pytest.mark.django_db(transaction=True)
 def test_a_long_poll_returns_as_soon_as_a_command_is_made(client):
     gw = factories.connected_gateway(provisioned_days_ago=1)
+
     def later():
         try:
             change(gw)
