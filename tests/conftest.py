@@ -185,3 +185,14 @@ def client():
                 return super().request(**request)
 
     return CommittingClient()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    """A Mosquitto of the test's own (tests/mosquitto.py), stopped after it."""
+    from tests.mosquitto import Mosquitto
+
+    made = Mosquitto(tmp_path / "mosquitto")
+    made.start()
+    yield made
+    made.stop()

@@ -15,7 +15,7 @@ from essmon.mqtt.models import DeadLetter, IngestCounter
 from essmon.mqtt.process import GatewayCache, Incoming, process_messages
 from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState, Sample
 from tests import factories
-from tests.mosquitto import SERVICE, Mosquitto
+from tests.mosquitto import SERVICE
 from tests.mqtt_helpers import (
     SamplePublisher,
     WorkerThread,
@@ -138,14 +138,6 @@ def test_status_events_results_and_the_last_will():
 
 
 # --- against a real Mosquitto -------------------------------------------------------------
-
-
-@pytest.fixture
-def broker(tmp_path):
-    made = Mosquitto(tmp_path / "mosquitto")
-    made.start()
-    yield made
-    made.stop()
 
 
 @pytest.mark.django_db(transaction=True)

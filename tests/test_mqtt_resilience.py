@@ -13,7 +13,6 @@ from django.db import connection, connections
 
 from essmon.telemetry.models import Sample
 from tests import factories
-from tests.mosquitto import Mosquitto
 from tests.mqtt_helpers import (
     SamplePublisher,
     WorkerThread,
@@ -26,14 +25,6 @@ from tests.services import require
 
 pytestmark = pytest.mark.django_db(transaction=True)
 N = 3000
-
-
-@pytest.fixture
-def broker(tmp_path):
-    made = Mosquitto(tmp_path / "mosquitto")
-    made.start()
-    yield made
-    made.stop()
 
 
 @pytest.fixture

@@ -78,19 +78,11 @@ def ensure_partitions(now: datetime | None = None, *, using: str = DEFAULT_DB_AL
     first = oldest_accepted_ts(now)
     count = settings.RAW_RETENTION_MONTHS + 1 + settings.SAMPLE_PARTITIONS_AHEAD
     months = [add_months(first, n) for n in range(count)]
-    created: list[str] = []
-    busy: list[str] = []
-    with connection.cursor() as cursor:
-        if not _is_partitioned(cursor):
-            return []
-        with _maintenance_lock(cursor) as locked:
-            if locked:
-                created, busy = _create_missing(cursor, connection, months, using=using)
-    if created:
-        logger.info("sample partitions made: %s", ", ".join(created))
-    if busy:
-        raise PartitionMaintenanceError(f"sample table busy, not made yet: {', '.join(busy)}")
-    return created
+    return _under_lock(
+        connection,
+        lambda cursor: _create_missing(cursor, connection, months, using=using),
+        verb="made",
+    )
 
 
 def drop_expired_partitions(
@@ -108,19 +100,29 @@ def drop_expired_partitions(
         if deleted:
             logger.info("deleted %d samples older than %s", deleted, keep_from.isoformat())
         return []
-    dropped: list[str] = []
+    return _under_lock(
+        connection,
+        lambda cursor: _drop_older(cursor, connection, keep_from, using=using),
+        verb="dropped",
+    )
+
+
+def _under_lock(connection, work, *, verb: str) -> list[str]:
+    """Run ``work(cursor) -> (done, busy)`` holding the maintenance lock (a no-op when
+    another process holds it, or the table is not partitioned); log and report busy ones."""
+    done: list[str] = []
     busy: list[str] = []
     with connection.cursor() as cursor:
         if not _is_partitioned(cursor):
             return []
         with _maintenance_lock(cursor) as locked:
             if locked:
-                dropped, busy = _drop_older(cursor, connection, keep_from, using=using)
-    if dropped:
-        logger.info("sample partitions dropped: %s", ", ".join(dropped))
+                done, busy = work(cursor)
+    if done:
+        logger.info("sample partitions %s: %s", verb, ", ".join(done))
     if busy:
-        raise PartitionMaintenanceError(f"sample table busy, not dropped yet: {', '.join(busy)}")
-    return dropped
+        raise PartitionMaintenanceError(f"sample table busy, not {verb} yet: {', '.join(busy)}")
+    return done
 
 
 def maintain_partitions() -> dict[str, list[str]]:
