@@ -313,7 +313,7 @@ def fleet(server: FakeEssmon, gateways, **options) -> FleetStats:
         finally:
             await transport.client.aclose()
 
-    return asyncio.run(go())
+    return run_async(go())
 
 
 def test_a_flaky_network_loses_nothing_and_backfills_in_order():
@@ -449,6 +449,15 @@ def _provision(tmp_path, models: list[str]):
 
 
 @pytest.mark.django_db(transaction=True)
+def run_async(coroutine):
+    """asyncio.run on a thread of its own: Playwright's sync API (the browser tests) leaves
+    an event loop running in the main thread for the rest of the session."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
 async def _in_thread(func, *args, **kwargs):
     """An ORM call off the event loop, on a thread that closes its connection after: a
     connection left on an executor thread keeps the test database from being dropped."""
@@ -505,7 +514,7 @@ def test_end_to_end_over_https(live_server, tmp_path):
         return stats
 
     began = time.monotonic()
-    stats = asyncio.run(go())
+    stats = run_async(go())
     assert time.monotonic() - began < 20
     assert stats.errors == 0 and stats.rejected == 0 and stats.buffered == 0
     assert stats.generated == stats.accepted == 3 * 180 and stats.duplicates == 0
@@ -589,7 +598,7 @@ def test_end_to_end_over_mqtt(tmp_path):
             return stats
 
         with WorkerThread(broker):
-            stats = asyncio.run(go())
+            stats = run_async(go())
             assert stats.buffered == 0 and stats.generated == 2 * 120
             for gw in gateways.values():
                 wait_for(
