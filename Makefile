@@ -7,12 +7,12 @@ BIN := $(VENV)/bin
 VENDOR := essmon/static/vendor
 PG_URL ?= postgres://postgres@127.0.0.1:5432/essmon
 
-.PHONY: run test test-sqlite test-postgres lint format deps static chromium clean
+.PHONY: run test test-sqlite test-postgres lint format deps static chromium mosquitto clean
 
 run: deps static
 	$(BIN)/essmon serve --demo
 
-test: deps static chromium lint test-sqlite test-postgres
+test: deps static chromium mosquitto lint test-sqlite test-postgres
 
 test-sqlite:
 	$(BIN)/pytest -p no:cacheprovider
@@ -61,6 +61,16 @@ chromium:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 		else \
 			echo "Chromium is missing: install Debian's chromium package (browser tests will skip)"; \
+		fi; \
+	fi
+
+# Debian's Mosquitto binary for the MQTT tests, which start brokers of their own.
+mosquitto:
+	@if ! command -v mosquitto >/dev/null; then \
+		if [ "$$(id -u)" = "0" ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; \
+		else \
+			echo "Mosquitto is missing: install Debian's mosquitto package (MQTT tests will skip)"; \
 		fi; \
 	fi
 
