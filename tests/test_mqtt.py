@@ -257,3 +257,49 @@ def test_a_stream_worker_writes_a_gateways_live_state_at_most_every_few_seconds(
     state = GatewayLiveState.objects.get(gateway=gw)
     assert state.last_seq == 4 and state.last_seen_at == start + timedelta(seconds=20)
     assert Sample.objects.filter(gateway=gw).count() == 5
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b'{"gateway_id": "X", "samples": [' + b"1" * 5000 + b"]}", "not usable JSON"),
+        (b"[" * 100_000 + b"]" * 100_000, "not usable JSON"),
+        (b'{"gateway_id": "X", "firmware": "\\u0000"}', "NUL character"),
+    ],
+)
+def test_json_python_cannot_take_is_a_dead_letter_not_a_crash(payload, reason):
+    gw = factories.connected_gateway()
+    process_messages([message(gw, "status", payload)], cache=GatewayCache())
+    assert reason in DeadLetter.objects.get().reason
+
+
+@pytest.mark.django_db
+def test_a_number_too_large_for_a_float_is_refused_by_name():
+    gw = factories.connected_gateway()
+    body = json.dumps({"gateway_id": gw.gateway_id, "samples": [sample(1)]}).replace(
+        '"pv_w": 1200.0', '"pv_w": 1' + "0" * 400
+    )
+    process_messages([message(gw, "telemetry", body.encode())], cache=GatewayCache())
+    assert DeadLetter.objects.get().reason == "[0] pv_w: too large a number"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_the_database_refuses_is_taken_one_message_at_a_time(broker):
+    from essmon.mqtt.broker import broker_address
+    from essmon.mqtt.worker import IngestWorker, Received
+
+    kept, removed = factories.connected_gateway(), factories.connected_gateway()
+    worker = IngestWorker(broker_address(broker.url), client_id="t", share_group="g")
+    batch = [
+        message(gw, "telemetry", {"gateway_id": gw.gateway_id, "samples": [sample(1)]})
+        for gw in (kept, removed)
+    ]
+    worker.cache.load({kept.gateway_id, removed.gateway_id})  # the worker knew both
+    removed.delete()  # and one went from the registry before the batch came
+    worker._ingest([Received(m, mid=n, qos=1, generation=-1) for n, m in enumerate(batch)])
+    assert Sample.objects.filter(gateway=kept).count() == 1
+    # the whole batch failed at COMMIT (deferred foreign key); one at a time, with the
+    # cache renewed, the removed gateway's message is a dead letter and the rest is stored
+    letter = DeadLetter.objects.get(gateway_id=removed.gateway_id)
+    assert letter.reason == f"unknown gateway {removed.gateway_id!r}"

@@ -205,3 +205,16 @@ def test_a_busy_database_answers_503_to_send_again(client, gw, monkeypatch):
     response = post(client, gw, {"gateway_id": gw.gateway_id, "samples": [sample()]})
     assert response.status_code == 503 and response["Retry-After"] == "30"
     assert "send again" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[" * 100_000 + "]" * 100_000, "not usable JSON"),
+        ('{"gateway_id": "x", "n": ' + "9" * 5000 + "}", "not usable JSON"),
+        ('{"gateway_id": "\\u0000"}', "NUL character"),
+    ],
+)
+def test_json_python_or_postgresql_cannot_take_is_a_400(client, gw, body, message):
+    response = post(client, gw, body)
+    assert response.status_code == 400 and message in response.json()["error"]

@@ -4,6 +4,7 @@ site shows them next to the field."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from django.db import models
@@ -75,7 +76,12 @@ def validate_setting(model: str, setting: str, value: object) -> object:
 
 
 def _whole_number(value: object, label: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value != int(value)
+    ):
         raise SettingError(f"{label}は整数で指定してください。")
     return int(value)
 

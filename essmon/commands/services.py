@@ -103,7 +103,8 @@ def claim_for_broker(*, now: datetime | None = None, limit: int = 500) -> list[C
     now = now or timezone.now()
     with transaction.atomic():
         commands = list(
-            Command.objects.select_for_update(skip_locked=True)
+            # of=self: the joined gateway rows are not locked against ingest and new commands
+            Command.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("gateway")
             .filter(expires_at__gt=now)
             .filter(
@@ -161,6 +162,8 @@ def record_results(*, gateway: Gateway, results: list, now: datetime | None = No
         if isinstance(raw, dict) and raw.get("command_id") in valid:
             index_of.setdefault(raw["command_id"], index)
     with transaction.atomic():
+        # the live state first, then the commands: hand_out's order, so the two never deadlock
+        record_contacts([gateway.pk], now=now)
         commands = {
             c.pk: c
             for c in Command.objects.select_for_update().filter(gateway=gateway, pk__in=list(valid))
@@ -173,7 +176,6 @@ def record_results(*, gateway: Gateway, results: list, now: datetime | None = No
                 outcome.rejected.append({"index": index_of[command_id], "reason": refusal})
             else:
                 outcome.accepted += 1
-        record_contacts([gateway.pk], now=now)
     outcome.rejected.sort(key=lambda r: r["index"])
     return outcome
 

@@ -6,7 +6,6 @@ only after this returns, that is after their rows are committed.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -27,6 +26,7 @@ from essmon.telemetry.ingest import (
     MAX_SAMPLES_PER_BATCH,
     IngestResult,
     SampleError,
+    decode_message,
     ingest_events,
     ingest_sample_batches,
     record_status,
@@ -82,15 +82,9 @@ def _parse(message: Incoming, gateways: dict[str, Gateway | None]) -> tuple[str,
     if len(message.payload) > MAX_BODY_BYTES:
         raise Refused(f"payload is {len(message.payload)} bytes; at most {MAX_BODY_BYTES}")
     try:
-        body = json.loads(message.payload.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise Refused("payload is not UTF-8") from exc
-    except json.JSONDecodeError as exc:
-        raise Refused(
-            f"payload is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
-    if not isinstance(body, dict):
-        raise Refused("payload must be a JSON object")
+        body = decode_message(message.payload)
+    except SampleError as exc:
+        raise Refused(str(exc)) from exc
     if body.get("gateway_id") != gateway.gateway_id:
         raise Refused(f"gateway_id {body.get('gateway_id')!r} in the body is not the topic's")
     return parts[3], gateway, body
@@ -134,7 +128,7 @@ def process_messages(
                 topic=message.topic[:200],
                 gateway_id=(parts[2] if len(parts) > 2 else "")[:64],
                 reason=reason,
-                payload=message.payload[:PAYLOAD_KEPT].decode("utf-8", "replace"),
+                payload=_kept(message.payload),
             )
         )
         logger.warning("dead letter on %s: %s", message.topic, reason)
@@ -162,7 +156,9 @@ def process_messages(
         for message, kind, gateway, body in others:
             try:
                 with transaction.atomic():  # a savepoint: one bad message spoils no other
-                    _handle_other(kind, gateway, body, now=now, message=message, dead=dead)
+                    _handle_other(
+                        kind, gateway, body, now=now, message=message, dead=dead, contacts=contacts
+                    )
             except (Refused, SampleError) as exc:
                 dead(message, str(exc))
         DeadLetter.objects.bulk_create(outcome.dead)
@@ -187,9 +183,11 @@ def _store_samples(telemetry, *, now: datetime, dead, contacts) -> list[IngestRe
         return results
 
 
-def _handle_other(kind: str, gateway: Gateway, body: dict, *, now, message, dead) -> None:
+def _handle_other(kind: str, gateway: Gateway, body: dict, *, now, message, dead, contacts) -> None:
     if kind == "status":
         if body.get("connection") == "lost" and "status" not in body:
+            if contacts is not None:
+                contacts.settle(gateway.pk)
             connection_lost(gateway=gateway, now=now)
         else:
             record_status(gateway=gateway, raw=body.get("status"), now=now)
@@ -204,6 +202,25 @@ def _handle_other(kind: str, gateway: Gateway, body: dict, *, now, message, dead
         )
     if result.rejected:
         dead(message, _refusals(result))
+
+
+def dead_letter(message: Incoming, reason: str) -> Outcome:
+    """Keep one message as a dead letter, in a transaction of its own."""
+    parts = message.topic.split("/")
+    with transaction.atomic():
+        DeadLetter.objects.create(
+            topic=message.topic[:200],
+            gateway_id=(parts[2] if len(parts) > 2 else "")[:64],
+            reason=reason,
+            payload=_kept(message.payload),
+        )
+    logger.warning("dead letter on %s: %s", message.topic, reason)
+    return Outcome(counts=Counter(messages=1, dead_letters=1))
+
+
+def _kept(payload: bytes) -> str:
+    # NUL cannot be stored in PostgreSQL text; the letter keeps the rest as it came
+    return payload[:PAYLOAD_KEPT].decode("utf-8", "replace").replace("\x00", "\ufffd")
 
 
 def add_counts(counts: Counter, *, transport: str = "mqtt") -> None:

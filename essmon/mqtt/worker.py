@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from django.db import (
+    DatabaseError,
     InterfaceError,
     OperationalError,
     close_old_connections,
@@ -31,7 +32,14 @@ from paho.mqtt.properties import Properties
 
 from essmon.commands.services import as_message, claim_for_broker
 from essmon.mqtt.broker import GATEWAY_TOPICS_IN, BrokerAddress, topic
-from essmon.mqtt.process import GatewayCache, Incoming, add_counts, process_messages
+from essmon.mqtt.process import (
+    GatewayCache,
+    Incoming,
+    Outcome,
+    add_counts,
+    dead_letter,
+    process_messages,
+)
 from essmon.telemetry.connectivity import ContactBuffer
 
 logger = logging.getLogger(__name__)
@@ -144,6 +152,8 @@ class IngestWorker:
                     last_report = time.monotonic()
                     logger.info("ingest-mqtt totals: %s", dict(self.totals))
         finally:
+            if self.contacts.held:
+                self._flush_contacts()
             self.client.disconnect()
             self.client.loop_stop()
             logger.info("ingest-mqtt stopped; totals: %s", dict(self.totals))
@@ -185,6 +195,13 @@ class IngestWorker:
                 if self.stopping.wait(delay):
                     return
                 delay = min(delay * 2, 10.0)
+            except DatabaseError as exc:
+                # one message the database refuses (say a gateway removed meanwhile, found
+                # only at COMMIT by a deferred foreign key) must not fail its batch forever
+                logger.warning("batch refused by the database (%s); one message at a time", exc)
+                self.cache = GatewayCache()
+                outcome = self._one_at_a_time(batch)
+                break
         for received in batch:
             if received.generation == self.generation:
                 self.client.ack(received.mid, received.qos)
@@ -195,6 +212,20 @@ class IngestWorker:
             add_counts(outcome.counts)
         except (OperationalError, InterfaceError):
             logger.warning("could not add to the counters: %s", dict(outcome.counts))
+
+    def _one_at_a_time(self, batch: list[Received]) -> Outcome:
+        outcome = Outcome()
+        for received in batch:
+            try:
+                single = process_messages(
+                    [received.message], cache=self.cache, contacts=self.contacts
+                )
+            except (OperationalError, InterfaceError):
+                raise
+            except DatabaseError as exc:
+                single = dead_letter(received.message, f"could not store: {exc}")
+            outcome.counts.update(single.counts)
+        return outcome
 
     def _flush_contacts(self) -> None:
         try:

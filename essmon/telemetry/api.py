@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 from django.db import OperationalError
@@ -16,6 +15,7 @@ from essmon.telemetry.ingest import (
     MAX_EVENTS_PER_BATCH,
     MAX_SAMPLES_PER_BATCH,
     SampleError,
+    decode_message,
     ingest_events,
     ingest_samples,
     record_status,
@@ -62,19 +62,9 @@ def _read_message(request: HttpRequest) -> tuple[Gateway | None, dict | None, Js
     if gateway is None:
         return None, None, error_response(401, "unknown gateway or wrong secret")
     try:
-        body = json.loads(request.body.decode("utf-8"))
-    except UnicodeDecodeError:
-        return None, None, error_response(400, "body is not UTF-8")
-    except json.JSONDecodeError as exc:
-        return (
-            None,
-            None,
-            error_response(
-                400, f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-            ),
-        )
-    if not isinstance(body, dict):
-        return None, None, error_response(400, "body must be a JSON object")
+        body = decode_message(request.body)
+    except SampleError as exc:
+        return None, None, error_response(400, str(exc))
     if body.get("gateway_id") != gateway.gateway_id:
         logger.warning("gateway %s posted for %r", gateway.gateway_id, body.get("gateway_id"))
         return (

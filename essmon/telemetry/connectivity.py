@@ -150,6 +150,12 @@ class ContactBuffer:
         """Write everything held back (the stream paused)."""
         self._write(list(self.held))
 
+    def settle(self, gateway_id: int) -> None:
+        """Write what is held back for one gateway now: its connection was lost, and the
+        last will must close its interval at the true last message, for good."""
+        if gateway_id in self.held:
+            self._write([gateway_id])
+
     def _write(self, gateway_ids: list[int]) -> None:
         by_time: dict[datetime, dict[int, Newest | None]] = {}
         for gateway_id in gateway_ids:

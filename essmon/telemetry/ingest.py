@@ -3,6 +3,7 @@ valid ones idempotently, and say precisely why each refused one was refused."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -61,10 +62,34 @@ class IngestResult:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
 
 
+def decode_message(raw: bytes) -> dict:
+    """A message body as a JSON object, for every transport; SampleError says why not."""
+    try:
+        text = raw.decode("utf-8")
+        body = json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise SampleError("body is not UTF-8") from exc
+    except json.JSONDecodeError as exc:
+        raise SampleError(
+            f"body is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit number, nesting 100k deep
+        raise SampleError(f"body is not usable JSON: {str(exc)[:120]}") from exc
+    if "\\u0000" in text.lower():
+        # PostgreSQL cannot store a NUL in text: refused here, not failing the batch later
+        raise SampleError("body contains a NUL character (\\u0000)")
+    if not isinstance(body, dict):
+        raise SampleError("body must be a JSON object")
+    return body
+
+
 def _number(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise SampleError(f"{name}: expected a number, got {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError as exc:
+        raise SampleError(f"{name}: too large a number") from exc
     low, high = NUMBERS[name]
     if not math.isfinite(number):
         raise SampleError(f"{name}: {value} is not a finite number")
