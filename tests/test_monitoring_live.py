@@ -64,3 +64,47 @@ def test_today_sums_this_jst_days_hours_only():
             pv_kwh=pv, samples=60, updated_at=now, **zero,
         )  # fmt: skip
     assert live_snapshot(gw, now=now).today_kwh["pv_kwh"] == pytest.approx(1.75)
+
+
+def _rollup(gw, period, start, **kwh):
+    counters = dict.fromkeys(
+        ["pv_kwh", "load_kwh", "grid_import_kwh", "grid_export_kwh", "charge_kwh", "discharge_kwh"],
+        0.0,
+    )
+    EnergyRollup.objects.create(
+        gateway=gw, period=period, start=start, samples=60, updated_at=timezone.now(),
+        **{**counters, **kwh},
+    )  # fmt: skip
+
+
+def test_history_views_read_their_rollups_and_give_the_ratios():
+    from datetime import date, datetime
+
+    from essmon.monitoring.services import JST, energy_history
+
+    gw = factories.connected_gateway()
+    _rollup(gw, "day", datetime(2026, 5, 1, tzinfo=JST), pv_kwh=20, load_kwh=10,
+            grid_import_kwh=2, grid_export_kwh=8)  # fmt: skip
+    _rollup(gw, "day", datetime(2026, 5, 31, tzinfo=JST), pv_kwh=10, load_kwh=10,
+            grid_import_kwh=4, grid_export_kwh=2)  # fmt: skip
+    _rollup(gw, "day", datetime(2026, 6, 1, tzinfo=JST), pv_kwh=99)  # next month
+    _rollup(gw, "month", datetime(2025, 12, 1, tzinfo=JST), pv_kwh=100, load_kwh=50)
+    _rollup(gw, "month", datetime(2026, 5, 1, tzinfo=JST), pv_kwh=30, load_kwh=20)
+
+    month = energy_history(gw, view="month", anchor=date(2026, 5, 17))
+    assert [b.start.day for b in month.buckets] == [1, 31]
+    assert month.totals["pv_kwh"] == 30 and month.totals["grid_export_kwh"] == 10
+    assert month.self_consumption == pytest.approx(20 / 30)  # 30 generated, 10 sold
+    assert month.self_sufficiency == pytest.approx(14 / 20)  # 20 used, 6 bought
+
+    year = energy_history(gw, view="year", anchor=date(2026, 1, 1))
+    assert [(b.start.month, b.kwh["pv_kwh"]) for b in year.buckets] == [(5, 30.0)]
+    lifetime = energy_history(gw, view="lifetime", anchor=date(2026, 1, 1))
+    assert [(b.start.year, b.kwh["pv_kwh"]) for b in lifetime.buckets] == [
+        (2025, 100.0),
+        (2026, 30.0),
+    ]
+    empty = energy_history(gw, view="day", anchor=date(2026, 5, 1))
+    assert empty.buckets == () and empty.self_consumption is None
+    with pytest.raises(ValueError, match="view"):
+        energy_history(gw, view="week", anchor=date(2026, 5, 1))

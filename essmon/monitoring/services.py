@@ -8,7 +8,7 @@ live state, which a stream worker writes only every few seconds.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import Sum
@@ -98,3 +98,77 @@ def live_snapshot(gateway: Gateway, *, now: datetime | None = None) -> LiveSnaps
         flows=power_flows(values),
         today_kwh=today_energy(gateway, now=now),
     )
+
+
+# --- history ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bucket:
+    start: datetime  # JST
+    kwh: dict
+
+
+@dataclass(frozen=True)
+class History:
+    buckets: tuple[Bucket, ...]
+    totals: dict
+    self_consumption: float | None  # share of generation used on site (not sold)
+    self_sufficiency: float | None  # share of consumption not bought from the grid
+
+
+def ratios(totals: dict) -> tuple[float | None, float | None]:
+    """Self-consumption and self-sufficiency; None where there was nothing to divide by."""
+    return (
+        _share(totals["pv_kwh"] - totals["grid_export_kwh"], totals["pv_kwh"]),
+        _share(totals["load_kwh"] - totals["grid_import_kwh"], totals["load_kwh"]),
+    )
+
+
+def _share(part: float, whole: float) -> float | None:
+    # clamped: counters read at slightly different instants can overshoot by a little
+    return min(1.0, max(0.0, part / whole)) if whole > 0 else None
+
+
+def energy_history(gateway: Gateway, *, view: str, anchor: date) -> History:
+    """Bars for the history charts, from the rollups (kept after raw samples are dropped):
+    ``day`` hours of that JST day, ``month`` days of its month, ``year`` months of its year,
+    ``lifetime`` one bar a year. Each view reads at most a few hundred rollup rows, however
+    many samples exist."""
+    start = datetime(anchor.year, anchor.month, anchor.day, tzinfo=JST)
+    if view == "day":
+        period, end = EnergyRollup.Period.HOUR, start + timedelta(days=1)
+    elif view == "month":
+        start = start.replace(day=1)
+        period, end = EnergyRollup.Period.DAY, _next_month(start)
+    elif view == "year":
+        start = start.replace(month=1, day=1)
+        period, end = EnergyRollup.Period.MONTH, start.replace(year=start.year + 1)
+    elif view == "lifetime":
+        period, start, end = EnergyRollup.Period.MONTH, None, None
+    else:
+        raise ValueError(f"view: {view!r} is not one of day, month, year, lifetime")
+    rows = EnergyRollup.objects.filter(gateway=gateway, period=period)
+    if start is not None:
+        rows = rows.filter(start__gte=start, start__lt=end)
+    buckets: dict[datetime, dict] = {}
+    for row in rows.order_by("start").values("start", *COUNTERS):
+        local = timezone.localtime(row["start"], JST)
+        key = local.replace(month=1, day=1, hour=0) if view == "lifetime" else local
+        into = buckets.setdefault(key, dict.fromkeys(COUNTERS, 0.0))
+        for name in COUNTERS:
+            into[name] += row[name]
+    totals = {name: sum(b[name] for b in buckets.values()) for name in COUNTERS}
+    consumption, sufficiency = ratios(totals)
+    return History(
+        buckets=tuple(
+            Bucket(k, {n: round(v, 3) for n, v in b.items()}) for k, b in buckets.items()
+        ),
+        totals={name: round(value, 3) for name, value in totals.items()},
+        self_consumption=consumption,
+        self_sufficiency=sufficiency,
+    )
+
+
+def _next_month(start: datetime) -> datetime:
+    return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
