@@ -12,8 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from essmon.commands.services import MAX_RESULTS_PER_REQUEST, record_results
@@ -120,18 +119,8 @@ def process_messages(
     others: list[tuple[Incoming, str, Gateway, dict]] = []
 
     def dead(message: Incoming, reason: str) -> None:
-        parts = message.topic.split("/")
         outcome.counts["dead_letters"] += 1
-        outcome.dead.append(
-            DeadLetter(
-                received_at=now,
-                topic=message.topic[:200],
-                gateway_id=(parts[2] if len(parts) > 2 else "")[:64],
-                reason=reason,
-                payload=_kept(message.payload),
-            )
-        )
-        logger.warning("dead letter on %s: %s", message.topic, reason)
+        outcome.dead.append(_letter(message, reason, now=now))
 
     for message in messages:
         outcome.counts["messages"] += 1
@@ -206,33 +195,37 @@ def _handle_other(kind: str, gateway: Gateway, body: dict, *, now, message, dead
 
 def dead_letter(message: Incoming, reason: str) -> Outcome:
     """Keep one message as a dead letter, in a transaction of its own."""
-    parts = message.topic.split("/")
     with transaction.atomic():
-        DeadLetter.objects.create(
-            topic=message.topic[:200],
-            gateway_id=(parts[2] if len(parts) > 2 else "")[:64],
-            reason=reason,
-            payload=_kept(message.payload),
-        )
-    logger.warning("dead letter on %s: %s", message.topic, reason)
+        _letter(message, reason, now=timezone.now()).save()
     return Outcome(counts=Counter(messages=1, dead_letters=1))
 
 
-def _kept(payload: bytes) -> str:
-    # NUL cannot be stored in PostgreSQL text; the letter keeps the rest as it came
-    return payload[:PAYLOAD_KEPT].decode("utf-8", "replace").replace("\x00", "\ufffd")
+def _letter(message: Incoming, reason: str, *, now: datetime) -> DeadLetter:
+    parts = message.topic.split("/")
+    logger.warning("dead letter on %s: %s", message.topic, reason)
+    return DeadLetter(
+        received_at=now,
+        topic=message.topic[:200],
+        gateway_id=(parts[2] if len(parts) > 2 else "")[:64],
+        reason=reason,
+        # NUL cannot be stored in PostgreSQL text; the letter keeps the rest as it came
+        payload=message.payload[:PAYLOAD_KEPT].decode("utf-8", "replace").replace("\x00", "\ufffd"),
+    )
 
 
 def add_counts(counts: Counter, *, transport: str = "mqtt") -> None:
     """Add to the day's counters, in a transaction of its own after the batch's: the hot
     counter rows would otherwise serialise concurrent workers' whole batches."""
-    day = timezone.localdate()
-    for name, count in sorted(counts.items()):
-        if not count:
-            continue
-        with transaction.atomic():
-            row, created = IngestCounter.objects.get_or_create(
-                day=day, transport=transport, name=name, defaults={"count": count}
-            )
-            if not created:
-                IngestCounter.objects.filter(pk=row.pk).update(count=F("count") + count)
+    rows = [(name, count) for name, count in sorted(counts.items()) if count]
+    if not rows:
+        return
+    table = connection.ops.quote_name(IngestCounter._meta.db_table)
+    day = connection.ops.adapt_datefield_value(timezone.localdate())
+    with connection.cursor() as cursor:  # one statement, whichever counters are new
+        cursor.execute(
+            f"INSERT INTO {table} (day, transport, name, count)"
+            f" VALUES {', '.join(['(%s, %s, %s, %s)'] * len(rows))}"
+            f" ON CONFLICT (day, transport, name)"
+            f" DO UPDATE SET count = {table}.count + excluded.count",
+            [v for name, count in rows for v in (day, transport, name, count)],
+        )

@@ -210,16 +210,21 @@ def ingest_sample_batches(
             lambda c: c["ts"],
         )
         checked.append((gateway, result, valid))
+    # each sample's key as the database stores it, computed once: the INSERT sends it and
+    # the RETURNING rows are matched against it
+    keyed = [
+        (gateway, result, [((gateway.pk, adapt(c["ts"])), c) for c in valid.values()])
+        for gateway, result, valid in checked
+    ]
     rows = sorted(
-        ((gateway.pk, adapt(c["ts"]), c) for gateway, _, valid in checked for c in valid.values()),
+        ((key[0], key[1], c) for _, _, items in keyed for key, c in items),
         key=lambda row: (row[0], row[2]["ts"]),
     )
     with transaction.atomic():
         inserted = _insert_samples(rows, received_at=adapt(now))
         newest: dict[int, Newest] = {}
-        for gateway, result, valid in checked:
-            for clean in valid.values():
-                key = (gateway.pk, adapt(clean["ts"]))
+        for gateway, result, items in keyed:
+            for key, clean in items:
                 if key not in inserted:
                     result.duplicates += 1
                     continue
