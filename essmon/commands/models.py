@@ -13,7 +13,7 @@ class Command(models.Model):
         PENDING = "pending", "送信待ち"
         SENT = "sent", "送信済み"
         APPLIED = "applied", "反映済み"
-        REJECTED = "rejected", "反映できず"
+        REJECTED = "rejected", "拒否"
         EXPIRED = "expired", "期限切れ"
         SUPERSEDED = "superseded", "新しい変更に置き換え"
 
@@ -31,7 +31,12 @@ class Command(models.Model):
         related_name="+",
         verbose_name="依頼者",
     )
+    # The audit log's "who": as a label written when asked, so it still says which dealer
+    # after that dealer is renamed, unlinked or deleted.
+    requested_as = models.CharField("依頼者(記録)", max_length=200, blank=True)
     requested_at = models.DateTimeField("依頼日時", default=timezone.now)
+    # the setting in force as the gateway last reported it, when the change was asked for
+    previous_value = models.JSONField("変更前の設定値", null=True, blank=True)
     expires_at = models.DateTimeField("有効期限")
     sent_at = models.DateTimeField("送信日時", null=True, blank=True)
     answered_at = models.DateTimeField("結果受信日時", null=True, blank=True)

@@ -16,9 +16,11 @@ from django.utils import timezone
 from essmon.accounts.models import User
 from essmon.commands.models import Command
 from essmon.commands.schema import validate_setting
+from essmon.dealers.models import Dealer
 from essmon.gateways.models import Gateway
 from essmon.telemetry.connectivity import record_contacts
 from essmon.telemetry.ingest import IngestResult, SampleError, check_timestamp, partition_items
+from essmon.telemetry.models import GatewayLiveState
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +46,11 @@ def request_setting_change(
     with transaction.atomic():
         # one change at a time per gateway, so two people's changes supersede in order
         Gateway.objects.select_for_update().filter(pk=gateway.pk).first()
+        in_force = (
+            GatewayLiveState.objects.filter(gateway=gateway)
+            .values_list("settings_in_force", flat=True)
+            .first()
+        ) or {}
         Command.objects.filter(
             gateway=gateway, setting=setting, status=Command.Status.PENDING
         ).update(status=Command.Status.SUPERSEDED, answered_at=now)
@@ -52,7 +59,9 @@ def request_setting_change(
             setting=setting,
             value=clean,
             requested_by=requested_by,
+            requested_as=describe_requester(requested_by),
             requested_at=now,
+            previous_value=in_force.get(setting),
             expires_at=now + COMMAND_LIFETIME,
         )
     logger.info(
@@ -60,6 +69,21 @@ def request_setting_change(
         requested_by.pk if requested_by else "system",
     )  # fmt: skip
     return command
+
+
+def describe_requester(user: User | None) -> str:
+    """Who asked, in the words the audit log shows: the customer, which dealer (and which
+    of its people), or the operator."""
+    if user is None:
+        return "システム"
+    if user.role == User.Role.DEALER:
+        dealer = Dealer.objects.filter(user=user).first()
+        if dealer is not None:
+            branch = f" {dealer.branch}" if dealer.branch else ""
+            return f"販売店 {dealer.company_name}{branch}({user.name})"
+    if user.role == User.Role.CUSTOMER:
+        return f"お客様({user.name})"
+    return f"運営({user.name})"
 
 
 def as_message(command: Command) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import Http404
 
 from essmon.accounts.models import User
@@ -47,10 +47,13 @@ def visible_gateways(user: User, purpose: Purpose = Purpose.VIEW) -> QuerySet[Ga
     dealer = dealer_of(user)
     if dealer is None or purpose == Purpose.MANAGE_LINKS:
         return gateways.none()
-    # evaluated per request, so an unlink takes effect on the dealer's very next request
+    # evaluated per request, so an unlink takes effect on the dealer's very next request;
+    # EXISTS rather than a join, so no DISTINCT gets in the way of sorting large fleets
     return gateways.filter(
-        dealer_links__dealer=dealer, dealer_links__ended_at__isnull=True
-    ).distinct()
+        Exists(
+            DealerLink.objects.filter(gateway=OuterRef("pk"), dealer=dealer, ended_at__isnull=True)
+        )
+    )
 
 
 def gateway_or_404(user: User, gateway_id: str, purpose: Purpose = Purpose.VIEW) -> Gateway:

@@ -11,9 +11,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from essmon.accounts.models import User
+from essmon.commands.models import Command
+from essmon.commands.services import request_setting_change
 from essmon.gateways.models import Gateway
 from essmon.telemetry.connectivity import is_online
 from essmon.telemetry.models import EnergyRollup, GatewayLiveState, Sample
@@ -172,3 +176,81 @@ def energy_history(gateway: Gateway, *, view: str, anchor: date) -> History:
 
 def _next_month(start: datetime) -> datetime:
     return start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+
+
+def jst_day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime(day.year, day.month, day.day, tzinfo=JST)
+    return start, start + timedelta(days=1)
+
+
+CURVE_FIELDS = ("pv_w", "load_w", "grid_w", "battery_w", "soc_pct")
+
+
+def day_curve(gateway: Gateway, *, day: date) -> dict[str, list]:
+    """The day view's raw samples (JST day) as columns: ``ts`` in epoch seconds and the
+    powers and state of charge. One index range on the samples' (gateway, ts) key."""
+    start, end = jst_day_bounds(day)
+    rows = (
+        Sample.objects.filter(gateway=gateway, ts__gte=start, ts__lt=end)
+        .order_by("ts")
+        .values_list("ts", *CURVE_FIELDS)
+    )
+    columns: dict[str, list] = {"ts": [], **{name: [] for name in CURVE_FIELDS}}
+    for ts, *values in rows:
+        columns["ts"].append(int(ts.timestamp()))
+        for name, value in zip(CURVE_FIELDS, values, strict=True):
+            columns[name].append(value)
+    return columns
+
+
+def shift(view: str, anchor: date, steps: int) -> date:
+    """The anchor of the previous (-1) or next (+1) day, month or year."""
+    if view == "day":
+        return anchor + timedelta(days=steps)
+    if view == "month":
+        months = anchor.year * 12 + anchor.month - 1 + steps
+        return date(months // 12, months % 12 + 1, 1)
+    if view == "year":
+        return date(anchor.year + steps, 1, 1)
+    return anchor
+
+
+def today_jst(now: datetime | None = None) -> date:
+    return timezone.localtime(now or timezone.now(), JST).date()
+
+
+# --- query string and settings ------------------------------------------------------------
+
+VIEWS = ("day", "month", "year", "lifetime")
+EARLIEST = date(2000, 1, 1)
+
+
+def parse_history(view: str | None, day: str | None, *, today: date) -> tuple[str, date]:
+    """The history's view and anchor date from the query string; ValueError says which part
+    is wrong (precise, for the CSV and data endpoints' 400 answers)."""
+    view = view or "day"
+    if view not in VIEWS:
+        raise ValueError(f"view: {view!r} is not one of {', '.join(VIEWS)}")
+    if not day:
+        return view, today
+    try:
+        anchor = date.fromisoformat(day)
+    except ValueError:
+        raise ValueError(f"date: {day!r} is not a date like 2026-11-24") from None
+    if not EARLIEST <= anchor <= today:
+        raise ValueError(f"date: {day} is outside {EARLIEST} to {today}")
+    return view, anchor
+
+
+def change_settings(*, gateway: Gateway, changes: dict[str, object], user: User) -> list[Command]:
+    """One command per changed setting, all or none."""
+    with transaction.atomic():
+        return [
+            request_setting_change(gateway=gateway, setting=setting, value=value, requested_by=user)
+            for setting, value in changes.items()
+        ]
+
+
+def setting_log(gateway: Gateway, *, limit: int = 50) -> list[Command]:
+    """The audit log of setting changes, newest first: who, when, before, after, outcome."""
+    return list(Command.objects.filter(gateway=gateway).order_by("-requested_at", "-pk")[:limit])

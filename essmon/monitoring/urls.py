@@ -3,4 +3,15 @@ from django.urls import path
 from essmon.monitoring import views
 
 app_name = "monitoring"
-urlpatterns = [path("", views.index, name="index")]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("login/", views.login, name="login"),
+    path("switch/", views.switch, name="switch"),
+    path("<str:gateway_id>/", views.live, name="live"),
+    path("<str:gateway_id>/live/", views.live_fragment, name="live_fragment"),
+    path("<str:gateway_id>/history/", views.history, name="history"),
+    path("<str:gateway_id>/history/data/", views.history_data, name="history_data"),
+    path("<str:gateway_id>/history.csv", views.history_csv, name="history_csv"),
+    path("<str:gateway_id>/settings/", views.settings_page, name="settings"),
+    path("<str:gateway_id>/settings/progress/", views.settings_progress, name="settings_progress"),
+]

@@ -1,13 +1,348 @@
+"""モニタリングサイト: the fleet table, and per gateway the live view, the history and the
+remote settings. Every gateway is looked up through gateways.access, so a gateway the user
+may not see is a 404 on every page and endpoint."""
+
+from __future__ import annotations
+
+import csv
+from datetime import date, datetime
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
 
-from essmon.accounts.selectors import gateways_of
+from essmon.accounts.views.auth import login_view
+from essmon.commands.models import Command
+from essmon.commands.schema import MODES, SettingError, schema_for
+from essmon.gateways.access import Purpose, gateway_or_404, is_operator, visible_gateways
+from essmon.monitoring import services
+from essmon.monitoring.fleet import PAGE_SIZE, STATUSES, FleetQuery, fleet
+from essmon.monitoring.forms import SettingsForm, describe_value
+from essmon.telemetry.models import GatewayLiveState
+
+LOGIN = "monitoring:login"
+# The switcher lists this many gateways; a bigger fleet is chosen from the table instead.
+SWITCHER_MAX = 100
+LIVE_REFRESH_SECONDS = 5
+PROGRESS_REFRESH_SECONDS = 3
+LABELS = {
+    "pv_kwh": "発電量",
+    "load_kwh": "消費量",
+    "grid_import_kwh": "買電量",
+    "grid_export_kwh": "売電量",
+    "charge_kwh": "充電量",
+    "discharge_kwh": "放電量",
+}
+CURVE_LABELS = {
+    "pv_w": "発電 (W)",
+    "load_w": "消費 (W)",
+    "grid_w": "系統 (W, +買電/−売電)",
+    "battery_w": "蓄電池 (W, +放電/−充電)",
+    "soc_pct": "蓄電残量 (%)",
+}
 
 
-@login_required
+def login(request: HttpRequest) -> HttpResponse:
+    """The monitoring site's own login page (same account as the management site)."""
+    return login_view(
+        request, template="monitoring/login.html", default_next=reverse("monitoring:index")
+    )
+
+
+@login_required(login_url=LOGIN)
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    """モニタリングサイト entry: the gateways this user may watch."""
-    return render(request, "monitoring/index.html", {"gateways": gateways_of(user=request.user)})
+    """The gateways this user may watch, in one sortable, searchable table."""
+    query = FleetQuery.from_params(request.GET)
+    rows = fleet(request.user, query, now=timezone.now())
+    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    if not query.q and not query.status and page.paginator.count == 1 and not _is_fleet(request):
+        # a household with one storage system goes straight to it
+        return redirect("monitoring:live", gateway_id=page[0].gateway_id)
+    return render(
+        request,
+        "monitoring/index.html",
+        {
+            "page": page,
+            "query": query,
+            "statuses": STATUSES,
+            "columns": _columns(show_owner=_is_fleet(request)),
+            "show_owner": _is_fleet(request),
+        },
+    )
+
+
+def _columns(*, show_owner: bool) -> list[tuple[str, str]]:
+    """The table's headings, each with its ?sort= key ("" when not sortable)."""
+    columns = [("gateway_id", "ゲートウェイID"), ("site", "案件名")]
+    if show_owner:
+        columns.append(("", "お客様"))
+    columns += [
+        ("status", "状態"),
+        ("last_seen", "最終受信"),
+        ("soc", "蓄電残量"),
+        ("pv_today", "本日の発電量"),
+        ("alerts", "未復旧の異常"),
+    ]
+    return columns
+
+
+def _is_fleet(request: HttpRequest) -> bool:
+    return is_operator(request.user) or request.user.role == request.user.Role.DEALER
+
+
+@login_required(login_url=LOGIN)
+@require_GET
+def switch(request: HttpRequest) -> HttpResponse:
+    gateway = gateway_or_404(request.user, request.GET.get("gateway", ""))
+    return redirect("monitoring:live", gateway_id=gateway.gateway_id)
+
+
+def _gateway_context(request: HttpRequest, gateway, tab: str) -> dict:
+    visible = visible_gateways(request.user).order_by("gateway_id")
+    switcher = list(visible.values_list("gateway_id", "site__name")[: SWITCHER_MAX + 1])
+    return {
+        "gateway": gateway,
+        "tab": tab,
+        "switcher": switcher if len(switcher) <= SWITCHER_MAX else None,
+        "schema": schema_for(gateway.model),
+        "may_change": visible_gateways(request.user, Purpose.CHANGE_SETTINGS)
+        .filter(pk=gateway.pk)
+        .exists(),
+    }
+
+
+@login_required(login_url=LOGIN)
+@require_GET
+def live(request: HttpRequest, gateway_id: str) -> HttpResponse:
+    gateway = gateway_or_404(request.user, gateway_id)
+    context = _gateway_context(request, gateway, "live")
+    context.update(_live_context(gateway))
+    return render(request, "monitoring/live.html", context)
+
+
+@login_required(login_url=LOGIN)
+@require_GET
+def live_fragment(request: HttpRequest, gateway_id: str) -> HttpResponse:
+    """The live panel alone, fetched by the page every few seconds (htmx)."""
+    gateway = gateway_or_404(request.user, gateway_id)
+    return render(request, "monitoring/_live.html", {"gateway": gateway, **_live_context(gateway)})
+
+
+def _live_context(gateway) -> dict:
+    now = timezone.now()
+    snapshot = services.live_snapshot(gateway, now=now)
+    flows = {(f.source, f.target): f.watts for f in snapshot.flows}
+    return {
+        "snap": snapshot,
+        "now": now,
+        "age_minutes": int((now - snapshot.sample_ts).total_seconds() // 60)
+        if snapshot.sample_ts
+        else None,
+        "edges": _edges(snapshot.values, flows),
+        "mode_label": MODES.get(snapshot.values.get("pcs_mode", ""), "—"),
+        "today": [(LABELS[k], v) for k, v in snapshot.today_kwh.items()],
+        "refresh": LIVE_REFRESH_SECONDS,
+    }
+
+
+def _edges(values: dict, flows: dict) -> list[dict]:
+    """The diagram's four edges, each with its direction and watts (0 when idle)."""
+    edges = []
+    for node, label in (("pv", "発電"), ("home", "消費"), ("battery", "蓄電池"), ("grid", "系統")):
+        if (node, "pcs") in flows:
+            watts, inbound = flows[(node, "pcs")], True
+        elif ("pcs", node) in flows:
+            watts, inbound = flows[("pcs", node)], False
+        else:
+            watts, inbound = 0.0, node != "home"
+        verb = {
+            "pv": "発電中",
+            "home": "消費中",
+            "battery": "放電中" if inbound else "充電中",
+            "grid": "買電中" if inbound else "売電中",
+        }[node]
+        edges.append(
+            {"node": node, "label": label, "watts": watts, "inbound": inbound,
+             "verb": verb if watts > 0 else "停止中"}
+        )  # fmt: skip
+    return edges
+
+
+@login_required(login_url=LOGIN)
+@require_GET
+def history(request: HttpRequest, gateway_id: str) -> HttpResponse:
+    gateway = gateway_or_404(request.user, gateway_id)
+    today = services.today_jst()
+    try:
+        view, anchor = services.parse_history(
+            request.GET.get("view"), request.GET.get("date"), today=today
+        )
+    except ValueError:
+        messages.error(request, "表示する期間が正しくないため、今日の表示に戻しました。")
+        return redirect("monitoring:history", gateway_id=gateway.gateway_id)
+    context = _gateway_context(request, gateway, "history")
+    data = _history_data(gateway, view, anchor)
+    prev_anchor, next_anchor = services.shift(view, anchor, -1), services.shift(view, anchor, 1)
+    context.update(
+        view=view,
+        anchor=anchor,
+        views=[("day", "日"), ("month", "月"), ("year", "年"), ("lifetime", "通算")],
+        prev=prev_anchor if view != "lifetime" and prev_anchor >= services.EARLIEST else None,
+        next=next_anchor if view != "lifetime" and next_anchor <= today else None,
+        today=today,
+        data=data,
+        totals=[(key, label, data["totals"][key]) for key, label in LABELS.items()],
+    )
+    return render(request, "monitoring/history.html", context)
+
+
+def _history_data(gateway, view: str, anchor: date) -> dict:
+    result = services.energy_history(gateway, view=view, anchor=anchor)
+    data = {
+        "view": view,
+        "date": anchor.isoformat(),
+        "x": [int(b.start.timestamp()) for b in result.buckets],
+        "energy": {name: [b.kwh[name] for b in result.buckets] for name in LABELS},
+        "totals": result.totals,
+        "self_consumption": result.self_consumption,
+        "self_sufficiency": result.self_sufficiency,
+        "labels": LABELS,
+    }
+    if view == "day":
+        data["curve"] = services.day_curve(gateway, day=anchor)
+        data["curve_labels"] = CURVE_LABELS
+    return data
+
+
+def _history_request(request: HttpRequest, gateway_id: str):
+    gateway = gateway_or_404(request.user, gateway_id)
+    view, anchor = services.parse_history(
+        request.GET.get("view"), request.GET.get("date"), today=services.today_jst()
+    )
+    return gateway, view, anchor
+
+
+@login_required(login_url=LOGIN)
+@require_GET
+def history_data(request: HttpRequest, gateway_id: str) -> HttpResponse:
+    """The charts' data as JSON: energy per bucket, and the raw power curve on the day view."""
+    try:
+        gateway, view, anchor = _history_request(request, gateway_id)
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse(_history_data(gateway, view, anchor))
+
+
+@login_required(login_url=LOGIN)
+@require_GET
+def history_csv(request: HttpRequest, gateway_id: str) -> HttpResponse:
+    """The history's data as CSV (UTF-8 with BOM, so spreadsheet software reads the
+    Japanese headers): the day's samples on the day view, the bars' energy otherwise."""
+    try:
+        gateway, view, anchor = _history_request(request, gateway_id)
+    except ValueError as exc:
+        return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
+    name = f"{gateway.gateway_id}_{view}_{anchor:%Y%m%d}.csv"
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.write("\ufeff")
+    writer = csv.writer(response)
+    if view == "day":
+        curve = services.day_curve(gateway, day=anchor)
+        writer.writerow(["日時", *CURVE_LABELS.values()])
+        for index, ts in enumerate(curve["ts"]):
+            when = datetime.fromtimestamp(ts, tz=services.JST)
+            writer.writerow(
+                [when.strftime("%Y-%m-%d %H:%M:%S"), *(curve[n][index] for n in CURVE_LABELS)]
+            )
+        writer.writerow([])
+    result = services.energy_history(gateway, view=view, anchor=anchor)
+    fmt = {"day": "%Y-%m-%d %H:00", "month": "%Y-%m-%d", "year": "%Y-%m", "lifetime": "%Y"}[view]
+    writer.writerow(["期間", *(f"{label} (kWh)" for label in LABELS.values())])
+    for bucket in result.buckets:
+        writer.writerow([bucket.start.strftime(fmt), *(bucket.kwh[n] for n in LABELS)])
+    writer.writerow(["合計", *(result.totals[n] for n in LABELS)])
+    return response
+
+
+@login_required(login_url=LOGIN)
+@require_http_methods(["GET", "POST"])
+def settings_page(request: HttpRequest, gateway_id: str) -> HttpResponse:
+    gateway = gateway_or_404(request.user, gateway_id)
+    context = _gateway_context(request, gateway, "settings")
+    live_state = GatewayLiveState.objects.filter(gateway=gateway).first()
+    in_force = live_state.settings_in_force if live_state else {}
+    form = None
+    if context["may_change"]:
+        form = SettingsForm(
+            request.POST if request.method == "POST" else None,
+            model=gateway.model,
+            in_force=in_force,
+        )
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.change_settings(gateway=gateway, changes=form.changes, user=request.user)
+            except SettingError as exc:  # the schema changed between the form and here
+                form.add_error(None, str(exc))
+            else:
+                messages.success(
+                    request,
+                    "設定の変更を受け付けました。ゲートウェイに届き次第、反映されます。",
+                )
+                return redirect("monitoring:settings", gateway_id=gateway.gateway_id)
+    elif request.method == "POST":
+        gateway_or_404(request.user, gateway_id, Purpose.CHANGE_SETTINGS)
+    context.update(
+        form=form,
+        in_force=[(label, describe_value(key, in_force.get(key))) for key, label in _SETTINGS],
+        status_ts=live_state.status_ts if live_state else None,
+        firmware=live_state.firmware if live_state else "",
+        **_progress_context(gateway),
+    )
+    return render(
+        request, "monitoring/settings.html", context, status=400 if form and form.errors else 200
+    )
+
+
+_SETTINGS = [
+    ("mode", "運転モード"),
+    ("charge_window", "充電時間帯"),
+    ("discharge_window", "放電時間帯"),
+    ("reserve_soc_pct", "停電時用の蓄電残量"),
+    ("export_limit_w", "売電上限"),
+]
+
+
+@login_required(login_url=LOGIN)
+@require_GET
+def settings_progress(request: HttpRequest, gateway_id: str) -> HttpResponse:
+    """The commands' progress and the audit log, fetched again while any is on its way."""
+    gateway = gateway_or_404(request.user, gateway_id)
+    return render(
+        request, "monitoring/_progress.html", {"gateway": gateway, **_progress_context(gateway)}
+    )
+
+
+def _progress_context(gateway) -> dict:
+    log = services.setting_log(gateway)
+    setting_labels = dict(_SETTINGS)
+    return {
+        "log": [
+            {
+                "command": c,
+                "setting": setting_labels.get(c.setting, c.setting),
+                "before": describe_value(c.setting, c.previous_value),
+                "after": describe_value(c.setting, c.value),
+                "open": c.status in Command.OPEN,
+            }
+            for c in log
+        ],
+        "waiting": any(c.status in Command.OPEN for c in log),
+        "progress_refresh": PROGRESS_REFRESH_SECONDS,
+    }

@@ -1,0 +1,130 @@
+"""The remote settings form: one per gateway model, its ranges taken from the model's
+schema (essmon.commands.schema) so the form, the API and the gateway agree."""
+
+from __future__ import annotations
+
+from django import forms
+
+from essmon.commands.schema import MODES, Setting, SettingError, schema_for, validate_setting
+from essmon.core.japanese import to_halfwidth_ascii
+
+WINDOWS = {
+    Setting.CHARGE_WINDOW: ("charge_start", "charge_end"),
+    Setting.DISCHARGE_WINDOW: ("discharge_start", "discharge_end"),
+}
+TIME_MESSAGES = {"required": "時刻を入力してください。"}
+
+
+def _time_field(label: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        max_length=5,
+        error_messages=TIME_MESSAGES,
+        widget=forms.TimeInput(attrs={"type": "time", "step": 60}, format="%H:%M"),
+    )
+
+
+class SettingsForm(forms.Form):
+    mode = forms.ChoiceField(
+        label=Setting.MODE.label,
+        choices=list(MODES.items()),
+        widget=forms.RadioSelect,
+        error_messages={"required": "運転モードを選んでください。"},
+    )
+    charge_start = _time_field("充電開始時刻")
+    charge_end = _time_field("充電終了時刻")
+    discharge_start = _time_field("放電開始時刻")
+    discharge_end = _time_field("放電終了時刻")
+    reserve_soc_pct = forms.IntegerField(
+        label=f"{Setting.RESERVE_SOC.label}(%)",
+        error_messages={
+            "required": "停電時用の蓄電残量を入力してください。",
+            "invalid": "停電時用の蓄電残量は整数で入力してください。",
+        },
+    )
+    export_limit_w = forms.IntegerField(
+        label=f"{Setting.EXPORT_LIMIT.label}(W)",
+        error_messages={
+            "required": "売電上限を入力してください。",
+            "invalid": "売電上限は整数で入力してください。",
+        },
+    )
+
+    def __init__(self, *args, model: str, in_force: dict, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.schema = schema_for(model)
+        self.model = model
+        self.in_force = in_force
+        reserve = self.fields["reserve_soc_pct"]
+        reserve.widget.attrs.update(
+            min=self.schema.reserve_min, max=self.schema.reserve_max, step=self.schema.reserve_step
+        )
+        reserve.help_text = (
+            f"{self.schema.reserve_min}〜{self.schema.reserve_max}%、"
+            f"{self.schema.reserve_step}%単位。停電に備えて残しておく量です。"
+        )
+        export = self.fields["export_limit_w"]
+        export.widget.attrs.update(min=0, max=self.schema.export_limit_max_w, step=1)
+        export.help_text = f"0〜{self.schema.export_limit_max_w:,}W。0で売電しません。"
+        if in_force and not self.is_bound:
+            self.initial = initial_from(in_force)
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        self.changes: dict[str, object] = {}
+        values = {
+            Setting.MODE: cleaned.get("mode"),
+            Setting.RESERVE_SOC: cleaned.get("reserve_soc_pct"),
+            Setting.EXPORT_LIMIT: cleaned.get("export_limit_w"),
+        }
+        for setting, (start, end) in WINDOWS.items():
+            if start in cleaned and end in cleaned:
+                values[setting] = [
+                    to_halfwidth_ascii(cleaned[start]),
+                    to_halfwidth_ascii(cleaned[end]),
+                ]
+        for setting, value in values.items():
+            if value is None:
+                continue  # the field's own error is shown already
+            try:
+                clean = validate_setting(self.model, setting, value)
+            except SettingError as exc:
+                field = {
+                    Setting.MODE: "mode",
+                    Setting.RESERVE_SOC: "reserve_soc_pct",
+                    Setting.EXPORT_LIMIT: "export_limit_w",
+                }.get(setting) or WINDOWS[setting][0]
+                self.add_error(field, str(exc))
+                continue
+            if self.in_force.get(setting.value) != clean:
+                self.changes[setting.value] = clean
+        if not self.errors and not self.changes:
+            raise forms.ValidationError("変更された設定はありません。現在の設定のままです。")
+        return cleaned
+
+
+def initial_from(in_force: dict) -> dict:
+    initial = {
+        "mode": in_force.get("mode"),
+        "reserve_soc_pct": in_force.get("reserve_soc_pct"),
+        "export_limit_w": in_force.get("export_limit_w"),
+    }
+    for setting, (start, end) in WINDOWS.items():
+        window = in_force.get(setting.value) or [None, None]
+        initial[start], initial[end] = window
+    return initial
+
+
+def describe_value(setting: str, value: object) -> str:
+    """A setting's value as people read it, for the page and the audit log."""
+    if value is None:
+        return "—"
+    if setting == Setting.MODE:
+        return MODES.get(value, str(value))
+    if setting in WINDOWS and isinstance(value, list | tuple) and len(value) == 2:
+        return f"{value[0]}〜{value[1]}"
+    if setting == Setting.RESERVE_SOC:
+        return f"{value}%"
+    if setting == Setting.EXPORT_LIMIT and isinstance(value, int | float):
+        return f"{value:,.0f}W"
+    return str(value)
