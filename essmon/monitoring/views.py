@@ -148,7 +148,19 @@ def _live_context(gateway) -> dict:
         "mode_label": MODES.get(snapshot.values.get("pcs_mode", ""), "—"),
         "today": [(LABELS[k], v) for k, v in snapshot.today_kwh.items()],
         "refresh": LIVE_REFRESH_SECONDS,
+        "arrow_colors": ARROW_COLORS,
     }
+
+
+# SVG markers do not take the colour of the line that uses them, so one marker per colour
+# (the same colours as the stylesheet's .flow .edge rules).
+ARROW_COLORS = [
+    ("pv", "#d49b00"),
+    ("home", "#0a6e5c"),
+    ("battery", "#2d6cdf"),
+    ("grid-in", "#8a4fbf"),
+    ("grid-out", "#d9534f"),
+]
 
 
 def _edges(values: dict, flows: dict) -> list[dict]:
@@ -167,8 +179,9 @@ def _edges(values: dict, flows: dict) -> list[dict]:
             "battery": "放電中" if inbound else "充電中",
             "grid": "買電中" if inbound else "売電中",
         }[node]
+        color = f"{node}-{'in' if inbound else 'out'}" if node == "grid" else node
         edges.append(
-            {"node": node, "label": label, "watts": watts, "inbound": inbound,
+            {"node": node, "label": label, "watts": watts, "inbound": inbound, "color": color,
              "verb": verb if watts > 0 else "停止中"}
         )  # fmt: skip
     return edges

@@ -1,0 +1,219 @@
+"""The モニタリングサイト in a real browser, with `essmon simulate`'s code feeding a gateway
+over HTTPS in real time: the live panel changes without a reload, a linked dealer changes
+the operation mode and watches it reach 反映済み, the owner finds the change in the audit
+log, an unlinked dealer gets 404. Screens are saved at desktop and at 375 px width.
+"""
+
+import asyncio
+import threading
+from contextlib import suppress
+from datetime import datetime, timedelta
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from essmon.commands.models import Command
+from essmon.dealers import services as dealer_services
+from essmon.gateways.models import Gateway
+from essmon.simulator.fleet import FleetConfig, run_fleet
+from essmon.simulator.physics import SimulatedSite, model_spec
+from essmon.simulator.transports import HttpsTransport
+from essmon.telemetry.ingest import ingest_samples
+from essmon.telemetry.rollups import rollup_energy
+from tests import factories
+from tests.test_simulator import JST, _provision
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SITE_NAME = "嵯峨野の家"
+
+
+class SimulatorThread:
+    """The simulator's fleet loop on a thread of its own, in real time, until stopped."""
+
+    def __init__(self, config: FleetConfig, creds, url: str) -> None:
+        self.config, self.creds, self.url = config, creds, url
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.failure: BaseException | None = None
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._main())
+        except BaseException as exc:  # reported by stop()
+            self.failure = exc
+
+    async def _main(self) -> None:
+        fleet = asyncio.create_task(run_fleet(self.config, self.creds, HttpsTransport(self.url)))
+        while not fleet.done() and not self.stopping.is_set():
+            await asyncio.sleep(0.2)
+        fleet.cancel()
+        with suppress(asyncio.CancelledError):
+            await fleet
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=30)
+        assert self.failure is None, self.failure
+
+
+def yesterday_from_the_physics(gateway: Gateway) -> None:
+    """A whole simulated day before today, stored directly, so the history has a full
+    day of 1-minute samples and the hourly, daily and monthly rollups made from them."""
+    today = datetime.now(JST).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = today - timedelta(days=1)
+    site = SimulatedSite(model_spec(gateway.model), start=start.timestamp(), seed="history",
+                         sky="clear")  # fmt: skip
+    samples = [site.step(60).as_sample(seq) for seq in range(24 * 60 - 1)]
+    for chunk in range(0, len(samples), 500):
+        ingest_samples(gateway=gateway, samples=samples[chunk : chunk + 500])
+    rollup_energy()
+
+
+@pytest.fixture
+def world(tmp_path, live_server):
+    creds, gateways = _provision(tmp_path, ["KP-GWBT-A"])
+    gateway = next(iter(gateways.values()))
+    owner = factories.customer(email="hanako@example.jp", name="嵯峨 花子")
+    gateway.owner, gateway.state = owner, Gateway.State.CLAIMED
+    gateway.site = factories.site(owner=owner, name=SITE_NAME)
+    gateway.save()
+    linked = factories.dealer(email="ichiro@rakunan.example.jp", company="洛南電設")
+    stranger = factories.dealer(email="jiro@other.example.jp", company="他社電機")
+    dealer_services.link_dealer(customer=owner, gateway=gateway, dealer=linked)
+    yesterday_from_the_physics(gateway)
+    config = FleetConfig(
+        start=datetime.now(JST), interval=2, speed=1, status_every=30, jitter=False,
+        drain_timeout=5,
+    )  # fmt: skip
+    with SimulatorThread(config, creds, live_server.url) as simulator:
+        yield {"gateway": gateway, "owner": owner, "linked": linked, "stranger": stranger,
+               "simulator": simulator}  # fmt: skip
+
+
+def new_tab(browser: Browser, live_server, **options) -> Page:
+    context = browser.new_context(locale="ja-JP", **options)
+    context.set_default_timeout(15_000)
+    tab = context.new_page()
+    tab.base_url = live_server.url
+    return tab
+
+
+def log_in(page: Page, email: str) -> None:
+    page.goto(page.base_url + "/monitoring/login/")
+    expect(page.get_by_role("heading", name="ログイン")).to_be_visible()
+    page.get_by_label("ユーザID(メールアドレス)").fill(email)
+    page.get_by_label("パスワード").fill(factories.USER_PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+
+
+def fits_width(page: Page, width: int) -> bool:
+    # not window.innerWidth: a mobile browser widens its layout viewport to wide content
+    return page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def test_live_settings_audit_and_access(browser, live_server, world, shots):
+    gateway = world["gateway"]
+    dealer = new_tab(browser, live_server, viewport={"width": 1280, "height": 900})
+
+    # the linked dealer: fleet table → the gateway's live panel
+    log_in(dealer, world["linked"].user.email)
+    expect(dealer.get_by_role("heading", name="ゲートウェイ一覧")).to_be_visible()
+    row = dealer.get_by_role("row", name=gateway.gateway_id)
+    expect(row).to_contain_text(SITE_NAME)
+    expect(row).to_contain_text("嵯峨 花子")
+    expect(row).to_contain_text("オンライン")
+    shots(dealer, "fleet")
+    row.get_by_role("link", name=gateway.gateway_id).click()
+    expect(dealer.get_by_role("heading", name=SITE_NAME)).to_be_visible()
+    live = dealer.locator("#live")
+    expect(live.get_by_text("オンライン")).to_be_visible()
+    sample_ts = dealer.get_by_test_id("sample-ts")
+    expect(sample_ts).not_to_have_text("—")
+    first = sample_ts.inner_text()
+    dealer.evaluate("window.__stillTheSamePage = true")
+    # the panel refreshes every 5 s; the simulator reports every 2 s
+    expect(sample_ts).not_to_have_text(first, timeout=15_000)
+    assert dealer.evaluate("window.__stillTheSamePage === true"), "the page was reloaded"
+    expect(dealer.get_by_test_id("soc")).to_contain_text("%")
+    expect(dealer.get_by_test_id("mode")).to_have_text("経済モード")
+    shots(dealer, "live")
+
+    # settings: what is in force, then the operation mode changed by the dealer
+    dealer.get_by_role("link", name="設定").click()
+    in_force = dealer.get_by_test_id("in-force")
+    expect(in_force).to_contain_text("経済モード")
+    dealer.get_by_label("グリーンモード").check()
+    dealer.get_by_role("button", name="設定を変更する").click()
+    expect(dealer.get_by_text("設定の変更を受け付けました")).to_be_visible()
+    status = dealer.get_by_test_id("audit-log").get_by_test_id("command-status").first
+    expect(status).to_have_text("反映済み", timeout=20_000)  # without reloading the page
+    assert Command.objects.get().status == Command.Status.APPLIED
+    expect(dealer.get_by_test_id("audit-log")).to_contain_text("販売店 洛南電設")
+    dealer.reload()
+    expect(dealer.get_by_test_id("in-force")).to_contain_text("グリーンモード")
+    shots(dealer, "settings-applied")
+    dealer.get_by_role("link", name="現在の状況").click()
+    expect(dealer.get_by_test_id("mode")).to_have_text("グリーンモード", timeout=15_000)
+
+    # the owner sees who changed what in the audit log
+    owner = new_tab(browser, live_server, viewport={"width": 1280, "height": 900})
+    log_in(owner, world["owner"].email)
+    expect(owner.get_by_role("heading", name=SITE_NAME)).to_be_visible()  # one gateway: straight in
+    owner.get_by_role("link", name="設定").click()
+    log_row = owner.get_by_test_id("audit-log").get_by_role("row").nth(1)
+    for text in ("販売店 洛南電設", "運転モード", "経済モード", "グリーンモード", "反映済み"):
+        expect(log_row).to_contain_text(text)
+    shots(owner, "settings-owner")
+
+    # history: yesterday's day view, its charts, the month view
+    owner.get_by_role("link", name="発電・消費の履歴").click()
+    owner.get_by_role("link", name="前へ").click()
+    expect(owner.locator("#chart-power canvas").first).to_be_visible()
+    expect(owner.locator("#energy-charts canvas")).to_have_count(3)
+    expect(owner.get_by_test_id("total-pv_kwh")).not_to_have_text("0.0 kWh")
+    shots(owner, "history-day")
+    with owner.expect_download() as download:
+        owner.get_by_role("link", name="CSVでダウンロード").click()
+    assert download.value.suggested_filename.endswith(".csv")
+    owner.get_by_role("navigation", name="表示単位").get_by_role("link", name="月").click()
+    expect(owner.locator("#energy-charts canvas")).to_have_count(3)
+    shots(owner, "history-month")
+
+    # a dealer the owner did not link: the page does not exist for it
+    stranger = new_tab(browser, live_server, viewport={"width": 1280, "height": 900})
+    log_in(stranger, world["stranger"].user.email)
+    response = stranger.goto(f"{live_server.url}/monitoring/{gateway.gateway_id}/")
+    assert response.status == 404
+    expect(stranger.get_by_text(SITE_NAME)).to_have_count(0)
+    response = stranger.goto(f"{live_server.url}/monitoring/{gateway.gateway_id}/settings/")
+    assert response.status == 404
+    for tab in (dealer, owner, stranger):
+        tab.context.close()
+
+
+def test_every_screen_fits_a_phone(browser, live_server, world, shots):
+    gateway = world["gateway"]
+    phone = new_tab(
+        browser, live_server, viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True
+    )
+    log_in(phone, world["linked"].user.email)
+    expect(phone.get_by_role("heading", name="ゲートウェイ一覧")).to_be_visible()
+    assert fits_width(phone, 375)
+    shots(phone, "mobile-fleet")
+    base = f"{live_server.url}/monitoring/{gateway.gateway_id}"
+    for path, name, ready in (
+        ("/", "mobile-live", "#live svg"),
+        ("/history/?view=day&date=" + (datetime.now(JST) - timedelta(days=1)).date().isoformat(),
+         "mobile-history", "#chart-power canvas"),
+        ("/settings/", "mobile-settings", "form.settings-form"),
+    ):  # fmt: skip
+        phone.goto(base + path)
+        expect(phone.locator(ready).first).to_be_visible()
+        assert fits_width(phone, 375), f"{path} is wider than the phone"
+        shots(phone, name)
+    phone.context.close()
