@@ -1,5 +1,7 @@
 """`essmon serve --demo` (what `make run` starts): the whole service comes up and stops cleanly."""
 
+import http.cookiejar
+import json
 import os
 import re
 import signal
@@ -7,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -85,6 +88,26 @@ def test_serve_demo_starts_web_worker_and_scheduler(served):
             samples = db.execute("SELECT count(*) FROM telemetry_sample").fetchone()[0]
         time.sleep(0.5)
     assert samples, "no sample from the demo's simulated gateways"
+
+    # the demo household: its owner logs in to the monitoring site and finds the gateway
+    # with two days of history behind it
+    login = re.search(r"customer\s+: (\S+) / (\S+)", printed)
+    assert login and re.search(r"dealer\s+: dealer@essmon.example / \S+", printed)
+    jar = http.cookiejar.CookieJar()
+    browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    base = f"http://127.0.0.1:{port}"
+    browser.open(f"{base}/monitoring/login/", timeout=10).read()
+    token = next(c.value for c in jar if c.name == "csrftoken")
+    form = urllib.parse.urlencode(
+        {"email": login[1], "password": login[2], "csrfmiddlewaretoken": token}
+    ).encode()
+    page = browser.open(f"{base}/monitoring/login/", data=form, timeout=10)
+    assert page.url.startswith(f"{base}/monitoring/") and "嵯峨野の家" in page.read().decode()
+    gateway_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    history = browser.open(
+        f"{base}/monitoring/{gateway_id}/history/data/?view=lifetime", timeout=10
+    )
+    assert sum(json.loads(history.read())["energy"]["pv_kwh"]) > 0
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0

@@ -1,7 +1,9 @@
-"""Demo data for ``essmon serve --demo``: an operator account and unclaimed gateways.
+"""Demo data for ``essmon serve --demo``: an operator account, unclaimed gateways, and a
+household whose gateway is entrusted to a dealer, with two days of history, so that the
+monitoring site has something to show at once.
 
 The plaintext gateway passwords live only in the demo CSV in the data directory, exactly
-as a factory list would; the operator's password only in demo-credentials.txt.
+as a factory list would; the accounts' passwords only in demo-credentials.txt.
 """
 
 from __future__ import annotations
@@ -9,23 +11,39 @@ from __future__ import annotations
 import csv
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from essmon.accounts.models import User
-from essmon.gateways.models import Gateway
+from essmon.dealers.models import Dealer, MaintenanceStaff
+from essmon.dealers.services import link_dealer, new_dealer_code
+from essmon.gateways.models import Gateway, Site
 from essmon.gateways.services import (
     CSV_FIELDS,
     ProvisionedGateway,
     hash_device_secret,
     provision_gateways,
 )
+from essmon.simulator.physics import SimulatedSite, model_spec
+from essmon.telemetry.ingest import ingest_samples
+from essmon.telemetry.rollups import rollup_energy
+
+JST = ZoneInfo("Asia/Tokyo")
 
 OPERATOR_EMAIL = "operator@essmon.example"
+CUSTOMER_EMAIL = "customer@essmon.example"
+DEALER_EMAIL = "dealer@essmon.example"
 MIN_UNCLAIMED = 3
 BATCH = 5
+HISTORY_DAYS = 2
+# The demo's gateways were "made" before today, as real ones are: a sample timestamped
+# before its gateway's provisioning is refused.
+MADE_BEFORE = timedelta(days=HISTORY_DAYS + 1)
 
 
 @dataclass(frozen=True)
@@ -33,6 +51,10 @@ class DemoData:
     operator_email: str
     operator_password: str
     gateways: list[ProvisionedGateway]
+    customer_email: str = CUSTOMER_EMAIL
+    customer_password: str = ""
+    dealer_email: str = DEALER_EMAIL
+    dealer_password: str = ""
 
 
 def _demo_password() -> str:
@@ -69,8 +91,88 @@ def ensure_demo_data(data_dir: Path | None = None) -> DemoData:
         if len(unclaimed) < MIN_UNCLAIMED:
             fresh = provision_gateways(count=BATCH, part_number="2874598-7 A", lot="01")
             _append_csv(csv_file, fresh)
+            _made_earlier(fresh)
             unclaimed.extend(fresh)
-    return DemoData(OPERATOR_EMAIL, operator_password, unclaimed)
+        customer_password, dealer_password = _ensure_household(
+            data_dir / "demo-household.txt", csv_file
+        )
+    return DemoData(
+        OPERATOR_EMAIL, operator_password, unclaimed,
+        customer_password=customer_password, dealer_password=dealer_password,
+    )  # fmt: skip
+
+
+def _made_earlier(rows: list[ProvisionedGateway]) -> None:
+    Gateway.objects.filter(gateway_id__in=[r.gateway_id for r in rows]).update(
+        provisioned_at=timezone.now() - MADE_BEFORE
+    )
+
+
+def _ensure_household(cred_file: Path, csv_file: Path) -> tuple[str, str]:
+    """A customer with one claimed gateway (in the demo CSV, so the simulator feeds it),
+    entrusted to a dealer; made once, its passwords kept in ``cred_file``."""
+    if cred_file.exists() and User.objects.filter(email=CUSTOMER_EMAIL).exists():
+        lines = cred_file.read_text().splitlines()
+        return lines[1], lines[3]
+    User.objects.filter(email__in=[CUSTOMER_EMAIL, DEALER_EMAIL]).delete()
+    customer_password, dealer_password = _demo_password(), _demo_password()
+    person = {
+        "postal_code": "6008216", "prefecture": "京都府", "city": "京都市下京区",
+        "is_active": True, "activated_at": timezone.now(),
+    }  # fmt: skip
+    customer = User.objects.create_user(
+        CUSTOMER_EMAIL, customer_password, name="嵯峨 花子", furigana="サガ　ハナコ",
+        address_rest="東塩小路町1-1", phone="+819012345678", **person,
+    )  # fmt: skip
+    dealer_user = User.objects.create_user(
+        DEALER_EMAIL, dealer_password, role=User.Role.DEALER, name="販売 一郎",
+        furigana="ハンバイ　イチロウ", address_rest="烏丸通七条下ル", phone="+81751112222",
+        **person,
+    )  # fmt: skip
+    dealer = Dealer.objects.create(
+        user=dealer_user, dealer_code=new_dealer_code(), company_name="洛南電設"
+    )
+    MaintenanceStaff.objects.create(
+        dealer=dealer, name=dealer_user.name, email=DEALER_EMAIL, confirmed_at=timezone.now()
+    )
+    [row] = provision_gateways(count=1, part_number="2874598-7 A", lot="01")
+    _append_csv(csv_file, [row])
+    _made_earlier([row])
+    gateway = Gateway.objects.get(gateway_id=row.gateway_id)
+    gateway.owner, gateway.state, gateway.claimed_at = (
+        customer,
+        Gateway.State.CLAIMED,
+        timezone.now(),
+    )
+    gateway.site = Site.objects.create(
+        owner=customer, name="嵯峨野の家", postal_code="6168000", prefecture="京都府",
+        address_rest="京都市右京区嵯峨1-1",
+    )  # fmt: skip
+    gateway.save()
+    link_dealer(customer=customer, gateway=gateway, dealer=dealer)
+    transaction.on_commit(lambda: _history(gateway))
+    cred_file.write_text(
+        f"{CUSTOMER_EMAIL}\n{customer_password}\n{DEALER_EMAIL}\n{dealer_password}\n"
+    )
+    cred_file.chmod(0o600)
+    return customer_password, dealer_password
+
+
+def _history(gateway: Gateway) -> None:
+    """The days before now, from the simulator's physics, stored and rolled up as if the
+    gateway had reported them."""
+    now = timezone.now()
+    start = timezone.localtime(now, JST).replace(hour=0, minute=0, second=0, microsecond=0)
+    site = SimulatedSite(
+        model_spec(gateway.model), start=(start - timedelta(days=HISTORY_DAYS)).timestamp(),
+        seed=gateway.gateway_id,
+    )  # fmt: skip
+    samples = []
+    while site.t + 60 < (now - timedelta(minutes=1)).timestamp():
+        samples.append(site.step(60).as_sample(len(samples)))
+    for chunk in range(0, len(samples), 500):
+        ingest_samples(gateway=gateway, samples=samples[chunk : chunk + 500], now=now)
+    rollup_energy()
 
 
 def _restore_device_secrets(known: list[ProvisionedGateway]) -> None:

@@ -72,7 +72,7 @@ class DealerError(AccountError):
     """A refusal about dealers, with a message for people."""
 
 
-def _new_dealer_code() -> str:
+def new_dealer_code() -> str:
     while True:
         code = f"D{secrets.randbelow(10**7):07d}"
         if not Dealer.objects.filter(dealer_code=code).exists():
@@ -91,7 +91,7 @@ def register_dealer(
             return
         user = create_provisional_user(person=person, role=User.Role.DEALER)
         dealer = Dealer.objects.create(
-            user=user, dealer_code=_new_dealer_code(), company_name=company_name, branch=branch
+            user=user, dealer_code=new_dealer_code(), company_name=company_name, branch=branch
         )
         MaintenanceStaff.objects.create(dealer=dealer, name=person.name, email=person.email)
         begin_activation(
