@@ -32,13 +32,18 @@ def logged_in(client, user):
         "accounts:email_change",
         "accounts:password_change",
         "accounts:gateway_add",
-        "monitoring:index",
     ],
 )
 def test_anonymous_is_sent_to_login(client, name):
     response = client.get(reverse(name))
     assert response.status_code == 302
     assert response.url.startswith(reverse("accounts:login") + "?next=")
+
+
+def test_anonymous_is_sent_to_the_monitoring_sites_own_login(client):
+    response = client.get(reverse("monitoring:index"))
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("monitoring:login") + "?next=")
 
 
 def test_menu_lists_only_own_gateways(logged_in, user):
@@ -60,7 +65,7 @@ def test_menu_lists_only_own_gateways(logged_in, user):
     ]:
         assert word in page
     assert theirs.gateway_id not in page and "他人邸" not in page
-    monitoring = logged_in.get(reverse("monitoring:index")).content.decode()
+    monitoring = logged_in.get(reverse("monitoring:index"), follow=True).content.decode()
     assert mine.gateway_id in monitoring and theirs.gateway_id not in monitoring
 
 
