@@ -217,3 +217,29 @@ def test_every_screen_fits_a_phone(browser, live_server, world, shots):
         assert fits_width(phone, 375), f"{path} is wider than the phone"
         shots(phone, name)
     phone.context.close()
+
+
+def test_the_live_panel_when_refreshing_fails(browser, live_server, world, shots):
+    gateway = world["gateway"]
+    page = new_tab(browser, live_server, viewport={"width": 1280, "height": 900})
+    log_in(page, world["owner"].email)
+    expect(page.get_by_test_id("sample-ts")).not_to_have_text("—")
+    # the network fails: the old values must not go on looking current
+    page.route("**/live/", lambda route: route.abort())
+    expect(page.get_by_text("サーバーと通信できないため")).to_be_visible(timeout=15_000)
+    shots(page, "live-connection-lost")
+    page.unroute("**/live/")
+    expect(page.get_by_text("サーバーと通信できないため")).to_have_count(0, timeout=15_000)
+    # logged out elsewhere: the next refresh takes the whole page to the login, and
+    # logging in again comes back to this page, not to the panel
+    other = page.context.new_page()
+    other.goto(f"{live_server.url}/monitoring/")
+    other.get_by_role("button", name="ログアウト").click()
+    expect(page.get_by_role("heading", name="ログイン")).to_be_visible(timeout=15_000)
+    assert page.locator("header.site-header").count() == 1
+    page.get_by_label("ユーザID(メールアドレス)").fill(world["owner"].email)
+    page.get_by_label("パスワード").fill(factories.USER_PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+    expect(page).to_have_url(f"{live_server.url}/monitoring/{gateway.gateway_id}/")
+    expect(page.locator("#live svg")).to_be_visible()
+    page.context.close()

@@ -153,7 +153,7 @@ def test_live_panel_shows_flows_soc_mode_and_today(client, gw):
     assert "オンライン" in page and "64<small>%</small>" in page
     assert "グリーンモード" in page and "運転中" in page
     assert "3.2 kW" in page and "900 W" in page and "売電中" in page and "充電中" in page
-    assert 'hx-trigger="every 5s"' in page
+    assert "hx-trigger=\"every 5s [document.visibilityState === 'visible']\"" in page
     assert "前のものです" not in page
 
 
@@ -278,7 +278,8 @@ def test_history_csv_has_the_same_data(client, gw):
     assert rows[1][1] == "4321.0"
     energy_header = rows.index(next(r for r in rows if r and r[0] == "期間"))
     assert rows[energy_header + 1][:2] == [f"{day:%Y-%m-%d} 12:00", "3.25"]
-    assert rows[-1][0] == "合計"
+    assert rows[-4][0] == "合計"
+    assert rows[-2][0] == "自家消費率 (%)" and rows[-1] == ["自給率 (%)", ""]
 
 
 # --- settings and audit ------------------------------------------------------------------
@@ -288,11 +289,17 @@ def settings_url(gw):
     return reverse("monitoring:settings", kwargs={"gateway_id": gw.gateway_id})
 
 
-def form_data(**overrides):
+def form_data(drawn=IN_FORCE, **overrides):
+    """What the page posts: the fields as drawn from ``drawn`` (posted back as the hidden
+    ``basis``), with the user's edits."""
     data = {
-        "mode": "economy", "charge_start": "23:00", "charge_end": "07:00",
-        "discharge_start": "07:00", "discharge_end": "23:00",
-        "reserve_soc_pct": "30", "export_limit_w": "5900",
+        "mode": drawn["mode"],
+        "charge_start": drawn["charge_window"][0], "charge_end": drawn["charge_window"][1],
+        "discharge_start": drawn["discharge_window"][0],
+        "discharge_end": drawn["discharge_window"][1],
+        "reserve_soc_pct": str(drawn["reserve_soc_pct"]),
+        "export_limit_w": str(drawn["export_limit_w"]),
+        "basis": json.dumps(drawn),
     }  # fmt: skip
     return {**data, **overrides}
 
@@ -329,7 +336,7 @@ def test_a_dealers_change_is_one_command_per_changed_setting_with_before_and_who
     # the owner sees who changed what, from what to what, and how far it got
     log = as_user(client, gw.owner).get(settings_url(gw)).content.decode()
     assert "販売店 洛南電設" in log and "経済モード" in log and "グリーンモード" in log
-    assert "送信待ち" in log and 'hx-trigger="every 3s"' in log
+    assert "送信待ち" in log and 'hx-trigger="every 3s' in log
     Command.objects.update(status=Command.Status.APPLIED, answered_at=timezone.now())
     progress = client.get(
         reverse("monitoring:settings_progress", kwargs={"gateway_id": gw.gateway_id})
@@ -350,7 +357,8 @@ def test_a_dealers_change_is_one_command_per_changed_setting_with_before_and_who
         ),
         ({"charge_end": "23:00"}, "充電時間帯の開始時刻と終了時刻は別の時刻にしてください。"),
         ({"mode": "turbo"}, "正しく選択してください。"),
-        ({"mode": ""}, "運転モードを選んでください。"),
+        ({"discharge_end": ""}, "放電時間帯は開始時刻と終了時刻の両方を入力してください。"),
+        ({"basis": "{not json"}, "画面を開き直してから、もう一度変更してください。"),
     ],
 )
 def test_bad_settings_get_a_japanese_message_and_keep_the_input(
@@ -361,8 +369,8 @@ def test_bad_settings_get_a_japanese_message_and_keep_the_input(
     page = response.content.decode()
     assert response.status_code == 400 and not Command.objects.exists()
     assert field_message in page or field_message.split("。")[0] in page
-    for value in overrides.values():
-        if value and value != "turbo":
+    for field, value in overrides.items():
+        if value and field in ("reserve_soc_pct", "export_limit_w", "charge_start", "charge_end"):
             assert f'value="{value}"' in page
 
 
@@ -370,6 +378,37 @@ def test_an_unchanged_form_says_so(client, gw):
     report_settings(gw)
     response = as_user(client, gw.owner).post(settings_url(gw), form_data())
     assert response.status_code == 400 and "変更された設定はありません" in response.content.decode()
+
+
+def test_a_page_left_open_does_not_undo_what_others_changed_meanwhile(client, gw):
+    report_settings(gw)  # economy in force: the dealer's page is drawn from it
+    drawn = form_data()
+    report_settings(gw, mode="green")  # meanwhile the owner's change was applied
+    dealer = factories.dealer()
+    link(gw, dealer)
+    as_user(client, dealer.user).post(settings_url(gw), {**drawn, "reserve_soc_pct": "50"})
+    assert [(c.setting, c.value) for c in Command.objects.all()] == [("reserve_soc_pct", 50)]
+
+
+def test_choosing_the_old_value_again_takes_back_a_change_on_its_way(client, gw):
+    report_settings(gw)
+    as_user(client, gw.owner).post(settings_url(gw), form_data(mode="green"))
+    page = client.get(settings_url(gw)).content.decode()
+    assert 'value="green" id="id_mode_1" checked' in page  # the change on its way is shown
+    shown = {**IN_FORCE, "mode": "green"}  # the page shows the change on its way
+    response = client.post(settings_url(gw), form_data(drawn=shown, mode="economy"))
+    assert response.status_code == 302
+    statuses = [(c.value, c.status) for c in Command.objects.order_by("pk")]
+    assert statuses == [("green", "superseded"), ("economy", "pending")]
+
+
+def test_a_gateway_that_never_reported_takes_a_single_setting(client, gw):
+    as_user(client, gw.owner)
+    page = client.get(settings_url(gw)).content.decode()
+    assert "設定の報告がまだ届いていません" in page
+    response = client.post(settings_url(gw), {"mode": "green", "basis": "{}"})
+    assert response.status_code == 302
+    assert [(c.setting, c.value) for c in Command.objects.all()] == [("mode", "green")]
 
 
 def test_full_width_times_are_accepted(client, gw):
@@ -481,3 +520,58 @@ def test_json_view_data_is_valid_json_for_an_empty_gateway(client, gw):
     )
     parsed = json.loads(data.content)
     assert parsed["x"] == [] and parsed["curve"]["ts"] == [] and parsed["self_consumption"] is None
+
+
+def test_nul_in_ids_and_queries_is_not_found_not_a_crash(client, gw):
+    as_user(client, gw.owner)
+    assert client.get(reverse("monitoring:index"), {"q": "a\x00b"}).status_code in (200, 302)
+    assert client.get(reverse("monitoring:switch"), {"gateway": "a\x00b"}).status_code == 404
+    assert client.get("/monitoring/a%00b/").status_code == 404
+
+
+def test_search_finds_names_typed_in_either_width(client):
+    dealer = factories.dealer()
+    full = factories.owned_gateway(site_name="御室邸２号棟")
+    half = factories.owned_gateway(site_name="御室邸3号棟")
+    link(full, dealer)
+    link(half, dealer)
+    as_user(client, dealer.user)
+    assert fleet_ids(client, q="御室邸２号棟") == [full.gateway_id]
+    assert fleet_ids(client, q="御室邸2号棟") == [full.gateway_id]
+    assert fleet_ids(client, q="御室邸３号棟") == [half.gateway_id]
+
+
+def test_an_odd_value_in_the_live_state_does_not_break_the_fleet(client, fleet_dealer):
+    dealer, made = fleet_dealer
+    GatewayLiveState.objects.filter(gateway=made[0]).update(latest={"soc_pct": None})
+    GatewayLiveState.objects.filter(gateway=made[2]).update(latest={"soc_pct": "55"})
+    as_user(client, dealer.user)
+    assert fleet_ids(client, sort="-soc")[0] == made[1].gateway_id
+
+
+def test_the_fleet_can_be_sorted_without_the_heading_row(client, fleet_dealer):
+    dealer, _ = fleet_dealer
+    page = as_user(client, dealer.user).get(reverse("monitoring:index")).content.decode()
+    assert '<label for="fleet-sort">並べ替え</label>' in page and "蓄電残量の少ない順" in page
+
+
+def test_a_panel_refreshing_after_logout_sends_the_whole_page_to_the_login(client, gw):
+    live_page = f"/monitoring/{gw.gateway_id}/"
+    response = client.get(
+        reverse("monitoring:live_fragment", kwargs={"gateway_id": gw.gateway_id}),
+        headers={"HX-Request": "true", "HX-Current-URL": f"http://testserver{live_page}"},
+    )
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == f"/monitoring/login/?next={live_page.replace('/', '%2F')}"
+
+
+def test_the_live_panel_carries_the_samples_age_for_the_page_to_keep_counting(client, gw):
+    feed(gw, minutes_ago=2)
+    page = (
+        as_user(client, gw.owner)
+        .get(reverse("monitoring:live_fragment", kwargs={"gateway_id": gw.gateway_id}))
+        .content.decode()
+    )
+    assert 'data-stale-after="180"' in page
+    age = int(page.split('data-sample-age="')[1].split('"')[0])
+    assert 120 <= age <= 125

@@ -37,6 +37,10 @@ def to_halfwidth_ascii(value: str) -> str:
     return jaconv.z2h(value, kana=False, ascii=True, digit=True)
 
 
+def to_fullwidth_ascii(value: str) -> str:
+    return jaconv.h2z(value, kana=False, ascii=True, digit=True)
+
+
 def normalize_furigana(value: str) -> str:
     """Katakana in full width; hiragana and half-width kana are converted."""
     text = jaconv.h2z(value.strip(), kana=True, ascii=False, digit=False)

@@ -57,6 +57,8 @@ def visible_gateways(user: User, purpose: Purpose = Purpose.VIEW) -> QuerySet[Ga
 
 
 def gateway_or_404(user: User, gateway_id: str, purpose: Purpose = Purpose.VIEW) -> Gateway:
+    if "\x00" in gateway_id:  # PostgreSQL refuses NUL in text: no gateway has one
+        raise Http404("no such gateway")
     gateway = visible_gateways(user, purpose).filter(gateway_id=gateway_id).first()
     if gateway is None:
         raise Http404("no such gateway")

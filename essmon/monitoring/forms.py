@@ -3,6 +3,8 @@ schema (essmon.commands.schema) so the form, the API and the gateway agree."""
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 
 from essmon.commands.schema import MODES, Setting, SettingError, schema_for, validate_setting
@@ -12,24 +14,28 @@ WINDOWS = {
     Setting.CHARGE_WINDOW: ("charge_start", "charge_end"),
     Setting.DISCHARGE_WINDOW: ("discharge_start", "discharge_end"),
 }
-TIME_MESSAGES = {"required": "時刻を入力してください。"}
 
 
 def _time_field(label: str) -> forms.CharField:
     return forms.CharField(
         label=label,
         max_length=5,
-        error_messages=TIME_MESSAGES,
+        required=False,
         widget=forms.TimeInput(attrs={"type": "time", "step": 60}, format="%H:%M"),
     )
 
 
 class SettingsForm(forms.Form):
+    """Every field may be left as drawn: a command is made only for a setting whose value
+    differs from ``basis``, the values the form was drawn from (posted back in a hidden
+    field). So a page left open does not undo what someone else changed meanwhile, and
+    choosing the old value again takes back a change that is still on its way."""
+
     mode = forms.ChoiceField(
         label=Setting.MODE.label,
         choices=list(MODES.items()),
         widget=forms.RadioSelect,
-        error_messages={"required": "運転モードを選んでください。"},
+        required=False,
     )
     charge_start = _time_field("充電開始時刻")
     charge_end = _time_field("充電終了時刻")
@@ -37,24 +43,20 @@ class SettingsForm(forms.Form):
     discharge_end = _time_field("放電終了時刻")
     reserve_soc_pct = forms.IntegerField(
         label=f"{Setting.RESERVE_SOC.label}(%)",
-        error_messages={
-            "required": "停電時用の蓄電残量を入力してください。",
-            "invalid": "停電時用の蓄電残量は整数で入力してください。",
-        },
+        required=False,
+        error_messages={"invalid": "停電時用の蓄電残量は整数で入力してください。"},
     )
     export_limit_w = forms.IntegerField(
         label=f"{Setting.EXPORT_LIMIT.label}(W)",
-        error_messages={
-            "required": "売電上限を入力してください。",
-            "invalid": "売電上限は整数で入力してください。",
-        },
+        required=False,
+        error_messages={"invalid": "売電上限は整数で入力してください。"},
     )
+    basis = forms.CharField(widget=forms.HiddenInput, required=False)
 
-    def __init__(self, *args, model: str, in_force: dict, **kwargs) -> None:
+    def __init__(self, *args, model: str, shown: dict, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.schema = schema_for(model)
         self.model = model
-        self.in_force = in_force
         reserve = self.fields["reserve_soc_pct"]
         reserve.widget.attrs.update(
             min=self.schema.reserve_min, max=self.schema.reserve_max, step=self.schema.reserve_step
@@ -66,41 +68,58 @@ class SettingsForm(forms.Form):
         export = self.fields["export_limit_w"]
         export.widget.attrs.update(min=0, max=self.schema.export_limit_max_w, step=1)
         export.help_text = f"0〜{self.schema.export_limit_max_w:,}W。0で売電しません。"
-        if in_force and not self.is_bound:
-            self.initial = initial_from(in_force)
+        if not self.is_bound:
+            self.initial = {**initial_from(shown), "basis": json.dumps(shown)}
+
+    def clean_basis(self) -> dict:
+        try:
+            basis = json.loads(self.cleaned_data["basis"] or "{}")
+        except ValueError:
+            basis = None
+        if not isinstance(basis, dict):
+            raise forms.ValidationError("画面を開き直してから、もう一度変更してください。")
+        return basis
 
     def clean(self) -> dict:
         cleaned = super().clean()
         self.changes: dict[str, object] = {}
+        if "basis" not in cleaned:
+            return cleaned
         values = {
-            Setting.MODE: cleaned.get("mode"),
+            Setting.MODE: cleaned.get("mode") or None,
             Setting.RESERVE_SOC: cleaned.get("reserve_soc_pct"),
             Setting.EXPORT_LIMIT: cleaned.get("export_limit_w"),
         }
         for setting, (start, end) in WINDOWS.items():
-            if start in cleaned and end in cleaned:
-                values[setting] = [
-                    to_halfwidth_ascii(cleaned[start]),
-                    to_halfwidth_ascii(cleaned[end]),
-                ]
+            pair = [to_halfwidth_ascii(cleaned.get(start) or "").strip(),
+                    to_halfwidth_ascii(cleaned.get(end) or "").strip()]  # fmt: skip
+            if all(pair):
+                values[setting] = pair
+            elif any(pair):
+                missing = end if pair[0] else start
+                self.add_error(
+                    missing, f"{setting.label}は開始時刻と終了時刻の両方を入力してください。"
+                )
         for setting, value in values.items():
             if value is None:
-                continue  # the field's own error is shown already
+                continue  # left empty: unchanged (or the field's own error is shown)
             try:
                 clean = validate_setting(self.model, setting, value)
             except SettingError as exc:
-                field = {
-                    Setting.MODE: "mode",
-                    Setting.RESERVE_SOC: "reserve_soc_pct",
-                    Setting.EXPORT_LIMIT: "export_limit_w",
-                }.get(setting) or WINDOWS[setting][0]
-                self.add_error(field, str(exc))
+                self.add_error(FIELD_OF.get(setting) or WINDOWS[setting][0], str(exc))
                 continue
-            if self.in_force.get(setting.value) != clean:
+            if cleaned["basis"].get(setting.value) != clean:
                 self.changes[setting.value] = clean
         if not self.errors and not self.changes:
-            raise forms.ValidationError("変更された設定はありません。現在の設定のままです。")
+            raise forms.ValidationError("変更された設定はありません。")
         return cleaned
+
+
+FIELD_OF = {
+    Setting.MODE: "mode",
+    Setting.RESERVE_SOC: "reserve_soc_pct",
+    Setting.EXPORT_LIMIT: "export_limit_w",
+}
 
 
 def initial_from(in_force: dict) -> dict:

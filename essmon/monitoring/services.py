@@ -254,3 +254,12 @@ def change_settings(*, gateway: Gateway, changes: dict[str, object], user: User)
 def setting_log(gateway: Gateway, *, limit: int = 50) -> list[Command]:
     """The audit log of setting changes, newest first: who, when, before, after, outcome."""
     return list(Command.objects.filter(gateway=gateway).order_by("-requested_at", "-pk")[:limit])
+
+
+def settings_on_the_way(gateway: Gateway, *, now: datetime | None = None) -> dict[str, object]:
+    """The newest unanswered change per setting: what the gateway is about to be told."""
+    now = now or timezone.now()
+    commands = Command.objects.filter(
+        gateway=gateway, status__in=Command.OPEN, expires_at__gt=now
+    ).order_by("requested_at", "pk")
+    return {c.setting: c.value for c in commands}

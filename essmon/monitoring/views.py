@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import csv
 from datetime import date, datetime
+from functools import wraps
+from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
 
 from essmon.accounts.views.auth import login_view
 from essmon.commands.models import Command
@@ -47,6 +50,22 @@ CURVE_LABELS = {
 }
 
 
+def login_required_here(view):
+    """login_required with this site's login page; for a panel refreshing itself (htmx) the
+    whole page goes to the login, to come back to the page, not to the panel."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        if request.htmx:
+            page = request.htmx.current_url_abs_path or reverse("monitoring:index")
+            return HttpResponseClientRedirect(f"{reverse(LOGIN)}?{urlencode({'next': page})}")
+        return redirect_to_login(request.get_full_path(), reverse(LOGIN))
+
+    return wrapped
+
+
 def login(request: HttpRequest) -> HttpResponse:
     """The monitoring site's own login page (same account as the management site)."""
     return login_view(
@@ -54,7 +73,7 @@ def login(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required(login_url=LOGIN)
+@login_required_here
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
     """The gateways this user may watch, in one sortable, searchable table."""
@@ -72,6 +91,7 @@ def index(request: HttpRequest) -> HttpResponse:
             "query": query,
             "statuses": STATUSES,
             "columns": _columns(show_owner=_is_fleet(request)),
+            "sort_choices": _sort_choices(),
             "show_owner": _is_fleet(request),
         },
     )
@@ -92,11 +112,28 @@ def _columns(*, show_owner: bool) -> list[tuple[str, str]]:
     return columns
 
 
+def _sort_choices() -> list[tuple[str, str]]:
+    """The same orders as the headings, for phones, where the table has no heading row."""
+    return [
+        ("gateway_id", "ゲートウェイID順"),
+        ("site", "案件名順"),
+        ("-status", "オンラインを先に"),
+        ("status", "オフラインを先に"),
+        ("-last_seen", "最終受信の新しい順"),
+        ("last_seen", "最終受信の古い順"),
+        ("soc", "蓄電残量の少ない順"),
+        ("-soc", "蓄電残量の多い順"),
+        ("-pv_today", "本日の発電量の多い順"),
+        ("pv_today", "本日の発電量の少ない順"),
+        ("-alerts", "未復旧の異常の多い順"),
+    ]
+
+
 def _is_fleet(request: HttpRequest) -> bool:
     return is_operator(request.user) or request.user.role == request.user.Role.DEALER
 
 
-@login_required(login_url=LOGIN)
+@login_required_here
 @require_GET
 def switch(request: HttpRequest) -> HttpResponse:
     gateway = gateway_or_404(request.user, request.GET.get("gateway", ""))
@@ -117,7 +154,7 @@ def _gateway_context(request: HttpRequest, gateway, tab: str) -> dict:
     }
 
 
-@login_required(login_url=LOGIN)
+@login_required_here
 @require_GET
 def live(request: HttpRequest, gateway_id: str) -> HttpResponse:
     gateway = gateway_or_404(request.user, gateway_id)
@@ -126,7 +163,7 @@ def live(request: HttpRequest, gateway_id: str) -> HttpResponse:
     return render(request, "monitoring/live.html", context)
 
 
-@login_required(login_url=LOGIN)
+@login_required_here
 @require_GET
 def live_fragment(request: HttpRequest, gateway_id: str) -> HttpResponse:
     """The live panel alone, fetched by the page every few seconds (htmx)."""
@@ -144,6 +181,10 @@ def _live_context(gateway) -> dict:
         "age_minutes": int((now - snapshot.sample_ts).total_seconds() // 60)
         if snapshot.sample_ts
         else None,
+        "sample_age": int((now - snapshot.sample_ts).total_seconds())
+        if snapshot.sample_ts
+        else None,
+        "stale_after": int(services.STALE_AFTER.total_seconds()),
         "edges": _edges(snapshot.values, flows),
         "mode_label": MODES.get(snapshot.values.get("pcs_mode", ""), "—"),
         "today": [(LABELS[k], v) for k, v in snapshot.today_kwh.items()],
@@ -187,7 +228,7 @@ def _edges(values: dict, flows: dict) -> list[dict]:
     return edges
 
 
-@login_required(login_url=LOGIN)
+@login_required_here
 @require_GET
 def history(request: HttpRequest, gateway_id: str) -> HttpResponse:
     gateway = gateway_or_404(request.user, gateway_id)
@@ -241,7 +282,7 @@ def _history_request(request: HttpRequest, gateway_id: str):
     return gateway, view, anchor
 
 
-@login_required(login_url=LOGIN)
+@login_required_here
 @require_GET
 def history_data(request: HttpRequest, gateway_id: str) -> HttpResponse:
     """The charts' data as JSON: energy per bucket, and the raw power curve on the day view."""
@@ -252,7 +293,7 @@ def history_data(request: HttpRequest, gateway_id: str) -> HttpResponse:
     return JsonResponse(_history_data(gateway, view, anchor))
 
 
-@login_required(login_url=LOGIN)
+@login_required_here
 @require_GET
 def history_csv(request: HttpRequest, gateway_id: str) -> HttpResponse:
     """The history's data as CSV (UTF-8 with BOM, so spreadsheet software reads the
@@ -281,22 +322,27 @@ def history_csv(request: HttpRequest, gateway_id: str) -> HttpResponse:
     for bucket in result.buckets:
         writer.writerow([bucket.start.strftime(fmt), *(bucket.kwh[n] for n in LABELS)])
     writer.writerow(["合計", *(result.totals[n] for n in LABELS)])
+    writer.writerow([])
+    for label, share in (("自家消費率 (%)", result.self_consumption),
+                         ("自給率 (%)", result.self_sufficiency)):  # fmt: skip
+        writer.writerow([label, "" if share is None else round(share * 100, 1)])
     return response
 
 
-@login_required(login_url=LOGIN)
+@login_required_here
 @require_http_methods(["GET", "POST"])
 def settings_page(request: HttpRequest, gateway_id: str) -> HttpResponse:
     gateway = gateway_or_404(request.user, gateway_id)
     context = _gateway_context(request, gateway, "settings")
     live_state = GatewayLiveState.objects.filter(gateway=gateway).first()
-    in_force = live_state.settings_in_force if live_state else {}
+    in_force = (live_state.settings_in_force if live_state else None) or {}
+    on_the_way = services.settings_on_the_way(gateway)
     form = None
     if context["may_change"]:
         form = SettingsForm(
             request.POST if request.method == "POST" else None,
             model=gateway.model,
-            in_force=in_force,
+            shown={**in_force, **on_the_way},
         )
         if request.method == "POST" and form.is_valid():
             try:
@@ -314,6 +360,7 @@ def settings_page(request: HttpRequest, gateway_id: str) -> HttpResponse:
     context.update(
         form=form,
         in_force=[(label, describe_value(key, in_force.get(key))) for key, label in _SETTINGS],
+        on_the_way=bool(on_the_way),
         status_ts=live_state.status_ts if live_state else None,
         firmware=live_state.firmware if live_state else "",
         **_progress_context(gateway),
@@ -332,7 +379,7 @@ _SETTINGS = [
 ]
 
 
-@login_required(login_url=LOGIN)
+@login_required_here
 @require_GET
 def settings_progress(request: HttpRequest, gateway_id: str) -> HttpResponse:
     """The commands' progress and the audit log, fetched again while any is on its way."""
