@@ -10,6 +10,7 @@ from contextlib import suppress
 from datetime import datetime, timedelta
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
 from essmon.commands.models import Command
@@ -19,6 +20,7 @@ from essmon.simulator.fleet import FleetConfig, run_fleet
 from essmon.simulator.physics import SimulatedSite, model_spec
 from essmon.simulator.transports import HttpsTransport
 from essmon.telemetry.ingest import ingest_samples
+from essmon.telemetry.models import GatewayEvent, GatewayLiveState
 from essmon.telemetry.rollups import rollup_energy
 from tests import factories
 from tests.test_simulator import JST, _provision
@@ -74,6 +76,23 @@ def yesterday_from_the_physics(gateway: Gateway) -> None:
     rollup_energy()
 
 
+def others_in_the_fleet(dealer) -> None:
+    """Two more of the dealer's sites: one silent for hours with a fault still open, one
+    never connected, so the fleet table shows its states side by side."""
+    now = timezone.now()
+    silent = factories.owned_gateway(owner=factories.customer(name="桂 次郎"), site_name="桂川倉庫")
+    dealer_services.link_dealer(customer=silent.owner, gateway=silent, dealer=dealer)
+    GatewayLiveState.objects.create(
+        gateway=silent, last_seen_at=now - timedelta(hours=5), latest={"soc_pct": 12.0}
+    )
+    GatewayEvent.objects.create(gateway=silent, ts=now - timedelta(hours=5), code="E305",
+                                severity="major", state="start")  # fmt: skip
+    never = factories.owned_gateway(
+        owner=factories.customer(name="宇治 三郎"), site_name="宇治の家"
+    )
+    dealer_services.link_dealer(customer=never.owner, gateway=never, dealer=dealer)
+
+
 @pytest.fixture
 def world(tmp_path, live_server):
     creds, gateways = _provision(tmp_path, ["KP-GWBT-A"])
@@ -85,6 +104,7 @@ def world(tmp_path, live_server):
     linked = factories.dealer(email="ichiro@rakunan.example.jp", company="洛南電設")
     stranger = factories.dealer(email="jiro@other.example.jp", company="他社電機")
     dealer_services.link_dealer(customer=owner, gateway=gateway, dealer=linked)
+    others_in_the_fleet(linked)
     yesterday_from_the_physics(gateway)
     config = FleetConfig(
         start=datetime.now(JST), interval=2, speed=1, status_every=30, jitter=False,
@@ -127,6 +147,10 @@ def test_live_settings_audit_and_access(browser, live_server, world, shots):
     expect(row).to_contain_text(SITE_NAME)
     expect(row).to_contain_text("嵯峨 花子")
     expect(row).to_contain_text("オンライン")
+    expect(dealer.get_by_role("row", name="桂川倉庫")).to_contain_text("1件")
+    dealer.get_by_label("並べ替え").select_option(label="未復旧の異常の多い順")
+    dealer.get_by_role("button", name="表示").click()
+    expect(dealer.get_by_role("row").nth(1)).to_contain_text("桂川倉庫")
     shots(dealer, "fleet")
     row.get_by_role("link", name=gateway.gateway_id).click()
     expect(dealer.get_by_role("heading", name=SITE_NAME)).to_be_visible()
