@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.paginator import Page, Paginator
+from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     Case,
@@ -124,25 +126,15 @@ def open_alerts() -> Subquery:
 
 
 def fleet(user: User, query: FleetQuery, *, now: datetime) -> QuerySet[Gateway]:
-    """The visible gateways with status, last seen, state of charge, today's generation
-    and open alerts, filtered, searched and sorted as ``query`` says."""
-    midnight, _ = jst_day_bounds(today_jst(now))
-    rows = visible_gateways(user).annotate(
-        last_seen=F("live__last_seen_at"),
-        online=Case(
-            When(live__last_seen_at__gt=now - offline_after(), then=Value(True)),
-            default=Value(False),
-            output_field=BooleanField(),
-        ),
-        soc=JsonNumber("live__latest", "soc_pct"),
-        pv_today=Subquery(
-            EnergyRollup.objects.filter(
-                gateway=OuterRef("pk"), period=EnergyRollup.Period.DAY, start=midnight
-            ).values("pv_kwh")[:1],
-            output_field=FloatField(),
-        ),
-        open_alerts=open_alerts(),
-    )
+    """The visible gateways, filtered, searched and sorted as ``query`` says. Only what the
+    filter and the order need is computed here; ``with_columns`` adds the rest for the
+    rows of one page, so the last page of 5,000 costs what the first does."""
+    rows = visible_gateways(user).annotate(**_live_columns(now))
+    column = query.sort.lstrip("-")
+    if column == "pv_today":
+        rows = rows.annotate(pv_today=pv_today(now))
+    if column == "alerts" or query.status == "alerts":
+        rows = rows.annotate(open_alerts=open_alerts())
     if query.q:
         match = Q()
         # names and addresses are stored as typed: full-width digits and letters in one
@@ -164,7 +156,55 @@ def fleet(user: User, query: FleetQuery, *, now: datetime) -> QuerySet[Gateway]:
         rows = rows.filter(live__isnull=True)
     elif query.status == "alerts":
         rows = rows.filter(open_alerts__gt=0)
-    column = SORTS[query.sort.lstrip("-")]
+    field = SORTS[column]
     descending = query.sort.startswith("-")
-    order = F(column).desc(nulls_last=True) if descending else F(column).asc(nulls_last=True)
+    order = F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
     return rows.order_by(order, "gateway_id")
+
+
+def _live_columns(now: datetime) -> dict:
+    """Columns from the live state: one join, cheap for any number of rows."""
+    return {
+        "last_seen": F("live__last_seen_at"),
+        "online": Case(
+            When(live__last_seen_at__gt=now - offline_after(), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
+        "soc": JsonNumber("live__latest", "soc_pct"),
+    }
+
+
+def pv_today(now: datetime) -> Subquery:
+    midnight, _ = jst_day_bounds(today_jst(now))
+    return Subquery(
+        EnergyRollup.objects.filter(
+            gateway=OuterRef("pk"), period=EnergyRollup.Period.DAY, start=midnight
+        ).values("pv_kwh")[:1],
+        output_field=FloatField(),
+    )
+
+
+def fleet_page(user: User, query: FleetQuery, page_number: object, *, now: datetime) -> Page:
+    """One page of the fleet table: the page's gateway ids by ``fleet``'s order, then
+    those rows with every column."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # the correlated subqueries push the estimate past the JIT threshold, and
+            # compiling costs more than the query (docs/performance.md, Dashboard)
+            cursor.execute("SET LOCAL jit = off")
+        ids = fleet(user, query, now=now).values_list("pk", flat=True)
+        page = Paginator(ids, PAGE_SIZE).get_page(page_number)
+        page.object_list = with_columns(list(page.object_list), now=now)
+    return page
+
+
+def with_columns(ids: list[int], *, now: datetime) -> list[Gateway]:
+    """The gateways ``ids`` with every column of the table, in the order of ``ids``."""
+    rows = (
+        Gateway.objects.select_related("site", "owner")
+        .filter(pk__in=ids)
+        .annotate(**_live_columns(now), pv_today=pv_today(now), open_alerts=open_alerts())
+    )
+    by_id = {row.pk: row for row in rows}
+    return [by_id[pk] for pk in ids if pk in by_id]

@@ -11,7 +11,6 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -24,7 +23,7 @@ from essmon.commands.models import Command
 from essmon.commands.schema import MODES, SettingError, schema_for
 from essmon.gateways.access import Purpose, gateway_or_404, is_operator, visible_gateways
 from essmon.monitoring import services
-from essmon.monitoring.fleet import PAGE_SIZE, STATUSES, FleetQuery, fleet
+from essmon.monitoring.fleet import STATUSES, FleetQuery, fleet_page
 from essmon.monitoring.forms import SettingsForm, describe_value
 from essmon.telemetry.models import GatewayLiveState
 
@@ -78,8 +77,7 @@ def login(request: HttpRequest) -> HttpResponse:
 def index(request: HttpRequest) -> HttpResponse:
     """The gateways this user may watch, in one sortable, searchable table."""
     query = FleetQuery.from_params(request.GET)
-    rows = fleet(request.user, query, now=timezone.now())
-    page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = fleet_page(request.user, query, request.GET.get("page"), now=timezone.now())
     if not query.q and not query.status and page.paginator.count == 1 and not _is_fleet(request):
         # a household with one storage system goes straight to it
         return redirect("monitoring:live", gateway_id=page[0].gateway_id)
