@@ -298,3 +298,36 @@ class CpuMeter:
             f"CPU {label} ({seconds:.1f} s), in cores: {parts}; "
             f"machine {machine:.2f} of {os.cpu_count()}"
         )
+
+
+# --- running a benchmark ----------------------------------------------------------------
+
+
+def run_main(name: str, bench, *, database_errors: bool = False) -> int:
+    """Run ``bench.run()`` with the exit codes both benchmarks share: 130 interrupted (any
+    of SIGINT, SIGTERM, SIGHUP, so that ``finally`` stops what the run started), 2 for a
+    failure it can name; ``bench.cleanup()`` always. With ``database_errors``, a database
+    error (PostgreSQL restarted by something else on the machine) is such a failure."""
+
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    signal.signal(signal.SIGHUP, interrupted)
+    # even when started in the background, where the shell has SIGINT ignored
+    signal.signal(signal.SIGINT, interrupted)
+    try:
+        return bench.run()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        print(f"benchmarks/{name}: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if not database_errors or not type(exc).__module__.startswith(("django.db", "psycopg")):
+            raise
+        print(f"benchmarks/{name}: database error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        bench.cleanup()

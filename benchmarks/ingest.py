@@ -22,7 +22,6 @@ import multiprocessing
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,7 @@ from infra import (
     free_port,
     postgres_server,
     py_spy,
+    run_main,
     wait_listening,
 )
 from load import Stats
@@ -116,26 +116,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-
-    def interrupted(signum, frame):
-        raise KeyboardInterrupt  # so that `finally` stops what the run started
-
-    signal.signal(signal.SIGTERM, interrupted)
-    signal.signal(signal.SIGHUP, interrupted)
-    # even when started in the background, where the shell has SIGINT ignored
-    signal.signal(signal.SIGINT, interrupted)
-    bench = Bench(args)
-    try:
-        return bench.run()
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except RuntimeError as exc:
-        print(f"benchmarks/ingest: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        bench.cleanup()
+    return run_main("ingest", Bench(parse_args(argv)))
 
 
 class Bench:
