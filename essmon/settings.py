@@ -72,6 +72,8 @@ INSTALLED_APPS = [
     "essmon.commands",
     "essmon.mqtt",
     "essmon.monitoring",
+    "essmon.warranty",
+    "essmon.alerts",
 ]
 
 MIDDLEWARE = [
@@ -203,6 +205,21 @@ LOGIN_FAILURES_PER_ADDRESS_PER_HOUR = env_int("ESSMON_LOGIN_FAILURES_PER_ADDRESS
 ACTIVATION_PHONE_FAILURES = env_int("ESSMON_ACTIVATION_PHONE_FAILURES", 5)
 # A gateway silent for longer than this is offline (its connectivity interval closes).
 OFFLINE_AFTER_MINUTES = env_int("ESSMON_OFFLINE_AFTER_MINUTES", 10)
+# Warranty (docs/warranty.md): the extension lapses once a gateway is offline longer than this
+# many days in a row; the owner and linked dealers are mailed at these days offline ("" = off).
+WARRANTY_LAPSE_DAYS = env_int("ESSMON_WARRANTY_LAPSE_DAYS", 30)
+WARRANTY_WARN_DAYS = env_str("ESSMON_WARRANTY_WARN_DAYS", "7,21")
+# Alerts (docs/alerts.md): a claimed gateway silent this long gets an offline alert; an
+# alert closes once its condition has been gone this long (so flapping mails nobody twice);
+# the check runs this often.
+ALERT_OFFLINE_SECONDS = env_int("ESSMON_ALERT_OFFLINE_SECONDS", 15 * 60)
+ALERT_RECOVERY_SECONDS = env_int("ESSMON_ALERT_RECOVERY_SECONDS", 5 * 60)
+# While an offline alert recovers, a silence longer than this breaks the recovery off
+# (gateways report at least every minute).
+ALERT_RECOVERY_GAP_SECONDS = env_int("ESSMON_ALERT_RECOVERY_GAP_SECONDS", 120)
+ALERT_CHECK_SECONDS = env_int("ESSMON_ALERT_CHECK_SECONDS", 60)
+ALERT_BATTERY_TEMP_C = env_int("ESSMON_ALERT_BATTERY_TEMP_C", 50)
+ALERT_SOC_STUCK_HOURS = env_int("ESSMON_ALERT_SOC_STUCK_HOURS", 6)
 # Raw samples are kept this many whole months (plus the current one) and then dropped, a
 # month at a time; the energy rollups made from them are kept for good.
 RAW_RETENTION_MONTHS = env_int("ESSMON_RAW_RETENTION_MONTHS", 24)

@@ -11,5 +11,6 @@ urlpatterns = [
     path("monitoring/", include("essmon.monitoring.urls")),
     path("dealer/", include("essmon.dealers.urls")),
     path("menu/dealers/", include("essmon.dealers.urls_links")),
+    path("menu/account/alerts/", include("essmon.alerts.urls")),
     path("", include("essmon.accounts.urls")),
 ]

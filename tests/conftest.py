@@ -157,7 +157,7 @@ def shots(request):
 @pytest.fixture(autouse=True)
 def _published_terms(request):
     """Transactional tests end by emptying every table, migration data included; the
-    terms of use are the one such row the service needs, so publish them again.
+    terms of use and the fault catalogue are the rows the service needs, so make them again.
 
     (serialized_rollback is no help here: once Playwright's sync API runs an event loop in
     the test thread, Django gives the test a new connection without the serialized copy.)"""
@@ -168,6 +168,7 @@ def _published_terms(request):
     from django.apps import apps
 
     importlib.import_module("essmon.accounts.migrations.0002_terms_v1").create_terms(apps, None)
+    importlib.import_module("essmon.alerts.migrations.0002_fault_catalogue").load(apps, None)
 
 
 # --- a test client whose requests commit -------------------------------------------

@@ -41,7 +41,8 @@ OWNER = frozenset({"owner"})
 LINKED_DEALER = frozenset({"linked_dealer"})
 MONITORING = frozenset({"owner", "linked_dealer", "operator"})
 MONITORING_PAGES = ("live", "live_fragment", "history", "history_data", "history_csv",
-                    "settings", "settings_progress")  # fmt: skip
+                    "settings", "settings_progress", "alerts", "warranty",
+                    "warranty_certificate")  # fmt: skip
 MONITORING_ROWS = tuple(Row(f"monitoring:{name}", MONITORING) for name in MONITORING_PAGES)
 TABLE = (
     Row("links:gateway", OWNER),
@@ -54,6 +55,8 @@ TABLE = (
     Row("dealers:gateway_customer", LINKED_DEALER),
     Row("dealers:staff_remove", LINKED_DEALER),
     *MONITORING_ROWS,
+    # acknowledging is the dealers' (and operators') business; the owner sees the result
+    Row("monitoring:alert_acknowledge", frozenset({"linked_dealer", "operator"})),
 )
 
 
@@ -67,12 +70,14 @@ class World:
     other: object
     other_gateway: object
     operator: object
+    alert: object
 
     def kwargs(self, name: str) -> dict:
         values = {
             "gateway_id": self.gateway.gateway_id,
             "dealer_code": self.linked.dealer_code,
             "staff_id": self.linked.staff.first().pk,
+            "alert_id": self.alert.pk,
         }
         pattern = _patterns()[name]
         return {k: values[k] for k in pattern.pattern.converters}
@@ -122,7 +127,15 @@ def world() -> World:
         is_staff=True,
         is_superuser=True,
     )
-    return World(owner, gateway, linked, unlinked, after_unlink, other, other_gateway, operator)
+    from django.utils import timezone
+
+    from essmon.alerts.models import Alert
+
+    alert = Alert.objects.create(gateway=gateway, kind="offline", severity="major",
+                                 title="ゲートウェイからの通信が途絶えています",
+                                 since=timezone.now())  # fmt: skip
+    return World(owner, gateway, linked, unlinked, after_unlink, other, other_gateway, operator,
+                 alert)  # fmt: skip
 
 
 def _walk(resolvers, prefix=""):

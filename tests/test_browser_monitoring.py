@@ -4,63 +4,28 @@ the operation mode and watches it reach 反映済み, the owner finds the change
 log, an unlinked dealer gets 404. Screens are saved at desktop and at 375 px width.
 """
 
-import asyncio
-import threading
-from contextlib import suppress
 from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
+from essmon.alerts.models import Alert
 from essmon.commands.models import Command
 from essmon.dealers import services as dealer_services
 from essmon.gateways.models import Gateway
-from essmon.simulator.fleet import FleetConfig, run_fleet
+from essmon.simulator.fleet import FleetConfig
 from essmon.simulator.physics import SimulatedSite, model_spec
-from essmon.simulator.transports import HttpsTransport
 from essmon.telemetry.ingest import ingest_samples
-from essmon.telemetry.models import GatewayEvent, GatewayLiveState
+from essmon.telemetry.models import GatewayLiveState
 from essmon.telemetry.rollups import rollup_energy
 from tests import factories
+from tests.simulation import SimulatorThread
 from tests.test_simulator import JST, _provision
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SITE_NAME = "嵯峨野の家"
-
-
-class SimulatorThread:
-    """The simulator's fleet loop on a thread of its own, in real time, until stopped."""
-
-    def __init__(self, config: FleetConfig, creds, url: str) -> None:
-        self.config, self.creds, self.url = config, creds, url
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.failure: BaseException | None = None
-
-    def _run(self) -> None:
-        try:
-            asyncio.run(self._main())
-        except BaseException as exc:  # reported by stop()
-            self.failure = exc
-
-    async def _main(self) -> None:
-        fleet = asyncio.create_task(run_fleet(self.config, self.creds, HttpsTransport(self.url)))
-        while not fleet.done() and not self.stopping.is_set():
-            await asyncio.sleep(0.2)
-        fleet.cancel()
-        with suppress(asyncio.CancelledError):
-            await fleet
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stopping.set()
-        self.thread.join(timeout=30)
-        assert self.failure is None, self.failure
 
 
 def yesterday_from_the_physics(gateway: Gateway) -> None:
@@ -77,7 +42,7 @@ def yesterday_from_the_physics(gateway: Gateway) -> None:
 
 
 def others_in_the_fleet(dealer) -> None:
-    """Two more of the dealer's sites: one silent for hours with a fault still open, one
+    """Two more of the dealer's sites: one silent for hours with its alert open, one
     never connected, so the fleet table shows its states side by side."""
     now = timezone.now()
     silent = factories.owned_gateway(owner=factories.customer(name="桂 次郎"), site_name="桂川倉庫")
@@ -85,8 +50,9 @@ def others_in_the_fleet(dealer) -> None:
     GatewayLiveState.objects.create(
         gateway=silent, last_seen_at=now - timedelta(hours=5), latest={"soc_pct": 12.0}
     )
-    GatewayEvent.objects.create(gateway=silent, ts=now - timedelta(hours=5), code="E305",
-                                severity="major", state="start")  # fmt: skip
+    Alert.objects.create(gateway=silent, kind="offline", severity="major",
+                         title="ゲートウェイからの通信が途絶えています",
+                         since=now - timedelta(hours=5))  # fmt: skip
     never = factories.owned_gateway(
         owner=factories.customer(name="宇治 三郎"), site_name="宇治の家"
     )

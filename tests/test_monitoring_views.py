@@ -11,11 +11,12 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from essmon.alerts.models import Alert
 from essmon.commands.models import Command
 from essmon.dealers.models import DealerLink
 from essmon.monitoring.services import JST, today_jst
 from essmon.telemetry.ingest import ingest_samples, record_status
-from essmon.telemetry.models import EnergyRollup, GatewayEvent, GatewayLiveState
+from essmon.telemetry.models import EnergyRollup, GatewayLiveState
 from tests import factories
 from tests.mqtt_helpers import sample
 
@@ -452,12 +453,11 @@ def fleet_dealer():
             midnight = datetime.combine(today_jst(), datetime.min.time(), tzinfo=JST)
             rollup(gw, "day", midnight, pv_kwh=pv)
         made.append(gw)
-    # gateway 1: one fault still open, one cleared; gateway 2: an info notice only
-    t0 = now - timedelta(hours=2)
-    for code, state, minutes in (("E101", "start", 0), ("E202", "start", 5), ("E202", "clear", 9)):
-        GatewayEvent.objects.create(gateway=made[1], ts=t0 + timedelta(minutes=minutes),
-                                    code=code, severity="major", state=state)  # fmt: skip
-    GatewayEvent.objects.create(gateway=made[2], ts=t0, code="I001", severity="info", state="start")
+    # gateway 1: one alert still open, one closed
+    for kind, closed in (("fault", None), ("offline", now)):
+        Alert.objects.create(gateway=made[1], kind=kind, code="E101" if kind == "fault" else "",
+                             severity="major", title="t", since=now - timedelta(hours=2),
+                             closed_at=closed)  # fmt: skip
     factories.owned_gateway(site_name="他社の案件")  # not entrusted: never listed
     return dealer, made
 

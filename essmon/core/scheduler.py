@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -57,6 +58,15 @@ JOBS: tuple[Job, ...] = (
         "essmon.telemetry.partitions.maintain_partitions",
     ),
     Job("rollup-energy", timedelta(minutes=1), "essmon.telemetry.rollups.rollup_energy"),
+    Job(
+        "evaluate-alerts",
+        timedelta(seconds=settings.ALERT_CHECK_SECONDS),
+        "essmon.alerts.services.evaluate_alerts",
+    ),
+    # reads a window of samples per gateway: less often than the cheap checks above
+    Job("check-soc-stuck", timedelta(minutes=10), "essmon.alerts.services.check_soc_stuck"),
+    # the warranty's offline warnings count in days: a run every half hour is on time
+    Job("check-warranties", timedelta(minutes=30), "essmon.warranty.services.check_warranties"),
 )
 
 

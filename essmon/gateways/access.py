@@ -23,6 +23,7 @@ class Purpose(Enum):
     VIEW_CUSTOMER = "view_customer"  # the owner's registration data (policy fields for dealers)
     CHANGE_SETTINGS = "change_settings"  # the storage system's settings
     MANAGE_LINKS = "manage_links"  # link or unlink dealers: the owner only
+    WARRANTY_DATES = "warranty_dates"  # 系統連系日/受取日: the owner and linked dealers
 
 
 def is_operator(user: User) -> bool:
@@ -41,7 +42,9 @@ def visible_gateways(user: User, purpose: Purpose = Purpose.VIEW) -> QuerySet[Ga
     if not user.is_authenticated:
         return gateways.none()
     if is_operator(user):
-        return gateways if purpose != Purpose.MANAGE_LINKS else gateways.none()
+        # operators correct nothing here: the warranty dates are the customer's statement
+        owner_side = (Purpose.MANAGE_LINKS, Purpose.WARRANTY_DATES)
+        return gateways if purpose not in owner_side else gateways.none()
     if user.role == User.Role.CUSTOMER:
         return gateways.filter(owner=user, state=Gateway.State.CLAIMED)
     dealer = dealer_of(user)

@@ -13,7 +13,6 @@ from django.db.models import (
     BooleanField,
     Case,
     Count,
-    Exists,
     F,
     FloatField,
     Func,
@@ -28,12 +27,14 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from essmon.accounts.models import User
+from essmon.alerts.models import Alert
 from essmon.core.japanese import to_fullwidth_ascii, to_halfwidth_ascii
 from essmon.gateways.access import visible_gateways
 from essmon.gateways.models import Gateway
 from essmon.monitoring.services import jst_day_bounds, today_jst
 from essmon.telemetry.connectivity import offline_after
-from essmon.telemetry.models import EnergyRollup, GatewayEvent
+from essmon.telemetry.models import EnergyRollup
+from essmon.warranty.services import at_risk_ids, states_for
 
 PAGE_SIZE = 50
 # ?sort= values: the column and its SQL ordering; "-" in front sorts descending
@@ -51,6 +52,7 @@ STATUSES = {
     "offline": "オフライン",
     "never": "未接続",
     "alerts": "異常あり",
+    "warranty_at_risk": "延長保証 失効のおそれ",
 }
 QUERY_MAX = 100
 
@@ -104,25 +106,16 @@ class JsonNumber(Func):
         )  # fmt: skip
 
 
-def open_alerts() -> Subquery:
-    """How many fault codes (severity above 情報) of the outer gateway started and have not
-    cleared since."""
-    cleared = GatewayEvent.objects.filter(
-        gateway=OuterRef("gateway"),
-        code=OuterRef("code"),
-        state=GatewayEvent.State.CLEAR,
-        ts__gt=OuterRef("ts"),
-    )
-    still_open = (
-        GatewayEvent.objects.filter(gateway=OuterRef("pk"), state=GatewayEvent.State.START)
-        .exclude(severity=GatewayEvent.Severity.INFO)
-        .filter(~Exists(cleared))
+def open_alerts() -> Coalesce:
+    """How many alerts of the outer gateway are open (essmon.alerts)."""
+    count = (
+        Alert.objects.filter(gateway=OuterRef("pk"), closed_at__isnull=True)
         .order_by()
         .values("gateway")
-        .annotate(n=Count("code", distinct=True))
+        .annotate(n=Count("pk"))
         .values("n")
     )
-    return Coalesce(Subquery(still_open, output_field=IntegerField()), Value(0))
+    return Coalesce(Subquery(count, output_field=IntegerField()), Value(0))
 
 
 def fleet(user: User, query: FleetQuery, *, now: datetime) -> QuerySet[Gateway]:
@@ -156,6 +149,8 @@ def fleet(user: User, query: FleetQuery, *, now: datetime) -> QuerySet[Gateway]:
         rows = rows.filter(live__isnull=True)
     elif query.status == "alerts":
         rows = rows.filter(open_alerts__gt=0)
+    elif query.status == "warranty_at_risk":
+        rows = rows.filter(pk__in=at_risk_ids(rows, now=now))
     field = SORTS[column]
     descending = query.sort.startswith("-")
     order = F(field).desc(nulls_last=True) if descending else F(field).asc(nulls_last=True)
@@ -207,4 +202,7 @@ def with_columns(ids: list[int], *, now: datetime) -> list[Gateway]:
         .annotate(**_live_columns(now), pv_today=pv_today(now), open_alerts=open_alerts())
     )
     by_id = {row.pk: row for row in rows}
+    warranties = states_for(list(by_id.values()), now=now)
+    for row in by_id.values():
+        row.warranty = warranties.get(row.pk)
     return [by_id[pk] for pk in ids if pk in by_id]

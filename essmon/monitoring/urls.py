@@ -1,5 +1,6 @@
-from django.urls import path
+from django.urls import include, path
 
+from essmon.alerts import views as alert_views
 from essmon.monitoring import views
 
 app_name = "monitoring"
@@ -14,4 +15,11 @@ urlpatterns = [
     path("<str:gateway_id>/history.csv", views.history_csv, name="history_csv"),
     path("<str:gateway_id>/settings/", views.settings_page, name="settings"),
     path("<str:gateway_id>/settings/progress/", views.settings_progress, name="settings_progress"),
+    path("", include("essmon.warranty.urls")),  # the 保証 tab: monitoring:warranty…
+    path("<str:gateway_id>/alerts/", alert_views.alerts, name="alerts"),
+    path(
+        "<str:gateway_id>/alerts/<int:alert_id>/acknowledge/",
+        alert_views.acknowledge,
+        name="alert_acknowledge",
+    ),
 ]

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from essmon.accounts.views.auth import login_view
+from essmon.alerts.models import Alert
 from essmon.commands.models import Command
 from essmon.commands.schema import MODES, SettingError, schema_for
 from essmon.gateways.access import Purpose, gateway_or_404, is_operator, visible_gateways
@@ -106,6 +107,7 @@ def _columns(*, show_owner: bool) -> list[tuple[str, str]]:
         ("soc", "蓄電残量"),
         ("pv_today", "本日の発電量"),
         ("alerts", "未復旧の異常"),
+        ("", "保証"),
     ]
     return columns
 
@@ -138,7 +140,7 @@ def switch(request: HttpRequest) -> HttpResponse:
     return redirect("monitoring:live", gateway_id=gateway.gateway_id)
 
 
-def _gateway_context(request: HttpRequest, gateway, tab: str) -> dict:
+def gateway_context(request: HttpRequest, gateway, tab: str) -> dict:
     visible = visible_gateways(request.user).order_by("gateway_id")
     switcher = list(visible.values_list("gateway_id", "site__name")[: SWITCHER_MAX + 1])
     return {
@@ -149,6 +151,7 @@ def _gateway_context(request: HttpRequest, gateway, tab: str) -> dict:
         "may_change": visible_gateways(request.user, Purpose.CHANGE_SETTINGS)
         .filter(pk=gateway.pk)
         .exists(),
+        "open_alert_count": Alert.objects.filter(gateway=gateway, closed_at__isnull=True).count(),
     }
 
 
@@ -156,7 +159,7 @@ def _gateway_context(request: HttpRequest, gateway, tab: str) -> dict:
 @require_GET
 def live(request: HttpRequest, gateway_id: str) -> HttpResponse:
     gateway = gateway_or_404(request.user, gateway_id)
-    context = _gateway_context(request, gateway, "live")
+    context = gateway_context(request, gateway, "live")
     context.update(_live_context(gateway))
     return render(request, "monitoring/live.html", context)
 
@@ -238,7 +241,7 @@ def history(request: HttpRequest, gateway_id: str) -> HttpResponse:
     except ValueError:
         messages.error(request, "表示する期間が正しくないため、今日の表示に戻しました。")
         return redirect("monitoring:history", gateway_id=gateway.gateway_id)
-    context = _gateway_context(request, gateway, "history")
+    context = gateway_context(request, gateway, "history")
     data = _history_data(gateway, view, anchor)
     prev_anchor, next_anchor = services.shift(view, anchor, -1), services.shift(view, anchor, 1)
     context.update(
@@ -331,7 +334,7 @@ def history_csv(request: HttpRequest, gateway_id: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def settings_page(request: HttpRequest, gateway_id: str) -> HttpResponse:
     gateway = gateway_or_404(request.user, gateway_id)
-    context = _gateway_context(request, gateway, "settings")
+    context = gateway_context(request, gateway, "settings")
     live_state = GatewayLiveState.objects.filter(gateway=gateway).first()
     in_force = (live_state.settings_in_force if live_state else None) or {}
     on_the_way = services.settings_on_the_way(gateway)
