@@ -153,12 +153,31 @@ def test_a_flapping_gateway_mails_once_when_it_goes_and_once_when_it_is_really_b
     assert all(len(m) == 1 for m in mails("alert_recovered").values())
 
 
-def test_a_gateway_not_yet_claimed_or_never_heard_has_no_offline_alert():
+def test_a_gateway_not_yet_claimed_never_heard_or_not_heard_since_claimed_has_no_alert():
     unclaimed = factories.gateway()
     heard(unclaimed, timezone.now() - timedelta(days=1))
     factories.connected_gateway()  # claimed, never heard
+    tested_at_the_factory = factories.connected_gateway()
+    tested_at_the_factory.claimed_at = timezone.now() - timedelta(hours=2)
+    tested_at_the_factory.save()
+    heard(tested_at_the_factory, timezone.now() - timedelta(days=90))
     run(timezone.now())
     assert not Alert.objects.exists()
+
+
+def test_when_most_of_the_fleet_goes_silent_at_once_the_silence_is_ours(world):
+    now = timezone.now()
+    fleet = [factories.connected_gateway() for _ in range(24)]
+    for gw in (world, *fleet):
+        gw.claimed_at = now - timedelta(days=3)
+        gw.save()
+        heard(gw, now - timedelta(minutes=20))  # all silent together: the broker died
+    run(now)
+    assert not Alert.objects.exists()
+    for gw in fleet:
+        heard(gw, now)  # the others are back; this one is really gone
+    run(now + timedelta(seconds=30))
+    assert list(Alert.objects.values_list("gateway_id", flat=True)) == [world.pk]
 
 
 def test_the_customer_may_stop_a_kind_of_mail_dealers_still_get_it(world):
@@ -180,17 +199,20 @@ def test_one_gateways_failure_does_not_stop_the_others(world, monkeypatch):
         return real(gateway=gateway, **kwargs)
 
     monkeypatch.setattr(services, "open_alert", broken)
-    result = run(timezone.now())
+    # the run finishes, then says so: the scheduler records it as the job's last error
+    with pytest.raises(services.AlertCheckFailed, match="1 failed"):
+        run(timezone.now())
     assert list(Alert.objects.values_list("gateway_id", flat=True)) == [other.pk]
-    assert "1 failed" in result
 
 
 # --- faults --------------------------------------------------------------------------
 
 
-def event(gw, code, state, at, severity="major"):
+def event(gw, code, state, at, severity="major", *, arrives=None):
+    """The gateway reports ``code`` at ``at`` (its clock); it reaches essmon at ``arrives``
+    (the server's clock, by default the same instant)."""
     ingest_events(gateway=gw, events=[{"ts": at.isoformat(), "code": code, "severity": severity,
-                                       "state": state}])  # fmt: skip
+                                       "state": state}], now=arrives or at)  # fmt: skip
 
 
 def test_a_reported_fault_opens_with_the_catalogues_words_and_closes_after_its_clear(world):
@@ -221,6 +243,37 @@ def test_a_fault_that_clears_and_starts_again_stays_one_alert(world):
         run(now + timedelta(minutes=minute + 1, seconds=30))
     assert Alert.objects.count() == 1 and Alert.objects.get().closed_at is None
     assert len(mails("alert_opened")["jiro@first.example.jp"]) == 1
+
+
+def test_a_corrected_gateway_clock_does_not_leave_a_cleared_fault_open(world):
+    """Start stamped 3 hours ahead (clock fast), clear after the clock was corrected: the
+    clear arrived last, so the fault is over, whatever the stamps say."""
+    now = timezone.now()
+    heard(world, now)
+    event(world, "E305", "start", now + timedelta(hours=3), arrives=now)
+    run(now)
+    assert Alert.objects.get().since <= now + timedelta(seconds=1)  # not in the future
+    later = now + timedelta(minutes=2)
+    event(world, "E305", "clear", later)
+    for minute in range(3, 12):
+        heard(world, now + timedelta(minutes=minute))
+        run(now + timedelta(minutes=minute))
+    assert Alert.objects.get().closed_at is not None
+    heard(world, now + timedelta(hours=4))
+    run(now + timedelta(hours=4))  # past the start's stamp: nothing opens again
+    assert Alert.objects.count() == 1
+
+
+def test_the_catalogue_decides_what_is_only_a_notice(world):
+    from essmon.alerts.models import FaultCode
+
+    FaultCode.objects.filter(code="E110").update(severity="info")
+    now = timezone.now()
+    heard(world, now)
+    event(world, "E110", "start", now, severity="minor")
+    event(world, "W402", "start", now, severity="major")  # catalogued as info, sent as major
+    run(now)
+    assert not Alert.objects.exists()
 
 
 def test_notices_open_nothing_and_unknown_codes_are_still_alerts(world):
@@ -270,6 +323,14 @@ def test_state_of_charge_stuck_while_the_battery_reports_power(world):
     services.check_soc_stuck(now=now)
     alert = Alert.objects.get()
     assert alert.gateway_id == world.pk and alert.kind == "soc_stuck" and "62%" in alert.detail
+    # the battery goes idle and reports less often: no proof the charge moves, still open
+    later = now + timedelta(hours=7)
+    quiet = [{**sample(100 + i), "ts": (later - timedelta(minutes=30 * i)).isoformat(),
+              "soc_pct": 62.0, "battery_w": 0.0} for i in range(10)]  # fmt: skip
+    ingest_samples(gateway=world, samples=quiet, now=later)
+    for step in range(0, 30, 10):
+        services.check_soc_stuck(now=later + timedelta(minutes=step))
+    assert Alert.objects.get().closed_at is None and not mails("alert_recovered")
 
 
 # --- people ------------------------------------------------------------------------------

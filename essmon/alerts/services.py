@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Avg, Count, Max, Min
+from django.db.models import Avg, Count, F, Max, Min, Q
 from django.db.models.functions import Abs
 from django.utils import timezone
 
@@ -47,7 +47,13 @@ TEMPERATURE_BAND_C = 5.0
 SOC_STUCK_RANGE_PCT = 1.0
 SOC_STUCK_MIN_FLOW_W = 300.0
 SOC_STUCK_MIN_SAMPLES = 30
+# samples arrive at most this long after their timestamp and still count (buffered ones)
+RECEIPT_SLACK = timedelta(hours=1)
 COMMENT_MAX = 500
+# When more than this share of a fleet of at least this many gateways goes silent at once,
+# the silence is essmon's, not theirs (see _we_are_deaf).
+MASS_SILENCE_SHARE = 0.5
+MASS_SILENCE_MIN_FLEET = 20
 
 
 class AlertError(ValueError):
@@ -156,7 +162,7 @@ def settle(alert: Alert, *, present: bool, gone_since: datetime | None, now: dat
     (mark since when), or has been gone long enough (close and mail). True when closed."""
     if present:
         if alert.recovered_at is not None:
-            Alert.objects.filter(pk=alert.pk).update(recovered_at=None)
+            Alert.objects.filter(pk=alert.pk, closed_at__isnull=True).update(recovered_at=None)
         return False
     since = alert.recovered_at or gone_since or now
     if since > now - recovery_after():
@@ -205,9 +211,21 @@ def check_offline(now: datetime, outcome: Outcome) -> None:
     closes once the gateway has been heard for ``ALERT_RECOVERY_SECONDS``."""
     limit = now - offline_after()
     open_ = _open_alerts(Kind.OFFLINE)
-    silent = GatewayLiveState.objects.filter(
-        last_seen_at__lte=limit, gateway__state=Gateway.State.CLAIMED
-    ).exclude(gateway_id__in=[g for g, _ in open_])
+    # heard since it was registered: a gateway tested at the factory and not yet installed
+    # is not "offline", and its dealer would be mailed about every system not yet set up
+    silent = (
+        GatewayLiveState.objects.filter(
+            last_seen_at__lte=limit, gateway__state=Gateway.State.CLAIMED
+        )
+        .filter(Q(gateway__claimed_at__isnull=True) | Q(last_seen_at__gte=F("gateway__claimed_at")))
+        .exclude(gateway_id__in=[g for g, _ in open_])
+    )
+    if _we_are_deaf(now):
+        logger.error(
+            "offline alerts held back: most of the fleet went silent at once, which points "
+            "at essmon's own ingest or network, not at the gateways"
+        )
+        silent = silent.none()
 
     def open_one(live: GatewayLiveState) -> str:
         gateway = Gateway.objects.select_related("site", "owner").get(pk=live.gateway_id)
@@ -240,6 +258,20 @@ def check_offline(now: datetime, outcome: Outcome) -> None:
     _each(open_.values(), settle_one, outcome, "offline")
 
 
+def _we_are_deaf(now: datetime) -> bool:
+    """True when most gateways heard in the last day went silent past the threshold together
+    (a broker, ingest or network outage on essmon's side): mailing every customer and dealer
+    twice would help nobody. Small fleets (under MASS_SILENCE_MIN_FLEET) are never held."""
+    active = GatewayLiveState.objects.filter(
+        last_seen_at__gte=now - timedelta(days=1), gateway__state=Gateway.State.CLAIMED
+    )
+    total = active.count()
+    if total < MASS_SILENCE_MIN_FLEET:
+        return False
+    silent = active.filter(last_seen_at__lte=now - offline_after()).count()
+    return silent > total * MASS_SILENCE_SHARE
+
+
 def _minutes(span: timedelta) -> str:
     minutes = span.total_seconds() / 60
     return f"{minutes:.0f}分" if minutes >= 1 else f"{span.total_seconds():.0f}秒"
@@ -253,46 +285,62 @@ def fault_catalogue() -> dict[str, FaultCode]:
 
 
 def check_faults(now: datetime, outcome: Outcome) -> None:
-    """A fault code whose newest event is a start (severity above 情報) has an alert; it
-    closes once the code's clear has stood for ``ALERT_RECOVERY_SECONDS``."""
+    """A fault code whose newest event is a start (severity above 情報, by the catalogue
+    when it knows the code) has an alert; it closes once the code's clear has stood for
+    ``ALERT_RECOVERY_SECONDS``. "Newest" is by arrival (``received_at``, the server's
+    clock), then by the gateway's timestamp: a gateway clock that is wrong or corrected
+    between a start and its clear must not leave a cleared fault open."""
     open_ = _open_alerts(Kind.FAULT)
-    recent = set(
+    newest: dict[tuple[int, str], GatewayEvent] = {}
+    recent = (
         GatewayEvent.objects.filter(received_at__gte=now - FAULT_LOOKBACK)
-        .exclude(severity=GatewayEvent.Severity.INFO)
-        .values_list("gateway_id", "code")
-        .distinct()
+        .order_by("gateway_id", "code", "-received_at", "-ts", "-pk")
+        .only("gateway_id", "code", "state", "severity", "ts", "received_at")
     )
-    catalogue = fault_catalogue()
-
-    def check(pair: tuple[int, str]) -> str:
-        gateway_id, code = pair
-        newest = (
-            GatewayEvent.objects.filter(gateway_id=gateway_id, code=code, ts__lte=now)
-            .order_by("-ts", "-pk")
+    for event in recent:
+        newest.setdefault((event.gateway_id, event.code), event)
+    for pair in set(open_) - set(newest):  # open for longer than the look-back: rare
+        event = (
+            GatewayEvent.objects.filter(gateway_id=pair[0], code=pair[1])
+            .order_by("-received_at", "-ts", "-pk")
             .first()
         )
+        if event is not None:
+            newest[pair] = event
+    catalogue = fault_catalogue()
+
+    def severity_of(event: GatewayEvent) -> str:
+        entry = catalogue.get(event.code)
+        return entry.severity if entry else event.severity
+
+    def check(pair: tuple[int, str]) -> str:
+        event = newest.get(pair)
+        started = (
+            event is not None
+            and event.state == GatewayEvent.State.START
+            and severity_of(event) != Severity.INFO
+        )
         alert = open_.get(pair)
-        started = newest is not None and newest.state == GatewayEvent.State.START
         if alert is not None:
-            gone = newest.ts if newest is not None and not started else None
+            gone = min(event.ts, event.received_at) if event is not None and not started else None
             return "closed" if settle(alert, present=started, gone_since=gone, now=now) else ""
-        if not started or newest.severity == GatewayEvent.Severity.INFO:
+        if not started:
             return ""
-        gateway = Gateway.objects.select_related("site", "owner").get(pk=gateway_id)
+        gateway = Gateway.objects.select_related("site", "owner").get(pk=pair[0])
         if gateway.state != Gateway.State.CLAIMED:
             return ""
-        entry = catalogue.get(code)
+        entry = catalogue.get(event.code)
         made = open_alert(
-            gateway=gateway, kind=Kind.FAULT, code=code, since=newest.ts,
-            severity=entry.severity if entry else newest.severity,
-            title=f"{code} {entry.title}" if entry else f"故障コード {code}",
+            gateway=gateway, kind=Kind.FAULT, code=event.code,
+            since=min(event.ts, event.received_at), severity=severity_of(event),
+            title=f"{event.code} {entry.title}" if entry else f"故障コード {event.code}",
             detail=entry.description if entry else "この故障コードの説明は登録されていません。",
             action=entry.action if entry else "販売店またはお問い合わせ窓口にご連絡ください。",
             now=now,
         )  # fmt: skip
         return "opened" if made else ""
 
-    _each(sorted(recent | set(open_)), check, outcome, "fault")
+    _each(sorted(set(newest) | set(open_)), check, outcome, "fault")
 
 
 # --- rules on the samples ---------------------------------------------------------------
@@ -348,7 +396,10 @@ def check_soc_stuck(*, now: datetime | None = None) -> str:
     window = timedelta(hours=settings.ALERT_SOC_STUCK_HOURS)
     stats = {
         row["gateway"]: row
-        for row in Sample.objects.filter(ts__gt=now - window, ts__lte=now)
+        # received_at as well: it is indexed, ts alone is not (it comes second in the key)
+        for row in Sample.objects.filter(
+            ts__gt=now - window, ts__lte=now, received_at__gt=now - window - RECEIPT_SLACK
+        )
         .values("gateway")
         .annotate(n=Count("ts"), lo=Min("soc_pct"), hi=Max("soc_pct"), flow=Avg(Abs("battery_w")))
     }
@@ -380,12 +431,18 @@ def check_soc_stuck(*, now: datetime | None = None) -> str:
     _each(candidates, open_one, outcome, "soc_stuck")
 
     def settle_one(alert: Alert) -> str:
+        # recovered only when the charge is seen moving: fewer samples or an idle battery
+        # prove nothing, and closing on them would reopen the alert at the next charge
         row = stats.get(alert.gateway_id)
-        present = row is None or stuck(row)
-        return "closed" if settle(alert, present=present, gone_since=None, now=now) else ""
+        moving = (
+            row is not None
+            and row["n"] >= SOC_STUCK_MIN_SAMPLES
+            and row["hi"] - row["lo"] >= SOC_STUCK_RANGE_PCT
+        )
+        return "closed" if settle(alert, present=not moving, gone_since=None, now=now) else ""
 
     _each(open_.values(), settle_one, outcome, "soc_stuck")
-    return str(outcome)
+    return _result(outcome)
 
 
 def evaluate_alerts(*, now: datetime | None = None) -> str:
@@ -398,6 +455,17 @@ def evaluate_alerts(*, now: datetime | None = None) -> str:
         except Exception:  # one check's failure must not stop the others
             logger.exception("alert check %s failed", check.__name__)
             outcome.failed.append(check.__name__)
+    return _result(outcome)
+
+
+class AlertCheckFailed(RuntimeError):
+    """Some gateways or checks failed (logged one by one); the rest were done. Raised after
+    the run so that the scheduler records it as the job's last error."""
+
+
+def _result(outcome: Outcome) -> str:
+    if outcome.failed:
+        raise AlertCheckFailed(f"{outcome}: {', '.join(outcome.failed[:20])}")
     return str(outcome)
 
 

@@ -128,6 +128,10 @@ class GatewayEvent(models.Model):
                 fields=["gateway", "ts", "code", "state"], name="telemetry_event_identity"
             )
         ]
+        indexes = [
+            # the alert check reads what arrived lately, by the server's clock
+            models.Index(fields=["received_at"], name="telemetry_event_received_at")
+        ]
 
     def __str__(self) -> str:
         return f"{self.gateway_id} {self.code} {self.state} {self.ts:%Y-%m-%d %H:%M}"
