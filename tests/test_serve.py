@@ -108,6 +108,8 @@ def test_serve_demo_starts_web_worker_and_scheduler(served):
         f"{base}/monitoring/{gateway_id}/history/data/?view=lifetime", timeout=10
     )
     assert sum(json.loads(history.read())["energy"]["pv_kwh"]) > 0
+    warranty = browser.open(f"{base}/monitoring/{gateway_id}/warranty/", timeout=10).read()
+    assert "延長保証" in warranty.decode()
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0

@@ -32,6 +32,7 @@ from essmon.gateways.services import (
 from essmon.simulator.physics import SimulatedSite, model_spec
 from essmon.telemetry.ingest import ingest_samples
 from essmon.telemetry.rollups import rollup_energy
+from essmon.warranty.services import change_dates
 
 JST = ZoneInfo("Asia/Tokyo")
 
@@ -150,6 +151,11 @@ def _ensure_household(cred_file: Path, csv_file: Path) -> tuple[str, str]:
     )  # fmt: skip
     gateway.save()
     link_dealer(customer=customer, gateway=gateway, dealer=dealer)
+    today = timezone.localdate(timezone.now(), JST)
+    change_dates(
+        gateway=gateway, user=customer,
+        received_date=today - timedelta(days=10), grid_connection_date=today - timedelta(days=3),
+    )  # fmt: skip
     transaction.on_commit(lambda: _history(gateway))
     cred_file.write_text(
         f"{CUSTOMER_EMAIL}\n{customer_password}\n{DEALER_EMAIL}\n{dealer_password}\n"
