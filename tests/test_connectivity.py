@@ -61,6 +61,19 @@ def test_a_message_after_the_silence_opens_a_new_interval(gw):
     assert spans[1] == (start + timedelta(hours=2), None)
 
 
+def test_a_silence_nobody_closed_still_splits_the_history(gw):
+    """detect-offline was not running during a 40-day silence: the message after it ends
+    the old interval at the last message before the silence and opens a new one, so the
+    warranty still sees the silence."""
+    start = timezone.now() - timedelta(days=45)
+    with time_machine.travel(start, tick=False):
+        ingest_samples(gateway=gw, samples=[sample(seq=1)])
+    back = start + timedelta(days=40)
+    with time_machine.travel(back, tick=False):
+        ingest_samples(gateway=gw, samples=[sample(seq=2)])
+    assert intervals(gw) == [(start, start), (back, None)]
+
+
 def test_a_rejected_batch_still_counts_as_contact(gw):
     ingest_samples(gateway=gw, samples=[{"not": "a sample"}])
     assert is_online(GatewayLiveState.objects.get(gateway=gw))

@@ -575,3 +575,25 @@ def test_the_live_panel_carries_the_samples_age_for_the_page_to_keep_counting(cl
     assert 'data-stale-after="180"' in page
     age = int(page.split('data-sample-age="')[1].split('"')[0])
     assert 120 <= age <= 125
+
+
+def test_fleet_warranty_column_and_at_risk_filter(client):
+    from essmon.telemetry.models import ConnectivityInterval
+
+    dealer = factories.dealer()
+    now = timezone.now()
+    made = {}
+    for name, silent_days in (("risky", 8), ("fine", 0)):
+        gw = factories.owned_gateway(site_name=name)
+        gw.claimed_at = now - timedelta(days=60)
+        gw.save()
+        link(gw, dealer)
+        last = now - timedelta(days=silent_days)
+        ConnectivityInterval.objects.create(gateway=gw, online_from=gw.claimed_at,
+                                            online_until=last if silent_days else None)  # fmt: skip
+        GatewayLiveState.objects.create(gateway=gw, last_seen_at=last)
+        made[name] = gw
+    as_user(client, dealer.user)
+    assert fleet_ids(client, status="warranty_at_risk") == [made["risky"].gateway_id]
+    page = client.get(reverse("monitoring:index")).content.decode()
+    assert "延長保証 失効のおそれ" in page and "未確定" in page

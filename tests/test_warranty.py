@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from essmon.dealers import services as dealer_services
-from essmon.dealers.models import MaintenanceStaff
+from essmon.dealers.models import Dealer, MaintenanceStaff
 from essmon.gateways.models import Gateway
 from essmon.notifications.models import OutboxMessage
 from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState
@@ -284,9 +284,11 @@ def test_fleet_at_risk_and_labels_in_a_few_queries(django_assert_max_num_queries
     history(late, (registered, NOW - timedelta(days=8)), last_seen=NOW - timedelta(days=8))
     never = registered_gateway(registered=NOW - timedelta(days=10), grid=None, received=None)
     every = Gateway.objects.all()
-    with django_assert_max_num_queries(3):
+    # reads: gateways with dates, silences, recorded lapses; the first sight of a lapse
+    # also writes it (one insert, then a savepoint pair around it on some backends)
+    with django_assert_max_num_queries(7):
         assert services.at_risk_ids(every, now=NOW) == {risky.pk, never.pk}
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(4):
         states = services.states_for(every, now=NOW)
     assert {pk: s.status for pk, s in states.items()} == {
         fine.pk: Status.EXTENDED,
@@ -565,3 +567,48 @@ def test_settings_are_checked(settings):
     settings.WARRANTY_WARN_DAYS = ""
     assert [e.id for e in run_checks() if e.id.startswith("warranty.")] == []
     assert services.current_policy().warn_days == ()
+
+
+@pytest.mark.django_db
+def test_a_lapse_stands_once_seen_whatever_dates_are_entered_later():
+    """Registered in time, 45 days offline: lapsed. Entering a later 系統連系日 moves the
+    start of the connection duty past the silence, but the lapse was recorded before the
+    dates changed and stands (only an operator deleting it in the admin undoes it)."""
+    from essmon.warranty.models import RecordedLapse
+
+    registered = at(d("2024-03-01"))
+    gateway = registered_gateway(registered=registered)
+    history(gateway, (registered, at(d("2024-08-01"))), (at(d("2024-09-15")), None), last_seen=NOW)
+    assert services.state_of(gateway, now=NOW).status == Status.LAPSED
+    RecordedLapse.objects.all().delete()  # not yet seen by anyone: the save itself records it
+    services.change_dates(gateway=gateway, user=gateway.owner,
+                          grid_connection_date=d("2024-10-01"), received_date=d("2024-01-10"))  # fmt: skip
+    state = services.state_of(gateway, now=NOW)
+    assert state.status == Status.LAPSED and state.coverage_end == d("2034-01-09")
+    assert RecordedLapse.objects.get().lapsed_at == at(d("2024-08-01")) + timedelta(days=30)
+
+
+@pytest.mark.django_db
+def test_warnings_skip_closed_accounts_and_suspended_dealers(silent_world):
+    world = silent_world
+    world["owner"].is_active = False
+    world["owner"].save()
+    for dealer in Dealer.objects.all():
+        dealer.user.is_active = False
+        dealer.user.save()
+    services.check_warranties(now=world["last"] + timedelta(days=8))
+    assert not OutboxMessage.objects.filter(kind__startswith="warranty_").exists()
+
+
+@pytest.mark.django_db
+def test_certificate_with_characters_past_the_font_and_a_long_address(client, world):
+    gateway, owner = world["gateway"], world["owner"]
+    owner.name = "𠮷野 太郎😀"
+    owner.save()
+    gateway.site.address_rest = "京都市下京区" + "東塩小路町" * 80  # SQLite keeps what it is given
+    gateway.site.save()
+    services.change_dates(gateway=gateway, user=owner, grid_connection_date=d("2024-01-10"),
+                          received_date=d("2024-01-10"))  # fmt: skip
+    client.force_login(owner)
+    response = client.get(page_url(gateway, "monitoring:warranty_certificate"))
+    assert response.status_code == 200 and response.content.startswith(b"%PDF")

@@ -51,7 +51,7 @@ SOC_STUCK_MIN_SAMPLES = 30
 RECEIPT_SLACK = timedelta(hours=1)
 COMMENT_MAX = 500
 # When more than this share of a fleet of at least this many gateways goes silent at once,
-# the silence is essmon's, not theirs (see _we_are_deaf).
+# the silence is essmon's, not theirs (see we_are_deaf).
 MASS_SILENCE_SHARE = 0.5
 MASS_SILENCE_MIN_FLEET = 20
 
@@ -220,7 +220,7 @@ def check_offline(now: datetime, outcome: Outcome) -> None:
         .filter(Q(gateway__claimed_at__isnull=True) | Q(last_seen_at__gte=F("gateway__claimed_at")))
         .exclude(gateway_id__in=[g for g, _ in open_])
     )
-    if _we_are_deaf(now):
+    if we_are_deaf(now):
         logger.error(
             "offline alerts held back: most of the fleet went silent at once, which points "
             "at essmon's own ingest or network, not at the gateways"
@@ -258,7 +258,7 @@ def check_offline(now: datetime, outcome: Outcome) -> None:
     _each(open_.values(), settle_one, outcome, "offline")
 
 
-def _we_are_deaf(now: datetime) -> bool:
+def we_are_deaf(now: datetime) -> bool:
     """True when most gateways heard in the last day went silent past the threshold together
     (a broker, ingest or network outage on essmon's side): mailing every customer and dealer
     twice would help nobody. Small fleets (under MASS_SILENCE_MIN_FLEET) are never held."""

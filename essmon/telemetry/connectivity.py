@@ -42,8 +42,8 @@ def record_contacts(
     """These gateways said something: each is seen now, online if it was not, and its latest
     values move to ``newest`` where that is newer than what the live state holds.
 
-    Two statements for any number of gateways, so an ingest batch from a thousand gateways
-    costs no more round trips than one from a single gateway. Rows go in gateway order so
+    Three statements for any number of gateways (a read and two upserts), so an ingest batch
+    from a thousand gateways costs no more round trips than one from a single gateway. Rows go in gateway order so
     concurrent batches lock live states in the same order and cannot deadlock. Call inside
     the transaction that stores what they said."""
     newest = newest or {}
@@ -82,6 +82,14 @@ def record_contacts(
         return gateway_id, ops.adapt_datetimefield_value(item.ts), item.seq, json.dumps(item.values)
 
     with connection.cursor() as cursor:
+        # Back after a silence that detect-offline did not close (it was not running): the
+        # open interval ends at the last message before the silence, and a new one opens
+        # below; otherwise the silence would vanish from the history the warranty reads.
+        silent_until = dict(
+            GatewayLiveState.objects.filter(
+                gateway_id__in=ids, last_seen_at__lte=now - offline_after()
+            ).values_list("gateway_id", "last_seen_at")
+        )
         if connection.vendor == "postgresql":
             # arrays, not one placeholder per value: see ingest._insert_samples
             gateway_ids, timestamps, seqs, latest = (
@@ -93,6 +101,7 @@ def record_contacts(
                 f" AS u(g, t, s, l){upsert}",
                 [seen, gateway_ids, timestamps, seqs, latest],
             )
+            _close_missed(silent_until)
             cursor.execute(
                 f"{insert_interval} SELECT g, %s FROM unnest(%s::bigint[]) AS u(g){open_interval}",
                 [seen, gateway_ids],
@@ -105,10 +114,20 @@ def record_contacts(
                 params += [gid, seen, ts, seq, values]
             rows = ", ".join(["(%s, %s, %s, %s, %s, '', '{}')"] * len(chunk))
             cursor.execute(f"{insert_live} VALUES {rows}{upsert}", params)
+            _close_missed({g: silent_until[g] for g in chunk if g in silent_until})
             cursor.execute(
                 f"{insert_interval} VALUES {', '.join(['(%s, %s)'] * len(chunk))}{open_interval}",
                 [value for gateway_id in chunk for value in (gateway_id, seen)],
             )
+
+
+def _close_missed(silent_until: Mapping[int, datetime]) -> None:
+    """End the open intervals of gateways heard again after a silence nobody closed, at
+    their last message before it (after the live-state upsert: the locks' usual order)."""
+    for gateway_id, last_seen in silent_until.items():
+        ConnectivityInterval.objects.filter(
+            gateway_id=gateway_id, online_until__isnull=True, online_from__lte=last_seen
+        ).update(online_until=last_seen)
 
 
 class ContactBuffer:

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from essmon.warranty.models import DateChange, OfflineWarning, WarrantyDates
+from essmon.warranty.models import DateChange, OfflineWarning, RecordedLapse, WarrantyDates
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -34,3 +34,18 @@ class DateChangeAdmin(ReadOnlyAdmin):
 class OfflineWarningAdmin(ReadOnlyAdmin):
     list_display = ["sent_at", "gateway", "days", "offline_since", "recipients"]
     search_fields = ["gateway__gateway_id"]
+
+
+@admin.register(RecordedLapse)
+class RecordedLapseAdmin(admin.ModelAdmin):
+    """Read-only, but deletable: deleting a lapse (after an outage on essmon's side, say)
+    is the one way an extension comes back, and the admin's history records who did it."""
+
+    list_display = ["gateway", "offline_since", "lapsed_at", "recorded_at"]
+    search_fields = ["gateway__gateway_id"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

@@ -5,6 +5,7 @@ PDF reader has them, so no font file ships with essmon and the PDF stays small."
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from io import BytesIO
 
@@ -43,8 +44,19 @@ def _day(day: date | None) -> str:
     return f"{day.year}年{day.month}月{day.day}日" if day else "未入力"
 
 
+# The built-in CID fonts cover the Basic Multilingual Plane only: a character past it (𠮷,
+# emoji) comes out as empty boxes and swallows the next one. It is printed as 〓, the
+# customary stand-in for a character the typeface lacks.
+OUTSIDE_FONT = re.compile("[\U00010000-\U0010ffff]")
+# a field longer than this could not fit its cell (reportlab then fails the whole page)
+FIELD_MAX = 300
+
+
 def _esc(text: str) -> str:
     # Paragraph reads a small XML dialect: names typed by customers must stay text
+    text = OUTSIDE_FONT.sub("〓", text)
+    if len(text) > FIELD_MAX:
+        text = text[: FIELD_MAX - 1] + "…"
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 

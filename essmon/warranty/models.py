@@ -85,3 +85,26 @@ class OfflineWarning(models.Model):
 
     def __str__(self) -> str:
         return f"{self.gateway_id} {self.days}日 ({self.offline_since:%Y-%m-%d %H:%M})"
+
+
+class RecordedLapse(models.Model):
+    """An extension lost for good, written the first time essmon sees the lapse (any
+    evaluation: the page, the fleet, the periodic job, or just before the dates change).
+    The state is otherwise recomputed from the dates and the connectivity history, and a
+    later 系統連系日 or a connectivity record merged across a silence must not bring the
+    extension back. Operators may delete one in the admin, e.g. after an outage on
+    essmon's side; that is the only way back."""
+
+    gateway = models.OneToOneField(
+        Gateway, on_delete=models.CASCADE, primary_key=True, related_name="warranty_lapse"
+    )
+    offline_since = models.DateTimeField("オフライン開始")
+    lapsed_at = models.DateTimeField("失効日時")
+    recorded_at = models.DateTimeField("記録日時", default=timezone.now)
+
+    class Meta:
+        verbose_name = "延長保証の失効"
+        verbose_name_plural = "延長保証の失効"
+
+    def __str__(self) -> str:
+        return f"{self.gateway_id} {self.lapsed_at:%Y-%m-%d}"

@@ -185,8 +185,11 @@ def evaluate(
     connectivity: Connectivity,
     now: datetime,
     policy: Policy,
+    recorded_lapse: tuple[datetime, datetime] | None = None,
 ) -> WarrantyState:
-    """The warranty state of one system now. See docs/warranty.md for the rule."""
+    """The warranty state of one system now. See docs/warranty.md for the rule.
+    ``recorded_lapse`` (offline since, lapsed at) is a lapse seen earlier: it stands
+    whatever the dates and the history say now."""
     dates = {"系統連系日": grid_connection_date, "受取日": received_date}
     known = {name: day for name, day in dates.items() if day is not None}
     missing = [name for name, day in dates.items() if day is None]
@@ -229,6 +232,9 @@ def evaluate(
     stretches = offline_stretches(connectivity, since=required_from, now=now)
     longest = max(stretches, key=lambda s: s.length(now), default=None)
     lapse = next((s for s in stretches if s.length(now) > policy.lapse_after), None)
+    lapsed_at = lapse.start + policy.lapse_after if lapse is not None else None
+    if recorded_lapse is not None and (lapse is None or recorded_lapse[1] < lapsed_at):
+        lapse, lapsed_at = OfflineStretch(recorded_lapse[0], recorded_lapse[1]), recorded_lapse[1]
     trailing = stretches[-1] if stretches and stretches[-1].end is None else None
     current = trailing if trailing and trailing.length(now) > policy.offline_after else None
     facts = dict(
@@ -257,7 +263,6 @@ def evaluate(
         )  # fmt: skip
 
     if lapse is not None:
-        lapsed_at = lapse.start + policy.lapse_after
         still = "オフラインのまま" if lapse.end is None else "続けてオフラインとなり"
         reason = (
             f"ゲートウェイが{_moment(lapse.start)}から{still}{policy.lapse_days}日を超えたため、"

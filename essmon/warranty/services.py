@@ -17,12 +17,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from essmon.accounts.models import User
+from essmon.alerts.services import we_are_deaf
 from essmon.dealers.models import Dealer, MaintenanceStaff
 from essmon.gateways.models import Gateway
 from essmon.notifications.services import queue_mail
 from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState
 from essmon.warranty.catalogue import term_for
-from essmon.warranty.models import DateChange, OfflineWarning, WarrantyDates
+from essmon.warranty.models import DateChange, OfflineWarning, RecordedLapse, WarrantyDates
 from essmon.warranty.rules import Connectivity, Policy, Status, WarrantyState, evaluate
 
 logger = logging.getLogger(__name__)
@@ -92,7 +93,13 @@ def states_for(
     connectivity = _connectivity(
         ids, rows, min_gap=timedelta(0) if all_gaps else policy.lapse_after
     )
-    return {
+    recorded = {
+        pk: (since, at)
+        for pk, since, at in RecordedLapse.objects.filter(gateway__in=ids).values_list(
+            "gateway_id", "offline_since", "lapsed_at"
+        )
+    }
+    states = {
         row.pk: evaluate(
             grid_connection_date=row.grid_connection_date,
             received_date=row.received_date,
@@ -101,9 +108,21 @@ def states_for(
             connectivity=connectivity[row.pk],
             now=now,
             policy=policy,
+            recorded_lapse=recorded.get(row.pk),
         )
         for row in rows
     }
+    new_lapses = [
+        RecordedLapse(
+            gateway_id=pk, offline_since=state.lapsed_at - policy.lapse_after,
+            lapsed_at=state.lapsed_at, recorded_at=now,
+        )
+        for pk, state in states.items()
+        if state.status == Status.LAPSED and state.lapsed_at is not None and pk not in recorded
+    ]  # fmt: skip
+    if new_lapses:
+        RecordedLapse.objects.bulk_create(new_lapses, ignore_conflicts=True)
+    return states
 
 
 def _rows(gateways: QuerySet[Gateway]) -> list[_Row]:
@@ -220,6 +239,9 @@ def change_dates(
     with transaction.atomic():
         # locked, so two people saving at once each record the "before" the other left
         Gateway.objects.select_for_update().filter(pk=gateway.pk).first()
+        # a lapse under the dates as they were is recorded before they change: entering a
+        # later 系統連系日 must not make an extension lost earlier come back
+        state_of(gateway)
         current, _ = WarrantyDates.objects.get_or_create(gateway=gateway)
         wanted = {
             DateChange.Field.GRID_CONNECTION: grid_connection_date,
@@ -260,11 +282,14 @@ def check_warranties(now: datetime | None = None) -> int:
     policy = current_policy()
     if not policy.warn_days:
         return 0
-    first = timedelta(days=policy.warn_days[0])
-    candidates = Gateway.objects.filter(state=Gateway.State.CLAIMED, owner__isnull=False).filter(
-        Q(live__isnull=True) | Q(live__last_seen_at__lte=now - first)
+    # every registered system, not only the silent ones: a lapse found in the history of a
+    # gateway that is back is recorded too (three queries for any number)
+    states = states_for(
+        Gateway.objects.filter(state=Gateway.State.CLAIMED, owner__isnull=False), now=now
     )
-    states = states_for(candidates, now=now)
+    if we_are_deaf(now):
+        logger.error("warranty warnings held back: most of the fleet went silent at once")
+        return 0
     gateways = Gateway.objects.select_related("owner", "site").in_bulk(
         [pk for pk, state in states.items() if state.status == Status.AT_RISK]
     )
@@ -312,21 +337,24 @@ def _mail_warning(gateway: Gateway, state: WarrantyState, *, days: int, now: dat
         "offline_since": state.current_offline.start if state.current_offline else now,
         "url": reverse("monitoring:warranty", kwargs={"gateway_id": gateway.gateway_id}),
     }
-    queue_mail(
-        recipient=gateway.owner.email,
-        kind="warranty_offline_customer",
-        context={**context, "customer": gateway.owner},
-    )
+    addresses: set[str] = set()
+    if gateway.owner.is_active:  # a closed account gets no more mail
+        queue_mail(
+            recipient=gateway.owner.email,
+            kind="warranty_offline_customer",
+            context={**context, "customer": gateway.owner},
+        )
+        addresses.add(gateway.owner.email.lower())
     staff = (
         MaintenanceStaff.objects.filter(
             dealer__links__gateway=gateway,
             dealer__links__ended_at__isnull=True,
+            dealer__user__is_active=True,
             confirmed_at__isnull=False,
         )
         .select_related("dealer")
         .order_by("dealer_id", "pk")
     )
-    addresses = {gateway.owner.email.lower()}
     for person in staff:
         if person.email.lower() in addresses:
             continue
