@@ -525,6 +525,7 @@ class Bench:
         notices per gateway over the last two months, some faults still open."""
         from django.db import transaction
 
+        from essmon.alerts.models import Alert
         from essmon.simulator.physics import MODELS, SimulatedSite
         from essmon.telemetry.models import ConnectivityInterval, GatewayEvent, GatewayLiveState
 
@@ -534,6 +535,7 @@ class Bench:
                              "discharge_window": ["07:00", "23:00"], "reserve_soc_pct": 30,
                              "export_limit_w": 5900}  # fmt: skip
         states, intervals, events = [], [], []
+        alerts: dict[tuple, Alert] = {}  # one open alert per gateway and code at most
         for n, pk in enumerate(pks):
             found = newest.get(pk)
             if found is not None:
@@ -574,16 +576,25 @@ class Bench:
                 events.append(GatewayEvent(gateway_id=pk, ts=start, code=code,
                                            severity=severity, state="start"))  # fmt: skip
                 # one gateway in forty has a fault still open
+                cleared = None
                 if severity == "info" or n % 40 != 3:
+                    cleared = start + timedelta(minutes=rng.randint(1, 50))
                     events.append(GatewayEvent(
-                        gateway_id=pk, ts=start + timedelta(minutes=rng.randint(1, 50)),
-                        code=code, severity=severity, state="clear",
+                        gateway_id=pk, ts=cleared, code=code, severity=severity, state="clear",
                     ))  # fmt: skip
+                if severity != "info":  # the alerts the checks made of them, open or closed
+                    alerts[(pk, code, cleared is None)] = Alert(
+                        gateway_id=pk, kind="fault", code=code, severity=severity,
+                        title=code, since=start, opened_at=start, recovered_at=cleared,
+                        closed_at=cleared and cleared + timedelta(minutes=5),
+                    )  # fmt: skip
         with transaction.atomic():
             GatewayLiveState.objects.bulk_create(states, batch_size=1000)
             ConnectivityInterval.objects.bulk_create(intervals, batch_size=1000)
             GatewayEvent.objects.bulk_create(events, batch_size=2000, ignore_conflicts=True)
+            Alert.objects.bulk_create(alerts.values(), batch_size=2000)
         self.meta["events"] = len(events)
+        self.meta["alerts"] = len(alerts)
 
     def light_rollups(self, pks: list[int], end: datetime) -> int:
         """Hourly rollups for the last 7 days of the gateways without samples, with their
