@@ -8,30 +8,16 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from essmon.alerts.services import evaluate_alerts
 from essmon.dealers import services as dealer_services
 from essmon.telemetry.ingest import ingest_events
 from essmon.telemetry.models import GatewayLiveState
 from tests import factories
+from tests.browsing import fits_width, log_in, new_tab
 
 pytestmark = [pytest.mark.browser, pytest.mark.smtp, pytest.mark.django_db(transaction=True)]
-
-
-def tab(browser: Browser, live_server, **options) -> Page:
-    context = browser.new_context(locale="ja-JP", **options)
-    context.set_default_timeout(10_000)
-    made = context.new_page()
-    made.base_url = live_server.url
-    return made
-
-
-def log_in(page: Page, email: str) -> None:
-    page.goto(page.base_url + "/monitoring/login/")
-    page.get_by_label("ユーザID(メールアドレス)").fill(email)
-    page.get_by_label("パスワード").fill(factories.USER_PASSWORD)
-    page.get_by_role("button", name="ログイン").click()
 
 
 def show_mail(page: Page, message) -> None:
@@ -71,7 +57,7 @@ def test_alert_mail_history_acknowledgement_and_fleet(browser, live_server, smtp
     mails = [m for m in smtp_server.messages if "異常発生" in m["Subject"]]
     assert sorted(m["To"] for m in mails) == sorted([owner.email, dealer.user.email] * 2)
 
-    reader = tab(browser, live_server, viewport={"width": 900, "height": 1000})
+    reader = new_tab(browser, live_server, viewport={"width": 900, "height": 1000})
     show_mail(
         reader, next(m for m in mails if "E203" in m["Subject"] and m["To"] == dealer.user.email)
     )
@@ -81,7 +67,7 @@ def test_alert_mail_history_acknowledgement_and_fleet(browser, live_server, smtp
     shots(reader, "mail-offline")
     reader.context.close()
 
-    page = tab(browser, live_server, viewport={"width": 1280, "height": 900})
+    page = new_tab(browser, live_server, viewport={"width": 1280, "height": 900})
     log_in(page, dealer.user.email)
     row = page.get_by_role("row", name=gateway.gateway_id)
     expect(row).to_contain_text("2件")
@@ -97,11 +83,11 @@ def test_alert_mail_history_acknowledgement_and_fleet(browser, live_server, smtp
     shots(page, "alerts-dealer")
     page.context.close()
 
-    phone = tab(browser, live_server, viewport={"width": 375, "height": 812}, is_mobile=True)
+    phone = new_tab(browser, live_server, viewport={"width": 375, "height": 812}, is_mobile=True)
     log_in(phone, owner.email)
     phone.get_by_role("link", name="異常の履歴").click()
     expect(phone.get_by_test_id("ack")).to_contain_text("明日10時に点検に伺います。")
-    assert phone.evaluate("document.documentElement.scrollWidth") <= 375
+    assert fits_width(phone, 375)
     shots(phone, "mobile-alerts-owner")
     phone.goto(live_server.url + "/menu/account/alerts/")
     phone.get_by_label("通信途絶").uncheck()
@@ -109,6 +95,6 @@ def test_alert_mail_history_acknowledgement_and_fleet(browser, live_server, smtp
     expect(phone.get_by_text("異常のお知らせメールの設定を変更しました。")).to_be_visible()
     expect(phone.get_by_label("通信途絶")).not_to_be_checked()
     expect(phone.get_by_label("機器の異常")).to_be_checked()
-    assert phone.evaluate("document.documentElement.scrollWidth") <= 375
+    assert fits_width(phone, 375)
     shots(phone, "mobile-mail-preferences")
     phone.context.close()

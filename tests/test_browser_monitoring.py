@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import expect
 
 from essmon.alerts.models import Alert
 from essmon.commands.models import Command
@@ -20,6 +20,7 @@ from essmon.telemetry.ingest import ingest_samples
 from essmon.telemetry.models import GatewayLiveState
 from essmon.telemetry.rollups import rollup_energy
 from tests import factories
+from tests.browsing import fits_width, log_in, new_tab
 from tests.simulation import SimulatorThread
 from tests.test_simulator import JST, _provision
 
@@ -79,27 +80,6 @@ def world(tmp_path, live_server):
     with SimulatorThread(config, creds, live_server.url) as simulator:
         yield {"gateway": gateway, "owner": owner, "linked": linked, "stranger": stranger,
                "simulator": simulator}  # fmt: skip
-
-
-def new_tab(browser: Browser, live_server, **options) -> Page:
-    context = browser.new_context(locale="ja-JP", **options)
-    context.set_default_timeout(15_000)
-    tab = context.new_page()
-    tab.base_url = live_server.url
-    return tab
-
-
-def log_in(page: Page, email: str) -> None:
-    page.goto(page.base_url + "/monitoring/login/")
-    expect(page.get_by_role("heading", name="ログイン")).to_be_visible()
-    page.get_by_label("ユーザID(メールアドレス)").fill(email)
-    page.get_by_label("パスワード").fill(factories.USER_PASSWORD)
-    page.get_by_role("button", name="ログイン").click()
-
-
-def fits_width(page: Page, width: int) -> bool:
-    # not window.innerWidth: a mobile browser widens its layout viewport to wide content
-    return page.evaluate("document.documentElement.scrollWidth") <= width
 
 
 def test_live_settings_audit_and_access(browser, live_server, world, shots):

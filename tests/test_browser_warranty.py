@@ -6,13 +6,14 @@ from datetime import date, datetime, timedelta
 
 import pytest
 from django.utils import timezone
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
 from essmon.dealers import services as dealer_services
 from essmon.gateways.models import Gateway
 from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState
 from essmon.warranty.rules import JST
 from tests import factories
+from tests.browsing import fits_width, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -30,17 +31,6 @@ def world():
     linked = factories.dealer(email="ichiro@rakunan.example.jp", company="洛南電設")
     dealer_services.link_dealer(customer=owner, gateway=gateway, dealer=linked)
     return {"owner": owner, "gateway": gateway, "linked": linked}
-
-
-def log_in(page: Page, email: str) -> None:
-    page.goto(page.base_url + "/monitoring/login/")
-    page.get_by_label("ユーザID(メールアドレス)").fill(email)
-    page.get_by_label("パスワード").fill(factories.USER_PASSWORD)
-    page.get_by_role("button", name="ログイン").click()
-
-
-def fits_width(page: Page, width: int) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth") <= width
 
 
 def test_warranty_page_dates_audit_and_states(page, browser, live_server, world, shots):

@@ -605,7 +605,9 @@ def test_certificate_with_characters_past_the_font_and_a_long_address(client, wo
     gateway, owner = world["gateway"], world["owner"]
     owner.name = "𠮷野 太郎😀"
     owner.save()
-    gateway.site.address_rest = "京都市下京区" + "東塩小路町" * 80  # SQLite keeps what it is given
+    # the longest name and address the fields hold
+    gateway.site.name = "嵯峨野" * 33 + "邸"
+    gateway.site.address_rest = ("京都市下京区" + "東塩小路町" * 40)[:200]
     gateway.site.save()
     services.change_dates(gateway=gateway, user=owner, grid_connection_date=d("2024-01-10"),
                           received_date=d("2024-01-10"))  # fmt: skip
