@@ -530,9 +530,14 @@ def test_end_to_end_over_https(live_server, tmp_path):
     modes = list(
         Sample.objects.filter(gateway=first).order_by("seq").values_list("pcs_mode", flat=True)
     )
-    switch = modes.index("green")  # at the first poll, after the first sample or few
+    # At the first poll, after the first send: at ×3600 a sample is generated every 17 ms of
+    # real time, so how many come before the first round trip ends depends on the machine's
+    # load (5 to 10 on a busy CI run); what matters is early, once, and for good.
+    switch = modes.index("green")
     assert (
-        1 <= switch <= 5 and set(modes[:switch]) == {"economy"} and set(modes[switch:]) == {"green"}
+        1 <= switch <= 30
+        and set(modes[:switch]) == {"economy"}
+        and set(modes[switch:]) == {"green"}
     )
     for command, status in ((mode, "applied"), (odd, "rejected"), (later["reserve"], "applied")):
         command.refresh_from_db()
