@@ -29,8 +29,7 @@ from django.utils import timezone
 
 from essmon.accounts.models import User
 from essmon.alerts.models import Alert, FaultCode, Kind, MailOptOut, Severity
-from essmon.commands.services import describe_requester
-from essmon.dealers.models import MaintenanceStaff
+from essmon.dealers.services import acting_as, maintenance_staff
 from essmon.gateways.models import Gateway
 from essmon.notifications.services import queue_mail
 from essmon.telemetry.models import GatewayEvent, GatewayLiveState, Sample
@@ -78,12 +77,7 @@ def recovery_gap() -> timedelta:
 def recipients(alert: Alert) -> list[str]:
     """The confirmed maintenance staff of every dealer linked to the gateway, and the owner
     unless they stopped this kind of mail; each address once."""
-    staff = MaintenanceStaff.objects.filter(
-        dealer__links__gateway=alert.gateway_id,
-        dealer__links__ended_at__isnull=True,
-        dealer__user__is_active=True,
-        confirmed_at__isnull=False,
-    ).values_list("email", flat=True)
+    staff = maintenance_staff(gateway=alert.gateway).values_list("email", flat=True)
     addresses = list(dict.fromkeys(a.lower() for a in staff))
     owner = alert.gateway.owner
     if (
@@ -482,7 +476,7 @@ def acknowledge(*, alert: Alert, user: User, comment: str, now: datetime | None 
         done = Alert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(
             acknowledged_at=now,
             acknowledged_by=user,
-            acknowledged_as=describe_requester(user),
+            acknowledged_as=acting_as(user)[0],
             ack_comment=comment,
         )
     if not done:

@@ -16,7 +16,7 @@ from django.utils import timezone
 from essmon.accounts.models import User
 from essmon.commands.models import Command
 from essmon.commands.schema import validate_setting
-from essmon.dealers.models import Dealer
+from essmon.dealers.services import acting_as
 from essmon.gateways.models import Gateway
 from essmon.telemetry.connectivity import record_contacts
 from essmon.telemetry.ingest import IngestResult, SampleError, check_timestamp, partition_items
@@ -59,7 +59,7 @@ def request_setting_change(
             setting=setting,
             value=clean,
             requested_by=requested_by,
-            requested_as=describe_requester(requested_by),
+            requested_as=acting_as(requested_by)[0],
             requested_at=now,
             previous_value=in_force.get(setting),
             expires_at=now + COMMAND_LIFETIME,
@@ -69,21 +69,6 @@ def request_setting_change(
         requested_by.pk if requested_by else "system",
     )  # fmt: skip
     return command
-
-
-def describe_requester(user: User | None) -> str:
-    """Who asked, in the words the audit log shows: the customer, which dealer (and which
-    of its people), or the operator."""
-    if user is None:
-        return "システム"
-    if user.role == User.Role.DEALER:
-        dealer = Dealer.objects.filter(user=user).first()
-        if dealer is not None:
-            branch = f" {dealer.branch}" if dealer.branch else ""
-            return f"販売店 {dealer.company_name}{branch}({user.name})"
-    if user.role == User.Role.CUSTOMER:
-        return f"お客様({user.name})"
-    return f"運営({user.name})"
 
 
 def as_message(command: Command) -> dict:

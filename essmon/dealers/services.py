@@ -6,6 +6,7 @@ import secrets
 from datetime import timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from essmon.accounts.models import TermsVersion, User
@@ -192,6 +193,33 @@ def remove_staff(*, dealer: Dealer, staff_id: int) -> None:
 def alert_recipients(*, dealer: Dealer) -> list[str]:
     """Confirmed 保守担当者 addresses: the only ones that receive mail about systems."""
     return list(dealer.staff.filter(confirmed_at__isnull=False).values_list("email", flat=True))
+
+
+def maintenance_staff(*, gateway: Gateway) -> QuerySet[MaintenanceStaff]:
+    """The confirmed 保守担当者 of every dealer linked to ``gateway`` now, whose account is
+    active: who is mailed about the system (alerts, warranty warnings)."""
+    return MaintenanceStaff.objects.filter(
+        dealer__links__gateway=gateway,
+        dealer__links__ended_at__isnull=True,
+        dealer__user__is_active=True,
+        confirmed_at__isnull=False,
+    )
+
+
+def acting_as(user: User | None) -> tuple[str, Dealer | None]:
+    """Who did something, in the words the audit logs show, written down when it happens so
+    that it still reads right after a rename or an unlink: the customer, which dealer and
+    which of its people, the operator, or the system; and the dealer, when it was one."""
+    if user is None:
+        return "システム", None
+    if user.role == User.Role.DEALER:
+        dealer = Dealer.objects.filter(user=user).first()
+        if dealer is not None:
+            branch = f" {dealer.branch}" if dealer.branch else ""
+            return f"販売店 {dealer.company_name}{branch}({user.name})", dealer
+    if user.role == User.Role.CUSTOMER:
+        return f"お客様({user.name})", None
+    return f"運営({user.name})", None
 
 
 # --- 保守紐付け -------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from essmon.accounts.models import User
 from essmon.alerts.services import we_are_deaf
-from essmon.dealers.models import Dealer, MaintenanceStaff
+from essmon.dealers.services import acting_as, maintenance_staff
 from essmon.gateways.models import Gateway
 from essmon.notifications.services import queue_mail
 from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState
@@ -215,18 +215,6 @@ def date_changes(gateway: Gateway, *, limit: int = 100) -> list[DateChange]:
     return list(DateChange.objects.filter(gateway=gateway)[:limit])
 
 
-def describe_actor(user: User) -> tuple[str, Dealer | None]:
-    """Who changed a date, in the words the page shows: the customer or which dealer."""
-    if user.role == User.Role.DEALER:
-        dealer = Dealer.objects.filter(user=user).first()
-        if dealer is not None:
-            branch = f" {dealer.branch}" if dealer.branch else ""
-            return f"販売店 {dealer.company_name}{branch}({user.name})", dealer
-    if user.role == User.Role.CUSTOMER:
-        return f"お客様({user.name})", None
-    return f"運営({user.name})", None
-
-
 def change_dates(
     *,
     gateway: Gateway,
@@ -247,7 +235,7 @@ def change_dates(
             DateChange.Field.GRID_CONNECTION: grid_connection_date,
             DateChange.Field.RECEIVED: received_date,
         }
-        changed_as, dealer = describe_actor(user)
+        changed_as, dealer = acting_as(user)
         now = timezone.now()
         changes = []
         for field, after in wanted.items():
@@ -345,16 +333,7 @@ def _mail_warning(gateway: Gateway, state: WarrantyState, *, days: int, now: dat
             context={**context, "customer": gateway.owner},
         )
         addresses.add(gateway.owner.email.lower())
-    staff = (
-        MaintenanceStaff.objects.filter(
-            dealer__links__gateway=gateway,
-            dealer__links__ended_at__isnull=True,
-            dealer__user__is_active=True,
-            confirmed_at__isnull=False,
-        )
-        .select_related("dealer")
-        .order_by("dealer_id", "pk")
-    )
+    staff = maintenance_staff(gateway=gateway).select_related("dealer").order_by("dealer_id", "pk")
     for person in staff:
         if person.email.lower() in addresses:
             continue
