@@ -151,6 +151,15 @@ def open_alert(
     return alert
 
 
+def _open_for(gateway_id: int, **alert) -> str:
+    """The checks' way to open: "opened", or "" when the gateway is not (or no longer)
+    registered or the alert is open already."""
+    gateway = Gateway.objects.select_related("site", "owner").get(pk=gateway_id)
+    if gateway.state != Gateway.State.CLAIMED:
+        return ""
+    return "opened" if open_alert(gateway=gateway, **alert) else ""
+
+
 def settle(alert: Alert, *, present: bool, gone_since: datetime | None, now: datetime) -> bool:
     """Move an open alert along: the condition came back (clear ``recovered_at``), is gone
     (mark since when), or has been gone long enough (close and mail). True when closed."""
@@ -222,16 +231,14 @@ def check_offline(now: datetime, outcome: Outcome) -> None:
         silent = silent.none()
 
     def open_one(live: GatewayLiveState) -> str:
-        gateway = Gateway.objects.select_related("site", "owner").get(pk=live.gateway_id)
-        made = open_alert(
-            gateway=gateway, kind=Kind.OFFLINE, since=live.last_seen_at, severity=Severity.MAJOR,
+        return _open_for(
+            live.gateway_id, kind=Kind.OFFLINE, since=live.last_seen_at, severity=Severity.MAJOR,
             title="ゲートウェイからの通信が途絶えています",
             detail=f"{_minutes(offline_after())}以上、ゲートウェイから通信がありません。",
             action="ゲートウェイの電源、LANケーブル、ルーターとインターネット回線をご確認ください。"
             "停電や工事の後は、ゲートウェイの再起動が必要な場合があります。",
             now=now,
         )  # fmt: skip
-        return "opened" if made else ""
 
     _each(silent, open_one, outcome, "offline")
     seen = dict(
@@ -320,19 +327,15 @@ def check_faults(now: datetime, outcome: Outcome) -> None:
             return "closed" if settle(alert, present=started, gone_since=gone, now=now) else ""
         if not started:
             return ""
-        gateway = Gateway.objects.select_related("site", "owner").get(pk=pair[0])
-        if gateway.state != Gateway.State.CLAIMED:
-            return ""
         entry = catalogue.get(event.code)
-        made = open_alert(
-            gateway=gateway, kind=Kind.FAULT, code=event.code,
+        return _open_for(
+            pair[0], kind=Kind.FAULT, code=event.code,
             since=min(event.ts, event.received_at), severity=severity_of(event),
             title=f"{event.code} {entry.title}" if entry else f"故障コード {event.code}",
             detail=entry.description if entry else "この故障コードの説明は登録されていません。",
             action=entry.action if entry else "販売店またはお問い合わせ窓口にご連絡ください。",
             now=now,
         )  # fmt: skip
-        return "opened" if made else ""
 
     _each(sorted(set(newest) | set(open_)), check, outcome, "fault")
 
@@ -353,16 +356,14 @@ def check_battery_temperature(now: datetime, outcome: Outcome) -> None:
     ).exclude(gateway_id__in=[g for g, _ in open_])
 
     def open_one(live: GatewayLiveState) -> str:
-        gateway = Gateway.objects.select_related("site", "owner").get(pk=live.gateway_id)
-        made = open_alert(
-            gateway=gateway, kind=Kind.BATTERY_TEMP, since=live.last_sample_ts,
+        return _open_for(
+            live.gateway_id, kind=Kind.BATTERY_TEMP, since=live.last_sample_ts,
             severity=Severity.MAJOR, title="蓄電池の温度が高くなっています",
             detail=f"蓄電池温度 {live.latest['battery_temp_c']:.1f}℃(上限 {limit:.0f}℃)。",
             action="蓄電池の周囲に物が置かれていないか、直射日光が当たっていないかご確認ください。"
             "高温が続く場合は運転を停止し、販売店にご連絡ください。",
             now=now,
         )  # fmt: skip
-        return "opened" if made else ""
 
     _each(hot, open_one, outcome, "battery_temp")
     latest = dict(
@@ -408,18 +409,14 @@ def check_soc_stuck(*, now: datetime | None = None) -> str:
 
     def open_one(gateway_id: int) -> str:
         row = stats[gateway_id]
-        gateway = Gateway.objects.select_related("site", "owner").get(pk=gateway_id)
-        if gateway.state != Gateway.State.CLAIMED:
-            return ""
-        made = open_alert(
-            gateway=gateway, kind=Kind.SOC_STUCK, since=now - window, severity=Severity.MINOR,
+        return _open_for(
+            gateway_id, kind=Kind.SOC_STUCK, since=now - window, severity=Severity.MINOR,
             title="蓄電残量が変化していません",
             detail=f"{settings.ALERT_SOC_STUCK_HOURS}時間、充放電(平均 {row['flow']:,.0f}W)が"
             f"あるのに蓄電残量が {row['lo']:.0f}% のまま変わっていません。",
             action="蓄電池の計測に異常がある可能性があります。販売店にご連絡ください。",
             now=now,
         )  # fmt: skip
-        return "opened" if made else ""
 
     candidates = [g for g, row in stats.items() if stuck(row) and (g, "") not in open_]
     _each(candidates, open_one, outcome, "soc_stuck")
