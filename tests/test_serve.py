@@ -111,5 +111,37 @@ def test_serve_demo_starts_web_worker_and_scheduler(served):
     warranty = browser.open(f"{base}/monitoring/{gateway_id}/warranty/", timeout=10).read()
     assert "延長保証" in warranty.decode()
 
+    # a part that dies is started again, and the rest serve on meanwhile
+    scheduler = children_named(proc.pid, "scheduler")
+    assert len(scheduler) == 1
+    os.kill(scheduler[0], signal.SIGKILL)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not children_named(proc.pid, "scheduler"):
+        time.sleep(0.2)
+    again = children_named(proc.pid, "scheduler")
+    assert again and again != scheduler, "the scheduler was not started again"
+    assert (
+        "scheduler exited with -9; starting it again in 1s" in (data_dir / "serve.log").read_text()
+    )
+    assert "お客様情報の登録" in wait_for(f"http://127.0.0.1:{port}/")
+
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
+
+
+def children_named(parent: int, word: str) -> list[int]:
+    """The living child processes of ``parent`` whose command line holds ``word``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        state, ppid = fields[0], int(fields[1])
+        if ppid == parent and state != "Z" and word.encode() in cmdline:
+            found.append(int(entry.name))
+    return found

@@ -17,7 +17,12 @@ from essmon.commands.services import (
     has_waiting,
     record_results,
 )
-from essmon.telemetry.api import authenticated_gateway, error_response, ingest_list
+from essmon.telemetry.api import (
+    authenticated_gateway,
+    error_response,
+    gateway_endpoint,
+    ingest_list,
+)
 
 MAX_WAIT_SECONDS = 30
 POLL_EVERY_SECONDS = 0.5
@@ -27,6 +32,7 @@ _long_polls = threading.BoundedSemaphore(settings.LONG_POLLS_PER_PROCESS)
 
 
 @require_GET
+@gateway_endpoint
 def commands(request: HttpRequest) -> JsonResponse:
     gateway = authenticated_gateway(request)
     if gateway is None:
@@ -47,6 +53,7 @@ def commands(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt  # gateways authenticate with their device secret, not a browser session
 @require_POST
+@gateway_endpoint
 def results(request: HttpRequest) -> JsonResponse:
     return ingest_list(
         request,

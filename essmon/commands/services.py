@@ -19,7 +19,14 @@ from essmon.commands.schema import validate_setting
 from essmon.dealers.services import acting_as
 from essmon.gateways.models import Gateway
 from essmon.telemetry.connectivity import record_contacts
-from essmon.telemetry.ingest import IngestResult, SampleError, check_timestamp, partition_items
+from essmon.telemetry.ingest import (
+    IngestResult,
+    SampleError,
+    check_choice,
+    check_timestamp,
+    check_whole_number,
+    partition_items,
+)
 from essmon.telemetry.models import GatewayLiveState
 
 logger = logging.getLogger(__name__)
@@ -143,18 +150,15 @@ def validate_result(raw: object, *, gateway: Gateway, now: datetime) -> dict:
     missing = [n for n in ("command_id", "status", "ts") if n not in raw]
     if missing:
         raise SampleError(f"missing field(s): {', '.join(missing)}")
-    command_id = raw["command_id"]
-    if isinstance(command_id, bool) or not isinstance(command_id, int) or command_id < 1:
-        raise SampleError("command_id: expected a command's id (a positive whole number)")
-    if raw["status"] not in ("applied", "rejected"):
-        raise SampleError(f"status: {raw['status']!r} is not one of applied, rejected")
+    command_id = check_whole_number("command_id", raw["command_id"], low=1)
+    status = check_choice("status", raw["status"], ("applied", "rejected"))
     reason = raw.get("reason", "")
     if not isinstance(reason, str) or len(reason) > REASON_MAX:
         raise SampleError(f"reason: expected a string of at most {REASON_MAX} characters")
-    if raw["status"] == "rejected" and not reason.strip():
+    if status == "rejected" and not reason.strip():
         raise SampleError("reason: required when status is rejected")
     ts = check_timestamp(raw["ts"], gateway=gateway, now=now)
-    return {"command_id": command_id, "status": raw["status"], "ts": ts, "reason": reason}
+    return {"command_id": command_id, "status": status, "ts": ts, "reason": reason}
 
 
 def record_results(*, gateway: Gateway, results: list, now: datetime | None = None) -> IngestResult:
@@ -166,10 +170,12 @@ def record_results(*, gateway: Gateway, results: list, now: datetime | None = No
         lambda raw: validate_result(raw, gateway=gateway, now=now),
         lambda c: c["command_id"],
     )
-    index_of = {}
+    index_of: dict[int, int] = {}
     for index, raw in enumerate(results):
-        if isinstance(raw, dict) and raw.get("command_id") in valid:
-            index_of.setdefault(raw["command_id"], index)
+        # a refused result's command_id may be a list or an object: not a key to look up
+        command_id = raw.get("command_id") if isinstance(raw, dict) else None
+        if type(command_id) is int and command_id in valid:
+            index_of.setdefault(command_id, index)
     with transaction.atomic():
         # the live state first, then the commands: hand_out's order, so the two never deadlock
         record_contacts([gateway.pk], now=now)

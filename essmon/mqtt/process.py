@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from essmon.commands.services import MAX_RESULTS_PER_REQUEST, record_results
@@ -150,6 +150,13 @@ def process_messages(
                     )
             except (Refused, SampleError) as exc:
                 dead(message, str(exc))
+            except (OperationalError, InterfaceError):
+                raise  # the database is away: the caller keeps the batch and retries it
+            except Exception as exc:
+                # a fault of essmon's own with this message: kept for the operator, and the
+                # rest of the batch goes on (the savepoint undid whatever it had written)
+                logger.exception("message on %s could not be handled", message.topic)
+                dead(message, unexpected(exc))
         DeadLetter.objects.bulk_create(outcome.dead)
     return outcome
 
@@ -191,6 +198,11 @@ def _handle_other(kind: str, gateway: Gateway, body: dict, *, now, message, dead
         )
     if result.rejected:
         dead(message, _refusals(result))
+
+
+def unexpected(exc: BaseException) -> str:
+    """A dead letter's reason for a failure nobody foresaw: the exception, cut short."""
+    return f"could not be handled ({type(exc).__name__}: {str(exc)[:300]})"
 
 
 def dead_letter(message: Incoming, reason: str) -> Outcome:

@@ -39,6 +39,7 @@ from essmon.mqtt.process import (
     add_counts,
     dead_letter,
     process_messages,
+    unexpected,
 )
 from essmon.telemetry.connectivity import ContactBuffer
 
@@ -119,10 +120,12 @@ class IngestWorker:
             logger.warning("lost the broker (%s); reconnecting", reason_code)
 
     def _on_message(self, client, userdata, message) -> None:
+        # paho's topic property raises on a topic that is not UTF-8, and an exception here
+        # would end paho's network thread: read the bytes ourselves
+        name = message._topic.decode("utf-8", "replace")
         self.inbox.put(
-            Received(Incoming(message.topic, message.payload), message.mid, message.qos,
-                     self.generation)
-        )  # fmt: skip
+            Received(Incoming(name, message.payload), message.mid, message.qos, self.generation)
+        )
 
     # --- the worker's own thread ------------------------------------------------------
 
@@ -140,14 +143,21 @@ class IngestWorker:
         last_report = time.monotonic()
         try:
             while not self.stopping.is_set() and (until is None or time.monotonic() < until):
-                batch = self._next_batch()
-                if batch:
-                    self._ingest(batch)
-                elif self.contacts.held:
-                    self._flush_contacts()
-                if time.monotonic() - last_commands >= self.command_interval:
-                    last_commands = time.monotonic()
-                    self._publish_commands()
+                try:
+                    batch = self._next_batch()
+                    if batch:
+                        self._ingest(batch)
+                    elif self.contacts.held:
+                        self._flush_contacts()
+                    if time.monotonic() - last_commands >= self.command_interval:
+                        last_commands = time.monotonic()
+                        self._publish_commands()
+                except Exception:
+                    # the last line of defence: whatever failed is logged, and the worker
+                    # goes on with the next batch (what was not acknowledged comes again)
+                    logger.exception("ingest-mqtt: unexpected failure; going on")
+                    connection.close()
+                    self.stopping.wait(1.0)
                 if time.monotonic() - last_report >= 60:
                     last_report = time.monotonic()
                     logger.info("ingest-mqtt totals: %s", dict(self.totals))
@@ -195,12 +205,24 @@ class IngestWorker:
                 if self.stopping.wait(delay):
                     return
                 delay = min(delay * 2, 10.0)
-            except DatabaseError as exc:
-                # one message the database refuses (say a gateway removed meanwhile, found
-                # only at COMMIT by a deferred foreign key) must not fail its batch forever
-                logger.warning("batch refused by the database (%s); one message at a time", exc)
+            except Exception as exc:
+                # One message the database refuses (say a gateway removed meanwhile, found
+                # only at COMMIT by a deferred foreign key), or one essmon cannot handle,
+                # must not fail its batch forever: each message alone, the bad one a dead
+                # letter. Only a lost database (above) or broker holds the batch back.
+                logger.warning(
+                    "batch failed (%s: %s); one message at a time", type(exc).__name__, exc
+                )
                 self.cache = GatewayCache()
-                outcome = self._one_at_a_time(batch)
+                try:
+                    outcome = self._one_at_a_time(batch)
+                except (OperationalError, InterfaceError) as lost:
+                    logger.warning("database unavailable (%s); retrying in %.1fs", lost, delay)
+                    connection.close()
+                    if self.stopping.wait(delay):
+                        return
+                    delay = min(delay * 2, 10.0)
+                    continue
                 break
         for received in batch:
             if received.generation == self.generation:
@@ -222,8 +244,23 @@ class IngestWorker:
                 )
             except (OperationalError, InterfaceError):
                 raise
-            except DatabaseError as exc:
-                single = dead_letter(received.message, f"could not store: {exc}")
+            except Exception as exc:
+                if isinstance(exc, DatabaseError):
+                    reason = f"could not store: {exc}"
+                else:
+                    logger.exception("message on %s could not be handled", received.message.topic)
+                    reason = unexpected(exc)
+                try:
+                    single = dead_letter(received.message, reason)
+                except (OperationalError, InterfaceError):
+                    raise
+                except Exception:
+                    # not even kept as a dead letter: the log is its only trace
+                    logger.exception(
+                        "dropped a message on %s (%s): %r",
+                        received.message.topic, reason, received.message.payload[:200],
+                    )  # fmt: skip
+                    single = Outcome(counts=Counter(messages=1, dropped=1))
             outcome.counts.update(single.counts)
         return outcome
 

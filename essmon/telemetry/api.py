@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import wraps
 
 from django.db import OperationalError
 from django.http import HttpRequest, JsonResponse
@@ -29,6 +31,28 @@ def error_response(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
+def gateway_endpoint(view: Callable[[HttpRequest], JsonResponse]):
+    """Every gateway endpoint answers JSON, whatever happens (protocol section 3): a busy
+    or lost database is a 503 to send again after, and a fault of essmon's own with one
+    request is logged and answered 500 in JSON, never Django's HTML page."""
+
+    @wraps(view)
+    def answer(request: HttpRequest) -> JsonResponse:
+        try:
+            return view(request)
+        except OperationalError as exc:
+            # nothing was stored; the gateway sends it again
+            logger.warning("%s not stored: %s", request.path, exc)
+            response = error_response(503, "temporarily unable to store; send again later")
+            response["Retry-After"] = "30"
+            return response
+        except Exception:
+            logger.exception("%s failed", request.path)
+            return error_response(500, "essmon could not handle this request; send it again later")
+
+    return answer
+
+
 def authenticated_gateway(request: HttpRequest) -> Gateway | None:
     """The gateway named by ``Authorization: Gateway <id>:<secret>``, if the secret is right."""
     scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
@@ -52,8 +76,12 @@ def _read_message(request: HttpRequest) -> tuple[Gateway | None, dict | None, Js
                 415, f"Content-Type must be application/json, not {request.content_type!r}"
             ),
         )
+    raw_length = request.META.get("CONTENT_LENGTH") or ""
+    if not raw_length:
+        # a chunked body (no Content-Length) would be read as empty: say so, not "not JSON"
+        return None, None, error_response(411, "Content-Length is required (no chunked bodies)")
     try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        length = int(raw_length)
     except ValueError:
         return None, None, error_response(400, "Content-Length is not a number")
     if length > MAX_BODY_BYTES:
@@ -85,14 +113,7 @@ def ingest_list(request: HttpRequest, *, field: str, limit: int, per: str, inges
         return error_response(400, f"{field}: expected a JSON array")
     if len(items) > limit:
         return error_response(413, f"{len(items)} {field}; at most {limit} per {per}")
-    try:
-        result = ingest(gateway=gateway, items=items)
-    except OperationalError as exc:
-        # the database is busy or away: nothing was stored, the gateway sends it again
-        logger.warning("gateway %s: %s not stored: %s", gateway.gateway_id, field, exc)
-        response = error_response(503, "temporarily unable to store; send again later")
-        response["Retry-After"] = "30"
-        return response
+    result = ingest(gateway=gateway, items=items)
     if result.rejected:
         logger.info("gateway %s: %d %s rejected", gateway.gateway_id, len(result.rejected), field)
     return JsonResponse(result.as_dict())
@@ -100,6 +121,7 @@ def ingest_list(request: HttpRequest, *, field: str, limit: int, per: str, inges
 
 @csrf_exempt  # gateways authenticate with their device secret, not a browser session
 @require_POST
+@gateway_endpoint
 def telemetry(request: HttpRequest) -> JsonResponse:
     return ingest_list(
         request,
@@ -112,6 +134,7 @@ def telemetry(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 @require_POST
+@gateway_endpoint
 def status(request: HttpRequest) -> JsonResponse:
     gateway, body, refusal = _read_message(request)
     if refusal is not None:
@@ -125,6 +148,7 @@ def status(request: HttpRequest) -> JsonResponse:
 
 @csrf_exempt
 @require_POST
+@gateway_endpoint
 def events(request: HttpRequest) -> JsonResponse:
     return ingest_list(
         request,

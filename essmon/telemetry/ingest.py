@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -78,37 +78,78 @@ def decode_message(raw: bytes) -> dict:
     if "\\u0000" in text.lower():
         # PostgreSQL cannot store a NUL in text: refused here, not failing the batch later
         raise SampleError("body contains a NUL character (\\u0000)")
+    if LONE_SURROGATE_ESCAPE.search(text) and not _encodable(body):
+        # valid UTF-8 bytes cannot hold a surrogate, but a \\ud800 escape decodes to one,
+        # and no database or log can write it: refused here, whichever field holds it
+        raise SampleError("body contains a lone surrogate escape (\\ud800-\\udfff)")
     if not isinstance(body, dict):
         raise SampleError("body must be a JSON object")
     return body
 
 
+LONE_SURROGATE_ESCAPE = re.compile(r"\\[uU][dD][89a-fA-F]")
+
+
+def _encodable(body: object) -> bool:
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def brief(value: object, limit: int = 40) -> str:
+    """A received value for a refusal's reason: its repr, cut short, so a megabyte string
+    or a deep structure cannot bloat the answer, the dead letter or the log line."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def check_choice(name: str, value: object, allowed: Collection[str]) -> str:
+    """One of ``allowed``; any other type (a list, an object) is refused, not hashed."""
+    if not isinstance(value, str) or value not in allowed:
+        raise SampleError(f"{name}: {brief(value)} is not one of {', '.join(sorted(allowed))}")
+    return value
+
+
+def check_whole_number(name: str, value: object, *, low: int, high: int = SEQ_MAX) -> int:
+    """A JSON integer in [low, high]: the bound keeps it within the database's bigint."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise SampleError(f"{name}: expected a whole number from {low} to {high}")
+    return value
+
+
 def _number(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise SampleError(f"{name}: expected a number, got {type(value).__name__}")
+        raise SampleError(f"{name}: expected a number, got {_json_type(value)}")
     try:
         number = float(value)
     except OverflowError as exc:
         raise SampleError(f"{name}: too large a number") from exc
     low, high = NUMBERS[name]
     if not math.isfinite(number):
-        raise SampleError(f"{name}: {value} is not a finite number")
+        raise SampleError(f"{name}: {brief(value)} is not a finite number")
     if number < low:
-        raise SampleError(f"{name}: {value} is below {low:g}")
+        raise SampleError(f"{name}: {brief(value)} is below {low:g}")
     if number > high:
-        raise SampleError(f"{name}: {value} is above {high:g}")
+        raise SampleError(f"{name}: {brief(value)} is above {high:g}")
     return number
 
 
+def _json_type(value: object) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), type(value).__name__)
+
+
 def check_timestamp(value: object, *, gateway: Gateway, now: datetime) -> datetime:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 40:
         raise SampleError("ts: expected an ISO 8601 string")
     try:
         ts = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise SampleError(f"ts: {value!r} is not an ISO 8601 timestamp") from exc
+        raise SampleError(f"ts: {brief(value)} is not an ISO 8601 timestamp") from exc
     if ts.tzinfo is None:
-        raise SampleError(f"ts: {value!r} has no time zone offset")
+        raise SampleError(f"ts: {brief(value)} has no time zone offset")
     if ts > now + MAX_AHEAD:
         raise SampleError(f"ts: {value} is more than a day ahead of the server clock")
     if ts < gateway.provisioned_at:
@@ -132,16 +173,11 @@ def validate_sample(
             f"ts: {raw['ts']} is older than the {settings.RAW_RETENTION_MONTHS} months"
             " of raw samples essmon keeps"
         )
-    seq = raw["seq"]
-    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= SEQ_MAX:
-        raise SampleError(f"seq: expected a whole number from 0 to {SEQ_MAX}")
-    clean["seq"] = seq
+    clean["seq"] = check_whole_number("seq", raw["seq"], low=0)
     for name in NUMBERS:
         clean[name] = _number(name, raw[name])
     for name, allowed in CHOICES.items():
-        if raw[name] not in allowed:
-            raise SampleError(f"{name}: {raw[name]!r} is not one of {', '.join(sorted(allowed))}")
-        clean[name] = raw[name]
+        clean[name] = check_choice(name, raw[name], allowed)
     return clean
 
 
@@ -311,9 +347,10 @@ def _window(name: str, value: object) -> list[str]:
 
 def _is_hhmm(text: str) -> bool:
     hours, _, minutes = text.partition(":")
+    # ASCII first: "²".isdigit() is true, and int() refuses it
     return (
-        len(hours) == 2 and len(minutes) == 2 and hours.isdigit() and minutes.isdigit()
-        and int(hours) < 24 and int(minutes) < 60 and hours.isascii() and minutes.isascii()
+        len(hours) == 2 and len(minutes) == 2 and hours.isascii() and minutes.isascii()
+        and hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60
     )  # fmt: skip
 
 
@@ -337,10 +374,7 @@ def validate_status(raw: object, *, gateway: Gateway, now: datetime) -> dict:
     if set(settings_raw) != SETTING_KEYS:
         missing = ", ".join(sorted(SETTING_KEYS - set(settings_raw)))
         raise SampleError(f"settings: missing key(s) {missing}")
-    if settings_raw["mode"] not in CHOICES["pcs_mode"]:
-        raise SampleError(
-            f"settings.mode: {settings_raw['mode']!r} is not one of economy, green, storage_priority"
-        )
+    check_choice("settings.mode", settings_raw["mode"], CHOICES["pcs_mode"])
     for name in ("charge_window", "discharge_window"):
         _window(name, settings_raw[name])
     reserve = settings_raw["reserve_soc_pct"]
@@ -387,12 +421,8 @@ def validate_event(raw: object, *, gateway: Gateway, now: datetime) -> dict:
         raise SampleError(
             "code: expected a fault code like E203 (capital letter, then letters or digits)"
         )
-    if raw["severity"] not in GatewayEvent.Severity.values:
-        raise SampleError(
-            f"severity: {raw['severity']!r} is not one of info, minor, major, critical"
-        )
-    if raw["state"] not in GatewayEvent.State.values:
-        raise SampleError(f"state: {raw['state']!r} is not one of start, clear")
+    check_choice("severity", raw["severity"], GatewayEvent.Severity.values)
+    check_choice("state", raw["state"], GatewayEvent.State.values)
     return {"ts": ts, "code": code, "severity": raw["severity"], "state": raw["state"]}
 
 

@@ -3,7 +3,6 @@ MQTT ingest when ESSMON_MQTT_URL is set, and with --demo a few simulated gateway
 
 import os
 import signal
-import subprocess
 import sys
 import time
 
@@ -11,6 +10,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from essmon.core.supervise import Child, Supervisor
 from essmon.env import env_int
 
 
@@ -56,35 +56,28 @@ class Command(BaseCommand):
                 "--url", f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}",
                 "--interval", "10", "--report-every", "600",
             ]  # fmt: skip
-        children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
-        extras = {name: subprocess.Popen(cmd) for name, cmd in optional.items()}
+        # every part is started again when it exits (with a growing pause while it keeps
+        # failing): one message or request that kills a worker must not stop the service
+        supervisor = Supervisor(
+            [Child(name, cmd) for name, cmd in commands.items()]
+            + [Child(name, cmd, restart=False) for name, cmd in optional.items()],
+            say=lambda line: self.stderr.write(line),
+        )
+        supervisor.start()
         self.stdout.write(f"essmon is serving http://{host}:{port}/ (Ctrl-C stops)")
 
         def stop(signum, frame):
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, stop)
-        exit_code = 0
         try:
             while True:
-                for name, child in children.items():
-                    if child.poll() is not None:
-                        self.stderr.write(f"{name} exited with {child.returncode}; stopping")
-                        exit_code = child.returncode or 1
-                        raise KeyboardInterrupt
+                supervisor.check()
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass
         finally:
-            for child in [*children.values(), *extras.values()]:
-                if child.poll() is None:
-                    child.terminate()
-            for child in [*children.values(), *extras.values()]:
-                try:
-                    child.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    child.kill()
-        sys.exit(exit_code)
+            supervisor.stop()
 
     def _print_demo(self, host: str, port: int) -> None:
         from essmon.core.demo import ensure_demo_data
