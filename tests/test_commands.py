@@ -19,6 +19,9 @@ from essmon.commands.services import (
     hand_out,
     request_setting_change,
 )
+from essmon.mqtt.process import GatewayCache, Incoming, process_messages
+from essmon.telemetry.connectivity import note_transport, record_contacts
+from essmon.telemetry.models import GatewayLiveState
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -140,11 +143,43 @@ def test_unanswered_commands_expire(gw):
 
 
 def test_the_broker_gets_new_commands_once_and_stale_sent_ones_again(gw):
+    record_contacts([gw.pk], now=timezone.now())  # heard over MQTT
+    note_transport([gw.pk], "mqtt")
     command = change(gw)
     assert [c.pk for c in claim_for_broker()] == [command.pk]
     assert claim_for_broker() == []
     later = timezone.now() + RESEND_AFTER + timedelta(seconds=1)
     assert [c.pk for c in claim_for_broker(now=later)] == [command.pk]
+
+
+def test_an_https_gateways_commands_wait_for_its_poll_and_stay_supersedable(client, gw):
+    """With MQTT on, the ingest worker must not take (and mark 送信済み) the commands of a
+    gateway that only speaks HTTPS: they wait for its poll, and a newer change replaces an
+    older one still waiting (protocol 2.5)."""
+    assert client.get("/api/v1/commands", **auth(gw)).json() == {"commands": []}
+    assert GatewayLiveState.objects.get(gateway=gw).transport == "https"
+    first = change(gw, "reserve_soc_pct", 20)
+    assert claim_for_broker() == []
+    first.refresh_from_db()
+    assert first.status == S.PENDING
+    second = change(gw, "reserve_soc_pct", 30)
+    first.refresh_from_db()
+    assert first.status == S.SUPERSEDED
+    polled = client.get("/api/v1/commands", **auth(gw)).json()["commands"]
+    assert [c["id"] for c in polled] == [second.pk]
+
+
+def test_a_gateway_moving_to_mqtt_gets_its_commands_there(client, gw):
+    client.get("/api/v1/commands", **auth(gw))
+    command = change(gw)
+    assert claim_for_broker() == []
+    body = {"gateway_id": gw.gateway_id, "events": []}
+    process_messages(
+        [Incoming(f"essmon/v1/{gw.gateway_id}/events", json.dumps(body).encode())],
+        cache=GatewayCache(),
+    )
+    assert GatewayLiveState.objects.get(gateway=gw).transport == "mqtt"
+    assert [c.pk for c in claim_for_broker()] == [command.pk]
 
 
 # --- HTTPS -----------------------------------------------------------------------------

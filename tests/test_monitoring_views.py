@@ -15,6 +15,7 @@ from essmon.alerts.models import Alert
 from essmon.commands.models import Command
 from essmon.dealers.models import DealerLink
 from essmon.monitoring.services import JST, today_jst
+from essmon.telemetry.connectivity import connection_lost
 from essmon.telemetry.ingest import ingest_samples, record_status
 from essmon.telemetry.models import EnergyRollup, GatewayLiveState
 from tests import factories
@@ -166,6 +167,27 @@ def test_live_panel_says_plainly_when_the_data_is_stale(client, gw):
         .content.decode()
     )
     assert "表示中のデータは42分前のものです" in page
+
+
+def test_a_last_will_shows_the_gateway_offline_at_once_everywhere(client, gw):
+    """Protocol section 4: after the broker publishes the last will the gateway is offline
+    from its last message, on the live panel and in the fleet, without waiting for the
+    silence threshold; the next message brings it back."""
+    dealer = factories.dealer()
+    link(gw, dealer)
+    feed(gw, minutes_ago=0.5)
+    fragment = reverse("monitoring:live_fragment", kwargs={"gateway_id": gw.gateway_id})
+    fleet = reverse("monitoring:index")
+    as_user(client, dealer.user)
+    assert "オンライン" in client.get(fragment).content.decode()
+    connection_lost(gateway=gw)
+    assert "オフライン" in client.get(fragment).content.decode()
+    assert "オンライン" not in client.get(fragment).content.decode()
+    row = client.get(fleet).content.decode()
+    assert 'class="pill offline">オフライン' in row and 'class="pill online"' not in row
+    feed(gw, minutes_ago=0)
+    assert "オンライン" in client.get(fragment).content.decode()
+    assert 'class="pill online">オンライン' in client.get(fleet).content.decode()
 
 
 def test_live_panel_of_a_gateway_never_heard_from(client, gw):

@@ -3,6 +3,7 @@ dead letters, and the worker end to end against a real Mosquitto."""
 
 import json
 import time
+from datetime import timedelta
 
 import pytest
 from django.utils import timezone
@@ -13,6 +14,7 @@ from essmon.gateways.services import rotate_device_secret
 from essmon.mqtt.broker import acl_file_text, password_file_text, write_broker_files
 from essmon.mqtt.models import DeadLetter, IngestCounter
 from essmon.mqtt.process import GatewayCache, Incoming, process_messages
+from essmon.telemetry.connectivity import is_online
 from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState, Sample
 from tests import factories
 from tests.mosquitto import SERVICE
@@ -134,7 +136,15 @@ def test_status_events_results_and_the_last_will():
         cache=GatewayCache(),
     )
     interval = ConnectivityInterval.objects.get(gateway=gw)
-    assert interval.online_until == GatewayLiveState.objects.get(gateway=gw).last_seen_at
+    live = GatewayLiveState.objects.get(gateway=gw)
+    assert interval.online_until == live.last_seen_at
+    # offline at once, for every screen, not only after the silence threshold
+    assert live.connection_lost and not is_online(live)
+    assert live.transport == "mqtt"  # the broker speaking for it still was MQTT
+    process_messages([message(gw, "events", {"gateway_id": gw.gateway_id, "events": []})],
+                     cache=GatewayCache(), now=timezone.now() + timedelta(seconds=5))  # fmt: skip
+    live.refresh_from_db()
+    assert not live.connection_lost and is_online(live)
 
 
 # --- against a real Mosquitto -------------------------------------------------------------

@@ -23,6 +23,7 @@ from essmon.telemetry.api import (
     gateway_endpoint,
     ingest_list,
 )
+from essmon.telemetry.connectivity import note_transport
 
 MAX_WAIT_SECONDS = 30
 POLL_EVERY_SECONDS = 0.5
@@ -48,7 +49,9 @@ def commands(request: HttpRequest) -> JsonResponse:
                 time.sleep(POLL_EVERY_SECONDS)
         finally:
             _long_polls.release()
-    return JsonResponse({"commands": [as_message(c) for c in hand_out(gateway)]})
+    handed = hand_out(gateway)
+    note_transport([gateway.pk], "https")
+    return JsonResponse({"commands": [as_message(c) for c in handed]})
 
 
 @csrf_exempt  # gateways authenticate with their device secret, not a browser session

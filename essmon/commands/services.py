@@ -114,7 +114,8 @@ def hand_out(gateway: Gateway, *, now: datetime | None = None) -> list[Command]:
 
 
 def claim_for_broker(*, now: datetime | None = None, limit: int = 500) -> list[Command]:
-    """Commands to publish on MQTT: new ones, and sent ones unanswered for RESEND_AFTER.
+    """Commands to publish on MQTT for gateways last heard over MQTT: new ones, and sent
+    ones unanswered for RESEND_AFTER.
     SKIP LOCKED lets several ingest workers share the work without publishing twice."""
     now = now or timezone.now()
     with transaction.atomic():
@@ -122,7 +123,9 @@ def claim_for_broker(*, now: datetime | None = None, limit: int = 500) -> list[C
             # of=self: the joined gateway rows are not locked against ingest and new commands
             Command.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("gateway")
-            .filter(expires_at__gt=now)
+            # only gateways heard over MQTT: an HTTPS gateway's commands wait for its poll,
+            # so they stay pending (and supersedable) until it really takes them
+            .filter(expires_at__gt=now, gateway__live__transport="mqtt")
             .filter(
                 Q(status=Command.Status.PENDING)
                 | Q(status=Command.Status.SENT, sent_at__lte=now - RESEND_AFTER)

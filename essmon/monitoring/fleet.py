@@ -162,7 +162,11 @@ def _live_columns(now: datetime) -> dict:
     return {
         "last_seen": F("live__last_seen_at"),
         "online": Case(
-            When(live__last_seen_at__gt=now - offline_after(), then=Value(True)),
+            When(
+                live__last_seen_at__gt=now - offline_after(),
+                live__connection_lost=False,
+                then=Value(True),
+            ),
             default=Value(False),
             output_field=BooleanField(),
         ),

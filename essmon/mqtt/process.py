@@ -19,7 +19,7 @@ from essmon.commands.services import MAX_RESULTS_PER_REQUEST, record_results
 from essmon.gateways.models import Gateway
 from essmon.mqtt.models import DeadLetter, IngestCounter
 from essmon.telemetry.api import MAX_BODY_BYTES
-from essmon.telemetry.connectivity import ContactBuffer, connection_lost
+from essmon.telemetry.connectivity import ContactBuffer, connection_lost, note_transport
 from essmon.telemetry.ingest import (
     MAX_EVENTS_PER_BATCH,
     MAX_SAMPLES_PER_BATCH,
@@ -158,7 +158,14 @@ def process_messages(
                 logger.exception("message on %s could not be handled", message.topic)
                 dead(message, unexpected(exc))
         DeadLetter.objects.bulk_create(outcome.dead)
+        heard = {g.pk for _, g, _ in telemetry} | {g.pk for _, _, g, b in others if not lost(b)}
+        note_transport(heard, "mqtt")
     return outcome
+
+
+def lost(body: dict) -> bool:
+    """A last will: the broker speaking for the gateway, which said nothing itself."""
+    return body.get("connection") == "lost" and "status" not in body
 
 
 def _store_samples(telemetry, *, now: datetime, dead, contacts) -> list[IngestResult]:
@@ -181,7 +188,7 @@ def _store_samples(telemetry, *, now: datetime, dead, contacts) -> list[IngestRe
 
 def _handle_other(kind: str, gateway: Gateway, body: dict, *, now, message, dead, contacts) -> None:
     if kind == "status":
-        if body.get("connection") == "lost" and "status" not in body:
+        if lost(body):
             if contacts is not None:
                 contacts.settle(gateway.pk)
             connection_lost(gateway=gateway, now=now)

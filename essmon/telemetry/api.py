@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 
 from essmon.gateways.models import Gateway
 from essmon.gateways.services import device_secret_matches, hash_device_secret
+from essmon.telemetry.connectivity import note_transport
 from essmon.telemetry.ingest import (
     MAX_EVENTS_PER_BATCH,
     MAX_SAMPLES_PER_BATCH,
@@ -114,6 +115,7 @@ def ingest_list(request: HttpRequest, *, field: str, limit: int, per: str, inges
     if len(items) > limit:
         return error_response(413, f"{len(items)} {field}; at most {limit} per {per}")
     result = ingest(gateway=gateway, items=items)
+    note_transport([gateway.pk], "https")
     if result.rejected:
         logger.info("gateway %s: %d %s rejected", gateway.gateway_id, len(result.rejected), field)
     return JsonResponse(result.as_dict())
@@ -143,6 +145,7 @@ def status(request: HttpRequest) -> JsonResponse:
         record_status(gateway=gateway, raw=body.get("status"))
     except SampleError as exc:
         return error_response(422, str(exc))
+    note_transport([gateway.pk], "https")
     return JsonResponse({"ok": True})
 
 

@@ -65,7 +65,10 @@ def record_contacts(
         f" last_sample_ts = CASE WHEN {newer} THEN excluded.last_sample_ts"
         f" ELSE {live}.last_sample_ts END,"
         f" last_seq = CASE WHEN {newer} THEN excluded.last_seq ELSE {live}.last_seq END,"
-        f" latest = CASE WHEN {newer} THEN excluded.latest ELSE {live}.latest END"
+        f" latest = CASE WHEN {newer} THEN excluded.latest ELSE {live}.latest END,"
+        # heard after its last will: connected again
+        f" connection_lost = CASE WHEN excluded.last_seen_at > {live}.last_seen_at"
+        f" THEN FALSE ELSE {live}.connection_lost END"
     )
     insert_live = (
         f"INSERT INTO {live} (gateway_id, last_seen_at, last_sample_ts, last_seq, latest,"
@@ -208,7 +211,19 @@ def _chunks(items: list, size: int) -> Iterator[list]:
 
 def is_online(state: GatewayLiveState | None, *, now: datetime | None = None) -> bool:
     now = now or timezone.now()
-    return state is not None and state.last_seen_at > now - offline_after()
+    return (
+        state is not None
+        and not state.connection_lost
+        and state.last_seen_at > now - offline_after()
+    )
+
+
+def note_transport(gateway_ids: Iterable[int], transport: str) -> None:
+    """These gateways were just heard over ``transport`` ("https" or "mqtt"); a row is
+    written only when that changed, so the hot path costs one read-only statement."""
+    GatewayLiveState.objects.filter(gateway_id__in=list(gateway_ids)).exclude(
+        transport=transport
+    ).update(transport=transport)
 
 
 def close_silent_intervals(*, now: datetime | None = None) -> int:
@@ -241,6 +256,9 @@ def _go_offline(gateway_id: int, *, now: datetime, unless_heard_since: datetime 
             return 0
         if unless_heard_since is not None and live.last_seen_at > unless_heard_since:
             return 0  # it spoke again meanwhile
+        if unless_heard_since is None and not live.connection_lost:
+            live.connection_lost = True
+            live.save(update_fields=["connection_lost"])
         return ConnectivityInterval.objects.filter(
             gateway_id=gateway_id, online_until__isnull=True
         ).update(online_until=live.last_seen_at)

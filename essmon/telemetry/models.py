@@ -174,6 +174,19 @@ class GatewayLiveState(models.Model):
     firmware = models.CharField("ファームウェア", max_length=40, blank=True)
     settings_in_force = models.JSONField("現在の設定", default=dict, blank=True)
     status_ts = models.DateTimeField("状態の報告日時", null=True, blank=True)
+    # The broker published the gateway's last will and nothing was heard since: offline at
+    # once (protocol section 4), not only after the silence threshold.
+    connection_lost = models.BooleanField("接続断", default=False, db_default=False)
+    # How it was last heard from, so that commands go out the way it listens: an MQTT
+    # gateway is never polled, an HTTPS one never subscribed (protocol section 2.5).
+    transport = models.CharField(
+        "通信方式",
+        max_length=5,
+        blank=True,
+        default="",
+        db_default="",
+        choices=[("https", "HTTPS"), ("mqtt", "MQTT")],
+    )
 
     class Meta:
         verbose_name = "ゲートウェイの最新状態"
