@@ -205,7 +205,7 @@ def test_asking_for_commands_counts_as_contact(client, gw):
     assert GatewayLiveState.objects.filter(gateway=gw).exists()
 
 
-@pytest.mark.parametrize("wait", ["31", "-1", "abc", "１"])
+@pytest.mark.parametrize("wait", ["31", "-1", "abc", "１", "²", "9" * 5000, "0" * 5000])
 def test_a_bad_wait_is_refused(client, gw, wait):
     response = client.get(f"/api/v1/commands?wait={wait}", **auth(gw))
     assert response.status_code == 400 and "wait" in response.json()["error"]

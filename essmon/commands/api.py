@@ -39,7 +39,12 @@ def commands(request: HttpRequest) -> JsonResponse:
     if gateway is None:
         return error_response(401, "unknown gateway or wrong secret")
     raw_wait = request.GET.get("wait", "0")
-    if not raw_wait.isascii() or not raw_wait.isdigit() or int(raw_wait) > MAX_WAIT_SECONDS:
+    if (
+        not raw_wait.isascii()
+        or not raw_wait.isdigit()
+        or len(raw_wait) > 3  # int() of thousands of digits is slow, then refused
+        or int(raw_wait) > MAX_WAIT_SECONDS
+    ):
         return error_response(400, f"wait: expected whole seconds from 0 to {MAX_WAIT_SECONDS}")
     wait = int(raw_wait)
     if wait and not has_waiting(gateway) and _long_polls.acquire(blocking=False):

@@ -25,6 +25,7 @@ from essmon.telemetry.ingest import (
     MAX_SAMPLES_PER_BATCH,
     IngestResult,
     SampleError,
+    brief,
     decode_message,
     ingest_events,
     ingest_sample_batches,
@@ -77,7 +78,7 @@ def _parse(message: Incoming, gateways: dict[str, Gateway | None]) -> tuple[str,
         raise Refused(f"topic: expected essmon/v1/<gateway_id>/{{{','.join(KINDS)}}}")
     gateway = gateways.get(parts[2])
     if gateway is None:
-        raise Refused(f"unknown gateway {parts[2]!r}")
+        raise Refused(f"unknown gateway {brief(parts[2])}")
     if len(message.payload) > MAX_BODY_BYTES:
         raise Refused(f"payload is {len(message.payload)} bytes; at most {MAX_BODY_BYTES}")
     try:
@@ -85,7 +86,7 @@ def _parse(message: Incoming, gateways: dict[str, Gateway | None]) -> tuple[str,
     except SampleError as exc:
         raise Refused(str(exc)) from exc
     if body.get("gateway_id") != gateway.gateway_id:
-        raise Refused(f"gateway_id {body.get('gateway_id')!r} in the body is not the topic's")
+        raise Refused(f"gateway_id {brief(body.get('gateway_id'))} in the body is not the topic's")
     return parts[3], gateway, body
 
 

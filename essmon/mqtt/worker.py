@@ -193,9 +193,7 @@ class IngestWorker:
         while True:
             try:
                 close_old_connections()
-                outcome = process_messages(
-                    [r.message for r in batch], cache=self.cache, contacts=self.contacts
-                )
+                outcome = self._process(batch)
                 break
             except (OperationalError, InterfaceError) as exc:
                 # the database is away (restart, failover): keep the batch, unacknowledged,
@@ -205,25 +203,6 @@ class IngestWorker:
                 if self.stopping.wait(delay):
                     return
                 delay = min(delay * 2, 10.0)
-            except Exception as exc:
-                # One message the database refuses (say a gateway removed meanwhile, found
-                # only at COMMIT by a deferred foreign key), or one essmon cannot handle,
-                # must not fail its batch forever: each message alone, the bad one a dead
-                # letter. Only a lost database (above) or broker holds the batch back.
-                logger.warning(
-                    "batch failed (%s: %s); one message at a time", type(exc).__name__, exc
-                )
-                self.cache = GatewayCache()
-                try:
-                    outcome = self._one_at_a_time(batch)
-                except (OperationalError, InterfaceError) as lost:
-                    logger.warning("database unavailable (%s); retrying in %.1fs", lost, delay)
-                    connection.close()
-                    if self.stopping.wait(delay):
-                        return
-                    delay = min(delay * 2, 10.0)
-                    continue
-                break
         for received in batch:
             if received.generation == self.generation:
                 self.client.ack(received.mid, received.qos)
@@ -234,6 +213,22 @@ class IngestWorker:
             add_counts(outcome.counts)
         except (OperationalError, InterfaceError):
             logger.warning("could not add to the counters: %s", dict(outcome.counts))
+
+    def _process(self, batch: list[Received]) -> Outcome:
+        try:
+            return process_messages(
+                [r.message for r in batch], cache=self.cache, contacts=self.contacts
+            )
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            # One message the database refuses (say a gateway removed meanwhile, found only
+            # at COMMIT by a deferred foreign key), or one essmon cannot handle, must not
+            # fail its batch forever: each message alone, the bad one a dead letter. Only a
+            # lost database or broker holds the batch back.
+            logger.warning("batch failed (%s: %s); one message at a time", type(exc).__name__, exc)
+            self.cache = GatewayCache()
+            return self._one_at_a_time(batch)
 
     def _one_at_a_time(self, batch: list[Received]) -> Outcome:
         outcome = Outcome()

@@ -18,6 +18,7 @@ from essmon.telemetry.ingest import (
     MAX_EVENTS_PER_BATCH,
     MAX_SAMPLES_PER_BATCH,
     SampleError,
+    brief,
     decode_message,
     ingest_events,
     ingest_samples,
@@ -74,7 +75,7 @@ def _read_message(request: HttpRequest) -> tuple[Gateway | None, dict | None, Js
             None,
             None,
             error_response(
-                415, f"Content-Type must be application/json, not {request.content_type!r}"
+                415, f"Content-Type must be application/json, not {brief(request.content_type)}"
             ),
         )
     raw_length = request.META.get("CONTENT_LENGTH") or ""
@@ -95,7 +96,9 @@ def _read_message(request: HttpRequest) -> tuple[Gateway | None, dict | None, Js
     except SampleError as exc:
         return None, None, error_response(400, str(exc))
     if body.get("gateway_id") != gateway.gateway_id:
-        logger.warning("gateway %s posted for %r", gateway.gateway_id, body.get("gateway_id"))
+        logger.warning(
+            "gateway %s posted for %s", gateway.gateway_id, brief(body.get("gateway_id"))
+        )
         return (
             None,
             None,
