@@ -227,3 +227,19 @@ def test_the_deployment_docs_configure_the_listeners_as_the_tests_brokers():
     )
     # in the same order (each listener's settings follow its line), TLS lines between
     assert [line for line in lines if line in wanted] == wanted
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_pointed_at_the_gateways_listener_says_what_to_fix(broker, caplog):
+    """As after an upgrade from one listener with ESSMON_MQTT_URL unchanged."""
+    from essmon.mqtt.broker import BrokerAddress
+    from essmon.mqtt.worker import IngestWorker
+
+    broker.reload()
+    wrong = BrokerAddress("127.0.0.1", broker.port, SERVICE.username, SERVICE.password, False)
+    worker = IngestWorker(wrong, client_id="essmon-ingest-misconfigured", share_group="g")
+    with caplog.at_level("ERROR", logger="essmon.mqtt.worker"):
+        worker.run(until=time.monotonic() + 1.5)
+    assert not worker.generation  # never connected
+    assert "ESSMON_MQTT_URL must name the broker's service listener" in caplog.text
+    assert f"127.0.0.1:{broker.port} as 'essmon-ingest'" in caplog.text

@@ -117,7 +117,13 @@ class IngestWorker:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            logger.error("broker refused the connection: %s", reason_code)
+            # most often after an upgrade to the two listeners: essmon's user is no longer
+            # in the gateways' password file
+            logger.error(
+                "broker refused the connection to %s:%s as %r: %s; ESSMON_MQTT_URL must name "
+                "the broker's service listener and essmon's own user (docs/deployment.md)",
+                self.address.host, self.address.port, self.address.username, reason_code,
+            )  # fmt: skip
             return
         self.generation += 1
         prefix = f"$share/{self.share_group}/" if self.share_group else ""
