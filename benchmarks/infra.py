@@ -78,20 +78,17 @@ class Postgres:
 
 class Broker:
     """A Mosquitto of the benchmark's own, configured for the service as
-    docs/deployment.md configures production's (except TLS), on a port of its own and
-    with the password and ACL files essmon generates."""
+    docs/deployment.md configures production's (except TLS): the gateways' listener on
+    ``port`` and the service's on ``service_port``, with the password and ACL files essmon
+    generates (``listeners``: essmon.mqtt.broker.mosquitto_listeners)."""
 
-    def __init__(self, folder: Path, port: int) -> None:
-        self.folder, self.port = folder, port
-        self.password_file, self.acl_file = folder / "passwd", folder / "acl"
+    def __init__(self, folder: Path, port: int, service_port: int, listeners: list[str]) -> None:
+        self.folder, self.port, self.service_port = folder, port, service_port
         self.log_file = folder / "mosquitto.log"
         self.process: subprocess.Popen | None = None
         folder.mkdir(parents=True, exist_ok=True)
         lines = [
-            f"listener {port} 127.0.0.1",
-            "allow_anonymous false",
-            f"password_file {self.password_file}",
-            f"acl_file {self.acl_file}",
+            *listeners,
             # as docs/deployment.md sets it up: sessions and queued messages saved every 60 s
             "persistence true",
             f"persistence_location {folder}/",
@@ -116,7 +113,8 @@ class Broker:
             stdout=subprocess.DEVNULL,
             stderr=open(self.folder / "mosquitto.stderr", "w"),  # noqa: SIM115 - the child's
         )
-        wait_listening(self.port, self.process, "mosquitto", timeout=10)
+        for port in (self.port, self.service_port):
+            wait_listening(port, self.process, "mosquitto", timeout=10)
 
     def wait_subscribed(self, client_ids: list[str], timeout: float = 30) -> None:
         """Until each worker has subscribed to the telemetry topic (the broker logs it)."""

@@ -389,20 +389,34 @@ class Bench:
             f"Mosquitto → {args.workers} × essmon ingest-mqtt → PostgreSQL; "
             f"{args.rate:,.0f} samples/s for {args.seconds:.0f} s, QoS 1, one sample per message"
         )
-        from essmon.mqtt.broker import BrokerAddress, write_broker_files
+        from essmon.mqtt.broker import (
+            BrokerAddress,
+            BrokerFiles,
+            mosquitto_listeners,
+            write_broker_files,
+        )
 
-        port = free_port()
-        service = BrokerAddress("127.0.0.1", port, SERVICE_USER, secrets.token_urlsafe(24), False)
-        broker = Broker(self.folder / "broker", port)
-        write_broker_files(password_file=broker.password_file, acl_file=broker.acl_file,
-                           service=service)  # fmt: skip
+        port, service_port = free_port(), free_port()
+        service = BrokerAddress(
+            "127.0.0.1", service_port, SERVICE_USER, secrets.token_urlsafe(24), False
+        )
+        folder = self.folder / "broker"
+        files = BrokerFiles.beside(str(folder / "passwd"), str(folder / "acl"))
+        write_broker_files(files, service=service)
+        listeners = mosquitto_listeners(
+            files,
+            gateway_listener=f"{port} 127.0.0.1",
+            service_listener=f"{service_port} 127.0.0.1",
+        )
+        broker = Broker(folder, port, service_port, listeners)
         broker.start()
         self.processes.add(broker.process)
         worker_env = {
             **self.env,
-            "ESSMON_MQTT_URL": f"mqtt://{SERVICE_USER}:{service.password}@127.0.0.1:{port}",
+            "ESSMON_MQTT_URL": f"mqtt://{SERVICE_USER}:{service.password}@127.0.0.1:{service_port}",
         }
-        client_ids = [f"essmon-bench-{n}" for n in range(args.workers)]
+        # unguessable, as essmon's own (essmon.mqtt.worker.worker_client_id)
+        client_ids = [f"essmon-bench-{n}-{secrets.token_hex(16)}" for n in range(args.workers)]
         workers = [
             self.processes.start(
                 essmon_command("ingest-mqtt", "--client-id", cid),

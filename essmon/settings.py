@@ -238,10 +238,14 @@ LONG_POLLS_PER_PROCESS = env_int("ESSMON_LONG_POLLS_PER_PROCESS", 4)
 # MQTT (docs/deployment.md): empty = HTTPS only. mqtt://user:password@host:port, or mqtts://
 MQTT_URL = env_str("ESSMON_MQTT_URL", "")
 MQTT_SHARE_GROUP = env_str("ESSMON_MQTT_SHARE_GROUP", "essmon-ingest")
-# The broker's password and ACL files essmon keeps in step with the gateway registry, and
-# the broker's pid file to signal (SIGHUP) after a change; empty = not managed by essmon.
+# The password and ACL files of the broker's gateway listener, which essmon keeps in step
+# with the gateway registry, and the broker's pid file to signal (SIGHUP) after a change;
+# empty = not managed by essmon.
 MQTT_PASSWORD_FILE = env_str("ESSMON_MQTT_PASSWORD_FILE", "")
 MQTT_ACL_FILE = env_str("ESSMON_MQTT_ACL_FILE", "")
+# the same for the service listener (essmon's own user); empty: beside the gateways' files
+MQTT_SERVICE_PASSWORD_FILE = env_str("ESSMON_MQTT_SERVICE_PASSWORD_FILE", "")
+MQTT_SERVICE_ACL_FILE = env_str("ESSMON_MQTT_SERVICE_ACL_FILE", "")
 MQTT_BROKER_PID_FILE = env_str("ESSMON_MQTT_BROKER_PID_FILE", "")
 # How many reverse proxies in front of essmon append to X-Forwarded-For (0: use REMOTE_ADDR).
 TRUSTED_PROXY_COUNT = env_int("ESSMON_TRUSTED_PROXY_COUNT", 0)

@@ -10,7 +10,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from essmon.mqtt.broker import BrokerAddress, write_broker_files
+from essmon.mqtt.broker import BrokerAddress, BrokerFiles, mosquitto_listeners, write_broker_files
 from tests.services import free_port, require
 
 SERVICE = BrokerAddress("127.0.0.1", 0, "essmon-ingest", "ingest-secret-for-tests", False)
@@ -20,17 +20,20 @@ class Mosquitto:
     def __init__(self, folder: Path) -> None:
         require(shutil.which("mosquitto") is not None, "Mosquitto (the mosquitto binary)")
         self.folder = folder
-        self.port = free_port()
+        self.port = free_port()  # the gateways'
+        self.service_port = free_port()
         self.process: subprocess.Popen | None = None
         self.service = BrokerAddress(
-            "127.0.0.1", self.port, SERVICE.username, SERVICE.password, False
+            "127.0.0.1", self.service_port, SERVICE.username, SERVICE.password, False
         )
+        self.files = BrokerFiles.beside(str(folder / "passwd"), str(folder / "acl"))
         (folder / "data").mkdir(parents=True, exist_ok=True)
         lines = [
-            f"listener {self.port} 127.0.0.1",
-            "allow_anonymous false",
-            f"password_file {folder / 'passwd'}",
-            f"acl_file {folder / 'acl'}",
+            *mosquitto_listeners(
+                self.files,
+                gateway_listener=f"{self.port} 127.0.0.1",
+                service_listener=f"{self.service_port} 127.0.0.1",
+            ),
             "persistence true",
             f"persistence_location {folder / 'data'}/",
             f"pid_file {folder / 'mosquitto.pid'}",
@@ -49,12 +52,13 @@ class Mosquitto:
 
     @property
     def url(self) -> str:
-        return f"mqtt://{self.service.username}:{self.service.password}@127.0.0.1:{self.port}"
+        """The service's (ESSMON_MQTT_URL): on its own listener."""
+        return (
+            f"mqtt://{self.service.username}:{self.service.password}@127.0.0.1:{self.service_port}"
+        )
 
     def write_credentials(self) -> None:
-        write_broker_files(
-            password_file=self.folder / "passwd", acl_file=self.folder / "acl", service=self.service
-        )
+        write_broker_files(self.files, service=self.service)
 
     def start(self) -> None:
         self.write_credentials()
@@ -68,7 +72,8 @@ class Mosquitto:
             if self.process.poll() is not None:
                 raise RuntimeError(f"mosquitto exited: {self.process.stderr.read().decode()}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                for port in (self.port, self.service_port):
+                    socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 return
             except OSError:
                 time.sleep(0.05)

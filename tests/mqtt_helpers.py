@@ -62,10 +62,15 @@ def gateway_client(broker, gw, **kw) -> mqtt.Client:
     return made
 
 
-def connect(made: mqtt.Client, broker, *, persistent: bool = True) -> mqtt.Client:
+def connect(
+    made: mqtt.Client, broker, *, persistent: bool = True, port: int | None = None
+) -> mqtt.Client:
+    """Connect on the gateways' listener, or on ``port`` (the service's: broker.service_port)."""
     properties = Properties(PacketTypes.CONNECT)
     properties.SessionExpiryInterval = 3600 if persistent else 0
-    made.connect("127.0.0.1", broker.port, clean_start=not persistent, properties=properties)
+    made.connect(
+        "127.0.0.1", port or broker.port, clean_start=not persistent, properties=properties
+    )
     made.loop_start()
     assert made.connected_event.wait(5), "the broker did not accept the connection"
     return made

@@ -11,7 +11,14 @@ from django.utils import timezone
 from essmon.commands.models import Command
 from essmon.commands.services import request_setting_change
 from essmon.gateways.services import rotate_device_secret
-from essmon.mqtt.broker import acl_file_text, password_file_text, write_broker_files
+from essmon.mqtt.broker import (
+    BrokerFiles,
+    acl_file_text,
+    password_file_text,
+    service_acl_file_text,
+    service_password_file_text,
+    write_broker_files,
+)
 from essmon.mqtt.models import DeadLetter, IngestCounter
 from essmon.mqtt.process import GatewayCache, Incoming, process_messages
 from essmon.telemetry.connectivity import is_online
@@ -38,28 +45,37 @@ def message(gw, kind, body) -> Incoming:
 
 
 @pytest.mark.django_db
-def test_the_password_file_carries_each_gateways_hash_and_the_service_user(tmp_path):
+def test_the_gateways_password_file_carries_each_gateways_hash_and_no_service_user(tmp_path):
     gw = factories.connected_gateway()
     unsecured = factories.gateway()
-    text = password_file_text(SERVICE)
+    text = password_file_text()
     assert f"{gw.gateway_id}:$7$101$" in text
     assert unsecured.gateway_id not in text  # no device secret, no broker login
-    assert text.startswith(f"{SERVICE.username}:$7$") and gw.secret not in text
-    assert password_file_text(SERVICE) == text  # stable: no needless broker reloads
-    pw, acl = tmp_path / "passwd", tmp_path / "acl"
-    assert write_broker_files(password_file=pw, acl_file=acl, service=SERVICE)
-    assert not write_broker_files(password_file=pw, acl_file=acl, service=SERVICE)
+    assert SERVICE.username not in text and gw.secret not in text
+    assert password_file_text() == text  # stable: no needless broker reloads
+    service = service_password_file_text(SERVICE)
+    assert service.startswith(f"{SERVICE.username}:$7$") and service.count("\n") == 1
+    assert SERVICE.password not in service and gw.gateway_id not in service
+    assert service_password_file_text(SERVICE) == service
+    files = BrokerFiles.beside(str(tmp_path / "passwd"))
+    assert write_broker_files(files, service=SERVICE)
+    assert not write_broker_files(files, service=SERVICE)
     rotate_device_secret(gateway=gw)
-    assert write_broker_files(password_file=pw, acl_file=acl, service=SERVICE)
+    assert write_broker_files(files, service=SERVICE)
+    assert [path.name for path in files] == ["passwd", "passwd.acl", "service-passwd",
+                                             "service-passwd.acl"]  # fmt: skip
+    assert (tmp_path / "service-passwd").read_text() == service
 
 
 def test_the_acl_gives_each_gateway_its_own_topics_only():
-    text = acl_file_text(SERVICE)
+    text = acl_file_text()
     assert "pattern write essmon/v1/%u/telemetry" in text
     assert "pattern read essmon/v1/%u/commands" in text
     assert "pattern write essmon/v1/%u/commands" not in text
-    assert "user essmon-ingest\ntopic read essmon/v1/+/telemetry" in text
-    assert "topic write essmon/v1/+/commands" in text
+    assert "user" not in text and "topic " not in text
+    service = service_acl_file_text(SERVICE)
+    assert "user essmon-ingest\ntopic read essmon/v1/+/telemetry" in service
+    assert "topic write essmon/v1/+/commands" in service and "pattern" not in service
 
 
 # --- one batch of messages ---------------------------------------------------------------
@@ -172,7 +188,7 @@ def test_a_gateway_can_neither_publish_nor_subscribe_to_anothers_topics(broker):
     heard: list = []
     service = client(broker, SERVICE.username, SERVICE.password, client_id="listener")
     service.on_message = lambda c, u, m: heard.append(m.topic)
-    connect(service, broker, persistent=False)
+    connect(service, broker, persistent=False, port=broker.service_port)
     service.subscribe("essmon/v1/+/telemetry", qos=1)
     gw_a = gateway_client(broker, a)
     gw_a.on_message = lambda c, u, m: heard.append(("A got", m.topic))

@@ -9,6 +9,8 @@ harmless: samples are keyed (gateway, ts).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import queue
@@ -19,6 +21,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
+from django.conf import settings
 from django.db import (
     DatabaseError,
     InterfaceError,
@@ -45,6 +48,23 @@ from essmon.telemetry.connectivity import ContactBuffer
 
 logger = logging.getLogger(__name__)
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
+
+
+def worker_client_id(name: str) -> str:
+    """The client ID of the worker called ``name`` (the host's name, by default).
+
+    A worker's session is persistent: the broker keeps its unacknowledged messages under
+    its client ID while it restarts, and a client logging in under the same ID takes that
+    session over (MQTT 5, 3.1.4-3), messages and all. So the ID must be the same at every
+    start, and nobody else may be able to tell it: a keyed hash of the name with
+    ESSMON_SECRET_KEY gives both, with nothing more to keep. The service listener already
+    keeps gateways out (docs/deployment.md); this keeps a guessed ID from being of any use
+    even where that listener is reachable. Changing ESSMON_SECRET_KEY changes the IDs:
+    docs/deployment.md says how to drain the old sessions.
+    """
+    key = settings.SECRET_KEY.encode()
+    token = hmac.new(key, f"essmon-mqtt-client-id:{name}".encode(), hashlib.sha256)
+    return f"essmon-ingest-{name}-{token.hexdigest()[:32]}"
 
 
 @dataclass
@@ -97,7 +117,13 @@ class IngestWorker:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            logger.error("broker refused the connection: %s", reason_code)
+            # most often after an upgrade to the two listeners: essmon's user is no longer
+            # in the gateways' password file
+            logger.error(
+                "broker refused the connection to %s:%s as %r: %s; ESSMON_MQTT_URL must name "
+                "the broker's service listener and essmon's own user (docs/deployment.md)",
+                self.address.host, self.address.port, self.address.username, reason_code,
+            )  # fmt: skip
             return
         self.generation += 1
         prefix = f"$share/{self.share_group}/" if self.share_group else ""
