@@ -1,9 +1,64 @@
-"""What the monitoring site's browser tests share: another person's tab, the monitoring
-site's login, and the phone-width check."""
+"""What the browser tests share: a Chromium that fails the test on any Content Security
+Policy violation, another person's tab, the monitoring site's login, and the phone-width
+check."""
 
-from playwright.sync_api import Browser, Page, expect
+from __future__ import annotations
+
+from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, WebError, expect
 
 from tests import factories
+
+# Chromium reports a blocked inline script, style, eval or load on the console ("Refused
+# to ..."), and an eval it refused as an EvalError naming the policy.
+CSP_SIGNS = ("Content Security Policy", "Refused to")
+# Chromium's own message does not say which element was refused; this one does.
+NAME_THE_CULPRIT = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  const culprit = e.target && e.target.outerHTML ? e.target.outerHTML.slice(0, 200) : "";
+  console.error(`Content Security Policy: ${e.violatedDirective} refused ${culprit} ` +
+                `(${e.sourceFile}:${e.lineNumber})`);
+});
+"""
+
+
+class WatchedBrowser:
+    """The session's Chromium as one test sees it: every context made through it reports
+    the policy violations of its pages (pop-ups included) to ``violations``, and is closed
+    at the end of the test."""
+
+    def __init__(self, browser: Browser) -> None:
+        self._browser = browser
+        self._contexts: list[BrowserContext] = []
+        self.violations: list[str] = []
+
+    def new_context(self, **options) -> BrowserContext:
+        context = self._browser.new_context(**options)
+        context.on("console", self._console)
+        context.on("weberror", self._error)
+        context.add_init_script(NAME_THE_CULPRIT)
+        self._contexts.append(context)
+        return context
+
+    def new_page(self, **options) -> Page:
+        return self.new_context(**options).new_page()
+
+    def _note(self, text: str, where: str) -> None:
+        if any(sign in text for sign in CSP_SIGNS):
+            self.violations.append(f"{where}: {text}")
+
+    def _console(self, message: ConsoleMessage) -> None:
+        page_url = message.page.url if message.page else ""
+        self._note(message.text, message.location.get("url") or page_url)
+
+    def _error(self, error: WebError) -> None:
+        self._note(str(error.error), error.page.url if error.page else "")
+
+    def close(self) -> None:
+        for context in self._contexts:
+            context.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._browser, name)
 
 
 def new_tab(browser: Browser, live_server, **options) -> Page:

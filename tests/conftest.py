@@ -99,7 +99,7 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture(scope="session")
-def browser():
+def chromium():
     require(os.path.exists(CHROMIUM), f"Chromium at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
 
@@ -107,6 +107,20 @@ def browser():
         instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield instance
         instance.close()
+
+
+@pytest.fixture
+def browser(chromium):
+    """Chromium for one test, which fails if any page broke the Content Security Policy:
+    the pages must work with the policy on, and a blocked script or style is a broken page."""
+    from tests.browsing import WatchedBrowser
+
+    watched = WatchedBrowser(chromium)
+    yield watched
+    watched.close()
+    assert not watched.violations, "Content Security Policy violations:\n" + "\n".join(
+        watched.violations
+    )
 
 
 class Shots:

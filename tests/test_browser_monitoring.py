@@ -177,7 +177,7 @@ def test_every_screen_fits_a_phone(browser, live_server, world, shots):
     shots(phone, "mobile-fleet")
     base = f"{live_server.url}/monitoring/{gateway.gateway_id}"
     for path, name, ready in (
-        ("/", "mobile-live", "#live svg"),
+        ("/", "mobile-live", "#live .flow svg"),
         ("/history/?view=day&date=" + (datetime.now(JST) - timedelta(days=1)).date().isoformat(),
          "mobile-history", "#chart-power canvas"),
         ("/settings/", "mobile-settings", "form.settings-form"),
@@ -211,5 +211,23 @@ def test_the_live_panel_when_refreshing_fails(browser, live_server, world, shots
     page.get_by_label("パスワード").fill(factories.USER_PASSWORD)
     page.get_by_role("button", name="ログイン").click()
     expect(page).to_have_url(f"{live_server.url}/monitoring/{gateway.gateway_id}/")
-    expect(page.locator("#live svg")).to_be_visible()
+    expect(page.locator("#live .flow svg")).to_be_visible()
     page.context.close()
+
+
+def test_the_live_panel_rests_while_its_tab_is_hidden(browser, live_server):
+    gateway = factories.owned_gateway(owner=factories.customer(email="kiyo@example.jp"))
+    page = new_tab(browser, live_server, viewport={"width": 1280, "height": 900})
+    page.clock.install()  # htmx's polling timers run when the test says
+    log_in(page, "kiyo@example.jp")
+    page.goto(f"{live_server.url}/monitoring/{gateway.gateway_id}/")
+    refreshes = []
+    page.on("request", lambda r: refreshes.append(r.url) if r.url.endswith("/live/") else None)
+    page.evaluate(
+        "Object.defineProperty(document, 'visibilityState', {configurable: true, get: () => 'hidden'})"
+    )
+    page.clock.run_for(60_000)
+    assert refreshes == []
+    page.evaluate("delete document.visibilityState")  # visible again
+    with page.expect_request("**/live/"):
+        page.clock.run_for(6_000)

@@ -89,7 +89,8 @@ def test_first_registration_to_second_gateway(
     ).to_be_visible()
     expect(sample.get_by_role("img", name="「ご登録にあたって」用紙の見本")).to_be_visible()
     shots(sample, "sample-sheet")
-    sample.close()
+    with sample.expect_event("close"):
+        sample.get_by_role("link", name="この画面を閉じる").click()
 
     fill_first_registration(page, shots, first.gateway_id)
 

@@ -155,7 +155,8 @@ def test_live_panel_shows_flows_soc_mode_and_today(client, gw):
     assert "オンライン" in page and "64<small>%</small>" in page
     assert "グリーンモード" in page and "運転中" in page
     assert "3.2 kW" in page and "900 W" in page and "売電中" in page and "充電中" in page
-    assert "hx-trigger=\"every 5s [document.visibilityState === 'visible']\"" in page
+    assert 'hx-trigger="every 5s"' in page
+    assert '<rect width="64" height="10"/>' in page  # the 蓄電残量 bar
     assert "前のものです" not in page
 
 

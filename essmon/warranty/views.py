@@ -75,5 +75,4 @@ def certificate(request: HttpRequest, gateway_id: str) -> HttpResponse:
     response = HttpResponse(pdf, content_type="application/pdf")
     # inline: opens in the browser's viewer, from where it is printed
     response["Content-Disposition"] = f'inline; filename="warranty_{gateway.gateway_id}.pdf"'
-    response["Cache-Control"] = "private, no-store"
     return response

@@ -35,6 +35,12 @@
     panel.classList.add("is-stale");
   }
 
+  // No refreshes while the tab is hidden. (Not an hx-trigger filter: htmx evaluates those
+  // with eval, which the Content-Security-Policy refuses.)
+  document.addEventListener("htmx:confirm", (e) => {
+    if (document.visibilityState !== "visible" && panelOf(e)) e.preventDefault();
+  });
+
   document.addEventListener("htmx:responseError", (e) => failed(e, e.detail.xhr.status));
   document.addEventListener("htmx:sendError", (e) => failed(e, 0));
 
