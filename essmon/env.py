@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -48,6 +49,20 @@ def env_list(name: str, default: list[str]) -> list[str]:
 def env_path(name: str, default: Path) -> Path:
     raw = os.environ.get(name)
     return Path(raw).expanduser().resolve() if raw else default
+
+
+def private_directory(path: Path) -> Path:
+    """``path`` as a directory only its owner can enter (created so if missing).
+
+    An existing directory of ours with wider rights is narrowed, which also closes off
+    files written there before essmon kept its files private (a world-readable
+    database). A shared directory (sticky, like /tmp) or someone else's is left alone.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = path.stat()
+    if mode.st_mode & 0o077 and mode.st_uid == os.getuid() and not mode.st_mode & stat.S_ISVTX:
+        path.chmod(0o700)
+    return path
 
 
 def email_settings_from_url(url: str) -> dict[str, object]:

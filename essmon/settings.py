@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -15,10 +16,17 @@ from essmon.env import (
     env_list,
     env_path,
     env_str,
+    private_directory,
 )
 
 BASE_DIR = Path(__file__).resolve().parent
 DATA_DIR = env_path("ESSMON_DATA_DIR", Path.cwd() / "var")
+
+# The database and its WAL, the secret key, the demo's sheets with gateway passwords:
+# what essmon writes is the service's alone. Every essmon process loads these settings
+# before it creates a file, and the children of `essmon serve` inherit the mask.
+os.umask(0o077)
+private_directory(DATA_DIR)
 
 PRODUCTION = env_bool("ESSMON_PRODUCTION", False)
 DEBUG = env_bool("ESSMON_DEBUG", False)
@@ -34,7 +42,6 @@ def _secret_key() -> str:
         raise ImproperlyConfigured("ESSMON_SECRET_KEY must be set when ESSMON_PRODUCTION=1")
     # A development install keeps a generated key in its data directory so that
     # sessions and mailed links survive a restart.
-    DATA_DIR.mkdir(parents=True, exist_ok=True)
     key_file = DATA_DIR / "secret_key"
     if not key_file.exists():
         key_file.write_text(secrets.token_urlsafe(50))

@@ -4,10 +4,11 @@ from django.utils import timezone
 
 from essmon.accounts.models import AccountToken, TermsAcceptance, TermsVersion, User
 from essmon.accounts.services import PROFILE_FIELDS
+from essmon.core.text import SafeTextAdmin, SafeTextAdminMixin
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(SafeTextAdminMixin, DjangoUserAdmin):
     ordering = ["-date_joined"]
     list_display = ["email", "name", "role", "is_active", "activated_at", "locked_at"]
     list_filter = ["role", "is_active", "is_staff"]
@@ -42,12 +43,12 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(TermsVersion)
-class TermsVersionAdmin(admin.ModelAdmin):
+class TermsVersionAdmin(SafeTextAdmin):
     list_display = ["version", "title", "published_at"]
 
 
 @admin.register(TermsAcceptance)
-class TermsAcceptanceAdmin(admin.ModelAdmin):
+class TermsAcceptanceAdmin(SafeTextAdmin):
     list_display = ["user", "terms", "context", "accepted_at"]
     list_filter = ["context", "terms"]
     search_fields = ["user__email"]
@@ -55,7 +56,7 @@ class TermsAcceptanceAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccountToken)
-class AccountTokenAdmin(admin.ModelAdmin):
+class AccountTokenAdmin(SafeTextAdmin):
     list_display = ["user", "purpose", "created_at", "expires_at", "used_at", "voided_at"]
     list_filter = ["purpose"]
     search_fields = ["user__email"]

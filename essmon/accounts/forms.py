@@ -14,6 +14,7 @@ from essmon.core.japanese import (
     normalize_phone,
     normalize_postal_code,
 )
+from essmon.core.text import SafeTextForm
 from essmon.gateways.services import is_valid_gateway_id, normalize_gateway_id
 
 PREFECTURE_CHOICES = [("", "都道府県を選択")] + [(p, p) for p in PREFECTURES]
@@ -55,7 +56,7 @@ def _normalized(value: str, normalizer) -> str:
         raise forms.ValidationError(str(exc)) from exc
 
 
-class PersonFieldsMixin(forms.Form):
+class PersonFieldsMixin(SafeTextForm):
     """ユーザ様情報 and 法人様情報."""
 
     name = forms.CharField(label="氏名", max_length=100, widget=_text("name", "例: 御室 花子"))
@@ -125,17 +126,30 @@ class PersonFieldsMixin(forms.Form):
         )
 
 
-class GatewayFieldsMixin(forms.Form):
+class GatewayFieldsMixin(SafeTextForm):
     """ゲートウェイ情報."""
 
     gateway_id = forms.CharField(
         label="ゲートウェイID", max_length=20, widget=_text("off", "例: 01AB12345678")
     )
+    # Never rendered back into a page, nor kept in the session: once checked, a flow keeps
+    # a marker (gateways.services.verified_marker) and the field may stay empty for that ID.
     gateway_password = forms.CharField(
         label="ゲートウェイパスワード",
         max_length=40,
-        widget=forms.PasswordInput(render_value=True, attrs={"autocomplete": "off"}),
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
     )
+
+    def __init__(self, *args, verified_gateway_id: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.verified_gateway_id = verified_gateway_id
+        if verified_gateway_id:
+            field = self.fields["gateway_password"]
+            field.required = False
+            field.help_text = (
+                f"ゲートウェイID {verified_gateway_id} のパスワードは確認済みです。"
+                "ゲートウェイIDを変更しない場合は、入力する必要はありません。"
+            )
 
     def clean_gateway_id(self) -> str:
         value = normalize_gateway_id(self.cleaned_data["gateway_id"])
@@ -148,8 +162,17 @@ class GatewayFieldsMixin(forms.Form):
     def clean_gateway_password(self) -> str:
         return self.cleaned_data["gateway_password"].strip()
 
+    def clean(self):
+        cleaned = super().clean()
+        gateway_id = cleaned.get("gateway_id")
+        password_left_empty = cleaned.get("gateway_password") == ""
+        if gateway_id and password_left_empty and gateway_id != self.verified_gateway_id:
+            field = self.fields["gateway_password"]
+            self.add_error("gateway_password", field.error_messages["required"])
+        return cleaned
 
-class SiteFieldsMixin(forms.Form):
+
+class SiteFieldsMixin(SafeTextForm):
     """設置先 [案件]."""
 
     site_name = forms.CharField(label="案件名", max_length=100, widget=_text("off", "例: 御室邸"))
@@ -212,7 +235,7 @@ class SiteForm(SiteFieldsMixin):
     """ゲートウェイの登録, step 2."""
 
 
-class ActivationForm(forms.Form):
+class ActivationForm(SafeTextForm):
     password = forms.CharField(
         label="パスワード",
         max_length=16,
@@ -236,7 +259,7 @@ class ActivationForm(forms.Form):
         return cleaned
 
 
-class LoginForm(forms.Form):
+class LoginForm(SafeTextForm):
     email = forms.CharField(label="ユーザID(メールアドレス)", max_length=254)
     password = forms.CharField(label="パスワード", strip=False, widget=forms.PasswordInput)
 
@@ -245,7 +268,7 @@ class ProfileForm(PersonFieldsMixin):
     """お客様情報の変更 (the mail address changes separately, with re-verification)."""
 
 
-class EmailChangeForm(forms.Form):
+class EmailChangeForm(SafeTextForm):
     email = forms.EmailField(label="新しいメールアドレス", max_length=254)
     email_confirm = forms.EmailField(label="新しいメールアドレス(確認用)", max_length=254)
 
@@ -257,7 +280,7 @@ class EmailChangeForm(forms.Form):
         return cleaned
 
 
-class PasswordChangeForm(forms.Form):
+class PasswordChangeForm(SafeTextForm):
     old_password = forms.CharField(
         label="現在のパスワード", strip=False, widget=forms.PasswordInput
     )

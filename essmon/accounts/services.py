@@ -88,10 +88,11 @@ def register_customer(
     *,
     person: Person,
     gateway_id: str,
-    gateway_password: str,
     site: SiteInput,
     terms: TermsVersion,
     client_address: str,
+    gateway_password: str | None = None,
+    verified: dict | None = None,
 ) -> None:
     """お客様情報の登録: a provisional account holding its gateway, and the 仮登録メール.
 
@@ -100,8 +101,11 @@ def register_customer(
     """
     # Checked outside the transaction: a wrong password's count must survive the error.
     # take_gateway below settles a race for the same gateway.
-    gateway = gateways.check_gateway_credentials(
-        gateway_id=gateway_id, password=gateway_password, client_address=client_address
+    gateway = gateways.open_gateway(
+        gateway_id=gateway_id,
+        password=gateway_password,
+        verified=verified,
+        client_address=client_address,
     )
     with transaction.atomic():
         existing = email_taken(person.email)
@@ -459,15 +463,22 @@ def confirm_email_change(*, token: AccountToken | None) -> User:
 
 
 def add_gateway(
-    *, user: User, gateway_id: str, gateway_password: str, site: SiteInput, client_address: str
+    *,
+    user: User,
+    gateway_id: str,
+    site: SiteInput,
+    client_address: str,
+    gateway_password: str | None = None,
+    verified: dict | None = None,
 ) -> Gateway:
     """ゲートウェイの登録 for a logged-in customer: claimed at once, with its 案件."""
     if user.role != User.Role.CUSTOMER:
         # a dealer or operator holding a sheet must not become a customer's gateway owner
         raise gateways.GatewayError("ゲートウェイはお客様のアカウントでのみ登録できます。")
-    gateway = gateways.check_gateway_credentials(
+    gateway = gateways.open_gateway(
         gateway_id=gateway_id,
         password=gateway_password,
+        verified=verified,
         client_address=client_address,
         user_id=user.pk,
     )

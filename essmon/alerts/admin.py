@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from essmon.alerts.models import Alert, FaultCode
+from essmon.core.text import SafeTextAdmin
 
 
 @admin.register(FaultCode)
-class FaultCodeAdmin(admin.ModelAdmin):
+class FaultCodeAdmin(SafeTextAdmin):
     """The catalogue is data operators keep: new gateway firmware brings new codes."""
 
     list_display = ("code", "severity", "title")
@@ -13,7 +14,7 @@ class FaultCodeAdmin(admin.ModelAdmin):
 
 
 @admin.register(Alert)
-class AlertAdmin(admin.ModelAdmin):
+class AlertAdmin(SafeTextAdmin):
     list_display = ("gateway", "kind", "code", "severity", "since", "opened_at", "closed_at",
                     "acknowledged_as")  # fmt: skip
     list_filter = ("kind", "severity", ("closed_at", admin.EmptyFieldListFilter))

@@ -2,9 +2,10 @@ from django import forms
 
 from essmon.alerts.models import Kind
 from essmon.alerts.services import COMMENT_MAX
+from essmon.core.text import SafeTextForm
 
 
-class AcknowledgeForm(forms.Form):
+class AcknowledgeForm(SafeTextForm):
     comment = forms.CharField(
         label="確認のコメント",
         max_length=COMMENT_MAX,
@@ -15,7 +16,7 @@ class AcknowledgeForm(forms.Form):
     )
 
 
-class MailPreferencesForm(forms.Form):
+class MailPreferencesForm(SafeTextForm):
     """Which kinds of alert mail the customer wants; unchecked kinds are opted out."""
 
     kinds = forms.MultipleChoiceField(

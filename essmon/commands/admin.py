@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from essmon.commands.models import Command
+from essmon.core.text import SafeTextAdmin
 
 
 @admin.register(Command)
-class CommandAdmin(admin.ModelAdmin):
+class CommandAdmin(SafeTextAdmin):
     """Read-only: commands are made on the monitoring site and answered by the gateway."""
 
     list_display = ("gateway", "setting", "value", "status", "requested_by", "requested_at")

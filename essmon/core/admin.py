@@ -2,15 +2,16 @@ from django.contrib import admin
 from django.contrib.admin.models import LogEntry
 
 from essmon.core.models import PeriodicJob
+from essmon.core.text import SafeTextAdmin
 
 
 @admin.register(PeriodicJob)
-class PeriodicJobAdmin(admin.ModelAdmin):
+class PeriodicJobAdmin(SafeTextAdmin):
     list_display = ["name", "next_run_at", "last_started_at", "last_finished_at", "last_error"]
 
 
 @admin.register(LogEntry)
-class LogEntryAdmin(admin.ModelAdmin):
+class LogEntryAdmin(SafeTextAdmin):
     """Every change an operator makes in the admin, searchable (Django writes these)."""
 
     list_display = ["action_time", "user", "content_type", "object_repr", "action_flag"]

@@ -52,6 +52,8 @@ JOBS: tuple[Job, ...] = (
         "essmon.mqtt.broker.sync_broker_credentials",
     ),
     Job("purge-throttles", timedelta(hours=6), "essmon.core.scheduler.purge_throttles"),
+    # Django never deletes expired sessions by itself; an abandoned flow's stays otherwise
+    Job("clear-sessions", timedelta(hours=6), "essmon.core.scheduler.clear_sessions"),
     Job(
         "maintain-partitions",
         timedelta(hours=1),
@@ -74,6 +76,15 @@ def purge_throttles() -> int:
     from essmon.core.throttle import purge_expired
 
     return purge_expired(older_than=timedelta(days=2))
+
+
+def clear_sessions() -> int:
+    """Django's ``clearsessions``; returns how many sessions were left."""
+    from django.contrib.sessions.models import Session
+    from django.core.management import call_command
+
+    call_command("clearsessions")
+    return Session.objects.count()
 
 
 def claim(job: Job) -> bool:

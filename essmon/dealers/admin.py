@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from essmon.core.text import SafeTextAdmin, SafeTextInline
 from essmon.dealers.models import (
     Dealer,
     DealerAccess,
@@ -9,7 +10,7 @@ from essmon.dealers.models import (
 )
 
 
-class StaffInline(admin.TabularInline):
+class StaffInline(SafeTextInline):
     model = MaintenanceStaff
     extra = 0
     fields = ["name", "email", "confirmed_at"]
@@ -17,7 +18,7 @@ class StaffInline(admin.TabularInline):
 
 
 @admin.register(Dealer)
-class DealerAdmin(admin.ModelAdmin):
+class DealerAdmin(SafeTextAdmin):
     list_display = ["dealer_code", "company_name", "branch", "user", "created_at"]
     search_fields = ["dealer_code", "company_name", "branch", "user__email", "user__phone"]
     raw_id_fields = ["user"]
@@ -26,7 +27,7 @@ class DealerAdmin(admin.ModelAdmin):
 
 
 @admin.register(DealerLink)
-class DealerLinkAdmin(admin.ModelAdmin):
+class DealerLinkAdmin(SafeTextAdmin):
     list_display = ["gateway", "dealer", "created_at", "ended_at"]
     list_filter = [("ended_at", admin.EmptyFieldListFilter)]
     search_fields = ["gateway__gateway_id", "dealer__dealer_code", "dealer__company_name"]
@@ -34,7 +35,7 @@ class DealerLinkAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProvisionRecord)
-class ProvisionRecordAdmin(admin.ModelAdmin):
+class ProvisionRecordAdmin(SafeTextAdmin):
     """個人データの第三者提供の記録: kept as written, never edited."""
 
     list_display = ["consented_at", "gateway_code", "customer_name", "dealer"]
@@ -52,7 +53,7 @@ class ProvisionRecordAdmin(admin.ModelAdmin):
 
 
 @admin.register(DealerAccess)
-class DealerAccessAdmin(admin.ModelAdmin):
+class DealerAccessAdmin(SafeTextAdmin):
     list_display = ["at", "dealer", "gateway", "action", "detail"]
     list_filter = ["action"]
     search_fields = ["gateway__gateway_id", "dealer__dealer_code"]

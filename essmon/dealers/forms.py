@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from essmon.accounts.forms import PersonFieldsMixin
+from essmon.core.text import SafeTextForm
 
 DEALER_PHONE_NOTE = (
     "※お客様が御社に保守を任せる際は、販売店IDとこの電話番号を入力して御社を登録します。"
@@ -77,7 +78,7 @@ class DealerProfileForm(DealerRegistrationForm):
     email_confirm = None
 
 
-class StaffForm(forms.Form):
+class StaffForm(SafeTextForm):
     """保守担当者の追加."""
 
     name = forms.CharField(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from essmon.core.japanese import to_halfwidth_ascii
+from essmon.core.text import SafeTextForm
 
 
 def _search(label: str, placeholder: str) -> forms.CharField:
@@ -16,7 +17,7 @@ def _search(label: str, placeholder: str) -> forms.CharField:
     )
 
 
-class GatewaySearchForm(forms.Form):
+class GatewaySearchForm(SafeTextForm):
     """ゲートウェイの検索: by ゲートウェイID or 案件名 (GET)."""
 
     q = _search("ゲートウェイIDまたは案件名", "例: 01AB12345678 または 御室邸")
@@ -25,7 +26,7 @@ class GatewaySearchForm(forms.Form):
         return self.cleaned_data.get("q", "").strip() if self.is_valid() else ""
 
 
-class DealerSearchForm(forms.Form):
+class DealerSearchForm(SafeTextForm):
     """保守を任せている販売店様の検索: by 販売店ID or 販売店名 (GET)."""
 
     q = _search("販売店IDまたは販売店名", "例: D1234567 または 京都蓄電サービス")
@@ -34,7 +35,7 @@ class DealerSearchForm(forms.Form):
         return self.cleaned_data.get("q", "").strip() if self.is_valid() else ""
 
 
-class DealerPairForm(forms.Form):
+class DealerPairForm(SafeTextForm):
     """保守を任せる販売店様の登録: the dealer's 販売店ID and registered phone number.
 
     Only presence is checked here: whether the pair names a dealer is answered by
@@ -64,7 +65,7 @@ class DealerPairForm(forms.Form):
         return self.cleaned_data["phone"].strip()
 
 
-class ConsentForm(forms.Form):
+class ConsentForm(SafeTextForm):
     """The customer's consent to give the listed personal data to the dealer."""
 
     consent = forms.BooleanField(

@@ -1,10 +1,11 @@
 from django.contrib import admin
 
+from essmon.core.text import SafeTextAdmin
 from essmon.gateways.models import Gateway, Site
 
 
 @admin.register(Gateway)
-class GatewayAdmin(admin.ModelAdmin):
+class GatewayAdmin(SafeTextAdmin):
     list_display = ["gateway_id", "model", "part_number", "state", "owner", "site", "claimed_at"]
     list_filter = ["state", "model"]
     search_fields = ["gateway_id", "owner__email", "site__name"]
@@ -13,7 +14,7 @@ class GatewayAdmin(admin.ModelAdmin):
 
 
 @admin.register(Site)
-class SiteAdmin(admin.ModelAdmin):
+class SiteAdmin(SafeTextAdmin):
     list_display = ["name", "owner", "prefecture", "address_rest", "created_at"]
     search_fields = ["name", "owner__email", "address_rest"]
     raw_id_fields = ["owner"]

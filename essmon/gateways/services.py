@@ -18,9 +18,12 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.dateparse import parse_datetime
 
 from essmon.core import throttle
 from essmon.core.japanese import to_halfwidth_ascii
+from essmon.core.text import has_control_chars
 from essmon.gateways.models import Gateway, Site
 
 # [0-9], not \d: \d also matches full-width and other scripts' digits. \Z, not $: $ also
@@ -151,6 +154,8 @@ def provision_gateways(
         raise ValueError(f"model {model!r}: use capital letters, digits and hyphens")
     if len(part_number) > PART_NUMBER_MAX:
         raise ValueError(f"part number {part_number!r}: at most {PART_NUMBER_MAX} characters")
+    if has_control_chars(part_number):
+        raise ValueError(f"part number {part_number!r}: control characters are not allowed")
     lot = lot or f"{timezone.localdate().year % 100:02d}"
     # The slow part (Argon2, ~50 ms a gateway) runs before the transaction: a factory batch
     # of thousands must not hold the database's write lock for minutes.
@@ -255,6 +260,8 @@ def parse_gateway_csv(path: Path) -> list[ProvisionedGateway]:
             problems.append(f"line {line_no}: model {model!r} is not a model name like KP-GWBT-A")
         if len(part_number) > PART_NUMBER_MAX:
             problems.append(f"line {line_no}: part_number is over {PART_NUMBER_MAX} characters")
+        if has_control_chars(part_number):
+            problems.append(f"line {line_no}: part_number holds a control character")
         if gateway_id in seen:
             problems.append(
                 f"line {line_no}: gateway_id {gateway_id} repeats line {seen[gateway_id]}"
@@ -320,6 +327,75 @@ def check_gateway_credentials(
     if gateway.state != Gateway.State.UNCLAIMED:
         raise GatewayError(UNAVAILABLE)
     return gateway
+
+
+# How long a checked sheet password stands for the steps after it (入力 → 確認 → 登録).
+VERIFIED_FOR = timedelta(hours=1)
+VERIFY_AGAIN = (
+    "ゲートウェイパスワードの確認から時間がたったため、"
+    "お手数ですがもう一度ゲートウェイパスワードを入力してください。"
+)
+
+
+def _verification_binding(gateway: Gateway, verified_at: str) -> str:
+    # bound to the password's hash: a re-provisioned sheet voids the marker
+    value = f"{gateway.pk}|{gateway.gateway_id}|{gateway.password_hash}|{verified_at}"
+    return salted_hmac("essmon.gateways.verified", value).hexdigest()
+
+
+def verified_marker(*, gateway: Gateway) -> dict[str, str]:
+    """What a multi-step flow keeps in its session once the sheet's password was right.
+
+    Never the password: sessions are rows in the database, and an abandoned
+    registration's stays there until it expires.
+    """
+    verified_at = timezone.now().isoformat()
+    return {
+        "gateway_id": gateway.gateway_id,
+        "verified_at": verified_at,
+        "binding": _verification_binding(gateway, verified_at),
+    }
+
+
+def verified_gateway(*, marker: dict | None, gateway_id: str) -> Gateway:
+    """The unclaimed gateway that ``marker`` vouches for, or a GatewayError.
+
+    The claim itself (take_gateway) still settles a race for the same gateway.
+    """
+    marker = marker if isinstance(marker, dict) else {}
+    verified_at = str(marker.get("verified_at", ""))
+    when = parse_datetime(verified_at)
+    gateway = Gateway.objects.filter(gateway_id=gateway_id).first()
+    if (
+        gateway is None
+        or marker.get("gateway_id") != gateway_id
+        or when is None
+        or timezone.now() - when > VERIFIED_FOR
+        or not constant_time_compare(
+            str(marker.get("binding", "")), _verification_binding(gateway, verified_at)
+        )
+    ):
+        raise GatewayError(VERIFY_AGAIN, field="gateway_password")
+    if gateway.state != Gateway.State.UNCLAIMED:
+        raise GatewayError(UNAVAILABLE)
+    return gateway
+
+
+def open_gateway(
+    *,
+    gateway_id: str,
+    client_address: str,
+    password: str | None = None,
+    verified: dict | None = None,
+    user_id: int | None = None,
+) -> Gateway:
+    """The unclaimed gateway to register: by its sheet password, or by the marker a
+    previous step left after checking it (see verified_marker)."""
+    if password is None:
+        return verified_gateway(marker=verified, gateway_id=gateway_id)
+    return check_gateway_credentials(
+        gateway_id=gateway_id, password=password, client_address=client_address, user_id=user_id
+    )
 
 
 def take_gateway(*, gateway: Gateway, owner, site: Site, hold: bool) -> None:

@@ -9,6 +9,7 @@ from django import forms
 
 from essmon.commands.schema import MODES, Setting, SettingError, schema_for, validate_setting
 from essmon.core.japanese import to_halfwidth_ascii
+from essmon.core.text import SafeTextForm
 
 WINDOWS = {
     Setting.CHARGE_WINDOW: ("charge_start", "charge_end"),
@@ -25,7 +26,7 @@ def _time_field(label: str) -> forms.CharField:
     )
 
 
-class SettingsForm(forms.Form):
+class SettingsForm(SafeTextForm):
     """Every field may be left as drawn: a command is made only for a setting whose value
     differs from ``basis``, the values the form was drawn from (posted back in a hidden
     field). So a page left open does not undo what someone else changed meanwhile, and

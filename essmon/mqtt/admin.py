@@ -1,9 +1,10 @@
 from django.contrib import admin
 
+from essmon.core.text import SafeTextAdmin
 from essmon.mqtt.models import DeadLetter, IngestCounter
 
 
-class ReadOnly(admin.ModelAdmin):
+class ReadOnly(SafeTextAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 

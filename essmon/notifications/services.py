@@ -2,11 +2,18 @@
 
 Writing the mail in the same transaction as the change it reports means a rolled-back
 registration sends nothing, and a committed one always has its mail on record.
+
+A mail's links with a token (activation, password reset, unlock, address confirmation)
+open an account to whoever reads them. The body is kept only as long as delivery needs
+it: once the mail is sent, those links are removed from the stored copy, and the admin
+never shows bodies at all. What stays is that the mail went out, its kind, recipient,
+subject and times.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 
 from django.conf import settings
@@ -16,12 +23,17 @@ from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from essmon.core.redact import secret_values
+from essmon.core.text import one_line
 from essmon.notifications.models import OutboxMessage
 
 logger = logging.getLogger(__name__)
 
 STALE_SENDING_AFTER = timedelta(minutes=10)
 MAX_BACKOFF = timedelta(hours=1)
+SUBJECT_MAX = OutboxMessage._meta.get_field("subject").max_length
+REMOVED_LINK = "[送信後に削除したURL]"
+_URL_RE = re.compile(r"https?://[^\s<>\"]+")
 
 
 def queue_mail(*, recipient: str, kind: str, context: dict) -> OutboxMessage:
@@ -30,10 +42,31 @@ def queue_mail(*, recipient: str, kind: str, context: dict) -> OutboxMessage:
     rendered = render_to_string(f"notifications/mail/{kind}.txt", full).lstrip()
     subject, _, body = rendered.partition("\n")
     message = OutboxMessage.objects.create(
-        recipient=recipient, subject=subject.strip(), body=body.strip() + "\n", kind=kind
+        recipient=recipient, subject=mail_subject(subject), body=body.strip() + "\n", kind=kind
     )
     transaction.on_commit(lambda: _enqueue(message.pk))
     return message
+
+
+def mail_subject(text: str) -> str:
+    """A subject that a mail header can carry whatever stored text went into it.
+
+    A CR or LF would make Django refuse the mail as header injection, on every retry.
+    """
+    return one_line(text)[:SUBJECT_MAX]
+
+
+def scrub_secret_links(body: str) -> str:
+    """``body`` without the links that carry a token (see essmon.core.redact)."""
+
+    def replace(match: re.Match) -> str:
+        url = match.group(0)
+        base = settings.BASE_URL.rstrip("/")
+        if url.startswith(base + "/") and secret_values(url[len(base) :]):
+            return REMOVED_LINK
+        return url
+
+    return _URL_RE.sub(replace, body)
 
 
 def _enqueue(message_id: int, run_after=None) -> None:
@@ -91,7 +124,10 @@ def deliver_message(*, message_id: int) -> str:
             _enqueue(message.pk, run_after=next_at)
         return state
     OutboxMessage.objects.filter(pk=message.pk).update(
-        state=OutboxMessage.State.SENT, sent_at=timezone.now(), last_error=""
+        state=OutboxMessage.State.SENT,
+        sent_at=timezone.now(),
+        last_error="",
+        body=scrub_secret_links(message.body),
     )
     return OutboxMessage.State.SENT
 

@@ -1,9 +1,10 @@
 from django.contrib import admin
 
+from essmon.core.text import SafeTextAdmin
 from essmon.warranty.models import DateChange, OfflineWarning, RecordedLapse, WarrantyDates
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(SafeTextAdmin):
     """The dates are the customer's statement and the rest is record: operators look, and
     corrections go through the warranty page, where they are audited."""
 
@@ -37,7 +38,7 @@ class OfflineWarningAdmin(ReadOnlyAdmin):
 
 
 @admin.register(RecordedLapse)
-class RecordedLapseAdmin(admin.ModelAdmin):
+class RecordedLapseAdmin(SafeTextAdmin):
     """Read-only, but deletable: deleting a lapse (after an outage on essmon's side, say)
     is the one way an extension comes back, and the admin's history records who did it."""
 

@@ -9,6 +9,7 @@ from django import forms
 from django.utils import timezone
 
 from essmon.core.japanese import to_halfwidth_ascii
+from essmon.core.text import SafeTextForm
 from essmon.warranty.rules import JST
 
 EARLIEST = date(2000, 1, 1)
@@ -34,7 +35,7 @@ class JapaneseDateField(forms.DateField):
             raise forms.ValidationError("その日付は存在しません。", code="invalid") from None
 
 
-class WarrantyDatesForm(forms.Form):
+class WarrantyDatesForm(SafeTextForm):
     grid_connection_date = JapaneseDateField(
         label="系統連系日",
         required=False,

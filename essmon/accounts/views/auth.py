@@ -17,6 +17,7 @@ from essmon.accounts.forms import LoginForm
 from essmon.accounts.models import AccountToken, User
 from essmon.accounts.tokens import find_token
 from essmon.core.http import client_address
+from essmon.core.text import SafeTextMixin
 from essmon.notifications.services import queue_mail
 
 
@@ -64,7 +65,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return redirect("accounts:login")
 
 
-class OutboxPasswordResetForm(PasswordResetForm):
+class OutboxPasswordResetForm(SafeTextMixin, PasswordResetForm):
     """Django's reset form, but the mail goes through the outbox like every other mail."""
 
     def get_users(self, email):
@@ -79,7 +80,7 @@ class OutboxPasswordResetForm(PasswordResetForm):
         )
 
 
-class UnlockingSetPasswordForm(SetPasswordForm):
+class UnlockingSetPasswordForm(SafeTextMixin, SetPasswordForm):
     """A reset password also lifts a login lock: the mail proved the owner."""
 
     def save(self, commit=True):

@@ -16,12 +16,16 @@ from essmon.accounts.views.common import (
     forget,
     keep_post,
     kept,
+    show_gateway_error,
+    verified_gateway_id,
+    verify_gateway_step,
 )
 from essmon.core.http import client_address
-from essmon.gateways.services import GatewayError, check_gateway_credentials
+from essmon.gateways.services import GatewayError
 
 FORM_KEY = "registration_form"
 TERMS_KEY = "registration_terms_id"
+GATEWAY_KEY = "registration_gateway_verified"
 
 
 @require_GET
@@ -55,34 +59,25 @@ def form(request: HttpRequest) -> HttpResponse:
         if lookup in POSTAL_TARGETS:
             # 「住所検索」 without JavaScript: fill the address and show the form again.
             data, error = apply_postal_lookup(request.POST.dict(), lookup)
-            bound = RegistrationForm(initial=data)
+            bound = RegistrationForm(initial=data, verified_gateway_id=_verified(request))
             return render(
                 request,
                 "accounts/entry/form.html",
                 {"form": bound, "postal_errors": {lookup: error}},
             )
-        bound = RegistrationForm(request.POST)
-        if bound.is_valid() and _gateway_opens(request, bound):
+        bound = RegistrationForm(request.POST, verified_gateway_id=_verified(request))
+        if bound.is_valid() and verify_gateway_step(request, bound, GATEWAY_KEY):
             keep_post(request, FORM_KEY, bound)
             return redirect("accounts:entry_confirm")
     else:
-        saved = kept(request, FORM_KEY)
-        bound = RegistrationForm(initial=saved) if saved else RegistrationForm()
+        bound = RegistrationForm(
+            initial=kept(request, FORM_KEY), verified_gateway_id=_verified(request)
+        )
     return render(request, "accounts/entry/form.html", {"form": bound})
 
 
-def _gateway_opens(request: HttpRequest, bound: RegistrationForm) -> bool:
-    """Check the sheet's ID and password at 「次に進む」, so the error stands next to the field."""
-    try:
-        check_gateway_credentials(
-            gateway_id=bound.cleaned_data["gateway_id"],
-            password=bound.cleaned_data["gateway_password"],
-            client_address=client_address(request),
-        )
-    except GatewayError as exc:
-        bound.add_error(exc.field, exc.message)
-        return False
-    return True
+def _verified(request: HttpRequest) -> str | None:
+    return verified_gateway_id(request, GATEWAY_KEY)
 
 
 @require_http_methods(["GET", "POST"])
@@ -90,7 +85,7 @@ def confirm(request: HttpRequest) -> HttpResponse:
     saved = kept(request, FORM_KEY)
     if not _terms_agreed(request) or not saved:
         return redirect("accounts:entry_form")
-    bound = RegistrationForm(saved)
+    bound = RegistrationForm(saved, verified_gateway_id=_verified(request))
     if not bound.is_valid():
         return redirect("accounts:entry_form")
     if request.method == "POST":
@@ -100,15 +95,15 @@ def confirm(request: HttpRequest) -> HttpResponse:
             services.register_customer(
                 person=bound.person(bound.cleaned_data["email"]),
                 gateway_id=bound.cleaned_data["gateway_id"],
-                gateway_password=bound.cleaned_data["gateway_password"],
+                verified=request.session.get(GATEWAY_KEY),
                 site=bound.site(),
                 terms=services.current_terms(),
                 client_address=client_address(request),
             )
         except GatewayError as exc:
-            bound.add_error(exc.field, exc.message)
+            show_gateway_error(request, bound, exc, GATEWAY_KEY)
             return render(request, "accounts/entry/form.html", {"form": bound})
-        forget(request, FORM_KEY, TERMS_KEY)
+        forget(request, FORM_KEY, TERMS_KEY, GATEWAY_KEY)
         request.session["registration_done_email"] = bound.cleaned_data["email"]
         return redirect("accounts:entry_done")
     return render(

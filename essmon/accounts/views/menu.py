@@ -27,13 +27,17 @@ from essmon.accounts.views.common import (
     forget,
     keep_post,
     kept,
+    show_gateway_error,
+    verified_gateway_id,
+    verify_gateway_step,
 )
 from essmon.core.http import client_address
 from essmon.core.japanese import format_phone, format_postal_code
 from essmon.gateways import access
-from essmon.gateways.services import GatewayError, check_gateway_credentials
+from essmon.gateways.services import GatewayError
 
 GATEWAY_KEY = "add_gateway_credentials"
+GATEWAY_VERIFIED_KEY = "add_gateway_verified"
 
 
 def customer_only(view):
@@ -158,23 +162,16 @@ def password_change(request: HttpRequest) -> HttpResponse:
 @customer_only
 @require_http_methods(["GET", "POST"])
 def gateway_add(request: HttpRequest) -> HttpResponse:
+    verified = verified_gateway_id(request, GATEWAY_VERIFIED_KEY)
     if request.method == "POST":
-        form = GatewayForm(request.POST)
-        if form.is_valid():
-            try:
-                check_gateway_credentials(
-                    gateway_id=form.cleaned_data["gateway_id"],
-                    password=form.cleaned_data["gateway_password"],
-                    client_address=client_address(request),
-                    user_id=request.user.pk,
-                )
-            except GatewayError as exc:
-                form.add_error(exc.field, exc.message)
-            else:
-                keep_post(request, GATEWAY_KEY, form)
-                return redirect("accounts:gateway_add_site")
+        form = GatewayForm(request.POST, verified_gateway_id=verified)
+        if form.is_valid() and verify_gateway_step(
+            request, form, GATEWAY_VERIFIED_KEY, user_id=request.user.pk
+        ):
+            keep_post(request, GATEWAY_KEY, form)
+            return redirect("accounts:gateway_add_site")
     else:
-        form = GatewayForm(initial=kept(request, GATEWAY_KEY))
+        form = GatewayForm(initial=kept(request, GATEWAY_KEY), verified_gateway_id=verified)
     return render(request, "accounts/menu/gateway_add.html", {"form": form})
 
 
@@ -205,7 +202,10 @@ def gateway_add_site(request: HttpRequest) -> HttpResponse:
 @customer_only
 @require_http_methods(["GET", "POST"])
 def gateway_add_confirm(request: HttpRequest) -> HttpResponse:
-    gateway_form = GatewayForm(kept(request, GATEWAY_KEY) or None)
+    gateway_form = GatewayForm(
+        kept(request, GATEWAY_KEY) or None,
+        verified_gateway_id=verified_gateway_id(request, GATEWAY_VERIFIED_KEY),
+    )
     site_form = SiteForm(kept(request, SITE_KEY) or None)
     if not gateway_form.is_valid():
         return redirect("accounts:gateway_add")
@@ -218,14 +218,14 @@ def gateway_add_confirm(request: HttpRequest) -> HttpResponse:
             gateway = services.add_gateway(
                 user=request.user,
                 gateway_id=gateway_form.cleaned_data["gateway_id"],
-                gateway_password=gateway_form.cleaned_data["gateway_password"],
+                verified=request.session.get(GATEWAY_VERIFIED_KEY),
                 site=site_form.site(),
                 client_address=client_address(request),
             )
         except GatewayError as exc:
-            gateway_form.add_error(exc.field, exc.message)
+            show_gateway_error(request, gateway_form, exc, GATEWAY_VERIFIED_KEY)
             return render(request, "accounts/menu/gateway_add.html", {"form": gateway_form})
-        forget(request, GATEWAY_KEY, SITE_KEY)
+        forget(request, GATEWAY_KEY, SITE_KEY, GATEWAY_VERIFIED_KEY)
         request.session["gateway_added"] = gateway.gateway_id
         return redirect("accounts:gateway_add_done")
     return render(

@@ -1,6 +1,7 @@
 from django import template
 
 from essmon.core.japanese import format_phone, format_postal_code
+from essmon.core.text import one_line
 
 register = template.Library()
 
@@ -16,5 +17,6 @@ def phone(value: str) -> str:
 
 
 @register.filter
-def mask(value: str) -> str:
-    return "●" * len(value or "")
+def oneline(value) -> str:
+    """Stored text on one line, for a mail's subject line (rows from before the rule)."""
+    return one_line(str(value))

@@ -41,6 +41,7 @@ class Command(BaseCommand):
                 "--bind", f"{host}:{port}", "--workers", str(web_workers),
                 "--worker-class", "gthread", "--threads", str(web_threads),
                 "--access-logfile", "-", "--graceful-timeout", "10", "--no-control-socket",
+                "--logger-class", "essmon.core.accesslog.RedactingLogger",
             ],
             "worker": [*cli, "db_worker", "--no-reload", "--interval", "0.5"],
             "scheduler": [*cli, "scheduler"],
@@ -89,8 +90,7 @@ class Command(BaseCommand):
             "=== essmon demo data ===",
             f"registration site : {base}/",
             f"operator login    : {base}/admin/  {demo.operator_email} / {demo.operator_password}",
-            "                    (送信メール: mails, with the activation links, are readable",
-            f"                     in the admin at {base}/admin/notifications/outboxmessage/)",
+            *self._mail_hint(),
             f"monitoring site   : {base}/monitoring/login/",
             f"  customer        : {demo.customer_email} / {demo.customer_password}",
             f"  dealer          : {demo.dealer_email} / {demo.dealer_password}",
@@ -99,3 +99,15 @@ class Command(BaseCommand):
             "",
         ]
         self.stdout.write("\n".join(lines))
+
+    @staticmethod
+    def _mail_hint() -> list[str]:
+        """Where a newcomer reads the activation mail: never the admin, which hides bodies."""
+        backend = settings.EMAIL_BACKEND.rsplit(".", 2)[-2]
+        if backend == "console":
+            where = "printed below by the task worker (ESSMON_EMAIL_URL=console://)"
+        elif backend == "filebased":
+            where = f"written as files into {settings.EMAIL_FILE_PATH}"
+        else:
+            where = f"sent through {settings.EMAIL_URL.split('@')[-1]}"
+        return [f"mails             : {where}"]
