@@ -102,7 +102,9 @@ def test_first_registration_to_second_gateway(
     expect(confirm).to_contain_text("〒600-8216")
     expect(confirm).to_contain_text("京都府")
     expect(page.get_by_text(first.gateway_id)).to_be_visible()
-    expect(page.get_by_text(factories.GATEWAY_PASSWORD)).to_have_count(0)  # masked
+    gateway_block = page.locator("dl.confirm").filter(has_text=first.gateway_id)
+    expect(gateway_block).to_contain_text("確認済み")
+    assert factories.GATEWAY_PASSWORD not in page.content()
     shots(page, "confirm")
 
     page.get_by_role("button", name="前に戻る").click()
@@ -113,7 +115,12 @@ def test_first_registration_to_second_gateway(
     expect(user.get_by_label("都道府県")).to_have_value("京都府")
     expect(user.get_by_label("市町村区")).to_have_value("京都市下京区")
     expect(page.get_by_label("ゲートウェイID")).to_have_value(first.gateway_id)
-    expect(page.get_by_label("ゲートウェイパスワード")).to_have_value(factories.GATEWAY_PASSWORD)
+    # the checked password is neither kept nor sent back: the page says it was checked
+    expect(page.get_by_label("ゲートウェイパスワード")).to_have_value("")
+    expect(
+        page.get_by_text(f"ゲートウェイID {first.gateway_id} のパスワードは確認済みです。")
+    ).to_be_visible()
+    assert factories.GATEWAY_PASSWORD not in page.content()
     expect(page.get_by_label("案件名")).to_have_value("御室邸")
     shots(page, "form-back")
 

@@ -6,9 +6,11 @@ import os
 import re
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -35,8 +37,11 @@ def wait_for(url: str, timeout: float = 30.0) -> str:
 def served(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ESSMON_", "DJANGO_SETTINGS"))}
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)  # as an older essmon left it: others could read the files
+    data_dir.chmod(0o755)
     env.update(
-        ESSMON_DATA_DIR=str(tmp_path),
+        ESSMON_DATA_DIR=str(data_dir),
         ESSMON_PORT=str(port),
         ESSMON_EMAIL_URL=f"file://{tmp_path}/mail",
     )
@@ -44,9 +49,10 @@ def served(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "essmon.cli", "serve", "--demo"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        umask=0o022,  # a login shell's usual mask: essmon must narrow it itself
     )  # fmt: skip
     try:
-        yield port, proc, tmp_path, env
+        yield port, proc, data_dir, env
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -59,7 +65,7 @@ def test_serve_demo_starts_web_worker_and_scheduler(served):
     assert "お客様情報の登録" in landing and "すでにアカウントをお持ちの方" in landing
     assert "htmx" in wait_for(f"http://127.0.0.1:{port}/static/vendor/htmx.min.js")[:2000]
     assert (data_dir / "essmon.sqlite3").exists()
-    printed = (data_dir / "serve.log").read_text()
+    printed = (data_dir.parent / "serve.log").read_text()
     assert "operator@essmon.example" in printed
     assert len(re.findall(r"^\s+\d{2}[A-Z]{2}\d{8}\s+[a-z0-9]{13}$", printed, re.M)) >= 3
 
@@ -75,10 +81,35 @@ def test_serve_demo_starts_web_worker_and_scheduler(served):
     )
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=60)
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not list((data_dir / "mail").glob("*.log")):
+    while time.monotonic() < deadline and not list((data_dir.parent / "mail").glob("*.log")):
         time.sleep(0.2)
-    mails = list((data_dir / "mail").glob("*.log"))
+    mails = list((data_dir.parent / "mail").glob("*.log"))
     assert mails, "the task worker did not deliver the queued mail"
+
+    # what essmon wrote is the service's alone: the database with its WAL, the key, the
+    # demo's sheets with their gateway passwords (issue 11 §5)
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    for name in ("essmon.sqlite3", "essmon.sqlite3-wal", "essmon.sqlite3-shm", "secret_key",
+                 "demo-gateways.csv", "demo-credentials.txt"):  # fmt: skip
+        assert stat.S_IMODE((data_dir / name).stat().st_mode) == 0o600, name
+
+    # the access log records token paths (here, as path and as Referer) without the token
+    secret = "Tk9secretActivation42"
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/activate/{secret}/password/",
+        headers={"Referer": f"http://127.0.0.1:{port}/activate/{secret}/"},
+    )
+    try:
+        urllib.request.urlopen(request, timeout=10).read()
+    except urllib.error.HTTPError:
+        pass  # an unknown token is refused; what matters is the log line
+    deadline = time.monotonic() + 10
+    log = ""
+    while time.monotonic() < deadline and "/activate/[redacted]/password/" not in log:
+        log = (data_dir.parent / "serve.log").read_text()
+        time.sleep(0.2)
+    assert "/activate/[redacted]/password/" in log and "/activate/[redacted]/" in log
+    assert secret not in log
 
     # the demo's simulated gateways report through the public protocol
     deadline = time.monotonic() + 40

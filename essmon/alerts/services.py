@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from essmon.accounts.models import User
 from essmon.alerts.models import Alert, FaultCode, Kind, MailOptOut, Severity
+from essmon.core.text import CONTROL_MESSAGE_MULTILINE, has_control_chars
 from essmon.dealers.services import acting_as, maintenance_staff
 from essmon.gateways.models import Gateway
 from essmon.notifications.services import queue_mail
@@ -469,6 +470,8 @@ def acknowledge(*, alert: Alert, user: User, comment: str, now: datetime | None 
     comment = comment.strip()
     if len(comment) > COMMENT_MAX:
         raise AlertError(f"コメントは{COMMENT_MAX}文字以内で入力してください。")
+    if has_control_chars(comment, multiline=True):
+        raise AlertError(CONTROL_MESSAGE_MULTILINE)
     with transaction.atomic():
         done = Alert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(
             acknowledged_at=now,

@@ -6,6 +6,7 @@ Which URLs carry a secret is read from the URL patterns themselves: every route 
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import unquote
 
 from django.urls import Resolver404, resolve
@@ -33,3 +34,24 @@ def redact_path(path: str) -> str:
         return path
     segments = [REDACTED if unquote(s) in secrets else s for s in bare.split("/")]
     return "/".join(segments) + question + query
+
+
+class TokenPathFilter(logging.Filter):
+    """Django's request logs ("Gone: /activate/<token>/…") without the token."""
+
+    LOGGERS = ("django.request", "django.server")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name in self.LOGGERS and isinstance(record.args, tuple):
+            record.args = tuple(
+                _redact_or_hide(a) if isinstance(a, str) and a.startswith("/") else a
+                for a in record.args
+            )
+        return True
+
+
+def _redact_or_hide(path: str) -> str:
+    try:
+        return redact_path(path)
+    except Exception:  # the URLconf cannot load: better no path than a token
+        return REDACTED
