@@ -99,10 +99,9 @@ def test_serve_demo_starts_web_worker_and_scheduler(served):
         f"http://127.0.0.1:{port}/activate/{secret}/password/",
         headers={"Referer": f"http://127.0.0.1:{port}/activate/{secret}/"},
     )
-    try:
-        urllib.request.urlopen(request, timeout=10).read()
-    except urllib.error.HTTPError:
-        pass  # an unknown token is refused; what matters is the log line
+    with pytest.raises(urllib.error.HTTPError) as refused:  # an unknown token is gone
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 410
     deadline = time.monotonic() + 10
     log = ""
     while time.monotonic() < deadline and "/activate/[redacted]/password/" not in log:
