@@ -16,7 +16,12 @@ from django.core import mail
 from django.urls import reverse
 
 from essmon.notifications.models import OutboxMessage
-from essmon.notifications.services import REMOVED_LINK, deliver_message, scrub_secret_links
+from essmon.notifications.services import (
+    REMOVED_LINK,
+    deliver_message,
+    scrub_secret_links,
+    unseal,
+)
 from tests import factories
 from tests.services import free_port
 
@@ -109,7 +114,11 @@ def test_a_pending_mail_is_not_readable_in_the_admin_but_is_delivered_whole(
     message = request_reset(client, django_capture_on_commit_callbacks, "hanako@example.jp")
     message.refresh_from_db()
     assert message.state == OutboxMessage.State.PENDING and message.attempts == 1
-    token = re.search(r"/password-reset/[^/]+/([^/\s]+)/", message.body).group(1)
+    # at rest the token is nowhere in plain text: the body has the link removed, and the
+    # whole mail is only there sealed
+    assert REMOVED_LINK in message.body and "/password-reset/" not in message.body
+    token = re.search(r"/password-reset/[^/]+/([^/\s]+)/", unseal(message.sealed_body)).group(1)
+    assert token not in message.sealed_body
 
     change = client.get(reverse("admin:notifications_outboxmessage_change", args=[message.pk]))
     assert token not in change.content.decode()
@@ -122,7 +131,22 @@ def test_a_pending_mail_is_not_readable_in_the_admin_but_is_delivered_whole(
     (received,) = smtp_server.wait_for(1)
     assert token in smtp_server.body(received)
     message.refresh_from_db()
-    assert token not in message.body
+    assert token not in message.body and message.sealed_body == ""
+
+
+def test_a_mail_sealed_under_another_secret_key_fails_plainly(
+    client, smtp_server, django_capture_on_commit_callbacks, settings
+):
+    settings.EMAIL_PORT = free_port()  # down: the mail stays queued
+    factories.customer(email="hanako@example.jp")
+    message = request_reset(client, django_capture_on_commit_callbacks, "hanako@example.jp")
+    settings.SECRET_KEY = "another-secret-key-" + "x" * 40
+    settings.EMAIL_PORT = smtp_server.port
+    OutboxMessage.objects.filter(pk=message.pk).update(next_attempt_at=message.created_at)
+    assert deliver_message(message_id=message.pk) == OutboxMessage.State.FAILED
+    message.refresh_from_db()
+    assert "ESSMON_SECRET_KEY changed" in message.last_error
+    assert not smtp_server.messages  # no mail whose link would not work
 
 
 def test_registration_mail_is_scrubbed_once_sent(

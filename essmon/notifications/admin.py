@@ -8,15 +8,17 @@ from essmon.notifications.models import OutboxMessage
 class OutboxMessageAdmin(SafeTextAdmin):
     """Operators see that a mail went out, to whom and why; never its body.
 
-    A pending mail's body holds its token links (activation, password reset): showing
-    it would let whoever reads the admin take over the recipient's account.
+    A mail's body is the recipient's business, and while it is pending its sealed copy
+    holds token links (activation, password reset) that would open the account.
     """
 
     list_display = ["created_at", "recipient", "subject", "kind", "state", "attempts", "sent_at"]
     list_filter = ["state", "kind"]
     search_fields = ["recipient", "subject"]
-    exclude = ["body"]
-    readonly_fields = [f.name for f in OutboxMessage._meta.fields if f.name != "body"]
+    exclude = ["body", "sealed_body"]
+    readonly_fields = [
+        f.name for f in OutboxMessage._meta.fields if f.name not in ("body", "sealed_body")
+    ]
 
     def has_add_permission(self, request):
         return False

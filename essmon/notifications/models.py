@@ -13,7 +13,10 @@ class OutboxMessage(models.Model):
 
     recipient = models.EmailField("宛先")
     subject = models.CharField("件名", max_length=200)
+    # with the links that carry a token replaced; the whole body, while it is still to be
+    # delivered, rests only sealed (encrypted with a key derived from the secret key)
     body = models.TextField("本文")
+    sealed_body = models.TextField("本文(暗号化、送信まで)", blank=True, editable=False)
     state = models.CharField(
         "状態", max_length=10, choices=State.choices, default=State.PENDING, db_index=True
     )

@@ -4,18 +4,22 @@ Writing the mail in the same transaction as the change it reports means a rolled
 registration sends nothing, and a committed one always has its mail on record.
 
 A mail's links with a token (activation, password reset, unlock, address confirmation)
-open an account to whoever reads them. The body is kept only as long as delivery needs
-it: once the mail is sent, those links are removed from the stored copy, and the admin
-never shows bodies at all. What stays is that the mail went out, its kind, recipient,
-subject and times.
+open an account to whoever reads them, so they never rest in plain text: ``body`` holds
+the mail with those links removed, and the whole mail, needed until it is delivered, is
+kept only sealed (Fernet, keyed from the secret key) in ``sealed_body``, which is emptied
+once the mail is sent. The admin never shows bodies at all. What stays is that the mail
+went out, its kind, recipient, subject and times.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import re
 from datetime import timedelta
 
+from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
@@ -41,8 +45,14 @@ def queue_mail(*, recipient: str, kind: str, context: dict) -> OutboxMessage:
     full = {"base_url": settings.BASE_URL, **context}
     rendered = render_to_string(f"notifications/mail/{kind}.txt", full).lstrip()
     subject, _, body = rendered.partition("\n")
+    body = body.strip() + "\n"
+    scrubbed = scrub_secret_links(body)
     message = OutboxMessage.objects.create(
-        recipient=recipient, subject=mail_subject(subject), body=body.strip() + "\n", kind=kind
+        recipient=recipient,
+        subject=mail_subject(subject),
+        body=scrubbed,
+        sealed_body=seal(body) if scrubbed != body else "",
+        kind=kind,
     )
     transaction.on_commit(lambda: _enqueue(message.pk))
     return message
@@ -67,6 +77,21 @@ def scrub_secret_links(body: str) -> str:
         return url
 
     return _URL_RE.sub(replace, body)
+
+
+def _fernet() -> Fernet:
+    # the secret key is long and random: one hash of it, named for this use, is the key
+    digest = hashlib.sha256(b"essmon outbox seal:" + settings.SECRET_KEY.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def seal(text: str) -> str:
+    return _fernet().encrypt(text.encode()).decode()
+
+
+def unseal(sealed: str) -> str:
+    """The sealed text; InvalidToken when the secret key changed since it was sealed."""
+    return _fernet().decrypt(sealed.encode()).decode()
 
 
 def _enqueue(message_id: int, run_after=None) -> None:
@@ -98,9 +123,20 @@ def deliver_message(*, message_id: int) -> str:
     if not claimed:
         return "not-due"
     message = OutboxMessage.objects.get(pk=message_id)
+    try:
+        body = unseal(message.sealed_body) if message.sealed_body else message.body
+    except InvalidToken:
+        # sealed under another secret key: its links cannot be recovered, and a mail
+        # without them would promise what it cannot do
+        error = "the sealed body cannot be opened (ESSMON_SECRET_KEY changed since it was queued)"
+        logger.error("outbox %s: %s", message.pk, error)
+        OutboxMessage.objects.filter(pk=message.pk).update(
+            state=OutboxMessage.State.FAILED, last_error=error, claimed_at=None
+        )
+        return OutboxMessage.State.FAILED
     mail = EmailMessage(
         subject=message.subject,
-        body=message.body,
+        body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[message.recipient],
         headers={"Auto-Submitted": "auto-generated"},
@@ -127,7 +163,8 @@ def deliver_message(*, message_id: int) -> str:
         state=OutboxMessage.State.SENT,
         sent_at=timezone.now(),
         last_error="",
-        body=scrub_secret_links(message.body),
+        body=scrub_secret_links(message.body),  # rows queued before sealing existed
+        sealed_body="",
     )
     return OutboxMessage.State.SENT
 
