@@ -67,3 +67,12 @@ def test_a_change_in_the_admin_is_logged(client, operator):
         reverse("admin:admin_logentry_changelist"), {"q": "新社名"}
     ).content.decode()
     assert "新社名" in log_page
+
+
+def test_account_tokens_cannot_be_made_in_the_admin(client, operator):
+    """Tokens come only from the flows that mail them; the add form used to be a 500."""
+    url = reverse("admin:accounts_accounttoken_add")
+    assert client.get(url).status_code == 403
+    assert client.post(url, {}).status_code == 403
+    changelist = client.get(reverse("admin:accounts_accounttoken_changelist"))
+    assert changelist.status_code == 200 and url not in changelist.content.decode()

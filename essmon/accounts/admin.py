@@ -71,3 +71,8 @@ class AccountTokenAdmin(SafeTextAdmin):
         "failures",
         "new_email",
     ]
+
+    def has_add_permission(self, request):
+        # tokens are made by the flows that mail them; one made here would have no secret
+        # anyone knows (and its required fields are not on the form: it was a 500)
+        return False
