@@ -137,7 +137,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["essmon.accounts.backends.EmailBackend"]
+AUTHENTICATION_BACKENDS = ["essmon.accounts.backends.LimitedEmailBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "accounts:menu"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -226,8 +226,18 @@ TASKS = {
 ACTIVATION_DAYS = env_int("ESSMON_ACTIVATION_DAYS", 7)
 EMAIL_CHANGE_HOURS = env_int("ESSMON_EMAIL_CHANGE_HOURS", 24)
 GATEWAY_PASSWORD_FAILURES_PER_HOUR = env_int("ESSMON_GATEWAY_PASSWORD_FAILURES_PER_HOUR", 10)
+# Per client address the limit must let a whole apartment block, office or carrier NAT
+# register behind one address: more tries, a shorter window (docs/configuration.md).
+GATEWAY_PASSWORD_FAILURES_PER_ADDRESS = env_int("ESSMON_GATEWAY_PASSWORD_FAILURES_PER_ADDRESS", 50)
+GATEWAY_PASSWORD_ADDRESS_WINDOW_MINUTES = env_int(
+    "ESSMON_GATEWAY_PASSWORD_ADDRESS_WINDOW_MINUTES", 10
+)
 LOGIN_FAILURES_PER_ACCOUNT = env_int("ESSMON_LOGIN_FAILURES_PER_ACCOUNT", 10)
 LOGIN_FAILURES_PER_ADDRESS_PER_HOUR = env_int("ESSMON_LOGIN_FAILURES_PER_ADDRESS_PER_HOUR", 50)
+# Mails to an address someone typed (registration, password reset, mail change, 保守担当者):
+# per recipient address a day, per client address (and per account) an hour.
+MAIL_REQUESTS_PER_RECIPIENT_PER_DAY = env_int("ESSMON_MAIL_REQUESTS_PER_RECIPIENT_PER_DAY", 5)
+MAIL_REQUESTS_PER_CLIENT_PER_HOUR = env_int("ESSMON_MAIL_REQUESTS_PER_CLIENT_PER_HOUR", 30)
 ACTIVATION_PHONE_FAILURES = env_int("ESSMON_ACTIVATION_PHONE_FAILURES", 5)
 # A gateway silent for longer than this is offline (its connectivity interval closes).
 OFFLINE_AFTER_MINUTES = env_int("ESSMON_OFFLINE_AFTER_MINUTES", 10)

@@ -1,8 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from essmon.accounts.forms import LimitedAdminAuthenticationForm
+
 admin.site.site_header = "遠隔モニタリングサービス 運営管理"
 admin.site.site_title = "essmon 運営管理"
+admin.site.login_form = LimitedAdminAuthenticationForm
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -148,7 +148,11 @@ def test_profile_change(logged_in, user):
 def test_email_change_needs_the_link_from_the_new_address(logged_in, user):
     response = logged_in.post(
         reverse("accounts:email_change"),
-        {"email": "new@example.jp", "email_confirm": "new@example.jp"},
+        {
+            "current_password": factories.USER_PASSWORD,
+            "email": "new@example.jp",
+            "email_confirm": "new@example.jp",
+        },
     )
     assert "new@example.jp" in response.content.decode()
     user.refresh_from_db()
@@ -167,7 +171,11 @@ def test_email_change_to_a_taken_address_does_not_reveal_it(logged_in, user):
     other = factories.customer(email="taken@example.jp")
     response = logged_in.post(
         reverse("accounts:email_change"),
-        {"email": "taken@example.jp", "email_confirm": "taken@example.jp"},
+        {
+            "current_password": factories.USER_PASSWORD,
+            "email": "taken@example.jp",
+            "email_confirm": "taken@example.jp",
+        },
     )
     assert "確認メールを送信しました" in response.content.decode()
     assert [m.to for m in mail.outbox] == [[other.email]]
@@ -244,3 +252,13 @@ def test_operator_sees_the_outbox_in_admin_but_no_body(client):
     assert "/activate/xyz/" not in page  # the body (with its token links) is never shown
     assert client.get(reverse("admin:gateways_gateway_changelist") + "?q=01AB").status_code == 200
     assert client.get(reverse("admin:accounts_user_changelist") + "?q=hanako").status_code == 200
+
+
+def test_manual_states_this_installations_limits(client, settings):
+    settings.LOGIN_FAILURES_PER_ACCOUNT = 7
+    settings.MAIL_REQUESTS_PER_RECIPIENT_PER_DAY = 4
+    settings.MAIL_REQUESTS_PER_CLIENT_PER_HOUR = 25
+    manual = client.get(reverse("accounts:manual")).content.decode()
+    assert "ログインに7回続けて失敗すると" in manual
+    assert "1日4通まで、同じ接続元からは1時間25通まで" in manual
+    assert "現在のパスワードを入力します" in manual

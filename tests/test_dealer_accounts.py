@@ -131,7 +131,9 @@ def test_registration_mails_link_with_dealer_id(client):
     message = mail.outbox[0]
     assert message.to == [DEALER_FORM["email"]]
     assert "販売店" in message.subject and "仮登録" in message.subject
-    assert message.body.startswith("販売 一郎 様")
+    # the address is not confirmed yet: nothing the visitor typed (names, 販売店名)
+    assert message.body.startswith("販売店様のご担当者様へ")
+    assert "販売 一郎" not in message.body and "京都蓄電" not in message.body
     assert f"販売店ID: {dealer.dealer_code}" in message.body
     assert "まで有効です" in message.body
     assert "ユーザ ID は、本メールを送信させて頂いている宛先のメールアドレス" in message.body
@@ -306,8 +308,9 @@ def test_add_staff_mails_link_and_confirm_page(dealer_client, client, dealer):
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["taro@dealer.jp"]
-    assert message.body.startswith("保守 太郎 様")
-    assert dealer.company_name in message.body and dealer.dealer_code in message.body
+    assert message.body.startswith("保守担当者としてご登録いただいた方へ")
+    assert "保守 太郎" not in message.body and dealer.company_name not in message.body
+    assert dealer.dealer_code in message.body
     assert "まで有効です" in message.body
     link = link_in(message, r"/dealer/staff/confirm/[^/\s]+/")
 
@@ -323,7 +326,9 @@ def test_add_staff_mails_link_and_confirm_page(dealer_client, client, dealer):
 
 def test_bad_or_expired_staff_link_is_410(client, dealer, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        staff = services.add_staff(dealer=dealer, name="保守 太郎", email="taro@dealer.jp")
+        staff = services.add_staff(
+            dealer=dealer, name="保守 太郎", email="taro@dealer.jp", client_address="192.0.2.1"
+        )
     response = client.get(reverse("dealers:staff_confirm", kwargs={"token": "nope"}))
     assert response.status_code == 410 and "無効" in page_of(response)
     raw = re.search(r"/staff/confirm/([^/\s]+)/", mail.outbox[-1].body)  # as delivered

@@ -145,7 +145,9 @@ def test_two_links_racing_for_the_fifth_place_one_wins():
 def test_staff_limits_and_confirmation(django_capture_on_commit_callbacks):
     dealer = factories.dealer()
     with django_capture_on_commit_callbacks(execute=True):
-        staff = services.add_staff(dealer=dealer, name="保守 次郎", email="jiro@example.jp")
+        staff = services.add_staff(
+            dealer=dealer, name="保守 次郎", email="jiro@example.jp", client_address="192.0.2.1"
+        )
     assert staff.confirmed_at is None
     assert services.alert_recipients(dealer=dealer) == [dealer.user.email]
     token = mail.outbox[-1].body.split("/dealer/staff/confirm/")[1].split("/")[0]
@@ -155,11 +157,17 @@ def test_staff_limits_and_confirmation(django_capture_on_commit_callbacks):
     with pytest.raises(services.DealerError):
         services.confirm_staff(raw_token=token[:-2] + "xx")
     with pytest.raises(services.DealerError):
-        services.add_staff(dealer=dealer, name="重複", email="JIRO@example.jp")
+        services.add_staff(
+            dealer=dealer, name="重複", email="JIRO@example.jp", client_address="192.0.2.1"
+        )
     for i in range(18):
-        services.add_staff(dealer=dealer, name=f"担当{i}", email=f"s{i}@example.jp")
+        services.add_staff(
+            dealer=dealer, name=f"担当{i}", email=f"s{i}@example.jp", client_address="192.0.2.1"
+        )
     with pytest.raises(services.DealerError, match="20名まで"):
-        services.add_staff(dealer=dealer, name="21人目", email="s21@example.jp")
+        services.add_staff(
+            dealer=dealer, name="21人目", email="s21@example.jp", client_address="192.0.2.1"
+        )
     # unconfirmed staff can go; the last *confirmed* one cannot (nobody would get alerts)
     for member in dealer.staff.filter(confirmed_at__isnull=True):
         services.remove_staff(dealer=dealer, staff_id=member.pk)
@@ -167,7 +175,9 @@ def test_staff_limits_and_confirmation(django_capture_on_commit_callbacks):
     services.remove_staff(dealer=dealer, staff_id=first.pk)
     with pytest.raises(services.DealerError, match="1名以上"):
         services.remove_staff(dealer=dealer, staff_id=second.pk)
-    services.add_staff(dealer=dealer, name="未確認", email="late@example.jp")
+    services.add_staff(
+        dealer=dealer, name="未確認", email="late@example.jp", client_address="192.0.2.1"
+    )
     with pytest.raises(services.DealerError, match="確認済みの保守担当者は1名以上"):
         services.remove_staff(dealer=dealer, staff_id=second.pk)
 

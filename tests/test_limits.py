@@ -1,5 +1,6 @@
 """Failure limits: gateway passwords, logins, and the activation phone check."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -9,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from essmon.accounts.models import User
+from essmon.accounts.services import LOGIN_FAILED, LOGIN_LOCKED, LOGIN_THROTTLED
 from essmon.gateways.models import Gateway
 from essmon.gateways.services import TOO_MANY_TRIES, WRONG_CREDENTIALS
 from tests import factories
@@ -42,16 +44,49 @@ def test_ten_wrong_gateway_passwords_per_hour_block_that_gateway(agreed):
         assert TOO_MANY_TRIES not in page and WRONG_CREDENTIALS not in page
 
 
-def test_ten_wrong_tries_from_one_address_block_that_address(agreed):
-    gateways = [factories.gateway() for _ in range(11)]
-    for gw in gateways[:10]:
-        assert WRONG_CREDENTIALS in try_gateway(agreed, gw, address="203.0.113.5")
-    assert TOO_MANY_TRIES in try_gateway(
-        agreed, gateways[10], factories.GATEWAY_PASSWORD, "203.0.113.5"
-    )
+def test_fifteen_households_behind_one_address_register_despite_typos(agreed):
+    """An apartment block, an office or a carrier NAT: many registrants share one address.
+    Their typos must not lock each other out, while one sheet's guessing still is."""
+    nat = "203.0.113.5"
+    households = [factories.gateway() for _ in range(15)]
+    for gw in households:
+        for _ in range(2):
+            assert WRONG_CREDENTIALS in try_gateway(agreed, gw, address=nat)
+        page = try_gateway(agreed, gw, factories.GATEWAY_PASSWORD, nat)
+        assert TOO_MANY_TRIES not in page and WRONG_CREDENTIALS not in page
+    guessed = factories.gateway()
+    for _ in range(10):
+        assert WRONG_CREDENTIALS in try_gateway(agreed, guessed, address=nat)
+    assert TOO_MANY_TRIES in try_gateway(agreed, guessed, factories.GATEWAY_PASSWORD, nat)
+    # and the block goes on registering
+    page = try_gateway(agreed, factories.gateway(), factories.GATEWAY_PASSWORD, nat)
+    assert TOO_MANY_TRIES not in page and WRONG_CREDENTIALS not in page
+
+
+def test_one_address_spraying_many_sheets_is_paused_for_a_short_window(agreed, settings):
+    limit = settings.GATEWAY_PASSWORD_FAILURES_PER_ADDRESS
+    window = settings.GATEWAY_PASSWORD_ADDRESS_WINDOW_MINUTES
+    assert limit >= 30 and window <= 15  # fits a NAT (see docs/configuration.md)
+    for _ in range(limit):
+        assert WRONG_CREDENTIALS in try_gateway(agreed, factories.gateway(), address="203.0.113.8")
+    fresh = factories.gateway()
+    assert TOO_MANY_TRIES in try_gateway(agreed, fresh, factories.GATEWAY_PASSWORD, "203.0.113.8")
     assert TOO_MANY_TRIES not in try_gateway(
-        agreed, gateways[10], factories.GATEWAY_PASSWORD, "203.0.113.6"
+        agreed, fresh, factories.GATEWAY_PASSWORD, "203.0.113.9"
     )
+    with time_machine.travel(timezone.now() + timedelta(minutes=window, seconds=1)):
+        page = try_gateway(agreed, factories.gateway(), factories.GATEWAY_PASSWORD, "203.0.113.8")
+        assert TOO_MANY_TRIES not in page and WRONG_CREDENTIALS not in page
+
+
+def test_an_ipv6_client_is_counted_by_its_64(agreed, settings):
+    settings.GATEWAY_PASSWORD_FAILURES_PER_ADDRESS = 3
+    for i in range(3):
+        try_gateway(agreed, factories.gateway(), address=f"2001:db8:1:2::{i + 1}")
+    page = try_gateway(agreed, factories.gateway(), factories.GATEWAY_PASSWORD, "2001:db8:1:2::ff")
+    assert TOO_MANY_TRIES in page
+    page = try_gateway(agreed, factories.gateway(), factories.GATEWAY_PASSWORD, "2001:db8:1:3::1")
+    assert TOO_MANY_TRIES not in page
 
 
 def test_ten_wrong_tries_by_one_account_block_that_account(client):
@@ -109,9 +144,9 @@ def test_lockout_after_ten_failures_and_recovery_by_mail(client):
         login(client, user.email, "WrongPass1", address=f"192.0.2.{i}")
     user.refresh_from_db()
     assert user.is_locked
-    # even the right password is refused with the same generic message
+    # even the right password is refused, with the lock named
     page = login(client, user.email, factories.USER_PASSWORD).content.decode()
-    assert "メールアドレスまたはパスワードが正しくありません。" in page
+    assert LOGIN_LOCKED in page
     assert [m.to for m in mail.outbox] == [[user.email]]
     body = mail.outbox[0].body
     assert "ロック" in body
@@ -248,3 +283,101 @@ def test_wrong_password_counts_even_through_the_registration_service():
             person=person, gateway_id=gw.gateway_id, gateway_password=factories.GATEWAY_PASSWORD,
             site=site, terms=services.current_terms(), client_address="198.51.100.77",
         )  # fmt: skip
+
+
+# --- one rule for every way in -----------------------------------------------------------
+
+LOGIN_PAGES = {
+    "registration site": ("accounts:login", "email"),
+    "monitoring site": ("monitoring:login", "email"),
+    "admin": ("admin:login", "username"),
+}
+
+
+def login_on(client, page, email, password, address="192.0.2.10"):
+    url_name, field = LOGIN_PAGES[page]
+    response = client.post(
+        reverse(url_name), {field: email, "password": password}, REMOTE_ADDR=address
+    )
+    return response, "_auth_user_id" in client.session
+
+
+@pytest.fixture
+def operator():
+    return User.objects.create_superuser("op@example.jp", factories.USER_PASSWORD, name="運営")
+
+
+@pytest.mark.parametrize("page", LOGIN_PAGES)
+def test_every_login_page_locks_the_account_even_for_the_right_password(client, operator, page):
+    for i in range(10):
+        _response, logged_in = login_on(client, page, operator.email, "WrongPass1", f"192.0.2.{i}")
+        assert not logged_in
+    operator.refresh_from_db()
+    assert operator.is_locked
+    response, logged_in = login_on(client, page, operator.email, factories.USER_PASSWORD)
+    assert not logged_in
+    assert LOGIN_LOCKED in response.content.decode()
+    assert [m.to for m in mail.outbox] == [[operator.email]]  # one unlock mail
+
+
+def test_failures_on_different_pages_add_up(client, operator):
+    for i, page in enumerate([*LOGIN_PAGES] * 4):
+        if i == 10:
+            break
+        login_on(client, page, operator.email, "WrongPass1")
+    operator.refresh_from_db()
+    assert operator.is_locked
+
+
+@pytest.mark.parametrize("page", LOGIN_PAGES)
+def test_every_login_page_limits_failures_per_client_address(client, operator, settings, page):
+    settings.LOGIN_FAILURES_PER_ADDRESS_PER_HOUR = 3
+    for i in range(3):
+        login_on(client, page, f"nobody{i}@example.jp", "x", address="203.0.113.9")
+    response, logged_in = login_on(
+        client, page, operator.email, factories.USER_PASSWORD, address="203.0.113.9"
+    )
+    assert not logged_in and LOGIN_THROTTLED in response.content.decode()
+    _response, logged_in = login_on(
+        client, page, operator.email, factories.USER_PASSWORD, address="203.0.113.10"
+    )
+    assert logged_in
+
+
+def test_authenticate_without_a_request_is_limited_too(operator, settings):
+    from django.contrib.auth import authenticate
+
+    settings.LOGIN_FAILURES_PER_ADDRESS_PER_HOUR = 2
+    for _ in range(2):
+        assert authenticate(email=operator.email, password="WrongPass1") is None
+    assert authenticate(email=operator.email, password=factories.USER_PASSWORD) is None
+
+
+def test_an_unknown_id_locks_like_an_account_so_the_lock_names_nobody(client):
+    factories.customer(email="real@example.jp")
+    pages = {}
+    for email in ("real@example.jp", "nobody@example.jp"):
+        for i in range(9):
+            assert (
+                LOGIN_FAILED in login(client, email, "WrongPass1", f"192.0.2.{i}").content.decode()
+            )
+        pages[email] = login(client, email, "WrongPass1", "192.0.2.99").content.decode()
+        assert LOGIN_LOCKED in pages[email]
+        assert LOGIN_LOCKED in login(client, email, "WrongPass1", "192.0.2.98").content.decode()
+    errors = {
+        email: re.search(r'class="form-errors".*?</div>', page, re.S).group(0)
+        for email, page in pages.items()
+    }
+    assert errors["real@example.jp"] == errors["nobody@example.jp"]
+
+
+def test_a_successful_login_starts_the_count_again(client):
+    user = factories.customer(email="hanako@example.jp")
+    for _ in range(9):
+        login(client, user.email, "WrongPass1")
+    assert login(client, user.email, factories.USER_PASSWORD).url == reverse("accounts:menu")
+    client.post(reverse("accounts:logout"))
+    for _ in range(9):
+        login(client, user.email, "WrongPass1")
+    user.refresh_from_db()
+    assert not user.is_locked

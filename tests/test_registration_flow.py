@@ -57,7 +57,9 @@ def test_registration_holds_gateway_and_mails_link(client):
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["hanako@example.jp"]
-    assert "御室 花子 様" in message.body
+    # the address is not confirmed yet: the mail carries nothing the registrant typed
+    assert message.body.startswith("お申し込みいただいたお客様へ")
+    assert "御室" not in message.body
     assert "仮登録" in message.body
     assert "まで有効です" in message.body
     assert "ユーザ ID は、本メールを送信させて頂いている宛先のメールアドレス" in message.body

@@ -1,9 +1,14 @@
 """Bad input on the registration form: a clear Japanese message next to the field, input kept,
 nothing written."""
 
+import re
+from datetime import timedelta
+
 import pytest
+import time_machine
 from django.core import mail
 from django.urls import reverse
+from django.utils import timezone
 
 from essmon.accounts.models import User
 from essmon.gateways.models import Gateway, Site
@@ -106,9 +111,12 @@ def test_existing_address_answers_as_new_and_notifies_owner(client, gw):
     assert "hanako@example.jp" in client.get(response.url).content.decode()
     assert User.objects.count() == 1  # no second account
     gw.refresh_from_db()
-    assert gw.state == Gateway.State.UNCLAIMED
+    # held as a new address's registration would hold it, but attached to nobody
+    assert gw.state == Gateway.State.HELD and gw.owner is None and gw.site is None
+    assert gw.reserved_for == owner
     assert [m.to for m in mail.outbox] == [[owner.email]]
     assert "すでにアカウントがございます" in mail.outbox[0].body
+    assert f"ゲートウェイID: {gw.gateway_id}" in mail.outbox[0].body
     assert "/activate/" not in mail.outbox[0].body
 
 
@@ -139,14 +147,14 @@ def test_provisional_address_registering_again_gets_a_fresh_link(client, gw):
     assert client.get(second_link).status_code == 200
 
 
-def test_notices_to_an_existing_address_are_capped(client):
+def test_notices_to_an_existing_address_are_capped(client, settings):
     factories.customer(email="hanako@example.jp")
-    for _ in range(5):
+    for _ in range(settings.MAIL_REQUESTS_PER_RECIPIENT_PER_DAY + 2):
         gw = factories.gateway()
         client.post(reverse("accounts:entry_terms"))
         post_form(client, gw)
         client.post(reverse("accounts:entry_confirm"), {"register": "1"})
-    assert len(mail.outbox) == 3  # three an hour at most
+    assert len(mail.outbox) == settings.MAIL_REQUESTS_PER_RECIPIENT_PER_DAY
 
 
 def test_gateway_taken_between_confirmation_and_register(client, gw):
@@ -198,3 +206,87 @@ def test_postal_lookup_htmx_leaves_typed_address_alone(client):
     page = response.content.decode()
     assert '<option value="東京都" selected>' in page
     assert "id_site_address_rest" not in page
+
+
+# --- an address that already has an account looks like a new one ---------------------------
+
+
+def register_as(email, gw, address="192.0.2.50"):
+    """A fresh visitor registering ``gw`` with ``email``; the done page and its status."""
+    from django.test import Client
+
+    visitor = Client()
+    visitor.post(reverse("accounts:entry_terms"))
+    data = {**factories.REGISTRATION_FORM, "gateway_id": gw.gateway_id}
+    data.update(email=email, email_confirm=email)
+    form = visitor.post(reverse("accounts:entry_form"), data, REMOTE_ADDR=address)
+    confirm = visitor.post(
+        reverse("accounts:entry_confirm"), {"register": "1"}, REMOTE_ADDR=address
+    )
+    done = visitor.get(confirm.url)
+    return (form.status_code, form.url, confirm.status_code, confirm.url, done.status_code), done
+
+
+def page_without_tokens(response, email_start: str) -> str:
+    page = response.content.decode().replace(email_start, "X@")
+    return re.sub(r'"X-CSRFToken": "[^"]+"', "", page)
+
+
+def second_registrant_sees(gw) -> str:
+    """What anyone else trying the same sheet a moment later is told."""
+    from django.test import Client
+
+    other = Client()
+    other.post(reverse("accounts:entry_terms"))
+    data = {**factories.REGISTRATION_FORM, "gateway_id": gw.gateway_id}
+    data.update(email="someone.else@example.jp", email_confirm="someone.else@example.jp")
+    response = other.post(reverse("accounts:entry_form"), data)
+    if response.status_code == 302:
+        return "free"
+    return "unavailable" if UNAVAILABLE in response.content.decode() else "other"
+
+
+def test_existing_and_new_addresses_cannot_be_told_apart(client):
+    factories.customer(email="taken@example.jp")
+    sheet_new, sheet_taken = factories.gateway(), factories.gateway()
+    answer_new, done_new = register_as("fresh@example.jp", sheet_new)
+    answer_taken, done_taken = register_as("taken@example.jp", sheet_taken)
+    assert answer_new == answer_taken
+    assert page_without_tokens(done_new, "fresh@") == page_without_tokens(done_taken, "taken@")
+    assert second_registrant_sees(sheet_new) == second_registrant_sees(sheet_taken) == "unavailable"
+    # and both holds end together, when a new address's activation link expires
+    from essmon.accounts.services import release_expired_registrations
+
+    with time_machine.travel(timezone.now() + timedelta(days=7, minutes=-5)):
+        release_expired_registrations()
+        assert second_registrant_sees(sheet_new) == second_registrant_sees(sheet_taken)
+        assert second_registrant_sees(sheet_taken) == "unavailable"
+    with time_machine.travel(timezone.now() + timedelta(days=7, minutes=5)):
+        release_expired_registrations()
+        assert second_registrant_sees(sheet_new) == second_registrant_sees(sheet_taken) == "free"
+
+
+def test_the_held_sheet_is_the_accounts_to_claim_and_nobody_elses(client):
+    owner = factories.customer(email="taken@example.jp")
+    sheet = factories.gateway()
+    register_as("taken@example.jp", sheet)
+    assert not owner.gateways.exists() and not owner.sites.exists()  # nothing attached
+    data = {"gateway_id": sheet.gateway_id, "gateway_password": factories.GATEWAY_PASSWORD}
+    stranger = factories.customer(email="stranger@example.jp")
+    client.force_login(stranger)
+    assert UNAVAILABLE in client.post(reverse("accounts:gateway_add"), data).content.decode()
+    client.force_login(owner)
+    assert client.post(reverse("accounts:gateway_add"), data).url == reverse(
+        "accounts:gateway_add_site"
+    )
+    site = {
+        "site_name": "別邸",
+        "site_postal_code": "600-8216",
+        "site_prefecture": "京都府",
+        "site_address_rest": "京都市下京区1-1",
+    }
+    client.post(reverse("accounts:gateway_add_site"), site)
+    client.post(reverse("accounts:gateway_add_confirm"), {"register": "1"})
+    sheet.refresh_from_db()
+    assert sheet.state == Gateway.State.CLAIMED and sheet.owner == owner
+    assert sheet.reserved_for is None and sheet.site.name == "別邸"

@@ -52,7 +52,11 @@ def test_password_change_ends_a_pending_email_change(client):
     client.force_login(user)
     client.post(
         reverse("accounts:email_change"),
-        {"email": "attacker@example.jp", "email_confirm": "attacker@example.jp"},
+        {
+            "current_password": factories.USER_PASSWORD,
+            "email": "attacker@example.jp",
+            "email_confirm": "attacker@example.jp",
+        },
     )
     link = mail.outbox[-1].body.split("http://testserver")[1].split()[0]
     client.post(
@@ -70,7 +74,9 @@ def test_password_change_ends_a_pending_email_change(client):
 
 def test_password_reset_ends_pending_links():
     user = factories.customer()
-    account_services.request_email_change(user=user, new_email="x@example.jp")
+    account_services.request_email_change(
+        user=user, new_email="x@example.jp", client_address="192.0.2.1"
+    )
     account_services.clear_lock_after_password_reset(user=user)
     assert not any(t.is_usable() for t in AccountToken.objects.filter(user=user))
 
@@ -135,7 +141,11 @@ def test_a_dealers_new_address_keeps_receiving_its_mails(client):
     client.force_login(dealer.user)
     client.post(
         reverse("accounts:email_change"),
-        {"email": "new@dealer.jp", "email_confirm": "new@dealer.jp"},
+        {
+            "current_password": factories.USER_PASSWORD,
+            "email": "new@dealer.jp",
+            "email_confirm": "new@dealer.jp",
+        },
     )
     link = mail.outbox[-1].body.split("http://testserver")[1].split()[0]
     client.get(link)

@@ -1,6 +1,11 @@
 from django.contrib.auth.backends import ModelBackend
+from django.core.exceptions import PermissionDenied
 
+from essmon.accounts import services
 from essmon.accounts.models import User
+from essmon.core.http import client_address
+
+REFUSAL_ATTRIBUTE = "essmon_login_refusal"
 
 
 class EmailBackend(ModelBackend):
@@ -17,3 +22,36 @@ class EmailBackend(ModelBackend):
         if user.check_password(password) and self.user_can_authenticate(user):
             return user
         return None
+
+
+class LimitedEmailBackend(EmailBackend):
+    """EmailBackend behind the login limits (accounts.services.guard_login), so that every
+    way in — both sites' login pages, the admin's, a current-password check, anything
+    calling ``django.contrib.auth.authenticate`` — counts and locks by one rule.
+
+    A refused login raises PermissionDenied, which makes ``authenticate`` return None
+    without asking another backend; the reason for people is left on the request
+    (``login_refusal``). Called without a request, all such calls share one client
+    address, so they are limited together rather than not at all.
+    """
+
+    def authenticate(self, request, username=None, password=None, email=None, **kwargs):
+        email = email or username
+        if not email or password is None:
+            return None
+        check_password = super().authenticate
+        try:
+            return services.guard_login(
+                email=email,
+                client_address=client_address(request) if request is not None else "",
+                check=lambda: check_password(request, email=email, password=password),
+            )
+        except services.LoginRefused as exc:
+            if request is not None:
+                setattr(request, REFUSAL_ATTRIBUTE, exc.message)
+            raise PermissionDenied(exc.message) from exc
+
+
+def login_refusal(request) -> str | None:
+    """Why the last ``authenticate`` on this request refused without checking, if it did."""
+    return getattr(request, REFUSAL_ATTRIBUTE, None)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import password_validation
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import authenticate, password_validation
 from django.urls import reverse_lazy
 
+from essmon.accounts.backends import login_refusal
 from essmon.accounts.services import Person, SiteInput
 from essmon.core.japanese import (
     PREFECTURES,
@@ -259,6 +261,20 @@ class ActivationForm(SafeTextForm):
         return cleaned
 
 
+class LimitedAdminAuthenticationForm(AdminAuthenticationForm):
+    """The admin's login: the same limits as every login (the backend applies them), and
+    when it refused without checking, its reason instead of Django's generic message."""
+
+    def clean(self):
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            refusal = login_refusal(self.request)
+            if refusal:
+                raise forms.ValidationError(refusal, code="refused") from None
+            raise
+
+
 class LoginForm(SafeTextForm):
     email = forms.CharField(label="ユーザID(メールアドレス)", max_length=254)
     password = forms.CharField(label="パスワード", strip=False, widget=forms.PasswordInput)
@@ -269,8 +285,27 @@ class ProfileForm(PersonFieldsMixin):
 
 
 class EmailChangeForm(SafeTextForm):
+    """メールアドレスの変更: the current password first, so that a session left open (or
+    taken) is not enough to move the account to another address."""
+
+    current_password = forms.CharField(
+        label="現在のパスワード", strip=False, widget=forms.PasswordInput
+    )
     email = forms.EmailField(label="新しいメールアドレス", max_length=254)
     email_confirm = forms.EmailField(label="新しいメールアドレス(確認用)", max_length=254)
+
+    def __init__(self, request, *args, **kwargs):
+        self.request = request
+        super().__init__(*args, **kwargs)
+
+    def clean_current_password(self) -> str:
+        value = self.cleaned_data["current_password"]
+        # through the login limits: this is a password check like any login
+        if authenticate(self.request, email=self.request.user.email, password=value) is None:
+            raise forms.ValidationError(
+                login_refusal(self.request) or "現在のパスワードが正しくありません。"
+            )
+        return value
 
     def clean(self):
         cleaned = super().clean()

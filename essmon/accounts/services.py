@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -19,7 +21,7 @@ from essmon.core import throttle
 from essmon.core.japanese import normalize_phone
 from essmon.gateways import services as gateways
 from essmon.gateways.models import Gateway
-from essmon.notifications.services import queue_mail
+from essmon.notifications.services import allow_mail_to_typed_address, queue_mail
 
 logger = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
@@ -96,8 +98,14 @@ def register_customer(
 ) -> None:
     """お客様情報の登録: a provisional account holding its gateway, and the 仮登録メール.
 
-    A mail address that already has an account gets the same answer on screen; its owner
-    is sent a notice instead, so the page does not reveal who has an account.
+    A mail address that already has an account must look, from outside, exactly like a
+    new one, or a registration would tell anyone holding a sheet who has an account: the
+    same page, the same mail limits, and the sheet's gateway 仮登録中 for just as long.
+    So the gateway is held all the same, but without an owner: only reserved for that
+    account, which alone may claim it (ゲートウェイの登録, with the sheet) until the hold
+    lapses with the activation period. The account itself is not touched — its owner
+    only gets a notice — so a stranger typing someone's address can neither attach a
+    gateway or 案件 to their account nor void their open activation link.
     """
     # Checked outside the transaction: a wrong password's count must survive the error.
     # take_gateway below settles a race for the same gateway.
@@ -107,10 +115,12 @@ def register_customer(
         verified=verified,
         client_address=client_address,
     )
+    allow_mail_to_typed_address(recipient=person.email, client_address=client_address)
     with transaction.atomic():
         existing = email_taken(person.email)
         if existing is not None:
-            notify_existing_account(existing)
+            gateways.reserve_gateway(gateway=gateway, for_user=existing)
+            notify_existing_account(existing, reserved=gateway)
             return
         user = create_provisional_user(person=person, role=User.Role.CUSTOMER)
         new_site = gateways.create_site(owner=user, **site.__dict__)
@@ -164,6 +174,7 @@ def mail_link(
     kind: str,
     new_email: str = "",
     supersede: bool = True,
+    extra: dict | None = None,
 ) -> AccountToken:
     """Mail a single-use link; with ``supersede``, earlier unused links of the same purpose
     stop working.
@@ -179,6 +190,7 @@ def mail_link(
         recipient=new_email or user.email,
         kind=kind,
         context={
+            **(extra or {}),
             "user": user,
             "token": raw,
             "expires_at": token.expires_at,
@@ -188,26 +200,25 @@ def mail_link(
     return token
 
 
-def notify_existing_account(user: User) -> None:
-    """Someone registered with this address again. A provisional account gets a fresh
-    activation link (the old one is voided); an active one a reminder to log in."""
-    # Anyone can type any address into a registration form: three notices an hour at most,
-    # and the person's open link keeps working (a stranger must not be able to void it).
-    if not throttle.take(keys=[f"mail:existing-account:{user.pk}"], limit=3, window=HOUR):
-        logger.info("notice to an existing account held back: too many this hour")
-        return
+def notify_existing_account(user: User, *, reserved: Gateway | None = None) -> None:
+    """Someone registered with this address again (the mail limits were applied by the
+    caller). A provisional account gets a fresh activation link; an active one a reminder
+    to log in. ``reserved``: the gateway now held for the account, for it to claim."""
+    context = {"user": user, "reserved": reserved}
+    if reserved is not None:
+        context["reserved_until"] = timezone.now() + timedelta(days=settings.ACTIVATION_DAYS)
     if user.is_provisional:
+        # the person's open link keeps working: a stranger must not be able to void it
         mail_link(
             user=user,
             purpose=AccountToken.Purpose.ACTIVATION,
             lifetime=timedelta(days=settings.ACTIVATION_DAYS),
             kind="registration_existing_account",
             supersede=False,
+            extra=context,
         )
     else:
-        queue_mail(
-            recipient=user.email, kind="registration_existing_account", context={"user": user}
-        )
+        queue_mail(recipient=user.email, kind="registration_existing_account", context=context)
 
 
 def usable_activation(token: AccountToken | None) -> AccountToken:
@@ -299,8 +310,11 @@ def _discard_provisional(user: User) -> None:
 
 
 def release_expired_registrations() -> int:
-    """Periodic job: provisional registrations whose link expired free their gateways."""
+    """Periodic job: provisional registrations whose link expired free their gateways, and
+    so do the holds of registrations with an address that had an account (at the same
+    age: see register_customer)."""
     now = timezone.now()
+    gateways.release_expired_reservations(older_than=timedelta(days=settings.ACTIVATION_DAYS))
     expired = (
         User.objects.filter(
             activated_at__isnull=True,
@@ -332,27 +346,79 @@ LOGIN_FAILED = "メールアドレスまたはパスワードが正しくあり�
 LOGIN_THROTTLED = (
     "ログインの失敗が続いたため、しばらくログインできません。時間をおいてお試しください。"
 )
+LOGIN_LOCKED = (
+    "ログインの失敗が続いたため、このユーザIDはロックされています。"
+    "アカウントをお持ちの場合は、登録メールアドレスにお送りしたロック解除のURLを開くか、"
+    "「パスワードをお忘れの方」からパスワードを再設定してください。"
+)
+# A typed ID with no usable account locks like an account does, so that the lock message
+# does not tell who has an account; the counter of such an ID is dropped after a day.
+UNKNOWN_ID_LOCK_WINDOW = timedelta(days=1)
 
 
-def take_login_try(*, client_address: str) -> bool:
-    """Count a login try from this address before checking it; False when the address has
-    failed too often this hour. A successful login hands its try back."""
-    return throttle.take(
-        keys=[f"login:addr:{client_address}"],
-        limit=settings.LOGIN_FAILURES_PER_ADDRESS_PER_HOUR,
-        window=HOUR,
+class LoginRefused(Exception):
+    """The login was not even checked (locked, or too many failures from the address)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _locked(email: str, account: User | None, *, count_failure: bool) -> bool:
+    """Whether the typed ID is locked, after counting a failure if asked. A typed ID with
+    no active account has a counter of its own (see UNKNOWN_ID_LOCK_WINDOW)."""
+    if account is not None:
+        return record_login_failure(email=email) if count_failure else account.is_locked
+    key = f"login:id:{hashlib.sha256(email.encode()).hexdigest()[:40]}"
+    limit, window = settings.LOGIN_FAILURES_PER_ACCOUNT, UNKNOWN_ID_LOCK_WINDOW
+    if count_failure:
+        throttle.take(keys=[key], limit=limit, window=window)
+    return throttle.spent(key=key, limit=limit, window=window)
+
+
+def guard_login(
+    *, email: str, client_address: str, check: Callable[[], User | None]
+) -> User | None:
+    """Every login, whatever the page (called by the authentication backend): ``check``
+    compares the password; the user, None for a wrong pair, or LoginRefused.
+
+    A try is counted per client address before the check and handed back when right.
+    Wrong passwords in a row lock an active account (its owner is mailed an unlock link);
+    a locked account is refused even with the right password.
+    """
+    per_address = throttle.Allowance(
+        f"login:addr:{throttle.address_key(client_address)}",
+        settings.LOGIN_FAILURES_PER_ADDRESS_PER_HOUR,
+        HOUR,
     )
+    if throttle.take_each([per_address]) is not None:
+        raise LoginRefused(LOGIN_THROTTLED)
+    account = User.objects.filter(email=email, is_active=True).first()
+    if _locked(email, account, count_failure=False):
+        raise LoginRefused(LOGIN_LOCKED)
+    user = check()
+    if user is None:
+        if _locked(email, account, count_failure=True):
+            raise LoginRefused(LOGIN_LOCKED)
+        return None
+    throttle.give_back(keys=[per_address.key])
+    if user.failed_logins:
+        User.objects.filter(pk=user.pk).update(failed_logins=0)
+    return user
 
 
-def record_login_failure(*, email: str) -> None:
-    """Count a failed login; the 10th in a row locks the account and mails its owner a way back."""
+def record_login_failure(*, email: str) -> bool:
+    """Count a failed login; the 10th in a row locks the account and mails its owner a way
+    back. True when the account is locked now."""
     with transaction.atomic():
         user = User.objects.select_for_update().filter(email=email).first()
         if user is None or not user.is_active:
-            return
+            return False
+        if user.locked_at is not None:
+            return True
         user.failed_logins += 1
         fields = ["failed_logins"]
-        if user.failed_logins >= settings.LOGIN_FAILURES_PER_ACCOUNT and user.locked_at is None:
+        if user.failed_logins >= settings.LOGIN_FAILURES_PER_ACCOUNT:
             user.locked_at = timezone.now()
             fields.append("locked_at")
             mail_link(
@@ -362,12 +428,7 @@ def record_login_failure(*, email: str) -> None:
                 kind="account_locked",
             )
         user.save(update_fields=fields)
-
-
-def record_login_success(*, user: User, client_address: str) -> None:
-    throttle.give_back(keys=[f"login:addr:{client_address}"])
-    if user.failed_logins:
-        User.objects.filter(pk=user.pk).update(failed_logins=0)
+        return user.locked_at is not None
 
 
 def unlock_account(*, token: AccountToken | None) -> User:
@@ -416,10 +477,14 @@ def update_profile(*, user: User, person: Person) -> User:
     return user
 
 
-def request_email_change(*, user: User, new_email: str) -> None:
-    """Mail a confirmation link to the new address; nothing changes until it is clicked."""
+def request_email_change(*, user: User, new_email: str, client_address: str) -> None:
+    """Mail a confirmation link to the new address; nothing changes until it is clicked.
+    (The caller has checked the current password.)"""
     if new_email == user.email:
         raise AccountError("現在のメールアドレスと同じです。", field="email")
+    allow_mail_to_typed_address(
+        recipient=new_email, client_address=client_address, account_id=user.pk
+    )
     with transaction.atomic():
         other = email_taken(new_email)
         if other is not None and other.pk != user.pk:

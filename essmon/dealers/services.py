@@ -32,7 +32,7 @@ from essmon.dealers.models import (
     ProvisionRecord,
 )
 from essmon.gateways.models import Gateway
-from essmon.notifications.services import queue_mail
+from essmon.notifications.services import allow_mail_to_typed_address, queue_mail
 
 HOUR = timedelta(hours=1)
 STAFF_LINK_LIFETIME = timedelta(days=7)
@@ -84,7 +84,11 @@ def register_dealer(
     *, person: Person, company_name: str, branch: str, terms: TermsVersion, client_address: str
 ) -> None:
     """販売店様の登録: a provisional dealer account, its person in charge as the first
-    保守担当者 (confirmed by the activation link), and the 仮登録メール."""
+    保守担当者 (confirmed by the activation link), and the 仮登録メール.
+
+    The address is typed by an anonymous visitor and not yet confirmed: the mail limits
+    apply, and the mail carries nothing the visitor wrote (names, 販売店名)."""
+    allow_mail_to_typed_address(recipient=person.email, client_address=client_address)
     with transaction.atomic():
         existing = email_taken(person.email)
         if existing is not None:
@@ -125,15 +129,19 @@ def update_dealer_profile(
 # --- 保守担当者 ------------------------------------------------------------------------
 
 
-def add_staff(*, dealer: Dealer, name: str, email: str) -> MaintenanceStaff:
+def add_staff(*, dealer: Dealer, name: str, email: str, client_address: str) -> MaintenanceStaff:
     """Add a 保守担当者 and mail the address a confirmation link; no alert mail goes to it
-    until the link is opened."""
+    until the link is opened. Removing and adding again mails again, so the limits of
+    every mail to a typed address apply (MailLimitError)."""
     with transaction.atomic():
         Dealer.objects.select_for_update().get(pk=dealer.pk)
         if dealer.staff.count() >= MAX_STAFF_PER_DEALER:
             raise DealerError(f"保守担当者は{MAX_STAFF_PER_DEALER}名まで登録できます。")
         if dealer.staff.filter(email__iexact=email).exists():
             raise DealerError("このメールアドレスはすでに登録されています。", field="email")
+        allow_mail_to_typed_address(
+            recipient=email, client_address=client_address, account_id=dealer.user_id
+        )
         raw = secrets.token_urlsafe(32)
         try:
             staff = MaintenanceStaff.objects.create(

@@ -63,6 +63,17 @@ class Gateway(models.Model):
     )
     provisioned_at = models.DateTimeField("製造登録日時", default=timezone.now)
     held_at = models.DateTimeField("仮登録日時", null=True, blank=True)
+    # A registration typed an address that already has an account: the gateway is held
+    # without an owner, exactly as long as a new address's would be, and only that
+    # account may claim it meanwhile (see accounts.services.register_customer).
+    reserved_for = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="仮押さえ先",
+    )
     claimed_at = models.DateTimeField("本登録日時", null=True, blank=True)
 
     class Meta:

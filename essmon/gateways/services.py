@@ -17,6 +17,7 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.dateparse import parse_datetime
@@ -298,11 +299,23 @@ def import_gateways(*, path: Path) -> int:
     return len(rows)
 
 
-def _throttle_keys(gateway_id: str, client_address: str, user_id: int | None) -> list[str]:
-    keys = [f"gateway-password:id:{gateway_id}", f"gateway-password:addr:{client_address}"]
+def _allowances(gateway_id: str, client_address: str, user_id: int | None) -> list:
+    """Strict per gateway ID and per account: guessing one sheet's password is what the
+    limit is for. Per client address it is loose and short, since a whole apartment block,
+    office or carrier NAT registers from one address; it still bounds how many sheets one
+    client can try (and block for an hour) at a time."""
+    per_gateway = settings.GATEWAY_PASSWORD_FAILURES_PER_HOUR
+    allowances = [
+        throttle.Allowance(f"gateway-password:id:{gateway_id}", per_gateway, HOUR),
+        throttle.Allowance(
+            f"gateway-password:addr:{throttle.address_key(client_address)}",
+            settings.GATEWAY_PASSWORD_FAILURES_PER_ADDRESS,
+            timedelta(minutes=settings.GATEWAY_PASSWORD_ADDRESS_WINDOW_MINUTES),
+        ),
+    ]
     if user_id is not None:
-        keys.append(f"gateway-password:user:{user_id}")
-    return keys
+        allowances.append(throttle.Allowance(f"gateway-password:user:{user_id}", per_gateway, HOUR))
+    return allowances
 
 
 def check_gateway_credentials(
@@ -314,19 +327,16 @@ def check_gateway_credentials(
     answer does not tell which IDs exist. Call it outside a transaction: the failure it
     counts must be committed even though it raises.
     """
-    limit = settings.GATEWAY_PASSWORD_FAILURES_PER_HOUR
-    keys = _throttle_keys(gateway_id, client_address, user_id)
-    if not throttle.take(keys=keys, limit=limit, window=HOUR):
+    allowances = _allowances(gateway_id, client_address, user_id)
+    if throttle.take_each(allowances) is not None:
         raise GatewayError(TOO_MANY_TRIES)
     gateway = Gateway.objects.filter(gateway_id=gateway_id).first()
     if gateway is None:
         make_password(password, hasher="argon2")  # same cost as a real check
     if gateway is None or not check_password(password, gateway.password_hash):
         raise GatewayError(WRONG_CREDENTIALS)  # the try taken above stays counted
-    throttle.give_back(keys=keys)
-    if gateway.state != Gateway.State.UNCLAIMED:
-        raise GatewayError(UNAVAILABLE)
-    return gateway
+    throttle.give_back(keys=[a.key for a in allowances])
+    return _available(gateway, user_id)
 
 
 # How long a checked sheet password stands for the steps after it (入力 → 確認 → 登録).
@@ -357,7 +367,9 @@ def verified_marker(*, gateway: Gateway) -> dict[str, str]:
     }
 
 
-def verified_gateway(*, marker: dict | None, gateway_id: str) -> Gateway:
+def verified_gateway(
+    *, marker: dict | None, gateway_id: str, user_id: int | None = None
+) -> Gateway:
     """The unclaimed gateway that ``marker`` vouches for, or a GatewayError.
 
     The claim itself (take_gateway) still settles a race for the same gateway.
@@ -376,9 +388,7 @@ def verified_gateway(*, marker: dict | None, gateway_id: str) -> Gateway:
         )
     ):
         raise GatewayError(VERIFY_AGAIN, field="gateway_password")
-    if gateway.state != Gateway.State.UNCLAIMED:
-        raise GatewayError(UNAVAILABLE)
-    return gateway
+    return _available(gateway, user_id)
 
 
 def open_gateway(
@@ -392,9 +402,29 @@ def open_gateway(
     """The unclaimed gateway to register: by its sheet password, or by the marker a
     previous step left after checking it (see verified_marker)."""
     if password is None:
-        return verified_gateway(marker=verified, gateway_id=gateway_id)
+        return verified_gateway(marker=verified, gateway_id=gateway_id, user_id=user_id)
     return check_gateway_credentials(
         gateway_id=gateway_id, password=password, client_address=client_address, user_id=user_id
+    )
+
+
+def _available(gateway: Gateway, user_id: int | None) -> Gateway:
+    """``gateway`` if it may be registered now: unclaimed, or held for this very account
+    (see reserve_gateway); else the one message for taken sheets."""
+    reserved_here = (
+        user_id is not None
+        and gateway.state == Gateway.State.HELD
+        and gateway.owner_id is None
+        and gateway.reserved_for_id == user_id
+    )
+    if gateway.state != Gateway.State.UNCLAIMED and not reserved_here:
+        raise GatewayError(UNAVAILABLE)
+    return gateway
+
+
+def _takeable(owner) -> Q:
+    return Q(state=Gateway.State.UNCLAIMED) | Q(
+        state=Gateway.State.HELD, owner__isnull=True, reserved_for=owner
     )
 
 
@@ -405,14 +435,34 @@ def take_gateway(*, gateway: Gateway, owner, site: Site, hold: bool) -> None:
     row, the other finds it no longer unclaimed.
     """
     now = timezone.now()
-    values = {"owner": owner, "site": site}
+    values = {"owner": owner, "site": site, "reserved_for": None}
     if hold:
         values.update(state=Gateway.State.HELD, held_at=now)
     else:
         values.update(state=Gateway.State.CLAIMED, claimed_at=now)
-    changed = Gateway.objects.filter(pk=gateway.pk, state=Gateway.State.UNCLAIMED).update(**values)
+    changed = Gateway.objects.filter(_takeable(owner), pk=gateway.pk).update(**values)
     if changed != 1:
         raise GatewayError(UNAVAILABLE)
+
+
+def reserve_gateway(*, gateway: Gateway, for_user) -> None:
+    """Hold an unclaimed gateway without an owner, for ``for_user`` to claim once logged in.
+
+    What a registration with an address that already has an account does instead of
+    ``take_gateway``: to everyone else the gateway is 仮登録中 for as long, and released
+    at the same time, as one held by a new provisional account.
+    """
+    changed = Gateway.objects.filter(pk=gateway.pk, state=Gateway.State.UNCLAIMED).update(
+        state=Gateway.State.HELD, held_at=timezone.now(), reserved_for=for_user
+    )
+    if changed != 1:
+        raise GatewayError(UNAVAILABLE)
+
+
+def release_expired_reservations(*, older_than: timedelta) -> int:
+    return Gateway.objects.filter(
+        state=Gateway.State.HELD, owner__isnull=True, held_at__lte=timezone.now() - older_than
+    ).update(state=Gateway.State.UNCLAIMED, held_at=None, reserved_for=None)
 
 
 def confirm_held_gateways(*, owner) -> int:

@@ -27,6 +27,7 @@ from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from essmon.core import throttle
 from essmon.core.redact import secret_values
 from essmon.core.text import one_line
 from essmon.notifications.models import OutboxMessage
@@ -92,6 +93,62 @@ def seal(text: str) -> str:
 def unseal(sealed: str) -> str:
     """The sealed text; InvalidToken when the secret key changed since it was sealed."""
     return _fernet().decrypt(sealed.encode()).decode()
+
+
+MAIL_TO_RECIPIENT_HELD_BACK = (
+    "このメールアドレスには短い間に何度もメールをお送りしているため、しばらく送信を控えています。"
+    "お送りしたメールをご確認いただくか、24時間ほどおいてから再度お試しください。"
+)
+MAIL_FROM_CLIENT_HELD_BACK = (
+    "メールの送信を伴うお申し込みが続いたため、しばらく受け付けを停止しています。"
+    "1時間ほどおいてから再度お試しください。"
+)
+
+
+class MailLimitError(Exception):
+    """A request to mail a typed address, refused by the limits; ``message`` is for people
+    and belongs to the form field ``field``."""
+
+    def __init__(self, message: str, *, field: str | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+def allow_mail_to_typed_address(
+    *, recipient: str, client_address: str, account_id: int | None = None
+) -> None:
+    """Count a request that mails an address someone typed (registration, password reset,
+    mail change, a 保守担当者), or raise MailLimitError and send nothing.
+
+    One rule for every such flow, so that the service cannot be made to flood an address
+    or be used as a mailer: per recipient (whatever the flow; counted whether or not a
+    mail then goes out, so a refusal tells nothing about who has an account), per client
+    address, and per account when someone logged in asks. Call it before anything is
+    created: a refusal leaves nothing behind.
+    """
+    digest = hashlib.sha256(recipient.strip().lower().encode()).hexdigest()[:40]
+    per_client = settings.MAIL_REQUESTS_PER_CLIENT_PER_HOUR
+    allowances = [
+        throttle.Allowance(
+            f"mail:to:{digest}", settings.MAIL_REQUESTS_PER_RECIPIENT_PER_DAY, timedelta(days=1)
+        ),
+        throttle.Allowance(
+            f"mail:from:{throttle.address_key(client_address)}", per_client, timedelta(hours=1)
+        ),
+    ]
+    if account_id is not None:
+        allowances.append(
+            throttle.Allowance(f"mail:account:{account_id}", per_client, timedelta(hours=1))
+        )
+    spent = throttle.take_each(allowances)
+    if spent is None:
+        return
+    if spent is allowances[0]:
+        logger.info("mail to a typed address held back: limit per recipient")
+        raise MailLimitError(MAIL_TO_RECIPIENT_HELD_BACK, field="email")
+    logger.info("mail to a typed address held back: limit per client (%s)", spent.key)
+    raise MailLimitError(MAIL_FROM_CLIENT_HELD_BACK, field=None)
 
 
 def _enqueue(message_id: int, run_after=None) -> None:

@@ -13,12 +13,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from essmon.accounts import services
+from essmon.accounts.backends import login_refusal
 from essmon.accounts.forms import LoginForm
 from essmon.accounts.models import AccountToken, User
 from essmon.accounts.tokens import find_token
 from essmon.core.http import client_address
 from essmon.core.text import SafeTextMixin
-from essmon.notifications.services import queue_mail
+from essmon.notifications.services import MailLimitError, allow_mail_to_typed_address, queue_mail
 
 
 @require_http_methods(["GET", "POST"])
@@ -35,26 +36,21 @@ def login_view(
     form = LoginForm(request.POST or None)
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     if request.method == "POST" and form.is_valid():
-        address = client_address(request)
         email, password = form.cleaned_data["email"], form.cleaned_data["password"]
-        if not services.take_login_try(client_address=address):
-            form.add_error(None, services.LOGIN_THROTTLED)
+        # the backend counts, locks and limits (one rule for every login page)
+        user = authenticate(request, email=email, password=password)
+        if user is None:
+            form.add_error(None, login_refusal(request) or services.LOGIN_FAILED)
         else:
-            user = authenticate(request, email=email, password=password)
-            if user is None or user.is_locked:
-                services.record_login_failure(email=email)
-                form.add_error(None, services.LOGIN_FAILED)
-            else:
-                services.record_login_success(user=user, client_address=address)
-                # Whatever an earlier visitor of this browser left half-done (a registration
-                # with its gateway password, say) must not become this user's.
-                request.session.flush()
-                login(request, user)
-                if not url_has_allowed_host_and_scheme(
-                    next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-                ):
-                    next_url = ""
-                return redirect(next_url or default_next)
+            # Whatever an earlier visitor of this browser left half-done (a registration
+            # with its gateway password, say) must not become this user's.
+            request.session.flush()
+            login(request, user)
+            if not url_has_allowed_host_and_scheme(
+                next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+            ):
+                next_url = ""
+            return redirect(next_url or default_next)
     return render(request, template, {"form": form, "next": next_url})
 
 
@@ -89,7 +85,22 @@ class UnlockingSetPasswordForm(SafeTextMixin, SetPasswordForm):
         return user
 
 
-password_reset = auth_views.PasswordResetView.as_view(
+class LimitedPasswordResetView(auth_views.PasswordResetView):
+    """Django's reset view under the limits of every mail to a typed address; counted
+    whether or not the address has an account, so a refusal tells nothing either."""
+
+    def form_valid(self, form):
+        try:
+            allow_mail_to_typed_address(
+                recipient=form.cleaned_data["email"], client_address=client_address(self.request)
+            )
+        except MailLimitError as exc:
+            form.add_error(exc.field, exc.message)
+            return self.form_invalid(form)
+        return super().form_valid(form)
+
+
+password_reset = LimitedPasswordResetView.as_view(
     form_class=OutboxPasswordResetForm,
     template_name="accounts/auth/password_reset.html",
     success_url=reverse_lazy("accounts:password_reset_sent"),

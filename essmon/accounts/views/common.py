@@ -62,7 +62,11 @@ def verify_gateway_step(
             )
             request.session[marker_key] = verified_marker(gateway=gateway)
         else:  # the form leaves it empty only for the gateway this flow already checked
-            verified_gateway(marker=request.session.get(marker_key), gateway_id=data["gateway_id"])
+            verified_gateway(
+                marker=request.session.get(marker_key),
+                gateway_id=data["gateway_id"],
+                user_id=user_id,
+            )
     except GatewayError as exc:
         show_gateway_error(request, form, exc, marker_key)
         return False

@@ -22,6 +22,7 @@ from essmon.accounts.views.common import (
 )
 from essmon.core.http import client_address
 from essmon.gateways.services import GatewayError
+from essmon.notifications.services import MailLimitError
 
 FORM_KEY = "registration_form"
 TERMS_KEY = "registration_terms_id"
@@ -102,6 +103,9 @@ def confirm(request: HttpRequest) -> HttpResponse:
             )
         except GatewayError as exc:
             show_gateway_error(request, bound, exc, GATEWAY_KEY)
+            return render(request, "accounts/entry/form.html", {"form": bound})
+        except MailLimitError as exc:
+            bound.add_error(None, exc.message)  # not an input error: said at the top
             return render(request, "accounts/entry/form.html", {"form": bound})
         forget(request, FORM_KEY, TERMS_KEY, GATEWAY_KEY)
         request.session["registration_done_email"] = bound.cleaned_data["email"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
@@ -35,6 +36,7 @@ from essmon.core.http import client_address
 from essmon.core.japanese import format_phone, format_postal_code
 from essmon.gateways import access
 from essmon.gateways.services import GatewayError
+from essmon.notifications.services import MailLimitError
 
 GATEWAY_KEY = "add_gateway_credentials"
 GATEWAY_VERIFIED_KEY = "add_gateway_verified"
@@ -111,12 +113,14 @@ def profile(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def email_change(request: HttpRequest) -> HttpResponse:
-    form = EmailChangeForm(request.POST or None)
+    form = EmailChangeForm(request, request.POST or None)
     if request.method == "POST" and form.is_valid():
         new_email = form.cleaned_data["email"].strip()
         try:
-            services.request_email_change(user=request.user, new_email=new_email)
-        except services.AccountError as exc:
+            services.request_email_change(
+                user=request.user, new_email=new_email, client_address=client_address(request)
+            )
+        except (services.AccountError, MailLimitError) as exc:
             form.add_error(exc.field, exc.message)
         else:
             return render(request, "accounts/menu/email_change_sent.html", {"email": new_email})
@@ -245,6 +249,16 @@ def gateway_add_done(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/menu/gateway_add_done.html", {"gateway_id": gateway_id})
 
 
+MANUAL_LIMITS = (
+    "LOGIN_FAILURES_PER_ACCOUNT",
+    "MAIL_REQUESTS_PER_RECIPIENT_PER_DAY",
+    "MAIL_REQUESTS_PER_CLIENT_PER_HOUR",
+    "ACTIVATION_DAYS",
+)
+
+
 @require_GET
 def manual(request: HttpRequest) -> HttpResponse:
-    return render(request, "accounts/manual.html")
+    # the limits the manual states are this installation's settings, not numbers copied in
+    limits = {name: getattr(settings, name) for name in MANUAL_LIMITS}
+    return render(request, "accounts/manual.html", {"limits": limits})

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from essmon.accounts.views.common import apply_postal_lookup
+from essmon.core.http import client_address
 from essmon.core.japanese import format_phone, format_postal_code
 from essmon.dealers import services
 from essmon.dealers.forms import DealerProfileForm, StaffForm
@@ -20,6 +21,7 @@ from essmon.dealers.models import MAX_STAFF_PER_DEALER, Dealer, DealerAccess, De
 from essmon.gateways import access
 from essmon.gateways.access import Purpose
 from essmon.gateways.models import Gateway
+from essmon.notifications.services import MailLimitError
 
 
 def _dealer_or_404(request: HttpRequest) -> Dealer:
@@ -100,8 +102,10 @@ def staff(request: HttpRequest) -> HttpResponse:
     form = StaffForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            added = services.add_staff(dealer=dealer, **form.cleaned_data)
-        except services.DealerError as exc:
+            added = services.add_staff(
+                dealer=dealer, client_address=client_address(request), **form.cleaned_data
+            )
+        except (services.DealerError, MailLimitError) as exc:
             form.add_error(exc.field, exc.message)
         else:
             messages.success(

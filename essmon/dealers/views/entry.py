@@ -15,6 +15,7 @@ from essmon.accounts.views.common import apply_postal_lookup, forget, keep_post,
 from essmon.core.http import client_address
 from essmon.dealers import services
 from essmon.dealers.forms import DealerRegistrationForm
+from essmon.notifications.services import MailLimitError
 
 FORM_KEY = "dealer_registration_form"
 TERMS_KEY = "dealer_registration_terms_id"
@@ -73,13 +74,17 @@ def confirm(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if "back" in request.POST:
             return redirect("dealers:entry_form")
-        services.register_dealer(
-            person=bound.person(data["email"]),
-            company_name=data["company_name"],
-            branch=data["branch"],
-            terms=current_terms(),
-            client_address=client_address(request),
-        )
+        try:
+            services.register_dealer(
+                person=bound.person(data["email"]),
+                company_name=data["company_name"],
+                branch=data["branch"],
+                terms=current_terms(),
+                client_address=client_address(request),
+            )
+        except MailLimitError as exc:
+            bound.add_error(None, exc.message)
+            return render(request, FORM_TEMPLATE, {"form": bound})
         forget(request, FORM_KEY, TERMS_KEY)
         request.session[DONE_KEY] = data["email"]
         return redirect("dealers:entry_done")
