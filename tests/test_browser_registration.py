@@ -136,7 +136,7 @@ def test_first_registration_to_second_gateway(
     (message,) = smtp_server.to(EMAIL)
     assert "仮登録" in message["Subject"]
     body = SmtpSink.body(message)
-    assert "御室 花子 様" in body
+    assert body.startswith("お申し込みいただいたお客様へ")  # no typed name: not confirmed yet
     assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日 \d{2}:\d{2} まで有効です", body)
     link = SmtpSink.link(message, "/activate/")
     assert link.startswith(live_server.url)
@@ -243,3 +243,27 @@ def test_mobile_screens_fit(mobile_page: Page, shots):
     expect(page.get_by_text(gw.gateway_id)).to_be_visible()
     shots(page, "menu")
     assert fits_width(page)
+
+
+def test_a_locked_account_is_told_so_on_the_admin_and_the_sites_login(page: Page, shots):
+    from essmon.accounts.models import User
+
+    User.objects.create_superuser("op@example.jp", PASSWORD, name="運営")
+    page.goto(page.base_url + "/admin/login/")
+    for _ in range(10):
+        page.get_by_label("メールアドレス").fill("op@example.jp")
+        page.get_by_label("パスワード").fill("WrongPass1")
+        page.get_by_role("button", name="ログイン").click()
+    page.get_by_label("メールアドレス").fill("op@example.jp")
+    page.get_by_label("パスワード").fill(PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+    expect(page.get_by_text("このユーザIDはロックされています")).to_be_visible()
+    shots(page, "admin-locked")
+    page.get_by_role("link", name=re.compile("忘れ")).click()
+    expect(page.get_by_role("heading", name="パスワードの再設定")).to_be_visible()
+    page.goto(page.base_url + "/login/")
+    page.get_by_label("ユーザID(メールアドレス)").fill("op@example.jp")
+    page.get_by_label("パスワード").fill(PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+    expect(page.get_by_role("alert")).to_contain_text("このユーザIDはロックされています")
+    shots(page, "login-locked")

@@ -349,7 +349,7 @@ LOGIN_THROTTLED = (
 LOGIN_LOCKED = (
     "ログインの失敗が続いたため、このユーザIDはロックされています。"
     "アカウントをお持ちの場合は、登録メールアドレスにお送りしたロック解除のURLを開くか、"
-    "「パスワードをお忘れの方」からパスワードを再設定してください。"
+    "パスワードを再設定してください。"
 )
 # A typed ID with no usable account locks like an account does, so that the lock message
 # does not tell who has an account; the counter of such an ID is dropped after a day.
