@@ -381,3 +381,22 @@ def test_a_successful_login_starts_the_count_again(client):
         login(client, user.email, "WrongPass1")
     user.refresh_from_db()
     assert not user.is_locked
+
+
+@pytest.mark.parametrize(
+    "url_name, field, extra",
+    [
+        ("accounts:password_change", "old_password", {}),
+        ("accounts:email_change", "current_password", {"email": "n@example.jp"}),
+    ],
+)
+def test_current_password_checks_count_towards_the_lock(client, url_name, field, extra):
+    """A session left open (or taken) is no way round the lock."""
+    user = factories.customer(email="hanako@example.jp")
+    client.force_login(user)
+    for _ in range(10):
+        client.post(reverse(url_name), {field: "WrongPass1", **extra})
+    user.refresh_from_db()
+    assert user.is_locked
+    page = client.post(reverse(url_name), {field: factories.USER_PASSWORD, **extra})
+    assert LOGIN_LOCKED in page.content.decode()

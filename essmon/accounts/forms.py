@@ -284,6 +284,16 @@ class ProfileForm(PersonFieldsMixin):
     """お客様情報の変更 (the mail address changes separately, with re-verification)."""
 
 
+def _current_password(request, value: str) -> str:
+    """The logged-in user's password, checked through the login limits: a session left
+    open (or taken) must not become a way to guess it."""
+    if authenticate(request, email=request.user.email, password=value) is None:
+        raise forms.ValidationError(
+            login_refusal(request) or "現在のパスワードが正しくありません。"
+        )
+    return value
+
+
 class EmailChangeForm(SafeTextForm):
     """メールアドレスの変更: the current password first, so that a session left open (or
     taken) is not enough to move the account to another address."""
@@ -299,13 +309,7 @@ class EmailChangeForm(SafeTextForm):
         super().__init__(*args, **kwargs)
 
     def clean_current_password(self) -> str:
-        value = self.cleaned_data["current_password"]
-        # through the login limits: this is a password check like any login
-        if authenticate(self.request, email=self.request.user.email, password=value) is None:
-            raise forms.ValidationError(
-                login_refusal(self.request) or "現在のパスワードが正しくありません。"
-            )
-        return value
+        return _current_password(self.request, self.cleaned_data["current_password"])
 
     def clean(self):
         cleaned = super().clean()
@@ -329,15 +333,13 @@ class PasswordChangeForm(SafeTextForm):
         label="新しいパスワード(確認用)", strip=False, widget=forms.PasswordInput
     )
 
-    def __init__(self, user, *args, **kwargs):
-        self.user = user
+    def __init__(self, request, *args, **kwargs):
+        self.request = request
+        self.user = request.user
         super().__init__(*args, **kwargs)
 
     def clean_old_password(self) -> str:
-        value = self.cleaned_data["old_password"]
-        if not self.user.check_password(value):
-            raise forms.ValidationError("現在のパスワードが正しくありません。")
-        return value
+        return _current_password(self.request, self.cleaned_data["old_password"])
 
     def clean(self):
         cleaned = super().clean()
