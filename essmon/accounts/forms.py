@@ -16,7 +16,7 @@ from essmon.core.japanese import (
     normalize_phone,
     normalize_postal_code,
 )
-from essmon.core.text import SafeTextForm
+from essmon.core.text import SafeTextForm, SafeTextMixin
 from essmon.gateways.services import is_valid_gateway_id, normalize_gateway_id
 
 PREFECTURE_CHOICES = [("", "都道府県を選択")] + [(p, p) for p in PREFECTURES]
@@ -261,7 +261,7 @@ class ActivationForm(SafeTextForm):
         return cleaned
 
 
-class LimitedAdminAuthenticationForm(AdminAuthenticationForm):
+class LimitedAdminAuthenticationForm(SafeTextMixin, AdminAuthenticationForm):
     """The admin's login: the same limits as every login (the backend applies them), and
     when it refused without checking, its reason instead of Django's generic message."""
 
@@ -304,7 +304,7 @@ class EmailChangeForm(SafeTextForm):
     email = forms.EmailField(label="新しいメールアドレス", max_length=254)
     email_confirm = forms.EmailField(label="新しいメールアドレス(確認用)", max_length=254)
 
-    def __init__(self, request, *args, **kwargs):
+    def __init__(self, *args, request=None, **kwargs):
         self.request = request
         super().__init__(*args, **kwargs)
 
@@ -333,9 +333,9 @@ class PasswordChangeForm(SafeTextForm):
         label="新しいパスワード(確認用)", strip=False, widget=forms.PasswordInput
     )
 
-    def __init__(self, request, *args, **kwargs):
+    def __init__(self, *args, request=None, **kwargs):
         self.request = request
-        self.user = request.user
+        self.user = request.user if request is not None else None
         super().__init__(*args, **kwargs)
 
     def clean_old_password(self) -> str:

@@ -113,7 +113,7 @@ def profile(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def email_change(request: HttpRequest) -> HttpResponse:
-    form = EmailChangeForm(request, request.POST or None)
+    form = EmailChangeForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         new_email = form.cleaned_data["email"].strip()
         try:
@@ -147,7 +147,7 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def password_change(request: HttpRequest) -> HttpResponse:
-    form = PasswordChangeForm(request, request.POST or None)
+    form = PasswordChangeForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         request.user.set_password(form.cleaned_data["new_password"])
         request.user.save(update_fields=["password"])
