@@ -1,0 +1,186 @@
+"""Energy figures are never impossible (issue 12 §1): a counter that goes down or grows by
+more than the system's rating allows is a discontinuity; the rollup takes that pair's
+energy from the powers instead (or nothing across a long gap), records the event once, and
+no hour, day, month or year ever holds more than the rating allows."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.utils import timezone
+
+from essmon.commands.schema import SCHEMAS
+from essmon.monitoring import services
+from essmon.telemetry import rollups
+from essmon.telemetry.models import CounterDiscontinuity, EnergyRollup, RollupWatermark
+from essmon.telemetry.partitions import ensure_partitions
+from essmon.telemetry.rollups import rollup_energy
+from tests import factories
+from tests.test_rollups import at, put, series
+
+pytestmark = pytest.mark.django_db
+JST = ZoneInfo("Asia/Tokyo")
+DAY = datetime(2026, 3, 10, tzinfo=JST)
+# 3 kW of PV, 6 kW of load: 0.05 and 0.1 kWh a minute
+SUNNY = {"pv_w": 3000, "load_w": 6000}
+
+
+@pytest.fixture(autouse=True)
+def _partitions():
+    ensure_partitions(now=DAY)
+    ensure_partitions(now=datetime(2026, 1, 15, tzinfo=JST))
+
+
+@pytest.fixture
+def gw():
+    return factories.gateway()
+
+
+def marks(gw) -> list[tuple]:
+    return sorted(
+        (f"{r.to_ts.astimezone(JST):%H:%M}", r.counter, r.kind, round(r.reported_kwh, 3),
+         round(r.used_kwh, 3))
+        for r in CounterDiscontinuity.objects.filter(gateway=gw)
+    )  # fmt: skip
+
+
+def test_a_counter_reset_takes_that_minute_from_the_powers(gw):
+    put(gw, at("10:00"), 100.0, watts=SUNNY)
+    put(gw, at("10:01"), 100.05, watts=SUNNY)
+    put(gw, at("10:02"), 0.02, watts=SUNNY)  # a firmware update: counters from 0 again
+    put(gw, at("10:03"), 0.07, watts=SUNNY)
+    rollup_energy()
+    assert series(gw)["03-10 10:00"] == pytest.approx(0.15)
+    assert series(gw, field="load_kwh")["03-10 10:00"] == pytest.approx(0.3)
+    assert marks(gw) == [
+        ("10:02", "load_kwh", "reset", -200.06, 0.1),
+        ("10:02", "pv_kwh", "reset", -100.03, 0.05),
+    ]
+    hour = EnergyRollup.objects.get(gateway=gw, period="hour", start=at("10:00"))
+    assert (hour.filled, hour.missing) == (1, 0)
+    day = EnergyRollup.objects.get(gateway=gw, period="day")
+    assert (day.filled, day.missing, day.pv_kwh) == (1, 0, pytest.approx(0.15))
+
+
+def test_a_jump_of_18000_kwh_in_a_minute_is_not_energy(gw):
+    put(gw, at("10:00"), 100.0, watts=SUNNY)
+    put(gw, at("10:01"), 18_100.05, watts=SUNNY)
+    put(gw, at("10:02"), 18_100.10, watts=SUNNY)
+    rollup_energy()
+    assert series(gw)["03-10 10:00"] == pytest.approx(0.1)
+    assert [m[:3] for m in marks(gw)] == [
+        ("10:01", "load_kwh", "jump"),
+        ("10:01", "pv_kwh", "jump"),
+    ]
+    assert marks(gw)[1][3:] == (18_000.05, 0.05)
+
+
+def test_the_powers_are_bounded_by_the_rating_too(gw):
+    put(gw, at("10:00"), 100.0, watts={"pv_w": 90_000})
+    put(gw, at("10:10"), 0.0, watts={"pv_w": 90_000})  # the protocol allows 90 kW; not a 5.9 kW PCS
+    rollup_energy()
+    cap = 5.9 * 10 / 60 * rollups.MARGIN + rollups.SLACK_KWH
+    assert series(gw)["03-10 10:00"] == pytest.approx(cap)
+
+
+def test_the_bound_is_the_models_rating():
+    """18 kWh in an hour: a 20 kW KP-GWBT-C can, a 5.9 kW KP-GWBT-A cannot."""
+    small, large = factories.gateway(model="KP-GWBT-A"), factories.gateway(model="KP-GWBT-C")
+    for gw in (small, large):
+        put(gw, at("10:00"), 100.0)
+        put(gw, at("11:00"), 118.0)
+    rollup_energy()
+    assert series(large)["03-10 10:00"] == 18.0
+    assert series(small)["03-10 10:00"] == 0.0  # the powers said nothing
+    assert marks(small) and not marks(large)
+
+
+def test_a_replaced_gateway_whose_counters_restart_from_another_base(gw):
+    """The old unit at ~5,000 kWh, its replacement (same gateway id) from its own factory
+    counters after five minutes off: no minus, no thousands of kWh."""
+    put(gw, at("09:58"), 4_999.95, watts=SUNNY, charge_kwh=800.0)
+    put(gw, at("10:00"), 5_000.05, watts=SUNNY, charge_kwh=800.0)
+    put(gw, at("10:05"), 3_210.0, watts=SUNNY, charge_kwh=1_500.0)  # higher and lower bases
+    put(gw, at("10:06"), 3_210.05, watts=SUNNY, charge_kwh=1_500.0)
+    rollup_energy()
+    assert series(gw)["03-10 09:00"] == pytest.approx(0.1)
+    assert series(gw)["03-10 10:00"] == pytest.approx(0.25 + 0.05)  # five minutes of 3 kW
+    assert series(gw, field="charge_kwh")["03-10 10:00"] == 0.0  # no battery power reported
+    kinds = {(m[1], m[2]) for m in marks(gw)}
+    assert kinds == {("pv_kwh", "reset"), ("load_kwh", "reset"), ("charge_kwh", "jump")}
+
+
+def test_a_discontinuity_across_a_long_gap_counts_nothing_and_is_missing(gw):
+    put(gw, at("10:00"), 5_000.0, watts=SUNNY)
+    put(gw, at("13:00"), 12.0, watts=SUNNY)  # three hours off, then a new unit
+    put(gw, at("13:01"), 12.05, watts=SUNNY)
+    rollup_energy()
+    assert series(gw) == {
+        "03-10 10:00": 0.0, "03-10 11:00": 0.0, "03-10 12:00": 0.0, "03-10 13:00": 0.05,
+    }  # fmt: skip
+    assert [m[2] for m in marks(gw)] == ["gap", "gap"]
+    assert {m[4] for m in marks(gw)} == {0.0}
+    hours = EnergyRollup.objects.filter(gateway=gw, period="hour").order_by("start")
+    assert [(h.filled, h.missing) for h in hours] == [(0, 1), (0, 1), (0, 1), (0, 0)]
+
+
+def test_discontinuities_are_recorded_once_however_often_the_hours_are_redone(gw):
+    put(gw, at("10:00"), 100.0, watts=SUNNY)
+    put(gw, at("10:01"), 0.05, watts=SUNNY)
+    rollup_energy()
+    first = list(CounterDiscontinuity.objects.values_list("pk", "detected_at"))
+    rollup_energy(now=timezone.now() + timedelta(minutes=1))
+    RollupWatermark.objects.update(received_upto=None)  # reprocess everything
+    rollup_energy(now=timezone.now() + timedelta(hours=1))
+    assert list(CounterDiscontinuity.objects.values_list("pk", "detected_at")) == first
+    assert len(first) == 2
+
+
+def test_no_hour_day_month_or_year_holds_more_than_the_rating_allows(gw):
+    """Ten days of 10-minute samples at full PV power with resets, jumps, replacements and
+    gaps thrown in: every rollup stays within 5.9 kW × its hours (with the margin)."""
+    rng = random.Random(12)
+    start = datetime(2026, 1, 25, tzinfo=JST)
+    pv, t = 1_000.0, start
+    while t < start + timedelta(days=10):
+        trouble = rng.random()
+        if trouble < 0.02:
+            pv = rng.uniform(0, 50)  # reset
+        elif trouble < 0.04:
+            pv += 18_000  # jump
+        elif trouble < 0.05:
+            t += timedelta(hours=rng.uniform(1, 30))  # outage
+            pv = rng.uniform(0, 9_000)  # replaced
+        else:
+            pv += 5.9 * 10 / 60
+        put(gw, t, pv, watts={"pv_w": 5900, "load_w": 11_800})
+        t += timedelta(minutes=10)
+    rollup_energy()
+    limit = 5.9 * rollups.MARGIN
+
+    def hours(row) -> float:
+        end = {"hour": row.start + timedelta(hours=1), "day": row.start + timedelta(days=1)}
+        if row.period == "month":
+            local = row.start.astimezone(JST)
+            end = services._next_month(local)
+        else:
+            end = end[row.period]
+        return (end - row.start).total_seconds() / 3600
+
+    rows = list(EnergyRollup.objects.filter(gateway=gw))
+    assert {r.period for r in rows} == {"hour", "day", "month"}
+    for row in rows:
+        assert 0 <= row.pv_kwh <= limit * hours(row) + 1, (row.period, row.start, row.pv_kwh)
+    assert CounterDiscontinuity.objects.filter(gateway=gw).exists()
+    year = services.energy_history(gw, view="year", anchor=start.date())
+    span_h = (t - start).total_seconds() / 3600
+    assert 0 < year.totals["pv_kwh"] <= limit * span_h
+    assert year.totals["load_kwh"] <= (5.9 + 100) * rollups.MARGIN * span_h
+
+
+def test_the_ratings_are_the_models_pcs():
+    assert {m: s.power_kw for m, s in SCHEMAS.items()} == {"KP-GWBT-A": 5.9, "KP-GWBT-C": 20.0}
+    assert rollups.rating_kw("KP-UNKNOWN") == 100.0
