@@ -5,13 +5,17 @@ no hour, day, month or year ever holds more than the rating allows."""
 
 from __future__ import annotations
 
+import csv
+import io
 import random
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
+from essmon.accounts.models import User
 from essmon.commands.schema import SCHEMAS
 from essmon.monitoring import services
 from essmon.telemetry import rollups
@@ -184,3 +188,89 @@ def test_no_hour_day_month_or_year_holds_more_than_the_rating_allows(gw):
 def test_the_ratings_are_the_models_pcs():
     assert {m: s.power_kw for m, s in SCHEMAS.items()} == {"KP-GWBT-A": 5.9, "KP-GWBT-C": 20.0}
     assert rollups.rating_kw("KP-UNKNOWN") == 100.0
+
+
+# --- what the operator and the owner see -------------------------------------------------
+
+
+def test_the_history_json_csv_page_and_admin_show_the_discontinuity(client):
+    gw = factories.connected_gateway()
+    day = services.today_jst() - timedelta(days=1)
+    noon = datetime(day.year, day.month, day.day, 12, tzinfo=JST)
+    ensure_partitions(now=noon)
+    put(gw, noon, 100.0, watts=SUNNY)
+    put(gw, noon + timedelta(minutes=1), 0.05, watts=SUNNY)  # reset
+    put(gw, noon + timedelta(hours=1), 2.9, watts=SUNNY)
+    rollup_energy()
+    client.force_login(gw.owner)
+    kwargs = {"gateway_id": gw.gateway_id}
+    query = {"view": "day", "date": day.isoformat()}
+    data = client.get(reverse("monitoring:history_data", kwargs=kwargs), query).json()
+    assert data["marks"] == ["補完", ""]
+    assert data["energy"]["pv_kwh"] == [pytest.approx(0.05 + 2.85), 0.0]
+    month = client.get(
+        reverse("monitoring:history_data", kwargs=kwargs), {"view": "month", "date": day}
+    ).json()
+    assert month["marks"][month["x"].index(int(noon.replace(hour=0).timestamp()))] == "補完"
+    text = client.get(reverse("monitoring:history_csv", kwargs=kwargs), query).content.decode()
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    header = next(r for r in rows if r and r[0] == "期間")
+    assert header[-1] == "欠測/補完"
+    assert rows[rows.index(header) + 1][-1] == "補完"
+    assert rows[rows.index(header) + 2][-1] == ""
+    page = client.get(reverse("monitoring:history", kwargs=kwargs), query).content.decode()
+    assert 'data-testid="chart-marks"' in page
+    operator = User.objects.create_superuser("op@example.jp", "OpPass2024x", name="運営")
+    client.force_login(operator)
+    changelist = client.get(reverse("admin:telemetry_counterdiscontinuity_changelist"))
+    assert changelist.status_code == 200
+    html = changelist.content.decode()
+    assert gw.gateway_id in html and "減少(リセット・交換)" in html and "発電量" in html
+    assert "累計値の不連続" in html
+
+
+def test_a_page_without_discontinuities_has_no_marks(client):
+    gw = factories.connected_gateway()
+    day = services.today_jst() - timedelta(days=1)
+    noon = datetime(day.year, day.month, day.day, 12, tzinfo=JST)
+    ensure_partitions(now=noon)
+    put(gw, noon, 100.0, watts=SUNNY)
+    put(gw, noon + timedelta(minutes=1), 100.05, watts=SUNNY)
+    rollup_energy()
+    client.force_login(gw.owner)
+    kwargs = {"gateway_id": gw.gateway_id}
+    query = {"view": "day", "date": day.isoformat()}
+    assert client.get(reverse("monitoring:history_data", kwargs=kwargs), query).json()["marks"] == [
+        ""
+    ]
+    page = client.get(reverse("monitoring:history", kwargs=kwargs), query).content.decode()
+    assert "chart-marks" not in page
+
+
+def test_a_sunny_day_with_night_charging_reads_as_sunny(client):
+    """Economy mode at 16:00: 6.7 kWh bought at night into the battery, 3 kWh bought for
+    the house; 13 kWh of PV, 7 sold, 6 used in the house. The old (load − import) / load
+    read 3 %; the PV covered 60 % of the consumption."""
+    gw = factories.connected_gateway()
+    day = services.today_jst() - timedelta(days=1)
+    start = datetime(day.year, day.month, day.day, tzinfo=JST)
+    hour = {"samples": 60, "updated_at": timezone.now()}
+    EnergyRollup.objects.create(
+        gateway=gw, period="hour", start=start + timedelta(hours=3), pv_kwh=0.0, load_kwh=3.0,
+        grid_import_kwh=9.7, grid_export_kwh=0.0, charge_kwh=6.7, discharge_kwh=0.0, **hour,
+    )  # fmt: skip
+    EnergyRollup.objects.create(
+        gateway=gw, period="hour", start=start + timedelta(hours=12), pv_kwh=13.0,
+        load_kwh=7.0, grid_import_kwh=0.0, grid_export_kwh=7.0, charge_kwh=0.0,
+        discharge_kwh=1.0, **hour,
+    )  # fmt: skip
+    history = services.energy_history(gw, view="day", anchor=day)
+    assert history.self_sufficiency == pytest.approx(0.6)
+    assert history.self_consumption == pytest.approx(6 / 13)
+    client.force_login(gw.owner)
+    page = client.get(
+        reverse("monitoring:history", kwargs={"gateway_id": gw.gateway_id}),
+        {"view": "day", "date": day.isoformat()},
+    ).content.decode()
+    assert 'data-testid="self-sufficiency">60%' in page
+    assert "(発電量 − 売電量) ÷ 消費量" in page and "(発電量 − 売電量) ÷ 発電量" in page

@@ -264,6 +264,8 @@ def _history_data(gateway, view: str, anchor: date) -> dict:
         "date": anchor.isoformat(),
         "x": [int(b.start.timestamp()) for b in result.buckets],
         "energy": {name: [b.kwh[name] for b in result.buckets] for name in LABELS},
+        # per bar: "" or 補完 / 欠測 where the counters could not be used as they were
+        "marks": [b.mark for b in result.buckets],
         "totals": result.totals,
         "self_consumption": result.self_consumption,
         "self_sufficiency": result.self_sufficiency,
@@ -319,9 +321,11 @@ def history_csv(request: HttpRequest, gateway_id: str) -> HttpResponse:
         writer.writerow([])
     result = services.energy_history(gateway, view=view, anchor=anchor)
     fmt = {"day": "%Y-%m-%d %H:00", "month": "%Y-%m-%d", "year": "%Y-%m", "lifetime": "%Y"}[view]
-    writer.writerow(["期間", *(f"{label} (kWh)" for label in LABELS.values())])
+    writer.writerow(["期間", *(f"{label} (kWh)" for label in LABELS.values()), "欠測/補完"])
     for bucket in result.buckets:
-        writer.writerow([bucket.start.strftime(fmt), *(bucket.kwh[n] for n in LABELS)])
+        writer.writerow(
+            [bucket.start.strftime(fmt), *(bucket.kwh[n] for n in LABELS), bucket.mark]
+        )
     writer.writerow(["合計", *(result.totals[n] for n in LABELS)])
     writer.writerow([])
     for label, share in (("自家消費率 (%)", result.self_consumption),
