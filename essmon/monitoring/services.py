@@ -185,8 +185,10 @@ def energy_history(gateway: Gateway, *, view: str, anchor: date) -> History:
     return History(
         buckets=tuple(
             Bucket(
-                k, {n: round(b[n], 3) for n in COUNTERS},
-                filled=int(b["filled"]), missing=int(b["missing"]),
+                k,
+                {n: round(b[n], 3) for n in COUNTERS},
+                filled=int(b["filled"]),
+                missing=int(b["missing"]),
             )  # fmt: skip
             for k, b in buckets.items()
         ),

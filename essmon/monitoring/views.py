@@ -323,9 +323,7 @@ def history_csv(request: HttpRequest, gateway_id: str) -> HttpResponse:
     fmt = {"day": "%Y-%m-%d %H:00", "month": "%Y-%m-%d", "year": "%Y-%m", "lifetime": "%Y"}[view]
     writer.writerow(["期間", *(f"{label} (kWh)" for label in LABELS.values()), "欠測/補完"])
     for bucket in result.buckets:
-        writer.writerow(
-            [bucket.start.strftime(fmt), *(bucket.kwh[n] for n in LABELS), bucket.mark]
-        )
+        writer.writerow([bucket.start.strftime(fmt), *(bucket.kwh[n] for n in LABELS), bucket.mark])
     writer.writerow(["合計", *(result.totals[n] for n in LABELS)])
     writer.writerow([])
     for label, share in (("自家消費率 (%)", result.self_consumption),
