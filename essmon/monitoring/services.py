@@ -189,7 +189,7 @@ def energy_history(gateway: Gateway, *, view: str, anchor: date) -> History:
                 {n: round(b[n], 3) for n in COUNTERS},
                 filled=int(b["filled"]),
                 missing=int(b["missing"]),
-            )  # fmt: skip
+            )
             for k, b in buckets.items()
         ),
         totals={name: round(value, 3) for name, value in totals.items()},
