@@ -333,3 +333,28 @@ def test_make_run_restarted_continues_the_demos_history(
     today = services.today_energy(gw, now=now + timedelta(hours=2))
     assert 0 <= today["pv_kwh"] <= 5.9 * elapsed_h
     assert today["load_kwh"] < 30 * elapsed_h / 24 + 5  # a household, not a factory
+
+
+def test_a_late_sample_that_fills_the_gap_replaces_the_record(gw):
+    """The samples after an outage arrived before the gateway's buffer: a three-hour gap
+    with a reset in it is 欠測; when the buffer comes, the reset is a one-minute pair
+    filled from the powers, and the gap's record goes."""
+    put(gw, at("10:00"), 5_000.0, watts=SUNNY)
+    put(gw, at("13:00"), 7.5, watts=SUNNY)
+    rollup_energy()
+    assert [m[:3] for m in marks(gw)] == [("13:00", "load_kwh", "gap"), ("13:00", "pv_kwh", "gap")]
+    minute, pv = at("10:01"), 5_000.05
+    while minute < at("13:00"):
+        if minute == at("10:30"):
+            pv = 0.0  # the reset
+        put(gw, minute, pv, watts=SUNNY)
+        minute += timedelta(minutes=1)
+        pv += 0.05
+    rollup_energy(now=timezone.now() + timedelta(seconds=1))
+    assert [m[:3] for m in marks(gw)] == [
+        ("10:30", "load_kwh", "reset"),
+        ("10:30", "pv_kwh", "reset"),
+    ]
+    assert series(gw)["03-10 11:00"] == pytest.approx(3.0)
+    hours = EnergyRollup.objects.filter(gateway=gw, period="hour").order_by("start")
+    assert [(h.filled, h.missing) for h in hours] == [(1, 0), (0, 0), (0, 0), (0, 0)]

@@ -119,6 +119,9 @@ class CounterDiscontinuity(models.Model):
     reported_kwh = models.FloatField("累計値の差 (kWh)")
     used_kwh = models.FloatField("集計に使った電力量 (kWh)")
     detected_at = models.DateTimeField("検出日時")
+    # Set by every rollup run that finds it again; one that recomputes its hours and does
+    # not (a late sample filled the gap) deletes it.
+    checked_at = models.DateTimeField("最終確認日時")
 
     class Meta:
         verbose_name = "累計値の不連続"

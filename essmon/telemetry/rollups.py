@@ -132,9 +132,11 @@ def rollup_energy(now: datetime | None = None) -> int:
         for chunk in _chunks(pieces, CHUNK):
             count, marked = _roll_hours(chunk, now)
             written += count
+            # rare, so the hot path stays one statement (and one look-up): only pieces of
+            # gateways with a discontinuity, now or recorded before, are read a second time
+            recorded = CounterDiscontinuity.objects.filter(gateway_id__in={p[0] for p in chunk})
+            marked |= set(recorded.values_list("gateway_id", flat=True).distinct())
             if marked:
-                # rare, so the hot path stays one statement: only pieces of gateways with a
-                # discontinuity are read a second time
                 _record_discontinuities([p for p in chunk if p[0] in marked], now)
             _renew_lease()
         days = [
@@ -393,7 +395,8 @@ def _roll_hours(
 def _record_discontinuities(pieces: Sequence[tuple[int, int, int, float]], now: datetime) -> None:
     """Write a CounterDiscontinuity per impossible counter of each pair that ends in the
     pieces (after the piece's start, up to its end: so in exactly one piece), or rewrite it
-    as it is now; the first detection time is kept."""
+    as it is now, keeping the first detection time; then delete those of the pieces that
+    were not found again (a late sample turned their pair into fine ones)."""
     d = _dialect()
     ops = connection.ops
     table = ops.quote_name(CounterDiscontinuity._meta.db_table)
@@ -409,16 +412,27 @@ def _record_discontinuities(pieces: Sequence[tuple[int, int, int, float]], now: 
     )
     sql = f"""
         WITH {_pairs_sql(d, len(pieces))}
-        INSERT INTO {table}
-            (gateway_id, from_ts, to_ts, counter, kind, reported_kwh, used_kwh, detected_at)
-        SELECT gateway_id, ts0, ts1, counter, kind, reported, used, {d.ts}
+        INSERT INTO {table} (gateway_id, from_ts, to_ts, counter, kind, reported_kwh,
+            used_kwh, detected_at, checked_at)
+        SELECT gateway_id, ts0, ts1, counter, kind, reported, used, {d.ts}, {d.ts}
         FROM ({found}) found
         WHERE TRUE
         ON CONFLICT (gateway_id, to_ts, counter) DO UPDATE SET
             from_ts = excluded.from_ts, kind = excluded.kind,
-            reported_kwh = excluded.reported_kwh, used_kwh = excluded.used_kwh
+            reported_kwh = excluded.reported_kwh, used_kwh = excluded.used_kwh,
+            checked_at = excluded.checked_at
     """
-    _run(sql, [*_pieces_params(pieces), ops.adapt_datetimefield_value(now)])
+    stamp = ops.adapt_datetimefield_value(now)
+    with transaction.atomic():
+        _run(sql, [*_pieces_params(pieces), stamp, stamp])
+        within = Q()
+        for gateway_id, lo, hi, _ in pieces:
+            within |= Q(
+                gateway_id=gateway_id,
+                to_ts__gt=datetime.fromtimestamp(lo, UTC),
+                to_ts__lte=datetime.fromtimestamp(hi, UTC),
+            )
+        CounterDiscontinuity.objects.filter(within, checked_at__lt=now).delete()
 
 
 def _roll_up(
