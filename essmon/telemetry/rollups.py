@@ -221,14 +221,16 @@ def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
 
 # Each counter's power (W) in a sample, and the rate (kW) it can grow at: the PCS rating
 # for what goes through the power conditioner, the supply for what the grid delivers.
+# ``{s}`` is "0" for the pair's first sample, "" for its second.
 POWERS = {
-    "pv_kwh": "s.pv_w",
-    "load_kwh": "s.load_w",
-    "grid_import_kwh": "CASE WHEN s.grid_w > 0 THEN s.grid_w ELSE 0 END",
-    "grid_export_kwh": "CASE WHEN s.grid_w < 0 THEN -s.grid_w ELSE 0 END",
-    "charge_kwh": "CASE WHEN s.battery_w < 0 THEN -s.battery_w ELSE 0 END",
-    "discharge_kwh": "CASE WHEN s.battery_w > 0 THEN s.battery_w ELSE 0 END",
+    "pv_kwh": "pv_w{s}",
+    "load_kwh": "load_w{s}",
+    "grid_import_kwh": "CASE WHEN grid_w{s} > 0 THEN grid_w{s} ELSE 0 END",
+    "grid_export_kwh": "CASE WHEN grid_w{s} < 0 THEN -grid_w{s} ELSE 0 END",
+    "charge_kwh": "CASE WHEN battery_w{s} < 0 THEN -battery_w{s} ELSE 0 END",
+    "discharge_kwh": "CASE WHEN battery_w{s} > 0 THEN battery_w{s} ELSE 0 END",
 }
+WATTS = ("pv_w", "load_w", "grid_w", "battery_w")
 RATES = {
     "pv_kwh": "kw",
     "load_kwh": f"(kw + {SUPPLY_KW!r})",  # the grid's supply and the PCS's output at once
@@ -259,15 +261,21 @@ def _pairs_sql(d: _Dialect, count: int) -> str:
     values = ", ".join([f"({d.int}, {d.ts}, {d.ts}, {d.num}, {d.num}, {d.num})"] * count)
 
     def each(template: str, sep: str = ", ") -> str:
-        return sep.join(template.format(c=c, p=POWERS[c], rate=RATES[c]) for c in COUNTERS)
+        return sep.join(template.format(c=c, rate=RATES[c]) for c in COUNTERS)
 
+    watts = ", ".join(f"LAG({w}) OVER w AS {w}0, {w}" for w in WATTS)
     samples = d.join_each.format(
         outer="edges e",
         table=table,
         alias="s",
         on="s.gateway_id = e.gateway_id AND s.ts >= e.first_ts AND s.ts <= e.last_ts",
     )
-    bound = f"{{c}}_up, {{c}}_pe, {{rate}} * (t1 - t0) / 3600.0 * {MARGIN!r} + {SLACK_KWH!r} AS {{c}}_cap"
+    bound = f"{{c}}_up, {{rate}} * (t1 - t0) / 3600.0 * {MARGIN!r} + {SLACK_KWH!r} AS {{c}}_cap"
+    # the trapezoid of the pair's two powers, in kWh
+    energy = ", ".join(
+        f"({POWERS[c].format(s='0')} + {POWERS[c].format(s='')}) * (t1 - t0) / 7200000.0 AS {c}_pe"
+        for c in COUNTERS
+    )
     return f"""
         pieces(gateway_id, lo, hi, lo_s, hi_s, kw) AS (VALUES {values}),
         edges AS MATERIALIZED (
@@ -280,24 +288,18 @@ def _pairs_sql(d: _Dialect, count: int) -> str:
         ),
         points AS (
             SELECT e.gateway_id, e.lo_s, e.hi_s, e.kw, s.ts, {d.epoch.format("s.ts")} AS t,
-                {each("s.{c}, {p} AS {c}_w")}
+                {each("s.{c}")}, {", ".join(f"s.{w}" for w in WATTS)}
             FROM {samples}
         ),
         pairs AS (
             SELECT gateway_id, lo_s, hi_s, kw, LAG(ts) OVER w AS ts0, ts AS ts1,
-                LAG(t) OVER w AS t0, t AS t1,
-                {
-        each(
-            "{c} - LAG({c}) OVER w AS {c}_up, "
-            "(LAG({c}_w) OVER w + {c}_w) * (t - LAG(t) OVER w) / 7200000.0 AS {c}_pe"
-        )
-    }
+                LAG(t) OVER w AS t0, t AS t1, {watts},
+                {each("{c} - LAG({c}) OVER w AS {c}_up")}
             FROM points
             WINDOW w AS (PARTITION BY gateway_id, lo_s ORDER BY t)
         ),
         judged AS (
-            SELECT gateway_id, lo_s, hi_s, ts0, ts1, t0, t1,
-                {each(bound)}
+            SELECT gateway_id, lo_s, hi_s, ts0, ts1, t0, t1, {each(bound)}, {energy}
             FROM pairs
             WHERE t0 IS NOT NULL
         )"""
@@ -351,8 +353,8 @@ def _roll_hours(
             SELECT gateway_id, hi_s,
                 CASE WHEN t0 > lo_s THEN {d.floor.format("t0 / 3600")} * 3600 ELSE lo_s END,
                 t0, t1, {", ".join(_energy(c) for c in COUNTERS)},
-                CASE WHEN {fine} OR t1 - t0 > {FILL_LIMIT_S} THEN 0 ELSE 1 END,
-                CASE WHEN {fine} OR t1 - t0 <= {FILL_LIMIT_S} THEN 0 ELSE 1 END
+                CASE WHEN {fine} THEN 0 WHEN t1 - t0 > {FILL_LIMIT_S} THEN 0 ELSE 1 END,
+                CASE WHEN {fine} THEN 0 WHEN t1 - t0 <= {FILL_LIMIT_S} THEN 0 ELSE 1 END
             FROM judged
             WHERE t1 > lo_s AND t0 < hi_s
             UNION ALL
