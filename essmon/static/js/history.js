@@ -97,7 +97,7 @@
         draw: [(u) => {
           const ctx = u.ctx;
           ctx.save();
-          ctx.font = Math.round(11 * devicePixelRatio) + "px sans-serif";
+          ctx.font = "bold " + Math.round(11 * devicePixelRatio) + "px sans-serif";
           ctx.textAlign = "center";
           ctx.textBaseline = "top";
           ctx.fillStyle = "#333d46";
@@ -118,6 +118,7 @@
     const index = data.x.map((_, i) => i);
     const labels = data.x.map(bucketLabel);
     const bars = (align) => uPlot.paths.bars({ size: [0.42, 48], align: align, gap: 1 });
+    const marked = (data.marks || []).some(Boolean);
     PAIRS.forEach(([title, a, b]) => {
       const box = document.createElement("figure");
       box.className = "chart energy";
@@ -127,9 +128,10 @@
       group.appendChild(box);
       mount(box, {
         height: 200,
-        plugins: (data.marks || []).some(Boolean) ? [marksPlugin(data.marks)] : [],
+        plugins: marked ? [marksPlugin(data.marks)] : [],
         cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: false, range: [-0.6, index.length - 0.4] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+        // headroom above the tallest bar for the 補完 / 欠測 word
+        scales: { x: { time: false, range: [-0.6, index.length - 0.4] }, y: { range: (u, min, max) => [0, Math.max(1, max * (marked ? 1.3 : 1.1))] } },
         axes: [
           { values: (u, ticks) => ticks.map((t) => (Number.isInteger(t) && labels[t]) || ""), space: 36 },
           { size: 56 },
