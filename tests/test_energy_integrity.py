@@ -194,18 +194,24 @@ def test_the_ratings_are_the_models_pcs():
 # --- what the operator and the owner see -------------------------------------------------
 
 
-def test_the_history_json_csv_page_and_admin_show_the_discontinuity(client):
+def yesterday_noon(client, *pv: float):
+    """An owner logged in, whose gateway reported ``pv`` at yesterday 12:00, 12:01 and on
+    by the hour, rolled up: (gateway, URL kwargs, the day view's query, noon)."""
     gw = factories.connected_gateway()
     day = services.today_jst() - timedelta(days=1)
     noon = datetime(day.year, day.month, day.day, 12, tzinfo=JST)
     ensure_partitions(now=noon)
-    put(gw, noon, 100.0, watts=SUNNY)
-    put(gw, noon + timedelta(minutes=1), 0.05, watts=SUNNY)  # reset
-    put(gw, noon + timedelta(hours=1), 2.9, watts=SUNNY)
+    times = (noon, noon + timedelta(minutes=1), noon + timedelta(hours=1))
+    for ts, value in zip(times, pv, strict=False):
+        put(gw, ts, value, watts=SUNNY)
     rollup_energy()
     client.force_login(gw.owner)
-    kwargs = {"gateway_id": gw.gateway_id}
-    query = {"view": "day", "date": day.isoformat()}
+    return gw, {"gateway_id": gw.gateway_id}, {"view": "day", "date": day.isoformat()}, noon
+
+
+def test_the_history_json_csv_page_and_admin_show_the_discontinuity(client):
+    gw, kwargs, query, noon = yesterday_noon(client, 100.0, 0.05, 2.9)  # reset at 12:01
+    day = noon.date()
     data = client.get(reverse("monitoring:history_data", kwargs=kwargs), query).json()
     assert data["marks"] == ["補完", ""]
     assert data["energy"]["pv_kwh"] == [pytest.approx(0.05 + 2.85), 0.0]
@@ -231,16 +237,7 @@ def test_the_history_json_csv_page_and_admin_show_the_discontinuity(client):
 
 
 def test_a_page_without_discontinuities_has_no_marks(client):
-    gw = factories.connected_gateway()
-    day = services.today_jst() - timedelta(days=1)
-    noon = datetime(day.year, day.month, day.day, 12, tzinfo=JST)
-    ensure_partitions(now=noon)
-    put(gw, noon, 100.0, watts=SUNNY)
-    put(gw, noon + timedelta(minutes=1), 100.05, watts=SUNNY)
-    rollup_energy()
-    client.force_login(gw.owner)
-    kwargs = {"gateway_id": gw.gateway_id}
-    query = {"view": "day", "date": day.isoformat()}
+    _, kwargs, query, _ = yesterday_noon(client, 100.0, 100.05)
     assert client.get(reverse("monitoring:history_data", kwargs=kwargs), query).json()["marks"] == [
         ""
     ]

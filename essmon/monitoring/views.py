@@ -26,21 +26,14 @@ from essmon.gateways.access import Purpose, gateway_or_404, is_operator, visible
 from essmon.monitoring import services
 from essmon.monitoring.fleet import STATUSES, FleetQuery, fleet_page
 from essmon.monitoring.forms import SettingsForm, describe_value
-from essmon.telemetry.models import GatewayLiveState
+from essmon.telemetry.models import Counter, GatewayLiveState
 
 LOGIN = "monitoring:login"
 # The switcher lists this many gateways; a bigger fleet is chosen from the table instead.
 SWITCHER_MAX = 100
 LIVE_REFRESH_SECONDS = 5
 PROGRESS_REFRESH_SECONDS = 3
-LABELS = {
-    "pv_kwh": "発電量",
-    "load_kwh": "消費量",
-    "grid_import_kwh": "買電量",
-    "grid_export_kwh": "売電量",
-    "charge_kwh": "充電量",
-    "discharge_kwh": "放電量",
-}
+LABELS = dict(Counter.choices)
 CURVE_LABELS = {
     "pv_w": "発電 (W)",
     "load_w": "消費 (W)",

@@ -88,6 +88,17 @@ class EnergyRollup(models.Model):
         return f"{self.gateway_id} {self.period} {self.start:%Y-%m-%d %H:%M}"
 
 
+class Counter(models.TextChoices):
+    """The six energy counters of a sample, and their names on the screens."""
+
+    PV = "pv_kwh", "発電量"
+    LOAD = "load_kwh", "消費量"
+    GRID_IMPORT = "grid_import_kwh", "買電量"
+    GRID_EXPORT = "grid_export_kwh", "売電量"
+    CHARGE = "charge_kwh", "充電量"
+    DISCHARGE = "discharge_kwh", "放電量"
+
+
 class CounterDiscontinuity(models.Model):
     """A pair of consecutive samples across which one counter was impossible: it went down
     (the device was reset or replaced) or grew by more than the system's rating allows in
@@ -99,14 +110,6 @@ class CounterDiscontinuity(models.Model):
         RESET = "reset", "減少(リセット・交換)"
         JUMP = "jump", "定格を超える増加"
         GAP = "gap", "欠測(長い空白)"
-
-    class Counter(models.TextChoices):
-        PV = "pv_kwh", "発電量"
-        LOAD = "load_kwh", "消費量"
-        GRID_IMPORT = "grid_import_kwh", "買電量"
-        GRID_EXPORT = "grid_export_kwh", "売電量"
-        CHARGE = "charge_kwh", "充電量"
-        DISCHARGE = "discharge_kwh", "放電量"
 
     gateway = models.ForeignKey(
         Gateway, on_delete=models.CASCADE, related_name="counter_discontinuities",
