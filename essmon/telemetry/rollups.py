@@ -133,8 +133,13 @@ def rollup_energy(now: datetime | None = None) -> int:
             count, marked = _roll_hours(chunk, now)
             written += count
             # rare, so the hot path stays one statement (and one look-up): only pieces of
-            # gateways with a discontinuity, now or recorded before, are read a second time
-            recorded = CounterDiscontinuity.objects.filter(gateway_id__in={p[0] for p in chunk})
+            # gateways with a discontinuity, now or recorded before in the chunk's time,
+            # are read a second time
+            recorded = CounterDiscontinuity.objects.filter(
+                gateway_id__in={p[0] for p in chunk},
+                to_ts__gt=datetime.fromtimestamp(min(p[1] for p in chunk), UTC),
+                to_ts__lte=datetime.fromtimestamp(max(p[2] for p in chunk), UTC),
+            )
             marked |= set(recorded.values_list("gateway_id", flat=True).distinct())
             if marked:
                 _record_discontinuities([p for p in chunk if p[0] in marked], now)
