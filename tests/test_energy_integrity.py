@@ -355,3 +355,22 @@ def test_a_late_sample_that_fills_the_gap_replaces_the_record(gw):
     assert series(gw)["03-10 11:00"] == pytest.approx(3.0)
     hours = EnergyRollup.objects.filter(gateway=gw, period="hour").order_by("start")
     assert [(h.filled, h.missing) for h in hours] == [(1, 0), (0, 0), (0, 0), (0, 0)]
+
+
+def test_recompute_energy_rewrites_rollups_made_under_the_old_rule(gw):
+    """A data directory from before: an hour that holds a reset's whole new value. The
+    command recomputes it from the samples; a run going on elsewhere is not joined."""
+    from django.core.management import CommandError, call_command
+
+    put(gw, at("10:00"), 100.0, watts=SUNNY)
+    put(gw, at("10:01"), 100.05, watts=SUNNY)
+    rollup_energy()
+    EnergyRollup.objects.filter(gateway=gw, period="hour").update(pv_kwh=9_200.0)
+    printed = io.StringIO()
+    call_command("recompute-energy", stdout=printed)
+    assert printed.getvalue() == "hours recomputed: 1\n"
+    assert series(gw) == {"03-10 10:00": pytest.approx(0.05)}
+    assert series(gw, "month") == {"03-01 00:00": pytest.approx(0.05)}
+    RollupWatermark.objects.update(running_until=timezone.now() + timedelta(minutes=5))
+    with pytest.raises(CommandError, match="a rollup run is going on"):
+        call_command("recompute-energy", stdout=io.StringIO())
