@@ -187,7 +187,11 @@ def test_no_hour_day_month_or_year_holds_more_than_the_rating_allows(gw):
 
 
 def test_the_ratings_are_the_models_pcs():
+    """The simulator (which imports nothing of essmon's) models the same PCS ratings."""
+    from essmon.simulator.physics import MODELS
+
     assert {m: s.power_kw for m, s in SCHEMAS.items()} == {"KP-GWBT-A": 5.9, "KP-GWBT-C": 20.0}
+    assert {m: s.power_kw for m, s in MODELS.items()} == {m: s.power_kw for m, s in SCHEMAS.items()}
     assert rollups.rating_kw("KP-UNKNOWN") == 100.0
 
 
