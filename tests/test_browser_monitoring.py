@@ -16,6 +16,8 @@ from essmon.dealers import services as dealer_services
 from essmon.gateways.models import Gateway
 from essmon.simulator.fleet import FleetConfig
 from essmon.simulator.physics import SimulatedSite, model_spec
+from essmon.simulator.state import entry as state_entry
+from essmon.simulator.state import save_state
 from essmon.telemetry.ingest import ingest_samples
 from essmon.telemetry.models import GatewayLiveState
 from essmon.telemetry.rollups import rollup_energy
@@ -29,17 +31,24 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SITE_NAME = "嵯峨野の家"
 
 
-def yesterday_from_the_physics(gateway: Gateway) -> None:
+def yesterday_from_the_physics(gateway: Gateway, *, reset_at: int | None = None) -> dict:
     """A whole simulated day before today, stored directly, so the history has a full
-    day of 1-minute samples and the hourly, daily and monthly rollups made from them."""
+    day of 1-minute samples and the hourly, daily and monthly rollups made from them.
+    ``reset_at`` (a minute of the day): the counters start from 0 there, as after a
+    firmware update. Returns the simulator's state entry, for the live run to continue."""
     today = datetime.now(JST).replace(hour=0, minute=0, second=0, microsecond=0)
     start = today - timedelta(days=1)
     site = SimulatedSite(model_spec(gateway.model), start=start.timestamp(), seed="history",
                          sky="clear")  # fmt: skip
-    samples = [site.step(60).as_sample(seq) for seq in range(24 * 60 - 1)]
+    samples = []
+    for seq in range(24 * 60 - 1):
+        if seq == reset_at:
+            site.counters = dict.fromkeys(site.counters, 0.0)
+        samples.append(site.step(60).as_sample(seq))
     for chunk in range(0, len(samples), 500):
         ingest_samples(gateway=gateway, samples=samples[chunk : chunk + 500])
     rollup_energy()
+    return state_entry(site.t, site.counters, site.soc_pct, len(samples))
 
 
 def others_in_the_fleet(dealer) -> None:
@@ -72,10 +81,12 @@ def world(tmp_path, live_server):
     stranger = factories.dealer(email="jiro@other.example.jp", company="他社電機")
     dealer_services.link_dealer(customer=owner, gateway=gateway, dealer=linked)
     others_in_the_fleet(linked)
-    yesterday_from_the_physics(gateway)
+    # the live samples continue yesterday's counters, as a real gateway's do
+    state = tmp_path / "simulator-state.json"
+    save_state(state, {gateway.gateway_id: yesterday_from_the_physics(gateway)})
     config = FleetConfig(
         start=datetime.now(JST), interval=2, speed=1, status_every=30, jitter=False,
-        drain_timeout=5,
+        drain_timeout=5, state_file=state,
     )  # fmt: skip
     with SimulatorThread(config, creds, live_server.url) as simulator:
         yield {"gateway": gateway, "owner": owner, "linked": linked, "stranger": stranger,
@@ -187,6 +198,36 @@ def test_every_screen_fits_a_phone(browser, live_server, world, shots):
         assert fits_width(phone, 375), f"{path} is wider than the phone"
         shots(phone, name)
     phone.context.close()
+
+
+def test_the_history_marks_a_counter_reset(browser, live_server, world, shots):
+    """A gateway whose counters restarted from 0 at noon yesterday (a firmware update):
+    its day and month read as a sunny day, the 12時 bar and yesterday's bar are marked 補完
+    and the page says what that means; at 1280 and at 375 px."""
+    Gateway.objects.filter(site__name="宇治の家").update(
+        provisioned_at=timezone.now() - timedelta(days=3)
+    )
+    gateway = Gateway.objects.get(site__name="宇治の家")
+    yesterday_from_the_physics(gateway, reset_at=12 * 60)
+    day = (datetime.now(JST) - timedelta(days=1)).date().isoformat()
+    for width, height, name in ((1280, 900, "history-marks"), (375, 812, "mobile-history-marks")):
+        page = new_tab(browser, live_server, viewport={"width": width, "height": height})
+        log_in(page, gateway.owner.email)
+        page.goto(f"{live_server.url}/monitoring/{gateway.gateway_id}/history/?view=day&date={day}")
+        expect(page.locator("#energy-charts canvas")).to_have_count(3)
+        expect(page.get_by_test_id("chart-marks")).to_contain_text("補完")
+        pv = float(page.get_by_test_id("total-pv_kwh").inner_text().split()[0].replace(",", ""))
+        assert 10 < pv < 5.9 * 24, pv
+        sufficiency = page.get_by_test_id("self-sufficiency").inner_text()
+        assert int(sufficiency.rstrip("%")) > 20, sufficiency
+        marks = page.evaluate(
+            "JSON.parse(document.getElementById('history-data').textContent).marks"
+        )
+        assert marks[12] == "補完" and marks.count("補完") == 1
+        assert fits_width(page, width)
+        page.get_by_test_id("chart-marks").scroll_into_view_if_needed()
+        shots(page, name)
+        page.context.close()
 
 
 def test_the_live_panel_when_refreshing_fails(browser, live_server, world, shots):

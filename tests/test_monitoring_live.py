@@ -95,7 +95,9 @@ def test_history_views_read_their_rollups_and_give_the_ratios():
     assert [b.start.day for b in month.buckets] == [1, 31]
     assert month.totals["pv_kwh"] == 30 and month.totals["grid_export_kwh"] == 10
     assert month.self_consumption == pytest.approx(20 / 30)  # 30 generated, 10 sold
-    assert month.self_sufficiency == pytest.approx(14 / 20)  # 20 used, 6 bought
+    # (PV − export) / load: 20 of the PV used on site for 20 consumed (bought: 6, which
+    # went into the battery); not (load − import) / load, which read 70 %
+    assert month.self_sufficiency == 1.0
 
     year = energy_history(gw, view="year", anchor=date(2026, 1, 1))
     assert [(b.start.month, b.kwh["pv_kwh"]) for b in year.buckets] == [(5, 30.0)]

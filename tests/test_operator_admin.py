@@ -28,6 +28,7 @@ def operator(client):
         "dealers_dealerlink",
         "dealers_provisionrecord",
         "dealers_dealeraccess",
+        "telemetry_counterdiscontinuity",
         "notifications_outboxmessage",
         "admin_logentry",
     ],

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from essmon.telemetry import rollups
-from essmon.telemetry.models import EnergyRollup, RollupWatermark, Sample
+from essmon.telemetry.models import CounterDiscontinuity, EnergyRollup, RollupWatermark, Sample
 from essmon.telemetry.partitions import ensure_partitions
 from essmon.telemetry.rollups import rollup_energy
 from tests import factories
@@ -37,8 +37,12 @@ def at(hhmm: str, day: datetime = DAY) -> datetime:
     return day + timedelta(hours=hours, minutes=minutes)
 
 
-def put(gw, ts: datetime, pv: float, *, received_at: datetime | None = None, **counters) -> None:
-    """A sample whose counters follow ``pv``: load twice it, the others as given or 0."""
+def put(
+    gw, ts: datetime, pv: float, *, received_at: datetime | None = None,
+    watts: dict | None = None, **counters,
+) -> None:  # fmt: skip
+    """A sample whose counters follow ``pv``: load twice it, the others as given or 0;
+    powers 0 unless ``watts`` gives them."""
     values = {
         "pv_kwh": pv,
         "load_kwh": 2 * pv,
@@ -48,10 +52,11 @@ def put(gw, ts: datetime, pv: float, *, received_at: datetime | None = None, **c
         "discharge_kwh": 0.0,
         **counters,
     }
+    powers = {"pv_w": 0, "load_w": 0, "grid_w": 0, "battery_w": 0, **(watts or {})}
     Sample.objects.create(
-        gateway=gw, ts=ts, seq=int(ts.timestamp()), pv_w=0, load_w=0, grid_w=0, battery_w=0,
-        soc_pct=50, battery_temp_c=25, pcs_state="running", pcs_mode="economy",
-        received_at=received_at or timezone.now(), **values,
+        gateway=gw, ts=ts, seq=int(ts.timestamp()), soc_pct=50, battery_temp_c=25,
+        pcs_state="running", pcs_mode="economy", received_at=received_at or timezone.now(),
+        **powers, **values,
     )  # fmt: skip
 
 
@@ -87,16 +92,13 @@ def test_a_pair_across_the_hour_is_split_by_time(gw):
     assert series(gw) == {"03-10 10:00": 1.0, "03-10 11:00": 1.0}
 
 
-def test_a_counter_reset_counts_the_new_value(gw):
-    put(gw, at("10:00"), 100.0, charge_kwh=50.0)
-    put(gw, at("10:20"), 110.0, charge_kwh=51.0)
-    put(gw, at("10:40"), 2.0, charge_kwh=52.0)  # pv restarted from 0 and made 2 since
-    put(gw, at("11:00"), 5.0, charge_kwh=53.0)
+def test_a_pair_the_rating_allows_is_the_counters_growth_whatever_the_powers_say(gw):
+    """7 kWh of PV in an hour is within 5.9 kW × 1.25; the counters win over the powers."""
+    put(gw, at("10:00"), 100.0, watts={"pv_w": 1000})
+    put(gw, at("11:00"), 107.0, watts={"pv_w": 1000})
     rollup_energy()
-    assert series(gw)["03-10 10:00"] == 10 + 2 + 3
-    # the other counters did not reset and are rolled up as usual
-    assert series(gw, field="charge_kwh")["03-10 10:00"] == 3.0
-    assert series(gw, field="load_kwh")["03-10 10:00"] == 20 + 4 + 6
+    assert series(gw)["03-10 10:00"] == 7.0
+    assert not CounterDiscontinuity.objects.exists()
 
 
 def test_a_three_hour_gap_is_spread_over_its_hours_across_midnight(gw):
@@ -119,16 +121,16 @@ def test_a_three_hour_gap_is_spread_over_its_hours_across_midnight(gw):
 
 def test_a_backfilled_sample_changes_its_hour_and_the_one_after(gw):
     put(gw, at("10:50"), 0.0)
-    put(gw, at("11:10"), 2.0)
-    put(gw, at("11:40"), 2.5)
+    put(gw, at("11:10"), 1.0)
+    put(gw, at("11:40"), 1.25)
     rollup_energy()
-    assert series(gw) == {"03-10 10:00": 1.0, "03-10 11:00": 1.5}
-    # the gateway's buffer delivers 11:00 late: all of the 2 kWh was made before it
-    put(gw, at("11:00"), 2.0)
+    assert series(gw) == {"03-10 10:00": 0.5, "03-10 11:00": 0.75}
+    # the gateway's buffer delivers 11:00 late: all of the 1 kWh was made before it
+    put(gw, at("11:00"), 1.0)
     rollup_energy()
-    assert series(gw) == {"03-10 10:00": 2.0, "03-10 11:00": 0.5}
+    assert series(gw) == {"03-10 10:00": 1.0, "03-10 11:00": 0.25}
     assert samples_per_hour(gw) == {"10:00": 1, "11:00": 3}
-    assert series(gw, "day") == {"03-10 00:00": 2.5}
+    assert series(gw, "day") == {"03-10 00:00": 1.25}
 
 
 def test_days_and_months_follow_the_japanese_calendar(gw):

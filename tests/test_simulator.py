@@ -21,7 +21,7 @@ import pytest
 
 from essmon.simulator.cli import parse_duration, parse_fault, parse_outage, parse_time
 from essmon.simulator.fleet import FleetConfig, FleetStats, Window, read_credentials, run_fleet
-from essmon.simulator.physics import JST, DeviceSettings, SimulatedSite, model_spec
+from essmon.simulator.physics import COUNTERS, JST, DeviceSettings, SimulatedSite, model_spec
 from essmon.simulator.transports import GatewayCredentials, HttpsTransport, MqttTransport
 
 A, C = model_spec("KP-GWBT-A"), model_spec("KP-GWBT-C")
@@ -334,6 +334,43 @@ def test_a_flaky_network_loses_nothing_and_backfills_in_order():
     assert stats.accepted < 4 * 239 <= stats.accepted + stats.duplicates
     assert stats.rejected >= 4
     assert stats.errors >= server.failures - 4  # some failures hit the same round
+
+
+def test_a_restart_continues_the_counters_from_the_state_file(tmp_path):
+    """As a device keeps its counters through a reboot: the second run's first sample has
+    the first run's last counters (its first step integrates nothing) and the next seq."""
+    state = tmp_path / "state.json"
+    first, second = FakeEssmon(), FakeEssmon()
+    gateways = credentials(2)
+    fleet(first, gateways, interval=60, duration=1800, state_file=state)
+    fleet(second, gateways, interval=60, duration=600, state_file=state,
+          start=START + timedelta(hours=2))  # fmt: skip
+    for creds in gateways:
+        before = sorted(first.samples[creds.gateway_id].values(), key=lambda s: s["seq"])
+        after = sorted(second.samples[creds.gateway_id].values(), key=lambda s: s["seq"])
+        assert after[0]["seq"] == before[-1]["seq"] + 1
+        for name in COUNTERS:
+            assert after[0][name] == before[-1][name]
+            assert after[-1][name] >= after[0][name]
+    saved = json.loads(state.read_text())["gateways"]
+    assert set(saved) == {g.gateway_id for g in gateways}
+    last = max(second.samples[gateways[0].gateway_id].values(), key=lambda s: s["seq"])
+    assert saved[gateways[0].gateway_id]["counters"]["pv_kwh"] == pytest.approx(
+        last["pv_kwh"], abs=1e-4
+    )
+
+
+def test_a_broken_state_file_starts_afresh_with_a_warning(tmp_path, caplog):
+    state = tmp_path / "state.json"
+    state.write_text('{"gateways": {"26SM00000000": {"t": 1, "counters": {"pv_kwh": -5}}}}')
+    server = FakeEssmon()
+    fleet(server, credentials(1), interval=60, duration=120, state_file=state)
+    assert "not a whole entry" in caplog.text
+    state.write_text("{not json")
+    fleet(server, credentials(1), interval=60, duration=120, state_file=state,
+          start=START + timedelta(hours=1))  # fmt: skip
+    assert "not read" in caplog.text
+    assert "26SM00000000" in json.loads(state.read_text())["gateways"]
 
 
 def test_heartbeats_at_start_and_every_five_simulated_minutes():

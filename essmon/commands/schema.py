@@ -27,14 +27,22 @@ class ModelSettings:
     reserve_max: int
     reserve_step: int
     export_limit_max_w: int
+    # The PCS rating: the most the model converts in either direction (PV, battery, export).
+    # The energy rollups bound each counter's growth by it (telemetry.rollups).
+    power_kw: float
 
 
 SCHEMAS: dict[str, ModelSettings] = {
-    "KP-GWBT-A": ModelSettings("住宅用 9.8kWh / 5.9kW", 0, 100, 10, 5_900),
-    "KP-GWBT-C": ModelSettings("産業用 49.5kWh / 20kW", 10, 100, 5, 20_000),
+    "KP-GWBT-A": ModelSettings("住宅用 9.8kWh / 5.9kW", 0, 100, 10, 5_900, 5.9),
+    "KP-GWBT-C": ModelSettings("産業用 49.5kWh / 20kW", 10, 100, 5, 20_000, 20.0),
 }
-# A model essmon does not know yet still gets commands, within what the protocol allows.
-GENERIC = ModelSettings("", 0, 100, 1, 100_000)
+# A model essmon does not know yet still gets commands, within what the protocol allows;
+# its rating is the protocol's power limit (±100,000 W).
+GENERIC = ModelSettings("", 0, 100, 1, 100_000, 100.0)
+# The most a site draws from the grid, for any model: the protocol's grid_w limit. Generous
+# on purpose (a Japanese low-voltage supply contract ends at 50 kW): the bound is there to
+# catch counters that jump by thousands of kWh, not to judge a household's wiring.
+SUPPLY_KW = 100.0
 
 
 class SettingError(ValueError):

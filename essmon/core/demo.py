@@ -30,6 +30,7 @@ from essmon.gateways.services import (
     provision_gateways,
 )
 from essmon.simulator.physics import SimulatedSite, model_spec
+from essmon.simulator.state import entry, save_state
 from essmon.telemetry.ingest import ingest_samples
 from essmon.telemetry.rollups import rollup_energy
 from essmon.warranty.services import change_dates
@@ -45,6 +46,9 @@ HISTORY_DAYS = 2
 # The demo's gateways were "made" before today, as real ones are: a sample timestamped
 # before its gateway's provisioning is refused.
 MADE_BEFORE = timedelta(days=HISTORY_DAYS + 1)
+# The simulator's state file (simulator.state): the back-filled history's last counters go
+# in, so that the live samples continue them; the simulator keeps it from run to run.
+SIMULATOR_STATE = "demo-simulator-state.json"
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ def ensure_demo_data(data_dir: Path | None = None) -> DemoData:
             _made_earlier(fresh)
             unclaimed.extend(fresh)
         customer_password, dealer_password = _ensure_household(
-            data_dir / "demo-household.txt", csv_file
+            data_dir / "demo-household.txt", csv_file, data_dir / SIMULATOR_STATE
         )
     return DemoData(
         OPERATOR_EMAIL, operator_password, unclaimed,
@@ -109,7 +113,7 @@ def _made_earlier(rows: list[ProvisionedGateway]) -> None:
     )
 
 
-def _ensure_household(cred_file: Path, csv_file: Path) -> tuple[str, str]:
+def _ensure_household(cred_file: Path, csv_file: Path, state_file: Path) -> tuple[str, str]:
     """A customer with one claimed gateway (in the demo CSV, so the simulator feeds it),
     entrusted to a dealer; made once, its passwords kept in ``cred_file``."""
     if cred_file.exists() and User.objects.filter(email=CUSTOMER_EMAIL).exists():
@@ -156,7 +160,7 @@ def _ensure_household(cred_file: Path, csv_file: Path) -> tuple[str, str]:
         gateway=gateway, user=customer,
         received_date=today - timedelta(days=10), grid_connection_date=today - timedelta(days=3),
     )  # fmt: skip
-    transaction.on_commit(lambda: _history(gateway))
+    transaction.on_commit(lambda: _history(gateway, state_file))
     cred_file.write_text(
         f"{CUSTOMER_EMAIL}\n{customer_password}\n{DEALER_EMAIL}\n{dealer_password}\n"
     )
@@ -164,9 +168,10 @@ def _ensure_household(cred_file: Path, csv_file: Path) -> tuple[str, str]:
     return customer_password, dealer_password
 
 
-def _history(gateway: Gateway) -> None:
+def _history(gateway: Gateway, state_file: Path) -> None:
     """The days before now, from the simulator's physics, stored and rolled up as if the
-    gateway had reported them."""
+    gateway had reported them; the counters it ended with go into the simulator's state
+    file, so the simulator's first live sample continues them."""
     now = timezone.now()
     start = timezone.localtime(now, JST).replace(hour=0, minute=0, second=0, microsecond=0)
     site = SimulatedSite(
@@ -178,6 +183,9 @@ def _history(gateway: Gateway) -> None:
         samples.append(site.step(60).as_sample(len(samples)))
     for chunk in range(0, len(samples), 500):
         ingest_samples(gateway=gateway, samples=samples[chunk : chunk + 500], now=now)
+    save_state(
+        state_file, {gateway.gateway_id: entry(site.t, site.counters, site.soc_pct, len(samples))}
+    )
     rollup_energy()
 
 

@@ -26,6 +26,7 @@ JST = ZoneInfo("Asia/Tokyo")
 COUNTERS = (
     "pv_kwh", "load_kwh", "grid_import_kwh", "grid_export_kwh", "charge_kwh", "discharge_kwh"
 )  # fmt: skip
+MARKS = ("filled", "missing")
 # A sample older than this is shown as stale: gateways report every minute or faster.
 STALE_AFTER = timedelta(minutes=3)
 
@@ -116,6 +117,13 @@ def live_snapshot(gateway: Gateway, *, now: datetime | None = None) -> LiveSnaps
 class Bucket:
     start: datetime  # JST
     kwh: dict
+    filled: int = 0  # pairs of samples whose counters were impossible, filled from powers
+    missing: int = 0  # such pairs across a gap too long to fill: their energy is left out
+
+    @property
+    def mark(self) -> str:
+        """補完 or 欠測 (or both) where the counters could not be used as they were."""
+        return "・".join(m for m, n in (("補完", self.filled), ("欠測", self.missing)) if n)
 
 
 @dataclass(frozen=True)
@@ -123,15 +131,20 @@ class History:
     buckets: tuple[Bucket, ...]
     totals: dict
     self_consumption: float | None  # share of generation used on site (not sold)
-    self_sufficiency: float | None  # share of consumption not bought from the grid
+    self_sufficiency: float | None  # share of consumption covered by the site's own PV
 
 
 def ratios(totals: dict) -> tuple[float | None, float | None]:
-    """Self-consumption and self-sufficiency; None where there was nothing to divide by."""
-    return (
-        _share(totals["pv_kwh"] - totals["grid_export_kwh"], totals["pv_kwh"]),
-        _share(totals["load_kwh"] - totals["grid_import_kwh"], totals["load_kwh"]),
-    )
+    """Self-consumption rate (自家消費率) = (PV − export) / PV, and self-sufficiency rate
+    (自給率) = (PV − export) / load: both from the PV used on site, directly or through
+    the battery, as the industry (and Japanese HEMS) defines them; None where there was
+    nothing to divide by.
+
+    Not (load − import) / load: a battery charged from the grid at night, as the economy
+    mode does, buys energy that is used hours later, often the next day, so a morning
+    or a sunny day read 0 % although the PV covered much of the house."""
+    used_on_site = totals["pv_kwh"] - totals["grid_export_kwh"]
+    return _share(used_on_site, totals["pv_kwh"]), _share(used_on_site, totals["load_kwh"])
 
 
 def _share(part: float, whole: float) -> float | None:
@@ -161,17 +174,23 @@ def energy_history(gateway: Gateway, *, view: str, anchor: date) -> History:
     if start is not None:
         rows = rows.filter(start__gte=start, start__lt=end)
     buckets: dict[datetime, dict] = {}
-    for row in rows.order_by("start").values("start", *COUNTERS):
+    for row in rows.order_by("start").values("start", *COUNTERS, *MARKS):
         local = timezone.localtime(row["start"], JST)
         key = local.replace(month=1, day=1, hour=0) if view == "lifetime" else local
-        into = buckets.setdefault(key, dict.fromkeys(COUNTERS, 0.0))
-        for name in COUNTERS:
+        into = buckets.setdefault(key, dict.fromkeys((*COUNTERS, *MARKS), 0.0))
+        for name in (*COUNTERS, *MARKS):
             into[name] += row[name]
     totals = {name: sum(b[name] for b in buckets.values()) for name in COUNTERS}
     consumption, sufficiency = ratios(totals)
     return History(
         buckets=tuple(
-            Bucket(k, {n: round(v, 3) for n, v in b.items()}) for k, b in buckets.items()
+            Bucket(
+                k,
+                {n: round(b[n], 3) for n in COUNTERS},
+                filled=int(b["filled"]),
+                missing=int(b["missing"]),
+            )
+            for k, b in buckets.items()
         ),
         totals={name: round(value, 3) for name, value in totals.items()},
         self_consumption=consumption,

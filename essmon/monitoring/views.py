@@ -26,21 +26,14 @@ from essmon.gateways.access import Purpose, gateway_or_404, is_operator, visible
 from essmon.monitoring import services
 from essmon.monitoring.fleet import STATUSES, FleetQuery, fleet_page
 from essmon.monitoring.forms import SettingsForm, describe_value
-from essmon.telemetry.models import GatewayLiveState
+from essmon.telemetry.models import Counter, GatewayLiveState
 
 LOGIN = "monitoring:login"
 # The switcher lists this many gateways; a bigger fleet is chosen from the table instead.
 SWITCHER_MAX = 100
 LIVE_REFRESH_SECONDS = 5
 PROGRESS_REFRESH_SECONDS = 3
-LABELS = {
-    "pv_kwh": "発電量",
-    "load_kwh": "消費量",
-    "grid_import_kwh": "買電量",
-    "grid_export_kwh": "売電量",
-    "charge_kwh": "充電量",
-    "discharge_kwh": "放電量",
-}
+LABELS = dict(Counter.choices)
 CURVE_LABELS = {
     "pv_w": "発電 (W)",
     "load_w": "消費 (W)",
@@ -264,6 +257,8 @@ def _history_data(gateway, view: str, anchor: date) -> dict:
         "date": anchor.isoformat(),
         "x": [int(b.start.timestamp()) for b in result.buckets],
         "energy": {name: [b.kwh[name] for b in result.buckets] for name in LABELS},
+        # per bar: "" or 補完 / 欠測 where the counters could not be used as they were
+        "marks": [b.mark for b in result.buckets],
         "totals": result.totals,
         "self_consumption": result.self_consumption,
         "self_sufficiency": result.self_sufficiency,
@@ -319,9 +314,9 @@ def history_csv(request: HttpRequest, gateway_id: str) -> HttpResponse:
         writer.writerow([])
     result = services.energy_history(gateway, view=view, anchor=anchor)
     fmt = {"day": "%Y-%m-%d %H:00", "month": "%Y-%m-%d", "year": "%Y-%m", "lifetime": "%Y"}[view]
-    writer.writerow(["期間", *(f"{label} (kWh)" for label in LABELS.values())])
+    writer.writerow(["期間", *(f"{label} (kWh)" for label in LABELS.values()), "欠測/補完"])
     for bucket in result.buckets:
-        writer.writerow([bucket.start.strftime(fmt), *(bucket.kwh[n] for n in LABELS)])
+        writer.writerow([bucket.start.strftime(fmt), *(bucket.kwh[n] for n in LABELS), bucket.mark])
     writer.writerow(["合計", *(result.totals[n] for n in LABELS)])
     writer.writerow([])
     for label, share in (("自家消費率 (%)", result.self_consumption),

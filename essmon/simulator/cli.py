@@ -182,6 +182,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="HTTPS connection pool shared by the fleet (default: %(default)s)",
     )
     where.add_argument(
+        "--state",
+        type=Path,
+        help="keep each gateway's counters and state of charge in this JSON file between "
+        "runs, so a restart continues them (essmon serve --demo passes its own)",
+    )
+    where.add_argument(
         "--insecure", action="store_true", help="do not verify the server's TLS certificate"
     )
 
@@ -288,6 +294,7 @@ def config_from_args(args: argparse.Namespace, now: datetime) -> FleetConfig:
         drain_timeout=args.drain_timeout,
         latitude=args.latitude,
         longitude=args.longitude,
+        state_file=args.state,
     )
 
 

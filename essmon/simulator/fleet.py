@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from essmon.simulator.physics import KYOTO, SimulatedSite, iso_jst, model_spec
+from essmon.simulator.state import entry as state_entry
+from essmon.simulator.state import load_state, save_state
 from essmon.simulator.transports import (
     Answer,
     GatewayCredentials,
@@ -129,6 +131,9 @@ class FleetConfig:
     firmware: str = "1.4.2-sim"
     vary_roof: bool = True
     jitter: bool = True
+    # counters carried over between runs (simulator.state); None: each run starts afresh
+    state_file: Path | None = None
+    state_every: float = 10.0  # real seconds between saves of the state file
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None:
@@ -321,6 +326,7 @@ class SimulatedGateway:
         config: FleetConfig,
         stats: FleetStats,
         errors: ErrorLog,
+        saved: dict | None = None,
     ) -> None:
         self.credentials = credentials
         self.gateway_id = credentials.gateway_id
@@ -341,7 +347,14 @@ class SimulatedGateway:
             longitude=config.longitude,
             vary_roof=config.vary_roof,
         )
-        self.seq = 0
+        if saved is not None:
+            # a device keeps its counters through a restart: go on from where the last run
+            # (or the demo's back-filled history) left them, not from a new installation
+            self.site.counters = dict(saved["counters"])
+            if saved.get("soc_pct") is not None:
+                self.site.soc_pct = saved["soc_pct"]
+        # the protocol's seq survives reboots too
+        self.seq = saved.get("seq", 0) if saved is not None else 0
         self.k = 0  # index of the next sample
         self.last_t: float | None = None
         self.samples: deque[dict] = deque()
@@ -427,6 +440,9 @@ class SimulatedGateway:
             steps = math.floor((t - self.next_status_t) / self.config.status_every) + 1
             self.next_status_t += steps * self.config.status_every
         return sample
+
+    def state(self) -> dict:
+        return state_entry(self.site.t, self.site.counters, self.site.soc_pct, self.seq)
 
     def in_outage(self, t: float) -> bool:
         return any(w.covers(t, self.gateway_id) for w in self.outages)
@@ -651,11 +667,33 @@ async def run_fleet(
     errors = ErrorLog()
     await transport.open()
     agents: list[SimulatedGateway] = []
+    saved = load_state(config.state_file)
+
+    def save() -> None:
+        if config.state_file is not None and agents:
+            save_state(config.state_file, {a.gateway_id: a.state() for a in agents})
+
+    saver = None
     try:
         agents = [
-            SimulatedGateway(creds, transport.session(creds), config, stats, errors)
+            SimulatedGateway(
+                creds,
+                transport.session(creds),
+                config,
+                stats,
+                errors,
+                saved.get(creds.gateway_id),
+            )
             for creds in gateways
         ]
+        if config.state_file is not None:
+
+            async def save_loop() -> None:
+                while True:
+                    await asyncio.sleep(config.state_every)
+                    save()
+
+            saver = asyncio.create_task(save_loop())
         loop = asyncio.get_running_loop()
         clock = SimClock(config.start.timestamp(), config.speed, loop.time())
         stats.started = time.monotonic()
@@ -697,6 +735,9 @@ async def run_fleet(
         if report is not None:
             report(stats.line(slowest()))
     finally:
+        if saver is not None:
+            saver.cancel()
+        save()
         await asyncio.gather(*(agent.session.close() for agent in agents), return_exceptions=True)
         await transport.close()
     return stats

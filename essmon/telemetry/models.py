@@ -73,6 +73,11 @@ class EnergyRollup(models.Model):
     charge_kwh = models.FloatField("充電量 (kWh)")
     discharge_kwh = models.FloatField("放電量 (kWh)")
     samples = models.IntegerField("計測データ数")
+    # Pairs of samples overlapping the period whose counters were impossible (went down or
+    # grew beyond the rating): energy filled in from the powers (補完), or, across a gap
+    # too long for that, left out (欠測). See CounterDiscontinuity.
+    filled = models.IntegerField("補完した区間", default=0, db_default=0)
+    missing = models.IntegerField("欠測の区間", default=0, db_default=0)
     updated_at = models.DateTimeField("更新日時")
 
     class Meta:
@@ -81,6 +86,58 @@ class EnergyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.gateway_id} {self.period} {self.start:%Y-%m-%d %H:%M}"
+
+
+class Counter(models.TextChoices):
+    """The six energy counters of a sample, and their names on the screens."""
+
+    PV = "pv_kwh", "発電量"
+    LOAD = "load_kwh", "消費量"
+    GRID_IMPORT = "grid_import_kwh", "買電量"
+    GRID_EXPORT = "grid_export_kwh", "売電量"
+    CHARGE = "charge_kwh", "充電量"
+    DISCHARGE = "discharge_kwh", "放電量"
+
+
+class CounterDiscontinuity(models.Model):
+    """A pair of consecutive samples across which one counter was impossible: it went down
+    (the device was reset or replaced) or grew by more than the system's rating allows in
+    the time between them. The energy rollup used ``used_kwh`` for the pair instead of the
+    counter's ``reported_kwh``: the powers' energy (補完), or nothing across a gap too long
+    to fill (欠測). Written by ``rollups.rollup_energy``, once per pair and counter."""
+
+    class Kind(models.TextChoices):
+        RESET = "reset", "減少(リセット・交換)"
+        JUMP = "jump", "定格を超える増加"
+        GAP = "gap", "欠測(長い空白)"
+
+    gateway = models.ForeignKey(
+        Gateway, on_delete=models.CASCADE, related_name="counter_discontinuities",
+        verbose_name="ゲートウェイ",
+    )  # fmt: skip
+    from_ts = models.DateTimeField("区間の開始(前の計測)")
+    to_ts = models.DateTimeField("区間の終了(後の計測)")
+    counter = models.CharField("累計値", max_length=20, choices=Counter.choices)
+    kind = models.CharField("種別", max_length=5, choices=Kind.choices)
+    reported_kwh = models.FloatField("累計値の差 (kWh)")
+    used_kwh = models.FloatField("集計に使った電力量 (kWh)")
+    detected_at = models.DateTimeField("検出日時")
+    # Set by every rollup run that finds it again; one that recomputes its hours and does
+    # not (a late sample filled the gap) deletes it.
+    checked_at = models.DateTimeField("最終確認日時")
+
+    class Meta:
+        verbose_name = "累計値の不連続"
+        verbose_name_plural = "累計値の不連続"
+        ordering = ["-to_ts"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["gateway", "to_ts", "counter"], name="telemetry_discontinuity_identity"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gateway_id} {self.counter} {self.to_ts:%Y-%m-%d %H:%M:%S}"
 
 
 class RollupWatermark(models.Model):

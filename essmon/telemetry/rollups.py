@@ -1,11 +1,14 @@
 """Energy per hour, Japanese day and Japanese month, made from the samples' cumulative
 counters and kept after the raw samples are dropped (docs/architecture.md, "Storage").
 
-The energy between two consecutive samples of a gateway is the growth of each counter, or,
-when a counter went down (the device was reset and counts from 0 again), its new value.
-That energy is spread over the hours the pair spans in proportion to time, as if the counter
-had grown evenly between them. So the energy around a gap or a late batch does not pile up in
-one hour, and the hours of a gateway always add up to its counters' growth (resets aside).
+The energy between two consecutive samples of a gateway is the growth of each counter,
+unless that is impossible: a counter that went down (a reset, a replaced unit) or grew by
+more than the model's rating allows in the time is a discontinuity, and the pair's energy
+comes from the samples' powers instead, bounded the same way, or is left out across a gap
+too long to fill; each such pair and counter is recorded as a CounterDiscontinuity. The
+energy is spread over the hours the pair spans in proportion to time, as if the counter
+had grown evenly between them. So the energy around a gap or a late batch does not pile up
+in one hour, and no hour holds more than the rating allows.
 
 ``rollup_energy`` runs every minute and recomputes only the hours that changed: those the
 pairs around each newly received sample overlap. Recomputing an hour from the samples is
@@ -24,7 +27,9 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from essmon.telemetry.models import EnergyRollup, RollupWatermark, Sample
+from essmon.commands.schema import SUPPLY_KW, schema_for
+from essmon.gateways.models import Gateway
+from essmon.telemetry.models import CounterDiscontinuity, EnergyRollup, RollupWatermark, Sample
 
 logger = logging.getLogger(__name__)
 
@@ -118,13 +123,26 @@ def rollup_energy(now: datetime | None = None) -> int:
         since = mark.received_upto - OVERLAP if mark.received_upto else None
         stretches = _dirty_stretches(since)
         written = 0
+        models = dict(Gateway.objects.filter(pk__in=stretches).values_list("pk", "model"))
         pieces = [
-            (gateway_id, lo, hi)
+            (gateway_id, lo, hi, rating_kw(models.get(gateway_id, "")))
             for gateway_id, (start, end) in sorted(stretches.items())
             for lo, hi in _cut_at_midnights(start, end)
         ]
         for chunk in _chunks(pieces, CHUNK):
-            written += _roll_hours(chunk, now)
+            count, marked = _roll_hours(chunk, now)
+            written += count
+            # rare, so the hot path stays one statement (and one look-up): only pieces of
+            # gateways with a discontinuity, now or recorded before in the chunk's time,
+            # are read a second time
+            recorded = CounterDiscontinuity.objects.filter(
+                gateway_id__in={p[0] for p in chunk},
+                to_ts__gt=datetime.fromtimestamp(min(p[1] for p in chunk), UTC),
+                to_ts__lte=datetime.fromtimestamp(max(p[2] for p in chunk), UTC),
+            )
+            marked |= set(recorded.values_list("gateway_id", flat=True).distinct())
+            if marked:
+                _record_discontinuities([p for p in chunk if p[0] in marked], now)
             _renew_lease()
         days = [
             (gateway_id, _jst_day(start), _jst_day(end - 1) + DAY)
@@ -206,20 +224,123 @@ def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
 # --- the statements -------------------------------------------------------------------
 
 
-def _roll_hours(pieces: Sequence[tuple[int, int, int]], now: datetime) -> int:
-    """Recompute the hour rollups of (gateway id, first hour, end hour) pieces in one
-    statement: the samples from the one before each piece to the one after it, their pairs
-    (LAG), each pair's energy spread over the hours it overlaps (a recursive CTE yields one
-    row per pair and hour), summed per hour and upserted. Pieces of one gateway must not
-    overlap."""
+# Each counter's power (W) in a sample, and the rate (kW) it can grow at: the PCS rating
+# for what goes through the power conditioner, the supply for what the grid delivers.
+# ``{s}`` is "0" for the pair's first sample, "" for its second.
+POWERS = {
+    "pv_kwh": "pv_w{s}",
+    "load_kwh": "load_w{s}",
+    "grid_import_kwh": "CASE WHEN grid_w{s} > 0 THEN grid_w{s} ELSE 0 END",
+    "grid_export_kwh": "CASE WHEN grid_w{s} < 0 THEN -grid_w{s} ELSE 0 END",
+    "charge_kwh": "CASE WHEN battery_w{s} < 0 THEN -battery_w{s} ELSE 0 END",
+    "discharge_kwh": "CASE WHEN battery_w{s} > 0 THEN battery_w{s} ELSE 0 END",
+}
+WATTS = ("pv_w", "load_w", "grid_w", "battery_w")
+RATES = {
+    "pv_kwh": "kw",
+    "load_kwh": f"(kw + {SUPPLY_KW!r})",  # the grid's supply and the PCS's output at once
+    "grid_import_kwh": repr(SUPPLY_KW),
+    "grid_export_kwh": "kw",
+    "charge_kwh": "kw",
+    "discharge_kwh": "kw",
+}
+# A counter may grow by up to MARGIN times its rate over a pair's time, plus SLACK_KWH for
+# counters rounded to 0.1 Wh and read a moment apart from the timestamp; more is a jump.
+MARGIN = 1.25
+SLACK_KWH = 0.01
+# The powers fill in a pair of at most this many seconds; across a longer gap nothing is
+# known of what happened, and the pair counts nothing (欠測) rather than a guess.
+FILL_LIMIT_S = 600
+
+
+def rating_kw(model: str) -> float:
+    return schema_for(model).power_kw
+
+
+def _pairs_sql(d: _Dialect, count: int) -> str:
+    """The CTEs shared by the hour rollup and the discontinuity record: ``judged`` has
+    one row per pair of consecutive samples of each piece (gateway, first hour, end hour,
+    PCS rating), with each counter's growth ``{c}_up``, the powers' energy ``{c}_pe`` (the
+    trapezoid of the pair's two samples) and the most it could have grown, ``{c}_cap``."""
+    table = connection.ops.quote_name(Sample._meta.db_table)
+    values = ", ".join([f"({d.int}, {d.ts}, {d.ts}, {d.num}, {d.num}, {d.num})"] * count)
+
+    def each(template: str, sep: str = ", ") -> str:
+        return sep.join(template.format(c=c, rate=RATES[c]) for c in COUNTERS)
+
+    watts = ", ".join(f"LAG({w}) OVER w AS {w}0, {w}" for w in WATTS)
+    samples = d.join_each.format(
+        outer="edges e",
+        table=table,
+        alias="s",
+        on="s.gateway_id = e.gateway_id AND s.ts >= e.first_ts AND s.ts <= e.last_ts",
+    )
+    bound = f"{{c}}_up, {{rate}} * (t1 - t0) / 3600.0 * {MARGIN!r} + {SLACK_KWH!r} AS {{c}}_cap"
+    # the trapezoid of the pair's two powers, in kWh
+    energy = ", ".join(
+        f"({POWERS[c].format(s='0')} + {POWERS[c].format(s='')}) * (t1 - t0) / 7200000.0 AS {c}_pe"
+        for c in COUNTERS
+    )
+    return f"""
+        pieces(gateway_id, lo, hi, lo_s, hi_s, kw) AS (VALUES {values}),
+        edges AS MATERIALIZED (
+            SELECT p.gateway_id, p.lo_s, p.hi_s, p.kw,
+                COALESCE((SELECT MAX(s.ts) FROM {table} s
+                          WHERE s.gateway_id = p.gateway_id AND s.ts < p.lo), p.lo) AS first_ts,
+                COALESCE((SELECT MIN(s.ts) FROM {table} s
+                          WHERE s.gateway_id = p.gateway_id AND s.ts >= p.hi), p.hi) AS last_ts
+            FROM pieces p
+        ),
+        points AS (
+            SELECT e.gateway_id, e.lo_s, e.hi_s, e.kw, s.ts, {d.epoch.format("s.ts")} AS t,
+                {each("s.{c}")}, {", ".join(f"s.{w}" for w in WATTS)}
+            FROM {samples}
+        ),
+        pairs AS (
+            SELECT gateway_id, lo_s, hi_s, kw, LAG(ts) OVER w AS ts0, ts AS ts1,
+                LAG(t) OVER w AS t0, t AS t1, {watts},
+                {each("{c} - LAG({c}) OVER w AS {c}_up")}
+            FROM points
+            WINDOW w AS (PARTITION BY gateway_id, lo_s ORDER BY t)
+        ),
+        judged AS (
+            SELECT gateway_id, lo_s, hi_s, ts0, ts1, t0, t1, {each(bound)}, {energy}
+            FROM pairs
+            WHERE t0 IS NOT NULL
+        )"""
+
+
+def _energy(c: str) -> str:
+    """A pair's energy for counter ``c`` (over ``judged``): its growth when possible, else
+    the powers' energy bounded by the same rating, or nothing across a long gap."""
+    return (
+        f"CASE WHEN {_fine(c)} THEN {c}_up WHEN t1 - t0 > {FILL_LIMIT_S} THEN 0"
+        f" WHEN {c}_pe <= 0 THEN 0 WHEN {c}_pe < {c}_cap THEN {c}_pe ELSE {c}_cap END"
+    )
+
+
+def _fine(c: str) -> str:
+    return f"({c}_up >= 0 AND {c}_up <= {c}_cap)"
+
+
+def _pieces_params(pieces: Sequence[tuple[int, int, int, float]]) -> list:
+    params: list = []
+    for gateway_id, lo, hi, kw in pieces:
+        params += [gateway_id, _adapt_epoch(lo), _adapt_epoch(hi), lo, hi, kw]
+    return params
+
+
+def _roll_hours(
+    pieces: Sequence[tuple[int, int, int, float]], now: datetime
+) -> tuple[int, set[int]]:
+    """Recompute the hour rollups of (gateway id, first hour, end hour, PCS rating) pieces
+    in one statement: the samples from the one before each piece to the one after it, their
+    pairs (LAG), each pair's energy spread over the hours it overlaps (a recursive CTE
+    yields one row per pair and hour), summed per hour and upserted. Pieces of one gateway
+    must not overlap. Returns the hours written and the gateways with a discontinuity."""
     d = _dialect()
     ops = connection.ops
-    table = ops.quote_name(Sample._meta.db_table)
     rollups = ops.quote_name(EnergyRollup._meta.db_table)
-    values = ", ".join([f"({d.int}, {d.ts}, {d.ts}, {d.num}, {d.num})"] * len(pieces))
-    params: list = []
-    for gateway_id, lo, hi in pieces:
-        params += [gateway_id, _adapt_epoch(lo), _adapt_epoch(hi), lo, hi]
 
     def each(template: str, sep: str = ", ") -> str:
         return sep.join(template.format(c=c) for c in COUNTERS)
@@ -230,70 +351,95 @@ def _roll_hours(pieces: Sequence[tuple[int, int, int]], now: datetime) -> int:
         "((CASE WHEN t1 < h + 3600 THEN t1 ELSE h + 3600 END)"
         " - (CASE WHEN t0 > h THEN t0 ELSE h END)) / (t1 - t0)"
     )
-    samples = d.join_each.format(
-        outer="edges e",
-        table=table,
-        alias="s",
-        on="s.gateway_id = e.gateway_id AND s.ts >= e.first_ts AND s.ts <= e.last_ts",
-    )
+    fine = " AND ".join(_fine(c) for c in COUNTERS)
     sql = f"""
-        WITH RECURSIVE
-        pieces(gateway_id, lo, hi, lo_s, hi_s) AS (VALUES {values}),
-        edges AS MATERIALIZED (
-            SELECT p.gateway_id, p.lo_s, p.hi_s,
-                COALESCE((SELECT MAX(s.ts) FROM {table} s
-                          WHERE s.gateway_id = p.gateway_id AND s.ts < p.lo), p.lo) AS first_ts,
-                COALESCE((SELECT MIN(s.ts) FROM {table} s
-                          WHERE s.gateway_id = p.gateway_id AND s.ts >= p.hi), p.hi) AS last_ts
-            FROM pieces p
-        ),
-        points AS (
-            SELECT e.gateway_id, e.lo_s, e.hi_s, {d.epoch.format("s.ts")} AS t,
-                {each("s.{c}")}
-            FROM {samples}
-        ),
-        pairs AS (
-            SELECT gateway_id, lo_s, hi_s, LAG(t) OVER w AS t0, t AS t1,
-                {each("{c} - LAG({c}) OVER w AS {c}_up, {c} AS {c}_now")}
-            FROM points
-            WINDOW w AS (PARTITION BY gateway_id, lo_s ORDER BY t)
-        ),
-        spread(gateway_id, hi_s, h, t0, t1, {each("{c}")}) AS (
+        WITH RECURSIVE {_pairs_sql(d, len(pieces))},
+        spread(gateway_id, hi_s, h, t0, t1, {each("{c}")}, filled, missing) AS (
             SELECT gateway_id, hi_s,
                 CASE WHEN t0 > lo_s THEN {d.floor.format("t0 / 3600")} * 3600 ELSE lo_s END,
-                t0, t1,
-                {each("CASE WHEN {c}_up < 0 THEN {c}_now ELSE {c}_up END")}
-            FROM pairs
-            WHERE t0 IS NOT NULL AND t1 > lo_s AND t0 < hi_s
+                t0, t1, {", ".join(_energy(c) for c in COUNTERS)},
+                CASE WHEN {fine} THEN 0 WHEN t1 - t0 > {FILL_LIMIT_S} THEN 0 ELSE 1 END,
+                CASE WHEN {fine} THEN 0 WHEN t1 - t0 <= {FILL_LIMIT_S} THEN 0 ELSE 1 END
+            FROM judged
+            WHERE t1 > lo_s AND t0 < hi_s
             UNION ALL
-            SELECT gateway_id, hi_s, h + 3600, t0, t1, {each("{c}")}
+            SELECT gateway_id, hi_s, h + 3600, t0, t1, {each("{c}")}, filled, missing
             FROM spread
             WHERE h + 3600 < t1 AND h + 3600 < hi_s
         ),
         energy AS (
-            SELECT gateway_id, h, {each(f"SUM({{c}} * {overlap}) AS {{c}}")}, 0 AS n
+            SELECT gateway_id, h, {each(f"SUM({{c}} * {overlap}) AS {{c}}")}, 0 AS n,
+                SUM(filled) AS filled, SUM(missing) AS missing
             FROM spread
             GROUP BY gateway_id, h
             UNION ALL
             SELECT gateway_id, {d.floor.format("t / 3600")} * 3600,
-                {each("CAST(0 AS DOUBLE PRECISION)")}, COUNT(*)
+                {each("CAST(0 AS DOUBLE PRECISION)")}, COUNT(*), 0, 0
             FROM points
             WHERE t >= lo_s AND t < hi_s
             GROUP BY gateway_id, {d.floor.format("t / 3600")} * 3600
         )
-        INSERT INTO {rollups} (gateway_id, period, {start}, {each("{c}")}, samples, updated_at)
-        SELECT gateway_id, %s, {d.from_epoch.format("h")}, {each("SUM({c})")}, SUM(n), {d.ts}
+        INSERT INTO {rollups}
+            (gateway_id, period, {start}, {each("{c}")}, samples, filled, missing, updated_at)
+        SELECT gateway_id, %s, {d.from_epoch.format("h")}, {each("SUM({c})")}, SUM(n),
+            SUM(filled), SUM(missing), {d.ts}
         FROM energy
         WHERE TRUE
         GROUP BY gateway_id, h
         ON CONFLICT (gateway_id, period, {start}) DO UPDATE SET
             {each("{c} = excluded.{c}")}, samples = excluded.samples,
+            filled = excluded.filled, missing = excluded.missing,
             updated_at = excluded.updated_at
-        RETURNING gateway_id
+        RETURNING gateway_id, filled + missing
     """
+    params = _pieces_params(pieces)
     params += [EnergyRollup.Period.HOUR.value, ops.adapt_datetimefield_value(now)]
     # counted from RETURNING: SQLite reports no rowcount for a statement that starts WITH
-    return len(_run(sql, params))
+    rows = _run(sql, params)
+    return len(rows), {gateway_id for gateway_id, marked in rows if marked}
+
+
+def _record_discontinuities(pieces: Sequence[tuple[int, int, int, float]], now: datetime) -> None:
+    """Write a CounterDiscontinuity per impossible counter of each pair that ends in the
+    pieces (after the piece's start, up to its end: so in exactly one piece), or rewrite it
+    as it is now, keeping the first detection time; then delete those of the pieces that
+    were not found again (a late sample turned their pair into fine ones)."""
+    d = _dialect()
+    ops = connection.ops
+    table = ops.quote_name(CounterDiscontinuity._meta.db_table)
+    kinds = CounterDiscontinuity.Kind
+    found = " UNION ALL ".join(
+        f"""SELECT gateway_id, ts0, ts1, '{c}' AS counter,
+                CASE WHEN t1 - t0 > {FILL_LIMIT_S} THEN '{kinds.GAP.value}'
+                     WHEN {c}_up < 0 THEN '{kinds.RESET.value}' ELSE '{kinds.JUMP.value}' END
+                    AS kind,
+                {c}_up AS reported, {_energy(c)} AS used
+            FROM judged WHERE NOT {_fine(c)} AND t1 > lo_s AND t1 <= hi_s"""
+        for c in COUNTERS
+    )
+    sql = f"""
+        WITH {_pairs_sql(d, len(pieces))}
+        INSERT INTO {table} (gateway_id, from_ts, to_ts, counter, kind, reported_kwh,
+            used_kwh, detected_at, checked_at)
+        SELECT gateway_id, ts0, ts1, counter, kind, reported, used, {d.ts}, {d.ts}
+        FROM ({found}) found
+        WHERE TRUE
+        ON CONFLICT (gateway_id, to_ts, counter) DO UPDATE SET
+            from_ts = excluded.from_ts, kind = excluded.kind,
+            reported_kwh = excluded.reported_kwh, used_kwh = excluded.used_kwh,
+            checked_at = excluded.checked_at
+    """
+    stamp = ops.adapt_datetimefield_value(now)
+    with transaction.atomic():
+        _run(sql, [*_pieces_params(pieces), stamp, stamp])
+        within = Q()
+        for gateway_id, lo, hi, _ in pieces:
+            within |= Q(
+                gateway_id=gateway_id,
+                to_ts__gt=datetime.fromtimestamp(lo, UTC),
+                to_ts__lte=datetime.fromtimestamp(hi, UTC),
+            )
+        CounterDiscontinuity.objects.filter(within, checked_at__lt=now).delete()
 
 
 def _roll_up(
@@ -315,9 +461,10 @@ def _roll_up(
     params: list = []
     for gateway_id, lo, hi in spans:
         params += [gateway_id, _adapt_epoch(lo), _adapt_epoch(hi)]
-    sums = ", ".join(f"SUM(r.{c})" for c in (*COUNTERS, "samples"))
-    updates = ", ".join(f"{c} = excluded.{c}" for c in (*COUNTERS, "samples", "updated_at"))
-    columns = ", ".join(COUNTERS)
+    summed = (*COUNTERS, "samples", "filled", "missing")
+    sums = ", ".join(f"SUM(r.{c})" for c in summed)
+    updates = ", ".join(f"{c} = excluded.{c}" for c in (*summed, "updated_at"))
+    columns = ", ".join(summed)
     sources = d.join_each.format(
         outer="spans p",
         table=rollups,
@@ -327,7 +474,7 @@ def _roll_up(
     )
     sql = f"""
         WITH spans(gateway_id, lo, hi) AS (VALUES {values})
-        INSERT INTO {rollups} (gateway_id, period, {start}, {columns}, samples, updated_at)
+        INSERT INTO {rollups} (gateway_id, period, {start}, {columns}, updated_at)
         SELECT r.gateway_id, %s, {bucket}, {sums}, {d.ts}
         FROM {sources}
         WHERE TRUE

@@ -76,12 +76,49 @@
     }, [curve.ts, curve.soc_pct]);
   }
 
+  // 補完 (filled in from the powers) and 欠測 (left out across a long gap): a band behind
+  // the bar and its word above it, so the mark reads without hovering (phones).
+  const MARK_FILL = { "補完": "rgba(224,168,0,.22)", "欠測": "rgba(91,104,116,.22)" };
+  function marksPlugin(marks) {
+    const bandOf = (u, i) => {
+      const half = (u.valToPos(1, "x", true) - u.valToPos(0, "x", true)) / 2;
+      return [u.valToPos(i, "x", true) - half, half * 2];
+    };
+    return {
+      hooks: {
+        drawClear: [(u) => {
+          marks.forEach((mark, i) => {
+            if (!mark) return;
+            const [left, width] = bandOf(u, i);
+            u.ctx.fillStyle = MARK_FILL[mark.split("・").pop()];
+            u.ctx.fillRect(left, u.bbox.top, width, u.bbox.height);
+          });
+        }],
+        draw: [(u) => {
+          const ctx = u.ctx;
+          ctx.save();
+          ctx.font = "bold " + Math.round(11 * devicePixelRatio) + "px sans-serif";
+          ctx.textAlign = "center";
+          ctx.textBaseline = "top";
+          ctx.fillStyle = "#333d46";
+          marks.forEach((mark, i) => {
+            if (!mark) return;
+            const [left, width] = bandOf(u, i);
+            ctx.fillText(mark, left + width / 2, u.bbox.top + 2 * devicePixelRatio);
+          });
+          ctx.restore();
+        }],
+      },
+    };
+  }
+
   function energyCharts() {
     const group = document.getElementById("energy-charts");
     if (!data.x.length) return;
     const index = data.x.map((_, i) => i);
     const labels = data.x.map(bucketLabel);
     const bars = (align) => uPlot.paths.bars({ size: [0.42, 48], align: align, gap: 1 });
+    const marked = (data.marks || []).some(Boolean);
     PAIRS.forEach(([title, a, b]) => {
       const box = document.createElement("figure");
       box.className = "chart energy";
@@ -91,14 +128,16 @@
       group.appendChild(box);
       mount(box, {
         height: 200,
+        plugins: marked ? [marksPlugin(data.marks)] : [],
         cursor: { drag: { x: false, y: false } },
-        scales: { x: { time: false, range: [-0.6, index.length - 0.4] }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
+        // headroom above the tallest bar for the 補完 / 欠測 word
+        scales: { x: { time: false, range: [-0.6, index.length - 0.4] }, y: { range: (u, min, max) => [0, Math.max(1, max * (marked ? 1.3 : 1.1))] } },
         axes: [
           { values: (u, ticks) => ticks.map((t) => (Number.isInteger(t) && labels[t]) || ""), space: 36 },
           { size: 56 },
         ],
         series: [
-          { label: "期間", value: (u, i) => (i == null ? "—" : labels[i]) },
+          { label: "期間", value: (u, i) => (i == null ? "—" : labels[i] + (data.marks && data.marks[i] ? "(" + data.marks[i] + ")" : "")) },
           { label: data.labels[a], fill: COLORS[a], stroke: COLORS[a], paths: bars(-1), points: { show: false },
             value: (u, v) => (v == null ? "—" : v.toFixed(1) + " kWh") },
           { label: data.labels[b], fill: COLORS[b], stroke: COLORS[b], paths: bars(1), points: { show: false },

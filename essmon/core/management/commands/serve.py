@@ -52,10 +52,13 @@ class Command(BaseCommand):
         # service does not depend on them, so one ending does not stop the service
         optional = {}
         if demo:
+            from essmon.core.demo import SIMULATOR_STATE
+
             optional["simulator"] = [
                 *cli, "simulate", "--csv", str(settings.DATA_DIR / "demo-gateways.csv"),
                 "--url", f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}",
                 "--interval", "10", "--report-every", "600",
+                "--state", str(settings.DATA_DIR / SIMULATOR_STATE),
             ]  # fmt: skip
         # every part is started again when it exits (with a growing pause while it keeps
         # failing): one message or request that kills a worker must not stop the service
