@@ -64,14 +64,20 @@ chromium:
 		fi; \
 	fi
 
-# Debian's Mosquitto binary for the MQTT tests, which start brokers of their own.
-mosquitto:
-	@if ! command -v mosquitto >/dev/null; then \
+# Debian's Mosquitto for the MQTT tests, which start brokers of their own, and essmon's
+# access-control plugin for the gateways' listener, built against its headers.
+MOSQUITTO_DEBS := mosquitto mosquitto-dev libmosquitto-dev gcc
+mosquitto: deps
+	@if ! command -v mosquitto >/dev/null || [ ! -f /usr/include/mosquitto_plugin.h ] \
+		|| [ ! -f /usr/include/mosquitto.h ] || ! command -v gcc >/dev/null; then \
 		if [ "$$(id -u)" = "0" ]; then \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto >/dev/null; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(MOSQUITTO_DEBS) >/dev/null; \
 		else \
-			echo "Mosquitto is missing: install Debian's mosquitto package (MQTT tests will skip)"; \
+			echo "Mosquitto or its headers are missing: install Debian's $(MOSQUITTO_DEBS) (MQTT tests will skip)"; \
 		fi; \
+	fi
+	@if [ -f /usr/include/mosquitto_plugin.h ]; then \
+		$(BIN)/essmon build-mqtt-plugin --out build/essmon_gateway_acl.so; \
 	fi
 
 clean:

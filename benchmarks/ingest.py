@@ -403,10 +403,14 @@ class Bench:
         folder = self.folder / "broker"
         files = BrokerFiles.beside(str(folder / "passwd"), str(folder / "acl"))
         write_broker_files(files, service=service)
+        # the gateways' listener as in production: with essmon's plugin when it is built
+        # (`make mosquitto`), else with the generated ACL file
+        plugin = ROOT / "build" / "essmon_gateway_acl.so"
         listeners = mosquitto_listeners(
             files,
             gateway_listener=f"{port} 127.0.0.1",
             service_listener=f"{service_port} 127.0.0.1",
+            acl_plugin=plugin if plugin.exists() else None,
         )
         broker = Broker(folder, port, service_port, listeners)
         broker.start()

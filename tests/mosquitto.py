@@ -13,12 +13,15 @@ from pathlib import Path
 from essmon.mqtt.broker import BrokerAddress, BrokerFiles, mosquitto_listeners, write_broker_files
 from tests.services import free_port, require
 
+# built by `make mosquitto` (essmon build-mqtt-plugin)
+ACL_PLUGIN = Path(__file__).resolve().parent.parent / "build" / "essmon_gateway_acl.so"
 SERVICE = BrokerAddress("127.0.0.1", 0, "essmon-ingest", "ingest-secret-for-tests", False)
 
 
 class Mosquitto:
     def __init__(self, folder: Path) -> None:
         require(shutil.which("mosquitto") is not None, "Mosquitto (the mosquitto binary)")
+        require(ACL_PLUGIN.exists(), f"essmon's Mosquitto plugin ({ACL_PLUGIN}: make mosquitto)")
         self.folder = folder
         self.port = free_port()  # the gateways'
         self.service_port = free_port()
@@ -33,6 +36,7 @@ class Mosquitto:
                 self.files,
                 gateway_listener=f"{self.port} 127.0.0.1",
                 service_listener=f"{self.service_port} 127.0.0.1",
+                acl_plugin=ACL_PLUGIN,
             ),
             "persistence true",
             f"persistence_location {folder / 'data'}/",

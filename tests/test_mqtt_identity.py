@@ -142,11 +142,10 @@ def test_a_gateway_using_another_gateways_id_cannot_knock_it_offline(broker):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_gateway_subscribing_to_another_gateways_commands_never_receives_them(broker):
-    """What Mosquitto 2.0's ACL file does (docs/deployment.md, "What a gateway cannot do"):
-    it checks a subscription at each delivery, not at SUBSCRIBE, so the SUBACK grants it
-    (its maintainers: eclipse/mosquitto#2042) and nothing of another gateway's arrives.
-    Should a broker refuse it (0x87), this test says so and the docs must follow."""
+def test_a_subscription_to_another_gateways_topics_is_refused(broker):
+    """Protocol section 4: the SUBACK refuses (0x87) what is not the gateway's own commands
+    topic; Mosquitto 2.0's ACL file alone would grant it and filter later (its maintainers:
+    eclipse/mosquitto#2042), so the gateways' listener runs essmon's plugin."""
     a, b = factories.connected_gateway(), factories.connected_gateway()
     broker.reload()
     subacks: dict = {}
@@ -155,11 +154,20 @@ def test_a_gateway_subscribing_to_another_gateways_commands_never_receives_them(
     gw_a.on_subscribe = lambda c, u, mid, codes, p: subacks.__setitem__(mid, codes)
     gw_a.on_message = lambda c, u, m: heard.append(m.topic)
     connect(gw_a, broker, persistent=False)
-    own = gw_a.subscribe(f"essmon/v1/{a.gateway_id}/commands", qos=1)[1]
-    other = gw_a.subscribe(f"essmon/v1/{b.gateway_id}/commands", qos=1)[1]
-    wait_for(lambda: len(subacks) == 2, 5, "both SUBACKs")
-    assert [str(code) for code in subacks[own]] == ["Granted QoS 1"]
-    assert [str(code) for code in subacks[other]] == ["Granted QoS 1"]
+    asked = {
+        "own": f"essmon/v1/{a.gateway_id}/commands",
+        "other": f"essmon/v1/{b.gateway_id}/commands",
+        "other telemetry": f"essmon/v1/{b.gateway_id}/telemetry",
+        "own telemetry": f"essmon/v1/{a.gateway_id}/telemetry",
+        "wildcard": "essmon/v1/+/commands",
+        "own wildcard": f"essmon/v1/{a.gateway_id}/#",
+        "everything": "#",
+    }
+    mids = {name: gw_a.subscribe(topic, qos=1)[1] for name, topic in asked.items()}
+    wait_for(lambda: len(subacks) == len(asked), 5, "every SUBACK")
+    codes = {name: [str(code) for code in subacks[mid]] for name, mid in mids.items()}
+    assert codes.pop("own") == ["Granted QoS 1"]
+    assert codes == {name: ["Not authorized"] for name in codes}
     service = client(broker, SERVICE.username, SERVICE.password, client_id="commands")
     connect(service, broker, persistent=False, port=broker.service_port)
     service.publish(f"essmon/v1/{b.gateway_id}/commands", '{"commands": []}', qos=1)
@@ -167,6 +175,13 @@ def test_a_gateway_subscribing_to_another_gateways_commands_never_receives_them(
     wait_for(lambda: heard, 5, "A's own command")
     time.sleep(0.3)
     assert heard == [f"essmon/v1/{a.gateway_id}/commands"]
+    # and publishing anywhere but its own four topics is refused too (PUBACK 0x87)
+    pubacks: dict = {}
+    gw_a.on_publish = lambda c, u, mid, code, p: pubacks.__setitem__(mid, str(code))
+    denied = gw_a.publish(f"essmon/v1/{b.gateway_id}/telemetry", "{}", qos=1).mid
+    commands = gw_a.publish(f"essmon/v1/{a.gateway_id}/commands", "{}", qos=1).mid
+    wait_for(lambda: denied in pubacks and commands in pubacks, 5, "the PUBACKs")
+    assert pubacks[denied] == pubacks[commands] == "Not authorized"
     for made in (gw_a, service):
         made.disconnect()
         made.loop_stop()
@@ -224,6 +239,7 @@ def test_the_deployment_docs_configure_the_listeners_as_the_tests_brokers():
         BrokerFiles.beside("/etc/mosquitto/essmon/passwd", "/etc/mosquitto/essmon/acl"),
         gateway_listener="8883",
         service_listener="1883 127.0.0.1",
+        acl_plugin=Path("/usr/lib/mosquitto/essmon_gateway_acl.so"),
     )
     # in the same order (each listener's settings follow its line), TLS lines between
     assert [line for line in lines if line in wanted] == wanted

@@ -178,17 +178,29 @@ def write_broker_files(files: BrokerFiles, *, service: BrokerAddress | None) -> 
     return any(changed)
 
 
+# The gateways' listener's access control (essmon/mqtt/plugin): refuses at SUBSCRIBE what
+# Mosquitto 2.0's ACL file only filters at delivery. Built by `essmon build-mqtt-plugin`.
+ACL_PLUGIN_SOURCE = Path(__file__).resolve().parent / "plugin" / "essmon_gateway_acl.c"
+
+
 def mosquitto_listeners(
-    files: BrokerFiles, *, gateway_listener: str, service_listener: str
+    files: BrokerFiles,
+    *,
+    gateway_listener: str,
+    service_listener: str,
+    acl_plugin: Path | None,
 ) -> list[str]:
     """The two listeners of docs/deployment.md's mosquitto.conf (without TLS, which the
-    deployment adds to the gateways' one): for the tests' and the benchmark's brokers."""
+    deployment adds to the gateways' one): for the tests' and the benchmark's brokers.
+    With ``acl_plugin`` (the built plugin) the gateways' access control is the plugin's;
+    without it, the generated ACL file's, which grants any SUBSCRIBE and filters later."""
+    access = f"plugin {acl_plugin}" if acl_plugin else f"acl_file {files.acl_file}"
     return [
         "per_listener_settings true",
         f"listener {gateway_listener}",
         "allow_anonymous false",
         f"password_file {files.password_file}",
-        f"acl_file {files.acl_file}",
+        access,
         "use_username_as_clientid true",
         f"listener {service_listener}",
         "allow_anonymous false",
