@@ -1,10 +1,11 @@
 from django.contrib import admin
 
+from essmon.core.text import SafeTextAdmin
 from essmon.telemetry.models import CounterDiscontinuity
 
 
 @admin.register(CounterDiscontinuity)
-class CounterDiscontinuityAdmin(admin.ModelAdmin):
+class CounterDiscontinuityAdmin(SafeTextAdmin):
     """What the energy rollup did not take from a gateway's counters, for the operator to
     see which figures were filled in from the powers (補完) or are missing (欠測)."""
 
