@@ -13,7 +13,8 @@ import itertools
 import json
 import math
 import os
-from datetime import timedelta
+from datetime import datetime, timedelta
+from datetime import timezone as fixed_offset
 
 import pytest
 from django.utils import timezone
@@ -53,6 +54,13 @@ def nested(depth: int) -> list:
 
 # --- what a hostile gateway sends ---------------------------------------------------------
 
+# valid ISO 8601 to Python, refused by PostgreSQL as it stood: an offset with a fraction
+ODD_OFFSET_TS = (
+    (timezone.now() - timedelta(hours=6))
+    .astimezone(fixed_offset(timedelta(hours=5, minutes=30, seconds=15, milliseconds=500)))
+    .isoformat()
+)
+
 NASTY = st.sampled_from(
     [
         ["running"], {"mode": "green"}, [], {}, None, True, False, "", "x" * 5000,
@@ -60,6 +68,7 @@ NASTY = st.sampled_from(
         math.nan, math.inf, -math.inf, "\ud800", "ok\udfff", "\ud83d", "a\x00b", "\x00",
         "1.4.2\r\nBcc: x@example.com", "２０２６-１１-２４", "0²:00", nested(60), nested(200),
         "2026-11-24T10:15:00", "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59",
+        ODD_OFFSET_TS,
         ["23:00", "0²:00"], ["23:00"], ["23:00", "07:00", "x"], [1, 2],
     ]
 )  # fmt: skip
@@ -327,6 +336,33 @@ def test_reported_crashers_are_refused_over_https(client, bad_gw, good_gw, case)
 def test_reported_crashers_are_dead_letters_on_mqtt(bad_gw, good_gw, case):
     mqtt_case(bad_gw, good_gw, case[0], reported(bad_gw, case))
     assert DeadLetter.objects.filter(gateway_id=bad_gw.gateway_id).count() == 1
+
+
+@pytest.mark.django_db
+def test_an_offset_with_a_fraction_of_a_second_is_stored_on_both_transports(client, bad_gw):
+    """Python reads +05:30:15.500000 as an offset, PostgreSQL refused it: a 500 on HTTPS, a
+    whole MQTT batch failed. The instant is kept, in UTC."""
+    assert ODD_OFFSET_TS.endswith("+05:30:15.500000")
+    body = good_body("telemetry", bad_gw.gateway_id)
+    body["samples"][0]["ts"] = ODD_OFFSET_TS
+    response = post(client, bad_gw, "telemetry", encode(body))
+    assert response.status_code == 200 and response.json()["accepted"] == 1, response.json()
+    instant = datetime.fromisoformat(ODD_OFFSET_TS)
+    assert Sample.objects.get(gateway=bad_gw).ts == instant
+    status = good_body("status", bad_gw.gateway_id)
+    status["status"]["ts"] = ODD_OFFSET_TS
+    assert post(client, bad_gw, "status", encode(status)).status_code == 200
+    later = good_body("telemetry", bad_gw.gateway_id)
+    later["samples"][0]["ts"] = (
+        (instant + timedelta(minutes=1))
+        .astimezone(fixed_offset(timedelta(hours=-3, seconds=-1)))
+        .isoformat()
+    )
+    outcome = process_messages(
+        [Incoming(f"essmon/v1/{bad_gw.gateway_id}/telemetry", encode(later))],
+        cache=GatewayCache(),
+    )
+    assert outcome.counts["samples_accepted"] == 1 and not outcome.counts["dead_letters"]
 
 
 @pytest.mark.django_db

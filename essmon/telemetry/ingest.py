@@ -142,7 +142,7 @@ def _json_type(value: object) -> str:
 
 
 def check_timestamp(value: object, *, gateway: Gateway, now: datetime) -> datetime:
-    if not isinstance(value, str) or len(value) > 40:
+    if not isinstance(value, str) or len(value) > 64:
         raise SampleError("ts: expected an ISO 8601 string")
     try:
         ts = datetime.fromisoformat(value)
@@ -154,7 +154,9 @@ def check_timestamp(value: object, *, gateway: Gateway, now: datetime) -> dateti
         raise SampleError(f"ts: {value} is more than a day ahead of the server clock")
     if ts < gateway.provisioned_at:
         raise SampleError(f"ts: {value} is before the gateway was provisioned")
-    return ts
+    # in UTC: Python takes offsets with seconds and fractions (+05:30:15.5), which
+    # PostgreSQL refuses; the instant is the same (and, checked above, within range)
+    return ts.astimezone(UTC)
 
 
 def validate_sample(
