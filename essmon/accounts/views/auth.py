@@ -9,8 +9,12 @@ from django.contrib.auth.forms import PasswordResetForm, SetPasswordForm
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.generic.edit import FormView
 
 from essmon.accounts import services
 from essmon.accounts.backends import login_refusal
@@ -108,7 +112,36 @@ password_reset = LimitedPasswordResetView.as_view(
 password_reset_sent = auth_views.PasswordResetDoneView.as_view(
     template_name="accounts/auth/password_reset_sent.html"
 )
-password_reset_confirm = auth_views.PasswordResetConfirmView.as_view(
+
+
+class SessionlessPasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's view moves the token into the session and redirects to …/set-password/,
+    so that it leaves the address bar; the session row then holds a live reset token in
+    plain text until the session expires. Here the form is served on the mailed URL itself
+    and nothing of the token is kept: the POST carries it in its path again. The token
+    stays out of logs (essmon.core.redact) and of other sites (the pages load nothing
+    from elsewhere, and the referrer policy is same-origin)."""
+
+    @method_decorator(sensitive_post_parameters())
+    @method_decorator(never_cache)
+    def dispatch(self, request, *args, **kwargs):
+        self.user = self.get_user(kwargs["uidb64"])
+        token = kwargs["token"]
+        self.validlink = (
+            self.user is not None
+            and token != self.reset_url_token
+            and self.token_generator.check_token(self.user, token)
+        )
+        if not self.validlink:
+            return self.render_to_response(self.get_context_data())
+        return FormView.dispatch(self, request, *args, **kwargs)
+
+    def form_valid(self, form):
+        form.save()  # the new password voids the token: the link works once
+        return FormView.form_valid(self, form)
+
+
+password_reset_confirm = SessionlessPasswordResetConfirmView.as_view(
     form_class=UnlockingSetPasswordForm,
     template_name="accounts/auth/password_reset_confirm.html",
     success_url=reverse_lazy("accounts:password_reset_complete"),
