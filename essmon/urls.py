@@ -1,14 +1,39 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.contrib.auth.views import PasswordChangeView
+from django.urls import include, path, reverse
 from django.views.generic import RedirectView
 
-from essmon.accounts.forms import LimitedAdminAuthenticationForm
+from essmon.accounts.forms import LimitedAdminAuthenticationForm, LimitedAdminPasswordChangeForm
 
 admin.site.site_header = "遠隔モニタリングサービス 運営管理"
 admin.site.site_title = "essmon 運営管理"
 admin.site.login_form = LimitedAdminAuthenticationForm
 
+
+class LimitedAdminPasswordChangeView(PasswordChangeView):
+    form_class = LimitedAdminPasswordChangeForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
+
+
+def admin_password_change(request):
+    """The admin's own password change, with the current password checked through the
+    login limits (AdminSite.password_change's form has no request to count with)."""
+    request.current_app = admin.site.name
+    return LimitedAdminPasswordChangeView.as_view(
+        success_url=reverse("admin:password_change_done"),
+        extra_context=admin.site.each_context(request),
+    )(request)
+
+
 urlpatterns = [
+    # before admin.site.urls: the same path and name, with the limited form
+    path(
+        "admin/password_change/",
+        admin.site.admin_view(admin_password_change),
+        name="admin_password_change",
+    ),
     # the admin's login offers a reset when this name exists: a locked operator needs one
     path(
         "admin/password_reset/",

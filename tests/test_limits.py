@@ -399,3 +399,26 @@ def test_current_password_checks_count_towards_the_lock(client, url_name, field,
     assert user.is_locked
     page = client.post(reverse(url_name), {field: factories.USER_PASSWORD, **extra})
     assert LOGIN_LOCKED in page.content.decode()
+
+
+def test_the_admins_password_change_counts_towards_the_lock(client, operator):
+    """Django's admin checks the old password itself, without the limits: thirty guesses
+    and then the right one changed it. Now it counts like every way in."""
+    client.force_login(operator)
+    url = reverse("admin:password_change")
+    assert client.get(url).status_code == 200
+    new = "Sakura2026xy"
+    for _ in range(10):
+        page = client.post(
+            url, {"old_password": "WrongPass1", "new_password1": new, "new_password2": new}
+        )
+        assert page.status_code == 200
+    operator.refresh_from_db()
+    assert operator.is_locked
+    page = client.post(
+        url,
+        {"old_password": factories.USER_PASSWORD, "new_password1": new, "new_password2": new},
+    )
+    assert page.status_code == 200 and LOGIN_LOCKED in page.content.decode()
+    operator.refresh_from_db()
+    assert not operator.check_password(new)

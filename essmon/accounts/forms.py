@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
 from django.contrib.auth import authenticate, password_validation
 from django.urls import reverse_lazy
 
@@ -292,6 +292,18 @@ def _current_password(request, value: str) -> str:
             login_refusal(request) or "現在のパスワードが正しくありません。"
         )
     return value
+
+
+class LimitedAdminPasswordChangeForm(SafeTextMixin, AdminPasswordChangeForm):
+    """The admin's パスワードの変更: its current-password check goes through the login
+    limits like every other (Django's form calls check_password directly)."""
+
+    def __init__(self, user, *args, request=None, **kwargs):
+        self.request = request
+        super().__init__(user, *args, **kwargs)
+
+    def clean_old_password(self) -> str:
+        return _current_password(self.request, self.cleaned_data["old_password"])
 
 
 class EmailChangeForm(SafeTextForm):
