@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.contrib.auth.views import PasswordChangeView
-from django.urls import include, path, reverse
+from django.urls import include, path, re_path, reverse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import RedirectView
 
 from essmon.accounts.forms import LimitedAdminAuthenticationForm, LimitedAdminPasswordChangeForm
+from essmon.telemetry import api as telemetry_api
 
 admin.site.site_header = "遠隔モニタリングサービス 運営管理"
 admin.site.site_title = "essmon 運営管理"
@@ -43,6 +45,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("essmon.telemetry.urls")),
     path("api/v1/", include("essmon.commands.urls")),
+    # any other path under /api/ answers JSON too, as the protocol promises
+    re_path(r"^api/(?P<rest>.*)$", csrf_exempt(telemetry_api.not_found)),
     path("monitoring/", include("essmon.monitoring.urls")),
     path("dealer/", include("essmon.dealers.urls")),
     path("menu/dealers/", include("essmon.dealers.urls_links")),

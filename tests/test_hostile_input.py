@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from datetime import timezone as fixed_offset
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -439,3 +440,36 @@ def test_the_worker_outlives_every_reported_crasher_and_an_unforeseen_fault(brok
     reasons = list(DeadLetter.objects.values_list("reason", flat=True))
     assert any("could not be handled (RuntimeError: a bug nobody foresaw)" in r for r in reasons)
     assert any("pcs_state: ['running'] is not one of" in r for r in reasons)
+
+
+# --- every answer under /api/ is JSON ------------------------------------------------------
+
+ENDPOINTS = {**{kind: ("POST", path) for kind, path in PATHS.items()},
+             "commands": ("GET", "/api/v1/commands")}  # fmt: skip
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", sorted(ENDPOINTS))
+def test_a_wrong_method_is_a_json_405_naming_the_right_one(bad_gw, kind):
+    allowed, path = ENDPOINTS[kind]
+    browser_like = Client(enforce_csrf_checks=True)  # as a real client: no CSRF exemption
+    for method in ("GET", "POST", "PUT", "DELETE", "PATCH"):
+        if method == allowed:
+            continue
+        response = browser_like.generic(
+            method, path, b"{}", content_type="application/json",
+            HTTP_AUTHORIZATION=f"Gateway {bad_gw.gateway_id}:{bad_gw.secret}",
+        )  # fmt: skip
+        assert response.status_code == 405, (method, path, response.content[:200])
+        assert response["Content-Type"] == "application/json" and response["Allow"] == allowed
+        assert response.json()["error"] == f"'{method}' is not allowed here; use {allowed}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path", ["/api/v1/telemetry/", "/api/v1/nothing", "/api/v2/telemetry", "/api/", "/api/v1/"]
+)
+def test_an_unknown_api_path_is_a_json_404(path):
+    response = Client(enforce_csrf_checks=True).post(path, b"{}", content_type="application/json")
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+    assert "docs/gateway-protocol.md" in response.json()["error"]

@@ -8,7 +8,6 @@ import time
 from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
 
 from essmon.commands.services import (
     MAX_RESULTS_PER_REQUEST,
@@ -32,8 +31,8 @@ POLL_EVERY_SECONDS = 0.5
 _long_polls = threading.BoundedSemaphore(settings.LONG_POLLS_PER_PROCESS)
 
 
-@require_GET
-@gateway_endpoint
+@csrf_exempt  # a wrong method must meet the JSON 405, not the CSRF page
+@gateway_endpoint("GET")
 def commands(request: HttpRequest) -> JsonResponse:
     gateway = authenticated_gateway(request)
     if gateway is None:
@@ -60,8 +59,7 @@ def commands(request: HttpRequest) -> JsonResponse:
 
 
 @csrf_exempt  # gateways authenticate with their device secret, not a browser session
-@require_POST
-@gateway_endpoint
+@gateway_endpoint("POST")
 def results(request: HttpRequest) -> JsonResponse:
     return ingest_list(
         request,

@@ -9,7 +9,6 @@ from functools import wraps
 from django.db import OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from essmon.gateways.models import Gateway
 from essmon.gateways.services import device_secret_matches, hash_device_secret
@@ -33,26 +32,45 @@ def error_response(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-def gateway_endpoint(view: Callable[[HttpRequest], JsonResponse]):
-    """Every gateway endpoint answers JSON, whatever happens (protocol section 3): a busy
-    or lost database is a 503 to send again after, and a fault of essmon's own with one
-    request is logged and answered 500 in JSON, never Django's HTML page."""
+def gateway_endpoint(*methods: str):
+    """Every gateway endpoint answers JSON, whatever happens (protocol section 3): a method
+    it does not take is a 405 saying which it takes, a busy or lost database is a 503 to
+    send again after, and a fault of essmon's own with one request is logged and answered
+    500 in JSON, never Django's HTML page."""
 
-    @wraps(view)
-    def answer(request: HttpRequest) -> JsonResponse:
-        try:
-            return view(request)
-        except OperationalError as exc:
-            # nothing was stored; the gateway sends it again
-            logger.warning("%s not stored: %s", request.path, exc)
-            response = error_response(503, "temporarily unable to store; send again later")
-            response["Retry-After"] = "30"
-            return response
-        except Exception:
-            logger.exception("%s failed", request.path)
-            return error_response(500, "essmon could not handle this request; send it again later")
+    def decorate(view: Callable[[HttpRequest], JsonResponse]):
+        @wraps(view)
+        def answer(request: HttpRequest) -> JsonResponse:
+            if request.method not in methods:
+                response = error_response(
+                    405, f"{brief(request.method)} is not allowed here; use {', '.join(methods)}"
+                )
+                response["Allow"] = ", ".join(methods)
+                return response
+            try:
+                return view(request)
+            except OperationalError as exc:
+                # nothing was stored; the gateway sends it again
+                logger.warning("%s not stored: %s", request.path, exc)
+                response = error_response(503, "temporarily unable to store; send again later")
+                response["Retry-After"] = "30"
+                return response
+            except Exception:
+                logger.exception("%s failed", request.path)
+                return error_response(
+                    500, "essmon could not handle this request; send it again later"
+                )
 
-    return answer
+        return answer
+
+    return decorate
+
+
+def not_found(request: HttpRequest, rest: str = "") -> JsonResponse:
+    """Anything else under /api/: a JSON 404 naming the documented endpoints."""
+    return error_response(
+        404, f"no endpoint {brief(request.path, 80)}; see docs/gateway-protocol.md, section 3"
+    )
 
 
 def authenticated_gateway(request: HttpRequest) -> Gateway | None:
@@ -125,8 +143,7 @@ def ingest_list(request: HttpRequest, *, field: str, limit: int, per: str, inges
 
 
 @csrf_exempt  # gateways authenticate with their device secret, not a browser session
-@require_POST
-@gateway_endpoint
+@gateway_endpoint("POST")
 def telemetry(request: HttpRequest) -> JsonResponse:
     return ingest_list(
         request,
@@ -138,8 +155,7 @@ def telemetry(request: HttpRequest) -> JsonResponse:
 
 
 @csrf_exempt
-@require_POST
-@gateway_endpoint
+@gateway_endpoint("POST")
 def status(request: HttpRequest) -> JsonResponse:
     gateway, body, refusal = _read_message(request)
     if refusal is not None:
@@ -153,8 +169,7 @@ def status(request: HttpRequest) -> JsonResponse:
 
 
 @csrf_exempt
-@require_POST
-@gateway_endpoint
+@gateway_endpoint("POST")
 def events(request: HttpRequest) -> JsonResponse:
     return ingest_list(
         request,
