@@ -13,6 +13,7 @@ from html.parser import HTMLParser
 import pytest
 from django.contrib import admin
 from django.template.loader import render_to_string
+from django.test import Client
 from django.urls import reverse
 
 from tests import factories, test_access_matrix
@@ -144,6 +145,18 @@ def test_the_registration_confirm_page_is_not_stored(client):
 def test_the_error_pages_need_nothing_the_policy_refuses():
     assert refused_in(render_to_string("500.html")) == []
     assert refused_in(render_to_string("404.html")) == []
+
+
+@pytest.mark.django_db
+def test_a_refused_csrf_token_gets_our_page_not_djangos(client):
+    """Django's own CSRF page is English with an inline <style> the policy refuses; the
+    test client skips CSRF checks, so a real client's POST is what shows it."""
+    browser_like = Client(enforce_csrf_checks=True)
+    response = browser_like.post(reverse("accounts:login"), {"email": "a@example.jp"})
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "送信を受け付けられませんでした" in html and "CSRF verification failed" not in html
+    assert refused_in(html) == [] and header_problems(response) == []
 
 
 def test_the_page_check_finds_what_the_policy_refuses():
