@@ -186,6 +186,71 @@ def test_no_hour_day_month_or_year_holds_more_than_the_rating_allows(gw):
     assert year.totals["load_kwh"] <= (5.9 + 100) * rollups.MARGIN * span_h
 
 
+def short_pairs(gw, interval_s: int, pv_of) -> None:
+    """An hour from 10:00 of a sample every ``interval_s`` seconds at 5.9 kW of PV, whose
+    PV counter reads ``pv_of(i)`` at the i-th sample (the others stay at 0)."""
+    from essmon.telemetry.models import Sample
+
+    Sample.objects.bulk_create(
+        Sample(gateway=gw, ts=at("10:00") + timedelta(seconds=i * interval_s), seq=i,
+               soc_pct=50, battery_temp_c=25, pcs_state="running", pcs_mode="economy",
+               received_at=timezone.now(), pv_w=5900, load_w=0, grid_w=0, battery_w=0,
+               **{**dict.fromkeys(rollups.COUNTERS, 0.0), "pv_kwh": pv_of(i)})
+        for i in range(3600 // interval_s + 1)
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("interval_s, step", [(10, 0.030), (1, 0.0115)])
+def test_the_slack_of_many_short_pairs_does_not_add_up(interval_s, step):
+    """Each pair grows by a little less than its bound with the 0.01 kWh slack, so each is
+    possible, but the hour's pairs together held 10.8 kWh (10 s) or 41.4 kWh (1 s) for a
+    5.9 kW unit: the hour is bounded by the rating over its time and marked filled."""
+    gw = factories.gateway(model="KP-GWBT-A")
+    short_pairs(gw, interval_s, lambda i: 100.0 + i * step)
+    rollup_energy()
+    hour = EnergyRollup.objects.get(gateway=gw, period="hour", start=at("10:00"))
+    assert hour.pv_kwh == pytest.approx(5.9 * rollups.MARGIN + rollups.SLACK_KWH)
+    assert hour.filled == 1
+    day = EnergyRollup.objects.get(gateway=gw, period="day")
+    assert (day.pv_kwh, day.filled) == (pytest.approx(hour.pv_kwh), 1)
+    assert marks(gw) == [
+        ("11:00", "pv_kwh", "jump", round(3600 // interval_s * step, 3), round(hour.pv_kwh, 3))
+    ]
+
+
+@pytest.mark.parametrize("interval_s", [1, 10])
+def test_a_meter_that_steps_by_001_kwh_read_every_second_is_not_flagged(interval_s):
+    """A real meter at full power, its counter rounded down to 0.01 kWh and read every
+    second (most pairs grow by 0, one in six by 0.01) or every ten: nothing is marked."""
+    gw = factories.gateway(model="KP-GWBT-A")
+    short_pairs(
+        gw, interval_s, lambda i: math.floor((100 + 5.9 * i * interval_s / 3600) * 100) / 100
+    )
+    rollup_energy()
+    hour = EnergyRollup.objects.get(gateway=gw, period="hour", start=at("10:00"))
+    assert (hour.filled, hour.missing) == (0, 0)
+    assert hour.pv_kwh == pytest.approx(5.9, abs=0.01)
+    assert not CounterDiscontinuity.objects.exists()
+
+
+def test_a_counter_a_step_lower_grew_by_nothing(gw):
+    """A state restored a moment back (the simulator's, a device's): 0.003 kWh lower is
+    not a reset of the counter's whole value, just no growth."""
+    put(gw, at("10:00"), 100.0, watts=SUNNY)
+    put(gw, at("10:01"), 100.05, watts=SUNNY)
+    put(gw, at("10:02"), 100.047, watts=SUNNY)
+    put(gw, at("10:03"), 100.097, watts=SUNNY)
+    rollup_energy()
+    assert series(gw)["03-10 10:00"] == pytest.approx(0.1)
+    assert not marks(gw)
+    put(gw, at("10:04"), 100.08, watts=SUNNY)  # 0.015 kWh down: more than a step
+    rollup_energy(now=timezone.now() + timedelta(seconds=1))
+    assert [m[:3] for m in marks(gw)] == [
+        ("10:04", "load_kwh", "reset"),
+        ("10:04", "pv_kwh", "reset"),
+    ]
+
+
 def test_the_ratings_are_the_models_pcs():
     """The simulator (which imports nothing of essmon's) models the same PCS ratings."""
     from essmon.simulator.physics import MODELS

@@ -245,7 +245,12 @@ RATES = {
     "discharge_kwh": "kw",
 }
 # A counter may grow by up to MARGIN times its rate over a pair's time, plus SLACK_KWH for
-# counters rounded to 0.1 Wh and read a moment apart from the timestamp; more is a jump.
+# counters that step by 0.01 kWh and are read a moment apart from the timestamp; more is a
+# jump. A counter that goes down by no more than SLACK_KWH (a reading taken just before the
+# next step, a state restored a moment back) grew by nothing. The slack is per pair, so it
+# would add up over many short pairs: each hour's sum is bounded again by MARGIN times the
+# rate over the time its pairs cover, plus SLACK_KWH once (a real counter's pairs add up to
+# its growth over the hour, within one step), and what that clips is counted as filled.
 MARGIN = 1.25
 SLACK_KWH = 0.01
 # The powers fill in a pair of at most this many seconds; across a longer gap nothing is
@@ -304,7 +309,7 @@ def _pairs_sql(d: _Dialect, count: int) -> str:
             WINDOW w AS (PARTITION BY gateway_id, lo_s ORDER BY t)
         ),
         judged AS (
-            SELECT gateway_id, lo_s, hi_s, ts0, ts1, t0, t1, {each(bound)}, {energy}
+            SELECT gateway_id, lo_s, hi_s, kw, ts0, ts1, t0, t1, {each(bound)}, {energy}
             FROM pairs
             WHERE t0 IS NOT NULL
         )"""
@@ -314,13 +319,14 @@ def _energy(c: str) -> str:
     """A pair's energy for counter ``c`` (over ``judged``): its growth when possible, else
     the powers' energy bounded by the same rating, or nothing across a long gap."""
     return (
-        f"CASE WHEN {_fine(c)} THEN {c}_up WHEN t1 - t0 > {FILL_LIMIT_S} THEN 0"
+        f"CASE WHEN {_fine(c)} THEN (CASE WHEN {c}_up > 0 THEN {c}_up ELSE 0 END)"
+        f" WHEN t1 - t0 > {FILL_LIMIT_S} THEN 0"
         f" WHEN {c}_pe <= 0 THEN 0 WHEN {c}_pe < {c}_cap THEN {c}_pe ELSE {c}_cap END"
     )
 
 
-def _fine(c: str) -> str:
-    return f"({c}_up >= 0 AND {c}_up <= {c}_cap)"
+def _fine(c: str, alias: str = "") -> str:
+    return f"({alias}{c}_up >= {-SLACK_KWH!r} AND {alias}{c}_up <= {alias}{c}_cap)"
 
 
 def _pieces_params(pieces: Sequence[tuple[int, int, int, float]]) -> list:
@@ -330,14 +336,55 @@ def _pieces_params(pieces: Sequence[tuple[int, int, int, float]]) -> list:
     return params
 
 
+def _hours_sql(d: _Dialect) -> str:
+    """The CTEs, after ``_pairs_sql``'s, that give ``hours``: per gateway and hour of the
+    pieces, each counter's energy ``{c}`` (each pair's spread over the hours it overlaps in
+    proportion to time: a recursive CTE yields one row per pair and hour), the most the hour
+    can hold, ``{c}_hcap`` (MARGIN times the rate over the seconds its pairs cover, plus one
+    SLACK_KWH), and the pairs filled in and left out."""
+
+    def each(template: str, sep: str = ", ") -> str:
+        return sep.join(template.format(c=c, rate=RATES[c]) for c in COUNTERS)
+
+    # the part of a pair's time [t0, t1] that falls into the hour starting at h, in seconds
+    seconds = "(CASE WHEN t1 < h + 3600 THEN t1 ELSE h + 3600 END) - (CASE WHEN t0 > h THEN t0 ELSE h END)"
+    fine = " AND ".join(_fine(c) for c in COUNTERS)
+    return f"""
+        spread(gateway_id, kw, hi_s, h, t0, t1, {each("{c}")}, filled, missing) AS (
+            SELECT gateway_id, kw, hi_s,
+                CASE WHEN t0 > lo_s THEN {d.floor.format("t0 / 3600")} * 3600 ELSE lo_s END,
+                t0, t1, {", ".join(_energy(c) for c in COUNTERS)},
+                CASE WHEN {fine} THEN 0 WHEN t1 - t0 > {FILL_LIMIT_S} THEN 0 ELSE 1 END,
+                CASE WHEN {fine} THEN 0 WHEN t1 - t0 <= {FILL_LIMIT_S} THEN 0 ELSE 1 END
+            FROM judged
+            WHERE t1 > lo_s AND t0 < hi_s
+            UNION ALL
+            SELECT gateway_id, kw, hi_s, h + 3600, t0, t1, {each("{c}")}, filled, missing
+            FROM spread
+            WHERE h + 3600 < t1 AND h + 3600 < hi_s
+        ),
+        covered AS (
+            SELECT gateway_id, h, MAX(kw) AS kw, SUM({seconds}) AS secs,
+                {each(f"SUM({{c}} * ({seconds}) / (t1 - t0)) AS {{c}}")},
+                SUM(filled) AS filled, SUM(missing) AS missing
+            FROM spread
+            GROUP BY gateway_id, h
+        ),
+        hours AS (
+            SELECT gateway_id, h, filled, missing, {each("{c}")},
+                {each(f"{{rate}} * secs / 3600.0 * {MARGIN!r} + {SLACK_KWH!r} AS {{c}}_hcap")}
+            FROM covered
+        )"""
+
+
 def _roll_hours(
     pieces: Sequence[tuple[int, int, int, float]], now: datetime
 ) -> tuple[int, set[int]]:
     """Recompute the hour rollups of (gateway id, first hour, end hour, PCS rating) pieces
     in one statement: the samples from the one before each piece to the one after it, their
-    pairs (LAG), each pair's energy spread over the hours it overlaps (a recursive CTE
-    yields one row per pair and hour), summed per hour and upserted. Pieces of one gateway
-    must not overlap. Returns the hours written and the gateways with a discontinuity."""
+    pairs (LAG), each pair's energy spread over the hours it overlaps, summed per hour,
+    bounded by the hour's time, and upserted. Pieces of one gateway must not overlap.
+    Returns the hours written and the gateways with a discontinuity."""
     d = _dialect()
     ops = connection.ops
     rollups = ops.quote_name(EnergyRollup._meta.db_table)
@@ -346,32 +393,14 @@ def _roll_hours(
         return sep.join(template.format(c=c) for c in COUNTERS)
 
     start = ops.quote_name("start")
-    # the share of a pair's time [t0, t1] that falls into the hour starting at h
-    overlap = (
-        "((CASE WHEN t1 < h + 3600 THEN t1 ELSE h + 3600 END)"
-        " - (CASE WHEN t0 > h THEN t0 ELSE h END)) / (t1 - t0)"
-    )
-    fine = " AND ".join(_fine(c) for c in COUNTERS)
     sql = f"""
-        WITH RECURSIVE {_pairs_sql(d, len(pieces))},
-        spread(gateway_id, hi_s, h, t0, t1, {each("{c}")}, filled, missing) AS (
-            SELECT gateway_id, hi_s,
-                CASE WHEN t0 > lo_s THEN {d.floor.format("t0 / 3600")} * 3600 ELSE lo_s END,
-                t0, t1, {", ".join(_energy(c) for c in COUNTERS)},
-                CASE WHEN {fine} THEN 0 WHEN t1 - t0 > {FILL_LIMIT_S} THEN 0 ELSE 1 END,
-                CASE WHEN {fine} THEN 0 WHEN t1 - t0 <= {FILL_LIMIT_S} THEN 0 ELSE 1 END
-            FROM judged
-            WHERE t1 > lo_s AND t0 < hi_s
-            UNION ALL
-            SELECT gateway_id, hi_s, h + 3600, t0, t1, {each("{c}")}, filled, missing
-            FROM spread
-            WHERE h + 3600 < t1 AND h + 3600 < hi_s
-        ),
+        WITH RECURSIVE {_pairs_sql(d, len(pieces))}, {_hours_sql(d)},
         energy AS (
-            SELECT gateway_id, h, {each(f"SUM({{c}} * {overlap}) AS {{c}}")}, 0 AS n,
-                SUM(filled) AS filled, SUM(missing) AS missing
-            FROM spread
-            GROUP BY gateway_id, h
+            SELECT gateway_id, h,
+                {each("CASE WHEN {c} > {c}_hcap THEN {c}_hcap ELSE {c} END AS {c}")}, 0 AS n,
+                filled + {each("CASE WHEN {c} > {c}_hcap THEN 1 ELSE 0 END", " + ")} AS filled,
+                missing
+            FROM hours
             UNION ALL
             SELECT gateway_id, {d.floor.format("t / 3600")} * 3600,
                 {each("CAST(0 AS DOUBLE PRECISION)")}, COUNT(*), 0, 0
@@ -417,12 +446,23 @@ def _record_discontinuities(pieces: Sequence[tuple[int, int, int, float]], now: 
             FROM judged WHERE NOT {_fine(c)} AND t1 > lo_s AND t1 <= hi_s"""
         for c in COUNTERS
     )
+    # an hour whose pairs were each possible but add up to more than the hour allows (the
+    # slack of many short pairs): one record for the hour, unless a pair ending with the
+    # hour already has one for that counter
+    clipped = " UNION ALL ".join(
+        f"""SELECT gateway_id, {d.from_epoch.format("h")}, {d.from_epoch.format("h + 3600")},
+                '{c}', '{kinds.JUMP.value}', {c}, {c}_hcap
+            FROM hours x WHERE {c} > {c}_hcap AND NOT EXISTS (
+                SELECT 1 FROM judged j WHERE j.gateway_id = x.gateway_id
+                    AND j.t1 = x.h + 3600 AND NOT {_fine(c, "j.")})"""
+        for c in COUNTERS
+    )
     sql = f"""
-        WITH {_pairs_sql(d, len(pieces))}
+        WITH RECURSIVE {_pairs_sql(d, len(pieces))}, {_hours_sql(d)}
         INSERT INTO {table} (gateway_id, from_ts, to_ts, counter, kind, reported_kwh,
             used_kwh, detected_at, checked_at)
         SELECT gateway_id, ts0, ts1, counter, kind, reported, used, {d.ts}, {d.ts}
-        FROM ({found}) found
+        FROM ({found} UNION ALL {clipped}) found
         WHERE TRUE
         ON CONFLICT (gateway_id, to_ts, counter) DO UPDATE SET
             from_ts = excluded.from_ts, kind = excluded.kind,
