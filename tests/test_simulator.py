@@ -18,10 +18,13 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from essmon.simulator.cli import parse_duration, parse_fault, parse_outage, parse_time
 from essmon.simulator.fleet import FleetConfig, FleetStats, Window, read_credentials, run_fleet
 from essmon.simulator.physics import COUNTERS, JST, DeviceSettings, SimulatedSite, model_spec
+from essmon.simulator.state import SEQ_MAX, load_state, save_state
 from essmon.simulator.transports import GatewayCredentials, HttpsTransport, MqttTransport
 
 A, C = model_spec("KP-GWBT-A"), model_spec("KP-GWBT-C")
@@ -371,6 +374,101 @@ def test_a_broken_state_file_starts_afresh_with_a_warning(tmp_path, caplog):
           start=START + timedelta(hours=1))  # fmt: skip
     assert "not read" in caplog.text
     assert "26SM00000000" in json.loads(state.read_text())["gateways"]
+
+
+def whole_entry(**changes) -> dict:
+    return {"t": 1.0, "soc_pct": 50, "seq": 1, "counters": dict.fromkeys(COUNTERS, 1), **changes}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("[" * 100_000 + "]" * 100_000, id="deep nesting"),
+        pytest.param(
+            json.dumps({"gateways": {"26SM00000000": whole_entry()}}).replace(
+                '"pv_kwh": 1', '"pv_kwh": 1' + "0" * 400
+            ),
+            id="huge int counter",
+        ),
+        pytest.param('{"gateways": {"26SM00000000": {"t": 1' + "0" * 400 + "}}}", id="huge int t"),
+        pytest.param(
+            json.dumps({"gateways": {"26SM00000000": whole_entry(seq=2**70)}}), id="huge seq"
+        ),
+    ],
+)
+def test_a_hostile_state_file_is_left_out_and_the_gateway_runs(tmp_path, caplog, text):
+    """Each of these crashed the simulator (RecursionError, OverflowError) or, for the seq,
+    had every sample refused by the server from then on."""
+    state = tmp_path / "state.json"
+    state.write_text(text)
+    assert load_state(state) == {}
+    assert "start afresh" in caplog.text or "not a whole entry" in caplog.text
+    server = FakeEssmon()
+    stats = fleet(server, credentials(1), interval=60, duration=120, state_file=state)
+    assert stats.errors == 0
+    assert [s["seq"] for s in server.samples["26SM00000000"].values()] == [0, 1]
+    assert load_state(state)["26SM00000000"]["seq"] == 2
+
+
+def test_the_largest_seq_is_kept():
+    entry = whole_entry(seq=SEQ_MAX)
+    assert load_state_of({"26SM00000000": entry}) == {"26SM00000000": {
+        **entry, "t": 1.0, "soc_pct": 50.0, "counters": dict.fromkeys(COUNTERS, 1.0)}}  # fmt: skip
+
+
+def load_state_of(gateways: object) -> dict:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "state.json"
+        path.write_text(json.dumps({"gateways": gateways}))
+        return load_state(path)
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.text(max_size=5)
+    | st.integers(min_value=-(2**80), max_value=2**80) | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@st.composite
+def spoiled_entries(draw) -> dict:
+    """A whole entry with some of its parts, anywhere in it, replaced by any JSON."""
+    entry = whole_entry()
+    for _ in range(draw(st.integers(0, 3))):
+        where = draw(st.sampled_from(["t", "soc_pct", "seq", "counters", *COUNTERS]))
+        value = draw(JSON)
+        if where in COUNTERS and isinstance(entry["counters"], dict):
+            entry["counters"][where] = value
+        else:
+            entry[where] = value
+    return entry
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(st.text(max_size=12), spoiled_entries() | JSON, max_size=3))
+def test_whatever_the_state_file_holds_what_is_loaded_is_usable(gateways):
+    """Property: the parser never raises, and every entry it keeps has finite counters
+    within bounds, a seq the protocol accepts, a state of charge within 0-100, and is
+    written back unchanged."""
+    loaded = load_state_of(gateways)
+    for value in loaded.values():
+        assert set(value["counters"]) == set(COUNTERS)
+        assert all(type(v) is float and 0 <= v <= 1e12 for v in value["counters"].values())
+        assert type(value["seq"]) is int and 0 <= value["seq"] <= SEQ_MAX
+        assert value["soc_pct"] is None or 0 <= value["soc_pct"] <= 100
+        assert type(value["t"]) is float and math.isfinite(value["t"])
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "state.json"
+        save_state(path, loaded)
+        assert load_state(path) == loaded
 
 
 def test_heartbeats_at_start_and_every_five_simulated_minutes():
