@@ -441,5 +441,43 @@ def test_recompute_energy_rewrites_rollups_made_under_the_old_rule(gw):
     assert series(gw) == {"03-10 10:00": pytest.approx(0.05)}
     assert series(gw, "month") == {"03-01 00:00": pytest.approx(0.05)}
     RollupWatermark.objects.update(running_until=timezone.now() + timedelta(minutes=5))
-    with pytest.raises(CommandError, match="a rollup run is going on"):
+    with pytest.raises(CommandError, match=r"a rollup run is going on.*nothing was recomputed"):
         call_command("recompute-energy", stdout=io.StringIO())
+
+
+def test_recompute_energy_says_so_when_the_scheduler_took_the_lease_first(gw, monkeypatch):
+    """The lease was free when the command looked, and the scheduler's run took it a moment
+    later: the command did nothing, and must not print "hours recomputed: 0"."""
+    from django.core.management import CommandError, call_command
+
+    put(gw, at("10:00"), 100.0, watts=SUNNY)
+    put(gw, at("10:01"), 100.05, watts=SUNNY)
+    rollup_energy()
+    mark = RollupWatermark.objects.get().received_upto
+    monkeypatch.setattr(rollups, "_take_lease", lambda: False)
+    printed = io.StringIO()
+    with pytest.raises(CommandError, match="nothing was recomputed"):
+        call_command("recompute-energy", stdout=printed)
+    assert printed.getvalue() == ""
+    assert RollupWatermark.objects.get().received_upto == mark  # the next run as it was
+
+
+def test_upgrading_makes_the_next_scheduled_rollup_recompute_the_old_ones(gw):
+    """An install (or a `make run` var/) from before 0008 holds rollups with a reset's whole
+    value and a watermark that says they are done; after migration 0009 the next scheduled
+    run recomputes every hour still kept, without anyone running recompute-energy."""
+    import importlib
+
+    from django.apps import apps
+
+    put(gw, at("10:00"), 100.0, watts=SUNNY)
+    put(gw, at("10:01"), 100.05, watts=SUNNY)
+    rollup_energy(now=timezone.now() + timedelta(minutes=10))
+    EnergyRollup.objects.filter(gateway=gw).update(pv_kwh=9_200.0)  # the old rule's figures
+    rollup_energy(now=timezone.now() + timedelta(minutes=20))
+    assert series(gw) == {"03-10 10:00": 9_200.0}  # nothing new received: left alone
+    migration = importlib.import_module("essmon.telemetry.migrations.0009_recompute_rollups")
+    migration.recompute_from_start(apps, None)
+    assert rollup_energy(now=timezone.now() + timedelta(minutes=21)) == 1
+    assert series(gw) == {"03-10 10:00": pytest.approx(0.05)}
+    assert series(gw, "month") == {"03-01 00:00": pytest.approx(0.05)}

@@ -229,7 +229,7 @@ def test_a_run_already_going_elsewhere_is_not_joined(gw):
     RollupWatermark.objects.create(
         name=rollups.WATERMARK, running_until=timezone.now() + timedelta(minutes=5)
     )
-    assert rollup_energy() == 0
+    assert rollup_energy() is None  # skipped: not "0 hours written"
     assert not EnergyRollup.objects.exists()
     RollupWatermark.objects.update(running_until=timezone.now() - timedelta(seconds=1))
     assert rollup_energy() == 2  # the lease of a run that died has expired

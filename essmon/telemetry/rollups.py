@@ -110,17 +110,18 @@ def _dialect() -> _Dialect:
     return POSTGRESQL if connection.vendor == "postgresql" else SQLITE
 
 
-def rollup_energy(now: datetime | None = None) -> int:
+def rollup_energy(now: datetime | None = None, *, from_start: bool = False) -> int | None:
     """Recompute the hours touched by the samples received since the last run (less
-    OVERLAP), then their days and months; returns the number of hours written. A run that
-    finds another one still going does nothing and returns 0."""
+    OVERLAP), or with ``from_start`` every hour of the samples still kept, then their days
+    and months; returns the number of hours written. A run that finds another one still
+    going does nothing and returns None."""
     now = now or timezone.now()
     if not _take_lease():
         logger.info("energy rollup skipped: another run holds the lease")
-        return 0
+        return None
     try:
         mark = RollupWatermark.objects.get(pk=WATERMARK)
-        since = mark.received_upto - OVERLAP if mark.received_upto else None
+        since = mark.received_upto - OVERLAP if mark.received_upto and not from_start else None
         stretches = _dirty_stretches(since)
         written = 0
         models = dict(Gateway.objects.filter(pk__in=stretches).values_list("pk", "model"))

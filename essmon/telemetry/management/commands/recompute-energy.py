@@ -1,9 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
-from django.db.models import Q
-from django.utils import timezone
 
-from essmon.telemetry.models import RollupWatermark
-from essmon.telemetry.rollups import WATERMARK, rollup_energy
+from essmon.telemetry.rollups import rollup_energy
 
 
 class Command(BaseCommand):
@@ -14,10 +11,12 @@ class Command(BaseCommand):
     )
 
     def handle(self, **options):
-        RollupWatermark.objects.get_or_create(name=WATERMARK)
-        free = Q(running_until__isnull=True) | Q(running_until__lt=timezone.now())
-        # from the start: the next run, this one or the scheduler's, reads every sample
-        if not RollupWatermark.objects.filter(free, name=WATERMARK).update(received_upto=None):
-            raise CommandError("a rollup run is going on; try again in a minute")
-        hours = rollup_energy()
+        # from the start within the run's own lease: a scheduled run that takes the lease
+        # first leaves this one with nothing done, and it must say so, not "0 hours"
+        hours = rollup_energy(from_start=True)
+        if hours is None:
+            raise CommandError(
+                "a rollup run is going on (the scheduler's, every minute); nothing was "
+                "recomputed: try again when it has finished"
+            )
         self.stdout.write(f"hours recomputed: {hours}")
