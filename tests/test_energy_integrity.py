@@ -401,6 +401,64 @@ def test_make_run_restarted_continues_the_demos_history(
     assert today["load_kwh"] < 30 * elapsed_h / 24 + 5  # a household, not a factory
 
 
+@pytest.mark.django_db(transaction=True)
+def test_make_run_killed_between_saves_continues_the_demos_history(live_server, tmp_path):
+    """The demo's simulator, a real process sending to a real server, is killed with
+    SIGKILL (or the machine ran out of memory) a few batches in, before any periodic save
+    of its state: started again, its counters go on from what it had sent, not from the
+    back-filled history's end below them (a reset on every gateway, 補完 on the demo). A
+    run ended by SIGHUP (its terminal closed) stops as for SIGTERM, delivering and saving."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from essmon.core.demo import SIMULATOR_STATE, ensure_demo_data
+    from essmon.telemetry.models import Sample
+
+    now = timezone.now().replace(microsecond=0)
+    ensure_partitions(now=now)
+    ensure_partitions(now=now + timedelta(days=1))
+    ensure_demo_data(tmp_path)
+    history_end = Sample.objects.latest("ts").ts
+
+    def simulate(start: datetime, *more: str) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "essmon.cli", "simulate", "--csv",
+             str(tmp_path / "demo-gateways.csv"), "--url", live_server.url, "--interval", "10",
+             "--report-every", "0", "--state", str(tmp_path / SIMULATOR_STATE),
+             "--start", start.isoformat(), *more],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    def wait_for_samples(after: datetime, count: int) -> None:
+        deadline = time.monotonic() + 30
+        while Sample.objects.filter(ts__gt=after).count() < count:
+            assert time.monotonic() < deadline, "the simulator sent too few samples"
+            time.sleep(0.1)
+
+    killed = simulate(now, "--speed", "120")
+    try:
+        wait_for_samples(history_end, 30)  # a few batches: well within the first 10 s
+    finally:
+        os.kill(killed.pid, signal.SIGKILL)
+        killed.communicate(timeout=30)
+    latest = Sample.objects.latest("ts").ts
+    hung_up = simulate(latest + timedelta(minutes=5), "--speed", "120")
+    wait_for_samples(latest, 20)
+    hung_up.send_signal(signal.SIGHUP)
+    _, errors = hung_up.communicate(timeout=60)
+    assert hung_up.returncode == 0, errors
+    latest = Sample.objects.latest("ts").ts
+    last = simulate(latest + timedelta(minutes=5), "--speed", "max", "--duration", "600")
+    _, errors = last.communicate(timeout=60)
+    assert last.returncode == 0, errors
+    assert Sample.objects.filter(ts__gt=latest).count() >= 60
+    rollup_energy()
+    assert list(CounterDiscontinuity.objects.values_list("gateway_id", "counter", "kind")) == []
+
+
 def test_a_late_sample_that_fills_the_gap_replaces_the_record(gw):
     """The samples after an outage arrived before the gateway's buffer: a three-hour gap
     with a reset in it is 欠測; when the buffer comes, the reset is a one-minute pair

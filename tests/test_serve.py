@@ -1,5 +1,6 @@
 """`essmon serve --demo` (what `make run` starts): the whole service comes up and stops cleanly."""
 
+import contextlib
 import http.cookiejar
 import json
 import os
@@ -54,7 +55,9 @@ def served(tmp_path):
     try:
         yield port, proc, data_dir, env
     finally:
-        if proc.poll() is None:
+        # the whole group, even when serve itself has ended: a child it left behind must
+        # not outlive the test
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
 
@@ -158,6 +161,39 @@ def test_serve_demo_starts_web_worker_and_scheduler(served):
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
+
+
+def test_serve_stops_its_children_when_the_terminal_is_closed(served):
+    """SIGHUP (the terminal `make run` runs in was closed) ended serve alone: gunicorn,
+    which reloads on SIGHUP, went on holding the port, orphaned. Now it stops like SIGTERM:
+    every child stopped, the port free, the simulator's state written."""
+    import socket
+
+    port, proc, data_dir, _ = served
+    wait_for(f"http://127.0.0.1:{port}/")
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline and not children_named(proc.pid, "simulate"):
+        time.sleep(0.2)
+    children = children_named(proc.pid, "")
+    assert len(children) >= 4  # web, worker, scheduler, simulator
+    workers = [pid for child in children for pid in children_named(child, "")]
+    proc.send_signal(signal.SIGHUP)  # to serve alone, as a test cannot close a terminal
+    assert proc.wait(timeout=60) == 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(alive(pid) for pid in children + workers):
+        time.sleep(0.2)
+    assert not [pid for pid in children + workers if alive(pid)]
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", port))  # nobody holds it
+    assert (data_dir / "demo-simulator-state.json").exists()
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def children_named(parent: int, word: str) -> list[int]:

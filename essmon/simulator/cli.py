@@ -336,7 +336,8 @@ async def _run(
         # a second Ctrl-C interrupts for real
         loop.remove_signal_handler(signal.SIGINT)
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    # SIGHUP: the terminal was closed; stopping as for SIGTERM writes the state file last
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         # not possible outside the main thread or on Windows: then Ctrl-C just interrupts
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, on_signal)

@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from essmon.simulator.physics import KYOTO, SimulatedSite, iso_jst, model_spec
 from essmon.simulator.state import entry as state_entry
-from essmon.simulator.state import load_state, save_state
+from essmon.simulator.state import load_state, write_state
 from essmon.simulator.transports import (
     Answer,
     GatewayCredentials,
@@ -355,6 +355,12 @@ class SimulatedGateway:
                 self.site.soc_pct = saved["soc_pct"]
         # the protocol's seq survives reboots too
         self.seq = saved.get("seq", 0) if saved is not None else 0
+        # Write-ahead: before a batch holding samples from seq ``saved_seq`` on is sent,
+        # ``write_ahead`` writes the state file, so a run killed at any moment (SIGKILL, out
+        # of memory) never left counters in it lower than a sample essmon has stored: the
+        # next run would start below them, and essmon would see a reset.
+        self.saved_seq = self.seq
+        self.write_ahead: Callable[[], None] | None = None
         self.k = 0  # index of the next sample
         self.last_t: float | None = None
         self.samples: deque[dict] = deque()
@@ -538,6 +544,8 @@ class SimulatedGateway:
         # again (essmon counts the repeats as duplicates)
         while self.samples:
             batch = self._next_batch()
+            if self.write_ahead is not None and batch[-1]["seq"] >= self.saved_seq:
+                self.write_ahead()
             answer = await self._call(self.session.send_samples(batch))
             for _ in batch:
                 self.samples.popleft()
@@ -668,10 +676,14 @@ async def run_fleet(
     await transport.open()
     agents: list[SimulatedGateway] = []
     saved = load_state(config.state_file)
+    kept = dict(saved)  # other gateways' entries stay in the file
 
     def save() -> None:
         if config.state_file is not None and agents:
-            save_state(config.state_file, {a.gateway_id: a.state() for a in agents})
+            kept.update({a.gateway_id: a.state() for a in agents})
+            write_state(config.state_file, kept)
+            for agent in agents:
+                agent.saved_seq = agent.seq
 
     saver = None
     try:
@@ -687,6 +699,8 @@ async def run_fleet(
             for creds in gateways
         ]
         if config.state_file is not None:
+            for agent in agents:
+                agent.write_ahead = save
 
             async def save_loop() -> None:
                 while True:

@@ -93,6 +93,11 @@ def save_state(path: Path, entries: dict[str, dict]) -> None:
     """Merge ``entries`` into the file at ``path`` (other gateways' entries are kept)."""
     state = load_state(path)
     state.update(entries)
+    write_state(path, state)
+
+
+def write_state(path: Path, state: dict[str, dict]) -> None:
+    """Write ``state`` as the whole file at ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps({"gateways": state}, indent=1, sort_keys=True), encoding="utf-8")

@@ -13,6 +13,12 @@ from django.core.management.base import BaseCommand
 from essmon.core.supervise import Child, Supervisor
 from essmon.env import env_int
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+# How long each child has to stop after SIGTERM before it is killed: more than gunicorn's
+# graceful timeout (10 s) and the demo simulator's drain, which ends with the state file
+STOP_TIMEOUT = 20.0
+DEMO_DRAIN_S = 10
+
 
 class Command(BaseCommand):
     help = (
@@ -59,6 +65,8 @@ class Command(BaseCommand):
                 "--url", f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}",
                 "--interval", "10", "--report-every", "600",
                 "--state", str(settings.DATA_DIR / SIMULATOR_STATE),
+                # well within the supervisor's STOP_TIMEOUT, so it ends on its own
+                "--drain-timeout", str(DEMO_DRAIN_S),
             ]  # fmt: skip
         # every part is started again when it exits (with a growing pause while it keeps
         # failing): one message or request that kills a worker must not stop the service
@@ -71,9 +79,15 @@ class Command(BaseCommand):
         self.stdout.write(f"essmon is serving http://{host}:{port}/ (Ctrl-C stops)")
 
         def stop(signum, frame):
+            # once: a second signal must not cut short the stopping of the children
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, signal.SIG_IGN)
             raise KeyboardInterrupt
 
-        signal.signal(signal.SIGTERM, stop)
+        # SIGHUP: the terminal was closed. Its default would end serve alone and leave
+        # gunicorn (which reloads on SIGHUP) holding the port
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, stop)
         try:
             while True:
                 supervisor.check()
@@ -81,7 +95,7 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            supervisor.stop()
+            supervisor.stop(timeout=STOP_TIMEOUT)
 
     def _print_demo(self, host: str, port: int) -> None:
         from essmon.core.demo import ensure_demo_data
