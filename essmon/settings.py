@@ -234,6 +234,9 @@ GATEWAY_PASSWORD_ADDRESS_WINDOW_MINUTES = env_int(
 )
 LOGIN_FAILURES_PER_ACCOUNT = env_int("ESSMON_LOGIN_FAILURES_PER_ACCOUNT", 10)
 LOGIN_FAILURES_PER_ADDRESS_PER_HOUR = env_int("ESSMON_LOGIN_FAILURES_PER_ADDRESS_PER_HOUR", 50)
+# A lock lifts by itself after this, an account's as an unknown ID's (so that waiting does
+# not tell them apart); the mailed unlock link or a password reset is the quick way back.
+LOGIN_LOCK_HOURS = env_int("ESSMON_LOGIN_LOCK_HOURS", 24)
 # Mails to an address someone typed (registration, password reset, mail change, 保守担当者):
 # per recipient address a day, per client address (and per account) an hour.
 MAIL_REQUESTS_PER_RECIPIENT_PER_DAY = env_int("ESSMON_MAIL_REQUESTS_PER_RECIPIENT_PER_DAY", 5)

@@ -422,3 +422,46 @@ def test_the_admins_password_change_counts_towards_the_lock(client, operator):
     assert page.status_code == 200 and LOGIN_LOCKED in page.content.decode()
     operator.refresh_from_db()
     assert not operator.check_password(new)
+
+
+def test_a_lock_lifts_by_itself_alike_with_or_without_an_account(client):
+    """Were only the unknown ID's lock to lift, waiting a day would tell who has an
+    account."""
+    factories.customer(email="real@example.jp")
+    ids = ("real@example.jp", "nobody@example.jp")
+    for email in ids:
+        for i in range(10):
+            login(client, email, "WrongPass1", f"192.0.2.{i}")
+    locked_at = timezone.now()
+
+    def page(email, password="WrongPass1"):
+        return login(client, email, password, "198.51.100.7").content.decode()
+
+    for email in ids:
+        assert LOGIN_LOCKED in page(email)
+    with time_machine.travel(locked_at + timedelta(hours=23)):
+        for email in ids:
+            assert LOGIN_LOCKED in page(email)
+        assert LOGIN_LOCKED in page("real@example.jp", factories.USER_PASSWORD)
+    with time_machine.travel(locked_at + timedelta(hours=25)):
+        errors = {
+            email: re.search(r'class="form-errors".*?</div>', page(email), re.S).group(0)
+            for email in ids
+        }
+        assert errors["real@example.jp"] == errors["nobody@example.jp"]
+        assert LOGIN_LOCKED not in errors["real@example.jp"]
+        assert LOGIN_FAILED in errors["real@example.jp"]
+        response = login(client, "real@example.jp", factories.USER_PASSWORD, "198.51.100.7")
+        assert response.url == reverse("accounts:menu")
+
+
+def test_the_lock_message_and_mail_say_when_the_lock_lifts(client, settings):
+    user = factories.customer(email="hanako@example.jp")
+    settings.LOGIN_LOCK_HOURS = 6
+    for i in range(10):
+        login(client, user.email, "WrongPass1", f"192.0.2.{i}")
+    page = login(client, user.email, factories.USER_PASSWORD).content.decode()
+    assert "ロックは6時間たつと自動的に解除されます。" in page
+    body = mail.outbox[-1].body
+    lifts = timezone.localtime(User.objects.get(pk=user.pk).locked_at + timedelta(hours=6))
+    assert f"ロックは {lifts:%Y年}{lifts.month}月{lifts.day}日 {lifts:%H:%M} に自動的に" in body

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.db import models
@@ -74,7 +77,11 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     @property
     def is_locked(self) -> bool:
-        return self.locked_at is not None
+        """Locked by failed logins; the lock lifts by itself after ESSMON_LOGIN_LOCK_HOURS,
+        as the lock of an ID without an account does (accounts.services._locked)."""
+        if self.locked_at is None:
+            return False
+        return self.locked_at > timezone.now() - timedelta(hours=settings.LOGIN_LOCK_HOURS)
 
     def get_full_name(self) -> str:
         return self.name

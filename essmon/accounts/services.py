@@ -346,14 +346,20 @@ LOGIN_FAILED = "メールアドレスまたはパスワードが正しくあり�
 LOGIN_THROTTLED = (
     "ログインの失敗が続いたため、しばらくログインできません。時間をおいてお試しください。"
 )
-LOGIN_LOCKED = (
-    "ログインの失敗が続いたため、このユーザIDはロックされています。"
+LOGIN_LOCKED = "ログインの失敗が続いたため、このユーザIDはロックされています。"
+LOGIN_LOCKED_WAY_BACK = (
+    "ロックは{hours}時間たつと自動的に解除されます。"
     "アカウントをお持ちの場合は、登録メールアドレスにお送りしたロック解除のURLを開くか、"
-    "パスワードを再設定してください。"
+    "パスワードを再設定すると、すぐにログインできます。"
 )
-# A typed ID with no usable account locks like an account does, so that the lock message
-# does not tell who has an account; the counter of such an ID is dropped after a day.
-UNKNOWN_ID_LOCK_WINDOW = timedelta(days=1)
+
+
+def login_lock_period() -> timedelta:
+    return timedelta(hours=settings.LOGIN_LOCK_HOURS)
+
+
+def login_locked_message() -> str:
+    return LOGIN_LOCKED + LOGIN_LOCKED_WAY_BACK.format(hours=settings.LOGIN_LOCK_HOURS)
 
 
 class LoginRefused(Exception):
@@ -364,16 +370,39 @@ class LoginRefused(Exception):
         self.message = message
 
 
+def _login_id_key(email: str) -> str:
+    return f"login:id:{hashlib.sha256(email.encode()).hexdigest()[:40]}"
+
+
 def _locked(email: str, account: User | None, *, count_failure: bool) -> bool:
-    """Whether the typed ID is locked, after counting a failure if asked. A typed ID with
-    no active account has a counter of its own (see UNKNOWN_ID_LOCK_WINDOW)."""
+    """Whether the typed ID is locked, after counting a failure if asked.
+
+    One rule for every typed ID, with an account or not, so that nothing seen from outside
+    (the lock, how long it lasts, which failures count) tells who has an account: failures
+    are counted under the typed ID for a lock period from the first of them; the one that
+    reaches the limit locks the ID for a whole lock period. An account's lock is kept on
+    the account (``locked_at``: the unlock link, a password reset or an operator clear it);
+    an ID without an account keeps it in its counter.
+    """
+    key, period = _login_id_key(email), login_lock_period()
+    limit = settings.LOGIN_FAILURES_PER_ACCOUNT
+    if account is not None and account.is_locked:
+        return True
+    if not count_failure:
+        return throttle.spent(key=key, limit=limit, window=period)
+    if not throttle.take(keys=[key], limit=limit, window=period):
+        return True  # spent already (a failure sent in parallel locked it)
+    count = throttle.hits(key=key, window=period)
     if account is not None:
-        return record_login_failure(email=email) if count_failure else account.is_locked
-    key = f"login:id:{hashlib.sha256(email.encode()).hexdigest()[:40]}"
-    limit, window = settings.LOGIN_FAILURES_PER_ACCOUNT, UNKNOWN_ID_LOCK_WINDOW
-    if count_failure:
-        throttle.take(keys=[key], limit=limit, window=window)
-    return throttle.spent(key=key, limit=limit, window=window)
+        User.objects.filter(pk=account.pk).update(failed_logins=count)
+    if count < limit:
+        return False
+    if account is None:
+        throttle.restart_window(key=key)
+    else:
+        _lock_account(account_id=account.pk)
+        throttle.reset(key=key)
+    return True
 
 
 def guard_login(
@@ -395,40 +424,34 @@ def guard_login(
         raise LoginRefused(LOGIN_THROTTLED)
     account = User.objects.filter(email=email, is_active=True).first()
     if _locked(email, account, count_failure=False):
-        raise LoginRefused(LOGIN_LOCKED)
+        raise LoginRefused(login_locked_message())
     user = check()
     if user is None:
         if _locked(email, account, count_failure=True):
-            raise LoginRefused(LOGIN_LOCKED)
+            raise LoginRefused(login_locked_message())
         return None
     throttle.give_back(keys=[per_address.key])
+    throttle.reset(key=_login_id_key(email))
     if user.failed_logins:
         User.objects.filter(pk=user.pk).update(failed_logins=0)
     return user
 
 
-def record_login_failure(*, email: str) -> bool:
-    """Count a failed login; the 10th in a row locks the account and mails its owner a way
-    back. True when the account is locked now."""
+def _lock_account(*, account_id: int) -> None:
+    """Lock the account now, for a lock period, and mail its owner the quick way back."""
     with transaction.atomic():
-        user = User.objects.select_for_update().filter(email=email).first()
-        if user is None or not user.is_active:
-            return False
-        if user.locked_at is not None:
-            return True
-        user.failed_logins += 1
-        fields = ["failed_logins"]
-        if user.failed_logins >= settings.LOGIN_FAILURES_PER_ACCOUNT:
-            user.locked_at = timezone.now()
-            fields.append("locked_at")
-            mail_link(
-                user=user,
-                purpose=AccountToken.Purpose.UNLOCK,
-                lifetime=timedelta(days=1),
-                kind="account_locked",
-            )
-        user.save(update_fields=fields)
-        return user.locked_at is not None
+        user = User.objects.select_for_update().get(pk=account_id)
+        if user.is_locked:
+            return  # a failure sent in parallel locked it and mailed the link
+        user.locked_at = timezone.now()
+        user.save(update_fields=["locked_at"])
+        mail_link(
+            user=user,
+            purpose=AccountToken.Purpose.UNLOCK,
+            # once the lock lifts by itself the link has nothing left to do
+            lifetime=login_lock_period(),
+            kind="account_locked",
+        )
 
 
 def unlock_account(*, token: AccountToken | None) -> User:
@@ -437,11 +460,14 @@ def unlock_account(*, token: AccountToken | None) -> User:
     with transaction.atomic():
         AccountToken.objects.filter(pk=token.pk).update(used_at=timezone.now())
         User.objects.filter(pk=token.user_id).update(locked_at=None, failed_logins=0)
-    return User.objects.get(pk=token.user_id)
+    user = User.objects.get(pk=token.user_id)
+    throttle.reset(key=_login_id_key(user.email))
+    return user
 
 
 def clear_lock_after_password_reset(*, user: User) -> None:
     User.objects.filter(pk=user.pk).update(locked_at=None, failed_logins=0)
+    throttle.reset(key=_login_id_key(user.email))
     end_pending_links(user=user)
 
 

@@ -75,7 +75,9 @@ JOBS: tuple[Job, ...] = (
 def purge_throttles() -> int:
     from essmon.core.throttle import purge_expired
 
-    return purge_expired(older_than=timedelta(days=2))
+    # a login lock lives in its counter for ESSMON_LOGIN_LOCK_HOURS: never purge it sooner
+    lock = timedelta(hours=settings.LOGIN_LOCK_HOURS)
+    return purge_expired(older_than=max(timedelta(days=2), lock))
 
 
 def clear_sessions() -> int:

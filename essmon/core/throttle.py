@@ -68,6 +68,19 @@ def spent(*, key: str, limit: int, window: timedelta) -> bool:
     return row is not None and row.hits >= limit
 
 
+def hits(*, key: str, window: timedelta) -> int:
+    """How many tries ``key`` has taken in its current window."""
+    row = Throttle.objects.filter(key=key, window_start__gt=timezone.now() - window).first()
+    return 0 if row is None else row.hits
+
+
+def restart_window(*, key: str) -> None:
+    """Start ``key``'s window again now, keeping its count: a spent allowance then stays
+    spent for a whole window from this moment (a lock lasts as long, however long the
+    tries that led to it took)."""
+    Throttle.objects.filter(key=key).update(window_start=timezone.now())
+
+
 def give_back(*, keys: list[str]) -> None:
     """The try was right: it does not count against the limit."""
     Throttle.objects.filter(key__in=keys, hits__gt=0).update(hits=F("hits") - 1)

@@ -251,6 +251,7 @@ def gateway_add_done(request: HttpRequest) -> HttpResponse:
 
 MANUAL_LIMITS = (
     "LOGIN_FAILURES_PER_ACCOUNT",
+    "LOGIN_LOCK_HOURS",
     "MAIL_REQUESTS_PER_RECIPIENT_PER_DAY",
     "MAIL_REQUESTS_PER_CLIENT_PER_HOUR",
     "ACTIVATION_DAYS",
