@@ -352,6 +352,91 @@ def test_access_log_lines_carry_no_token(tmp_path):
     assert second.startswith("GET /monitoring/01AB00000001/ HTTP/1.1")  # others unchanged
 
 
+# paths that do not resolve as they are, yet carry a live token: no trailing slash
+# (APPEND_SLASH answers 301 and the access log keeps the path), text glued to a link
+UNRESOLVED_TOKEN_PATHS = {
+    "/activate/SeCrEtToKeN123": "/activate/[redacted]",
+    "/activate/SeCrEtToKeN123/%E3%80%82": "/activate/[redacted]/[redacted]",
+    "/unlock/SeCrEtToKeN123": "/unlock/[redacted]",
+    "/menu/account/email/SeCrEtToKeN123": "/menu/account/email/[redacted]",
+    "/password-reset/MQ/abc-SeCrEtToKeN123": "/password-reset/[redacted]/[redacted]",
+    "/dealer/staff/confirm/SeCrEtToKeN123?x=1": "/dealer/staff/confirm/[redacted]?x=1",
+    "/act%69vate/SeCrEtToKeN123": "/act%69vate/[redacted]",
+    "/act%69vate/SeCrEtToKeN123/%E3%80%82": "/activate/[redacted]",
+}
+
+
+@pytest.mark.parametrize("path", sorted(UNRESOLVED_TOKEN_PATHS))
+def test_a_token_path_that_does_not_resolve_is_redacted_too(path):
+    from essmon.core.redact import redact_path
+
+    assert redact_path(path) == UNRESOLVED_TOKEN_PATHS[path]
+
+
+@pytest.mark.parametrize(
+    "path", ["/activate/done", "/password-reset/sent", "/menu/account/email", "/no/such/page"]
+)
+def test_paths_without_a_token_stay_as_they_are(path):
+    from essmon.core.redact import redact_path
+
+    assert redact_path(path) == path
+
+
+def test_the_slashless_token_path_is_redirected_and_logged_without_its_token(client, tmp_path):
+    """Through gunicorn's logger class: the 301 Django answers is an access-log line."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from essmon.core.accesslog import RedactingLogger
+
+    assert client.get("/activate/SeCrEtToKeN123").status_code == 301
+    cfg = Config()
+    cfg.set("accesslog", str(tmp_path / "access.log"))
+    cfg.set("access_log_format", '%(r)s %(U)s "%({referer}i)s" %(s)s')
+    logger = RedactingLogger(cfg)
+    for path in UNRESOLVED_TOKEN_PATHS:
+        bare = path.partition("?")[0]
+        referer = f"https://essmon.example.jp{path}"
+        environ = {
+            "REQUEST_METHOD": "GET",
+            "RAW_URI": path,
+            "PATH_INFO": bare,
+            "QUERY_STRING": path.partition("?")[2],
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "192.0.2.1",
+            "HTTP_REFERER": referer,
+        }
+        logger.access(
+            SimpleNamespace(status="301 Moved Permanently", sent=0, headers=[]),
+            SimpleNamespace(headers=[("REFERER", referer)]),
+            environ,
+            timedelta(milliseconds=5),
+        )
+    for handler in logger.access_log.handlers:
+        handler.flush()
+    lines = (tmp_path / "access.log").read_text().splitlines()
+    assert len(lines) == len(UNRESOLVED_TOKEN_PATHS)
+    for line, redacted in zip(lines, UNRESOLVED_TOKEN_PATHS.values(), strict=True):
+        assert "SeCrEtToKeN123" not in line
+        assert f"GET {redacted} HTTP/1.1" in line
+
+
+@pytest.mark.parametrize("path", sorted(UNRESOLVED_TOKEN_PATHS))
+def test_django_request_logs_carry_no_unresolved_token(path):
+    import logging
+
+    from essmon.core.redact import TokenPathFilter
+
+    record = logging.LogRecord(
+        "django.request", logging.WARNING, __file__, 1, "Not Found: %s", (path,), None
+    )
+    assert TokenPathFilter().filter(record)
+    assert "SeCrEtToKeN123" not in record.getMessage()
+    assert record.getMessage() == f"Not Found: {UNRESOLVED_TOKEN_PATHS[path]}"
+
+
 def test_an_existing_data_directory_is_narrowed_at_start(tmp_path):
     """The real start-up path (`essmon migrate`, which `essmon serve` runs first)."""
     import os
