@@ -286,6 +286,10 @@ MQTT_ACL_FILE = env_str("ESSMON_MQTT_ACL_FILE", "")
 MQTT_SERVICE_PASSWORD_FILE = env_str("ESSMON_MQTT_SERVICE_PASSWORD_FILE", "")
 MQTT_SERVICE_ACL_FILE = env_str("ESSMON_MQTT_SERVICE_ACL_FILE", "")
 MQTT_BROKER_PID_FILE = env_str("ESSMON_MQTT_BROKER_PID_FILE", "")
+# Dead letters (messages MQTT could not use) kept per gateway per clock hour, the rest only
+# counted, and how long they are kept: one gateway's junk must not fill the disk.
+DEAD_LETTERS_PER_GATEWAY_PER_HOUR = env_int("ESSMON_DEAD_LETTERS_PER_GATEWAY_PER_HOUR", 20)
+DEAD_LETTER_RETENTION_DAYS = env_int("ESSMON_DEAD_LETTER_RETENTION_DAYS", 30)
 # How many reverse proxies in front of essmon append to X-Forwarded-For (0: use REMOTE_ADDR).
 TRUSTED_PROXY_COUNT = env_int("ESSMON_TRUSTED_PROXY_COUNT", 0)
 

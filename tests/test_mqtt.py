@@ -123,6 +123,67 @@ def test_what_cannot_be_used_becomes_a_dead_letter_and_the_rest_is_kept():
 
 
 @pytest.mark.django_db
+def test_one_gateways_junk_keeps_a_few_letters_an_hour_and_counts_the_rest(settings, caplog):
+    """A broken gateway, or a leaked device secret, publishing junk at broker speed."""
+    import time_machine
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from essmon.mqtt.process import DeadLetterCap, add_counts
+
+    settings.DEAD_LETTERS_PER_GATEWAY_PER_HOUR = 7
+    noisy, quiet = factories.connected_gateway(), factories.connected_gateway()
+    cap, cache = DeadLetterCap(), GatewayCache()  # the worker keeps both for its life
+    start = timezone.now().replace(minute=5)
+    junk = [message(noisy, "telemetry", b"{junk %d" % i) for i in range(500)]
+    with time_machine.travel(start, tick=False), caplog.at_level("WARNING", "essmon.mqtt"):
+        for i in range(0, 500, 50):
+            with CaptureQueriesContext(connection) as queries:
+                outcome = process_messages(junk[i : i + 50], cache=cache, cap=cap)
+            add_counts(outcome.counts)
+            cap_queries = [
+                q for q in queries if q["sql"].startswith("SELECT") and "deadletter" in q["sql"]
+            ]
+            assert len(cap_queries) == (1 if i == 0 else 0)  # full: no query, however many
+        outcome = process_messages([message(quiet, "status", {"gateway_id": "x"})], cap=cap,
+                                   cache=cache)  # fmt: skip
+        add_counts(outcome.counts)
+    assert DeadLetter.objects.filter(gateway_id=noisy.gateway_id).count() == 7
+    assert DeadLetter.objects.filter(gateway_id=quiet.gateway_id).count() == 1
+    counters = dict(IngestCounter.objects.values_list("name", "count"))
+    assert counters["dead_letters"] == 8 and counters["dead_letters_dropped"] == 493
+    assert counters["messages"] == 501
+    over = [r for r in caplog.records if "dead letters this hour" in r.getMessage()]
+    assert len(over) == 1 and noisy.gateway_id in over[0].getMessage()
+    assert len([r for r in caplog.records if r.getMessage().startswith("dead letter on")]) == 8
+    # the next hour a few are kept again
+    with time_machine.travel(start + timedelta(hours=1), tick=False):
+        process_messages(junk[:10], cache=cache, cap=cap)
+    assert DeadLetter.objects.filter(gateway_id=noisy.gateway_id).count() == 14
+
+
+@pytest.mark.django_db
+def test_the_purge_job_deletes_dead_letters_past_their_retention(settings):
+    from essmon.core.scheduler import JOBS
+    from essmon.mqtt.process import purge_dead_letters
+
+    settings.DEAD_LETTER_RETENTION_DAYS = 30
+    gw = factories.connected_gateway()
+    now = timezone.now()
+    for days in (31, 29, 0):
+        DeadLetter.objects.create(
+            received_at=now - timedelta(days=days), topic="t", gateway_id=gw.gateway_id,
+            reason=f"{days} days old",
+        )  # fmt: skip
+    assert purge_dead_letters() == 1
+    assert sorted(DeadLetter.objects.values_list("reason", flat=True)) == [
+        "0 days old",
+        "29 days old",
+    ]
+    assert "essmon.mqtt.process.purge_dead_letters" in {job.func_path for job in JOBS}
+
+
+@pytest.mark.django_db
 def test_status_events_results_and_the_last_will():
     gw = factories.connected_gateway()
     command = request_setting_change(gateway=gw, setting="mode", value="green", requested_by=None)

@@ -52,6 +52,7 @@ JOBS: tuple[Job, ...] = (
         "essmon.mqtt.broker.sync_broker_credentials",
     ),
     Job("purge-throttles", timedelta(hours=6), "essmon.core.scheduler.purge_throttles"),
+    Job("purge-dead-letters", timedelta(hours=6), "essmon.mqtt.process.purge_dead_letters"),
     # Django never deletes expired sessions by itself; an abandoned flow's stays otherwise
     Job("clear-sessions", timedelta(hours=6), "essmon.core.scheduler.clear_sessions"),
     Job(

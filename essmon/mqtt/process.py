@@ -10,9 +10,11 @@ import logging
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import Count
 from django.utils import timezone
 
 from essmon.commands.services import MAX_RESULTS_PER_REQUEST, record_results
@@ -72,6 +74,62 @@ class GatewayCache:
         return {g: self._known[g][1] for g in gateway_ids}
 
 
+class DeadLetterCap:
+    """At most ESSMON_DEAD_LETTERS_PER_GATEWAY_PER_HOUR letters kept per gateway per clock
+    hour: one gateway (or a leaked device secret) publishing junk at broker speed must not
+    fill the disk. The rest are only counted (``dead_letters_dropped``), and the first
+    drop of each gateway in an hour is logged once.
+
+    The database holds the count (several workers share the gateways); this worker
+    remembers which gateways are full this hour, so a flood costs no query per batch."""
+
+    def __init__(self) -> None:
+        self._hour: datetime | None = None
+        self._full: set[str] = set()
+
+    def keep(self, letters: list[DeadLetter], *, now: datetime, counts: Counter) -> list:
+        """The letters to store; the others are counted as dropped."""
+        if not letters:
+            return letters
+        hour = now.replace(minute=0, second=0, microsecond=0)
+        if hour != self._hour:
+            self._hour, self._full = hour, set()
+        limit = settings.DEAD_LETTERS_PER_GATEWAY_PER_HOUR
+        asked = {letter.gateway_id for letter in letters} - self._full
+        stored = dict(
+            DeadLetter.objects.filter(gateway_id__in=asked, received_at__gte=hour)
+            .values_list("gateway_id")
+            .annotate(n=Count("pk"))
+            if asked
+            else ()
+        )
+        kept = []
+        for letter in letters:
+            gateway_id = letter.gateway_id
+            if gateway_id not in self._full and stored.get(gateway_id, 0) < limit:
+                stored[gateway_id] = stored.get(gateway_id, 0) + 1
+                kept.append(letter)
+                logger.warning("dead letter on %s: %s", letter.topic, letter.reason)
+                continue
+            counts["dead_letters"] -= 1
+            counts["dead_letters_dropped"] += 1
+            if gateway_id not in self._full:
+                self._full.add(gateway_id)
+                logger.warning(
+                    "gateway %s sent more than %d dead letters this hour; the rest until"
+                    " %s are counted (dead_letters_dropped), not kept",
+                    brief(gateway_id), limit, timezone.localtime(hour + timedelta(hours=1)),
+                )  # fmt: skip
+        return kept
+
+
+def purge_dead_letters() -> int:
+    """Periodic job: dead letters older than ESSMON_DEAD_LETTER_RETENTION_DAYS go."""
+    cutoff = timezone.now() - timedelta(days=settings.DEAD_LETTER_RETENTION_DAYS)
+    deleted, _ = DeadLetter.objects.filter(received_at__lt=cutoff).delete()
+    return deleted
+
+
 def _parse(message: Incoming, gateways: dict[str, Gateway | None]) -> tuple[str, Gateway, dict]:
     parts = message.topic.split("/")
     if len(parts) != 4 or parts[:2] != ["essmon", "v1"] or parts[3] not in KINDS:
@@ -109,10 +167,13 @@ def process_messages(
     cache: GatewayCache,
     contacts: ContactBuffer | None = None,
     now: datetime | None = None,
+    cap: DeadLetterCap | None = None,
 ) -> Outcome:
     """Store what the messages carry; whatever cannot be used becomes a dead letter in the
-    same transaction. Connection errors propagate: the caller retries the whole batch."""
+    same transaction (within the ``cap``; the worker keeps one for its life). Connection
+    errors propagate: the caller retries the whole batch."""
     now = now or timezone.now()
+    cap = cap or DeadLetterCap()
     outcome = Outcome()
     ids = {m.topic.split("/")[2] for m in messages if m.topic.count("/") == 3}
     gateways = cache.load(ids)
@@ -158,6 +219,7 @@ def process_messages(
                 # rest of the batch goes on (the savepoint undid whatever it had written)
                 logger.exception("message on %s could not be handled", message.topic)
                 dead(message, unexpected(exc))
+        outcome.dead = cap.keep(outcome.dead, now=now, counts=outcome.counts)
         DeadLetter.objects.bulk_create(outcome.dead)
         heard = {g.pk for _, g, _ in telemetry} | {g.pk for _, _, g, b in others if not lost(b)}
         note_transport(heard, "mqtt")
@@ -213,16 +275,20 @@ def unexpected(exc: BaseException) -> str:
     return f"could not be handled ({type(exc).__name__}: {str(exc)[:300]})"
 
 
-def dead_letter(message: Incoming, reason: str) -> Outcome:
-    """Keep one message as a dead letter, in a transaction of its own."""
+def dead_letter(message: Incoming, reason: str, *, cap: DeadLetterCap | None = None) -> Outcome:
+    """Keep one message as a dead letter (within the ``cap``), in a transaction of its own."""
+    now = timezone.now()
+    outcome = Outcome(counts=Counter(messages=1, dead_letters=1))
     with transaction.atomic():
-        _letter(message, reason, now=timezone.now()).save()
-    return Outcome(counts=Counter(messages=1, dead_letters=1))
+        for letter in (cap or DeadLetterCap()).keep(
+            [_letter(message, reason, now=now)], now=now, counts=outcome.counts
+        ):
+            letter.save()
+    return outcome
 
 
 def _letter(message: Incoming, reason: str, *, now: datetime) -> DeadLetter:
     parts = message.topic.split("/")
-    logger.warning("dead letter on %s: %s", message.topic, reason)
     return DeadLetter(
         received_at=now,
         topic=message.topic[:200],

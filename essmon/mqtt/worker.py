@@ -36,6 +36,7 @@ from paho.mqtt.properties import Properties
 from essmon.commands.services import as_message, claim_for_broker
 from essmon.mqtt.broker import GATEWAY_TOPICS_IN, BrokerAddress, topic
 from essmon.mqtt.process import (
+    DeadLetterCap,
     GatewayCache,
     Incoming,
     Outcome,
@@ -97,6 +98,7 @@ class IngestWorker:
         self.stopping = threading.Event()
         self.cache = GatewayCache()
         self.contacts = ContactBuffer()
+        self.dead_letter_cap = DeadLetterCap()
         self.totals: Counter = Counter()
         self.client = mqtt.Client(
             callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
@@ -243,7 +245,10 @@ class IngestWorker:
     def _process(self, batch: list[Received]) -> Outcome:
         try:
             return process_messages(
-                [r.message for r in batch], cache=self.cache, contacts=self.contacts
+                [r.message for r in batch],
+                cache=self.cache,
+                contacts=self.contacts,
+                cap=self.dead_letter_cap,
             )
         except (OperationalError, InterfaceError):
             raise
@@ -261,7 +266,10 @@ class IngestWorker:
         for received in batch:
             try:
                 single = process_messages(
-                    [received.message], cache=self.cache, contacts=self.contacts
+                    [received.message],
+                    cache=self.cache,
+                    contacts=self.contacts,
+                    cap=self.dead_letter_cap,
                 )
             except (OperationalError, InterfaceError):
                 raise
@@ -272,7 +280,7 @@ class IngestWorker:
                     logger.exception("message on %s could not be handled", received.message.topic)
                     reason = unexpected(exc)
                 try:
-                    single = dead_letter(received.message, reason)
+                    single = dead_letter(received.message, reason, cap=self.dead_letter_cap)
                 except (OperationalError, InterfaceError):
                     raise
                 except Exception:
