@@ -241,6 +241,12 @@ LOGIN_LOCK_HOURS = env_int("ESSMON_LOGIN_LOCK_HOURS", 24)
 # per recipient address a day, per client address (and per account) an hour.
 MAIL_REQUESTS_PER_RECIPIENT_PER_DAY = env_int("ESSMON_MAIL_REQUESTS_PER_RECIPIENT_PER_DAY", 5)
 MAIL_REQUESTS_PER_CLIENT_PER_HOUR = env_int("ESSMON_MAIL_REQUESTS_PER_CLIENT_PER_HOUR", 30)
+# 保守紐付け: each link mails the dealer (and its unlink will): per dealer a day, and per
+# customer and dealer a day (docs/configuration.md)
+DEALER_LINKS_PER_DEALER_PER_DAY = env_int("ESSMON_DEALER_LINKS_PER_DEALER_PER_DAY", 50)
+DEALER_LINKS_PER_CUSTOMER_AND_DEALER_PER_DAY = env_int(
+    "ESSMON_DEALER_LINKS_PER_CUSTOMER_AND_DEALER_PER_DAY", 3
+)
 ACTIVATION_PHONE_FAILURES = env_int("ESSMON_ACTIVATION_PHONE_FAILURES", 5)
 # A gateway silent for longer than this is offline (its connectivity interval closes).
 OFFLINE_AFTER_MINUTES = env_int("ESSMON_OFFLINE_AFTER_MINUTES", 10)

@@ -223,6 +223,57 @@ def test_a_sixth_dealer_is_refused_with_a_clear_message(logged_in, user, gw):
     assert gw.dealer_links.filter(ended_at__isnull=True).count() == 5
 
 
+def test_link_and_unlink_rounds_mail_the_dealer_only_within_the_allowance(
+    logged_in, user, gw, dealer, settings
+):
+    """The customer's own free text (お客様名, 案件名) goes in every notice: linking and
+    unlinking in a loop must not make the service a mailer to the dealer."""
+    settings.DEALER_LINKS_PER_CUSTOMER_AND_DEALER_PER_DAY = 3
+    user.name = "至急 http://evil.example/login"
+    user.save(update_fields=["name"])
+    refused = None
+    for _ in range(20):
+        assert pair(logged_in, gw).url == url("link_confirm", gw)
+        response = logged_in.post(url("link_confirm", gw), {"consent": "on", "register": ""})
+        if response.status_code != 302:
+            refused = page(response)
+            break
+        unlink = url("unlink_confirm", gw, dealer_code=dealer.dealer_code)
+        assert logged_in.post(unlink, {"unlink": ""}).url == url("unlink_done", gw)
+    assert refused is not None and services.PAIR_NOTICES_HELD_BACK in refused
+    assert DealerLink.objects.count() == 3  # the refused one made nothing
+    queued = OutboxMessage.objects.filter(recipient=dealer.user.email)
+    assert queued.count() == 6  # three links and their three unlinks
+    # another dealer is not held back by this pair
+    other = make_dealer(code="D7654321", phone="+81751113333")
+    assert pair(logged_in, gw, code="D7654321", phone="075-111-3333").status_code == 302
+    response = logged_in.post(url("link_confirm", gw), {"consent": "on", "register": ""})
+    assert response.url == url("link_done", gw)
+    assert DealerLink.objects.filter(dealer=other, ended_at__isnull=True).exists()
+
+
+def test_a_dealer_gets_a_bounded_number_of_link_notices_a_day(settings, dealer):
+    from essmon.dealers.services import DEALER_NOTICES_HELD_BACK, DealerError
+
+    settings.DEALER_LINKS_PER_DEALER_PER_DAY = 4
+    for i in range(4):
+        owner = factories.customer()
+        gateway = factories.gateway(state="claimed", owner=owner)
+        services.link_dealer(
+            customer=owner, gateway=gateway, dealer=dealer, client_address=f"192.0.2.{i}"
+        )
+    owner = factories.customer()
+    gateway = factories.gateway(state="claimed", owner=owner)
+    with pytest.raises(DealerError) as refusal:
+        services.link_dealer(customer=owner, gateway=gateway, dealer=dealer)
+    assert refusal.value.message == DEALER_NOTICES_HELD_BACK
+    assert OutboxMessage.objects.filter(recipient=dealer.user.email).count() == 4
+    # the dealer's own password reset keeps its allowance: notices are counted apart
+    from essmon.notifications.services import allow_mail_to_typed_address
+
+    allow_mail_to_typed_address(recipient=dealer.user.email, client_address="198.51.100.1")
+
+
 def test_search_by_gateway_id_or_site_name(logged_in, user, gw):
     other = factories.gateway(
         state="claimed", owner=user, site=factories.site(owner=user, name="別荘")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -32,9 +33,14 @@ from essmon.dealers.models import (
     ProvisionRecord,
 )
 from essmon.gateways.models import Gateway
-from essmon.notifications.services import allow_mail_to_typed_address, queue_mail
+from essmon.notifications.services import (
+    MailLimitError,
+    allow_mail_to_typed_address,
+    queue_mail,
+)
 
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 STAFF_LINK_LIFETIME = timedelta(days=7)
 
 # The customer's data a linked dealer may see (the access policy shows exactly these).
@@ -262,12 +268,55 @@ def check_can_link(*, gateway: Gateway, dealer: Dealer) -> None:
         raise DealerError(LINKS_FULL)
 
 
-def link_dealer(*, customer: User, gateway: Gateway, dealer: Dealer) -> DealerLink:
+PAIR_NOTICES_HELD_BACK = (
+    "この販売店様の登録と解除が続いたため、この販売店様へのお知らせメールを控えており、"
+    "しばらく登録できません。24時間ほどおいてから再度お試しください。"
+)
+DEALER_NOTICES_HELD_BACK = (
+    "この販売店様には短い間に多くのお知らせメールをお送りしているため、しばらく登録できません。"
+    "24時間ほどおいてから再度お試しください。"
+)
+
+
+def allow_link_notices(*, customer: User, dealer: Dealer, client_address: str | None) -> None:
+    """The mail rule for typed addresses, for the notices of a link and of its unlink: the
+    dealer is the one a typed 販売店ID and phone number named, and each notice carries the
+    customer's own free text (お客様名, 案件名). So a link is counted per customer and
+    dealer, per dealer, per customer and per client address; over any of them the link is
+    refused before anything is made. The unlink is never refused (taking back consent to
+    share data cannot wait) and needs no count of its own: each one ends a counted link,
+    so it mails at most once per counted link.
+    """
+    pair = f"dealer-link:pair:{customer.pk}:{dealer.pk}"
+    if not throttle.take(
+        keys=[pair], limit=settings.DEALER_LINKS_PER_CUSTOMER_AND_DEALER_PER_DAY, window=DAY
+    ):
+        raise DealerError(PAIR_NOTICES_HELD_BACK)
+    try:
+        allow_mail_to_typed_address(
+            recipient=dealer.user.email,
+            client_address=client_address,
+            account_id=customer.pk,
+            flow="dealer-link",
+            per_recipient_per_day=settings.DEALER_LINKS_PER_DEALER_PER_DAY,
+        )
+    except MailLimitError as exc:
+        throttle.give_back(keys=[pair])
+        raise DealerError(DEALER_NOTICES_HELD_BACK if exc.field else exc.message) from exc
+
+
+def link_dealer(
+    *, customer: User, gateway: Gateway, dealer: Dealer, client_address: str | None = None
+) -> DealerLink:
     """保守を任せる販売店様の登録, on the customer's consent to share the listed data.
 
     The gateway row is locked so that two links racing for the fifth place are counted
-    one after the other; the partial unique constraint stops a pair linked twice.
+    one after the other; the partial unique constraint stops a pair linked twice. The
+    notice mails are counted first (``allow_link_notices``); ``client_address`` is the
+    request's, None when no request is behind the call.
     """
+    check_can_link(gateway=gateway, dealer=dealer)  # a link that cannot be made counts nothing
+    allow_link_notices(customer=customer, dealer=dealer, client_address=client_address)
     with transaction.atomic():
         gateway = Gateway.objects.select_for_update().get(pk=gateway.pk, owner=customer)
         check_can_link(gateway=gateway, dealer=dealer)

@@ -17,6 +17,7 @@ import base64
 import hashlib
 import logging
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -116,31 +117,46 @@ class MailLimitError(Exception):
 
 
 def allow_mail_to_typed_address(
-    *, recipient: str, client_address: str, account_id: int | None = None
+    *,
+    recipient: str,
+    client_address: str | None,
+    account_id: int | None = None,
+    flow: str = "",
+    per_recipient_per_day: int | None = None,
+    more: Sequence[throttle.Allowance] = (),
 ) -> None:
     """Count a request that mails an address someone typed (registration, password reset,
-    mail change, a 保守担当者), or raise MailLimitError and send nothing.
+    mail change, a 保守担当者), or one chosen by what someone typed (the dealer named by
+    a 販売店ID and phone number), or raise MailLimitError and send nothing.
 
     One rule for every such flow, so that the service cannot be made to flood an address
     or be used as a mailer: per recipient (whatever the flow; counted whether or not a
     mail then goes out, so a refusal tells nothing about who has an account), per client
-    address, and per account when someone logged in asks. Call it before anything is
-    created: a refusal leaves nothing behind.
+    address (None: a call with no request behind it), and per account when someone logged
+    in asks; ``more`` are a flow's own allowances. A ``flow`` counts its recipients apart,
+    with its own daily limit: notices a dealer gets as a matter of course must not use up
+    the allowance of the dealer's own password reset. Call it before anything is created:
+    a refusal leaves nothing behind.
     """
     digest = hashlib.sha256(recipient.strip().lower().encode()).hexdigest()[:40]
     per_client = settings.MAIL_REQUESTS_PER_CLIENT_PER_HOUR
+    per_day = per_recipient_per_day or settings.MAIL_REQUESTS_PER_RECIPIENT_PER_DAY
     allowances = [
         throttle.Allowance(
-            f"mail:to:{digest}", settings.MAIL_REQUESTS_PER_RECIPIENT_PER_DAY, timedelta(days=1)
-        ),
-        throttle.Allowance(
-            f"mail:from:{throttle.address_key(client_address)}", per_client, timedelta(hours=1)
+            f"mail:to:{flow}:{digest}" if flow else f"mail:to:{digest}", per_day, timedelta(days=1)
         ),
     ]
+    if client_address is not None:
+        allowances.append(
+            throttle.Allowance(
+                f"mail:from:{throttle.address_key(client_address)}", per_client, timedelta(hours=1)
+            )
+        )
     if account_id is not None:
         allowances.append(
             throttle.Allowance(f"mail:account:{account_id}", per_client, timedelta(hours=1))
         )
+    allowances.extend(more)
     spent = throttle.take_each(allowances)
     if spent is None:
         return

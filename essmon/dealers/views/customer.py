@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from essmon.core.http import client_address
 from essmon.core.japanese import to_halfwidth_ascii
 from essmon.dealers import services
 from essmon.dealers.forms_links import (
@@ -197,7 +198,12 @@ def link_confirm(request: HttpRequest, gateway_id: str) -> HttpResponse:
     form = ConsentForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.link_dealer(customer=request.user, gateway=gateway, dealer=dealer)
+            services.link_dealer(
+                customer=request.user,
+                gateway=gateway,
+                dealer=dealer,
+                client_address=client_address(request),
+            )
         except services.DealerError as exc:
             form.add_error(None, exc.message)
         else:
