@@ -131,13 +131,13 @@ def test_registration_mails_link_with_dealer_id(client):
     message = mail.outbox[0]
     assert message.to == [DEALER_FORM["email"]]
     assert "販売店" in message.subject and "仮登録" in message.subject
-    # the address is not confirmed yet: nothing the visitor typed (names, 販売店名)
+    # the address is not confirmed yet: nothing the visitor typed (names, 販売店名, phone)
     assert message.body.startswith("販売店様のご担当者様へ")
     assert "販売 一郎" not in message.body and "京都蓄電" not in message.body
     assert f"販売店ID: {dealer.dealer_code}" in message.body
     assert "まで有効です" in message.body
     assert "ユーザ ID は、本メールを送信させて頂いている宛先のメールアドレス" in message.body
-    assert "075-111-2222" in message.body
+    assert "075-111-2222" not in message.body and "お申し込み時に入力した電話番号" in message.body
     assert link_in(message, r"/activate/[^/\s]+/")
 
 

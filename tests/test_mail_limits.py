@@ -184,6 +184,10 @@ def test_dealer_registration_mail_carries_no_visitor_text(client):
     assert message.kind == "dealer_provisional_registration"
     assert "evil.example" not in message.body and "至急" not in message.body
     assert "evil.example" not in message.subject
+    # nor the phone number typed: it is not the address owner's to read before confirming
+    phone = form["phone"]
+    assert phone not in message.body and phone.replace("-", "") not in message.body
+    assert "+81751112222" not in message.body
 
 
 def test_customer_registration_mail_carries_no_visitor_text(client):
