@@ -184,7 +184,11 @@ def test_serve_stops_its_children_when_the_terminal_is_closed(served):
         time.sleep(0.2)
     assert not [pid for pid in children + workers if alive(pid)]
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", port))  # nobody holds it
+        # A connection gunicorn closed first leaves the port in TIME_WAIT, which refuses a
+        # plain bind now and then; SO_REUSEADDR passes that but still fails on a listener.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen()  # nobody holds it
     assert (data_dir / "demo-simulator-state.json").exists()
 
 
