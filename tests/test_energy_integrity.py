@@ -350,7 +350,7 @@ def test_make_run_restarted_continues_the_demos_history(
     tmp_path, django_capture_on_commit_callbacks
 ):
     """`make run`: the demo back-fills two days from the physics, then the simulator sends
-    live samples; stopped and started again, it goes on. Its first live sample continues
+    live samples; stopped and started again ten times, it goes on. Its first live sample continues
     the history's counters, so nothing is a discontinuity, and today's energy stays within
     what 5.9 kW can make (it read 5,000-18,000 kWh, +9,200 kWh a restart)."""
     from essmon.core.demo import CUSTOMER_EMAIL, SIMULATOR_STATE, ensure_demo_data
@@ -390,13 +390,16 @@ def test_make_run_restarted_continues_the_demos_history(
     first_live = Sample.objects.filter(gateway=gw, ts__gt=last.ts).order_by("ts").first()
     for name in rollups.COUNTERS:
         assert getattr(first_live, name) == pytest.approx(getattr(last, name), abs=1e-3)
-    run(now + timedelta(minutes=30))  # stopped for twenty minutes, started again
-    run(now + timedelta(hours=1))
+    for restart in range(1, 11):  # stopped for twenty minutes each time, started again
+        with django_capture_on_commit_callbacks(execute=True):
+            ensure_demo_data(tmp_path)  # as serve --demo does at every start
+        run(now + timedelta(minutes=30 * restart))
     rollup_energy()
     assert not CounterDiscontinuity.objects.filter(gateway=gw).exists()
-    midnight = timezone.localtime(now, JST).replace(hour=0, minute=0, second=0)
-    elapsed_h = (now + timedelta(hours=1, minutes=10) - midnight).total_seconds() / 3600
-    today = services.today_energy(gw, now=now + timedelta(hours=2))
+    end = now + timedelta(minutes=30 * 10 + 10)
+    midnight = timezone.localtime(end, JST).replace(hour=0, minute=0, second=0)
+    elapsed_h = (end - midnight).total_seconds() / 3600
+    today = services.today_energy(gw, now=end + timedelta(minutes=50))
     assert 0 <= today["pv_kwh"] <= 5.9 * elapsed_h
     assert today["load_kwh"] < 30 * elapsed_h / 24 + 5  # a household, not a factory
 
