@@ -488,8 +488,8 @@ def fleet_dealer():
 def fleet_ids(client, **params):
     page = client.get(reverse("monitoring:index"), params).content.decode()
     return [
-        line.split(">")[1].split("<")[0]
-        for line in page.split('<td data-label="ゲートウェイID"><a')[1:]
+        cell.split("<a ")[1].split(">")[1].split("<")[0]
+        for cell in page.split('<td data-label="ゲートウェイID"')[1:]
     ]
 
 

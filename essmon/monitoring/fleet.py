@@ -4,6 +4,7 @@ page of 50 costs the same for a fleet of 10 or of 5,000."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,6 +14,7 @@ from django.db.models import (
     BooleanField,
     Case,
     Count,
+    Exists,
     F,
     FloatField,
     Func,
@@ -37,6 +39,7 @@ from essmon.telemetry.models import EnergyRollup
 from essmon.warranty.services import at_risk_ids, states_for
 
 PAGE_SIZE = 50
+EXPORT_CHUNK = 500  # rows of the CSV export computed per round of queries
 # ?sort= values: the column and its SQL ordering; "-" in front sorts descending
 SORTS = {
     "gateway_id": "gateway_id",
@@ -118,6 +121,22 @@ def open_alerts() -> Coalesce:
     return Coalesce(Subquery(count, output_field=IntegerField()), Value(0))
 
 
+def search(text: str) -> Q:
+    """Gateways whose ID, 案件名, site address or owner's name contains ``text``. Names and
+    addresses are stored as typed: full-width digits and letters in one row, half-width in
+    the next, so the text is tried in both widths."""
+    match = Q()
+    for variant in {text, to_halfwidth_ascii(text), to_fullwidth_ascii(text)}:
+        match |= (
+            Q(gateway_id__icontains=variant)
+            | Q(site__name__icontains=variant)
+            | Q(site__address_rest__icontains=variant)
+            | Q(site__prefecture__icontains=variant)
+            | Q(owner__name__icontains=variant)
+        )
+    return match
+
+
 def fleet(user: User, query: FleetQuery, *, now: datetime) -> QuerySet[Gateway]:
     """The visible gateways, filtered, searched and sorted as ``query`` says. Only what the
     filter and the order need is computed here; ``with_columns`` adds the rest for the
@@ -129,18 +148,7 @@ def fleet(user: User, query: FleetQuery, *, now: datetime) -> QuerySet[Gateway]:
     if column == "alerts" or query.status == "alerts":
         rows = rows.annotate(open_alerts=open_alerts())
     if query.q:
-        match = Q()
-        # names and addresses are stored as typed: full-width digits and letters in one
-        # row, half-width in the next, so the query is tried in both widths
-        for text in {query.q, to_halfwidth_ascii(query.q), to_fullwidth_ascii(query.q)}:
-            match |= (
-                Q(gateway_id__icontains=text)
-                | Q(site__name__icontains=text)
-                | Q(site__address_rest__icontains=text)
-                | Q(site__prefecture__icontains=text)
-                | Q(owner__name__icontains=text)
-            )
-        rows = rows.filter(match)
+        rows = rows.filter(search(query.q))
     if query.status == "online":
         rows = rows.filter(online=True)
     elif query.status == "offline":
@@ -157,16 +165,17 @@ def fleet(user: User, query: FleetQuery, *, now: datetime) -> QuerySet[Gateway]:
     return rows.order_by(order, "gateway_id")
 
 
+def online_now(now: datetime) -> Q:
+    """Heard within the offline threshold, and no last will since (the live panel's rule)."""
+    return Q(live__last_seen_at__gt=now - offline_after(), live__connection_lost=False)
+
+
 def _live_columns(now: datetime) -> dict:
     """Columns from the live state: one join, cheap for any number of rows."""
     return {
         "last_seen": F("live__last_seen_at"),
         "online": Case(
-            When(
-                live__last_seen_at__gt=now - offline_after(),
-                live__connection_lost=False,
-                then=Value(True),
-            ),
+            When(online_now(now), then=Value(True)),
             default=Value(False),
             output_field=BooleanField(),
         ),
@@ -198,12 +207,56 @@ def fleet_page(user: User, query: FleetQuery, page_number: object, *, now: datet
     return page
 
 
+def fleet_rows(user: User, query: FleetQuery, *, now: datetime) -> Iterator[Gateway]:
+    """Every gateway ``fleet`` selects (not one page: the CSV export), with every column,
+    ``EXPORT_CHUNK`` at a time: a few queries per chunk, never one per row."""
+    ids = list(fleet(user, query, now=now).values_list("pk", flat=True))
+    for start in range(0, len(ids), EXPORT_CHUNK):
+        yield from with_columns(ids[start : start + EXPORT_CHUNK], now=now)
+
+
+@dataclass(frozen=True)
+class FleetSummary:
+    """The counts above the fleet table, over every gateway the user may see."""
+
+    total: int
+    online: int
+    offline: int
+    never: int
+    with_alerts: int  # gateways with at least one open alert
+    warranty_at_risk: int  # warranty.Status.AT_RISK: offline long enough to lose the extension
+
+
+def fleet_summary(user: User, *, now: datetime) -> FleetSummary:
+    """One aggregate query for the states and alerts; the warranty rule is evaluated only
+    for the gateways silent long enough to be at risk (``warranty.services.at_risk_ids``)."""
+    rows = visible_gateways(user)
+    open_alert = Exists(Alert.objects.filter(gateway=OuterRef("pk"), closed_at__isnull=True))
+    online = online_now(now)
+    counts = rows.order_by().aggregate(
+        total=Count("pk"),
+        online=Count("pk", filter=online),
+        offline=Count("pk", filter=Q(live__isnull=False) & ~online),
+        never=Count("pk", filter=Q(live__isnull=True)),
+        with_alerts=Count("pk", filter=open_alert),
+    )
+    at_risk = len(at_risk_ids(rows, now=now)) if counts["total"] else 0
+    return FleetSummary(**counts, warranty_at_risk=at_risk)
+
+
 def with_columns(ids: list[int], *, now: datetime) -> list[Gateway]:
-    """The gateways ``ids`` with every column of the table, in the order of ``ids``."""
+    """The gateways ``ids`` with every column of the table, in the order of ``ids``; also
+    the newest generation and consumption (``pv_w``, ``load_w``) for the owner's list."""
     rows = (
         Gateway.objects.select_related("site", "owner")
         .filter(pk__in=ids)
-        .annotate(**_live_columns(now), pv_today=pv_today(now), open_alerts=open_alerts())
+        .annotate(
+            **_live_columns(now),
+            pv_today=pv_today(now),
+            open_alerts=open_alerts(),
+            pv_w=JsonNumber("live__latest", "pv_w"),
+            load_w=JsonNumber("live__latest", "load_w"),
+        )
     )
     by_id = {row.pk: row for row in rows}
     warranties = states_for(list(by_id.values()), now=now)

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("login/", views.login, name="login"),
     path("switch/", views.switch, name="switch"),
+    path("fleet.csv", views.fleet_csv, name="fleet_csv"),
     path("<str:gateway_id>/", views.live, name="live"),
     path("<str:gateway_id>/live/", views.live_fragment, name="live_fragment"),
     path("<str:gateway_id>/history/", views.history, name="history"),

@@ -11,7 +11,13 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    JsonResponse,
+)
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -22,11 +28,19 @@ from essmon.accounts.views.auth import login_view
 from essmon.alerts.models import Alert
 from essmon.commands.models import Command
 from essmon.commands.schema import MODES, SettingError, schema_for
+from essmon.core.spreadsheet import safe_row
 from essmon.gateways.access import Purpose, gateway_or_404, is_operator, visible_gateways
 from essmon.monitoring import services
-from essmon.monitoring.fleet import STATUSES, FleetQuery, fleet_page
+from essmon.monitoring.fleet import (
+    STATUSES,
+    FleetQuery,
+    fleet_page,
+    fleet_rows,
+    fleet_summary,
+)
 from essmon.monitoring.forms import SettingsForm, describe_value
 from essmon.telemetry.models import Counter, GatewayLiveState
+from essmon.warranty.services import current_policy
 
 LOGIN = "monitoring:login"
 # The switcher lists this many gateways; a bigger fleet is chosen from the table instead.
@@ -69,12 +83,14 @@ def login(request: HttpRequest) -> HttpResponse:
 @login_required_here
 @require_GET
 def index(request: HttpRequest) -> HttpResponse:
-    """The gateways this user may watch, in one sortable, searchable table."""
+    """Dealers and operators: every gateway they may watch, in one sortable, searchable
+    table with its summary. Owners: their own sites, simply."""
+    if not _is_fleet(request):
+        return _owner_sites(request)
+    now = timezone.now()
     query = FleetQuery.from_params(request.GET)
-    page = fleet_page(request.user, query, request.GET.get("page"), now=timezone.now())
-    if not query.q and not query.status and page.paginator.count == 1 and not _is_fleet(request):
-        # a household with one storage system goes straight to it
-        return redirect("monitoring:live", gateway_id=page[0].gateway_id)
+    page = fleet_page(request.user, query, request.GET.get("page"), now=now)
+    policy = current_policy()
     return render(
         request,
         "monitoring/index.html",
@@ -82,11 +98,69 @@ def index(request: HttpRequest) -> HttpResponse:
             "page": page,
             "query": query,
             "statuses": STATUSES,
-            "columns": _columns(show_owner=_is_fleet(request)),
+            "summary": fleet_summary(request.user, now=now),
+            "offline_minutes": int(policy.offline_after.total_seconds() // 60),
+            "at_risk_days": policy.at_risk_after.days,
+            "lapse_days": policy.lapse_days,
+            "columns": _columns(show_owner=True),
             "sort_choices": _sort_choices(),
-            "show_owner": _is_fleet(request),
+            "show_owner": True,
+            "operator": is_operator(request.user),
         },
     )
+
+
+def _owner_sites(request: HttpRequest) -> HttpResponse:
+    """An owner's sites, each with its state and a link to its live view; a household with
+    one storage system goes straight to it."""
+    page_number = request.GET.get("page")
+    page = fleet_page(request.user, FleetQuery(sort="site"), page_number, now=timezone.now())
+    if page.paginator.count == 1 and not page_number:
+        return redirect("monitoring:live", gateway_id=page[0].gateway_id)
+    return render(request, "monitoring/sites.html", {"page": page})
+
+
+FLEET_CSV_HEADER = [
+    "ゲートウェイID", "案件名", "お客様", "設置先住所", "状態", "最終受信",
+    "蓄電残量(%)", "本日の発電量(kWh)", "未復旧の異常(件)", "保証",
+]  # fmt: skip
+
+
+@login_required_here
+@require_GET
+def fleet_csv(request: HttpRequest) -> HttpResponse:
+    """The fleet table as CSV: every gateway the table's search and filter select, in its
+    order (UTF-8 with BOM and Japanese headers, for spreadsheet software)."""
+    if not _is_fleet(request):
+        raise Http404("the fleet table is for dealers and operators")
+    now = timezone.now()
+    query = FleetQuery.from_params(request.GET)
+    name = f"gateways_{timezone.localtime(now, services.JST):%Y%m%d_%H%M}.csv"
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.write("\ufeff")
+    writer = csv.writer(response)
+    writer.writerow(FLEET_CSV_HEADER)
+    for gw in fleet_rows(request.user, query, now=now):
+        writer.writerow(safe_row(_fleet_csv_row(gw)))
+    return response
+
+
+def _fleet_csv_row(gw) -> list:
+    status = "オンライン" if gw.online else "オフライン" if gw.last_seen else "未接続"
+    last_seen = timezone.localtime(gw.last_seen, services.JST) if gw.last_seen else None
+    return [
+        gw.gateway_id,
+        gw.site.name if gw.site else "",
+        gw.owner.name if gw.owner else "",
+        gw.site.address if gw.site else "",
+        status,
+        f"{last_seen:%Y-%m-%d %H:%M}" if last_seen else "",
+        "" if gw.soc is None else round(gw.soc),
+        "" if gw.pv_today is None else round(gw.pv_today, 1),
+        gw.open_alerts,
+        gw.warranty.column_text if gw.warranty else "",
+    ]
 
 
 def _columns(*, show_owner: bool) -> list[tuple[str, str]]:

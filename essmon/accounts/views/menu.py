@@ -10,9 +10,10 @@ from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from essmon.accounts import selectors, services
+from essmon.accounts import operator, selectors, services
 from essmon.accounts.forms import (
     EmailChangeForm,
     GatewayForm,
@@ -43,13 +44,16 @@ GATEWAY_VERIFIED_KEY = "add_gateway_verified"
 
 
 def customer_only(view):
-    """Customer screens: a dealer is sent to its own menu; anyone else finds nothing."""
+    """Customer screens: a dealer or an operator is sent to its own menu; anyone else
+    finds nothing."""
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if request.user.role != User.Role.CUSTOMER:
+        if request.user.role != User.Role.CUSTOMER or access.is_operator(request.user):
             if access.dealer_of(request.user) is not None:
                 return redirect("dealers:menu")
+            if access.is_operator(request.user):
+                return redirect("accounts:menu")
             raise Http404("customer screen")
         return view(request, *args, **kwargs)
 
@@ -64,6 +68,15 @@ SITE_KEY = "add_gateway_site"
 def menu(request: HttpRequest) -> HttpResponse:
     if access.dealer_of(request.user) is not None:
         return redirect("dealers:menu")
+    if access.is_operator(request.user):
+        return render(
+            request,
+            "accounts/menu/operator.html",
+            {
+                "counts": operator.overview(request.user, now=timezone.now()),
+                "admin_links": operator.admin_links(request.user),
+            },
+        )
     return render(
         request,
         "accounts/menu/menu.html",
@@ -76,6 +89,8 @@ def menu(request: HttpRequest) -> HttpResponse:
 def account(request: HttpRequest) -> HttpResponse:
     if access.dealer_of(request.user) is not None:
         return redirect("dealers:menu")  # a dealer's account page is its menu
+    if access.is_operator(request.user):
+        return redirect("accounts:menu")  # so is an operator's: no address, no gateways
     user = request.user
     return render(
         request,
@@ -96,6 +111,8 @@ def _profile_initial(user) -> dict:
 def profile(request: HttpRequest) -> HttpResponse:
     if access.dealer_of(request.user) is not None:
         return redirect("dealers:profile")
+    if access.is_operator(request.user):
+        return redirect("accounts:menu")
     if request.method == "POST" and request.POST.get("lookup") == "user":
         data, error = apply_postal_lookup(request.POST.dict(), "user")
         form = ProfileForm(initial=data)
