@@ -5,7 +5,7 @@ may not see is a 404 on every page and endpoint."""
 from __future__ import annotations
 
 import csv
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import wraps
 from urllib.parse import urlencode
 
@@ -355,11 +355,8 @@ def settings_page(request: HttpRequest, gateway_id: str) -> HttpResponse:
         gateway_or_404(request.user, gateway_id, Purpose.CHANGE_SETTINGS)
     context.update(
         form=form,
-        in_force=[(label, describe_value(key, in_force.get(key))) for key, label in _SETTINGS],
         on_the_way=bool(on_the_way),
-        status_ts=live_state.status_ts if live_state else None,
-        firmware=live_state.firmware if live_state else "",
-        **_progress_context(gateway),
+        **_progress_context(gateway, live_state),
     )
     return render(
         request, "monitoring/settings.html", context, status=400 if form and form.errors else 200
@@ -380,15 +377,41 @@ _SETTINGS = [
 def settings_progress(request: HttpRequest, gateway_id: str) -> HttpResponse:
     """The commands' progress and the audit log, fetched again while any is on its way."""
     gateway = gateway_or_404(request.user, gateway_id)
+    live_state = GatewayLiveState.objects.filter(gateway=gateway).first()
     return render(
-        request, "monitoring/_progress.html", {"gateway": gateway, **_progress_context(gateway)}
+        request,
+        "monitoring/_progress_refresh.html",
+        {"gateway": gateway, **_progress_context(gateway, live_state)},
     )
 
 
-def _progress_context(gateway) -> dict:
+# How long after a change is 反映済み the page keeps asking for the gateway's report of
+# the settings in force (the protocol has it send one after applying a command).
+SETTLE_WINDOW = timedelta(minutes=10)
+
+
+def _progress_context(gateway, live_state: GatewayLiveState | None) -> dict:
+    """The changes' progress and 現在の設定: the page refreshes both while a change is on
+    its way, or applied but not yet in the gateway's latest report of its settings."""
     log = services.setting_log(gateway)
     setting_labels = dict(_SETTINGS)
+    in_force = (live_state.settings_in_force if live_state else None) or {}
+    status_ts = live_state.status_ts if live_state else None
+    recent = timezone.now() - SETTLE_WINDOW
+    settling = any(
+        c.status == Command.Status.APPLIED
+        and c.answered_at is not None
+        and c.answered_at >= recent
+        and (status_ts is None or (c.result_ts is not None and c.result_ts > status_ts))
+        for c in log
+    )
+    waiting = any(c.status in Command.OPEN for c in log)
     return {
+        "in_force": [(label, describe_value(key, in_force.get(key))) for key, label in _SETTINGS],
+        "status_ts": status_ts,
+        "firmware": live_state.firmware if live_state else "",
+        "settling": settling,
+        "refreshing": waiting or settling,
         "log": [
             {
                 "command": c,
@@ -399,6 +422,6 @@ def _progress_context(gateway) -> dict:
             }
             for c in log
         ],
-        "waiting": any(c.status in Command.OPEN for c in log),
+        "waiting": waiting,
         "progress_refresh": PROGRESS_REFRESH_SECONDS,
     }
