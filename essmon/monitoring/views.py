@@ -181,25 +181,27 @@ def _live_context(gateway) -> dict:
         "stale_after": int(services.STALE_AFTER.total_seconds()),
         "edges": _edges(snapshot.values, flows),
         "mode_label": MODES.get(snapshot.values.get("pcs_mode", ""), "—"),
-        "today": [(LABELS[k], v) for k, v in snapshot.today_kwh.items()],
+        "today": [(LABELS[k], v, COUNTER_FLOWS.get(k, "")) for k, v in snapshot.today_kwh.items()],
         "refresh": LIVE_REFRESH_SECONDS,
-        "arrow_colors": ARROW_COLORS,
+        "flows": FLOWS,
     }
 
 
-# SVG markers do not take the colour of the line that uses them, so one marker per colour
-# (the same colours as the stylesheet's .flow .edge rules).
-ARROW_COLORS = [
-    ("pv", "#d49b00"),
-    ("home", "#0a6e5c"),
-    ("battery", "#2d6cdf"),
-    ("grid-in", "#8a4fbf"),
-    ("grid-out", "#d9534f"),
-]
+# One colour per flow (the stylesheet's --flow-* properties, its .f-* classes): the live
+# legend, the diagram and the history charts all name flows with these words.
+FLOWS = ("pv", "load", "charge", "discharge", "buy", "sell")
+COUNTER_FLOWS = {
+    "pv_kwh": "pv",
+    "load_kwh": "load",
+    "charge_kwh": "charge",
+    "discharge_kwh": "discharge",
+    "grid_import_kwh": "buy",
+    "grid_export_kwh": "sell",
+}
 
 
 def _edges(values: dict, flows: dict) -> list[dict]:
-    """The diagram's four edges, each with its direction and watts (0 when idle)."""
+    """The diagram's four edges, each with its direction, watts (0 when idle) and flow."""
     edges = []
     for node, label in (("pv", "発電"), ("home", "消費"), ("battery", "蓄電池"), ("grid", "系統")):
         if (node, "pcs") in flows:
@@ -208,15 +210,14 @@ def _edges(values: dict, flows: dict) -> list[dict]:
             watts, inbound = flows[("pcs", node)], False
         else:
             watts, inbound = 0.0, node != "home"
-        verb = {
-            "pv": "発電中",
-            "home": "消費中",
-            "battery": "放電中" if inbound else "充電中",
-            "grid": "買電中" if inbound else "売電中",
+        verb, flow = {
+            "pv": ("発電中", "pv"),
+            "home": ("消費中", "load"),
+            "battery": ("放電中", "discharge") if inbound else ("充電中", "charge"),
+            "grid": ("買電中", "buy") if inbound else ("売電中", "sell"),
         }[node]
-        color = f"{node}-{'in' if inbound else 'out'}" if node == "grid" else node
         edges.append(
-            {"node": node, "label": label, "watts": watts, "inbound": inbound, "color": color,
+            {"node": node, "label": label, "watts": watts, "inbound": inbound, "flow": flow,
              "verb": verb if watts > 0 else "停止中"}
         )  # fmt: skip
     return edges
@@ -245,7 +246,10 @@ def history(request: HttpRequest, gateway_id: str) -> HttpResponse:
         next=next_anchor if view != "lifetime" and next_anchor <= today else None,
         today=today,
         data=data,
-        totals=[(key, label, data["totals"][key]) for key, label in LABELS.items()],
+        totals=[
+            (key, label, data["totals"][key], COUNTER_FLOWS.get(key, ""))
+            for key, label in LABELS.items()
+        ],
     )
     return render(request, "monitoring/history.html", context)
 
@@ -263,6 +267,7 @@ def _history_data(gateway, view: str, anchor: date) -> dict:
         "self_consumption": result.self_consumption,
         "self_sufficiency": result.self_sufficiency,
         "labels": LABELS,
+        "flows": COUNTER_FLOWS,
     }
     if view == "day":
         data["curve"] = services.day_curve(gateway, day=anchor)
