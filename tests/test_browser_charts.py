@@ -272,3 +272,38 @@ def test_the_menu_asks_for_the_warranty_dates(browser, live_server, shots):
         WarrantyDates.objects.filter(gateway=gw).update(grid_connection_date=None)
         page.context.close()
     assert date.today()  # keep the import honest
+
+
+def test_a_second_gateway_with_its_warranty_dates(browser, live_server, shots):
+    owner = factories.customer(email="hanako@example.jp")
+    for width, height in WIDTHS:
+        gw = factories.gateway()
+        page = new_tab(browser, live_server, viewport={"width": width, "height": height})
+        page.goto(live_server.url + "/login/")
+        page.get_by_label("ユーザID(メールアドレス)").fill(owner.email)
+        page.get_by_label("パスワード").fill(factories.USER_PASSWORD)
+        page.get_by_role("button", name="ログイン").click()
+        page.goto(live_server.url + "/menu/gateways/add/")
+        page.get_by_label("ゲートウェイID").fill(gw.gateway_id)
+        page.get_by_label("ゲートウェイパスワード").fill(factories.GATEWAY_PASSWORD)
+        page.get_by_role("button", name="次に進む").click()
+        page.get_by_label("案件名").fill("別荘")
+        page.get_by_label("郵便番号").fill("100-0001")
+        page.get_by_label("郵便番号").press("Tab")  # the look-up answers before typing on
+        expect(page.get_by_label("都道府県")).to_have_value("東京都")
+        page.get_by_label("それ以降の住所").fill("千代田区千代田1-1")
+        grid = timezone.localdate() - timedelta(days=10)
+        page.get_by_label("系統連系日").fill(grid.isoformat())
+        expect(page.get_by_text("15年間になります")).to_be_visible()
+        assert fits_width(page, width)
+        page.get_by_label("受取日").scroll_into_view_if_needed()
+        shots(page, f"gateway-add-site-{width}")
+        page.get_by_role("button", name="次に進む").click()
+        outlook = page.get_by_test_id("warranty-outlook")
+        expect(outlook).to_contain_text("保証期間は15年になります")
+        expect(page.get_by_test_id("confirm-received-date")).to_have_text("未入力")
+        assert fits_width(page, width)
+        shots(page, f"gateway-add-confirm-{width}")
+        page.get_by_role("button", name="登録").click()
+        expect(page.get_by_text(gw.gateway_id).first).to_be_visible()
+        page.context.close()
