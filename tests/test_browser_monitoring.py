@@ -135,6 +135,11 @@ def test_live_settings_audit_and_access(browser, live_server, world, shots):
     expect(status).to_have_text("反映済み", timeout=20_000)  # without reloading the page
     assert Command.objects.get().status == Command.Status.APPLIED
     expect(dealer.get_by_test_id("audit-log")).to_contain_text("販売店 洛南電設")
+    # issue 12 §4: 現在の設定 follows without a reload, once the gateway reports its settings
+    dealer.evaluate("window.__settingsPage = true")
+    expect(dealer.get_by_test_id("in-force")).to_contain_text("グリーンモード", timeout=20_000)
+    expect(dealer.get_by_test_id("in-force")).not_to_contain_text("経済モード")
+    assert dealer.evaluate("window.__settingsPage === true"), "the page was reloaded"
     dealer.reload()
     expect(dealer.get_by_test_id("in-force")).to_contain_text("グリーンモード")
     shots(dealer, "settings-applied")

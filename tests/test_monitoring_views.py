@@ -368,6 +368,35 @@ def test_a_dealers_change_is_one_command_per_changed_setting_with_before_and_who
     assert "反映済み" in progress and "hx-trigger" not in progress
 
 
+def test_current_settings_follow_an_applied_change_without_a_reload(client, gw):
+    """issue 12 §4: the progress refresh carries 現在の設定 out of band, and goes on until
+    the gateway's report of its settings has caught up with what it applied."""
+    report_settings(gw)
+    dealer = factories.dealer()
+    link(gw, dealer)
+    as_user(client, dealer.user).post(settings_url(gw), form_data(mode="green"))
+    progress_url = reverse("monitoring:settings_progress", kwargs={"gateway_id": gw.gateway_id})
+    later = timezone.now() + timedelta(seconds=1)
+    Command.objects.update(status=Command.Status.APPLIED, answered_at=later, result_ts=later)
+    progress = client.get(progress_url).content.decode()
+    assert 'id="in-force" aria-labelledby="in-force-heading" hx-swap-oob="true"' in progress
+    oob = progress[progress.index('<section id="in-force"') :]
+    assert "経済モード" in oob and "設定の報告を待っています" in oob
+    assert 'hx-trigger="every 3s"' in progress  # still asking: the report is to come
+    record_status(
+        gateway=gw,
+        raw={"ts": (later + timedelta(seconds=1)).isoformat(), "firmware": "1.4.2",
+             "settings": {**IN_FORCE, "mode": "green"}},
+    )  # fmt: skip
+    progress = client.get(progress_url).content.decode()
+    oob = progress[progress.index('<section id="in-force"') :]
+    assert "グリーンモード" in oob and "経済モード" not in oob
+    assert "設定の報告を待っています" not in oob and "hx-trigger" not in progress
+    # the page itself carries the card once, not out of band
+    page = client.get(settings_url(gw)).content.decode()
+    assert page.count('<section id="in-force"') == 1 and "hx-swap-oob" not in page
+
+
 @pytest.mark.parametrize(
     "overrides, field_message",
     [

@@ -18,6 +18,7 @@ from essmon.core.japanese import (
 )
 from essmon.core.text import SafeTextForm, SafeTextMixin
 from essmon.gateways.services import is_valid_gateway_id, normalize_gateway_id
+from essmon.warranty.forms import WarrantyDatesFields
 
 PREFECTURE_CHOICES = [("", "都道府県を選択")] + [(p, p) for p in PREFECTURES]
 PHONE_NOTE = (
@@ -195,7 +196,7 @@ class SiteFieldsMixin(SafeTextForm):
         )
 
 
-class RegistrationForm(PersonFieldsMixin, GatewayFieldsMixin, SiteFieldsMixin):
+class RegistrationForm(PersonFieldsMixin, GatewayFieldsMixin, SiteFieldsMixin, WarrantyDatesFields):
     """お客様情報の登録 — every field of the seed's input form."""
 
     email = forms.EmailField(
@@ -213,7 +214,7 @@ class RegistrationForm(PersonFieldsMixin, GatewayFieldsMixin, SiteFieldsMixin):
         "name", "furigana", "email", "email_confirm", "postal_code", "prefecture", "city",
         "address_rest", "phone", "company_name", "department", "gateway_id",
         "gateway_password", "site_name", "site_postal_code", "site_prefecture",
-        "site_address_rest",
+        "site_address_rest", "grid_connection_date", "received_date",
     ]  # fmt: skip
 
     def clean_email(self) -> str:
@@ -233,8 +234,13 @@ class GatewayForm(GatewayFieldsMixin):
     """ゲートウェイの登録, step 1."""
 
 
-class SiteForm(SiteFieldsMixin):
-    """ゲートウェイの登録, step 2."""
+class SiteForm(SiteFieldsMixin, WarrantyDatesFields):
+    """ゲートウェイの登録, step 2: the 案件 and, optionally, the warranty's dates."""
+
+    field_order = [
+        "site_name", "site_postal_code", "site_prefecture", "site_address_rest",
+        "grid_connection_date", "received_date",
+    ]  # fmt: skip
 
 
 class ActivationForm(SafeTextForm):

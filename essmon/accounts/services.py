@@ -6,7 +6,7 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -95,6 +95,8 @@ def register_customer(
     client_address: str,
     gateway_password: str | None = None,
     verified: dict | None = None,
+    grid_connection_date: date | None = None,
+    received_date: date | None = None,
 ) -> None:
     """お客様情報の登録: a provisional account holding its gateway, and the 仮登録メール.
 
@@ -125,9 +127,24 @@ def register_customer(
         user = create_provisional_user(person=person, role=User.Role.CUSTOMER)
         new_site = gateways.create_site(owner=user, **site.__dict__)
         gateways.take_gateway(gateway=gateway, owner=user, site=new_site, hold=True)
+        _record_warranty_dates(gateway, user, grid_connection_date, received_date)
         begin_activation(
             user=user, terms=terms, client_address=client_address, kind="provisional_registration"
         )
+
+
+def _record_warranty_dates(
+    gateway: Gateway, user: User, grid_connection_date: date | None, received_date: date | None
+) -> None:
+    # warranty builds on accounts, so the import points this way only here
+    from essmon.warranty.services import record_registration_dates
+
+    record_registration_dates(
+        gateway=gateway,
+        user=user,
+        grid_connection_date=grid_connection_date,
+        received_date=received_date,
+    )
 
 
 PERSON_FIELDS = ("name", "furigana", "postal_code", "prefecture", "city", "address_rest", "phone")
@@ -304,7 +321,11 @@ def activate_account(
 
 
 def _discard_provisional(user: User) -> None:
-    """Delete a provisional account and give its gateways back to the unclaimed pool."""
+    """Delete a provisional account and give its gateways back to the unclaimed pool,
+    without the warranty dates it typed."""
+    from essmon.warranty.services import forget_dates
+
+    forget_dates(gateways=Gateway.objects.filter(owner=user, state=Gateway.State.HELD))
     gateways.release_held_gateways(owner=user)
     user.delete()  # its 案件 go with it
 
@@ -561,8 +582,11 @@ def add_gateway(
     client_address: str,
     gateway_password: str | None = None,
     verified: dict | None = None,
+    grid_connection_date: date | None = None,
+    received_date: date | None = None,
 ) -> Gateway:
-    """ゲートウェイの登録 for a logged-in customer: claimed at once, with its 案件."""
+    """ゲートウェイの登録 for a logged-in customer: claimed at once, with its 案件 and
+    the warranty dates when given."""
     if user.role != User.Role.CUSTOMER:
         # a dealer or operator holding a sheet must not become a customer's gateway owner
         raise gateways.GatewayError("ゲートウェイはお客様のアカウントでのみ登録できます。")
@@ -576,5 +600,6 @@ def add_gateway(
     with transaction.atomic():
         new_site = gateways.create_site(owner=user, **site.__dict__)
         gateways.take_gateway(gateway=gateway, owner=user, site=new_site, hold=False)
-    gateway.refresh_from_db()
+        gateway.refresh_from_db()
+        _record_warranty_dates(gateway, user, grid_connection_date, received_date)
     return gateway

@@ -5,7 +5,7 @@ may not see is a 404 on every page and endpoint."""
 from __future__ import annotations
 
 import csv
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import wraps
 from urllib.parse import urlencode
 
@@ -255,25 +255,27 @@ def _live_context(gateway) -> dict:
         "stale_after": int(services.STALE_AFTER.total_seconds()),
         "edges": _edges(snapshot.values, flows),
         "mode_label": MODES.get(snapshot.values.get("pcs_mode", ""), "—"),
-        "today": [(LABELS[k], v) for k, v in snapshot.today_kwh.items()],
+        "today": [(LABELS[k], v, COUNTER_FLOWS.get(k, "")) for k, v in snapshot.today_kwh.items()],
         "refresh": LIVE_REFRESH_SECONDS,
-        "arrow_colors": ARROW_COLORS,
+        "flows": FLOWS,
     }
 
 
-# SVG markers do not take the colour of the line that uses them, so one marker per colour
-# (the same colours as the stylesheet's .flow .edge rules).
-ARROW_COLORS = [
-    ("pv", "#d49b00"),
-    ("home", "#0a6e5c"),
-    ("battery", "#2d6cdf"),
-    ("grid-in", "#8a4fbf"),
-    ("grid-out", "#d9534f"),
-]
+# One colour per flow (the stylesheet's --flow-* properties, its .f-* classes): the live
+# legend, the diagram and the history charts all name flows with these words.
+FLOWS = ("pv", "load", "charge", "discharge", "buy", "sell")
+COUNTER_FLOWS = {
+    "pv_kwh": "pv",
+    "load_kwh": "load",
+    "charge_kwh": "charge",
+    "discharge_kwh": "discharge",
+    "grid_import_kwh": "buy",
+    "grid_export_kwh": "sell",
+}
 
 
 def _edges(values: dict, flows: dict) -> list[dict]:
-    """The diagram's four edges, each with its direction and watts (0 when idle)."""
+    """The diagram's four edges, each with its direction, watts (0 when idle) and flow."""
     edges = []
     for node, label in (("pv", "発電"), ("home", "消費"), ("battery", "蓄電池"), ("grid", "系統")):
         if (node, "pcs") in flows:
@@ -282,15 +284,14 @@ def _edges(values: dict, flows: dict) -> list[dict]:
             watts, inbound = flows[("pcs", node)], False
         else:
             watts, inbound = 0.0, node != "home"
-        verb = {
-            "pv": "発電中",
-            "home": "消費中",
-            "battery": "放電中" if inbound else "充電中",
-            "grid": "買電中" if inbound else "売電中",
+        verb, flow = {
+            "pv": ("発電中", "pv"),
+            "home": ("消費中", "load"),
+            "battery": ("放電中", "discharge") if inbound else ("充電中", "charge"),
+            "grid": ("買電中", "buy") if inbound else ("売電中", "sell"),
         }[node]
-        color = f"{node}-{'in' if inbound else 'out'}" if node == "grid" else node
         edges.append(
-            {"node": node, "label": label, "watts": watts, "inbound": inbound, "color": color,
+            {"node": node, "label": label, "watts": watts, "inbound": inbound, "flow": flow,
              "verb": verb if watts > 0 else "停止中"}
         )  # fmt: skip
     return edges
@@ -319,7 +320,10 @@ def history(request: HttpRequest, gateway_id: str) -> HttpResponse:
         next=next_anchor if view != "lifetime" and next_anchor <= today else None,
         today=today,
         data=data,
-        totals=[(key, label, data["totals"][key]) for key, label in LABELS.items()],
+        totals=[
+            (key, label, data["totals"][key], COUNTER_FLOWS.get(key, ""))
+            for key, label in LABELS.items()
+        ],
     )
     return render(request, "monitoring/history.html", context)
 
@@ -337,6 +341,7 @@ def _history_data(gateway, view: str, anchor: date) -> dict:
         "self_consumption": result.self_consumption,
         "self_sufficiency": result.self_sufficiency,
         "labels": LABELS,
+        "flows": COUNTER_FLOWS,
     }
     if view == "day":
         data["curve"] = services.day_curve(gateway, day=anchor)
@@ -429,11 +434,8 @@ def settings_page(request: HttpRequest, gateway_id: str) -> HttpResponse:
         gateway_or_404(request.user, gateway_id, Purpose.CHANGE_SETTINGS)
     context.update(
         form=form,
-        in_force=[(label, describe_value(key, in_force.get(key))) for key, label in _SETTINGS],
         on_the_way=bool(on_the_way),
-        status_ts=live_state.status_ts if live_state else None,
-        firmware=live_state.firmware if live_state else "",
-        **_progress_context(gateway),
+        **_progress_context(gateway, live_state),
     )
     return render(
         request, "monitoring/settings.html", context, status=400 if form and form.errors else 200
@@ -454,15 +456,41 @@ _SETTINGS = [
 def settings_progress(request: HttpRequest, gateway_id: str) -> HttpResponse:
     """The commands' progress and the audit log, fetched again while any is on its way."""
     gateway = gateway_or_404(request.user, gateway_id)
+    live_state = GatewayLiveState.objects.filter(gateway=gateway).first()
     return render(
-        request, "monitoring/_progress.html", {"gateway": gateway, **_progress_context(gateway)}
+        request,
+        "monitoring/_progress_refresh.html",
+        {"gateway": gateway, **_progress_context(gateway, live_state)},
     )
 
 
-def _progress_context(gateway) -> dict:
+# How long after a change is 反映済み the page keeps asking for the gateway's report of
+# the settings in force (the protocol has it send one after applying a command).
+SETTLE_WINDOW = timedelta(minutes=10)
+
+
+def _progress_context(gateway, live_state: GatewayLiveState | None) -> dict:
+    """The changes' progress and 現在の設定: the page refreshes both while a change is on
+    its way, or applied but not yet in the gateway's latest report of its settings."""
     log = services.setting_log(gateway)
     setting_labels = dict(_SETTINGS)
+    in_force = (live_state.settings_in_force if live_state else None) or {}
+    status_ts = live_state.status_ts if live_state else None
+    recent = timezone.now() - SETTLE_WINDOW
+    settling = any(
+        c.status == Command.Status.APPLIED
+        and c.answered_at is not None
+        and c.answered_at >= recent
+        and (status_ts is None or (c.result_ts is not None and c.result_ts > status_ts))
+        for c in log
+    )
+    waiting = any(c.status in Command.OPEN for c in log)
     return {
+        "in_force": [(label, describe_value(key, in_force.get(key))) for key, label in _SETTINGS],
+        "status_ts": status_ts,
+        "firmware": live_state.firmware if live_state else "",
+        "settling": settling,
+        "refreshing": waiting or settling,
         "log": [
             {
                 "command": c,
@@ -473,6 +501,6 @@ def _progress_context(gateway) -> dict:
             }
             for c in log
         ],
-        "waiting": any(c.status in Command.OPEN for c in log),
+        "waiting": waiting,
         "progress_refresh": PROGRESS_REFRESH_SECONDS,
     }

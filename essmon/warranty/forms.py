@@ -35,7 +35,11 @@ class JapaneseDateField(forms.DateField):
             raise forms.ValidationError("その日付は存在しません。", code="invalid") from None
 
 
-class WarrantyDatesForm(SafeTextForm):
+class WarrantyDatesFields(SafeTextForm):
+    """系統連系日 and 受取日, each optional, neither in the future nor before 2000. No order
+    between them: a new house is often connected by its builder before it is handed over,
+    and a product may arrive weeks before the installer connects it (docs/warranty.md)."""
+
     grid_connection_date = JapaneseDateField(
         label="系統連系日",
         required=False,
@@ -50,8 +54,8 @@ class WarrantyDatesForm(SafeTextForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         today = timezone.localtime(timezone.now(), JST).date().isoformat()
-        for field in self.fields.values():
-            field.widget.attrs["max"] = today
+        for name in ("grid_connection_date", "received_date"):
+            self.fields[name].widget.attrs["max"] = today
 
     def _check(self, name: str, label: str) -> date | None:
         value = self.cleaned_data.get(name)
@@ -69,3 +73,7 @@ class WarrantyDatesForm(SafeTextForm):
 
     def clean_received_date(self) -> date | None:
         return self._check("received_date", "受取日")
+
+
+class WarrantyDatesForm(WarrantyDatesFields):
+    """The 保証 tab's form."""

@@ -351,3 +351,120 @@ def describe_duration(length: timedelta) -> str:
     if days and hours:
         return f"{days}日{hours}時間"
     return f"{days}日" if days else f"{hours}時間"
+
+
+# --- asking for the dates (registration and the main menu) ---------------------------------
+
+
+def earliest_date_in_time(registered_on: date) -> date:
+    """The earliest 系統連系日 or 受取日 for which a registration on ``registered_on`` is
+    within 3 months (the inverse of ``registration_deadline``, month ends included)."""
+    day = add_months(registered_on, -REGISTRATION_MONTHS)
+    while registration_deadline(day - timedelta(days=1)) >= registered_on:
+        day -= timedelta(days=1)
+    while registration_deadline(day) < registered_on:
+        day += timedelta(days=1)
+    return day
+
+
+def registration_outlook(
+    *,
+    grid_connection_date: date | None,
+    received_date: date | None,
+    today: date,
+    term: Term,
+    at_once: bool,
+) -> str:
+    """What the dates typed at registration mean for the extension, said before 「登録」.
+
+    ``at_once``: the registration completes with the button (ゲートウェイの登録); otherwise
+    it completes later, when the password is set from the mailed link (本登録)."""
+    known = {
+        name: day
+        for name, day in (("系統連系日", grid_connection_date), ("受取日", received_date))
+        if day is not None
+    }
+    ext, std = term.extended_years, term.standard_years
+    if not known:
+        return (
+            f"系統連系日・受取日が未入力のため、{ext}年保証の期限はまだわかりません。"
+            "登録後、モニタリングサイトの「保証」で入力できます。"
+        )
+    name, day = max(known.items(), key=lambda item: registration_deadline(item[1]))
+    deadline = registration_deadline(day)
+    if today <= deadline:
+        if at_once:
+            return (
+                f"{name}({_day(day)})から3か月以内({_day(deadline)}まで)の登録となるため、"
+                f"ゲートウェイの接続が続けば、保証期間は{ext}年になります。"
+            )
+        return (
+            f"{ext}年保証の期限は{_day(deadline)}({name}から3か月)です。"
+            f"この日までに、仮登録メールのURLからパスワードを登録して本登録を完了してください。"
+        )
+    missing = [n for n in ("系統連系日", "受取日") if n not in known]
+    passed = f"{'と'.join(known)}から3か月の期限({_day(deadline)}まで)は過ぎています。"
+    if missing:
+        return (
+            passed + f"{missing[0]}から3か月以内の登録であれば{ext}年保証の対象です。"
+            f"そうでない場合、保証期間は標準の{std}年です。"
+        )
+    return passed + f"保証期間は標準の{std}年です。"
+
+
+@dataclass(frozen=True)
+class DatesPrompt:
+    """The main menu's request for the dates of one registered system still missing one."""
+
+    missing: tuple[str, ...]
+    deadline: date | None  # the 3 months of the date entered, when one is
+    deadline_passed: bool
+    earliest_in_time: date  # a date from this day on makes the registration in time
+    text: str
+    lapsed: bool = False  # the extension is lost whatever the dates: no deadline to show
+    deadline_of: str = ""  # the date entered that the deadline counts from
+
+
+def dates_prompt(state: WarrantyState) -> DatesPrompt | None:
+    """None once both dates are entered (or before the registration, which fixes the rest)."""
+    if state.registered_on is None:
+        return None
+    dates = {"系統連系日": state.grid_connection_date, "受取日": state.received_date}
+    missing = tuple(name for name, day in dates.items() if day is None)
+    if not missing:
+        return None
+    known = {name: day for name, day in dates.items() if day is not None}
+    reg, ext, std = _day(state.registered_on), state.term.extended_years, state.term.standard_years
+    earliest = earliest_date_in_time(state.registered_on)
+    known_deadline = registration_deadline(next(iter(known.values()))) if known else None
+    if state.status == Status.LAPSED:
+        text = (
+            f"ゲートウェイの接続が途切れたため延長保証は失効し、保証期間は標準の{std}年です。"
+            f"{'と'.join(missing)}を入力すると、保証期間の終了日が確定し、保証書を発行できます。"
+        )
+        passed = known_deadline is not None and state.registered_on > known_deadline
+        return DatesPrompt(missing, known_deadline, passed, earliest, text, lapsed=True)
+    if not known:
+        text = (
+            f"{ext}年保証は、系統連系日または受取日から3か月以内に登録し、"
+            "ゲートウェイの接続を続けた場合の保証です。"
+            f"本登録日は{reg}のため、系統連系日か受取日が{_day(earliest)}以降であれば対象です。"
+            "日付を入力すると、保証期間が確定します。"
+        )
+        return DatesPrompt(missing, None, False, earliest, text)
+    name, day = next(iter(known.items()))
+    deadline = registration_deadline(day)
+    passed = state.registered_on > deadline
+    if not passed:
+        text = (
+            f"{name}({_day(day)})から3か月の期限({_day(deadline)}まで)内に登録済み({reg})のため、"
+            f"接続が続けば保証期間は{ext}年です。{missing[0]}を入力すると保証期間の終了日が確定し、"
+            "保証書を発行できます。"
+        )
+    else:
+        text = (
+            f"{name}({_day(day)})から3か月の期限({_day(deadline)}まで)は、本登録日({reg})より前に"
+            f"過ぎています。{missing[0]}が{_day(earliest)}以降であれば{ext}年保証の対象です。"
+            f"そうでない場合、保証期間は標準の{std}年です。"
+        )
+    return DatesPrompt(missing, deadline, passed, earliest, text, deadline_of=name)

@@ -24,7 +24,15 @@ from essmon.notifications.services import queue_mail
 from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState
 from essmon.warranty.catalogue import term_for
 from essmon.warranty.models import DateChange, OfflineWarning, RecordedLapse, WarrantyDates
-from essmon.warranty.rules import Connectivity, Policy, Status, WarrantyState, evaluate
+from essmon.warranty.rules import (
+    Connectivity,
+    DatesPrompt,
+    Policy,
+    Status,
+    WarrantyState,
+    dates_prompt,
+    evaluate,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +44,7 @@ __all__ = [
     "check_warranties",
     "current_policy",
     "date_changes",
+    "dates_prompts",
     "state_of",
     "states_for",
 ]
@@ -209,6 +218,41 @@ def at_risk_ids(gateways: QuerySet[Gateway], *, now: datetime | None = None) -> 
 
 
 # --- the dates -----------------------------------------------------------------------------
+
+
+def dates_prompts(
+    gateways: QuerySet[Gateway], *, now: datetime | None = None
+) -> dict[int, DatesPrompt]:
+    """The registered systems among ``gateways`` still missing 系統連系日 or 受取日, with what
+    the main menu says about them (by pk). Those with both dates cost no evaluation."""
+    missing = gateways.filter(state=Gateway.State.CLAIMED).filter(
+        Q(warranty_dates__isnull=True)
+        | Q(warranty_dates__grid_connection_date__isnull=True)
+        | Q(warranty_dates__received_date__isnull=True)
+    )
+    prompts = {pk: dates_prompt(state) for pk, state in states_for(missing, now=now).items()}
+    return {pk: prompt for pk, prompt in prompts.items() if prompt is not None}
+
+
+def record_registration_dates(
+    *, gateway: Gateway, user: User, grid_connection_date: date | None, received_date: date | None
+) -> None:
+    """The dates typed at registration (both optional), recorded like any change of them."""
+    if grid_connection_date is None and received_date is None:
+        return
+    change_dates(
+        gateway=gateway,
+        user=user,
+        grid_connection_date=grid_connection_date,
+        received_date=received_date,
+    )
+
+
+def forget_dates(*, gateways: QuerySet[Gateway]) -> None:
+    """A provisional registration given up: its dates and their record go with it, so the
+    gateway's next owner starts from nothing."""
+    WarrantyDates.objects.filter(gateway__in=gateways).delete()
+    DateChange.objects.filter(gateway__in=gateways).delete()
 
 
 def date_changes(gateway: Gateway, *, limit: int = 100) -> list[DateChange]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.http import HttpRequest
+from django.utils import timezone
 
 from essmon.core.http import client_address
 from essmon.core.japanese import (
@@ -12,17 +13,21 @@ from essmon.core.japanese import (
     lookup_postal_code,
     normalize_postal_code,
 )
+from essmon.gateways.models import Gateway
 from essmon.gateways.services import (
     GatewayError,
     check_gateway_credentials,
     verified_gateway,
     verified_marker,
 )
-
+from essmon.warranty.catalogue import term_for
+from essmon.warranty.rules import JST, registration_outlook
 
 # Fields that may travel between steps. Only these are kept, so a session never carries
 # arbitrary posted keys; nor passwords: a checked gateway password leaves a marker
 # instead (verify_gateway_step).
+
+
 def keep_post(request: HttpRequest, key: str, form: forms.Form) -> None:
     request.session[key] = {
         name: request.POST.get(name, "")
@@ -115,3 +120,20 @@ def apply_postal_lookup(data: dict, target: str) -> tuple[dict, str | None]:
     if names["rest"] and not data.get(names["rest"]):
         data[names["rest"]] = f"{found.city}{found.town}"
     return data, None
+
+
+def warranty_outlook(data: dict, *, at_once: bool) -> str:
+    """What the warranty dates typed in a registration mean, for its confirmation page: the
+    deadline of the extended warranty, or what applies once it has passed."""
+    model = (
+        Gateway.objects.filter(gateway_id=data.get("gateway_id", ""))
+        .values_list("model", flat=True)
+        .first()
+    )
+    return registration_outlook(
+        grid_connection_date=data.get("grid_connection_date"),
+        received_date=data.get("received_date"),
+        today=timezone.localtime(timezone.now(), JST).date(),
+        term=term_for(model or ""),
+        at_once=at_once,
+    )

@@ -19,6 +19,7 @@ from essmon.accounts.views.common import (
     show_gateway_error,
     verified_gateway_id,
     verify_gateway_step,
+    warranty_outlook,
 )
 from essmon.core.http import client_address
 from essmon.gateways.services import GatewayError
@@ -100,6 +101,8 @@ def confirm(request: HttpRequest) -> HttpResponse:
                 site=bound.site(),
                 terms=services.current_terms(),
                 client_address=client_address(request),
+                grid_connection_date=bound.cleaned_data["grid_connection_date"],
+                received_date=bound.cleaned_data["received_date"],
             )
         except GatewayError as exc:
             show_gateway_error(request, bound, exc, GATEWAY_KEY)
@@ -110,8 +113,11 @@ def confirm(request: HttpRequest) -> HttpResponse:
         forget(request, FORM_KEY, TERMS_KEY, GATEWAY_KEY)
         request.session["registration_done_email"] = bound.cleaned_data["email"]
         return redirect("accounts:entry_done")
+    outlook = warranty_outlook(bound.cleaned_data, at_once=False)
     return render(
-        request, "accounts/entry/confirm.html", {"form": bound, "data": bound.cleaned_data}
+        request,
+        "accounts/entry/confirm.html",
+        {"form": bound, "data": bound.cleaned_data, "warranty_outlook": outlook},
     )
 
 

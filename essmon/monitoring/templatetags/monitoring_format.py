@@ -19,6 +19,14 @@ def watts(value: float | None) -> str:
 
 
 @register.filter
+def kwh(value: float | None) -> str:
+    """Energy with one decimal and thousands separators: 12,345.6 kWh."""
+    if value is None:
+        return "—"
+    return f"{float(value):,.1f} kWh"
+
+
+@register.filter
 def pcs_state(value: str | None) -> str:
     return PCS_STATES.get(value or "", "—")
 

@@ -6,11 +6,19 @@
   if (!source || typeof uPlot === "undefined") return;
   const data = JSON.parse(source.textContent);
   const JST_OFFSET = 9 * 3600;
-  const COLORS = {
-    pv_w: "#e0a800", load_w: "#0a6e5c", grid_w: "#5b6874", battery_w: "#2d6cdf", soc_pct: "#2d6cdf",
-    pv_kwh: "#e0a800", load_kwh: "#0a6e5c", grid_import_kwh: "#8a4fbf", grid_export_kwh: "#d9534f",
-    charge_kwh: "#2d6cdf", discharge_kwh: "#7fb3ff",
-  };
+  // One colour per flow, defined once in the stylesheet (--flow-*), as on the live page.
+  const css = getComputedStyle(document.documentElement);
+  const FLOW = {};
+  ["pv", "load", "charge", "discharge", "buy", "sell", "soc"].forEach((name) => {
+    FLOW[name] = css.getPropertyValue("--flow-" + name).trim();
+  });
+  const COLORS = {};
+  Object.entries(data.flows).forEach(([key, flow]) => { COLORS[key] = FLOW[flow]; });
+  // Japanese number formats: 12,345.6 kWh, 1,234.56 kW
+  const nf = (digits) => new Intl.NumberFormat("ja-JP", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  const KWH = nf(1), KW = nf(2), PCT = nf(0), AXIS = new Intl.NumberFormat("ja-JP", { maximumFractionDigits: 2 });
+  const kwh = (v) => KWH.format(v) + " kWh";
+  const axisValues = (u, ticks) => ticks.map((t) => AXIS.format(t));
   const PAIRS = [
     ["発電・消費", "pv_kwh", "load_kwh"],
     ["買電・売電", "grid_import_kwh", "grid_export_kwh"],
@@ -33,10 +41,35 @@
   }
   const widthOf = (el) => Math.max(280, el.clientWidth);
 
+  // legend markers filled with the series' colour (uPlot draws a line's marker hollow)
+  const strokeOf = (u, i) => {
+    const s = u.series[i];
+    return typeof s.stroke === "function" ? s.stroke(u, i) : s.stroke;
+  };
+  const LEGEND = { markers: { fill: strokeOf, stroke: strokeOf } };
+
   function mount(el, opts, columns) {
-    const chart = new uPlot(Object.assign({ width: widthOf(el) }, opts), columns, el);
+    const chart = new uPlot(Object.assign({ width: widthOf(el), legend: LEGEND }, opts), columns, el);
     charts.push([chart, el]);
     return chart;
+  }
+
+  // The power curve as one series per flow (the signed grid and battery powers split into
+  // buying and selling, charging and discharging), each in its flow's colour.
+  const CURVE_FLOWS = [
+    ["pv", "発電", (c, i) => c.pv_w[i]],
+    ["load", "消費", (c, i) => c.load_w[i]],
+    ["buy", "買電", (c, i) => (c.grid_w[i] === null ? null : Math.max(c.grid_w[i], 0))],
+    ["sell", "売電", (c, i) => (c.grid_w[i] === null ? null : Math.max(-c.grid_w[i], 0))],
+    ["charge", "充電", (c, i) => (c.battery_w[i] === null ? null : Math.max(-c.battery_w[i], 0))],
+    ["discharge", "放電", (c, i) => (c.battery_w[i] === null ? null : Math.max(c.battery_w[i], 0))],
+  ];
+
+  // The legend shows every series' name and a value at all times, so it reads without
+  // hovering (phones): under the cursor, the value there; otherwise the last one measured.
+  function lastIndex(values) {
+    for (let i = values.length - 1; i >= 0; i--) if (values[i] !== null && values[i] !== undefined) return i;
+    return null;
   }
 
   function powerCharts() {
@@ -50,28 +83,38 @@
       socEl.previousElementSibling.hidden = true;
       return;
     }
-    const kw = (name) => curve[name].map((w) => (w === null ? null : w / 1000));
+    const columns = CURVE_FLOWS.map(([, , pick]) => curve.ts.map((_, i) => {
+      const w = pick(curve, i);
+      return w === null || w === undefined ? null : w / 1000;
+    }));
+    const last = lastIndex(curve.ts);
     const xAxis = { values: (u, ticks) => ticks.map(hhmm) };
-    const timeLegend = { label: "時刻", value: (u, ts) => (ts == null ? "—" : hhmm(ts)) };
+    const timeLegend = {
+      label: "時刻",
+      value: (u, ts, s, idx) => (idx == null ? "最終 " + hhmm(curve.ts[last]) : ts == null ? "—" : hhmm(ts)),
+    };
+    const latest = (fmt) => (u, v, s, idx) => {
+      const value = idx == null ? u.data[s][lastIndex(u.data[s])] : v;
+      return value === null || value === undefined ? "—" : fmt(value);
+    };
     mount(powerEl, {
       height: 300,
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true } },
-      axes: [xAxis, { label: "kW", size: 56 }],
-      series: [timeLegend].concat(["pv_w", "load_w", "grid_w", "battery_w"].map((name) => ({
-        label: data.curve_labels[name].replace(" (W", " (kW"),
-        stroke: COLORS[name], width: 1.5,
-        value: (u, v) => (v == null ? "—" : v.toFixed(2) + " kW"),
+      axes: [xAxis, { label: "kW", size: 56, values: axisValues }],
+      series: [timeLegend].concat(CURVE_FLOWS.map(([flow, label]) => ({
+        label: label, stroke: FLOW[flow], width: 1.5, points: { show: false },
+        value: latest((v) => KW.format(v) + " kW"),
       }))),
-    }, [curve.ts, kw("pv_w"), kw("load_w"), kw("grid_w"), kw("battery_w")]);
+    }, [curve.ts].concat(columns));
     mount(socEl, {
       height: 160,
       cursor: { drag: { x: false, y: false } },
       scales: { x: { time: true }, y: { range: [0, 100] } },
       axes: [xAxis, { label: "%", size: 56 }],
       series: [timeLegend, {
-        label: "蓄電残量", stroke: COLORS.soc_pct, fill: "rgba(45,108,223,.12)", width: 1.5,
-        value: (u, v) => (v == null ? "—" : v.toFixed(0) + "%"),
+        label: "蓄電残量", stroke: FLOW.soc, width: 1.5,
+        value: latest((v) => PCT.format(v) + "%"),
       }],
     }, [curve.ts, curve.soc_pct]);
   }
@@ -134,14 +177,15 @@
         scales: { x: { time: false, range: [-0.6, index.length - 0.4] }, y: { range: (u, min, max) => [0, Math.max(1, max * (marked ? 1.3 : 1.1))] } },
         axes: [
           { values: (u, ticks) => ticks.map((t) => (Number.isInteger(t) && labels[t]) || ""), space: 36 },
-          { size: 56 },
+          { size: 64, values: axisValues },
         ],
+        // without a bar under the cursor, the legend shows the period's totals
         series: [
-          { label: "期間", value: (u, i) => (i == null ? "—" : labels[i] + (data.marks && data.marks[i] ? "(" + data.marks[i] + ")" : "")) },
+          { label: "期間", value: (u, i, s, idx) => (idx == null ? "合計" : labels[idx] + (data.marks && data.marks[idx] ? "(" + data.marks[idx] + ")" : "")) },
           { label: data.labels[a], fill: COLORS[a], stroke: COLORS[a], paths: bars(-1), points: { show: false },
-            value: (u, v) => (v == null ? "—" : v.toFixed(1) + " kWh") },
+            value: (u, v, s, idx) => (idx == null ? kwh(data.totals[a]) : v == null ? "—" : kwh(v)) },
           { label: data.labels[b], fill: COLORS[b], stroke: COLORS[b], paths: bars(1), points: { show: false },
-            value: (u, v) => (v == null ? "—" : v.toFixed(1) + " kWh") },
+            value: (u, v, s, idx) => (idx == null ? kwh(data.totals[b]) : v == null ? "—" : kwh(v)) },
         ],
       }, [index, data.energy[a], data.energy[b]]);
     });
