@@ -286,3 +286,37 @@ def test_purge_is_a_scheduled_job():
     from essmon.core.scheduler import JOBS
 
     assert "essmon.privacy.services.purge_provision_records" in {j.func_path for j in JOBS}
+
+
+def test_what_a_released_gateway_sends_is_not_kept_until_registered_again():
+    from essmon.privacy.models import ReleasedGateway
+    from essmon.telemetry.ingest import ingest_samples
+    from essmon.telemetry.models import GatewayLiveState
+
+    world = privacy_world.build()
+    first = Gateway.objects.get(pk=world.gateways[0].pk)
+    services.withdraw_customer(user=world.customer)
+    assert ReleasedGateway.objects.filter(gateway=first).exists()
+    now = timezone.now().replace(microsecond=0)
+
+    def send(minutes_ago: int, seq: int) -> None:
+        at = now - timedelta(minutes=minutes_ago)
+        ingest_samples(gateway=first, samples=[privacy_world._sample(at, seq, 200.0)], now=now)
+
+    send(3, 100)  # the old home, still powered
+    assert Sample.objects.filter(gateway=first).count() == 1
+    assert services.forget_released_gateways() == 2  # both of the customer's
+    assert not Sample.objects.filter(gateway=first).exists()
+    assert not GatewayLiveState.objects.filter(gateway=first).exists()
+    newcomer = factories.customer(email="newcomer@example.jp")
+    add_gateway(
+        user=newcomer,
+        gateway_id=first.gateway_id,
+        gateway_password=factories.GATEWAY_PASSWORD,
+        site=SiteInput(name="新居", postal_code="6008216", prefecture="京都府", address_rest="1-1"),
+        client_address="198.51.100.1",
+    )
+    send(1, 101)  # the new owner's
+    assert services.forget_released_gateways() == 1  # the other one, still waiting
+    assert not ReleasedGateway.objects.filter(gateway=first).exists()
+    assert Sample.objects.filter(gateway=first).count() == 1

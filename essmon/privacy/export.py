@@ -311,10 +311,7 @@ def export_chunks(*, user: User) -> Iterator[str]:
             {"kind": o.kind, "kind_label": o.get_kind_display()}
             for o in MailOptOut.objects.filter(user=user).order_by("kind")
         ],
-        "sites": [
-            _fields(s, ("id", "name", "postal_code", "prefecture", "address_rest", "created_at"))
-            for s in user.sites.order_by("pk")
-        ],
+        "sites": [_all_fields(s, skip=()) for s in user.sites.order_by("pk")],
     }
     text = _json(header)
     yield "{\n  " + text[1:-1]

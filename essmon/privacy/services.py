@@ -27,13 +27,14 @@ from essmon.dealers.models import Dealer, DealerLink, ProvisionRecord
 from essmon.gateways.models import Gateway, Site
 from essmon.notifications.models import OutboxMessage
 from essmon.notifications.services import queue_mail
+from essmon.privacy.models import ReleasedGateway
 
 logger = logging.getLogger(__name__)
 
 REMOVED = "[退会により削除]"
 # Rows that point at a gateway and stay when it is released: the ended links are what
 # the provision records (kept by law) point at; nobody but the operator sees them.
-KEPT_WITH_GATEWAY: frozenset[str] = frozenset({"dealers.DealerLink"})
+KEPT_WITH_GATEWAY: frozenset[str] = frozenset({"dealers.DealerLink", "privacy.ReleasedGateway"})
 
 
 class WithdrawalError(Exception):
@@ -93,15 +94,27 @@ def _gateway_relations() -> list[models.ForeignObject]:
     return found
 
 
+def forget_recorded_data(*, gateway_ids: list[int]) -> None:
+    """Delete what was recorded for these gateways: every row of an essmon model with a
+    foreign key to Gateway, but the kept ones (KEPT_WITH_GATEWAY)."""
+    if not gateway_ids:
+        return
+    for field in _gateway_relations():
+        field.model._default_manager.filter(**{f"{field.attname}__in": gateway_ids}).delete()
+
+
 def release_gateway(*, gateway: Gateway) -> None:
     """Give a gateway back as it left the factory, for a new owner to register with the
     sheet's ID and password: no owner, 案件, hold or registration times, and nothing
     recorded while it was this owner's (measurements and rollups, connection history,
     events, alerts, settings history, warranty dates and their changes, the dealers'
     access records). Its sheet password and device secret stay: they belong to the
-    device, which keeps sending and may be registered again."""
-    for field in _gateway_relations():
-        field.model._default_manager.filter(**{field.attname: gateway.pk}).delete()
+    device, which keeps sending and may be registered again; what it sends until then is
+    not kept either (ReleasedGateway, forget_released_gateways)."""
+    forget_recorded_data(gateway_ids=[gateway.pk])
+    ReleasedGateway.objects.update_or_create(
+        gateway=gateway, defaults={"released_at": timezone.now()}
+    )
     Gateway.objects.filter(pk=gateway.pk).update(
         state=Gateway.State.UNCLAIMED,
         owner=None,
@@ -264,3 +277,15 @@ def purge_provision_records() -> int:
         DealerLink.objects.filter(pk__in=link_ids, provisions__isnull=True).delete()
     logger.info("purged %s provision records past their legal period", len(expired))
     return len(expired)
+
+
+def forget_released_gateways() -> int:
+    """Periodic job (every minute): a released gateway that is registered again (held or
+    claimed) stops being one; what the others sent since the last run is deleted. Returns
+    how many gateways are still released."""
+    ReleasedGateway.objects.exclude(gateway__state=Gateway.State.UNCLAIMED).delete()
+    ReleasedGateway.objects.filter(gateway__owner__isnull=False).delete()
+    waiting = list(ReleasedGateway.objects.values_list("gateway_id", flat=True))
+    for start in range(0, len(waiting), 500):
+        forget_recorded_data(gateway_ids=waiting[start : start + 500])
+    return len(waiting)
