@@ -141,6 +141,19 @@ def build(*, rollup_days: int = 30) -> World:
     session["_auth_user_id"] = str(customer.pk)
     session["_auth_user_backend"] = "essmon.accounts.backends.LimitedEmailBackend"
     session.create()
+    # an operator changed the account in the admin: its history names the account
+    from django.contrib.admin.models import CHANGE, LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    operator = factories.customer(email="ops@example.jp", name="運営 三郎", role="operator")
+    LogEntry.objects.create(
+        user=operator,
+        content_type=ContentType.objects.get_for_model(User),
+        object_id=str(customer.pk),
+        object_repr=str(customer),
+        action_flag=CHANGE,
+        change_message='[{"changed": {"fields": ["電話番号"]}}]',
+    )
     other = factories.customer(email="stays@example.jp", name="残留 花子")
     factories.owned_gateway(owner=other, site_name="残留邸")
     customer.refresh_from_db()

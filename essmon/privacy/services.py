@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from django.apps import apps
 from django.conf import settings
+from django.contrib.admin.models import LogEntry
 from django.contrib.sessions.models import Session
 from django.db import models, transaction
 from django.db.models import Q
@@ -164,6 +165,19 @@ def _forget_mail(user: User, addresses: set[str], strings: list[str]) -> int:
     return deleted
 
 
+def _forget_admin_log(strings: list[str]) -> None:
+    """The admin's history names what an operator changed (an account shows as 「氏名
+    <メール>」): the history stays, without the customer's texts."""
+    mentions = Q()
+    for text in strings:
+        mentions |= Q(object_repr__contains=text) | Q(change_message__contains=text)
+    for entry in LogEntry.objects.filter(mentions).only("pk", "object_repr", "change_message"):
+        name, message = entry.object_repr, entry.change_message
+        for text in strings:
+            name, message = name.replace(text, REMOVED), message.replace(text, REMOVED)
+        LogEntry.objects.filter(pk=entry.pk).update(object_repr=name, change_message=message)
+
+
 def _throttle_keys(user: User, addresses: set[str]) -> Q:
     """The failure and mail counters kept under this account or its addresses."""
     query = Q(key__endswith=f":user:{user.pk}") | Q(key=f"mail:account:{user.pk}")
@@ -231,6 +245,7 @@ def withdraw_customer(*, user: User) -> WithdrawalPlan:
             state=Gateway.State.UNCLAIMED, held_at=None, reserved_for=None
         )
         _forget_mail(user, addresses, strings)
+        _forget_admin_log(strings)
         Throttle.objects.filter(_throttle_keys(user, addresses)).delete()
         end_sessions(user=user)
         _mail_dealers(plan.links)
