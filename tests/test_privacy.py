@@ -6,7 +6,7 @@ for their legal period, and the purge job removes them after it."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 import time_machine
@@ -265,10 +265,13 @@ def test_provision_records_are_kept_three_years_then_purged():
     world = privacy_world.build()
     services.withdraw_customer(user=world.customer)
     assert ProvisionRecord.objects.count() == 1
-    left = timezone.now()
-    with time_machine.travel(left + timedelta(days=3 * 365), tick=False):
-        assert services.purge_provision_records() == 0  # not yet: 2029 has a leap day...
-    with time_machine.travel(left + timedelta(days=3 * 365 + 1, minutes=1), tick=False):
+    left = timezone.localdate()
+    anniversary = left.replace(year=left.year + 3) if (left.month, left.day) != (2, 29) else None
+    anniversary = anniversary or date(left.year + 3, 3, 1)
+    last_moment = timezone.make_aware(datetime.combine(anniversary, time(23, 59, 59)))
+    with time_machine.travel(last_moment, tick=False):
+        assert services.purge_provision_records() == 0  # kept through the whole day
+    with time_machine.travel(last_moment + timedelta(seconds=2), tick=False):
         assert services.purge_provision_records() == 1
     assert not ProvisionRecord.objects.exists()
     assert not DealerLink.objects.filter(gateway=world.gateways[0]).exists()
@@ -320,3 +323,15 @@ def test_what_a_released_gateway_sends_is_not_kept_until_registered_again():
     assert services.forget_released_gateways() == 1  # the other one, still waiting
     assert not ReleasedGateway.objects.filter(gateway=first).exists()
     assert Sample.objects.filter(gateway=first).count() == 1
+
+
+@pytest.mark.parametrize(
+    "ended, until",
+    [
+        ("2026-12-04T10:00:00+09:00", "2029-12-05T00:00:00+09:00"),
+        ("2026-12-04T23:30:00+00:00", "2029-12-06T00:00:00+09:00"),  # 5 Dec in Japan
+        ("2028-02-29T12:00:00+09:00", "2031-03-02T00:00:00+09:00"),  # no 29 Feb in 2031
+    ],
+)
+def test_the_legal_period_counts_calendar_years_in_japan(ended, until):
+    assert services.keep_until(datetime.fromisoformat(ended)) == datetime.fromisoformat(until)

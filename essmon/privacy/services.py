@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.apps import apps
 from django.conf import settings
@@ -48,11 +48,19 @@ def provision_record_years() -> int:
     return settings.PROVISION_RECORD_YEARS
 
 
+def _years_later(day: date, years: int) -> date:
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February into a common year
+        return date(day.year + years, 3, 1)
+
+
 def keep_until(ended_at: datetime) -> datetime:
-    """The day a provision record may go: the legal period from the last provision (the
-    link's end). Years counted as 365 days plus one a year for leap days, never short."""
-    years = provision_record_years()
-    return ended_at + timedelta(days=365 * years + (years + 3) // 4)
+    """When a provision record may go: the legal period counted from the day of the last
+    provision (the link's end), in Japan's calendar, kept through the whole anniversary day
+    (never a moment short): midnight at the start of the day after it."""
+    anniversary = _years_later(timezone.localdate(ended_at), provision_record_years())
+    return timezone.make_aware(datetime.combine(anniversary + timedelta(days=1), time()))
 
 
 @dataclass(frozen=True)
@@ -276,12 +284,13 @@ def purge_provision_records() -> int:
     """Periodic job: provision records of customers who left, once the legal period since
     their link ended is over, go with the ended link they point at."""
     now = timezone.now()
-    period = keep_until(now) - now
-    expired = list(
-        ProvisionRecord.objects.filter(
-            customer__isnull=True, link__ended_at__lte=now - period
-        ).values_list("pk", flat=True)
-    )
+    # every year of the period has 365 days at least: the database narrows the rows down,
+    # keep_until decides
+    candidates = ProvisionRecord.objects.filter(
+        customer__isnull=True,
+        link__ended_at__lte=now - timedelta(days=365 * provision_record_years()),
+    ).values_list("pk", "link__ended_at")
+    expired = [pk for pk, ended_at in candidates if keep_until(ended_at) <= now]
     if not expired:
         return 0
     with transaction.atomic():

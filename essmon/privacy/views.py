@@ -37,8 +37,7 @@ def withdraw(request: HttpRequest) -> HttpResponse:
     plan = services.plan_withdrawal(user=request.user)
     form = WithdrawForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
-        user = request.user
-        services.withdraw_customer(user=user)
+        plan = services.withdraw_customer(user=request.user)
         logout(request)
         # the completion page shows only what cannot name anyone
         request.session[DONE_KEY] = {
