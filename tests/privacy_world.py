@@ -11,7 +11,12 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.utils import timezone
 
 from essmon.accounts.models import TermsAcceptance, User
-from essmon.accounts.services import _login_id_key, current_terms, record_terms_acceptance
+from essmon.accounts.services import (
+    _login_id_key,
+    current_terms,
+    record_terms_acceptance,
+    request_email_change,
+)
 from essmon.alerts.models import Alert, Kind, MailOptOut
 from essmon.commands.services import request_setting_change
 from essmon.core import throttle
@@ -36,6 +41,7 @@ ADDRESS_REST = "北白川追分町99-9"
 SITE_NAME = "退会様邸"
 SITE_ADDRESS_REST = "京都市左京区北白川追分町99-9"
 COMPANY = "退会商事株式会社"
+NEW_EMAIL = "taro.next@example.jp"  # a mail-address change asked for, never confirmed
 PERSONAL = (
     NAME,
     NAME.replace(" ", ""),
@@ -47,6 +53,7 @@ PERSONAL = (
     ADDRESS_REST,
     SITE_NAME,
     COMPANY,
+    NEW_EMAIL,
 )
 
 
@@ -135,6 +142,7 @@ def build(*, rollup_days: int = 30) -> World:
     )  # fmt: skip
     # mails: to the customer (with a sealed link), and to the dealer naming them
     queue_mail(recipient=EMAIL, kind="account_locked", context={"user": customer, "token": "x"})
+    request_email_change(user=customer, new_email=NEW_EMAIL, client_address="203.0.113.7")
     throttle.take(keys=[_login_id_key(EMAIL)], limit=10, window=timedelta(hours=1))
     throttle.take(keys=[f"mail:account:{customer.pk}"], limit=10, window=timedelta(hours=1))
     session = SessionStore()

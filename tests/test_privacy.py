@@ -335,3 +335,14 @@ def test_what_a_released_gateway_sends_is_not_kept_until_registered_again():
 )
 def test_the_legal_period_counts_calendar_years_in_japan(ended, until):
     assert services.keep_until(datetime.fromisoformat(ended)) == datetime.fromisoformat(until)
+
+
+def test_a_gateway_only_reserved_for_the_account_is_freed():
+    world = privacy_world.build()
+    sheet = factories.gateway()
+    Gateway.objects.filter(pk=sheet.pk).update(
+        state=Gateway.State.HELD, held_at=timezone.now(), reserved_for=world.customer
+    )
+    services.withdraw_customer(user=world.customer)
+    sheet.refresh_from_db()
+    assert (sheet.state, sheet.reserved_for, sheet.held_at) == (Gateway.State.UNCLAIMED, None, None)
