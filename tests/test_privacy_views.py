@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from essmon.accounts.models import User
 from essmon.dealers.models import ProvisionRecord
 from essmon.gateways.models import Gateway
+from essmon.privacy import services
 from tests import factories, privacy_world
 
 pytestmark = pytest.mark.django_db
@@ -74,6 +77,8 @@ def test_withdraw_page_says_exactly_what_happens(client, world):
         assert gateway.gateway_id in body
     assert "左京蓄電(販売店ID D7000001" in body
     assert "個人情報保護法第29条" in body and "施行規則第21条" in body and "3年間" in body
+    kept_through = services.keep_until(timezone.now()) - timedelta(days=1)
+    assert f"{kept_through:%Y}年{kept_through.month}月{kept_through.day}日まで保存" in body
     assert privacy_world.EMAIL in body and "送信後は記録に残しません" in body
     assert "取り消せません" in body and "お客様データのダウンロード" in body
     assert '<label for="id_confirm">' in body and '<label for="id_password">' in body

@@ -72,6 +72,11 @@ class WithdrawalPlan:
     provision_records: int
     kept_until: datetime
 
+    @property
+    def kept_through(self) -> date:
+        """The last day a record of this withdrawal is kept (the day before kept_until)."""
+        return timezone.localdate(self.kept_until - timedelta(seconds=1))
+
 
 def plan_withdrawal(*, user: User) -> WithdrawalPlan:
     gateways = list(Gateway.objects.filter(owner=user).select_related("site"))
