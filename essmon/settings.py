@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "essmon.monitoring",
     "essmon.warranty",
     "essmon.alerts",
+    "essmon.privacy",
 ]
 
 MIDDLEWARE = [
@@ -296,6 +297,15 @@ MQTT_BROKER_PID_FILE = env_str("ESSMON_MQTT_BROKER_PID_FILE", "")
 # counted, and how long they are kept: one gateway's junk must not fill the disk.
 DEAD_LETTERS_PER_GATEWAY_PER_HOUR = env_int("ESSMON_DEAD_LETTERS_PER_GATEWAY_PER_HOUR", 20)
 DEAD_LETTER_RETENTION_DAYS = env_int("ESSMON_DEAD_LETTER_RETENTION_DAYS", 30)
+# How long the records of giving a customer's data to a dealer (APPI art. 29) are kept after
+# the last provision, once the customer has left: the PPC rules' period (施行規則第21条).
+PROVISION_RECORD_YEARS = env_int("ESSMON_PROVISION_RECORD_YEARS", 3)
+if PROVISION_RECORD_YEARS < 3:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "ESSMON_PROVISION_RECORD_YEARS must be at least 3, the period the PPC rules require"
+    )
 # How many reverse proxies in front of essmon append to X-Forwarded-For (0: use REMOTE_ADDR).
 TRUSTED_PROXY_COUNT = env_int("ESSMON_TRUSTED_PROXY_COUNT", 0)
 

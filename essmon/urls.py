@@ -51,5 +51,6 @@ urlpatterns = [
     path("dealer/", include("essmon.dealers.urls")),
     path("menu/dealers/", include("essmon.dealers.urls_links")),
     path("menu/account/alerts/", include("essmon.alerts.urls")),
+    path("", include("essmon.privacy.urls")),
     path("", include("essmon.accounts.urls")),
 ]

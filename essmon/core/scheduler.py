@@ -53,6 +53,16 @@ JOBS: tuple[Job, ...] = (
     ),
     Job("purge-throttles", timedelta(hours=6), "essmon.core.scheduler.purge_throttles"),
     Job("purge-dead-letters", timedelta(hours=6), "essmon.mqtt.process.purge_dead_letters"),
+    Job(
+        "forget-released-gateways",
+        timedelta(minutes=1),
+        "essmon.privacy.services.forget_released_gateways",
+    ),
+    Job(
+        "purge-provision-records",
+        timedelta(days=1),
+        "essmon.privacy.services.purge_provision_records",
+    ),
     # Django never deletes expired sessions by itself; an abandoned flow's stays otherwise
     Job("clear-sessions", timedelta(hours=6), "essmon.core.scheduler.clear_sessions"),
     Job(

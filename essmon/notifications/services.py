@@ -39,6 +39,10 @@ STALE_SENDING_AFTER = timedelta(minutes=10)
 MAX_BACKOFF = timedelta(hours=1)
 SUBJECT_MAX = OutboxMessage._meta.get_field("subject").max_length
 REMOVED_LINK = "[送信後に削除したURL]"
+# Mails to someone who has left (退会): the address is used for this one mail, then the
+# row keeps only that a mail of this kind went out (or could not), never to whom or what.
+ERASED_AFTER_SENDING = frozenset({"account_withdrawn"})
+ERASED_BODY = "[退会されたお客様へのメールのため、宛先と本文は送信後に削除しました]"
 _URL_RE = re.compile(r"https?://[^\s<>\"]+")
 
 
@@ -229,6 +233,8 @@ def deliver_message(*, message_id: int) -> str:
         OutboxMessage.objects.filter(pk=message.pk).update(
             state=state, last_error=error, next_attempt_at=next_at, claimed_at=None
         )
+        if state == OutboxMessage.State.FAILED:
+            _erase_if_asked(message)
         if state == OutboxMessage.State.PENDING:
             _enqueue(message.pk, run_after=next_at)
         return state
@@ -239,7 +245,21 @@ def deliver_message(*, message_id: int) -> str:
         body=scrub_secret_links(message.body),  # rows queued before sealing existed
         sealed_body="",
     )
+    _erase_if_asked(message)
     return OutboxMessage.State.SENT
+
+
+def _erase_if_asked(message: OutboxMessage) -> None:
+    if message.kind in ERASED_AFTER_SENDING and message.recipient:
+        row = OutboxMessage.objects.filter(pk=message.pk)
+        error = row.values_list("last_error", flat=True).first() or ""
+        row.update(
+            recipient="",
+            body=ERASED_BODY,
+            sealed_body="",
+            # an SMTP refusal often quotes the address
+            last_error=re.sub(re.escape(message.recipient), "[宛先]", error, flags=re.IGNORECASE),
+        )
 
 
 def requeue_due_messages() -> int:

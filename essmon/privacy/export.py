@@ -1,0 +1,331 @@
+"""お客様データのダウンロード (APPI art. 33, 開示): everything essmon keeps about a
+customer, as one JSON document described in docs/privacy.md.
+
+The document is produced as a stream of text pieces: a customer with many years of
+daily rollups is read from the database a chunk at a time and never held whole in
+memory. Telemetry is given as daily rollups (電力量の日ごとの集計), not raw samples;
+the document says so in ``notes``. Secrets are never written: no password hash, no
+gateway sheet password or device secret, no token.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from typing import Any
+
+from django.db import models
+from django.utils import timezone
+
+from essmon.accounts.models import User
+from essmon.alerts.models import Alert, MailOptOut
+from essmon.commands.models import Command
+from essmon.dealers.models import DealerAccess, DealerLink, ProvisionRecord
+from essmon.gateways.models import Gateway
+from essmon.telemetry.models import EnergyRollup
+from essmon.warranty.models import DateChange, RecordedLapse, WarrantyDates
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "essmon-personal-data-export"
+VERSION = 1
+CHUNK = 1000
+TELEMETRY_NOTE = (
+    "計測データ(数秒〜数分ごとの値)は含めず、電力量の日ごとの集計(daily_energy)をお渡しします。"
+    "Telemetry is given as daily energy rollups, not as the raw samples."
+)
+# Fields that hold secrets, on any model: never exported, whatever the model grows.
+SECRET_FIELDS = frozenset(
+    {"password", "password_hash", "device_secret_hash", "token_hash", "sealed_body"}
+)
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return timezone.localtime(value).isoformat() if timezone.is_aware(value) else value
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=_value)
+
+
+def _fields(obj: models.Model, names: Iterable[str]) -> dict[str, Any]:
+    return {name: _value(getattr(obj, name)) for name in names if name not in SECRET_FIELDS}
+
+
+def _all_fields(obj: models.Model, *, skip: Iterable[str] = ()) -> dict[str, Any]:
+    """Every plain column of ``obj`` but the skipped, foreign keys and secrets; with the
+    label of a choice beside its code. Used for records other parts of essmon may extend
+    (the dealers' access records), so the export follows them without a change here."""
+    out: dict[str, Any] = {}
+    for field in obj._meta.concrete_fields:
+        if field.name in skip or field.name in SECRET_FIELDS or field.is_relation:
+            continue
+        out[field.name] = _value(getattr(obj, field.attname))
+        if field.choices:
+            out[f"{field.name}_label"] = getattr(obj, f"get_{field.name}_display")()
+    return out
+
+
+def _account(user: User) -> dict[str, Any]:
+    return _fields(
+        user,
+        (
+            "email",
+            "name",
+            "furigana",
+            "postal_code",
+            "prefecture",
+            "city",
+            "address_rest",
+            "phone",
+            "company_name",
+            "department",
+            "date_joined",
+            "activated_at",
+            "last_login",
+            "failed_logins",
+            "locked_at",
+        ),
+    )
+
+
+def _consents(user: User) -> list[dict[str, Any]]:
+    return [
+        {
+            "terms_version": a.terms.version,
+            "terms_title": a.terms.title,
+            "terms_published_at": _value(a.terms.published_at),
+            "context": a.context,
+            "context_label": a.get_context_display(),
+            "accepted_at": _value(a.accepted_at),
+            "client_address": a.client_address,
+        }
+        for a in user.terms_acceptances.select_related("terms").order_by("accepted_at", "pk")
+    ]
+
+
+def _dealer(dealer) -> dict[str, Any]:
+    return {
+        "dealer_code": dealer.dealer_code,
+        "company_name": dealer.company_name,
+        "branch": dealer.branch,
+    }
+
+
+def _links(gateway: Gateway, user: User) -> list[dict[str, Any]]:
+    out = []
+    # this customer's links only: a gateway registered again keeps the ended links (and
+    # the provision records naming) of the owner before
+    links = (
+        DealerLink.objects.filter(gateway=gateway, provisions__customer=user)
+        .distinct()
+        .select_related("dealer")
+    )
+    for link in links.order_by("created_at", "pk"):
+        out.append(
+            {
+                "dealer": _dealer(link.dealer),
+                "linked_at": _value(link.created_at),
+                "ended_at": _value(link.ended_at),
+                # 第三者提供の記録 (APPI art. 29) of this link
+                "provision_records": [
+                    _fields(
+                        p,
+                        (
+                            "gateway_code",
+                            "customer_name",
+                            "data_items",
+                            "consented_at",
+                            "consent_text",
+                        ),
+                    )
+                    for p in ProvisionRecord.objects.filter(link=link, customer=user).order_by("pk")
+                ],
+            }
+        )
+    return out
+
+
+def _gateway_head(gateway: Gateway, user: User) -> dict[str, Any]:
+    warranty = WarrantyDates.objects.filter(gateway=gateway).first()
+    lapse = RecordedLapse.objects.filter(gateway=gateway).first()
+    return {
+        "gateway_id": gateway.gateway_id,
+        "model": gateway.model,
+        "part_number": gateway.part_number,
+        "state": gateway.state,
+        "state_label": gateway.get_state_display(),
+        "site_id": gateway.site_id,
+        "held_at": _value(gateway.held_at),
+        "claimed_at": _value(gateway.claimed_at),
+        "warranty": {
+            "grid_connection_date": _value(warranty and warranty.grid_connection_date),
+            "received_date": _value(warranty and warranty.received_date),
+            "extension_lapsed_at": _value(lapse and lapse.lapsed_at),
+            "changes": [
+                _fields(c, ("field", "before", "after", "changed_at", "changed_as"))
+                for c in DateChange.objects.filter(gateway=gateway).order_by("changed_at", "pk")
+            ],
+        },
+        "dealer_links": _links(gateway, user),
+    }
+
+
+def _stream_list(items: Iterable[dict[str, Any]]) -> Iterator[str]:
+    yield "["
+    first = True
+    for item in items:
+        yield ("" if first else ",") + "\n      " + _json(item)
+        first = False
+    yield "]"
+
+
+def _accesses(gateway: Gateway) -> Iterator[dict[str, Any]]:
+    """販売店様による閲覧・変更の記録, oldest first."""
+    rows = (
+        DealerAccess.objects.filter(gateway=gateway)
+        .select_related("dealer")
+        .order_by("at", "pk")
+        .iterator(chunk_size=CHUNK)
+    )
+    for access in rows:
+        yield {"dealer": _dealer(access.dealer), **_all_fields(access, skip=("id",))}
+
+
+def _commands(gateway: Gateway) -> Iterator[dict[str, Any]]:
+    """設定変更の履歴 (remote settings)."""
+    rows = Command.objects.filter(gateway=gateway).order_by("requested_at", "pk")
+    for c in rows.iterator(chunk_size=CHUNK):
+        yield {
+            **_fields(
+                c,
+                (
+                    "setting",
+                    "value",
+                    "previous_value",
+                    "status",
+                    "requested_as",
+                    "requested_at",
+                    "sent_at",
+                    "answered_at",
+                    "result_ts",
+                    "reason",
+                ),
+            ),
+            "setting_label": c.get_setting_display(),
+            "status_label": c.get_status_display(),
+        }
+
+
+def _alerts(gateway: Gateway) -> Iterator[dict[str, Any]]:
+    rows = Alert.objects.filter(gateway=gateway).order_by("opened_at", "pk")
+    for a in rows.iterator(chunk_size=CHUNK):
+        yield {
+            **_fields(
+                a,
+                (
+                    "kind",
+                    "code",
+                    "severity",
+                    "title",
+                    "detail",
+                    "since",
+                    "opened_at",
+                    "recovered_at",
+                    "closed_at",
+                    "acknowledged_at",
+                    "acknowledged_as",
+                    "ack_comment",
+                ),
+            ),
+            "kind_label": a.get_kind_display(),
+            "severity_label": a.get_severity_display(),
+        }
+
+
+ENERGY_FIELDS = (
+    "pv_kwh",
+    "load_kwh",
+    "grid_import_kwh",
+    "grid_export_kwh",
+    "charge_kwh",
+    "discharge_kwh",
+    "samples",
+    "filled",
+    "missing",
+)
+
+
+def _daily_energy(gateway: Gateway) -> Iterator[dict[str, Any]]:
+    rows = (
+        EnergyRollup.objects.filter(gateway=gateway, period=EnergyRollup.Period.DAY)
+        .order_by("start")
+        .values_list("start", *ENERGY_FIELDS)
+        .iterator(chunk_size=CHUNK)
+    )
+    for start, *values in rows:
+        yield {
+            "date": timezone.localtime(start).date().isoformat(),
+            **dict(zip(ENERGY_FIELDS, values, strict=True)),
+        }
+
+
+def _gateway(gateway: Gateway, user: User) -> Iterator[str]:
+    head = _json(_gateway_head(gateway, user))
+    yield head[:-1]  # the object stays open for the long lists below
+    for key, rows in (
+        ("dealer_access_records", _accesses(gateway)),
+        ("settings_history", _commands(gateway)),
+        ("alerts", _alerts(gateway)),
+        ("daily_energy", _daily_energy(gateway)),
+    ):
+        yield f',\n    "{key}": '
+        yield from _stream_list(rows)
+    yield "}"
+
+
+def owned_gateways(user: User) -> models.QuerySet[Gateway]:
+    return Gateway.objects.filter(owner=user).order_by("gateway_id")
+
+
+def export_chunks(*, user: User) -> Iterator[str]:
+    """The customer's data as pieces of one JSON document (docs/privacy.md)."""
+    header = {
+        "format": FORMAT,
+        "version": VERSION,
+        "generated_at": _value(timezone.now()),
+        "notes": {
+            "telemetry": TELEMETRY_NOTE,
+            "secrets": "パスワード、ゲートウェイパスワード、認証用の値は含めていません。",
+            "times": "日時は日本時間(ISO 8601、+09:00)です。",
+        },
+        "account": _account(user),
+        "terms_acceptances": _consents(user),
+        "alert_mail_opt_outs": [
+            {"kind": o.kind, "kind_label": o.get_kind_display()}
+            for o in MailOptOut.objects.filter(user=user).order_by("kind")
+        ],
+        "sites": [_all_fields(s, skip=()) for s in user.sites.order_by("pk")],
+    }
+    text = _json(header)
+    yield "{\n  " + text[1:-1]
+    yield ',\n  "gateways": ['
+    for index, gateway in enumerate(owned_gateways(user)):
+        yield ("" if index == 0 else ",") + "\n    "
+        yield from _gateway(gateway, user)
+    yield "\n  ]\n}\n"
+
+
+def export_filename(*, now: datetime | None = None) -> str:
+    return f"essmon-data-{timezone.localtime(now or timezone.now()):%Y%m%d}.json"
+
+
+def record_export(*, user: User) -> None:
+    """The export is logged (who, when); the file itself is kept nowhere."""
+    logger.info("data export for account %s", user.pk)

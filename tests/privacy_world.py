@@ -1,0 +1,168 @@
+"""A customer with everything essmon can hold about one (for the data-rights tests): two
+systems, consents, a dealer link with its provision record and access records, settings
+history, alerts, warranty dates, measurements and rollups, mails, counters and a session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.contrib.sessions.backends.db import SessionStore
+from django.utils import timezone
+
+from essmon.accounts.models import TermsAcceptance, User
+from essmon.accounts.services import (
+    _login_id_key,
+    current_terms,
+    record_terms_acceptance,
+    request_email_change,
+)
+from essmon.alerts.models import Alert, Kind, MailOptOut
+from essmon.commands.services import request_setting_change
+from essmon.core import throttle
+from essmon.dealers import services as dealers
+from essmon.dealers.models import Dealer, DealerAccess
+from essmon.gateways.models import Gateway
+from essmon.notifications.services import queue_mail
+from essmon.telemetry.ingest import ingest_samples
+from essmon.telemetry.models import EnergyRollup
+from essmon.warranty.services import change_dates
+from tests import factories
+
+# Strings no other row of the test database holds: whatever still has them after 退会
+# is personal data left behind.
+NAME = "退会 太郎"
+FURIGANA = "タイカイ　タロウ"
+EMAIL = "leaving.taro@example.jp"
+PHONE = "+819087654321"
+PHONE_SHOWN = "090-8765-4321"
+CITY = "京都市左京区"
+ADDRESS_REST = "北白川追分町99-9"
+SITE_NAME = "退会様邸"
+SITE_ADDRESS_REST = "京都市左京区北白川追分町99-9"
+COMPANY = "退会商事株式会社"
+NEW_EMAIL = "taro.next@example.jp"  # a mail-address change asked for, never confirmed
+PERSONAL = (
+    NAME,
+    NAME.replace(" ", ""),
+    FURIGANA,
+    EMAIL,
+    PHONE,
+    PHONE_SHOWN,
+    "09087654321",
+    ADDRESS_REST,
+    SITE_NAME,
+    COMPANY,
+    NEW_EMAIL,
+)
+
+
+@dataclass
+class World:
+    customer: User
+    gateways: list[Gateway]
+    dealer: Dealer
+    session_key: str
+    other: User
+
+
+def _sample(ts, seq: int, kwh: float) -> dict:
+    return {
+        "ts": ts.isoformat(), "seq": seq, "pv_w": 1200.0, "load_w": 800.0, "grid_w": -400.0,
+        "battery_w": 0.0, "soc_pct": 55.0, "battery_temp_c": 24.0, "pcs_state": "running",
+        "pcs_mode": "economy", "pv_kwh": kwh, "load_kwh": 5.0, "grid_import_kwh": 1.0,
+        "grid_export_kwh": 4.0, "charge_kwh": 2.0, "discharge_kwh": 1.5,
+    }  # fmt: skip
+
+
+def build(*, rollup_days: int = 30) -> World:
+    customer = factories.customer(
+        email=EMAIL,
+        name=NAME,
+        furigana=FURIGANA,
+        phone=PHONE,
+        city=CITY,
+        address_rest=ADDRESS_REST,
+        company_name=COMPANY,
+        department="総務部",
+    )
+    User.objects.filter(pk=customer.pk).update(last_login=timezone.now())
+    terms = current_terms()
+    for context in (TermsAcceptance.Context.REGISTRATION, TermsAcceptance.Context.ACTIVATION):
+        record_terms_acceptance(
+            user=customer, terms=terms, context=context, client_address="203.0.113.7"
+        )
+    MailOptOut.objects.create(user=customer, kind=Kind.SOC_STUCK)
+    first = factories.connected_gateway(provisioned_days_ago=400)
+    Gateway.objects.filter(pk=first.pk).update(owner=customer)
+    first.site.owner = customer
+    first.site.name = SITE_NAME
+    first.site.address_rest = SITE_ADDRESS_REST
+    first.site.save()
+    first.refresh_from_db()
+    second = factories.owned_gateway(owner=customer, site_name="倉庫")
+    Gateway.objects.filter(pk=second.pk).update(claimed_at=timezone.now())
+    dealer = factories.dealer(code="D7000001", company="左京蓄電")
+    dealers.link_dealer(customer=customer, gateway=first, dealer=dealer)
+    dealers.record_access(
+        dealer=dealer, gateway=first, action=DealerAccess.Action.VIEW_CUSTOMER, detail=NAME
+    )
+    dealer_user = dealer.user
+    request_setting_change(gateway=first, setting="mode", value="green", requested_by=customer)
+    request_setting_change(
+        gateway=first, setting="reserve_soc_pct", value=40, requested_by=dealer_user
+    )
+    change_dates(
+        gateway=first,
+        user=customer,
+        grid_connection_date=date(2025, 4, 1),
+        received_date=date(2025, 3, 20),
+    )
+    now = timezone.now()
+    Alert.objects.create(
+        gateway=first, kind=Kind.FAULT, code="E101", severity="major", title="蓄電池の異常",
+        since=now - timedelta(hours=3), opened_at=now - timedelta(hours=3),
+        acknowledged_at=now, acknowledged_by=customer, acknowledged_as=f"お客様({NAME})",
+        ack_comment=f"{NAME}が確認しました",
+    )  # fmt: skip
+    base = (now - timedelta(days=1)).replace(microsecond=0)
+    ingest_samples(
+        gateway=first,
+        samples=[_sample(base + timedelta(minutes=i), i + 1, 100 + i * 0.01) for i in range(5)],
+        now=now,
+    )
+    start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    EnergyRollup.objects.bulk_create(
+        EnergyRollup(
+            gateway=first, period="day", start=start - timedelta(days=d), pv_kwh=12.5,
+            load_kwh=9.0, grid_import_kwh=3.0, grid_export_kwh=6.5, charge_kwh=4.0,
+            discharge_kwh=3.5, samples=8640, updated_at=now,
+        )
+        for d in range(1, rollup_days + 1)
+    )  # fmt: skip
+    # mails: to the customer (with a sealed link), and to the dealer naming them
+    queue_mail(recipient=EMAIL, kind="account_locked", context={"user": customer, "token": "x"})
+    request_email_change(user=customer, new_email=NEW_EMAIL, client_address="203.0.113.7")
+    throttle.take(keys=[_login_id_key(EMAIL)], limit=10, window=timedelta(hours=1))
+    throttle.take(keys=[f"mail:account:{customer.pk}"], limit=10, window=timedelta(hours=1))
+    session = SessionStore()
+    session["_auth_user_id"] = str(customer.pk)
+    session["_auth_user_backend"] = "essmon.accounts.backends.LimitedEmailBackend"
+    session.create()
+    # an operator changed the account in the admin: its history names the account
+    from django.contrib.admin.models import CHANGE, LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    operator = factories.customer(email="ops@example.jp", name="運営 三郎", role="operator")
+    LogEntry.objects.create(
+        user=operator,
+        content_type=ContentType.objects.get_for_model(User),
+        object_id=str(customer.pk),
+        object_repr=str(customer),
+        action_flag=CHANGE,
+        change_message='[{"changed": {"fields": ["電話番号"]}}]',
+    )
+    other = factories.customer(email="stays@example.jp", name="残留 花子")
+    factories.owned_gateway(owner=other, site_name="残留邸")
+    customer.refresh_from_db()
+    return World(customer, [first, second], dealer, session.session_key, other)
