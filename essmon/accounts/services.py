@@ -83,6 +83,7 @@ class SiteInput:
     name: str
     postal_code: str
     prefecture: str
+    city: str
     address_rest: str
 
 
