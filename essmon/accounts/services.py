@@ -83,8 +83,8 @@ class SiteInput:
     name: str
     postal_code: str
     prefecture: str
-    city: str
     address_rest: str
+    city: str = ""  # blank only where no form asked for it
 
 
 def register_customer(
