@@ -25,6 +25,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce, Concat
+from django.db.models.lookups import IContains
 
 from essmon.accounts.models import User
 from essmon.alerts.models import Alert
@@ -129,10 +130,6 @@ def fleet(user: User, query: FleetQuery, *, now: datetime) -> QuerySet[Gateway]:
     if column == "alerts" or query.status == "alerts":
         rows = rows.annotate(open_alerts=open_alerts())
     if query.q:
-        # the whole address, so that 「京都市下京区東塩小路町」 finds it across the fields
-        rows = rows.annotate(
-            site_address=Concat("site__prefecture", "site__city", "site__address_rest")
-        )
         match = Q()
         # names and addresses are stored as typed: full-width digits and letters in one
         # row, half-width in the next, so the query is tried in both widths
@@ -140,7 +137,8 @@ def fleet(user: User, query: FleetQuery, *, now: datetime) -> QuerySet[Gateway]:
             match |= (
                 Q(gateway_id__icontains=text)
                 | Q(site__name__icontains=text)
-                | Q(site_address__icontains=text)
+                # the whole address, so that 「京都市下京区東塩小路町」 finds it across fields
+                | Q(IContains(Concat("site__prefecture", "site__city", "site__address_rest"), text))
                 | Q(owner__name__icontains=text)
             )
         rows = rows.filter(match)
