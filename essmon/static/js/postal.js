@@ -27,6 +27,7 @@
 
   function setUp(input) {
     const form = input.form;
+    if (!form) return;
     const target = input.dataset.postalTarget;
     const named = (name) => form.elements.namedItem(name);
     const prefecture = named(input.dataset.prefecture);
@@ -36,6 +37,7 @@
     const error = document.getElementById("postal-error-" + target);
     const button = form.querySelector('[data-postal-button="' + target + '"]');
     const block = input.closest(".field");
+    if (!prefecture || !city || !rest || !note || !error) return; // 住所検索 then submits
     let latest = 0; // the number of the latest request: answers to older ones are dropped
     let requested = ""; // the code of the latest request
     let filledRest = null; // what the last answer put in それ以降の住所
