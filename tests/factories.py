@@ -69,7 +69,8 @@ def site(*, owner: User, name: str = "御室邸") -> Site:
         name=name,
         postal_code="6008216",
         prefecture="京都府",
-        address_rest="京都市下京区1-1",
+        city="京都市下京区",
+        address_rest="東塩小路町1-1",
     )
 
 
@@ -90,7 +91,8 @@ REGISTRATION_FORM = {
     "site_name": "御室邸",
     "site_postal_code": "600-8216",
     "site_prefecture": "京都府",
-    "site_address_rest": "京都市下京区東塩小路町1-1",
+    "site_city": "京都市下京区",
+    "site_address_rest": "東塩小路町1-1",
 }
 
 

@@ -80,7 +80,8 @@ def test_add_second_gateway(logged_in, user):
         "site_name": "別荘",
         "site_postal_code": "100-0001",
         "site_prefecture": "東京都",
-        "site_address_rest": "千代田区千代田1-1",
+        "site_city": "千代田区",
+        "site_address_rest": "千代田1-1",
     }
     assert logged_in.post(reverse("accounts:gateway_add_site"), site).url == reverse(
         "accounts:gateway_add_confirm"

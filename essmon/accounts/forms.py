@@ -15,6 +15,7 @@ from essmon.core.japanese import (
     normalize_furigana,
     normalize_phone,
     normalize_postal_code,
+    without_repeated_area,
 )
 from essmon.core.text import SafeTextForm, SafeTextMixin
 from essmon.gateways.services import is_valid_gateway_id, normalize_gateway_id
@@ -34,22 +35,55 @@ def _text(autocomplete: str, placeholder: str = "") -> forms.TextInput:
     return forms.TextInput(attrs=attrs)
 
 
+# The two address blocks of the forms: the fields a postal look-up fills, by block.
+POSTAL_TARGETS: dict[str, dict[str, str]] = {
+    "user": {
+        "postal": "postal_code",
+        "prefecture": "prefecture",
+        "city": "city",
+        "rest": "address_rest",
+    },
+    "site": {
+        "postal": "site_postal_code",
+        "prefecture": "site_prefecture",
+        "city": "site_city",
+        "rest": "site_address_rest",
+    },
+}
+
+
 def _postal(target: str) -> forms.TextInput:
-    """A postal-code input that, with htmx, fills its address block when it changes."""
+    """A postal-code input; static/js/postal.js looks its address up (see _postal_field.html)."""
+    names = POSTAL_TARGETS[target]
     return forms.TextInput(
         attrs={
             "autocomplete": "postal-code" if target == "user" else "off",
             "inputmode": "numeric",
             "placeholder": "例: 600-8216",
-            "hx-post": reverse_lazy("accounts:postal_lookup"),
-            "hx-trigger": "change",
-            "hx-include": "closest form",
-            "hx-vals": f'{{"target": "{target}"}}',
-            "hx-swap": "none",
-            # leaving the field and then pressing 住所検索 must not send two look-ups
-            "hx-sync": "closest fieldset:drop",
+            "data-postal-target": target,
+            "data-postal-url": reverse_lazy("accounts:postal_lookup"),
+            "data-prefecture": names["prefecture"],
+            "data-city": names["city"],
+            "data-rest": names["rest"],
         }
     )
+
+
+def _whole_address(form: forms.Form, cleaned: dict, names: dict[str, str]) -> None:
+    """それ以降の住所 holds what follows the city: a prefecture or city typed (or looked up)
+    into it again is dropped, so the address is never composed with them twice."""
+    rest = cleaned.get(names["rest"])
+    if rest is None:
+        return
+    prefecture, city = cleaned.get(names["prefecture"], ""), cleaned.get(names["city"], "")
+    trimmed = without_repeated_area(rest, prefecture or "", (city or "").strip())
+    if trimmed:
+        cleaned[names["rest"]] = trimmed
+    elif rest.strip():
+        form.add_error(
+            names["rest"],
+            "それ以降の住所には、市町村区より後の町名・番地・建物名などを入力してください。",
+        )
 
 
 def _normalized(value: str, normalizer) -> str:
@@ -111,6 +145,7 @@ class PersonFieldsMixin(SafeTextForm):
         cleaned = super().clean()
         if cleaned.get("department") and not cleaned.get("company_name"):
             self.add_error("company_name", "部署名を入力する場合は法人名も入力してください。")
+        _whole_address(self, cleaned, POSTAL_TARGETS["user"])
         return cleaned
 
     def person(self, email: str) -> Person:
@@ -181,10 +216,18 @@ class SiteFieldsMixin(SafeTextForm):
     site_name = forms.CharField(label="案件名", max_length=100, widget=_text("off", "例: 御室邸"))
     site_postal_code = forms.CharField(label="郵便番号", max_length=10, widget=_postal("site"))
     site_prefecture = forms.ChoiceField(label="都道府県", choices=PREFECTURE_CHOICES)
-    site_address_rest = forms.CharField(label="それ以降の住所", max_length=200)
+    site_city = forms.CharField(label="市町村区", max_length=100, widget=_text("off"))
+    site_address_rest = forms.CharField(
+        label="それ以降の住所", max_length=200, widget=_text("off", "例: 東塩小路町1-1")
+    )
 
     def clean_site_postal_code(self) -> str:
         return _normalized(self.cleaned_data["site_postal_code"], normalize_postal_code)
+
+    def clean(self):
+        cleaned = super().clean()
+        _whole_address(self, cleaned, POSTAL_TARGETS["site"])
+        return cleaned
 
     def site(self) -> SiteInput:
         c = self.cleaned_data
@@ -192,6 +235,7 @@ class SiteFieldsMixin(SafeTextForm):
             name=c["site_name"].strip(),
             postal_code=c["site_postal_code"],
             prefecture=c["site_prefecture"],
+            city=c["site_city"].strip(),
             address_rest=c["site_address_rest"].strip(),
         )
 
@@ -213,7 +257,7 @@ class RegistrationForm(PersonFieldsMixin, GatewayFieldsMixin, SiteFieldsMixin, W
     field_order = [
         "name", "furigana", "email", "email_confirm", "postal_code", "prefecture", "city",
         "address_rest", "phone", "company_name", "department", "gateway_id",
-        "gateway_password", "site_name", "site_postal_code", "site_prefecture",
+        "gateway_password", "site_name", "site_postal_code", "site_prefecture", "site_city",
         "site_address_rest", "grid_connection_date", "received_date",
     ]  # fmt: skip
 

@@ -9,6 +9,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from essmon.core.japanese import compose_address
+
 
 class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
@@ -70,6 +72,11 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
+
+    @property
+    def address(self) -> str:
+        """住所 as one line (都道府県 + 市町村区 + それ以降の住所), without 〒."""
+        return compose_address(self.prefecture, self.city, self.address_rest)
 
     @property
     def is_provisional(self) -> bool:

@@ -84,6 +84,7 @@ class SiteInput:
     postal_code: str
     prefecture: str
     address_rest: str
+    city: str = ""  # blank only where no form asked for it
 
 
 def register_customer(

@@ -150,8 +150,8 @@ def _ensure_household(cred_file: Path, csv_file: Path, state_file: Path) -> tupl
         timezone.now(),
     )
     gateway.site = Site.objects.create(
-        owner=customer, name="嵯峨野の家", postal_code="6168000", prefecture="京都府",
-        address_rest="京都市右京区嵯峨1-1",
+        owner=customer, name="嵯峨野の家", postal_code="6168343", prefecture="京都府",
+        city="京都市右京区", address_rest="嵯峨朝日町1-1",
     )  # fmt: skip
     gateway.save()
     link_dealer(customer=customer, gateway=gateway, dealer=dealer)

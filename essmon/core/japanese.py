@@ -90,9 +90,20 @@ def format_postal_code(code: str) -> str:
 
 @dataclass(frozen=True)
 class PostalAddress:
+    """What a postal code tells of an address. A few codes span several towns (about
+    1,100) or even several cities (about 130): then ``city`` or ``town`` is empty and
+    ``cities`` / ``towns`` list the candidates, so that nothing is guessed."""
+
     prefecture: str
     city: str
     town: str
+    cities: tuple[str, ...] = ()
+    towns: tuple[str, ...] = ()
+
+
+def _one(values: list[str]) -> str:
+    distinct = list(dict.fromkeys(values))
+    return distinct[0] if len(distinct) == 1 else ""
 
 
 def lookup_postal_code(value: str) -> PostalAddress:
@@ -104,8 +115,47 @@ def lookup_postal_code(value: str) -> PostalAddress:
             found = db.get(code)
     except KeyError as exc:
         raise InputError("この郵便番号に該当する住所が見つかりません。") from exc
-    town = found.neighborhood or ""
-    return PostalAddress(prefecture=found.prefecture, city=found.city, town=town)
+    entries = [found, *(getattr(found, "alternates", None) or [])]
+    prefecture = _one([e.prefecture for e in entries])
+    if prefecture not in PREFECTURES:
+        raise InputError("この郵便番号に該当する住所が見つかりません。")
+    cities = tuple(dict.fromkeys(e.city for e in entries if e.city))
+    towns = tuple(dict.fromkeys(e.neighborhood for e in entries if e.neighborhood))
+    return PostalAddress(
+        prefecture=prefecture,
+        city=cities[0] if len(cities) == 1 else "",
+        # a town is only certain when the code has one city and one town
+        town=towns[0] if len(cities) == 1 and len(towns) == 1 else "",
+        cities=cities,
+        towns=towns,
+    )
+
+
+def without_repeated_area(rest: str, prefecture: str, city: str) -> str:
+    """それ以降の住所 without a 都道府県 or 市町村区 that the other fields already hold.
+
+    People type the whole address into the last field, or a look-up and their typing
+    meet there (「京都市下京区京都市下京区…」): the prefecture and the city, however many
+    times they lead the text, are dropped, so that composing the address never doubles them.
+    """
+    text = rest.strip()
+    areas = [area for area in (prefecture, city) if area]
+    changed = True
+    while changed:
+        changed = False
+        for area in areas:
+            if text.startswith(area):
+                text = text[len(area) :].lstrip(" 　")
+                changed = True
+    return text
+
+
+def compose_address(prefecture: str, city: str, rest: str) -> str:
+    """The whole address as one line: 都道府県 + 市町村区 + それ以降の住所, nothing twice.
+
+    Every screen, mail and document that shows an address composes it here.
+    """
+    return f"{prefecture}{city}{without_repeated_area(rest, prefecture, city)}"
 
 
 def validate_prefecture(value: str) -> str:

@@ -15,6 +15,10 @@ class GatewayAdmin(SafeTextAdmin):
 
 @admin.register(Site)
 class SiteAdmin(SafeTextAdmin):
-    list_display = ["name", "owner", "prefecture", "address_rest", "created_at"]
-    search_fields = ["name", "owner__email", "address_rest"]
+    list_display = ["name", "owner", "address", "created_at"]
+    search_fields = ["name", "owner__email", "city", "address_rest"]
     raw_id_fields = ["owner"]
+
+    @admin.display(description="設置先住所")
+    def address(self, obj: Site) -> str:
+        return obj.address

@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from essmon.core.japanese import compose_address
+
 
 class Site(models.Model):
     """案件 — the installation site of a storage system, named by the customer."""
@@ -14,6 +16,8 @@ class Site(models.Model):
     name = models.CharField("案件名", max_length=100)
     postal_code = models.CharField("郵便番号", max_length=7)
     prefecture = models.CharField("都道府県", max_length=4)
+    # blank only in rows from before it was asked (their city may be in address_rest)
+    city = models.CharField("市町村区", max_length=100, blank=True)
     address_rest = models.CharField("それ以降の住所", max_length=200)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -26,7 +30,8 @@ class Site(models.Model):
 
     @property
     def address(self) -> str:
-        return f"{self.prefecture}{self.address_rest}"
+        """設置先住所 as one line (都道府県 + 市町村区 + それ以降の住所), without 〒."""
+        return compose_address(self.prefecture, self.city, self.address_rest)
 
 
 class Gateway(models.Model):

@@ -478,11 +478,14 @@ def release_held_gateways(*, owner) -> int:
     )
 
 
-def create_site(*, owner, name: str, postal_code: str, prefecture: str, address_rest: str) -> Site:
+def create_site(
+    *, owner, name: str, postal_code: str, prefecture: str, city: str, address_rest: str
+) -> Site:
     return Site.objects.create(
         owner=owner,
         name=name,
         postal_code=postal_code,
         prefecture=prefecture,
+        city=city,
         address_rest=address_rest,
     )

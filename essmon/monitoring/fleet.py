@@ -26,7 +26,8 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Concat
+from django.db.models.lookups import IContains
 
 from essmon.accounts.models import User
 from essmon.alerts.models import Alert
@@ -130,8 +131,8 @@ def search(text: str) -> Q:
         match |= (
             Q(gateway_id__icontains=variant)
             | Q(site__name__icontains=variant)
-            | Q(site__address_rest__icontains=variant)
-            | Q(site__prefecture__icontains=variant)
+            # the whole address, so that 「京都市下京区東塩小路町」 finds it across fields
+            | Q(IContains(Concat("site__prefecture", "site__city", "site__address_rest"), variant))
             | Q(owner__name__icontains=variant)
         )
     return match

@@ -150,13 +150,14 @@ def _personal_strings(user: User, sites: list[Site], addresses: set[str]) -> lis
         user.department,
         user.phone,
         format_phone(user.phone) if user.phone else "",
+        user.address,
         f"{user.prefecture}{user.city}{user.address_rest}",
         f"{user.city}{user.address_rest}",
         user.address_rest,
         *addresses,
     }
     for site in sites:
-        values |= {site.name, site.address, site.address_rest}
+        values |= {site.name, site.address, f"{site.city}{site.address_rest}", site.address_rest}
     return sorted((v for v in values if v and len(v.strip()) >= 2), key=len, reverse=True)
 
 

@@ -17,6 +17,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from essmon.core.japanese import format_postal_code
 from essmon.gateways.models import Gateway
 from essmon.warranty.rules import JST, Policy, Status, WarrantyState
 
@@ -86,7 +87,8 @@ def render_certificate(
     site = gateway.site
     rows = [
         ("お客様", f"{_esc(owner.name)} 様" if owner else "—"),
-        ("設置先(案件)", _esc(f"{site.name}\n{site.address}" if site else "—").replace("\n", "<br/>")),
+        ("設置先(案件)", _esc(f"{site.name}\n〒{format_postal_code(site.postal_code)} {site.address}"
+                             if site else "—").replace("\n", "<br/>")),
         ("製品", _esc(f"{state.term.product}(形式 {gateway.model}"
                       + (f"、品番 {gateway.part_number}" if gateway.part_number else "") + ")")),
         ("ゲートウェイID", gateway.gateway_id),

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django import forms
 from django.http import HttpRequest
 from django.utils import timezone
 
+from essmon.accounts.forms import POSTAL_TARGETS
 from essmon.core.http import client_address
 from essmon.core.japanese import (
     InputError,
+    PostalAddress,
     format_postal_code,
     lookup_postal_code,
     normalize_postal_code,
+    without_repeated_area,
 )
 from essmon.gateways.models import Gateway
 from essmon.gateways.services import (
@@ -87,39 +92,79 @@ def show_gateway_error(
     form.add_error(exc.field, exc.message)
 
 
-# The two address blocks of the input form, and the fields the postal look-up fills.
-POSTAL_TARGETS = {
-    "user": {"postal": "postal_code", "prefecture": "prefecture", "city": "city", "rest": None},
-    "site": {
-        "postal": "site_postal_code",
-        "prefecture": "site_prefecture",
-        "city": None,
-        "rest": "site_address_rest",
-    },
-}
+@dataclass(frozen=True)
+class PostalFill:
+    """The outcome of 「住所検索」 for one address block."""
+
+    data: dict
+    error: str | None = None  # for the postal field: the code is malformed or unknown
+    note: str = ""  # what the person should know: a town left to them, several cities
+
+    def context(self, target: str) -> dict:
+        """For _postal_field.html: the form shown again with the block filled."""
+        return {"postal_errors": {target: self.error}, "postal_notes": {target: self.note}}
 
 
-def apply_postal_lookup(data: dict, target: str) -> tuple[dict, str | None]:
-    """Fill 都道府県 (and 市町村区, or the start of それ以降の住所) from the postal code.
+_MAX_NAMED = 5
 
-    Returns the new data and an error message for the postal field, if any. Used by the
-    no-JavaScript 「住所検索」 button and by the htmx look-up alike.
+
+def _named(values: tuple[str, ...]) -> str:
+    shown = "、".join(values[:_MAX_NAMED])
+    return shown + (f" ほか{len(values) - _MAX_NAMED}件" if len(values) > _MAX_NAMED else "")
+
+
+def postal_notes(found: PostalAddress) -> tuple[str, str]:
+    """What to tell the person after a look-up: (when それ以降の住所 was filled or had
+    nothing to take, when it was left as the person typed it)."""
+    if not found.city:
+        note = (
+            f"この郵便番号は複数の市町村区にまたがります({_named(found.cities)})。"
+            "市町村区を入力してください。"
+        )
+        return note, note
+    if len(found.towns) > 1:
+        note = (
+            f"この郵便番号には複数の町域があります({_named(found.towns)})。"
+            "それ以降の住所に町域から入力してください。"
+        )
+        return note, note
+    if found.town:
+        kept = (
+            "それ以降の住所は入力済みのため変えていません。"
+            f"この郵便番号の町域は「{found.town}」です。"
+        )
+        return "", kept
+    return "", ""
+
+
+def apply_postal_lookup(data: dict, target: str) -> PostalFill:
+    """「住所検索」 without JavaScript: the whole form came with the request, so nothing was
+    typed since. Fills 都道府県 and 市町村区 from the postal code, and それ以降の住所 with
+    the town only when it is empty; text the person typed there is never replaced.
+
+    (With JavaScript, static/js/postal.js does the same from ``postal_lookup``'s answer, and
+    also leaves alone whatever was typed while the answer was on its way.)
     """
     names = POSTAL_TARGETS[target]
     data = dict(data)
     try:
         found = lookup_postal_code(data.get(names["postal"], ""))
     except InputError as exc:
-        return data, str(exc)
+        return PostalFill(data, str(exc))
     data[names["postal"]] = format_postal_code(normalize_postal_code(data[names["postal"]]))
     data[names["prefecture"]] = found.prefecture
-    if names["city"]:
+    if found.city:
         data[names["city"]] = found.city
-        if names["rest"] is None and found.town and not data.get("address_rest"):
-            data["address_rest"] = found.town
-    if names["rest"] and not data.get(names["rest"]):
-        data[names["rest"]] = f"{found.city}{found.town}"
-    return data, None
+    on_fill, on_keep = postal_notes(found)
+    rest = without_repeated_area(
+        data.get(names["rest"], ""), found.prefecture, data.get(names["city"], "").strip()
+    )
+    if rest:
+        data[names["rest"]] = rest
+        has_town = bool(found.town) and rest.startswith(found.town)
+        return PostalFill(data, note=on_fill if has_town else on_keep)
+    data[names["rest"]] = found.town
+    return PostalFill(data, note=on_fill)
 
 
 def warranty_outlook(data: dict, *, at_once: bool) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import segno
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from essmon.accounts import services
 from essmon.accounts.forms import RegistrationForm
@@ -16,18 +16,26 @@ from essmon.accounts.views.common import (
     forget,
     keep_post,
     kept,
+    postal_notes,
     show_gateway_error,
     verified_gateway_id,
     verify_gateway_step,
     warranty_outlook,
 )
 from essmon.core.http import client_address
+from essmon.core.japanese import (
+    InputError,
+    format_postal_code,
+    lookup_postal_code,
+    normalize_postal_code,
+)
 from essmon.gateways.services import GatewayError
 from essmon.notifications.services import MailLimitError
 
 FORM_KEY = "registration_form"
 TERMS_KEY = "registration_terms_id"
 GATEWAY_KEY = "registration_gateway_verified"
+JAPANESE = {"ensure_ascii": False}  # JSON as the page shows it
 
 
 @require_GET
@@ -60,12 +68,12 @@ def form(request: HttpRequest) -> HttpResponse:
         lookup = request.POST.get("lookup")
         if lookup in POSTAL_TARGETS:
             # 「住所検索」 without JavaScript: fill the address and show the form again.
-            data, error = apply_postal_lookup(request.POST.dict(), lookup)
-            bound = RegistrationForm(initial=data, verified_gateway_id=_verified(request))
+            filled = apply_postal_lookup(request.POST.dict(), lookup)
+            bound = RegistrationForm(initial=filled.data, verified_gateway_id=_verified(request))
             return render(
                 request,
                 "accounts/entry/form.html",
-                {"form": bound, "postal_errors": {lookup: error}},
+                {"form": bound, **filled.context(lookup)},
             )
         bound = RegistrationForm(request.POST, verified_gateway_id=_verified(request))
         if bound.is_valid() and verify_gateway_step(request, bound, GATEWAY_KEY):
@@ -140,24 +148,30 @@ def sample_sheet(request: HttpRequest) -> HttpResponse:
     )
 
 
-@require_POST
-def postal_lookup(request: HttpRequest) -> HttpResponse:
-    """htmx: fill the address fields of one block from its postal code (out-of-band swaps)."""
-    target = request.POST.get("target", "")
-    if target not in POSTAL_TARGETS:
-        return HttpResponse("target must be user or site", status=400)
-    data, error = apply_postal_lookup(request.POST.dict(), target)
-    bound = RegistrationForm(initial=data)
-    names = POSTAL_TARGETS[target]
-    fields = [bound[names["prefecture"]]]
-    if names["city"]:
-        fields.append(bound[names["city"]])
-    # Only swap in what the look-up filled: replacing an input the person has typed in
-    # since the request left would throw their typing away.
-    if names["rest"] and not request.POST.get(names["rest"]):
-        fields.append(bound[names["rest"]])
-    return render(
-        request,
-        "accounts/entry/_postal_result.html",
-        {"fields": fields, "error": error, "target": target},
+@require_GET
+def postal_lookup(request: HttpRequest) -> JsonResponse:
+    """「住所検索」 with JavaScript: what a postal code says, as JSON for static/js/postal.js,
+    which decides field by field what it may fill (never what the person typed meanwhile).
+
+    ``{"postal_code", "prefecture", "city", "town", "note_filled", "note_kept"}``, or
+    ``{"error"}`` with status 400 (malformed) or 404 (unknown)."""
+    try:
+        normalized = normalize_postal_code(request.GET.get("code", ""))
+    except InputError as exc:
+        return JsonResponse({"error": str(exc)}, status=400, json_dumps_params=JAPANESE)
+    try:
+        found = lookup_postal_code(normalized)
+    except InputError as exc:
+        return JsonResponse({"error": str(exc)}, status=404, json_dumps_params=JAPANESE)
+    note_filled, note_kept = postal_notes(found)
+    return JsonResponse(
+        {
+            "postal_code": format_postal_code(normalized),
+            "prefecture": found.prefecture,
+            "city": found.city,
+            "town": found.town,
+            "note_filled": note_filled,
+            "note_kept": note_kept,
+        },
+        json_dumps_params=JAPANESE,
     )

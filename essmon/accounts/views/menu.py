@@ -122,10 +122,10 @@ def profile(request: HttpRequest) -> HttpResponse:
     if access.is_operator(request.user):
         return redirect("accounts:menu")
     if request.method == "POST" and request.POST.get("lookup") == "user":
-        data, error = apply_postal_lookup(request.POST.dict(), "user")
-        form = ProfileForm(initial=data)
+        filled = apply_postal_lookup(request.POST.dict(), "user")
+        form = ProfileForm(initial=filled.data)
         return render(
-            request, "accounts/menu/profile.html", {"form": form, "postal_errors": {"user": error}}
+            request, "accounts/menu/profile.html", {"form": form, **filled.context("user")}
         )
     form = ProfileForm(request.POST or None, initial=_profile_initial(request.user))
     if request.method == "POST" and form.is_valid():
@@ -212,11 +212,11 @@ def gateway_add_site(request: HttpRequest) -> HttpResponse:
         return redirect("accounts:gateway_add")
     if request.method == "POST":
         if request.POST.get("lookup") in POSTAL_TARGETS:
-            data, error = apply_postal_lookup(request.POST.dict(), "site")
+            filled = apply_postal_lookup(request.POST.dict(), "site")
             return render(
                 request,
                 "accounts/menu/gateway_add_site.html",
-                {"form": SiteForm(initial=data), "postal_errors": {"site": error}},
+                {"form": SiteForm(initial=filled.data), **filled.context("site")},
             )
         form = SiteForm(request.POST)
         if form.is_valid():

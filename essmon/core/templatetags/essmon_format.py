@@ -1,6 +1,6 @@
 from django import template
 
-from essmon.core.japanese import format_phone, format_postal_code
+from essmon.core.japanese import compose_address, format_phone, format_postal_code
 from essmon.core.text import one_line
 
 register = template.Library()
@@ -20,3 +20,9 @@ def phone(value: str) -> str:
 def oneline(value) -> str:
     """Stored text on one line, for a mail's subject line (rows from before the rule)."""
     return one_line(str(value))
+
+
+@register.simple_tag
+def address(prefecture: str, city: str, rest: str) -> str:
+    """The whole address on one line, as every screen and mail composes it."""
+    return compose_address(prefecture or "", city or "", rest or "")

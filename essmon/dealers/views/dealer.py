@@ -70,11 +70,11 @@ def profile(request: HttpRequest) -> HttpResponse:
     dealer = _dealer_or_404(request)
     user = dealer.user
     if request.method == "POST" and request.POST.get("lookup") == "user":
-        data, error = apply_postal_lookup(request.POST.dict(), "user")
+        filled = apply_postal_lookup(request.POST.dict(), "user")
         return render(
             request,
             "dealers/profile.html",
-            {"form": DealerProfileForm(initial=data), "postal_errors": {"user": error}},
+            {"form": DealerProfileForm(initial=filled.data), **filled.context("user")},
         )
     initial = {
         "company_name": dealer.company_name,
@@ -190,8 +190,7 @@ def shared_customer_data(gateway: Gateway) -> list[tuple[str, str]]:
         "furigana": owner.furigana,
         "company_name": owner.company_name or "—",
         "department": owner.department or "—",
-        "address": f"〒{format_postal_code(owner.postal_code)} "
-        f"{owner.prefecture}{owner.city}{owner.address_rest}",
+        "address": f"〒{format_postal_code(owner.postal_code)} {owner.address}",
         "phone": format_phone(owner.phone),
         "email": owner.email,
         "site": f"{site.name}(〒{format_postal_code(site.postal_code)} {site.address})"

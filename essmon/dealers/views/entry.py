@@ -47,11 +47,11 @@ def form(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if request.POST.get("lookup") == "user":
             # 「住所検索」 without JavaScript: fill the address and show the form again.
-            data, error = apply_postal_lookup(request.POST.dict(), "user")
+            filled = apply_postal_lookup(request.POST.dict(), "user")
             return render(
                 request,
                 FORM_TEMPLATE,
-                {"form": DealerRegistrationForm(initial=data), "postal_errors": {"user": error}},
+                {"form": DealerRegistrationForm(initial=filled.data), **filled.context("user")},
             )
         bound = DealerRegistrationForm(request.POST)
         if bound.is_valid():
