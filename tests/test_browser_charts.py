@@ -290,7 +290,8 @@ def test_a_second_gateway_with_its_warranty_dates(browser, live_server, shots):
         page.get_by_label("郵便番号").fill("100-0001")
         page.get_by_label("郵便番号").press("Tab")  # the look-up answers before typing on
         expect(page.get_by_label("都道府県")).to_have_value("東京都")
-        page.get_by_label("それ以降の住所").fill("千代田区千代田1-1")
+        expect(page.get_by_label("市町村区")).to_have_value("千代田区")
+        page.get_by_label("それ以降の住所").fill("千代田1-1")
         grid = timezone.localdate() - timedelta(days=10)
         page.get_by_label("系統連系日").fill(grid.isoformat())
         expect(page.get_by_text("15年間になります")).to_be_visible()
