@@ -18,8 +18,9 @@
   function setShown(input, button, status, shown) {
     input.type = shown ? "text" : "password";
     const name = labelOf(input);
-    button.textContent = shown ? "非表示" : "表示";
-    button.setAttribute("aria-label", shown ? `${name}を非表示にする` : `${name}を表示`);
+    // the name is the visible word and, for a screen reader, the field's label after it
+    // ("表示(パスワード)"): no aria-label, which would pass itself off as the field's label
+    button.querySelector(".toggle-word").textContent = shown ? "非表示" : "表示";
     button.dataset.shown = shown ? "true" : "false";
     if (status) {
       status.textContent = shown ? `${name}を表示しています。` : `${name}を隠しました。`;
@@ -39,8 +40,14 @@
     if (!button) {
       button = document.createElement("button");
       button.type = "button";
-      button.className = "password-toggle";
+      button.className = "password-toggle button"; // the admin's own button look
       button.setAttribute("aria-controls", input.id);
+      const word = document.createElement("span");
+      word.className = "toggle-word";
+      const name = document.createElement("span");
+      name.className = "visually-hidden";
+      name.textContent = `(${labelOf(input)})`;
+      button.append(word, name);
       input.insertAdjacentElement("afterend", button);
     }
     const status = document.createElement("span");
