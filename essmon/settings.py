@@ -147,10 +147,20 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# The seed's rule (8-16 characters, lowercase, uppercase and digits) and two more; each
+# states itself in the password fields' help text and refuses with its own message.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "essmon.accounts.validators.SeedPasswordRuleValidator"},
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {
+        "NAME": "essmon.accounts.validators.PasswordLengthValidator",
+        "OPTIONS": {"min_length": 8, "max_length": 16},
+    },
+    {"NAME": "essmon.accounts.validators.PasswordCharacterClassesValidator"},
+    {"NAME": "essmon.accounts.validators.PasswordCharacterSetValidator"},
+    {
+        "NAME": "essmon.accounts.validators.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ["email"]},
+    },
+    {"NAME": "essmon.accounts.validators.CommonPasswordValidator"},
 ]
 PASSWORD_RESET_TIMEOUT = 60 * 60 * 24
 

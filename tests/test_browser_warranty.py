@@ -47,7 +47,9 @@ def test_warranty_page_dates_audit_and_states(page, browser, live_server, world,
     page.get_by_label("系統連系日").fill(future)
     page.get_by_label("受取日").fill("2025-01-10")
     page.get_by_role("button", name="日付を保存する").click()
-    expect(page.get_by_text("系統連系日に未来の日付は入力できません。")).to_be_visible()
+    # next to the field (and, as a link to it, in the error summary at the top)
+    field_error = page.locator("#id_grid_connection_date_error")
+    expect(field_error).to_have_text("系統連系日に未来の日付は入力できません。")
     expect(page.get_by_label("受取日")).to_have_value("2025-01-10")
     shots(page, "error")
 
@@ -106,6 +108,8 @@ def test_warranty_page_fits_a_phone(mobile_page, world, shots):
     shots(mobile_page, "mobile")
     mobile_page.get_by_label("系統連系日").fill("1999-12-31")
     mobile_page.get_by_role("button", name="日付を保存する").click()
-    expect(mobile_page.get_by_text("2000年1月1日以降の日付")).to_be_visible()
+    expect(mobile_page.locator("#id_grid_connection_date_error")).to_contain_text(
+        "2000年1月1日以降の日付"
+    )
     assert fits_width(mobile_page, 375)
     shots(mobile_page, "mobile-error")

@@ -4,6 +4,7 @@ dates form and its audit, access, the offline warning mails and the certificate.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -383,7 +384,11 @@ def test_form_refuses_bad_dates_next_to_the_field_and_keeps_the_input(client, wo
     response = client.post(page_url(world["gateway"]), {field: value, other: "2024-01-10"})
     assert response.status_code == 400
     page = response.content.decode()
-    assert f'<p class="error" role="alert">{message}</p>' in page
+    # next to its field, which names it (aria-describedby), and once in the error summary
+    assert f'<div class="error" id="id_{field}_error"><p>{message}</p></div>' in page
+    tag = re.search(rf'<input[^>]*id="id_{field}"[^>]*>', page).group(0)
+    assert f"id_{field}_error" in tag and 'aria-invalid="true"' in tag
+    assert page.count('role="alert"') == 1
     assert f'value="{value}"' in page and 'value="2024-01-10"' in page
     assert not DateChange.objects.exists()
 

@@ -9,6 +9,7 @@ from django.urls import reverse_lazy
 
 from essmon.accounts.backends import login_refusal
 from essmon.accounts.services import Person, SiteInput
+from essmon.accounts.validators import password_rules_html
 from essmon.core.japanese import (
     PREFECTURES,
     InputError,
@@ -84,6 +85,27 @@ def _whole_address(form: forms.Form, cleaned: dict, names: dict[str, str]) -> No
             names["rest"],
             "それ以降の住所には、市町村区より後の町名・番地・建物名などを入力してください。",
         )
+
+
+def new_password_input() -> forms.PasswordInput:
+    """A field for a password being chosen: a password manager may offer a strong one."""
+    return forms.PasswordInput(attrs={"autocomplete": "new-password"})
+
+
+def current_password_input() -> forms.PasswordInput:
+    return forms.PasswordInput(attrs={"autocomplete": "current-password"})
+
+
+def show_password_rules(field: forms.Field) -> None:
+    """Every rule the password must meet, stated next to the field before anyone types:
+    built from the configured validators (accounts.validators), so the two agree."""
+    field.help_text = password_rules_html()
+
+
+def validate_new_password(password: str, user) -> str:
+    """All the rules at once, one message per problem (Django collects them)."""
+    password_validation.validate_password(password, user)
+    return password
 
 
 def _normalized(value: str, normalizer) -> str:
@@ -175,7 +197,10 @@ class GatewayFieldsMixin(SafeTextForm):
     gateway_password = forms.CharField(
         label="ゲートウェイパスワード",
         max_length=40,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        widget=forms.PasswordInput(
+            render_value=False,
+            attrs={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"},
+        ),
     )
 
     def __init__(self, *args, verified_gateway_id: str | None = None, **kwargs) -> None:
@@ -288,21 +313,29 @@ class SiteForm(SiteFieldsMixin, WarrantyDatesFields):
 
 
 class ActivationForm(SafeTextForm):
-    password = forms.CharField(
-        label="パスワード",
-        max_length=16,
-        strip=False,
-        widget=forms.PasswordInput,
-        help_text="8~16文字で、英小文字・英大文字・数字のすべてを含む文字列を入力ください。",
-    )
+    # No max_length: a longer password must hear "16文字以内" from the rule, not be cut
+    # short by the browser (a pasted or generated password would be saved truncated).
+    password = forms.CharField(label="パスワード", strip=False, widget=new_password_input())
     password_confirm = forms.CharField(
-        label="パスワード(確認用)", max_length=16, strip=False, widget=forms.PasswordInput
+        label="パスワード(確認用)",
+        strip=False,
+        widget=new_password_input(),
+        help_text="確認のため、同じパスワードをもう一度入力してください。",
     )
     phone = forms.CharField(
         label="電話番号",
         max_length=20,
         help_text="登録の申し込み時に入力した連絡先の電話番号を入力してください。",
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel-national"}),
     )
+
+    def __init__(self, *args, user=None, **kwargs) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+        show_password_rules(self.fields["password"])
+
+    def clean_password(self) -> str:
+        return validate_new_password(self.cleaned_data["password"], self.user)
 
     def clean(self):
         cleaned = super().clean()
@@ -326,8 +359,16 @@ class LimitedAdminAuthenticationForm(SafeTextMixin, AdminAuthenticationForm):
 
 
 class LoginForm(SafeTextForm):
-    email = forms.CharField(label="ユーザID(メールアドレス)", max_length=254)
-    password = forms.CharField(label="パスワード", strip=False, widget=forms.PasswordInput)
+    # a CharField (any typo is only a failed login), typed as a mail address: the phone
+    # keyboard has @, and a password manager fills it as the user name
+    email = forms.CharField(
+        label="ユーザID(メールアドレス)",
+        max_length=254,
+        widget=forms.EmailInput(
+            attrs={"autocomplete": "username", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+    password = forms.CharField(label="パスワード", strip=False, widget=current_password_input())
 
 
 class ProfileForm(PersonFieldsMixin):
@@ -361,10 +402,18 @@ class EmailChangeForm(SafeTextForm):
     taken) is not enough to move the account to another address."""
 
     current_password = forms.CharField(
-        label="現在のパスワード", strip=False, widget=forms.PasswordInput
+        label="現在のパスワード", strip=False, widget=current_password_input()
     )
-    email = forms.EmailField(label="新しいメールアドレス", max_length=254)
-    email_confirm = forms.EmailField(label="新しいメールアドレス(確認用)", max_length=254)
+    email = forms.EmailField(
+        label="新しいメールアドレス",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    email_confirm = forms.EmailField(
+        label="新しいメールアドレス(確認用)",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+    )
 
     def __init__(self, *args, request=None, **kwargs):
         self.request = request
@@ -383,34 +432,33 @@ class EmailChangeForm(SafeTextForm):
 
 class PasswordChangeForm(SafeTextForm):
     old_password = forms.CharField(
-        label="現在のパスワード", strip=False, widget=forms.PasswordInput
+        label="現在のパスワード", strip=False, widget=current_password_input()
     )
     new_password = forms.CharField(
-        label="新しいパスワード",
-        strip=False,
-        widget=forms.PasswordInput,
-        help_text="8~16文字で、英小文字・英大文字・数字のすべてを含む文字列を入力ください。",
+        label="新しいパスワード", strip=False, widget=new_password_input()
     )
     new_password_confirm = forms.CharField(
-        label="新しいパスワード(確認用)", strip=False, widget=forms.PasswordInput
+        label="新しいパスワード(確認用)",
+        strip=False,
+        widget=new_password_input(),
+        help_text="確認のため、同じパスワードをもう一度入力してください。",
     )
 
     def __init__(self, *args, request=None, **kwargs):
         self.request = request
         self.user = request.user if request is not None else None
         super().__init__(*args, **kwargs)
+        show_password_rules(self.fields["new_password"])
 
     def clean_old_password(self) -> str:
         return _current_password(self.request, self.cleaned_data["old_password"])
 
+    def clean_new_password(self) -> str:
+        return validate_new_password(self.cleaned_data["new_password"], self.user)
+
     def clean(self):
         cleaned = super().clean()
         new, confirm = cleaned.get("new_password"), cleaned.get("new_password_confirm")
-        if new and new != confirm:
+        if new and confirm and new != confirm:
             self.add_error("new_password_confirm", "パスワードが一致しません。")
-        elif new:
-            try:
-                password_validation.validate_password(new, self.user)
-            except forms.ValidationError as exc:
-                self.add_error("new_password", exc)
         return cleaned

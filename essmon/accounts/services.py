@@ -30,10 +30,14 @@ HOUR = timedelta(hours=1)
 class AccountError(Exception):
     """A refusal with a message for people; ``field`` names the form field it belongs to."""
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, messages: list[str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        # one message per problem where there are several (a refused password)
+        self.messages = messages or [message]
 
 
 def current_terms() -> TermsVersion:
@@ -285,7 +289,7 @@ def activate_account(
         try:
             validate_password(password, user)
         except ValidationError as exc:
-            raise AccountError(" ".join(exc.messages), field="password") from exc
+            raise AccountError(exc.messages[0], field="password", messages=exc.messages) from exc
         if not _phone_matches(phone, user.phone):
             token.failures += 1
             if token.failures >= settings.ACTIVATION_PHONE_FAILURES:

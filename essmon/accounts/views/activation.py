@@ -53,7 +53,7 @@ def password(request: HttpRequest, token: str) -> HttpResponse:
     current = services.current_terms()
     if request.session.get(AGREED_KEY) != {"token": found.pk, "terms": current.pk}:
         return redirect("accounts:activate", token=token)
-    form = ActivationForm(request.POST or None)
+    form = ActivationForm(request.POST or None, user=found.user)
     if request.method == "POST" and form.is_valid():
         try:
             services.activate_account(
@@ -71,7 +71,8 @@ def password(request: HttpRequest, token: str) -> HttpResponse:
                     {"message": exc.message},
                     status=410,
                 )
-            form.add_error(exc.field, exc.message)
+            for message in exc.messages:
+                form.add_error(exc.field, message)
         else:
             request.session.pop(AGREED_KEY, None)
             request.session["activation_done"] = True

@@ -18,7 +18,7 @@ from django.views.generic.edit import FormView
 
 from essmon.accounts import services
 from essmon.accounts.backends import login_refusal
-from essmon.accounts.forms import LoginForm
+from essmon.accounts.forms import LoginForm, show_password_rules
 from essmon.accounts.models import AccountToken, User
 from essmon.accounts.tokens import find_token
 from essmon.core.http import client_address
@@ -81,7 +81,19 @@ class OutboxPasswordResetForm(SafeTextMixin, PasswordResetForm):
 
 
 class UnlockingSetPasswordForm(SafeTextMixin, SetPasswordForm):
-    """A reset password also lifts a login lock: the mail proved the owner."""
+    """A reset password also lifts a login lock: the mail proved the owner. The rules
+    stand next to the new password, and a refusal is said there too (Django's form puts
+    it under the confirmation)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        show_password_rules(self.fields["new_password1"])
+        self.fields[
+            "new_password2"
+        ].help_text = "確認のため、同じパスワードをもう一度入力してください。"
+
+    def validate_password_for_user(self, user, password_field_name="new_password1"):
+        super().validate_password_for_user(user, "new_password1")
 
     def save(self, commit=True):
         user = super().save(commit)

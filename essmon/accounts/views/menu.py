@@ -23,6 +23,7 @@ from essmon.accounts.forms import (
 )
 from essmon.accounts.models import AccountToken, User
 from essmon.accounts.tokens import find_token
+from essmon.accounts.validators import password_rules
 from essmon.accounts.views.common import (
     POSTAL_TARGETS,
     apply_postal_lookup,
@@ -296,4 +297,9 @@ MANUAL_LIMITS = (
 def manual(request: HttpRequest) -> HttpResponse:
     # the limits the manual states are this installation's settings, not numbers copied in
     limits = {name: getattr(settings, name) for name in MANUAL_LIMITS}
-    return render(request, "accounts/manual.html", {"limits": limits})
+    # so are the password rules: the configured validators' own texts
+    return render(
+        request,
+        "accounts/manual.html",
+        {"limits": limits, "password_rules": password_rules()},
+    )

@@ -43,6 +43,9 @@
     let filledRest = null; // what the last answer put in それ以降の住所
 
     function say(message, isError) {
+      // one alert at a time on the page: the empty error line is no live region
+      if (isError) error.setAttribute("role", "alert");
+      else error.removeAttribute("role");
       error.textContent = isError ? message : "";
       note.textContent = isError ? "" : message;
       block.classList.toggle("has-error", isError);
