@@ -296,6 +296,12 @@ MQTT_BROKER_PID_FILE = env_str("ESSMON_MQTT_BROKER_PID_FILE", "")
 # counted, and how long they are kept: one gateway's junk must not fill the disk.
 DEAD_LETTERS_PER_GATEWAY_PER_HOUR = env_int("ESSMON_DEAD_LETTERS_PER_GATEWAY_PER_HOUR", 20)
 DEAD_LETTER_RETENTION_DAYS = env_int("ESSMON_DEAD_LETTER_RETENTION_DAYS", 30)
+# 販売店様による閲覧・変更の記録: kept this long after a row's last time, then purged.
+DEALER_RECORD_RETENTION_DAYS = env_int("ESSMON_DEALER_RECORD_RETENTION_DAYS", 1095)
+if DEALER_RECORD_RETENTION_DAYS < 1:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("ESSMON_DEALER_RECORD_RETENTION_DAYS must be at least 1")
 # How many reverse proxies in front of essmon append to X-Forwarded-For (0: use REMOTE_ADDR).
 TRUSTED_PROXY_COUNT = env_int("ESSMON_TRUSTED_PROXY_COUNT", 0)
 

@@ -53,6 +53,11 @@ JOBS: tuple[Job, ...] = (
     ),
     Job("purge-throttles", timedelta(hours=6), "essmon.core.scheduler.purge_throttles"),
     Job("purge-dead-letters", timedelta(hours=6), "essmon.mqtt.process.purge_dead_letters"),
+    Job(
+        "purge-dealer-records",
+        timedelta(hours=6),
+        "essmon.dealers.services.purge_dealer_records",
+    ),
     # Django never deletes expired sessions by itself; an abandoned flow's stays otherwise
     Job("clear-sessions", timedelta(hours=6), "essmon.core.scheduler.clear_sessions"),
     Job(

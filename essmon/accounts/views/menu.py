@@ -262,4 +262,12 @@ MANUAL_LIMITS = (
 def manual(request: HttpRequest) -> HttpResponse:
     # the limits the manual states are this installation's settings, not numbers copied in
     limits = {name: getattr(settings, name) for name in MANUAL_LIMITS}
-    return render(request, "accounts/manual.html", {"limits": limits})
+    from essmon.dealers import services as dealer_services  # dealers builds on accounts
+
+    dealer_records = {
+        "recorded": dealer_services.RECORDED_ACTIVITIES,
+        "retention": dealer_services.record_retention_text(),
+    }
+    return render(
+        request, "accounts/manual.html", {"limits": limits, "dealer_records": dealer_records}
+    )
