@@ -120,11 +120,11 @@ class DealerAccess(models.Model):
 
     class Action(models.TextChoices):
         VIEW_CUSTOMER = "view_customer", "お客様情報の閲覧"
-        VIEW_LIVE = "view_live", "リアルタイム表示の閲覧"
-        VIEW_HISTORY = "view_history", "履歴の閲覧"
-        DOWNLOAD_CSV = "download_csv", "履歴のCSVダウンロード"
-        VIEW_SETTINGS = "view_settings", "設定の閲覧"
-        VIEW_WARRANTY = "view_warranty", "保証の閲覧"
+        VIEW_LIVE = "view_live", "現在の状況の閲覧"
+        VIEW_HISTORY = "view_history", "発電・消費の履歴の閲覧"
+        DOWNLOAD_CSV = "download_csv", "発電・消費の履歴のCSVダウンロード"
+        VIEW_SETTINGS = "view_settings", "設定画面の閲覧"
+        VIEW_WARRANTY = "view_warranty", "保証画面の閲覧"
         VIEW_CERTIFICATE = "view_certificate", "保証書(PDF)の表示"
         VIEW_ALERTS = "view_alerts", "異常の履歴の閲覧"
         CHANGE_SETTINGS = "change_settings", "設定の変更"

@@ -68,11 +68,13 @@ CONSENT_LEAD = (
 CONSENT_TAIL = "提供は紐付けを解除するまで続き、解除はいつでもできます。"
 CONSENT_TEXT = CONSENT_LEAD + "、".join(label for _, label in SHARED_ITEMS) + "。" + CONSENT_TAIL
 # What 販売店様による閲覧・変更の記録 holds, in the words of the consent screen and the
-# dealer's link mail (「販売店様が…」「貴社が…」): every kind of DealerAccess.Action.
+# dealer's link mail (「販売店様が…」「貴社が…」): every kind of DealerAccess.Action. Every
+# page of the monitoring site under /monitoring/<gateway_id>/ is recorded (a test holds
+# each URL to it), so 「このシステムのモニタリングサイトの画面」 is all of them.
 RECORDED_ACTIVITIES = (
-    "このシステムの画面(リアルタイム表示・履歴・設定・保証・異常の履歴)やお客様情報を"
-    "表示したこと、履歴のCSVや保証書(PDF)を取得したこと、設定・系統連系日・受取日を"
-    "変更したこと、異常を確認済みにしたこと"
+    "このシステムのモニタリングサイトの画面やお客様情報を表示したこと、履歴のCSVや"
+    "保証書(PDF)を取得したこと、設定や系統連系日・受取日を変更したこと、"
+    "異常を確認済みにしたこと"
 )
 WRONG_PAIR = "販売店IDまたは電話番号が正しくありません。販売店様にご確認ください。"
 TOO_MANY_PAIRS = (

@@ -53,7 +53,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='dealeraccess',
             name='action',
-            field=models.CharField(choices=[('view_customer', 'お客様情報の閲覧'), ('view_live', 'リアルタイム表示の閲覧'), ('view_history', '履歴の閲覧'), ('download_csv', '履歴のCSVダウンロード'), ('view_settings', '設定の閲覧'), ('view_warranty', '保証の閲覧'), ('view_certificate', '保証書(PDF)の表示'), ('view_alerts', '異常の履歴の閲覧'), ('change_settings', '設定の変更'), ('change_dates', '系統連系日・受取日の変更'), ('acknowledge_alert', '異常の確認')], max_length=20, verbose_name='操作'),
+            field=models.CharField(choices=[('view_customer', 'お客様情報の閲覧'), ('view_live', '現在の状況の閲覧'), ('view_history', '発電・消費の履歴の閲覧'), ('download_csv', '発電・消費の履歴のCSVダウンロード'), ('view_settings', '設定画面の閲覧'), ('view_warranty', '保証画面の閲覧'), ('view_certificate', '保証書(PDF)の表示'), ('view_alerts', '異常の履歴の閲覧'), ('change_settings', '設定の変更'), ('change_dates', '系統連系日・受取日の変更'), ('acknowledge_alert', '異常の確認')], max_length=20, verbose_name='操作'),
         ),
         migrations.AlterField(
             model_name='dealeraccess',
