@@ -436,3 +436,28 @@ def test_every_page_of_a_system_is_recorded():
     tested = {name for name, *_ in PAGES} | {"alert_acknowledge"}
     assert set(names(urlpatterns)) - {"dealers:gateway_customer"} <= tested
     assert set(names(urlpatterns)) == tested - {"dealers:gateway_customer"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_keeps_earlier_rows_as_single_views():
+    """Rows from before the collapse were one view each by the dealer's one login: their
+    last time is their time, their person the dealer's account (on PostgreSQL too, where
+    the rows are filled after the table's changes)."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    gateway, dealer = factories.owned_gateway(), factories.dealer(name="販売 一郎")
+    executor = MigrationExecutor(connection)
+    executor.migrate([("dealers", "0001_initial")])
+    when = timezone.now() - timedelta(days=2)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO dealers_dealeraccess (gateway_id, dealer_id, action, at, detail) "
+            "VALUES (%s, %s, 'view_customer', %s, '')",
+            [gateway.pk, dealer.pk, when],
+        )
+    executor = MigrationExecutor(connection)
+    executor.migrate([("dealers", "0003_fill_earlier_access_rows")])
+    row = DealerAccess.objects.get()
+    assert (row.at, row.last_at, row.count) == (when, when, 1)
+    assert (row.user, row.actor_name) == (dealer.user, "販売 一郎")

@@ -6,17 +6,6 @@ from django.conf import settings
 from django.db import migrations, models
 
 
-def fill_earlier_rows(apps, schema_editor):
-    """Each earlier row was one view at ``at`` (its last time the same), by the dealer's
-    account, which was then, as now, the dealer's one login."""
-    DealerAccess = apps.get_model("dealers", "DealerAccess")
-    DealerAccess.objects.update(last_at=models.F("at"))
-    for row in DealerAccess.objects.select_related("dealer__user").iterator():
-        row.user = row.dealer.user
-        row.actor_name = row.dealer.user.name
-        row.save(update_fields=["user", "actor_name"])
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -45,11 +34,6 @@ class Migration(migrations.Migration):
             name='last_at',
             field=models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='日時(最後)'),
         ),
-        migrations.AddField(
-            model_name='dealeraccess',
-            name='user',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='操作した人'),
-        ),
         migrations.AlterField(
             model_name='dealeraccess',
             name='action',
@@ -73,7 +57,9 @@ class Migration(migrations.Migration):
             model_name='dealeraccess',
             index=models.Index(fields=['gateway', 'dealer', 'action', '-at'], name='dealers_access_collapse'),
         ),
-        # last: on PostgreSQL an ALTER TABLE after these updates would meet their pending
-        # foreign-key checks
-        migrations.RunPython(fill_earlier_rows, migrations.RunPython.noop),
+        migrations.AddField(
+            model_name='dealeraccess',
+            name='user',
+            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL, verbose_name='操作した人'),
+        ),
     ]
