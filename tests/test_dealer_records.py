@@ -461,3 +461,13 @@ def test_the_migration_keeps_earlier_rows_as_single_views():
     row = DealerAccess.objects.get()
     assert (row.at, row.last_at, row.count) == (when, when, 1)
     assert (row.user, row.actor_name) == (dealer.user, "販売 一郎")
+
+
+def test_the_manual_says_what_is_recorded_and_for_how_long(client, settings):
+    settings.DEALER_RECORD_RETENTION_DAYS = 730
+    manual = client.get(reverse("accounts:manual")).content.decode()
+    section = manual.split('id="dealer-records"', 1)[1].split("<h2", 1)[0]
+    assert services.RECORDED_ACTIVITIES in section and "2年間保存" in section
+    assert "1時間以内に続けて表示した場合は1行にまとめ" in section
+    assert "運営者による閲覧" in section and "一覧画面" in section
+    assert f"御社が{services.recorded_activities('お客様のシステム')}は記録され" in manual

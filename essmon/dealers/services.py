@@ -67,15 +67,21 @@ CONSENT_LEAD = (
 )
 CONSENT_TAIL = "提供は紐付けを解除するまで続き、解除はいつでもできます。"
 CONSENT_TEXT = CONSENT_LEAD + "、".join(label for _, label in SHARED_ITEMS) + "。" + CONSENT_TAIL
+
+
 # What 販売店様による閲覧・変更の記録 holds, in the words of the consent screen and the
 # dealer's link mail (「販売店様が…」「貴社が…」): every kind of DealerAccess.Action. Every
 # page of the monitoring site under /monitoring/<gateway_id>/ is recorded (a test holds
 # each URL to it), so 「このシステムのモニタリングサイトの画面」 is all of them.
-RECORDED_ACTIVITIES = (
-    "このシステムのモニタリングサイトの画面やお客様情報を表示したこと、履歴のCSVや"
-    "保証書(PDF)を取得したこと、設定や系統連系日・受取日を変更したこと、"
-    "異常を確認済みにしたこと"
-)
+def recorded_activities(system: str = "このシステム") -> str:
+    return (
+        f"{system}のモニタリングサイトの画面やお客様情報を表示したこと、履歴のCSVや"
+        "保証書(PDF)を取得したこと、設定や系統連系日・受取日を変更したこと、"
+        "異常を確認済みにしたこと"
+    )
+
+
+RECORDED_ACTIVITIES = recorded_activities()
 WRONG_PAIR = "販売店IDまたは電話番号が正しくありません。販売店様にご確認ください。"
 TOO_MANY_PAIRS = (
     "販売店IDと電話番号の誤りが続いたため、確認を一時停止しています。"

@@ -266,6 +266,7 @@ def manual(request: HttpRequest) -> HttpResponse:
 
     dealer_records = {
         "recorded": dealer_services.RECORDED_ACTIVITIES,
+        "recorded_for_dealers": dealer_services.recorded_activities("お客様のシステム"),
         "retention": dealer_services.record_retention_text(),
     }
     return render(
