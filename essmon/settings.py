@@ -316,6 +316,12 @@ if PROVISION_RECORD_YEARS < 3:
     raise ImproperlyConfigured(
         "ESSMON_PROVISION_RECORD_YEARS must be at least 3, the period the PPC rules require"
     )
+# 販売店様による閲覧・変更の記録: kept this long after a row's last time, then purged.
+DEALER_RECORD_RETENTION_DAYS = env_int("ESSMON_DEALER_RECORD_RETENTION_DAYS", 1095)
+if DEALER_RECORD_RETENTION_DAYS < 1:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured("ESSMON_DEALER_RECORD_RETENTION_DAYS must be at least 1")
 # How many reverse proxies in front of essmon append to X-Forwarded-For (0: use REMOTE_ADDR).
 TRUSTED_PROXY_COUNT = env_int("ESSMON_TRUSTED_PROXY_COUNT", 0)
 

@@ -108,9 +108,12 @@ def test_full_link_flow_records_consent_and_mails_dealer_and_confirmed_staff(
     confirm = page(logged_in.get(url("link_confirm", gw)))
     for words in ["京都蓄電サービス", "京都支店", "D1234567", gw.gateway_id, "御室邸"]:
         assert words in confirm
+    # the consent's words, the shared items listed once (issue 12 §3: they were twice)
     for _, label in services.SHARED_ITEMS:
-        assert f"<li>{label}</li>" in confirm
-    assert services.CONSENT_TEXT in confirm
+        assert confirm.count(f"<li>{label}</li>") == 1
+    assert "案件名・設置先住所" not in confirm.replace("<li>案件名・設置先住所</li>", "")
+    assert services.CONSENT_LEAD in confirm and services.CONSENT_TAIL in confirm
+    assert services.RECORDED_ACTIVITIES in confirm and "記録は3年間保存されます" in confirm
     assert "上記の情報を販売店様に提供することに同意します" in confirm
     assert 'type="checkbox"' in confirm and 'for="id_consent"' in confirm
     assert "登録" in confirm and "前に戻る" in confirm
@@ -132,6 +135,9 @@ def test_full_link_flow_records_consent_and_mails_dealer_and_confirmed_staff(
     assert sorted(m.to[0] for m in mail.outbox) == sorted([dealer.user.email, "staff@example.jp"])
     for message in mail.outbox:
         assert "保守紐付け登録" in message.subject
+        assert f"貴社が{services.RECORDED_ACTIVITIES}は記録され、お客様が確認できます" in (
+            message.body.replace("\n", "")
+        )
         for words in ["D1234567", gw.gateway_id, "御室邸", "御室 花子"]:
             assert words in message.body
     assert set(OutboxMessage.objects.values_list("kind", flat=True)) == {"dealer_linked"}
@@ -342,10 +348,13 @@ def test_gateway_page_shows_linked_dealers_access_log_and_history(logged_in, use
     services.link_dealer(customer=user, gateway=gw, dealer=dealer)
     services.link_dealer(customer=user, gateway=gw, dealer=other)
     services.unlink_dealer(customer=user, gateway=gw, dealer=other)
-    services.record_access(
-        dealer=dealer, gateway=gw, action=DealerAccess.Action.CHANGE_SETTINGS, detail="運転モード"
+    services.record_change(
+        user=dealer.user,
+        gateway=gw,
+        action=DealerAccess.Action.CHANGE_SETTINGS,
+        detail="運転モード: 経済モード → グリーンモード",
     )
-    services.record_access(dealer=dealer, gateway=gw, action=DealerAccess.Action.VIEW_CUSTOMER)
+    services.record_view(user=dealer.user, gateway=gw, action=DealerAccess.Action.VIEW_CUSTOMER)
 
     assert url("gateway", gw) in page(logged_in.get(url("menu")))
     assert url("gateway", gw) in page(logged_in.get(url("link_search")))

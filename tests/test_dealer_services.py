@@ -180,21 +180,3 @@ def test_staff_limits_and_confirmation(django_capture_on_commit_callbacks):
     )
     with pytest.raises(services.DealerError, match="確認済みの保守担当者は1名以上"):
         services.remove_staff(dealer=dealer, staff_id=second.pk)
-
-
-def test_repeated_views_within_ten_minutes_are_one_log_entry():
-    from datetime import timedelta
-
-    import time_machine
-    from django.utils import timezone
-
-    from essmon.dealers.models import DealerAccess
-
-    gw = factories.owned_gateway()
-    dealer = factories.dealer()
-    for _ in range(3):
-        services.record_access(dealer=dealer, gateway=gw, action=DealerAccess.Action.VIEW_CUSTOMER)
-    assert DealerAccess.objects.count() == 1
-    with time_machine.travel(timezone.now() + timedelta(minutes=11)):
-        services.record_access(dealer=dealer, gateway=gw, action=DealerAccess.Action.VIEW_CUSTOMER)
-    assert DealerAccess.objects.count() == 2

@@ -30,7 +30,8 @@ from django.utils import timezone
 from essmon.accounts.models import User
 from essmon.alerts.models import Alert, FaultCode, Kind, MailOptOut, Severity
 from essmon.core.text import CONTROL_MESSAGE_MULTILINE, has_control_chars
-from essmon.dealers.services import acting_as, maintenance_staff
+from essmon.dealers.models import DealerAccess
+from essmon.dealers.services import acting_as, maintenance_staff, record_change
 from essmon.gateways.models import Gateway
 from essmon.notifications.services import queue_mail
 from essmon.telemetry.models import GatewayEvent, GatewayLiveState, Sample
@@ -479,6 +480,17 @@ def acknowledge(*, alert: Alert, user: User, comment: str, now: datetime | None 
             acknowledged_as=acting_as(user)[0],
             ack_comment=comment,
         )
+        if done:  # a dealer's acknowledgement, for the owner's record too
+            since = timezone.localtime(alert.since)
+            record_change(
+                user=user,
+                gateway=alert.gateway,
+                action=DealerAccess.Action.ACKNOWLEDGE_ALERT,
+                detail=f"「{alert.title}」({since.year}年{since.month}月{since.day}日 "
+                f"{since:%H:%M}発生): 未確認 → 確認済み"
+                + (f"(コメント: {comment})" if comment else ""),
+                now=now,
+            )
     if not done:
         raise AlertError("この異常はすでに確認済みです。")
     alert.refresh_from_db()

@@ -13,6 +13,8 @@ from essmon.accounts.models import User
 from essmon.alerts import services
 from essmon.alerts.forms import AcknowledgeForm, MailPreferencesForm
 from essmon.alerts.models import Alert, Kind, MailOptOut
+from essmon.dealers.models import DealerAccess
+from essmon.dealers.services import record_view
 from essmon.gateways.access import dealer_of, gateway_or_404, is_operator
 from essmon.monitoring.views import gateway_context, login_required_here
 
@@ -25,6 +27,7 @@ def _may_acknowledge(user: User) -> bool:
 @require_http_methods(["GET"])
 def alerts(request: HttpRequest, gateway_id: str) -> HttpResponse:
     gateway = gateway_or_404(request.user, gateway_id)
+    record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_ALERTS)
     context = gateway_context(request, gateway, "alerts")
     context.update(
         alerts=services.gateway_alerts(gateway),

@@ -63,6 +63,11 @@ JOBS: tuple[Job, ...] = (
         timedelta(days=1),
         "essmon.privacy.services.purge_provision_records",
     ),
+    Job(
+        "purge-dealer-records",
+        timedelta(hours=6),
+        "essmon.dealers.services.purge_dealer_records",
+    ),
     # Django never deletes expired sessions by itself; an abandoned flow's stays otherwise
     Job("clear-sessions", timedelta(hours=6), "essmon.core.scheduler.clear_sessions"),
     Job(

@@ -54,7 +54,7 @@ class ProvisionRecordAdmin(SafeTextAdmin):
 
 @admin.register(DealerAccess)
 class DealerAccessAdmin(SafeTextAdmin):
-    list_display = ["at", "dealer", "gateway", "action", "detail"]
+    list_display = ["last_at", "at", "count", "dealer", "actor_name", "gateway", "action", "detail"]
     list_filter = ["action"]
     search_fields = ["gateway__gateway_id", "dealer__dealer_code"]
     readonly_fields = [f.name for f in DealerAccess._meta.fields]

@@ -109,23 +109,66 @@ class ProvisionRecord(models.Model):
 
 
 class DealerAccess(models.Model):
-    """What a dealer did with a customer's gateway: shown to the customer per gateway."""
+    """販売店様による閲覧・変更の記録 — what a dealer's people saw and changed of a
+    customer's gateway, shown to the customer per gateway (docs/dealers.md).
+
+    A view is one row per page, person and hour: opening the same page again within
+    ``ACCESS_COLLAPSE_WINDOW`` of the row's first view adds to ``count`` and moves
+    ``last_at``. A change is always its own row and says what changed. Who it was is
+    written down when it happens (``actor_name``), so the record reads right after a
+    rename or an unlink; rows go after ESSMON_DEALER_RECORD_RETENTION_DAYS."""
 
     class Action(models.TextChoices):
         VIEW_CUSTOMER = "view_customer", "お客様情報の閲覧"
-        VIEW_SYSTEM = "view_system", "システム状態の閲覧"
+        VIEW_LIVE = "view_live", "現在の状況の閲覧"
+        VIEW_HISTORY = "view_history", "発電・消費の履歴の閲覧"
+        DOWNLOAD_CSV = "download_csv", "発電・消費の履歴のCSVダウンロード"
+        VIEW_SETTINGS = "view_settings", "設定画面の閲覧"
+        VIEW_WARRANTY = "view_warranty", "保証画面の閲覧"
+        VIEW_CERTIFICATE = "view_certificate", "保証書(PDF)の表示"
+        VIEW_ALERTS = "view_alerts", "異常の履歴の閲覧"
         CHANGE_SETTINGS = "change_settings", "設定の変更"
+        CHANGE_DATES = "change_dates", "系統連系日・受取日の変更"
+        ACKNOWLEDGE_ALERT = "acknowledge_alert", "異常の確認"
 
     gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="dealer_accesses")
     dealer = models.ForeignKey(Dealer, on_delete=models.CASCADE, related_name="accesses")
-    action = models.CharField(max_length=20, choices=Action.choices)
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    detail = models.CharField(max_length=200, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name="操作した人",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_name = models.CharField("操作した人(記録)", max_length=100, blank=True)
+    action = models.CharField("操作", max_length=20, choices=Action.choices)
+    at = models.DateTimeField("日時(最初)", default=timezone.now, db_index=True)
+    last_at = models.DateTimeField("日時(最後)", default=timezone.now, db_index=True)
+    count = models.PositiveIntegerField("回数", default=1)
+    detail = models.TextField("内容", blank=True)
 
     class Meta:
         verbose_name = "販売店の操作記録"
         verbose_name_plural = "販売店の操作記録"
-        ordering = ["-at"]
+        ordering = ["-last_at", "-pk"]
+        indexes = [
+            # the customer's record page: one gateway's rows, newest first
+            models.Index(fields=["gateway", "-last_at"], name="dealers_access_gw_last"),
+            # the collapse: this page's open row for this person
+            models.Index(
+                fields=["gateway", "dealer", "action", "-at"], name="dealers_access_collapse"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.dealer_id} {self.action} {self.gateway_id}"
+
+    @property
+    def is_view(self) -> bool:
+        return self.action in VIEW_ACTIONS
+
+
+VIEW_ACTIONS = frozenset(
+    a for a in DealerAccess.Action if a.value.startswith(("view_", "download_"))
+)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from essmon.accounts.models import TermsVersion, User
@@ -39,6 +41,8 @@ from essmon.notifications.services import (
     queue_mail,
 )
 
+logger = logging.getLogger(__name__)
+
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 STAFF_LINK_LIFETIME = timedelta(days=7)
@@ -55,12 +59,29 @@ SHARED_ITEMS: tuple[tuple[str, str], ...] = (
     ("site", "案件名・設置先住所"),
     ("system", "システムの状態と設定"),
 )
-CONSENT_TEXT = (
+# What the customer agrees to: the screen shows the lead, the items as a list (once), and
+# the tail; the provision record keeps the same words in one line (CONSENT_TEXT).
+CONSENT_LEAD = (
     "保守を任せる販売店様に、このゲートウェイについて次の情報を提供し、販売店様が"
     "システムの状態確認と設定変更を行うことに同意します: "
-    + "、".join(label for _, label in SHARED_ITEMS)
-    + "。提供は紐付けを解除するまで続き、解除はいつでもできます。"
 )
+CONSENT_TAIL = "提供は紐付けを解除するまで続き、解除はいつでもできます。"
+CONSENT_TEXT = CONSENT_LEAD + "、".join(label for _, label in SHARED_ITEMS) + "。" + CONSENT_TAIL
+
+
+# What 販売店様による閲覧・変更の記録 holds, in the words of the consent screen and the
+# dealer's link mail (「販売店様が…」「貴社が…」): every kind of DealerAccess.Action. Every
+# page of the monitoring site under /monitoring/<gateway_id>/ is recorded (a test holds
+# each URL to it), so 「このシステムのモニタリングサイトの画面」 is all of them.
+def recorded_activities(system: str = "このシステム") -> str:
+    return (
+        f"{system}のモニタリングサイトの画面やお客様情報を表示したこと、履歴のCSVや"
+        "保証書(PDF)を取得したこと、設定や系統連系日・受取日を変更したこと、"
+        "異常を確認済みにしたこと"
+    )
+
+
+RECORDED_ACTIVITIES = recorded_activities()
 WRONG_PAIR = "販売店IDまたは電話番号が正しくありません。販売店様にご確認ください。"
 TOO_MANY_PAIRS = (
     "販売店IDと電話番号の誤りが続いたため、確認を一時停止しています。"
@@ -338,7 +359,16 @@ def link_dealer(
             consented_at=now,
             consent_text=CONSENT_TEXT,
         )
-        _mail_dealer(dealer, "dealer_linked", {"gateway": gateway, "customer": customer})
+        _mail_dealer(
+            dealer,
+            "dealer_linked",
+            {
+                "gateway": gateway,
+                "customer": customer,
+                "recorded_activities": RECORDED_ACTIVITIES,
+                "record_retention": record_retention_text(),
+            },
+        )
     return link
 
 
@@ -364,20 +394,141 @@ def _mail_dealer(dealer: Dealer, kind: str, context: dict) -> None:
         queue_mail(recipient=address, kind=kind, context={"dealer": dealer, **context})
 
 
-ACCESS_REPEAT_WINDOW = timedelta(minutes=10)
+# --- 販売店様による閲覧・変更の記録 -------------------------------------------------------
+
+# Views of one page by one person within this long of the row's first view are one row.
+ACCESS_COLLAPSE_WINDOW = HOUR
+DETAIL_MAX = 1000  # a change's 内容 (an alert comment is at most 500 characters)
 
 
-def record_access(*, dealer: Dealer, gateway: Gateway, action: str, detail: str = "") -> None:
-    """Log what a dealer did for the customer to see. Views repeated within ten minutes
-    (reloads, back and forth) stay one entry, so the customer's log stays readable."""
-    if (
-        action == DealerAccess.Action.VIEW_CUSTOMER
-        and DealerAccess.objects.filter(
-            dealer=dealer,
-            gateway=gateway,
-            action=action,
-            at__gte=timezone.now() - ACCESS_REPEAT_WINDOW,
-        ).exists()
-    ):
+def record_view(
+    *,
+    user: User,
+    gateway: Gateway,
+    action: str,
+    detail: str = "",
+    refresh: bool = False,
+    now: datetime | None = None,
+) -> None:
+    """A page of ``gateway`` shown to ``user``: recorded for the owner when ``user`` is a
+    dealer's person (a customer's or an operator's view is not a dealer's, and is not).
+
+    Views of the same page (``action`` and ``detail``) by the same person within
+    ACCESS_COLLAPSE_WINDOW of a row's first view add to that row's count; ``refresh`` is a
+    page refreshing itself (htmx polling), which only makes sure a row of the last hour
+    exists: a page left open stays on record once an hour, and no poll adds a row or a count.
+
+    Never raises: a failure to record is logged and the page is shown all the same (its
+    own savepoint, so a surrounding transaction goes on)."""
+    if not user.is_authenticated or user.role != User.Role.DEALER:
         return
-    DealerAccess.objects.create(dealer=dealer, gateway=gateway, action=action, detail=detail)
+    try:
+        with transaction.atomic():
+            dealer = Dealer.objects.filter(user=user).first()
+            if dealer is None:
+                return
+            _collapse_view(
+                dealer=dealer,
+                user=user,
+                gateway=gateway,
+                action=action,
+                detail=detail[:DETAIL_MAX],
+                refresh=refresh,
+                now=now or timezone.now(),
+            )
+    except Exception:
+        logger.exception(
+            "could not record a dealer view: user %s gateway %s %s", user.pk, gateway.pk, action
+        )
+
+
+def _collapse_view(
+    *,
+    dealer: Dealer,
+    user: User,
+    gateway: Gateway,
+    action: str,
+    detail: str,
+    refresh: bool,
+    now: datetime,
+) -> None:
+    open_row = (
+        DealerAccess.objects.filter(
+            gateway=gateway,
+            dealer=dealer,
+            user=user,
+            action=action,
+            detail=detail,
+            at__gt=now - ACCESS_COLLAPSE_WINDOW,
+        )
+        .order_by("-at", "-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if open_row is not None:
+        if not refresh:
+            # F(): two requests at once both count; the later time wins
+            DealerAccess.objects.filter(pk=open_row).update(
+                count=F("count") + 1, last_at=Greatest(F("last_at"), Value(now))
+            )
+        return
+    DealerAccess.objects.create(
+        gateway=gateway,
+        dealer=dealer,
+        user=user,
+        actor_name=user.name,
+        action=action,
+        at=now,
+        last_at=now,
+        detail=detail,
+    )
+
+
+def record_change(
+    *,
+    user: User | None,
+    gateway: Gateway,
+    action: str,
+    detail: str,
+    now: datetime | None = None,
+) -> DealerAccess | None:
+    """A change a dealer's person made to ``gateway`` (setting, date, acknowledgement):
+    always a row of its own, saying what changed. Call it inside the change's transaction,
+    so that the change and its record are kept together or not at all; a failure here
+    fails the change. Nothing for a customer's or operator's change (their own logs show
+    those: 設定の変更履歴, the warranty's 変更履歴, the alert's 確認者)."""
+    if user is None or user.role != User.Role.DEALER:
+        return None
+    dealer = Dealer.objects.filter(user=user).first()
+    if dealer is None:
+        return None
+    now = now or timezone.now()
+    return DealerAccess.objects.create(
+        gateway=gateway,
+        dealer=dealer,
+        user=user,
+        actor_name=user.name,
+        action=action,
+        at=now,
+        last_at=now,
+        detail=detail[:DETAIL_MAX],
+    )
+
+
+def record_retention_text() -> str:
+    """How long the records are kept, as the screens and mails say it (「3年間」)."""
+    days = settings.DEALER_RECORD_RETENTION_DAYS
+    return f"{days // 365}年間" if days % 365 == 0 else f"{days}日間"
+
+
+def purge_dealer_records(now: datetime | None = None) -> int:
+    """Periodic job: records whose last time is older than
+    ESSMON_DEALER_RECORD_RETENTION_DAYS go. Returns how many."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.DEALER_RECORD_RETENTION_DAYS)
+    deleted, _ = DealerAccess.objects.filter(last_at__lt=cutoff).delete()
+    return deleted
+
+
+def gateway_records(gateway: Gateway) -> QuerySet[DealerAccess]:
+    """販売店様による閲覧・変更の記録 of one gateway, newest first."""
+    return DealerAccess.objects.filter(gateway=gateway).select_related("dealer")

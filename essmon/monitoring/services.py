@@ -17,8 +17,12 @@ from django.utils import timezone
 
 from essmon.accounts.models import User
 from essmon.commands.models import Command
+from essmon.commands.schema import Setting
 from essmon.commands.services import request_setting_change
+from essmon.dealers.models import DealerAccess
+from essmon.dealers.services import record_change
 from essmon.gateways.models import Gateway
+from essmon.monitoring.forms import describe_value
 from essmon.telemetry.connectivity import is_online
 from essmon.telemetry.models import EnergyRollup, GatewayLiveState, Sample
 
@@ -286,12 +290,24 @@ def parse_history(view: str | None, day: str | None, *, today: date) -> tuple[st
 
 
 def change_settings(*, gateway: Gateway, changes: dict[str, object], user: User) -> list[Command]:
-    """One command per changed setting, all or none."""
+    """One command per changed setting, all or none; a dealer's change is also written in
+    the owner's 販売店様による閲覧・変更の記録, in the same transaction."""
     with transaction.atomic():
-        return [
+        commands = [
             request_setting_change(gateway=gateway, setting=setting, value=value, requested_by=user)
             for setting, value in changes.items()
         ]
+        for command in commands:
+            before = describe_value(command.setting, command.previous_value)
+            after = describe_value(command.setting, command.value)
+            record_change(
+                user=user,
+                gateway=gateway,
+                action=DealerAccess.Action.CHANGE_SETTINGS,
+                detail=f"{Setting(command.setting).label}: {before} → {after}",
+                now=command.requested_at,
+            )
+        return commands
 
 
 def setting_log(gateway: Gateway, *, limit: int = 50) -> list[Command]:

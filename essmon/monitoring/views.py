@@ -29,6 +29,8 @@ from essmon.alerts.models import Alert
 from essmon.commands.models import Command
 from essmon.commands.schema import MODES, SettingError, schema_for
 from essmon.core.spreadsheet import safe_row
+from essmon.dealers.models import DealerAccess
+from essmon.dealers.services import record_view
 from essmon.gateways.access import Purpose, gateway_or_404, is_operator, visible_gateways
 from essmon.monitoring import services
 from essmon.monitoring.fleet import (
@@ -226,6 +228,7 @@ def gateway_context(request: HttpRequest, gateway, tab: str) -> dict:
 @require_GET
 def live(request: HttpRequest, gateway_id: str) -> HttpResponse:
     gateway = gateway_or_404(request.user, gateway_id)
+    record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_LIVE)
     context = gateway_context(request, gateway, "live")
     context.update(_live_context(gateway))
     return render(request, "monitoring/live.html", context)
@@ -236,6 +239,9 @@ def live(request: HttpRequest, gateway_id: str) -> HttpResponse:
 def live_fragment(request: HttpRequest, gateway_id: str) -> HttpResponse:
     """The live panel alone, fetched by the page every few seconds (htmx)."""
     gateway = gateway_or_404(request.user, gateway_id)
+    record_view(
+        user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_LIVE, refresh=True
+    )
     return render(request, "monitoring/_live.html", {"gateway": gateway, **_live_context(gateway)})
 
 
@@ -309,6 +315,7 @@ def history(request: HttpRequest, gateway_id: str) -> HttpResponse:
     except ValueError:
         messages.error(request, "表示する期間が正しくないため、今日の表示に戻しました。")
         return redirect("monitoring:history", gateway_id=gateway.gateway_id)
+    record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_HISTORY)
     context = gateway_context(request, gateway, "history")
     data = _history_data(gateway, view, anchor)
     prev_anchor, next_anchor = services.shift(view, anchor, -1), services.shift(view, anchor, 1)
@@ -365,6 +372,7 @@ def history_data(request: HttpRequest, gateway_id: str) -> HttpResponse:
         gateway, view, anchor = _history_request(request, gateway_id)
     except ValueError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
+    record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_HISTORY)
     return JsonResponse(_history_data(gateway, view, anchor))
 
 
@@ -377,6 +385,12 @@ def history_csv(request: HttpRequest, gateway_id: str) -> HttpResponse:
         gateway, view, anchor = _history_request(request, gateway_id)
     except ValueError as exc:
         return HttpResponseBadRequest(str(exc), content_type="text/plain; charset=utf-8")
+    record_view(
+        user=request.user,
+        gateway=gateway,
+        action=DealerAccess.Action.DOWNLOAD_CSV,
+        detail=period_label(view, anchor),
+    )
     name = f"{gateway.gateway_id}_{view}_{anchor:%Y%m%d}.csv"
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -402,6 +416,16 @@ def history_csv(request: HttpRequest, gateway_id: str) -> HttpResponse:
                          ("自給率 (%)", result.self_sufficiency)):  # fmt: skip
         writer.writerow([label, "" if share is None else round(share * 100, 1)])
     return response
+
+
+def period_label(view: str, anchor: date) -> str:
+    """The history's period as the record of a download names it."""
+    return {
+        "day": f"{anchor.year}年{anchor.month}月{anchor.day}日の1日分",
+        "month": f"{anchor.year}年{anchor.month}月分",
+        "year": f"{anchor.year}年分",
+        "lifetime": "通算",
+    }[view]
 
 
 @login_required_here
@@ -437,6 +461,7 @@ def settings_page(request: HttpRequest, gateway_id: str) -> HttpResponse:
         on_the_way=bool(on_the_way),
         **_progress_context(gateway, live_state),
     )
+    record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_SETTINGS)
     return render(
         request, "monitoring/settings.html", context, status=400 if form and form.errors else 200
     )
@@ -457,6 +482,9 @@ def settings_progress(request: HttpRequest, gateway_id: str) -> HttpResponse:
     """The commands' progress and the audit log, fetched again while any is on its way."""
     gateway = gateway_or_404(request.user, gateway_id)
     live_state = GatewayLiveState.objects.filter(gateway=gateway).first()
+    record_view(
+        user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_SETTINGS, refresh=True
+    )
     return render(
         request,
         "monitoring/_progress_refresh.html",

@@ -18,7 +18,8 @@ from django.utils import timezone
 
 from essmon.accounts.models import User
 from essmon.alerts.services import we_are_deaf
-from essmon.dealers.services import acting_as, maintenance_staff
+from essmon.dealers.models import DealerAccess
+from essmon.dealers.services import acting_as, maintenance_staff, record_change
 from essmon.gateways.models import Gateway
 from essmon.notifications.services import queue_mail
 from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState
@@ -297,7 +298,20 @@ def change_dates(
             current.updated_at = now
             current.save()
             DateChange.objects.bulk_create(changes)
+        for change in changes:  # a dealer's change, for the owner's record too
+            record_change(
+                user=user,
+                gateway=gateway,
+                action=DealerAccess.Action.CHANGE_DATES,
+                detail=f"{change.get_field_display()}: "
+                f"{_date_text(change.before)} → {_date_text(change.after)}",
+                now=now,
+            )
         return changes
+
+
+def _date_text(day: date | None) -> str:
+    return f"{day.year}年{day.month}月{day.day}日" if day else "未入力"
 
 
 # --- the offline warnings ------------------------------------------------------------------

@@ -9,6 +9,8 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from essmon.dealers.models import DealerAccess
+from essmon.dealers.services import record_view
 from essmon.gateways.access import Purpose, gateway_or_404, visible_gateways
 from essmon.monitoring.views import gateway_context, login_required_here
 from essmon.warranty import services
@@ -44,6 +46,7 @@ def warranty(request: HttpRequest, gateway_id: str) -> HttpResponse:
         else:
             messages.info(request, "日付に変更はありませんでした。")
         return redirect("monitoring:warranty", gateway_id=gateway.gateway_id)
+    record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_WARRANTY)
     context = gateway_context(request, gateway, "warranty")
     state, policy = services.state_of(gateway), services.current_policy()
     longest = state.longest_offline.length(state.now) if state.longest_offline else None
@@ -72,6 +75,7 @@ def certificate(request: HttpRequest, gateway_id: str) -> HttpResponse:
         return redirect("monitoring:warranty", gateway_id=gateway.gateway_id)
     now = timezone.now()
     pdf = render_certificate(gateway, state, issued_at=now, policy=services.current_policy())
+    record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_CERTIFICATE)
     response = HttpResponse(pdf, content_type="application/pdf")
     # inline: opens in the browser's viewer, from where it is printed
     response["Content-Disposition"] = f'inline; filename="warranty_{gateway.gateway_id}.pdf"'

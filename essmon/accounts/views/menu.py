@@ -297,9 +297,16 @@ MANUAL_LIMITS = (
 def manual(request: HttpRequest) -> HttpResponse:
     # the limits the manual states are this installation's settings, not numbers copied in
     limits = {name: getattr(settings, name) for name in MANUAL_LIMITS}
+    from essmon.dealers import services as dealer_services  # dealers builds on accounts
+
+    dealer_records = {
+        "recorded": dealer_services.RECORDED_ACTIVITIES,
+        "recorded_for_dealers": dealer_services.recorded_activities("お客様のシステム"),
+        "retention": dealer_services.record_retention_text(),
+    }
     # so are the password rules: the configured validators' own texts
     return render(
         request,
         "accounts/manual.html",
-        {"limits": limits, "password_rules": password_rules()},
+        {"limits": limits, "password_rules": password_rules(), "dealer_records": dealer_records},
     )

@@ -24,7 +24,7 @@ from essmon.dealers.forms_links import (
     DealerSearchForm,
     GatewaySearchForm,
 )
-from essmon.dealers.models import MAX_DEALERS_PER_GATEWAY, Dealer, DealerAccess, DealerLink
+from essmon.dealers.models import MAX_DEALERS_PER_GATEWAY, Dealer, DealerLink
 from essmon.gateways import access
 from essmon.gateways.models import Gateway
 from essmon.gateways.services import normalize_gateway_id
@@ -102,8 +102,9 @@ def menu(request: HttpRequest) -> HttpResponse:
 def gateway(request: HttpRequest, gateway_id: str) -> HttpResponse:
     """One gateway: the dealers maintaining it, what they did, and the link history."""
     gateway = _gateway(request, gateway_id)
-    accesses = DealerAccess.objects.filter(gateway=gateway).select_related("dealer")
-    page = Paginator(accesses, ACCESS_LOG_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(services.gateway_records(gateway), ACCESS_LOG_PAGE).get_page(
+        request.GET.get("page")
+    )
     history = gateway.dealer_links.select_related("dealer").order_by("-created_at", "-pk")
     return render(
         request,
@@ -113,6 +114,9 @@ def gateway(request: HttpRequest, gateway_id: str) -> HttpResponse:
             "links": _active_links(gateway),
             "history": history,
             "accesses": page,
+            "recorded_activities": services.RECORDED_ACTIVITIES,
+            "record_retention": services.record_retention_text(),
+            "collapse_minutes": int(services.ACCESS_COLLAPSE_WINDOW.total_seconds() // 60),
             "shared_items": [label for _, label in services.SHARED_ITEMS],
             "max_dealers": MAX_DEALERS_PER_GATEWAY,
         },
@@ -218,7 +222,10 @@ def link_confirm(request: HttpRequest, gateway_id: str) -> HttpResponse:
             "dealer": dealer,
             "form": form,
             "shared_items": [label for _, label in services.SHARED_ITEMS],
-            "consent_text": services.CONSENT_TEXT,
+            "consent_lead": services.CONSENT_LEAD,
+            "consent_tail": services.CONSENT_TAIL,
+            "recorded_activities": services.RECORDED_ACTIVITIES,
+            "record_retention": services.record_retention_text(),
         },
     )
 

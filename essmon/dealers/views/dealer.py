@@ -210,7 +210,9 @@ def gateway_customer(request: HttpRequest, gateway_id: str) -> HttpResponse:
     link = access.active_link(dealer, gateway)
     if link is None:
         raise Http404("not entrusted")
-    services.record_access(dealer=dealer, gateway=gateway, action=DealerAccess.Action.VIEW_CUSTOMER)
+    services.record_view(
+        user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_CUSTOMER
+    )
     return render(
         request,
         "dealers/gateway_customer.html",
