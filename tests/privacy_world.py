@@ -104,8 +104,8 @@ def build(*, rollup_days: int = 30) -> World:
     Gateway.objects.filter(pk=second.pk).update(claimed_at=timezone.now())
     dealer = factories.dealer(code="D7000001", company="左京蓄電")
     dealers.link_dealer(customer=customer, gateway=first, dealer=dealer)
-    dealers.record_access(
-        dealer=dealer, gateway=first, action=DealerAccess.Action.VIEW_CUSTOMER, detail=NAME
+    dealers.record_view(
+        user=dealer.user, gateway=first, action=DealerAccess.Action.VIEW_CUSTOMER, detail=NAME
     )
     dealer_user = dealer.user
     request_setting_change(gateway=first, setting="mode", value="green", requested_by=customer)
