@@ -58,7 +58,9 @@ class Alert(models.Model):
     fault; for the other kinds it is empty. At most one open alert per (gateway, kind,
     code), which the database enforces."""
 
-    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="alerts")
+    gateway = models.ForeignKey(
+        Gateway, on_delete=models.CASCADE, related_name="alerts", verbose_name="ゲートウェイ"
+    )
     kind = models.CharField("種類", max_length=16, choices=Kind.choices)
     code = models.CharField("コード", max_length=16, blank=True)
     severity = models.CharField("重要度", max_length=10, choices=Severity.choices)
@@ -123,7 +125,10 @@ class MailOptOut(models.Model):
     them: looking after the system is what they were linked for)."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_opt_outs"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="alert_opt_outs",
+        verbose_name="アカウント",
     )
     kind = models.CharField("種類", max_length=16, choices=Kind.choices)
 

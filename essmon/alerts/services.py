@@ -90,7 +90,9 @@ def _people(alert: Alert) -> tuple[list[MaintenanceStaff], User | None]:
     staff: list[MaintenanceStaff] = []
     seen: set[str] = set()
     for person in (
-        maintenance_staff(gateway=alert.gateway).select_related("dealer").order_by("dealer_id", "pk")
+        maintenance_staff(gateway=alert.gateway)
+        .select_related("dealer")
+        .order_by("dealer_id", "pk")
     ):
         if person.email.lower() not in seen:
             seen.add(person.email.lower())
