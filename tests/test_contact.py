@@ -148,6 +148,25 @@ def test_every_mail_ends_with_the_signature_over_real_smtp(
     assert body.count("送信専用") == 1  # the templates' own no-reply lines went to the signature
 
 
+def test_every_mail_kind_has_a_japanese_name_for_the_admin():
+    from pathlib import Path
+
+    import essmon.notifications
+    from essmon.notifications.models import MAIL_KINDS
+
+    folder = Path(essmon.notifications.__file__).parent / "templates/notifications/mail"
+    assert {t.stem for t in folder.glob("[!_]*.txt")} <= set(MAIL_KINDS)
+
+
+def test_the_favicon_is_served_at_the_root(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 200
+    assert response["Content-Type"] in ("image/x-icon", "image/vnd.microsoft.icon")
+    assert b"".join(response.streaming_content)[:4] == b"\x00\x00\x01\x00"  # an ICO
+    page = client.get(reverse("accounts:landing")).content.decode()
+    assert '<link rel="icon" href="/favicon.ico" sizes="any">' in page
+
+
 def test_no_mail_template_has_a_no_reply_line_of_its_own():
     from pathlib import Path
 

@@ -96,9 +96,18 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class TermsVersion(models.Model):
-    """利用規約 — one row per published version; acceptances point at the version read."""
+    """利用規約 — one row per published version; acceptances point at the version read.
+    Customers and dealers each have their own terms (``audience``): a dealer, who is given
+    customers' personal data, agrees to how it must handle it."""
 
-    version = models.CharField("版", max_length=20, unique=True)
+    class Audience(models.TextChoices):
+        CUSTOMER = "customer", "お客様"
+        DEALER = "dealer", "販売店様"
+
+    audience = models.CharField(
+        "対象", max_length=10, choices=Audience.choices, default=Audience.CUSTOMER
+    )
+    version = models.CharField("版", max_length=20)
     title = models.CharField("表題", max_length=200)
     body = models.TextField("本文")
     privacy_purpose = models.TextField("個人情報の利用目的")
@@ -108,6 +117,9 @@ class TermsVersion(models.Model):
         verbose_name = "利用規約"
         verbose_name_plural = "利用規約"
         ordering = ["-published_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["audience", "version"], name="accounts_terms_version")
+        ]
 
     def __str__(self) -> str:
         return f"{self.title} ({self.version})"
