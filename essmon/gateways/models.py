@@ -48,7 +48,7 @@ class Gateway(models.Model):
         "デバイスシークレット(ハッシュ)",
         max_length=200,
         blank=True,
-        help_text="ゲートウェイが通信で名乗るための秘密情報(デバイスシークレット)のハッシュ。docs/gateway-protocol.md を参照",
+        help_text="ゲートウェイが通信で名乗るための秘密情報(デバイスシークレット)のハッシュ。ゲートウェイ通信仕様を参照",
     )
     state = models.CharField(
         "状態", max_length=16, choices=State.choices, default=State.UNCLAIMED, db_index=True

@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='gateway',
             name='device_secret_hash',
-            field=models.CharField(blank=True, help_text='ゲートウェイが通信で名乗るための秘密情報(デバイスシークレット)のハッシュ。docs/gateway-protocol.md を参照', max_length=200, verbose_name='デバイスシークレット(ハッシュ)'),
+            field=models.CharField(blank=True, help_text='ゲートウェイが通信で名乗るための秘密情報(デバイスシークレット)のハッシュ。ゲートウェイ通信仕様を参照', max_length=200, verbose_name='デバイスシークレット(ハッシュ)'),
         ),
         migrations.AlterField(
             model_name='gateway',
