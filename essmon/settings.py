@@ -113,6 +113,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "essmon.core.contact.context",
             ],
         },
     },
@@ -183,6 +184,8 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION
+# files browsers ask for at the site's root (/favicon.ico), served by WhiteNoise as they are
+WHITENOISE_ROOT = BASE_DIR / "public"
 if not PRODUCTION:
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns when it is missing
 
@@ -224,6 +227,16 @@ DEFAULT_FROM_EMAIL = env_str(
     "ESSMON_FROM_EMAIL", "遠隔モニタリングサービス <no-reply@essmon.invalid>"
 )
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# The support contact (お問い合わせ窓口) in the footer, the manual, the error pages and
+# every mail. The defaults are a demo's, plainly fictitious; `check --deploy` warns while
+# a production site still shows them (docs/configuration.md).
+SUPPORT_NAME = env_str(
+    "ESSMON_SUPPORT_NAME", "遠隔モニタリングサービス お問い合わせ窓口(デモ・架空)"
+)
+SUPPORT_PHONE = env_str("ESSMON_SUPPORT_PHONE", "000-000-0000")
+SUPPORT_HOURS = env_str("ESSMON_SUPPORT_HOURS", "デモ: 平日 9:00〜17:00")
+SUPPORT_URL = env_str("ESSMON_SUPPORT_URL", "https://support.essmon.example/")
+SUPPORT_EMAIL = env_str("ESSMON_SUPPORT_EMAIL", "")
 OUTBOX_MAX_ATTEMPTS = env_int("ESSMON_OUTBOX_MAX_ATTEMPTS", 12)
 OUTBOX_RETRY_BASE_SECONDS = env_int("ESSMON_OUTBOX_RETRY_BASE_SECONDS", 30)
 

@@ -7,6 +7,8 @@ from django.views.generic import RedirectView
 from essmon.accounts.forms import LimitedAdminAuthenticationForm, LimitedAdminPasswordChangeForm
 from essmon.telemetry import api as telemetry_api
 
+handler500 = "essmon.core.errors.server_error"
+
 admin.site.site_header = "遠隔モニタリングサービス 運営管理"
 admin.site.site_title = "essmon 運営管理"
 admin.site.login_form = LimitedAdminAuthenticationForm

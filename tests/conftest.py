@@ -182,6 +182,9 @@ def _published_terms(request):
     from django.apps import apps
 
     importlib.import_module("essmon.accounts.migrations.0002_terms_v1").create_terms(apps, None)
+    importlib.import_module("essmon.accounts.migrations.0005_dealer_terms_v1").create_dealer_terms(
+        apps, None
+    )
     importlib.import_module("essmon.alerts.migrations.0002_fault_catalogue").load(apps, None)
 
 

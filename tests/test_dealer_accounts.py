@@ -78,10 +78,32 @@ def test_landing_offers_dealer_registration(client):
     assert reverse("dealers:entry_terms") in page and "販売店様の登録" in page
 
 
-def test_terms_reuse_the_registration_terms(client):
+def test_dealers_agree_to_their_own_terms_with_the_customers_data_rules(client):
+    """The dealer's terms were the customer's word for word (issue 12 §6): a dealer given
+    customers' personal data agrees to how it must handle it."""
     page = page_of(client.get(reverse("dealers:entry_terms")))
     assert "利用規約" in page and "同意する" in page
     assert f'action="{reverse("dealers:entry_terms")}"' in page
+    assert "遠隔モニタリングサービス 販売店様利用規約" in page
+    for rule in ("のためにのみ利用し", "紐付けられたゲートウェイ以外の情報を取得しようとしてはならず",
+                 "秘密として扱い", "従業者の監督", "第三者に提供してはなりません",
+                 "直ちに当社に報告し", "遅滞なく削除または廃棄", "販売店様による閲覧・変更の記録"):  # fmt: skip
+        assert rule in page, rule
+    assert "お客様は本規約に同意のうえ" not in page  # not the customer's text
+    customer = page_of(client.get(reverse("accounts:entry_terms")))
+    assert "販売店様利用規約" not in customer and "お客様は本規約に同意のうえ" in customer
+
+
+def test_a_dealer_registers_and_activates_under_the_dealer_terms(client):
+    from essmon.accounts.models import TermsAcceptance
+
+    register(client)
+    link = link_in(mail.outbox[0], r"/activate/[^/\s]+/")
+    assert "販売店様利用規約" in page_of(client.get(link))
+    assert activate(client, link).url == reverse("accounts:activate_done")
+    accepted = TermsAcceptance.objects.filter(user__email=DEALER_FORM["email"])
+    assert accepted.count() == 2
+    assert {a.terms.audience for a in accepted} == {"dealer"}
 
 
 def test_form_requires_terms_first(client):

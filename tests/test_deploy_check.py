@@ -23,6 +23,11 @@ def run_deploy_check(tmp_path: Path, **overrides: str | None) -> subprocess.Comp
         ESSMON_SECRET_KEY=secrets.token_urlsafe(48),  # 64 characters
         ESSMON_ALLOWED_HOSTS="essmon.example.jp",
         ESSMON_BASE_URL="https://essmon.example.jp",
+        ESSMON_FROM_EMAIL="遠隔モニタリングサービス <no-reply@essmon.example.jp>",
+        ESSMON_SUPPORT_NAME="蓄電システム お客様相談室",
+        ESSMON_SUPPORT_PHONE="0120-123-456",
+        ESSMON_SUPPORT_HOURS="平日 9:00〜17:00",
+        ESSMON_SUPPORT_URL="https://essmon.example.jp/support/",
         ESSMON_DATA_DIR=str(tmp_path),
         DJANGO_SETTINGS_MODULE="essmon.settings",
     )
@@ -56,8 +61,11 @@ def test_production_settings_pass_the_deploy_check(tmp_path):
         ({"ESSMON_PRODUCTION": None}, "security.W004"),  # development settings: no HSTS
         ({"ESSMON_SECRET_KEY": "short"}, "security.W009"),
         ({"ESSMON_DEBUG": "1"}, "security.W018"),
+        # the demo's fictitious support contact, or its undeliverable sender (issue 12 §3)
+        ({"ESSMON_SUPPORT_PHONE": None}, "essmon.W001"),
+        ({"ESSMON_FROM_EMAIL": None}, "essmon.W002"),
     ],
-    ids=["development", "weak-secret-key", "debug"],
+    ids=["development", "weak-secret-key", "debug", "demo-support-contact", "demo-sender"],
 )
 def test_the_deploy_check_catches_unsafe_settings(tmp_path, overrides, reported):
     done = run_deploy_check(tmp_path, **overrides)

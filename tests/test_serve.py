@@ -68,8 +68,22 @@ def test_serve_demo_starts_web_worker_and_scheduler(served):
     assert "お客様情報の登録" in landing and "すでにアカウントをお持ちの方" in landing
     assert "htmx" in wait_for(f"http://127.0.0.1:{port}/static/vendor/htmx.min.js")[:2000]
     assert (data_dir / "essmon.sqlite3").exists()
-    printed = (data_dir.parent / "serve.log").read_text()
+    # the demo's logins come last, after every child's start lines, so that they are the
+    # first thing a newcomer sees; and they are kept in the data directory (issue 12 §6)
+    deadline = time.monotonic() + 60
+    printed = ""
+    while time.monotonic() < deadline and "(kept in " not in printed:
+        printed = (data_dir.parent / "serve.log").read_text()
+        time.sleep(0.2)
+    logins = printed.index("=== essmon demo data ===")
+    for start_line in ("Listening at:", "Starting worker", "scheduler started", "simulating 6"):
+        assert -1 < printed.find(start_line) < logins, start_line
+    assert "Subject:" not in printed[logins:]  # the demo's mails were printed above them
+    kept = data_dir / "demo-logins.txt"
+    assert f"(kept in {kept})" in printed
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     assert "operator@essmon.example" in printed
+    assert re.search(r"customer\s+: \S+ / (\S+)", printed)[1] in kept.read_text()
     assert len(re.findall(r"^\s+\d{2}[A-Z]{2}\d{8}\s+[a-z0-9]{13}$", printed, re.M)) >= 3
 
     # a mail queued through the service reaches the file backend via the real task worker
@@ -93,7 +107,7 @@ def test_serve_demo_starts_web_worker_and_scheduler(served):
     # demo's sheets with their gateway passwords (issue 11 §5)
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
     for name in ("essmon.sqlite3", "essmon.sqlite3-wal", "essmon.sqlite3-shm", "secret_key",
-                 "demo-gateways.csv", "demo-credentials.txt"):  # fmt: skip
+                 "demo-gateways.csv", "demo-credentials.txt", "demo-logins.txt"):  # fmt: skip
         assert stat.S_IMODE((data_dir / name).stat().st_mode) == 0o600, name
 
     # the access log records token paths (here, as path and as Referer) without the token

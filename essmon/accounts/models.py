@@ -46,7 +46,12 @@ class User(AbstractBaseUser, PermissionsMixin):
     prefecture = models.CharField("都道府県", max_length=4, blank=True)
     city = models.CharField("市町村区", max_length=100, blank=True)
     address_rest = models.CharField("それ以降の住所", max_length=200, blank=True)
-    phone = models.CharField("電話番号", max_length=20, blank=True, help_text="E.164")
+    phone = models.CharField(
+        "電話番号",
+        max_length=20,
+        blank=True,
+        help_text="国際形式(E.164)で保存します。例: +819012345678",
+    )
     company_name = models.CharField("法人名", max_length=100, blank=True)
     department = models.CharField("部署名", max_length=100, blank=True)
 
@@ -98,9 +103,18 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class TermsVersion(models.Model):
-    """利用規約 — one row per published version; acceptances point at the version read."""
+    """利用規約 — one row per published version; acceptances point at the version read.
+    Customers and dealers each have their own terms (``audience``): a dealer, who is given
+    customers' personal data, agrees to how it must handle it."""
 
-    version = models.CharField("版", max_length=20, unique=True)
+    class Audience(models.TextChoices):
+        CUSTOMER = "customer", "お客様"
+        DEALER = "dealer", "販売店様"
+
+    audience = models.CharField(
+        "対象", max_length=10, choices=Audience.choices, default=Audience.CUSTOMER
+    )
+    version = models.CharField("版", max_length=20)
     title = models.CharField("表題", max_length=200)
     body = models.TextField("本文")
     privacy_purpose = models.TextField("個人情報の利用目的")
@@ -110,6 +124,9 @@ class TermsVersion(models.Model):
         verbose_name = "利用規約"
         verbose_name_plural = "利用規約"
         ordering = ["-published_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["audience", "version"], name="accounts_terms_version")
+        ]
 
     def __str__(self) -> str:
         return f"{self.title} ({self.version})"
@@ -120,11 +137,13 @@ class TermsAcceptance(models.Model):
         REGISTRATION = "registration", "お客様情報の登録"
         ACTIVATION = "activation", "本登録"
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="terms_acceptances")
-    terms = models.ForeignKey(TermsVersion, on_delete=models.PROTECT)
-    context = models.CharField(max_length=20, choices=Context.choices)
-    accepted_at = models.DateTimeField(default=timezone.now)
-    client_address = models.GenericIPAddressField(null=True, blank=True)
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="terms_acceptances", verbose_name="アカウント"
+    )
+    terms = models.ForeignKey(TermsVersion, on_delete=models.PROTECT, verbose_name="利用規約")
+    context = models.CharField("同意した画面", max_length=20, choices=Context.choices)
+    accepted_at = models.DateTimeField("同意日時", default=timezone.now)
+    client_address = models.GenericIPAddressField("接続元のIPアドレス", null=True, blank=True)
 
     class Meta:
         verbose_name = "利用規約への同意"
@@ -142,15 +161,17 @@ class AccountToken(models.Model):
         EMAIL_CHANGE = "email_change", "メールアドレス変更"
         UNLOCK = "unlock", "ロック解除"
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tokens")
-    purpose = models.CharField(max_length=20, choices=Purpose.choices)
-    token_hash = models.CharField(max_length=64, unique=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
-    used_at = models.DateTimeField(null=True, blank=True)
-    voided_at = models.DateTimeField(null=True, blank=True)
-    failures = models.PositiveIntegerField(default=0)
-    new_email = models.EmailField(blank=True)
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="tokens", verbose_name="アカウント"
+    )
+    purpose = models.CharField("用途", max_length=20, choices=Purpose.choices)
+    token_hash = models.CharField("トークン(ハッシュ)", max_length=64, unique=True)
+    created_at = models.DateTimeField("作成日時", default=timezone.now)
+    expires_at = models.DateTimeField("有効期限")
+    used_at = models.DateTimeField("使用日時", null=True, blank=True)
+    voided_at = models.DateTimeField("無効にした日時", null=True, blank=True)
+    failures = models.PositiveIntegerField("電話番号の誤り回数", default=0)
+    new_email = models.EmailField("新しいメールアドレス", blank=True)
 
     class Meta:
         verbose_name = "メール認証リンク"

@@ -40,8 +40,9 @@ class AccountError(Exception):
         self.messages = messages or [message]
 
 
-def current_terms() -> TermsVersion:
-    terms = TermsVersion.objects.filter(published_at__lte=timezone.now()).first()
+def current_terms(audience: str = TermsVersion.Audience.CUSTOMER) -> TermsVersion:
+    """The terms in force for ``audience`` (customers, or dealers: ``User.role``)."""
+    terms = TermsVersion.objects.filter(audience=audience, published_at__lte=timezone.now()).first()
     if terms is None:
         raise RuntimeError("no published terms of use: run migrations")
     return terms

@@ -42,12 +42,25 @@ class Kind(models.TextChoices):
     SOC_STUCK = "soc_stuck", "蓄電残量の変化なし"
 
 
+# How grave an alert is, in words true to its kind. Only a fault the gateway reports is graded
+# as a fault (the catalogue's 軽故障 / 重故障 / 緊急); the other kinds are not faults of the
+# system as such: a silent gateway (a router or line outage, a power cut) is one to look
+# into, a hot battery a warning, a charge that does not move one to have inspected.
+KIND_SEVERITY_WORDS = {
+    Kind.OFFLINE: "要確認(通信の途絶です。蓄電システムの故障とは限りません)",
+    Kind.BATTERY_TEMP: "警告(蓄電池が高温です)",
+    Kind.SOC_STUCK: "要点検(蓄電残量の計測に異常がある可能性があります)",
+}
+
+
 class Alert(models.Model):
     """One stretch of one problem: opened once, closed once. For faults ``code`` names the
     fault; for the other kinds it is empty. At most one open alert per (gateway, kind,
     code), which the database enforces."""
 
-    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="alerts")
+    gateway = models.ForeignKey(
+        Gateway, on_delete=models.CASCADE, related_name="alerts", verbose_name="ゲートウェイ"
+    )
     kind = models.CharField("種類", max_length=16, choices=Kind.choices)
     code = models.CharField("コード", max_length=16, blank=True)
     severity = models.CharField("重要度", max_length=10, choices=Severity.choices)
@@ -96,13 +109,26 @@ class Alert(models.Model):
     def is_open(self) -> bool:
         return self.closed_at is None
 
+    @property
+    def severity_words(self) -> str:
+        """重要度 as the mails and pages say it (KIND_SEVERITY_WORDS)."""
+        return KIND_SEVERITY_WORDS.get(self.kind) or self.get_severity_display()
+
+    @property
+    def severity_short(self) -> str:
+        """The same, without its explanation: for a badge."""
+        return self.severity_words.split("(")[0]
+
 
 class MailOptOut(models.Model):
     """A customer who does not want alert mails of one kind (dealers' staff always get
     them: looking after the system is what they were linked for)."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="alert_opt_outs"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="alert_opt_outs",
+        verbose_name="アカウント",
     )
     kind = models.CharField("種類", max_length=16, choices=Kind.choices)
 

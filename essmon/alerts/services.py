@@ -30,7 +30,7 @@ from django.utils import timezone
 from essmon.accounts.models import User
 from essmon.alerts.models import Alert, FaultCode, Kind, MailOptOut, Severity
 from essmon.core.text import CONTROL_MESSAGE_MULTILINE, has_control_chars
-from essmon.dealers.models import DealerAccess
+from essmon.dealers.models import DealerAccess, DealerLink, MaintenanceStaff
 from essmon.dealers.services import acting_as, maintenance_staff, record_change
 from essmon.gateways.models import Gateway
 from essmon.notifications.services import queue_mail
@@ -79,32 +79,62 @@ def recovery_gap() -> timedelta:
 def recipients(alert: Alert) -> list[str]:
     """The confirmed maintenance staff of every dealer linked to the gateway, and the owner
     unless they stopped this kind of mail; each address once."""
-    staff = maintenance_staff(gateway=alert.gateway).values_list("email", flat=True)
-    addresses = list(dict.fromkeys(a.lower() for a in staff))
+    staff, owner = _people(alert)
+    return [person.email.lower() for person in staff] + ([owner.email.lower()] if owner else [])
+
+
+def _people(alert: Alert) -> tuple[list[MaintenanceStaff], User | None]:
+    """Who gets ``alert``'s mails: the staff (one per address, by dealer) and the owner, or
+    None when the owner is not mailed (opted out, account closed, or already among the
+    staff)."""
+    staff: list[MaintenanceStaff] = []
+    seen: set[str] = set()
+    for person in (
+        maintenance_staff(gateway=alert.gateway)
+        .select_related("dealer")
+        .order_by("dealer_id", "pk")
+    ):
+        if person.email.lower() not in seen:
+            seen.add(person.email.lower())
+            staff.append(person)
     owner = alert.gateway.owner
     if (
-        owner is not None
-        and owner.is_active
-        and not MailOptOut.objects.filter(user=owner, kind=alert.kind).exists()
-        and owner.email.lower() not in addresses
+        owner is None
+        or not owner.is_active
+        or MailOptOut.objects.filter(user=owner, kind=alert.kind).exists()
+        or owner.email.lower() in seen
     ):
-        addresses.append(owner.email.lower())
-    return addresses
+        owner = None
+    return staff, owner
 
 
 def _mail(alert: Alert, kind: str) -> int:
     """Queue ``kind`` (alert_opened / alert_recovered) to every recipient; inside the
-    caller's transaction, so the mails exist exactly when the state change does."""
+    caller's transaction, so the mails exist exactly when the state change does.
+
+    Each mail addresses its reader (the owner, or a dealer's staff member, with 様) and
+    says who else was told only as it was done: the owner reads that the dealers were told
+    only when a mail was queued to at least one linked dealer's staff."""
     gateway = alert.gateway
-    sent = 0
-    for address in recipients(alert):
+    staff, owner = _people(alert)
+    dealers_told = list(dict.fromkeys(person.dealer for person in staff))
+    base = {"alert": alert, "gateway": gateway, "site": gateway.site}
+    for person in staff:
         queue_mail(
-            recipient=address,
+            recipient=person.email,
             kind=kind,
-            context={"alert": alert, "gateway": gateway, "site": gateway.site},
-        )
-        sent += 1
-    return sent
+            context={**base, "staff": person, "dealer": person.dealer,
+                     "customer": gateway.owner, "owner_told": owner is not None},
+        )  # fmt: skip
+    if owner is not None:
+        linked = DealerLink.objects.filter(gateway=gateway, ended_at__isnull=True).exists()
+        queue_mail(
+            recipient=owner.email,
+            kind=kind,
+            context={**base, "customer": owner, "dealers_told": dealers_told,
+                     "dealers_linked": linked},
+        )  # fmt: skip
+    return len(staff) + (owner is not None)
 
 
 # --- opening and settling ---------------------------------------------------------------

@@ -19,7 +19,9 @@ class Command(models.Model):
 
     OPEN = (Status.PENDING, Status.SENT)
 
-    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="commands")
+    gateway = models.ForeignKey(
+        Gateway, on_delete=models.CASCADE, related_name="commands", verbose_name="ゲートウェイ"
+    )
     setting = models.CharField("設定項目", max_length=20, choices=Setting.choices)
     value = models.JSONField("設定値")
     status = models.CharField("状態", max_length=10, choices=Status.choices, default=Status.PENDING)

@@ -18,7 +18,10 @@ class Dealer(models.Model):
     販売店ID and registered phone number. The account's user is the person in charge."""
 
     user = models.OneToOneField(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="dealer"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="dealer",
+        verbose_name="アカウント",
     )
     dealer_code = models.CharField("販売店ID", max_length=10, unique=True)
     company_name = models.CharField("販売店名", max_length=100)
@@ -36,12 +39,14 @@ class Dealer(models.Model):
 class MaintenanceStaff(models.Model):
     """保守担当者: receives anomaly mails once the address is confirmed by its link."""
 
-    dealer = models.ForeignKey(Dealer, on_delete=models.CASCADE, related_name="staff")
+    dealer = models.ForeignKey(
+        Dealer, on_delete=models.CASCADE, related_name="staff", verbose_name="販売店"
+    )
     name = models.CharField("氏名", max_length=100)
     email = models.EmailField("メールアドレス")
     confirmed_at = models.DateTimeField("確認日時", null=True, blank=True)
-    token_hash = models.CharField(max_length=64, blank=True)
-    token_expires_at = models.DateTimeField(null=True, blank=True)
+    token_hash = models.CharField("確認トークン(ハッシュ)", max_length=64, blank=True)
+    token_expires_at = models.DateTimeField("確認URLの有効期限", null=True, blank=True)
     created_at = models.DateTimeField("登録日時", default=timezone.now)
 
     class Meta:
@@ -59,15 +64,28 @@ class DealerLink(models.Model):
     """保守紐付け — a dealer entrusted with a gateway's remote maintenance. Ended links stay
     as history (``ended_at``); at most five are active per gateway."""
 
-    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="dealer_links")
-    dealer = models.ForeignKey(Dealer, on_delete=models.CASCADE, related_name="links")
+    gateway = models.ForeignKey(
+        Gateway, on_delete=models.CASCADE, related_name="dealer_links", verbose_name="ゲートウェイ"
+    )
+    dealer = models.ForeignKey(
+        Dealer, on_delete=models.CASCADE, related_name="links", verbose_name="販売店"
+    )
     created_at = models.DateTimeField("登録日時", default=timezone.now)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name="登録した人",
     )
     ended_at = models.DateTimeField("解除日時", null=True, blank=True)
     ended_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="解除した人",
     )
 
     class Meta:
@@ -89,11 +107,19 @@ class ProvisionRecord(models.Model):
     """個人データの第三者提供の記録 (APPI art. 29): what was given to which dealer, when,
     on whose consent. Kept when the link ends."""
 
-    link = models.ForeignKey(DealerLink, on_delete=models.PROTECT, related_name="provisions")
-    customer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    link = models.ForeignKey(
+        DealerLink, on_delete=models.PROTECT, related_name="provisions", verbose_name="保守紐付け"
     )
-    dealer = models.ForeignKey(Dealer, on_delete=models.PROTECT, related_name="+")
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name="お客様",
+    )
+    dealer = models.ForeignKey(
+        Dealer, on_delete=models.PROTECT, related_name="+", verbose_name="販売店"
+    )
     gateway_code = models.CharField("ゲートウェイID", max_length=12)
     customer_name = models.CharField("本人の氏名", max_length=100)
     data_items = models.TextField("提供する個人データの項目")
@@ -131,8 +157,15 @@ class DealerAccess(models.Model):
         CHANGE_DATES = "change_dates", "系統連系日・受取日の変更"
         ACKNOWLEDGE_ALERT = "acknowledge_alert", "異常の確認"
 
-    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="dealer_accesses")
-    dealer = models.ForeignKey(Dealer, on_delete=models.CASCADE, related_name="accesses")
+    gateway = models.ForeignKey(
+        Gateway,
+        on_delete=models.CASCADE,
+        related_name="dealer_accesses",
+        verbose_name="ゲートウェイ",
+    )
+    dealer = models.ForeignKey(
+        Dealer, on_delete=models.CASCADE, related_name="accesses", verbose_name="販売店"
+    )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name="操作した人",

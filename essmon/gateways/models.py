@@ -11,7 +11,10 @@ class Site(models.Model):
     """案件 — the installation site of a storage system, named by the customer."""
 
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sites"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="sites",
+        verbose_name="お客様",
     )
     name = models.CharField("案件名", max_length=100)
     postal_code = models.CharField("郵便番号", max_length=7)
@@ -19,7 +22,7 @@ class Site(models.Model):
     # blank only in rows from before it was asked (their city may be in address_rest)
     city = models.CharField("市町村区", max_length=100, blank=True)
     address_rest = models.CharField("それ以降の住所", max_length=200)
-    created_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField("登録日時", default=timezone.now)
 
     class Meta:
         verbose_name = "設置先(案件)"
@@ -50,7 +53,7 @@ class Gateway(models.Model):
         "デバイスシークレット(ハッシュ)",
         max_length=200,
         blank=True,
-        help_text="the gateway's own protocol credential; see docs/gateway-protocol.md",
+        help_text="ゲートウェイが通信で名乗るための秘密情報(デバイスシークレット)のハッシュ。ゲートウェイ通信仕様を参照",
     )
     state = models.CharField(
         "状態", max_length=16, choices=State.choices, default=State.UNCLAIMED, db_index=True
@@ -64,7 +67,12 @@ class Gateway(models.Model):
         verbose_name="所有者",
     )
     site = models.ForeignKey(
-        Site, on_delete=models.SET_NULL, null=True, blank=True, related_name="gateways"
+        Site,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="gateways",
+        verbose_name="設置先(案件)",
     )
     provisioned_at = models.DateTimeField("製造登録日時", default=timezone.now)
     held_at = models.DateTimeField("仮登録日時", null=True, blank=True)

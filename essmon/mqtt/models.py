@@ -11,7 +11,7 @@ class DeadLetter(models.Model):
     topic = models.CharField("トピック", max_length=200)
     gateway_id = models.CharField("ゲートウェイID", max_length=64, blank=True, db_index=True)
     reason = models.TextField("理由")
-    payload = models.TextField("内容", blank=True, help_text="the first 64 KiB, as received")
+    payload = models.TextField("内容", blank=True, help_text="受信したままの内容の先頭 64 KiB まで")
 
     class Meta:
         verbose_name = "受信できなかったメッセージ"

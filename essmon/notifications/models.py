@@ -1,6 +1,25 @@
 from django.db import models
 from django.utils import timezone
 
+# Each mail kind (its template under notifications/mail/) as operators read it in the admin.
+MAIL_KINDS = {
+    "account_locked": "アカウントのロック",
+    "alert_opened": "異常発生のお知らせ",
+    "alert_recovered": "異常の復旧のお知らせ",
+    "dealer_linked": "保守紐付け登録のお知らせ(販売店様)",
+    "dealer_provisional_registration": "販売店様の仮登録",
+    "dealer_unlinked": "保守紐付け解除のお知らせ(販売店様)",
+    "email_change_confirm": "メールアドレス変更の確認",
+    "email_change_conflict": "メールアドレス変更(使用中のアドレス)",
+    "email_changed_notice": "メールアドレス変更の通知(変更前のアドレス)",
+    "password_reset": "パスワードの再設定",
+    "provisional_registration": "お客様の仮登録",
+    "registration_existing_account": "登録済みアドレスへの再申し込み",
+    "staff_confirm": "保守担当者のメールアドレス確認",
+    "warranty_offline_customer": "延長保証の警告(お客様)",
+    "warranty_offline_dealer": "延長保証の警告(販売店様)",
+}
+
 
 class OutboxMessage(models.Model):
     """A mail waiting to be delivered, or the record of one that was."""
@@ -35,3 +54,7 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} → {self.recipient}"
+
+    @property
+    def kind_label(self) -> str:
+        return MAIL_KINDS.get(self.kind, self.kind)

@@ -28,7 +28,7 @@ from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from essmon.core import throttle
+from essmon.core import contact, throttle
 from essmon.core.redact import secret_values
 from essmon.core.text import one_line
 from essmon.notifications.models import OutboxMessage
@@ -43,15 +43,18 @@ REMOVED_LINK = "[送信後に削除したURL]"
 # row keeps only that a mail of this kind went out (or could not), never to whom or what.
 ERASED_AFTER_SENDING = frozenset({"account_withdrawn"})
 ERASED_BODY = "[退会されたお客様へのメールのため、宛先と本文は送信後に削除しました]"
+SIGNATURE_TEMPLATE = "notifications/mail/_signature.txt"
 _URL_RE = re.compile(r"https?://[^\s<>\"]+")
 
 
 def queue_mail(*, recipient: str, kind: str, context: dict) -> OutboxMessage:
-    """Render ``notifications/mail/<kind>.txt`` (first line: subject) and queue it."""
-    full = {"base_url": settings.BASE_URL, **context}
+    """Render ``notifications/mail/<kind>.txt`` (first line: subject) and queue it, with
+    the common signature (``_signature.txt``: the sender, the support contact) below."""
+    full = {"base_url": settings.BASE_URL, **contact.context(), **context}
     rendered = render_to_string(f"notifications/mail/{kind}.txt", full).lstrip()
     subject, _, body = rendered.partition("\n")
-    body = body.strip() + "\n"
+    signature = render_to_string(SIGNATURE_TEMPLATE, full).strip()
+    body = f"{body.strip()}\n\n{signature}\n"
     scrubbed = scrub_secret_links(body)
     message = OutboxMessage.objects.create(
         recipient=recipient,

@@ -18,7 +18,9 @@ class Sample(models.Model):
     # table's primary key must contain the partition key.
     pk = models.CompositePrimaryKey("gateway", "ts")
     # the primary key's index already starts with gateway_id
-    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, db_index=False)
+    gateway = models.ForeignKey(
+        Gateway, on_delete=models.CASCADE, db_index=False, verbose_name="ゲートウェイ"
+    )
     ts = models.DateTimeField("計測日時")
     seq = models.BigIntegerField("シーケンス番号")
     pv_w = models.FloatField("太陽光発電 (W)")
@@ -62,7 +64,11 @@ class EnergyRollup(models.Model):
     # the rollups are read by gateway, period and time range, which is this key's order
     pk = models.CompositePrimaryKey("gateway", "period", "start")
     gateway = models.ForeignKey(
-        Gateway, on_delete=models.CASCADE, db_index=False, related_name="energy_rollups"
+        Gateway,
+        on_delete=models.CASCADE,
+        db_index=False,
+        related_name="energy_rollups",
+        verbose_name="ゲートウェイ",
     )
     period = models.CharField("集計単位", max_length=5, choices=Period.choices)
     start = models.DateTimeField("期間の開始")
@@ -144,7 +150,7 @@ class RollupWatermark(models.Model):
     """How far a rollup has read the samples (by ``received_at``), and a lease so that two
     runs never interleave: a slower run would otherwise overwrite a newer result."""
 
-    name = models.CharField(max_length=40, primary_key=True)
+    name = models.CharField("名前", max_length=40, primary_key=True)
     received_upto = models.DateTimeField("処理済みの受信日時", null=True, blank=True)
     running_until = models.DateTimeField("実行中(期限)", null=True, blank=True)
 
@@ -169,7 +175,9 @@ class GatewayEvent(models.Model):
         START = "start", "発生"
         CLEAR = "clear", "復旧"
 
-    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="events")
+    gateway = models.ForeignKey(
+        Gateway, on_delete=models.CASCADE, related_name="events", verbose_name="ゲートウェイ"
+    )
     ts = models.DateTimeField("発生日時")
     code = models.CharField("コード", max_length=16)
     severity = models.CharField("重要度", max_length=10, choices=Severity.choices)
@@ -198,7 +206,9 @@ class ConnectivityInterval(models.Model):
     """A stretch of time a gateway was connected: from the first message after a silence to
     the last message before the next one. The warranty rule and the alerts read these."""
 
-    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="connectivity")
+    gateway = models.ForeignKey(
+        Gateway, on_delete=models.CASCADE, related_name="connectivity", verbose_name="ゲートウェイ"
+    )
     online_from = models.DateTimeField("接続開始")
     online_until = models.DateTimeField("接続終了", null=True, blank=True)
 
@@ -222,7 +232,11 @@ class GatewayLiveState(models.Model):
     """What the service last heard from a gateway (for online/offline and the live view)."""
 
     gateway = models.OneToOneField(
-        Gateway, on_delete=models.CASCADE, primary_key=True, related_name="live"
+        Gateway,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="live",
+        verbose_name="ゲートウェイ",
     )
     last_seen_at = models.DateTimeField("最終受信日時")
     last_sample_ts = models.DateTimeField("最新計測日時", null=True, blank=True)

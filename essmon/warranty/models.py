@@ -18,7 +18,11 @@ class WarrantyDates(models.Model):
     """系統連系日 and 受取日 of one system, as entered by its owner or a linked dealer."""
 
     gateway = models.OneToOneField(
-        Gateway, on_delete=models.CASCADE, primary_key=True, related_name="warranty_dates"
+        Gateway,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="warranty_dates",
+        verbose_name="ゲートウェイ",
     )
     grid_connection_date = models.DateField("系統連系日", null=True, blank=True)
     received_date = models.DateField("受取日", null=True, blank=True)
@@ -40,16 +44,30 @@ class DateChange(models.Model):
         GRID_CONNECTION = "grid_connection_date", "系統連系日"
         RECEIVED = "received_date", "受取日"
 
-    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="warranty_changes")
+    gateway = models.ForeignKey(
+        Gateway,
+        on_delete=models.CASCADE,
+        related_name="warranty_changes",
+        verbose_name="ゲートウェイ",
+    )
     field = models.CharField("項目", max_length=24, choices=Field.choices)
     before = models.DateField("変更前", null=True, blank=True)
     after = models.DateField("変更後", null=True, blank=True)
     changed_at = models.DateTimeField("変更日時", default=timezone.now)
     changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name="変更した人",
     )
     dealer = models.ForeignKey(
-        Dealer, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Dealer,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="販売店",
     )
     changed_as = models.CharField("変更者(記録)", max_length=200)
 
@@ -67,7 +85,12 @@ class OfflineWarning(models.Model):
     """A warning mail sent for one offline stretch at one threshold. The unique key is what
     makes a rerun, a restart or a second scheduler send it only once."""
 
-    gateway = models.ForeignKey(Gateway, on_delete=models.CASCADE, related_name="warranty_warnings")
+    gateway = models.ForeignKey(
+        Gateway,
+        on_delete=models.CASCADE,
+        related_name="warranty_warnings",
+        verbose_name="ゲートウェイ",
+    )
     offline_since = models.DateTimeField("オフライン開始")
     days = models.PositiveSmallIntegerField("経過日数")
     sent_at = models.DateTimeField("送信日時", default=timezone.now)
@@ -96,7 +119,11 @@ class RecordedLapse(models.Model):
     essmon's side; that is the only way back."""
 
     gateway = models.OneToOneField(
-        Gateway, on_delete=models.CASCADE, primary_key=True, related_name="warranty_lapse"
+        Gateway,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="warranty_lapse",
+        verbose_name="ゲートウェイ",
     )
     offline_since = models.DateTimeField("オフライン開始")
     lapsed_at = models.DateTimeField("失効日時")

@@ -384,22 +384,29 @@ def _mail_warning(gateway: Gateway, state: WarrantyState, *, days: int, now: dat
         "url": reverse("monitoring:warranty", kwargs={"gateway_id": gateway.gateway_id}),
     }
     addresses: set[str] = set()
-    if gateway.owner.is_active:  # a closed account gets no more mail
+    owner_told = gateway.owner.is_active  # a closed account gets no more mail
+    if owner_told:
+        addresses.add(gateway.owner.email.lower())
+    staff = []
+    for person in (
+        maintenance_staff(gateway=gateway).select_related("dealer").order_by("dealer_id", "pk")
+    ):
+        if person.email.lower() not in addresses:
+            addresses.add(person.email.lower())
+            staff.append(person)
+    # each mail says who else was told only as it was done
+    if owner_told:
         queue_mail(
             recipient=gateway.owner.email,
             kind="warranty_offline_customer",
-            context={**context, "customer": gateway.owner},
-        )
-        addresses.add(gateway.owner.email.lower())
-    staff = maintenance_staff(gateway=gateway).select_related("dealer").order_by("dealer_id", "pk")
+            context={**context, "customer": gateway.owner,
+                     "dealers_told": list(dict.fromkeys(p.dealer for p in staff))},
+        )  # fmt: skip
     for person in staff:
-        if person.email.lower() in addresses:
-            continue
-        addresses.add(person.email.lower())
         queue_mail(
             recipient=person.email,
             kind="warranty_offline_dealer",
             context={**context, "staff": person, "dealer": person.dealer,
-                     "customer": gateway.owner},
+                     "customer": gateway.owner, "owner_told": owner_told},
         )  # fmt: skip
     return len(addresses)

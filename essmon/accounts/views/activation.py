@@ -34,7 +34,7 @@ def terms(request: HttpRequest, token: str) -> HttpResponse:
     found, error = _token_or_error(request, token)
     if error:
         return error
-    current = services.current_terms()
+    current = services.current_terms(_audience(found.user))
     if request.method == "POST":
         request.session[AGREED_KEY] = {"token": found.pk, "terms": current.pk}
         return redirect("accounts:activate_password", token=token)
@@ -50,7 +50,7 @@ def password(request: HttpRequest, token: str) -> HttpResponse:
     found, error = _token_or_error(request, token)
     if error:
         return error
-    current = services.current_terms()
+    current = services.current_terms(_audience(found.user))
     if request.session.get(AGREED_KEY) != {"token": found.pk, "terms": current.pk}:
         return redirect("accounts:activate", token=token)
     form = ActivationForm(request.POST or None, user=found.user)
@@ -87,3 +87,12 @@ def done(request: HttpRequest) -> HttpResponse:
     if not request.session.pop("activation_done", False):
         return redirect("accounts:login")
     return render(request, "accounts/activation/done.html")
+
+
+def _audience(user) -> str:
+    """Whose terms the person activating agrees to again: a dealer's own, or a customer's."""
+    from essmon.accounts.models import TermsVersion
+
+    if user.role == user.Role.DEALER:
+        return TermsVersion.Audience.DEALER
+    return TermsVersion.Audience.CUSTOMER

@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from essmon.accounts.models import TermsVersion
 from essmon.accounts.services import current_terms
 from essmon.accounts.views.common import apply_postal_lookup, forget, keep_post, kept
 from essmon.core.http import client_address
@@ -25,7 +26,7 @@ FORM_TEMPLATE = "dealers/entry/form.html"
 
 @require_http_methods(["GET", "POST"])
 def terms(request: HttpRequest) -> HttpResponse:
-    current = current_terms()
+    current = current_terms(TermsVersion.Audience.DEALER)
     if request.method == "POST":
         request.session[TERMS_KEY] = current.pk
         return redirect("dealers:entry_form")
@@ -37,7 +38,7 @@ def terms(request: HttpRequest) -> HttpResponse:
 
 
 def _terms_agreed(request: HttpRequest) -> bool:
-    return request.session.get(TERMS_KEY) == current_terms().pk
+    return request.session.get(TERMS_KEY) == current_terms(TermsVersion.Audience.DEALER).pk
 
 
 @require_http_methods(["GET", "POST"])
@@ -79,7 +80,7 @@ def confirm(request: HttpRequest) -> HttpResponse:
                 person=bound.person(data["email"]),
                 company_name=data["company_name"],
                 branch=data["branch"],
-                terms=current_terms(),
+                terms=current_terms(TermsVersion.Audience.DEALER),
                 client_address=client_address(request),
             )
         except MailLimitError as exc:
