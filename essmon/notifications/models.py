@@ -4,8 +4,10 @@ from django.utils import timezone
 # Each mail kind (its template under notifications/mail/) as operators read it in the admin.
 MAIL_KINDS = {
     "account_locked": "アカウントのロック",
+    "account_withdrawn": "退会の完了",
     "alert_opened": "異常発生のお知らせ",
     "alert_recovered": "異常の復旧のお知らせ",
+    "dealer_customer_withdrew": "お客様の退会による保守紐付けの終了(販売店様)",
     "dealer_linked": "保守紐付け登録のお知らせ(販売店様)",
     "dealer_provisional_registration": "販売店様の仮登録",
     "dealer_unlinked": "保守紐付け解除のお知らせ(販売店様)",
