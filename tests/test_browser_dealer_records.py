@@ -24,10 +24,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 CONSENT = "上記の情報を販売店様に提供することに同意します"
 SITE_NAME = "嵐山ゲストハウス"
 DEALER_PHONE = "075-111-2222"
-# At 375 px the page was 2,346 px tall with the items twice; once (as chips), with the pair
-# of the gateway and dealer in two columns, it is about 1,800. Past this bound something is
-# listed or spaced twice again.
-PHONE_HEIGHT_MAX = 1900
+# At 375 px the page was 2,346 px tall with the items twice (its content about 2,050); once
+# (as chips), with the pair of the gateway and dealer in two columns, the content is about
+# 1,630. Past this bound something is listed or spaced twice again. The content, not the
+# page: the footer (the support contact) is no part of the consent.
+PHONE_HEIGHT_MAX = 1750
 WIDTHS = {"pc": {"width": 1280, "height": 900}, "phone": {"width": 375, "height": 812}}
 
 
@@ -75,9 +76,9 @@ def test_consent_lists_the_shared_items_once(browser, live_server, shots, width)
     assert main.count(services.CONSENT_TAIL) == 1
     assert main.count(services.RECORDED_ACTIVITIES) == 1 and "記録は3年間保存されます" in main
     assert fits_width(page, WIDTHS[width]["width"])
-    height = page.evaluate("document.documentElement.scrollHeight")
+    height = page.locator("main").bounding_box()["height"]
     if width == "phone":
-        assert height <= PHONE_HEIGHT_MAX, f"{height}px tall at 375px"
+        assert height <= PHONE_HEIGHT_MAX, f"the content is {height}px tall at 375px"
 
     page.get_by_label(CONSENT).check()
     page.get_by_role("button", name="登録").click()

@@ -207,8 +207,12 @@ def test_first_registration_to_second_gateway(
 
     # The menu's other destinations.
     menu.get_by_role("link", name="モニタリングサイト").click()
-    expect(page.get_by_role("heading", name="モニタリングサイト")).to_be_visible()
-    expect(page.get_by_role("row", name=second.gateway_id)).to_be_visible()
+    # an owner of two systems gets the list of their sites, not the dealers' fleet table
+    expect(page.get_by_role("heading", name="ゲートウェイ一覧")).to_be_visible()
+    sites = page.get_by_test_id("site-list")
+    expect(sites.get_by_role("listitem").filter(has_text=second.gateway_id)).to_contain_text(
+        "丸の内倉庫"
+    )
     shots(page, "monitoring")
     page.get_by_role("link", name="メインメニューに戻る").click()
     menu.get_by_role("link", name="商品マニュアル").click()

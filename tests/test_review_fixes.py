@@ -41,10 +41,11 @@ def test_a_dealer_cannot_claim_a_gateway(client):
     assert gw.state == Gateway.State.UNCLAIMED and gw.owner is None
 
 
-def test_an_operator_gets_404_on_the_customer_gateway_screens(client):
+def test_an_operator_cannot_reach_the_customer_gateway_screens(client):
     operator = factories.customer(role="operator", is_staff=True, is_superuser=True)
     client.force_login(operator)
-    assert client.get(reverse("accounts:gateway_add")).status_code == 404
+    response = client.get(reverse("accounts:gateway_add"))
+    assert response.status_code == 302 and response["Location"] == reverse("accounts:menu")
 
 
 def test_password_change_ends_a_pending_email_change(client):
