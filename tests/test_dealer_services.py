@@ -9,7 +9,7 @@ from django.db import connection
 
 from essmon.dealers import services
 from essmon.dealers.models import DealerLink, MaintenanceStaff, ProvisionRecord
-from essmon.gateways import access
+from essmon.dealers import access
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -37,7 +37,7 @@ from essmon.accounts.views.common import (
 )
 from essmon.core.http import client_address
 from essmon.core.japanese import format_phone, format_postal_code
-from essmon.gateways import access
+from essmon.dealers import access
 from essmon.gateways.services import GatewayError
 from essmon.notifications.services import MailLimitError
 from essmon.warranty import services as warranty_services
