@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from essmon.commands.models import Command
-from essmon.commands.schema import SettingError, validate_setting
+from essmon.gateways.schema import SettingError, validate_setting
 from essmon.commands.services import (
     COMMAND_LIFETIME,
     RESEND_AFTER,

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from essmon.accounts.models import User
-from essmon.commands.schema import SCHEMAS
+from essmon.gateways.schema import SCHEMAS
 from essmon.monitoring import services
 from essmon.telemetry import rollups
 from essmon.telemetry.models import CounterDiscontinuity, EnergyRollup, RollupWatermark

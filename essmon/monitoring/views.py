@@ -27,11 +27,11 @@ from django_htmx.http import HttpResponseClientRedirect
 from essmon.accounts.views.auth import login_view
 from essmon.alerts.models import Alert
 from essmon.commands.models import Command
-from essmon.commands.schema import MODES, SettingError, schema_for
 from essmon.core.spreadsheet import safe_row
 from essmon.dealers.access import Purpose, gateway_or_404, is_operator, visible_gateways
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services import record_view
+from essmon.gateways.schema import MODES, SettingError, schema_for
 from essmon.monitoring import services
 from essmon.monitoring.fleet import (
     STATUSES,
