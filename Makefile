@@ -32,6 +32,8 @@ lint: deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/essmon makemigrations --check --dry-run
+	# the apps' layer order (pyproject.toml [tool.importlinter], docs/architecture.md "Layers")
+	$(BIN)/lint-imports --no-cache
 
 format: deps
 	$(BIN)/ruff format .

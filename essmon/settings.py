@@ -83,6 +83,8 @@ INSTALLED_APPS = [
     "essmon.warranty",
     "essmon.alerts",
     "essmon.privacy",
+    # above every other app: registers itself with `serve` (essmon/core/serving.py)
+    "essmon.demo",
 ]
 
 MIDDLEWARE = [

@@ -54,5 +54,5 @@ urlpatterns = [
     path("menu/dealers/", include("essmon.dealers.urls_links")),
     path("menu/account/alerts/", include("essmon.alerts.urls")),
     path("", include("essmon.privacy.urls")),
-    path("", include("essmon.accounts.urls")),
+    path("", include("essmon.portal.urls")),
 ]

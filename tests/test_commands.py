@@ -10,7 +10,6 @@ from django.db import connection
 from django.utils import timezone
 
 from essmon.commands.models import Command
-from essmon.commands.schema import SettingError, validate_setting
 from essmon.commands.services import (
     COMMAND_LIFETIME,
     RESEND_AFTER,
@@ -19,6 +18,7 @@ from essmon.commands.services import (
     hand_out,
     request_setting_change,
 )
+from essmon.gateways.schema import SettingError, validate_setting
 from essmon.mqtt.process import GatewayCache, Incoming, process_messages
 from essmon.telemetry.connectivity import note_transport, record_contacts
 from essmon.telemetry.models import GatewayLiveState

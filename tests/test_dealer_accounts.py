@@ -9,7 +9,8 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from essmon.accounts.models import User
+from essmon.accounts import services as account_services
+from essmon.accounts.models import AccountToken, User
 from essmon.dealers import services
 from essmon.dealers.models import (
     MAX_STAFF_PER_DEALER,
@@ -548,3 +549,18 @@ def test_dealer_edits_its_profile(dealer_client, dealer):
 def test_customer_cannot_open_dealer_profile(client):
     client.force_login(factories.customer())
     assert client.get(reverse("dealers:profile")).status_code == 404
+
+
+def test_an_address_change_takes_the_person_in_charge_along(dealer):
+    """accounts tells dealers through a signal (essmon/accounts/signals.py): the link from
+    the new address proved it, so the dealer's mails go there, and another staff's stay."""
+    other = MaintenanceStaff.objects.create(
+        dealer=dealer, name="保守 次郎", email="jiro@example.jp", confirmed_at=timezone.now()
+    )
+    account_services.request_email_change(
+        user=dealer.user, new_email="new-dealer@example.jp", client_address="192.0.2.1"
+    )
+    token = AccountToken.objects.get(user=dealer.user, purpose=AccountToken.Purpose.EMAIL_CHANGE)
+    account_services.confirm_email_change(token=token)
+    emails = set(MaintenanceStaff.objects.filter(dealer=dealer).values_list("email", flat=True))
+    assert emails == {"new-dealer@example.jp", other.email}

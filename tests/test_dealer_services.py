@@ -7,9 +7,8 @@ import pytest
 from django.core import mail
 from django.db import connection
 
-from essmon.dealers import services
+from essmon.dealers import access, services
 from essmon.dealers.models import DealerLink, MaintenanceStaff, ProvisionRecord
-from essmon.gateways import access
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from essmon.accounts.models import User
-from essmon.commands.schema import SCHEMAS
+from essmon.gateways.schema import SCHEMAS
 from essmon.monitoring import services
 from essmon.telemetry import rollups
 from essmon.telemetry.models import CounterDiscontinuity, EnergyRollup, RollupWatermark
@@ -353,7 +353,7 @@ def test_make_run_restarted_continues_the_demos_history(
     live samples; stopped and started again ten times, it goes on. Its first live sample continues
     the history's counters, so nothing is a discontinuity, and today's energy stays within
     what 5.9 kW can make (it read 5,000-18,000 kWh, +9,200 kWh a restart)."""
-    from essmon.core.demo import CUSTOMER_EMAIL, SIMULATOR_STATE, ensure_demo_data
+    from essmon.demo.data import CUSTOMER_EMAIL, SIMULATOR_STATE, ensure_demo_data
     from essmon.gateways.models import Gateway
     from essmon.simulator.fleet import FleetConfig, run_fleet
     from essmon.simulator.transports import GatewayCredentials
@@ -417,7 +417,7 @@ def test_make_run_killed_between_saves_continues_the_demos_history(live_server, 
     import sys
     import time
 
-    from essmon.core.demo import SIMULATOR_STATE, ensure_demo_data
+    from essmon.demo.data import SIMULATOR_STATE, ensure_demo_data
     from essmon.telemetry.models import Sample
 
     now = timezone.now().replace(microsecond=0)

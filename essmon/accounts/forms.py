@@ -20,7 +20,6 @@ from essmon.core.japanese import (
 )
 from essmon.core.text import SafeTextForm, SafeTextMixin
 from essmon.gateways.services import is_valid_gateway_id, normalize_gateway_id
-from essmon.warranty.forms import WarrantyDatesFields
 
 PREFECTURE_CHOICES = [("", "都道府県を選択")] + [(p, p) for p in PREFECTURES]
 PHONE_NOTE = (
@@ -265,51 +264,8 @@ class SiteFieldsMixin(SafeTextForm):
         )
 
 
-class RegistrationForm(PersonFieldsMixin, GatewayFieldsMixin, SiteFieldsMixin, WarrantyDatesFields):
-    """お客様情報の登録 — every field of the seed's input form."""
-
-    email = forms.EmailField(
-        label="メールアドレス",
-        max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
-    )
-    email_confirm = forms.EmailField(
-        label="メールアドレス(確認用)",
-        max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
-    )
-
-    field_order = [
-        "name", "furigana", "email", "email_confirm", "postal_code", "prefecture", "city",
-        "address_rest", "phone", "company_name", "department", "gateway_id",
-        "gateway_password", "site_name", "site_postal_code", "site_prefecture", "site_city",
-        "site_address_rest", "grid_connection_date", "received_date",
-    ]  # fmt: skip
-
-    def clean_email(self) -> str:
-        return self.cleaned_data["email"].strip()
-
-    def clean(self):
-        cleaned = super().clean()
-        email, confirm = cleaned.get("email"), cleaned.get("email_confirm")
-        if email and confirm and email != confirm.strip():
-            self.add_error(
-                "email_confirm", "メールアドレスが一致しません。同じアドレスを入力してください。"
-            )
-        return cleaned
-
-
 class GatewayForm(GatewayFieldsMixin):
     """ゲートウェイの登録, step 1."""
-
-
-class SiteForm(SiteFieldsMixin, WarrantyDatesFields):
-    """ゲートウェイの登録, step 2: the 案件 and, optionally, the warranty's dates."""
-
-    field_order = [
-        "site_name", "site_postal_code", "site_prefecture", "site_address_rest",
-        "grid_connection_date", "received_date",
-    ]  # fmt: skip
 
 
 class ActivationForm(SafeTextForm):

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from essmon.accounts import signals
 from essmon.accounts.models import AccountToken, TermsAcceptance, TermsVersion, User
 from essmon.accounts.tokens import issue_token
 from essmon.core import throttle
@@ -142,10 +143,9 @@ def register_customer(
 def _record_warranty_dates(
     gateway: Gateway, user: User, grid_connection_date: date | None, received_date: date | None
 ) -> None:
-    # warranty builds on accounts, so the import points this way only here
-    from essmon.warranty.services import record_registration_dates
-
-    record_registration_dates(
+    # warranty builds on accounts: it records them (essmon/warranty/receivers.py)
+    signals.registration_dates_typed.send(
+        sender=User,
         gateway=gateway,
         user=user,
         grid_connection_date=grid_connection_date,
@@ -310,11 +310,8 @@ def activate_account(
             token.used_at = now
             token.save(update_fields=["used_at"])
             gateways.confirm_held_gateways(owner=user)
-            if user.role == User.Role.DEALER:
-                # dealers builds on accounts, so the import points this way only here
-                from essmon.dealers.services import confirm_person_in_charge
-
-                confirm_person_in_charge(user=user)
+            # dealers builds on accounts: a dealer's person in charge is confirmed there
+            signals.account_activated.send(sender=User, user=user)
             record_terms_acceptance(
                 user=user,
                 terms=terms,
@@ -329,9 +326,10 @@ def activate_account(
 def _discard_provisional(user: User) -> None:
     """Delete a provisional account and give its gateways back to the unclaimed pool,
     without the warranty dates it typed."""
-    from essmon.warranty.services import forget_dates
-
-    forget_dates(gateways=Gateway.objects.filter(owner=user, state=Gateway.State.HELD))
+    # warranty builds on accounts: it forgets the dates (essmon/warranty/receivers.py)
+    signals.provisional_discarded.send(
+        sender=User, gateways=Gateway.objects.filter(owner=user, state=Gateway.State.HELD)
+    )
     gateways.release_held_gateways(owner=user)
     user.delete()  # its 案件 go with it
 
@@ -564,13 +562,9 @@ def confirm_email_change(*, token: AccountToken | None) -> User:
         old_email = user.email
         user.email = token.new_email
         user.save(update_fields=["email"])
-        if user.role == User.Role.DEALER:
-            # the link just proved the new address: it keeps receiving the dealer's mails
-            from essmon.dealers.models import MaintenanceStaff
-
-            MaintenanceStaff.objects.filter(dealer__user=user, email=old_email).update(
-                email=user.email
-            )
+        # the link just proved the new address: a dealer's person in charge keeps receiving
+        # the dealer's mails there (essmon/dealers/receivers.py)
+        signals.email_changed.send(sender=User, user=user, old_email=old_email)
         AccountToken.objects.filter(pk=token.pk).update(used_at=timezone.now())
         queue_mail(
             recipient=old_email,

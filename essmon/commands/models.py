@@ -4,8 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from essmon.commands.schema import Setting
 from essmon.gateways.models import Gateway
+from essmon.gateways.schema import Setting
 
 
 class Command(models.Model):

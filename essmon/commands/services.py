@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from essmon.accounts.models import User
 from essmon.commands.models import Command
-from essmon.commands.schema import validate_setting
 from essmon.dealers.services import acting_as
 from essmon.gateways.models import Gateway
+from essmon.gateways.schema import validate_setting
 from essmon.telemetry.connectivity import record_contacts
 from essmon.telemetry.ingest import (
     IngestResult,

@@ -26,14 +26,13 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, Concat
-from django.db.models.lookups import IContains
+from django.db.models.functions import Coalesce
 
 from essmon.accounts.models import User
 from essmon.alerts.models import Alert
-from essmon.core.japanese import to_fullwidth_ascii, to_halfwidth_ascii
-from essmon.gateways.access import visible_gateways
+from essmon.dealers.access import visible_gateways
 from essmon.gateways.models import Gateway
+from essmon.gateways.search import search
 from essmon.monitoring.services import jst_day_bounds, today_jst
 from essmon.telemetry.connectivity import offline_after
 from essmon.telemetry.models import EnergyRollup
@@ -120,22 +119,6 @@ def open_alerts() -> Coalesce:
         .values("n")
     )
     return Coalesce(Subquery(count, output_field=IntegerField()), Value(0))
-
-
-def search(text: str) -> Q:
-    """Gateways whose ID, 案件名, site address or owner's name contains ``text``. Names and
-    addresses are stored as typed: full-width digits and letters in one row, half-width in
-    the next, so the text is tried in both widths."""
-    match = Q()
-    for variant in {text, to_halfwidth_ascii(text), to_fullwidth_ascii(text)}:
-        match |= (
-            Q(gateway_id__icontains=variant)
-            | Q(site__name__icontains=variant)
-            # the whole address, so that 「京都市下京区東塩小路町」 finds it across fields
-            | Q(IContains(Concat("site__prefecture", "site__city", "site__address_rest"), variant))
-            | Q(owner__name__icontains=variant)
-        )
-    return match
 
 
 def fleet(user: User, query: FleetQuery, *, now: datetime) -> QuerySet[Gateway]:

@@ -1,5 +1,5 @@
 """The remote settings form: one per gateway model, its ranges taken from the model's
-schema (essmon.commands.schema) so the form, the API and the gateway agree."""
+schema (essmon.gateways.schema) so the form, the API and the gateway agree."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 
 from django import forms
 
-from essmon.commands.schema import MODES, Setting, SettingError, schema_for, validate_setting
 from essmon.core.japanese import to_halfwidth_ascii
 from essmon.core.text import SafeTextForm
+from essmon.gateways.schema import MODES, Setting, SettingError, schema_for, validate_setting
 
 WINDOWS = {
     Setting.CHARGE_WINDOW: ("charge_start", "charge_end"),

@@ -17,11 +17,11 @@ from django.utils import timezone
 
 from essmon.accounts.models import User
 from essmon.commands.models import Command
-from essmon.commands.schema import Setting
 from essmon.commands.services import request_setting_change
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services import record_change
 from essmon.gateways.models import Gateway
+from essmon.gateways.schema import Setting
 from essmon.monitoring.forms import describe_value
 from essmon.telemetry.connectivity import is_online
 from essmon.telemetry.models import EnergyRollup, GatewayLiveState, Sample

@@ -1,7 +1,8 @@
-from django.urls import include, path
+from django.urls import path
 
-from essmon.alerts import views as alert_views
 from essmon.monitoring import views
+from essmon.monitoring.tabs import alerts as alert_views
+from essmon.monitoring.tabs import warranty as warranty_views
 
 app_name = "monitoring"
 urlpatterns = [
@@ -16,7 +17,12 @@ urlpatterns = [
     path("<str:gateway_id>/history.csv", views.history_csv, name="history_csv"),
     path("<str:gateway_id>/settings/", views.settings_page, name="settings"),
     path("<str:gateway_id>/settings/progress/", views.settings_progress, name="settings_progress"),
-    path("", include("essmon.warranty.urls")),  # the 保証 tab: monitoring:warranty…
+    path("<str:gateway_id>/warranty/", warranty_views.warranty, name="warranty"),
+    path(
+        "<str:gateway_id>/warranty/certificate.pdf",
+        warranty_views.certificate,
+        name="warranty_certificate",
+    ),
     path("<str:gateway_id>/alerts/", alert_views.alerts, name="alerts"),
     path(
         "<str:gateway_id>/alerts/<int:alert_id>/acknowledge/",

@@ -1,5 +1,5 @@
 """モニタリングサイト: the fleet table, and per gateway the live view, the history and the
-remote settings. Every gateway is looked up through gateways.access, so a gateway the user
+remote settings. Every gateway is looked up through dealers.access, so a gateway the user
 may not see is a 404 on every page and endpoint."""
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from django_htmx.http import HttpResponseClientRedirect
 from essmon.accounts.views.auth import login_view
 from essmon.alerts.models import Alert
 from essmon.commands.models import Command
-from essmon.commands.schema import MODES, SettingError, schema_for
 from essmon.core.spreadsheet import safe_row
+from essmon.dealers.access import Purpose, gateway_or_404, is_operator, visible_gateways
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services import record_view
-from essmon.gateways.access import Purpose, gateway_or_404, is_operator, visible_gateways
+from essmon.gateways.schema import MODES, SettingError, schema_for
 from essmon.monitoring import services
 from essmon.monitoring.fleet import (
     STATUSES,

@@ -20,9 +20,9 @@ from django.utils import timezone
 from essmon.commands.services import MAX_RESULTS_PER_REQUEST, record_results
 from essmon.gateways.models import Gateway
 from essmon.mqtt.models import DeadLetter, IngestCounter
-from essmon.telemetry.api import MAX_BODY_BYTES
 from essmon.telemetry.connectivity import ContactBuffer, connection_lost, note_transport
 from essmon.telemetry.ingest import (
+    MAX_BODY_BYTES,
     MAX_EVENTS_PER_BATCH,
     MAX_SAMPLES_PER_BATCH,
     IngestResult,

@@ -25,6 +25,7 @@ from essmon.accounts.models import AccountToken, User
 from essmon.core.japanese import format_phone
 from essmon.core.models import Throttle
 from essmon.dealers.models import Dealer, DealerLink, ProvisionRecord
+from essmon.dealers.services import alert_recipients
 from essmon.gateways.models import Gateway, Site
 from essmon.notifications.models import OutboxMessage
 from essmon.notifications.services import queue_mail
@@ -216,10 +217,7 @@ def end_sessions(*, user: User) -> int:
 
 
 def _mail_dealers(links: list[DealerLink]) -> None:
-    # dealers builds on accounts and gateways; its mail helper sends to the dealer and
-    # its confirmed maintenance staff, as for an unlink
-    from essmon.dealers.services import alert_recipients
-
+    # the dealer and its confirmed maintenance staff, as for an unlink
     by_dealer: dict[int, tuple[Dealer, list[str]]] = {}
     for link in links:
         dealer, gateway_ids = by_dealer.setdefault(link.dealer_id, (link.dealer, []))

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from essmon.accounts.views.menu import customer_only
+from essmon.dealers.access import customer_only
 from essmon.privacy import export, services
 from essmon.privacy.forms import ReauthenticateForm, WithdrawForm
 

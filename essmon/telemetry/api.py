@@ -14,6 +14,7 @@ from essmon.gateways.models import Gateway
 from essmon.gateways.services import device_secret_matches, hash_device_secret
 from essmon.telemetry.connectivity import note_transport
 from essmon.telemetry.ingest import (
+    MAX_BODY_BYTES,
     MAX_EVENTS_PER_BATCH,
     MAX_SAMPLES_PER_BATCH,
     SampleError,
@@ -25,7 +26,6 @@ from essmon.telemetry.ingest import (
 )
 
 logger = logging.getLogger(__name__)
-MAX_BODY_BYTES = 1024 * 1024
 
 
 def error_response(status: int, message: str) -> JsonResponse:

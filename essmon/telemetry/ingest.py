@@ -24,6 +24,8 @@ from essmon.telemetry.connectivity import (
 from essmon.telemetry.models import GatewayEvent, Sample
 from essmon.telemetry.partitions import oldest_accepted_ts
 
+# the protocol's limit on one message's body, over HTTPS and over MQTT alike
+MAX_BODY_BYTES = 1024 * 1024
 MAX_SAMPLES_PER_BATCH = 1000
 MAX_AHEAD = timedelta(days=1)
 POWER_LIMIT_W = 100_000.0

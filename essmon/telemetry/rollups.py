@@ -27,8 +27,8 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from essmon.commands.schema import SUPPLY_KW, schema_for
 from essmon.gateways.models import Gateway
+from essmon.gateways.schema import SUPPLY_KW, schema_for
 from essmon.telemetry.models import CounterDiscontinuity, EnergyRollup, RollupWatermark, Sample
 
 logger = logging.getLogger(__name__)

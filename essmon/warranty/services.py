@@ -268,7 +268,7 @@ def change_dates(
     received_date: date | None,
 ) -> list[DateChange]:
     """Set the two dates; one audit record per date that actually changed. The caller has
-    checked the user may (gateways.access, Purpose.WARRANTY_DATES)."""
+    checked the user may (dealers.access, Purpose.WARRANTY_DATES)."""
     with transaction.atomic():
         # locked, so two people saving at once each record the "before" the other left
         Gateway.objects.select_for_update().filter(pk=gateway.pk).first()

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from django import forms
 from django.http import HttpRequest
-from django.utils import timezone
 
 from essmon.accounts.forms import POSTAL_TARGETS
 from essmon.core.http import client_address
@@ -18,15 +17,12 @@ from essmon.core.japanese import (
     normalize_postal_code,
     without_repeated_area,
 )
-from essmon.gateways.models import Gateway
 from essmon.gateways.services import (
     GatewayError,
     check_gateway_credentials,
     verified_gateway,
     verified_marker,
 )
-from essmon.warranty.catalogue import term_for
-from essmon.warranty.rules import JST, registration_outlook
 
 # Fields that may travel between steps. Only these are kept, so a session never carries
 # arbitrary posted keys; nor passwords: a checked gateway password leaves a marker
@@ -165,20 +161,3 @@ def apply_postal_lookup(data: dict, target: str) -> PostalFill:
         return PostalFill(data, note=on_fill if has_town else on_keep)
     data[names["rest"]] = found.town
     return PostalFill(data, note=on_fill)
-
-
-def warranty_outlook(data: dict, *, at_once: bool) -> str:
-    """What the warranty dates typed in a registration mean, for its confirmation page: the
-    deadline of the extended warranty, or what applies once it has passed."""
-    model = (
-        Gateway.objects.filter(gateway_id=data.get("gateway_id", ""))
-        .values_list("model", flat=True)
-        .first()
-    )
-    return registration_outlook(
-        grid_connection_date=data.get("grid_connection_date"),
-        received_date=data.get("received_date"),
-        today=timezone.localtime(timezone.now(), JST).date(),
-        term=term_for(model or ""),
-        at_once=at_once,
-    )

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from essmon.core.http import client_address
 from essmon.core.japanese import to_halfwidth_ascii
-from essmon.dealers import services
+from essmon.dealers import access, services
 from essmon.dealers.forms_links import (
     ConsentForm,
     DealerPairForm,
@@ -25,7 +25,6 @@ from essmon.dealers.forms_links import (
     GatewaySearchForm,
 )
 from essmon.dealers.models import MAX_DEALERS_PER_GATEWAY, Dealer, DealerLink
-from essmon.gateways import access
 from essmon.gateways.models import Gateway
 from essmon.gateways.services import normalize_gateway_id
 

@@ -1,6 +1,6 @@
 """販売店様メニュー: profile, 保守担当者, and the gateways entrusted to the dealer.
 
-Every check goes through ``essmon.gateways.access``; a user who is not a dealer gets 404.
+Every check goes through ``essmon.dealers.access``; a user who is not a dealer gets 404.
 """
 
 from __future__ import annotations
@@ -16,13 +16,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from essmon.accounts.views.common import apply_postal_lookup
 from essmon.core.http import client_address
 from essmon.core.japanese import format_phone, format_postal_code
-from essmon.dealers import services
+from essmon.dealers import access, services
+from essmon.dealers.access import Purpose
 from essmon.dealers.forms import DealerProfileForm, StaffForm
 from essmon.dealers.models import MAX_STAFF_PER_DEALER, Dealer, DealerAccess, DealerLink
-from essmon.gateways import access
-from essmon.gateways.access import Purpose
 from essmon.gateways.models import Gateway
-from essmon.monitoring.fleet import search as fleet_search
+from essmon.gateways.search import search as fleet_search
 from essmon.notifications.services import MailLimitError
 
 

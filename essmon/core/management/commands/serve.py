@@ -3,27 +3,26 @@ MQTT ingest when ESSMON_MQTT_URL is set, and with --demo a few simulated gateway
 
 import os
 import signal
-import socket
 import sys
 import time
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from essmon.core.serving import registered_demo
 from essmon.core.supervise import Child, Supervisor
 from essmon.env import env_int
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 # How long each child has to stop after SIGTERM before it is killed: more than gunicorn's
-# graceful timeout (10 s) and the demo simulator's drain, which ends with the state file
+# graceful timeout (10 s) and the demo simulator's drain (essmon.demo.serving.DEMO_DRAIN_S),
+# which ends with the state file
 STOP_TIMEOUT = 20.0
-DEMO_DRAIN_S = 10
 # The demo's logins are printed once the children have started and said so (or after this
 # long, whatever they are doing), so that they are not lost above the children's start lines
 DEMO_LOGINS_WAIT_S = 30.0
-DEMO_LOGINS_FILE = "demo-logins.txt"
 
 
 class Command(BaseCommand):
@@ -43,7 +42,11 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         if settings.PRODUCTION:
             call_command("collectstatic", interactive=False, verbosity=0)
-        logins = self._demo_logins(host, port) if demo else None
+        # the demo app sits above every other and registers itself (essmon/core/serving.py)
+        demo_hooks = registered_demo() if demo else None
+        if demo and demo_hooks is None:
+            raise CommandError("--demo needs the app essmon.demo in INSTALLED_APPS")
+        logins = demo_hooks.prepare(host, port) if demo_hooks else None
         python = sys.executable
         cli = [python, "-m", "essmon.cli"]
         commands = {
@@ -62,17 +65,8 @@ class Command(BaseCommand):
         # the demo's gateways report like real ones, through the public protocol; the
         # service does not depend on them, so one ending does not stop the service
         optional = {}
-        if demo:
-            from essmon.core.demo import SIMULATOR_STATE
-
-            optional["simulator"] = [
-                *cli, "simulate", "--csv", str(settings.DATA_DIR / "demo-gateways.csv"),
-                "--url", f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}",
-                "--interval", "10", "--report-every", "600",
-                "--state", str(settings.DATA_DIR / SIMULATOR_STATE),
-                # well within the supervisor's STOP_TIMEOUT, so it ends on its own
-                "--drain-timeout", str(DEMO_DRAIN_S),
-            ]  # fmt: skip
+        if demo_hooks:
+            optional["simulator"] = demo_hooks.simulator(cli, host, port)
         # every part is started again when it exits (with a growing pause while it keeps
         # failing): one message or request that kills a worker must not stop the service
         supervisor = Supervisor(
@@ -99,7 +93,7 @@ class Command(BaseCommand):
             while True:
                 supervisor.check()
                 if logins and (
-                    time.monotonic() >= logins_due or _demo_started(host, port, since=started)
+                    time.monotonic() >= logins_due or demo_hooks.started(host, port, started)
                 ):
                     time.sleep(1.0)  # the last of their start lines
                     self.stdout.write(logins)
@@ -110,62 +104,3 @@ class Command(BaseCommand):
             pass
         finally:
             supervisor.stop(timeout=STOP_TIMEOUT)
-
-    def _demo_logins(self, host: str, port: int) -> str:
-        """The demo data (made now, before the children start) and its logins as printed,
-        also kept in the data directory's demo-logins.txt (mode 600, like the directory's
-        other files), where they stay after the simulator's log has scrolled them away."""
-        from essmon.core.demo import ensure_demo_data
-
-        demo = ensure_demo_data()
-        base = f"http://{host}:{port}"
-        kept = settings.DATA_DIR / DEMO_LOGINS_FILE
-        lines = [
-            f"registration site : {base}/",
-            f"operator login    : {base}/admin/  {demo.operator_email} / {demo.operator_password}",
-            *self._mail_hint(),
-            f"monitoring site   : {base}/monitoring/login/",
-            f"  customer        : {demo.customer_email} / {demo.customer_password}",
-            f"  dealer          : {demo.dealer_email} / {demo.dealer_password}",
-            "unclaimed gateways (ゲートウェイID / ゲートウェイパスワード):",
-            *(f"  {g.gateway_id}  {g.password}" for g in demo.gateways),
-        ]
-        kept.write_text("\n".join(lines) + "\n")
-        kept.chmod(0o600)
-        return "\n".join(["", "=== essmon demo data ===", *lines, f"(kept in {kept})", ""])
-
-    @staticmethod
-    def _mail_hint() -> list[str]:
-        """Where a newcomer reads the activation mail: never the admin, which hides bodies."""
-        backend = settings.EMAIL_BACKEND.rsplit(".", 2)[-2]
-        if backend == "console":
-            where = "printed in this output by the task worker as it sends them (ESSMON_EMAIL_URL=console://)"
-        elif backend == "filebased":
-            where = f"written as files into {settings.EMAIL_FILE_PATH}"
-        else:
-            where = f"sent through {settings.EMAIL_URL.split('@')[-1]}"
-        return [f"mails             : {where}"]
-
-
-def _demo_started(host: str, port: int, *, since) -> bool:
-    """True once every child of a demo has started and done its first work, each leaving
-    its start lines on the terminal: the web server answers, the scheduler has finished a
-    job, the task worker has no mail left due (it printed the demo's mails), and the
-    simulator's first samples have arrived."""
-    from essmon.core.models import PeriodicJob
-    from essmon.notifications.models import OutboxMessage
-    from essmon.telemetry.models import GatewayLiveState
-
-    address = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    try:
-        with socket.create_connection((address, port), timeout=1):
-            pass
-    except OSError:
-        return False
-    return (
-        PeriodicJob.objects.filter(last_finished_at__gte=since).exists()
-        and not OutboxMessage.objects.filter(
-            state=OutboxMessage.State.PENDING, next_attempt_at__lte=timezone.now()
-        ).exists()
-        and GatewayLiveState.objects.filter(last_seen_at__gte=since).exists()
-    )

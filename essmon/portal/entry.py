@@ -9,7 +9,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from essmon.accounts import services
-from essmon.accounts.forms import RegistrationForm
 from essmon.accounts.views.common import (
     POSTAL_TARGETS,
     apply_postal_lookup,
@@ -20,7 +19,6 @@ from essmon.accounts.views.common import (
     show_gateway_error,
     verified_gateway_id,
     verify_gateway_step,
-    warranty_outlook,
 )
 from essmon.core.http import client_address
 from essmon.core.japanese import (
@@ -31,6 +29,8 @@ from essmon.core.japanese import (
 )
 from essmon.gateways.services import GatewayError
 from essmon.notifications.services import MailLimitError
+from essmon.portal.forms import RegistrationForm
+from essmon.warranty.outlook import warranty_outlook
 
 FORM_KEY = "registration_form"
 TERMS_KEY = "registration_terms_id"

@@ -1,5 +1,5 @@
 """The 保証 tab of the モニタリングサイト: the state, the dates form and its audit, and the
-certificate. Gateways are looked up through gateways.access like every monitoring page."""
+certificate. Gateways are looked up through dealers.access like every monitoring page."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from essmon.dealers.access import Purpose, gateway_or_404, visible_gateways
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services import record_view
-from essmon.gateways.access import Purpose, gateway_or_404, visible_gateways
 from essmon.monitoring.views import gateway_context, login_required_here
 from essmon.warranty import services
 from essmon.warranty.certificate import render_certificate

@@ -9,9 +9,11 @@ may not see does not exist for them: 404, never 403, so existence does not leak.
 from __future__ import annotations
 
 from enum import Enum
+from functools import wraps
 
 from django.db.models import Exists, OuterRef, QuerySet
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
 
 from essmon.accounts.models import User
 from essmon.dealers.models import Dealer, DealerLink
@@ -70,3 +72,20 @@ def gateway_or_404(user: User, gateway_id: str, purpose: Purpose = Purpose.VIEW)
 
 def active_link(dealer: Dealer, gateway: Gateway) -> DealerLink | None:
     return DealerLink.objects.filter(dealer=dealer, gateway=gateway, ended_at__isnull=True).first()
+
+
+def customer_only(view):
+    """Customer screens: a dealer or an operator is sent to its own menu; anyone else
+    finds nothing."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.role != User.Role.CUSTOMER or is_operator(request.user):
+            if dealer_of(request.user) is not None:
+                return redirect("dealers:menu")
+            if is_operator(request.user):
+                return redirect("accounts:menu")
+            raise Http404("customer screen")
+        return view(request, *args, **kwargs)
+
+    return wrapper

@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from essmon.accounts import operator, selectors, services
+from essmon.accounts import selectors, services
 from essmon.accounts.forms import (
     EmailChangeForm,
     GatewayForm,
     PasswordChangeForm,
     ProfileForm,
-    SiteForm,
 )
-from essmon.accounts.models import AccountToken, User
+from essmon.accounts.models import AccountToken
 from essmon.accounts.tokens import find_token
 from essmon.accounts.validators import password_rules
 from essmon.accounts.views.common import (
@@ -33,34 +30,21 @@ from essmon.accounts.views.common import (
     show_gateway_error,
     verified_gateway_id,
     verify_gateway_step,
-    warranty_outlook,
 )
 from essmon.core.http import client_address
 from essmon.core.japanese import format_phone, format_postal_code
-from essmon.gateways import access
+from essmon.dealers import access
+from essmon.dealers import services as dealer_services
+from essmon.dealers.access import customer_only
 from essmon.gateways.services import GatewayError
 from essmon.notifications.services import MailLimitError
+from essmon.portal import operator
+from essmon.portal.forms import SiteForm
 from essmon.warranty import services as warranty_services
+from essmon.warranty.outlook import warranty_outlook
 
 GATEWAY_KEY = "add_gateway_credentials"
 GATEWAY_VERIFIED_KEY = "add_gateway_verified"
-
-
-def customer_only(view):
-    """Customer screens: a dealer or an operator is sent to its own menu; anyone else
-    finds nothing."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if request.user.role != User.Role.CUSTOMER or access.is_operator(request.user):
-            if access.dealer_of(request.user) is not None:
-                return redirect("dealers:menu")
-            if access.is_operator(request.user):
-                return redirect("accounts:menu")
-            raise Http404("customer screen")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 SITE_KEY = "add_gateway_site"
@@ -297,8 +281,6 @@ MANUAL_LIMITS = (
 def manual(request: HttpRequest) -> HttpResponse:
     # the limits the manual states are this installation's settings, not numbers copied in
     limits = {name: getattr(settings, name) for name in MANUAL_LIMITS}
-    from essmon.dealers import services as dealer_services  # dealers builds on accounts
-
     dealer_records = {
         "recorded": dealer_services.RECORDED_ACTIVITIES,
         "recorded_for_dealers": dealer_services.recorded_activities("お客様のシステム"),

@@ -1,0 +1,24 @@
+"""What accounts tells the apps above it, which it may not import (docs/architecture.md,
+"Layers"). Django signals, sent with ``send``: the receivers run at once, inside the
+sender's transaction, and an error in one fails the sender as a direct call would.
+
+Receivers: essmon/warranty/receivers.py (the dates typed at registration, forgotten with a
+provisional registration) and essmon/dealers/receivers.py (the person in charge's address,
+proved by activation or by an address change)."""
+
+from django.dispatch import Signal
+
+# A registration or 「ゲートウェイの登録」 took ``gateway`` for ``user`` with the dates typed
+# (each may be None): gateway, user, grid_connection_date, received_date
+registration_dates_typed = Signal()
+
+# A provisional account is about to be deleted and its held gateways given back: gateways,
+# the QuerySet of those gateways
+provisional_discarded = Signal()
+
+# ``user`` set its password through the activation link, which proved its address: user
+account_activated = Signal()
+
+# ``user``'s mail address changed from ``old_email``, proved by the link mailed to the new
+# one: user, old_email
+email_changed = Signal()
