@@ -18,6 +18,7 @@ from essmon.core.japanese import (
     normalize_postal_code,
     without_repeated_area,
 )
+from essmon.core.jst import JST
 from essmon.gateways.models import Gateway
 from essmon.gateways.services import (
     GatewayError,
@@ -26,7 +27,7 @@ from essmon.gateways.services import (
     verified_marker,
 )
 from essmon.warranty.catalogue import term_for
-from essmon.warranty.rules import JST, registration_outlook
+from essmon.warranty.rules import registration_outlook
 
 # Fields that may travel between steps. Only these are kept, so a session never carries
 # arbitrary posted keys; nor passwords: a checked gateway password leaves a marker
