@@ -25,6 +25,7 @@ class Job:
     name: str
     interval: timedelta
     func_path: str
+    setting: str = ""  # the ESSMON_* variable the interval comes from, if any
 
     @property
     def func(self) -> Callable[[], object]:
@@ -80,6 +81,7 @@ JOBS: tuple[Job, ...] = (
         "evaluate-alerts",
         timedelta(seconds=settings.ALERT_CHECK_SECONDS),
         "essmon.alerts.services.evaluate_alerts",
+        setting="ESSMON_ALERT_CHECK_SECONDS",
     ),
     # reads a window of samples per gateway: less often than the cheap checks above
     Job("check-soc-stuck", timedelta(minutes=10), "essmon.alerts.services.check_soc_stuck"),
@@ -89,6 +91,7 @@ JOBS: tuple[Job, ...] = (
 
 
 def purge_throttles() -> int:
+    """Failure counters whose window started over two days ago (or a login lock ago) go."""
     from essmon.core.throttle import purge_expired
 
     # a login lock lives in its counter for ESSMON_LOGIN_LOCK_HOURS: never purge it sooner
