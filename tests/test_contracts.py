@@ -50,6 +50,7 @@ def test_the_jobs_table_lists_every_job():
     assert len(table.splitlines()) == 2 + len(JOBS)
     for job in JOBS:
         assert f"| `{job.name}` |" in table
+        assert job.does, f"{job.name}: say what it does (Job.does), for the docs"
 
 
 def test_a_changed_job_makes_the_docs_stale(monkeypatch):
@@ -84,6 +85,28 @@ def test_an_undocumented_setting_is_found(monkeypatch, tmp_path):
     problems = "\n".join(docgen.settings_problems())
     assert "ESSMON_OUTBOX_MAX_ATTEMPTS: the code's default is '12'" in problems
     assert "ESSMON_ACTIVATION_DAYS (read in essmon/settings.py) has no row" in problems
+
+
+def test_the_docs_name_only_files_in_the_repository():
+    """Every file a doc or the code's comments point at is in the repository."""
+    import re
+
+    from essmon.core import docgen
+
+    texts = [doc.read_text(encoding="utf-8") for doc in docgen.DOCS]
+    texts += [p.read_text(encoding="utf-8") for p in docgen.PACKAGE.rglob("*.py")]
+    named = set()
+    for text in texts:
+        named |= set(
+            re.findall(r"(?<![\w/-])(?:docs|tests|essmon)/[\w/.-]+\.(?:md|py|html|js|css)", text)
+        )
+        named |= {f"docs/{m}" for m in re.findall(r"\]\(([\w-]+\.md)", text)}
+    missing = sorted(n for n in named if not (docgen.ROOT / n).exists())
+    assert missing == []
+    outside = re.compile(
+        r"\.\./shared|SEED-DIGEST|ARCHITECTURE\.md|STYLE\.md|the seed's|design brief"
+    )
+    assert [m.group() for t in texts for m in outside.finditer(t)] == []
 
 
 # --- management commands -------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Forms of the registration and management sites. Labels are the seed's words."""
+"""Forms of the registration and management sites. Labels are the product's own Japanese words."""
 
 from __future__ import annotations
 
@@ -266,7 +266,7 @@ class SiteFieldsMixin(SafeTextForm):
 
 
 class RegistrationForm(PersonFieldsMixin, GatewayFieldsMixin, SiteFieldsMixin, WarrantyDatesFields):
-    """お客様情報の登録 — every field of the seed's input form."""
+    """お客様情報の登録 — every field of the product's input form."""
 
     email = forms.EmailField(
         label="メールアドレス",

@@ -63,7 +63,7 @@ class DemoData:
 
 
 def _demo_password() -> str:
-    # satisfies the seed's rule: lower, upper and digits, 16 characters
+    # satisfies the password rule: lower, upper and digits, 16 characters
     return "Demo" + secrets.token_hex(6)[:10] + "7x"
 
 

@@ -154,16 +154,6 @@ def every(interval: timedelta) -> str:
     return f"{seconds} s"
 
 
-def _first_sentence(doc: str | None) -> str:
-    text = " ".join((doc or "").split("\n\n")[0].split())
-    text = re.sub(r"^Periodic job( \([^)]*\))?: ", "", text)
-    text = re.sub(r"^The hourly job: ", "", text)
-    end = re.search(r"(?<=[.;])\s", text)
-    text = text[: end.start()] if end else text
-    text = text.replace("``", "`").replace("|", "\\|")
-    return text[:1].upper() + text[1:]
-
-
 def jobs_table() -> str:
     from essmon.core.scheduler import JOBS
 
@@ -173,11 +163,10 @@ def jobs_table() -> str:
         interval = every(job.interval)
         if job.setting:
             default = defaults[job.setting].default
-            interval = f"`{job.setting}` (default {every(timedelta(seconds=int(default)))})"  # type: ignore[arg-type]
+            interval = f"`{job.setting}` (default {every(timedelta(seconds=int(str(default))))})"
         function = job.func_path.removeprefix("essmon.")
-        lines.append(
-            f"| `{job.name}` | {interval} | `{function}` | {_first_sentence(job.func.__doc__)} |"
-        )
+        does = job.does.replace("|", "\\|")
+        lines.append(f"| `{job.name}` | {interval} | `{function}` | {does} |")
     return "\n".join(lines) + "\n"
 
 

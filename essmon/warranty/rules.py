@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from essmon.core.jst import JST  # the seed is a Japanese contract: Japanese calendar days
+from essmon.core.jst import JST  # the warranty is a Japanese contract: Japanese calendar days
 from essmon.warranty.catalogue import Term
 
 REGISTRATION_MONTHS = 3
