@@ -109,6 +109,33 @@ def test_the_docs_name_only_files_in_the_repository():
     assert [m.group() for t in texts for m in outside.finditer(t)] == []
 
 
+def test_the_names_the_docs_give_exist():
+    """A function, class or constant the docs name in a module of essmon
+    (`telemetry.connectivity.offline_silence`, `core.scheduler.JOBS`) is there."""
+    import importlib
+    import importlib.util
+    import re
+
+    from essmon.core import docgen
+
+    missing = []
+    for doc in docgen.DOCS:
+        text = doc.read_text(encoding="utf-8")
+        for dotted in set(
+            re.findall(r"`(?:essmon\.)?([a-z_]+(?:\.[a-z_]+)+)\.([A-Za-z_]\w*)(?:\(\))?`", text)
+        ):
+            module, name = f"essmon.{dotted[0]}", dotted[1]
+            try:
+                spec = importlib.util.find_spec(module)
+            except ModuleNotFoundError:
+                continue
+            if spec is None or spec.submodule_search_locations is not None:
+                continue  # not a module of ours (or a package: `telemetry.Sample` is a model)
+            if not hasattr(importlib.import_module(module), name):
+                missing.append(f"{doc.name}: {module}.{name}")
+    assert missing == []
+
+
 # --- management commands -------------------------------------------------------------------
 
 
