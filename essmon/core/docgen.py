@@ -20,7 +20,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent  # essmon/
 ROOT = PACKAGE.parent
-DOCS = (*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md")
+# a checkout's docs (an installed package has none: then there is nothing to check)
+DOCS = tuple(p for p in (*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md") if p.exists())
 CONFIGURATION = ROOT / "docs" / "configuration.md"
 
 REGION = re.compile(
