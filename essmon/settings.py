@@ -150,7 +150,7 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
-# The seed's rule (8-16 characters, lowercase, uppercase and digits) and two more; each
+# The product's rule (8-16 characters, lowercase, uppercase and digits) and two more; each
 # states itself in the password fields' help text and refuses with its own message.
 AUTH_PASSWORD_VALIDATORS = [
     {
@@ -248,7 +248,7 @@ TASKS = {
     }
 }
 
-# Registration rules (the seed: the provisional link is valid for about a week).
+# Registration rules (the product's: the provisional link is valid for about a week).
 ACTIVATION_DAYS = env_int("ESSMON_ACTIVATION_DAYS", 7)
 EMAIL_CHANGE_HOURS = env_int("ESSMON_EMAIL_CHANGE_HOURS", 24)
 GATEWAY_PASSWORD_FAILURES_PER_HOUR = env_int("ESSMON_GATEWAY_PASSWORD_FAILURES_PER_HOUR", 10)

@@ -71,7 +71,7 @@ def new_tab(browser: Browser, live_server, **options) -> Page:
 
 
 def log_in(page: Page, email: str) -> None:
-    """The monitoring site's own login page, as the seed describes it."""
+    """The monitoring site's own login page, as the product has it."""
     page.goto(page.base_url + "/monitoring/login/")
     expect(page.get_by_role("heading", name="ログイン")).to_be_visible()
     page.get_by_label("ユーザID(メールアドレス)").fill(email)

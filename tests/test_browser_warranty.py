@@ -8,10 +8,10 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from essmon.core.jst import JST
 from essmon.dealers import services as dealer_services
 from essmon.gateways.models import Gateway
 from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState
-from essmon.warranty.rules import JST
 from tests import factories
 from tests.browsing import fits_width, log_in
 

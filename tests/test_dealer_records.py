@@ -20,6 +20,7 @@ from django.utils import timezone
 from essmon.alerts import services as alert_services
 from essmon.alerts.models import Alert
 from essmon.commands.models import Command
+from essmon.core.jst import JST
 from essmon.core.scheduler import JOBS
 from essmon.dealers import services
 from essmon.dealers.models import DealerAccess
@@ -29,7 +30,6 @@ from essmon.telemetry.ingest import record_status
 from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState
 from essmon.warranty import services as warranty_services
 from essmon.warranty.models import DateChange, WarrantyDates
-from essmon.warranty.rules import JST
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -80,7 +80,8 @@ def _rollup(gw, period, start, **kwh):
 def test_history_views_read_their_rollups_and_give_the_ratios():
     from datetime import date, datetime
 
-    from essmon.monitoring.services import JST, energy_history
+    from essmon.core.jst import JST
+    from essmon.monitoring.services import energy_history
 
     gw = factories.connected_gateway()
     _rollup(gw, "day", datetime(2026, 5, 1, tzinfo=JST), pv_kwh=20, load_kwh=10,

@@ -11,10 +11,11 @@ from django.utils import timezone
 
 from essmon.accounts import services as account_services
 from essmon.accounts.models import TermsVersion
+from essmon.core.jst import JST
 from essmon.gateways.models import Gateway
 from essmon.warranty import services as warranty_services
 from essmon.warranty.models import DateChange, WarrantyDates
-from essmon.warranty.rules import JST, earliest_date_in_time
+from essmon.warranty.rules import earliest_date_in_time
 from tests import factories
 
 pytestmark = pytest.mark.django_db

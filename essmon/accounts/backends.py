@@ -9,7 +9,7 @@ REFUSAL_ATTRIBUTE = "essmon_login_refusal"
 
 
 class EmailBackend(ModelBackend):
-    """Log in by mail address, matched exactly as typed (the seed: IDs are case-sensitive)."""
+    """Log in by mail address, matched exactly as typed (the product's rule: IDs are case-sensitive)."""
 
     def authenticate(self, request, username=None, password=None, email=None, **kwargs):
         email = email or username

@@ -1,4 +1,4 @@
-"""Forms of the registration and management sites. Labels are the seed's words."""
+"""Forms of the registration and management sites. Labels are the product's own Japanese words."""
 
 from __future__ import annotations
 

@@ -29,7 +29,7 @@ class UserManager(BaseUserManager["User"]):
 
 
 class User(AbstractBaseUser, PermissionsMixin):
-    """An account. The user ID is the mail address, compared exactly as typed (the seed:
+    """An account. The user ID is the mail address, compared exactly as typed (the product's rule:
     IDs are case-sensitive); uniqueness ignores case so that two accounts never differ
     only by the case of their address."""
 

@@ -1,6 +1,6 @@
 """The password rules (settings.AUTH_PASSWORD_VALIDATORS), each with its own message.
 
-The seed's rule is 8-16 characters with lowercase, uppercase and digits (all three); on
+The product's rule is 8-16 characters with lowercase, uppercase and digits (all three); on
 top of it a password may not be like the mail address nor a commonly used one. Every
 rule says itself before the person types: the password fields' help text is built from
 these validators' ``get_help_text`` (:func:`password_rules`), so the text on the page and
@@ -27,7 +27,7 @@ def _errors(errors: list[ValidationError]) -> None:
 
 
 class PasswordLengthValidator:
-    """8~16文字 (the seed's lengths by default)."""
+    """8~16文字 (the product's lengths by default)."""
 
     def __init__(self, min_length: int = 8, max_length: int = 16) -> None:
         self.min_length = min_length

@@ -61,7 +61,10 @@ class AlertError(ValueError):
     """An alert action that cannot be done; the message is for the user (Japanese)."""
 
 
-def offline_after() -> timedelta:
+def offline_alert_silence() -> timedelta:
+    """How long a claimed gateway is silent before its offline alert (通信途絶) opens and its
+    people are mailed (ESSMON_ALERT_OFFLINE_SECONDS). Not the silence after which a gateway
+    counts as offline: that is ``telemetry.connectivity.offline_silence``."""
     return timedelta(seconds=settings.ALERT_OFFLINE_SECONDS)
 
 
@@ -244,7 +247,7 @@ def _open_alerts(kind: str) -> dict[tuple[int, str], Alert]:
 def check_offline(now: datetime, outcome: Outcome) -> None:
     """A claimed gateway silent past ``ALERT_OFFLINE_SECONDS`` has an offline alert; it
     closes once the gateway has been heard for ``ALERT_RECOVERY_SECONDS``."""
-    limit = now - offline_after()
+    limit = now - offline_alert_silence()
     open_ = _open_alerts(Kind.OFFLINE)
     # heard since it was registered: a gateway tested at the factory and not yet installed
     # is not "offline", and its dealer would be mailed about every system not yet set up
@@ -266,7 +269,7 @@ def check_offline(now: datetime, outcome: Outcome) -> None:
         return _open_for(
             live.gateway_id, kind=Kind.OFFLINE, since=live.last_seen_at, severity=Severity.MAJOR,
             title="ゲートウェイからの通信が途絶えています",
-            detail=f"{_minutes(offline_after())}以上、ゲートウェイから通信がありません。",
+            detail=f"{_minutes(offline_alert_silence())}以上、ゲートウェイから通信がありません。",
             action="ゲートウェイの電源、LANケーブル、ルーターとインターネット回線をご確認ください。"
             "停電や工事の後は、ゲートウェイの再起動が必要な場合があります。",
             now=now,
@@ -301,7 +304,7 @@ def we_are_deaf(now: datetime) -> bool:
     total = active.count()
     if total < MASS_SILENCE_MIN_FLEET:
         return False
-    silent = active.filter(last_seen_at__lte=now - offline_after()).count()
+    silent = active.filter(last_seen_at__lte=now - offline_alert_silence()).count()
     return silent > total * MASS_SILENCE_SHARE
 
 
@@ -380,7 +383,7 @@ def check_battery_temperature(now: datetime, outcome: Outcome) -> None:
     alert; it closes when it has stayed ``TEMPERATURE_BAND_C`` below."""
     limit = settings.ALERT_BATTERY_TEMP_C
     open_ = _open_alerts(Kind.BATTERY_TEMP)
-    fresh = now - offline_after()
+    fresh = now - offline_alert_silence()
     hot = GatewayLiveState.objects.filter(
         last_sample_ts__gte=fresh,
         latest__battery_temp_c__gt=limit,

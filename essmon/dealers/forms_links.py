@@ -1,4 +1,4 @@
-"""Forms of the customer's 保守を任せる販売店様の管理. Labels are the seed's words."""
+"""Forms of the customer's 保守を任せる販売店様の管理. Labels are the product's own Japanese words."""
 
 from __future__ import annotations
 

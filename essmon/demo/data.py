@@ -13,13 +13,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from essmon.accounts.models import User
+from essmon.core.jst import JST
 from essmon.dealers.models import Dealer, MaintenanceStaff
 from essmon.dealers.services import link_dealer, new_dealer_code
 from essmon.gateways.models import Gateway, Site
@@ -34,8 +34,6 @@ from essmon.simulator.state import entry, save_state
 from essmon.telemetry.ingest import ingest_samples
 from essmon.telemetry.rollups import rollup_energy
 from essmon.warranty.services import change_dates
-
-JST = ZoneInfo("Asia/Tokyo")
 
 OPERATOR_EMAIL = "operator@essmon.example"
 CUSTOMER_EMAIL = "customer@essmon.example"
@@ -63,7 +61,7 @@ class DemoData:
 
 
 def _demo_password() -> str:
-    # satisfies the seed's rule: lower, upper and digits, 16 characters
+    # satisfies the password rule: lower, upper and digits, 16 characters
     return "Demo" + secrets.token_hex(6)[:10] + "7x"
 
 

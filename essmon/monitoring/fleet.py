@@ -34,7 +34,7 @@ from essmon.dealers.access import visible_gateways
 from essmon.gateways.models import Gateway
 from essmon.gateways.search import search
 from essmon.monitoring.services import jst_day_bounds, today_jst
-from essmon.telemetry.connectivity import offline_after
+from essmon.telemetry.connectivity import offline_silence
 from essmon.telemetry.models import EnergyRollup
 from essmon.warranty.services import at_risk_ids, states_for
 
@@ -151,7 +151,7 @@ def fleet(user: User, query: FleetQuery, *, now: datetime) -> QuerySet[Gateway]:
 
 def online_now(now: datetime) -> Q:
     """Heard within the offline threshold, and no last will since (the live panel's rule)."""
-    return Q(live__last_seen_at__gt=now - offline_after(), live__connection_lost=False)
+    return Q(live__last_seen_at__gt=now - offline_silence(), live__connection_lost=False)
 
 
 def _live_columns(now: datetime) -> dict:

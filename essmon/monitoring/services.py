@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.db.models import Func, IntegerField, Sum
@@ -18,18 +17,15 @@ from django.utils import timezone
 from essmon.accounts.models import User
 from essmon.commands.models import Command
 from essmon.commands.services import request_setting_change
+from essmon.core.jst import JST
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services import record_change
 from essmon.gateways.models import Gateway
 from essmon.gateways.schema import Setting
 from essmon.monitoring.forms import describe_value
 from essmon.telemetry.connectivity import is_online
-from essmon.telemetry.models import EnergyRollup, GatewayLiveState, Sample
+from essmon.telemetry.models import COUNTERS, EnergyRollup, GatewayLiveState, Sample
 
-JST = ZoneInfo("Asia/Tokyo")
-COUNTERS = (
-    "pv_kwh", "load_kwh", "grid_import_kwh", "grid_export_kwh", "charge_kwh", "discharge_kwh"
-)  # fmt: skip
 MARKS = ("filled", "missing")
 # A sample older than this is shown as stale: gateways report every minute or faster.
 STALE_AFTER = timedelta(minutes=3)

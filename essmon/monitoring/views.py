@@ -27,11 +27,12 @@ from django_htmx.http import HttpResponseClientRedirect
 from essmon.accounts.views.auth import login_view
 from essmon.alerts.models import Alert
 from essmon.commands.models import Command
+from essmon.core.jst import JST
 from essmon.core.spreadsheet import safe_row
 from essmon.dealers.access import Purpose, gateway_or_404, is_operator, visible_gateways
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services import record_view
-from essmon.gateways.schema import MODES, SettingError, schema_for
+from essmon.gateways.schema import MODES, Setting, SettingError, schema_for
 from essmon.monitoring import services
 from essmon.monitoring.fleet import (
     STATUSES,
@@ -137,7 +138,7 @@ def fleet_csv(request: HttpRequest) -> HttpResponse:
         raise Http404("the fleet table is for dealers and operators")
     now = timezone.now()
     query = FleetQuery.from_params(request.GET)
-    name = f"gateways_{timezone.localtime(now, services.JST):%Y%m%d_%H%M}.csv"
+    name = f"gateways_{timezone.localtime(now, JST):%Y%m%d_%H%M}.csv"
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     response.write("\ufeff")
@@ -150,7 +151,7 @@ def fleet_csv(request: HttpRequest) -> HttpResponse:
 
 def _fleet_csv_row(gw) -> list:
     status = "オンライン" if gw.online else "オフライン" if gw.last_seen else "未接続"
-    last_seen = timezone.localtime(gw.last_seen, services.JST) if gw.last_seen else None
+    last_seen = timezone.localtime(gw.last_seen, JST) if gw.last_seen else None
     return [
         gw.gateway_id,
         gw.site.name if gw.site else "",
@@ -400,7 +401,7 @@ def history_csv(request: HttpRequest, gateway_id: str) -> HttpResponse:
         curve = services.day_curve(gateway, day=anchor)
         writer.writerow(["日時", *CURVE_LABELS.values()])
         for index, ts in enumerate(curve["ts"]):
-            when = datetime.fromtimestamp(ts, tz=services.JST)
+            when = datetime.fromtimestamp(ts, tz=JST)
             writer.writerow(
                 [when.strftime("%Y-%m-%d %H:%M:%S"), *(curve[n][index] for n in CURVE_LABELS)]
             )
@@ -467,15 +468,6 @@ def settings_page(request: HttpRequest, gateway_id: str) -> HttpResponse:
     )
 
 
-_SETTINGS = [
-    ("mode", "運転モード"),
-    ("charge_window", "充電時間帯"),
-    ("discharge_window", "放電時間帯"),
-    ("reserve_soc_pct", "停電時用の蓄電残量"),
-    ("export_limit_w", "売電上限"),
-]
-
-
 @login_required_here
 @require_GET
 def settings_progress(request: HttpRequest, gateway_id: str) -> HttpResponse:
@@ -501,7 +493,7 @@ def _progress_context(gateway, live_state: GatewayLiveState | None) -> dict:
     """The changes' progress and 現在の設定: the page refreshes both while a change is on
     its way, or applied but not yet in the gateway's latest report of its settings."""
     log = services.setting_log(gateway)
-    setting_labels = dict(_SETTINGS)
+    setting_labels = dict(Setting.choices)
     in_force = (live_state.settings_in_force if live_state else None) or {}
     status_ts = live_state.status_ts if live_state else None
     recent = timezone.now() - SETTLE_WINDOW
@@ -514,7 +506,9 @@ def _progress_context(gateway, live_state: GatewayLiveState | None) -> dict:
     )
     waiting = any(c.status in Command.OPEN for c in log)
     return {
-        "in_force": [(label, describe_value(key, in_force.get(key))) for key, label in _SETTINGS],
+        "in_force": [
+            (label, describe_value(key, in_force.get(key))) for key, label in Setting.choices
+        ],
         "status_ts": status_ts,
         "firmware": live_state.firmware if live_state else "",
         "settling": settling,

@@ -9,7 +9,7 @@ from essmon.warranty.forms import WarrantyDatesFields
 
 
 class RegistrationForm(PersonFieldsMixin, GatewayFieldsMixin, SiteFieldsMixin, WarrantyDatesFields):
-    """お客様情報の登録 — every field of the seed's input form."""
+    """お客様情報の登録 — every field of the product's input form."""
 
     email = forms.EmailField(
         label="メールアドレス",

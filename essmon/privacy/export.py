@@ -24,7 +24,7 @@ from essmon.alerts.models import Alert, MailOptOut
 from essmon.commands.models import Command
 from essmon.dealers.models import DealerAccess, DealerLink, ProvisionRecord
 from essmon.gateways.models import Gateway
-from essmon.telemetry.models import EnergyRollup
+from essmon.telemetry.models import COUNTERS, EnergyRollup
 from essmon.warranty.models import DateChange, RecordedLapse, WarrantyDates
 
 logger = logging.getLogger(__name__)
@@ -249,17 +249,7 @@ def _alerts(gateway: Gateway) -> Iterator[dict[str, Any]]:
         }
 
 
-ENERGY_FIELDS = (
-    "pv_kwh",
-    "load_kwh",
-    "grid_import_kwh",
-    "grid_export_kwh",
-    "charge_kwh",
-    "discharge_kwh",
-    "samples",
-    "filled",
-    "missing",
-)
+ENERGY_FIELDS = (*COUNTERS, "samples", "filled", "missing")
 
 
 def _daily_energy(gateway: Gateway) -> Iterator[dict[str, Any]]:

@@ -23,7 +23,11 @@ from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState
 logger = logging.getLogger(__name__)
 
 
-def offline_after() -> timedelta:
+def offline_silence() -> timedelta:
+    """How long a gateway is silent before it counts as offline (ESSMON_OFFLINE_AFTER_MINUTES):
+    its connectivity interval closes, and the fleet table and the warranty's connection
+    record count it offline. Not the offline alert's threshold: that is
+    ``alerts.services.offline_alert_silence``."""
     return timedelta(minutes=settings.OFFLINE_AFTER_MINUTES)
 
 
@@ -90,7 +94,7 @@ def record_contacts(
         # below; otherwise the silence would vanish from the history the warranty reads.
         silent_until = dict(
             GatewayLiveState.objects.filter(
-                gateway_id__in=ids, last_seen_at__lte=now - offline_after()
+                gateway_id__in=ids, last_seen_at__lte=now - offline_silence()
             ).values_list("gateway_id", "last_seen_at")
         )
         if connection.vendor == "postgresql":
@@ -214,7 +218,7 @@ def is_online(state: GatewayLiveState | None, *, now: datetime | None = None) ->
     return (
         state is not None
         and not state.connection_lost
-        and state.last_seen_at > now - offline_after()
+        and state.last_seen_at > now - offline_silence()
     )
 
 
@@ -231,12 +235,12 @@ def close_silent_intervals(*, now: datetime | None = None) -> int:
     at the last message heard. One gateway's failure does not stop the others."""
     now = now or timezone.now()
     silent = ConnectivityInterval.objects.filter(
-        online_until__isnull=True, gateway__live__last_seen_at__lte=now - offline_after()
+        online_until__isnull=True, gateway__live__last_seen_at__lte=now - offline_silence()
     ).values_list("gateway_id", flat=True)
     closed = 0
     for gateway_id in list(silent):
         try:
-            closed += _go_offline(gateway_id, now=now, unless_heard_since=now - offline_after())
+            closed += _go_offline(gateway_id, now=now, unless_heard_since=now - offline_silence())
         except Exception:
             logger.exception("could not close the connectivity interval of gateway %s", gateway_id)
     return closed

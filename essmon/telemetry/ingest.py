@@ -15,13 +15,14 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from essmon.gateways.models import Gateway
+from essmon.gateways.schema import MODES, Setting
 from essmon.telemetry.connectivity import (
     ContactBuffer,
     Newest,
     record_contact,
     record_contacts,
 )
-from essmon.telemetry.models import GatewayEvent, Sample
+from essmon.telemetry.models import COUNTERS, GatewayEvent, Sample
 from essmon.telemetry.partitions import oldest_accepted_ts
 
 # the protocol's limit on one message's body, over HTTPS and over MQTT alike
@@ -36,16 +37,11 @@ NUMBERS: dict[str, tuple[float, float]] = {
     "battery_w": (-POWER_LIMIT_W, POWER_LIMIT_W),
     "soc_pct": (0.0, 100.0),
     "battery_temp_c": (-40.0, 100.0),
-    "pv_kwh": (0.0, math.inf),
-    "load_kwh": (0.0, math.inf),
-    "grid_import_kwh": (0.0, math.inf),
-    "grid_export_kwh": (0.0, math.inf),
-    "charge_kwh": (0.0, math.inf),
-    "discharge_kwh": (0.0, math.inf),
+    **dict.fromkeys(COUNTERS, (0.0, math.inf)),
 }
 CHOICES: dict[str, frozenset[str]] = {
     "pcs_state": frozenset({"running", "standby", "stopped", "fault"}),
-    "pcs_mode": frozenset({"economy", "green", "storage_priority"}),
+    "pcs_mode": frozenset(MODES),
 }
 SEQ_MAX = 2**63 - 1
 
@@ -336,7 +332,7 @@ def _as_datetime(value: object) -> datetime:
 
 # --- status (heartbeat) -----------------------------------------------------------------
 
-SETTING_KEYS = {"mode", "charge_window", "discharge_window", "reserve_soc_pct", "export_limit_w"}
+SETTING_KEYS = frozenset(Setting.values)
 
 
 def _window(name: str, value: object) -> list[str]:

@@ -105,6 +105,11 @@ class Counter(models.TextChoices):
     DISCHARGE = "discharge_kwh", "放電量"
 
 
+# The counters' field names, in the protocol's order: the one list the service uses
+# (rollups, the monitoring pages, the data export, the ingest's bounds).
+COUNTERS: tuple[str, ...] = tuple(Counter.values)
+
+
 class CounterDiscontinuity(models.Model):
     """A pair of consecutive samples across which one counter was impossible: it went down
     (the device was reset or replaced) or grew by more than the system's rating allows in

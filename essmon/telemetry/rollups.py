@@ -21,31 +21,24 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from essmon.core.jst import JST, JST_OFFSET
 from essmon.gateways.models import Gateway
 from essmon.gateways.schema import SUPPLY_KW, schema_for
-from essmon.telemetry.models import CounterDiscontinuity, EnergyRollup, RollupWatermark, Sample
+from essmon.telemetry.models import (
+    COUNTERS,
+    CounterDiscontinuity,
+    EnergyRollup,
+    RollupWatermark,
+    Sample,
+)
 
 logger = logging.getLogger(__name__)
 
-COUNTERS = (
-    "pv_kwh",
-    "load_kwh",
-    "grid_import_kwh",
-    "grid_export_kwh",
-    "charge_kwh",
-    "discharge_kwh",
-)
-# Days and months are Japanese calendar days and months whatever ESSMON_TIME_ZONE says:
-# changing that setting must not move the boundaries of rollups already made. Japan has had
-# no daylight saving time since 1951, so the offset is fixed and the SQL can use it as is.
-JST = ZoneInfo("Asia/Tokyo")
-JST_OFFSET = 9 * 3600
 HOUR = 3600
 DAY = 24 * HOUR
 # Each run rereads the samples received this long before the previous run started: an

@@ -24,7 +24,7 @@ CATALOGUE: dict[str, Term] = {
     "KP-GWBT-A": Term("住宅用蓄電システム", standard_years=10, extended_years=15),
     "KP-GWBT-C": Term("産業用蓄電システム", standard_years=10, extended_years=15),
 }
-# The seed's terms: a gateway model missing from the catalogue is not left without warranty.
+# The product's warranty terms: a gateway model missing from the catalogue is not left without warranty.
 DEFAULT_TERM = Term("蓄電システム", standard_years=10, extended_years=15)
 
 

@@ -18,8 +18,9 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from essmon.core.japanese import format_postal_code
+from essmon.core.jst import JST
 from essmon.gateways.models import Gateway
-from essmon.warranty.rules import JST, Policy, Status, WarrantyState
+from essmon.warranty.rules import Policy, Status, WarrantyState
 
 GOTHIC, MINCHO = "HeiseiKakuGo-W5", "HeiseiMin-W3"
 for _font in (GOTHIC, MINCHO):

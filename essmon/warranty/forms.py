@@ -9,8 +9,8 @@ from django import forms
 from django.utils import timezone
 
 from essmon.core.japanese import to_halfwidth_ascii
+from essmon.core.jst import JST
 from essmon.core.text import SafeTextForm
-from essmon.warranty.rules import JST
 
 EARLIEST = date(2000, 1, 1)
 # What people type where the browser shows no date picker: 2024-03-15, 2024/3/15, 2024.3.15,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from essmon.core.jst import JST
 from essmon.gateways.models import Gateway
 from essmon.warranty.catalogue import term_for
-from essmon.warranty.rules import JST, registration_outlook
+from essmon.warranty.rules import registration_outlook
 
 
 def warranty_outlook(data: dict, *, at_once: bool) -> str:

@@ -12,13 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
+from essmon.core.jst import JST  # the warranty is a Japanese contract: Japanese calendar days
 from essmon.warranty.catalogue import Term
 
-# The seed is a Japanese contract: its days are Japanese calendar days whatever
-# ESSMON_TIME_ZONE says (as for the energy rollups).
-JST = ZoneInfo("Asia/Tokyo")
 REGISTRATION_MONTHS = 3
 
 

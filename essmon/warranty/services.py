@@ -22,6 +22,7 @@ from essmon.dealers.models import DealerAccess
 from essmon.dealers.services import acting_as, maintenance_staff, record_change
 from essmon.gateways.models import Gateway
 from essmon.notifications.services import queue_mail
+from essmon.telemetry.connectivity import offline_silence
 from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState
 from essmon.warranty.catalogue import term_for
 from essmon.warranty.models import DateChange, OfflineWarning, RecordedLapse, WarrantyDates
@@ -60,7 +61,7 @@ def current_policy() -> Policy:
     return Policy(
         lapse_days=settings.WARRANTY_LAPSE_DAYS,
         warn_days=parse_warn_days(settings.WARRANTY_WARN_DAYS),
-        offline_after=timedelta(minutes=settings.OFFLINE_AFTER_MINUTES),
+        offline_after=offline_silence(),
     )
 
 

@@ -33,7 +33,7 @@ def login_view(
     template: str = "accounts/auth/login.html",
     default_next: str = "accounts:menu",
 ) -> HttpResponse:
-    """Both sites' login (the seed's モニタリングサイト has a login page of its own for the
+    """Both sites' login (the product's モニタリングサイト has a login page of its own for the
     same account): ``template`` is the page, ``default_next`` where a login lands."""
     if request.user.is_authenticated:
         return redirect(default_next)
