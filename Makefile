@@ -32,6 +32,7 @@ lint: deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/essmon makemigrations --check --dry-run
+	$(BIN)/mypy
 
 format: deps
 	$(BIN)/ruff format .

@@ -21,6 +21,7 @@ from essmon.accounts.forms import (
     ProfileForm,
     SiteForm,
 )
+from essmon.accounts.http import AuthenticatedRequest
 from essmon.accounts.models import AccountToken, User
 from essmon.accounts.tokens import find_token
 from essmon.accounts.validators import password_rules
@@ -51,7 +52,7 @@ def customer_only(view):
     finds nothing."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapper(request: AuthenticatedRequest, *args, **kwargs) -> HttpResponse:
         if request.user.role != User.Role.CUSTOMER or access.is_operator(request.user):
             if access.dealer_of(request.user) is not None:
                 return redirect("dealers:menu")
@@ -68,7 +69,7 @@ SITE_KEY = "add_gateway_site"
 
 @login_required
 @require_GET
-def menu(request: HttpRequest) -> HttpResponse:
+def menu(request: AuthenticatedRequest) -> HttpResponse:
     if access.dealer_of(request.user) is not None:
         return redirect("dealers:menu")
     if access.is_operator(request.user):
@@ -95,7 +96,7 @@ def menu(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: AuthenticatedRequest) -> HttpResponse:
     if access.dealer_of(request.user) is not None:
         return redirect("dealers:menu")  # a dealer's account page is its menu
     if access.is_operator(request.user):
@@ -117,7 +118,7 @@ def _profile_initial(user) -> dict:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def profile(request: HttpRequest) -> HttpResponse:
+def profile(request: AuthenticatedRequest) -> HttpResponse:
     if access.dealer_of(request.user) is not None:
         return redirect("dealers:profile")
     if access.is_operator(request.user):
@@ -138,7 +139,7 @@ def profile(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def email_change(request: HttpRequest) -> HttpResponse:
+def email_change(request: AuthenticatedRequest) -> HttpResponse:
     form = EmailChangeForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         new_email = form.cleaned_data["email"].strip()
@@ -172,7 +173,7 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def password_change(request: HttpRequest) -> HttpResponse:
+def password_change(request: AuthenticatedRequest) -> HttpResponse:
     form = PasswordChangeForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         request.user.set_password(form.cleaned_data["new_password"])
@@ -231,7 +232,7 @@ def gateway_add_site(request: HttpRequest) -> HttpResponse:
 @login_required
 @customer_only
 @require_http_methods(["GET", "POST"])
-def gateway_add_confirm(request: HttpRequest) -> HttpResponse:
+def gateway_add_confirm(request: AuthenticatedRequest) -> HttpResponse:
     gateway_form = GatewayForm(
         kept(request, GATEWAY_KEY) or None,
         verified_gateway_id=verified_gateway_id(request, GATEWAY_VERIFIED_KEY),
