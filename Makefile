@@ -34,6 +34,7 @@ lint: deps
 	$(BIN)/essmon makemigrations --check --dry-run
 	# the apps' layer order (pyproject.toml [tool.importlinter], docs/architecture.md "Layers")
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 format: deps
 	$(BIN)/ruff format .

@@ -163,7 +163,8 @@ class PersonFieldsMixin(SafeTextForm):
         return _normalized(self.cleaned_data["phone"], normalize_phone)
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # the dict super().clean() returns
         if cleaned.get("department") and not cleaned.get("company_name"):
             self.add_error("company_name", "部署名を入力する場合は法人名も入力してください。")
         _whole_address(self, cleaned, POSTAL_TARGETS["user"])
@@ -225,7 +226,8 @@ class GatewayFieldsMixin(SafeTextForm):
         return self.cleaned_data["gateway_password"].strip()
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # the dict super().clean() returns
         gateway_id = cleaned.get("gateway_id")
         password_left_empty = cleaned.get("gateway_password") == ""
         if gateway_id and password_left_empty and gateway_id != self.verified_gateway_id:
@@ -249,7 +251,8 @@ class SiteFieldsMixin(SafeTextForm):
         return _normalized(self.cleaned_data["site_postal_code"], normalize_postal_code)
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # the dict super().clean() returns
         _whole_address(self, cleaned, POSTAL_TARGETS["site"])
         return cleaned
 
@@ -294,7 +297,8 @@ class ActivationForm(SafeTextForm):
         return validate_new_password(self.cleaned_data["password"], self.user)
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # the dict super().clean() returns
         if cleaned.get("password") and cleaned.get("password") != cleaned.get("password_confirm"):
             self.add_error("password_confirm", "パスワードが一致しません。")
         return cleaned
@@ -379,7 +383,8 @@ class EmailChangeForm(SafeTextForm):
         return _current_password(self.request, self.cleaned_data["current_password"])
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # the dict super().clean() returns
         email, confirm = cleaned.get("email"), cleaned.get("email_confirm")
         if email and confirm and email.strip() != confirm.strip():
             self.add_error("email_confirm", "メールアドレスが一致しません。")
@@ -413,7 +418,8 @@ class PasswordChangeForm(SafeTextForm):
         return validate_new_password(self.cleaned_data["new_password"], self.user)
 
     def clean(self):
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # the dict super().clean() returns
         new, confirm = cleaned.get("new_password"), cleaned.get("new_password_confirm")
         if new and confirm and new != confirm:
             self.add_error("new_password_confirm", "パスワードが一致しません。")

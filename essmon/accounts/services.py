@@ -101,7 +101,7 @@ def register_customer(
     terms: TermsVersion,
     client_address: str,
     gateway_password: str | None = None,
-    verified: dict | None = None,
+    verified: dict[str, object] | None = None,
     grid_connection_date: date | None = None,
     received_date: date | None = None,
 ) -> None:
@@ -197,7 +197,7 @@ def mail_link(
     kind: str,
     new_email: str = "",
     supersede: bool = True,
-    extra: dict | None = None,
+    extra: dict[str, object] | None = None,
 ) -> AccountToken:
     """Mail a single-use link; with ``supersede``, earlier unused links of the same purpose
     stop working.
@@ -227,7 +227,7 @@ def notify_existing_account(user: User, *, reserved: Gateway | None = None) -> N
     """Someone registered with this address again (the mail limits were applied by the
     caller). A provisional account gets a fresh activation link; an active one a reminder
     to log in. ``reserved``: the gateway now held for the account, for it to claim."""
-    context = {"user": user, "reserved": reserved}
+    context: dict[str, object] = {"user": user, "reserved": reserved}
     if reserved is not None:
         context["reserved_until"] = timezone.now() + timedelta(days=settings.ACTIVATION_DAYS)
     if user.is_provisional:
@@ -581,7 +581,7 @@ def add_gateway(
     site: SiteInput,
     client_address: str,
     gateway_password: str | None = None,
-    verified: dict | None = None,
+    verified: dict[str, object] | None = None,
     grid_connection_date: date | None = None,
     received_date: date | None = None,
 ) -> Gateway:

@@ -106,9 +106,10 @@ class UserAttributeSimilarityValidator(password_validation.UserAttributeSimilari
         names = []
         for attribute in self.user_attributes:
             try:
-                names.append(str(get_user_model()._meta.get_field(attribute).verbose_name))
+                field = get_user_model()._meta.get_field(attribute)
             except FieldDoesNotExist:
                 continue  # Django ignores attributes the user model lacks: so does the text
+            names.append(str(getattr(field, "verbose_name", attribute)))  # a relation has none
         return f"{'・'.join(names)}と似た文字列は使えません。" if names else ""
 
 

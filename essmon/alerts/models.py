@@ -46,7 +46,7 @@ class Kind(models.TextChoices):
 # as a fault (the catalogue's 軽故障 / 重故障 / 緊急); the other kinds are not faults of the
 # system as such: a silent gateway (a router or line outage, a power cut) is one to look
 # into, a hot battery a warning, a charge that does not move one to have inspected.
-KIND_SEVERITY_WORDS = {
+KIND_SEVERITY_WORDS: dict[str, str] = {
     Kind.OFFLINE: "要確認(通信の途絶です。蓄電システムの故障とは限りません)",
     Kind.BATTERY_TEMP: "警告(蓄電池が高温です)",
     Kind.SOC_STUCK: "要点検(蓄電残量の計測に異常がある可能性があります)",

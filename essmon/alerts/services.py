@@ -17,9 +17,10 @@ when it has really recovered.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -186,7 +187,7 @@ def open_alert(
     return alert
 
 
-def _open_for(gateway_id: int, **alert) -> str:
+def _open_for(gateway_id: int, **alert: Any) -> str:
     """The checks' way to open: "opened", or "" when the gateway is not (or no longer)
     registered or the alert is open already."""
     gateway = Gateway.objects.select_related("site", "owner").get(pk=gateway_id)
@@ -219,7 +220,7 @@ def settle(alert: Alert, *, present: bool, gone_since: datetime | None, now: dat
     return True
 
 
-def _each(items: Iterable, check: Callable, outcome: Outcome, what: str) -> None:
+def _each(items: Iterable[Any], check: Callable[[Any], str], outcome: Outcome, what: str) -> None:
     """Run ``check`` per gateway: one gateway's failure is logged and the others go on."""
     for item in items:
         try:
@@ -336,13 +337,13 @@ def check_faults(now: datetime, outcome: Outcome) -> None:
     for event in recent:
         newest.setdefault((event.gateway_id, event.code), event)
     for pair in set(open_) - set(newest):  # open for longer than the look-back: rare
-        event = (
+        last = (
             GatewayEvent.objects.filter(gateway_id=pair[0], code=pair[1])
             .order_by("-received_at", "-ts", "-pk")
             .first()
         )
-        if event is not None:
-            newest[pair] = event
+        if last is not None:
+            newest[pair] = last
     catalogue = fault_catalogue()
 
     def severity_of(event: GatewayEvent) -> str:
@@ -360,7 +361,7 @@ def check_faults(now: datetime, outcome: Outcome) -> None:
         if alert is not None:
             gone = min(event.ts, event.received_at) if event is not None and not started else None
             return "closed" if settle(alert, present=started, gone_since=gone, now=now) else ""
-        if not started:
+        if not started or event is None:  # (started implies an event)
             return ""
         entry = catalogue.get(event.code)
         return _open_for(
@@ -425,18 +426,18 @@ def check_soc_stuck(*, now: datetime | None = None) -> str:
     outcome = Outcome()
     window = timedelta(hours=settings.ALERT_SOC_STUCK_HOURS)
     stats = {
-        row["gateway"]: row
+        row["gateway_id"]: row
         # received_at as well: it is indexed, ts alone is not (it comes second in the key)
         for row in Sample.objects.filter(
             ts__gt=now - window, ts__lte=now, received_at__gt=now - window - RECEIPT_SLACK
         )
-        .values("gateway")
+        .values("gateway_id")
         .annotate(n=Count("ts"), lo=Min("soc_pct"), hi=Max("soc_pct"), flow=Avg(Abs("battery_w")))
     }
     open_ = _open_alerts(Kind.SOC_STUCK)
 
-    def stuck(row: dict) -> bool:
-        return (
+    def stuck(row: Mapping[str, Any]) -> bool:
+        return bool(
             row["n"] >= SOC_STUCK_MIN_SAMPLES
             and row["hi"] - row["lo"] < SOC_STUCK_RANGE_PCT
             and row["flow"] >= SOC_STUCK_MIN_FLOW_W

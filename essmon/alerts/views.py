@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from essmon.accounts.http import AuthenticatedRequest
 from essmon.accounts.models import User
 from essmon.alerts import services
 from essmon.alerts.forms import MailPreferencesForm
@@ -17,7 +18,7 @@ from essmon.alerts.models import Kind, MailOptOut
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def mail_preferences(request: HttpRequest) -> HttpResponse:
+def mail_preferences(request: AuthenticatedRequest) -> HttpResponse:
     """異常のお知らせメール: the kinds a customer receives (all by default)."""
     if request.user.role != User.Role.CUSTOMER:
         raise Http404("customers only")

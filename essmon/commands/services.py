@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
@@ -78,7 +79,7 @@ def request_setting_change(
     return command
 
 
-def as_message(command: Command) -> dict:
+def as_message(command: Command) -> dict[str, Any]:
     """The command as the protocol sends it (section 2.5)."""
     return {
         "id": command.pk,
@@ -147,7 +148,7 @@ def expire_commands(*, now: datetime | None = None) -> int:
     )
 
 
-def validate_result(raw: object, *, gateway: Gateway, now: datetime) -> dict:
+def validate_result(raw: object, *, gateway: Gateway, now: datetime) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise SampleError("result: expected a JSON object")
     missing = [n for n in ("command_id", "status", "ts") if n not in raw]
@@ -164,7 +165,9 @@ def validate_result(raw: object, *, gateway: Gateway, now: datetime) -> dict:
     return {"command_id": command_id, "status": status, "ts": ts, "reason": reason}
 
 
-def record_results(*, gateway: Gateway, results: list, now: datetime | None = None) -> IngestResult:
+def record_results(
+    *, gateway: Gateway, results: list[Any], now: datetime | None = None
+) -> IngestResult:
     """Store the gateway's answers to its commands; a repeat is a duplicate, an answer to a
     command that is not open (or not this gateway's) is refused with the reason."""
     now = now or timezone.now()
@@ -198,7 +201,7 @@ def record_results(*, gateway: Gateway, results: list, now: datetime | None = No
     return outcome
 
 
-def _answer(command: Command | None, result: dict, *, now: datetime) -> str:
+def _answer(command: Command | None, result: dict[str, Any], *, now: datetime) -> str:
     """Store one answer; '' when stored, 'duplicate', or why it was refused."""
     command_id = result["command_id"]
     if command is None:

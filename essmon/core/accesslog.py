@@ -43,6 +43,8 @@ class RedactingLogger(Logger):
         if environ.get("HTTP_REFERER"):
             environ["HTTP_REFERER"] = _redact_url(environ["HTTP_REFERER"])
         atoms = super().atoms(resp, req, environ, request_time)
-        if atoms.get("{referer}i"):
-            atoms["{referer}i"] = _redact_url(atoms["{referer}i"])
+        referer = atoms.get("{referer}i")
+        if isinstance(referer, str) and referer:
+            # gunicorn adds a "{name}i" atom per request header; its stubs list only the fixed ones
+            atoms["{referer}i"] = _redact_url(referer)  # type: ignore[typeddict-unknown-key]
         return atoms

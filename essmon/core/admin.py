@@ -85,8 +85,8 @@ class TaskRecordAdmin(SafeTextAdmin):
     list_display = ["task", "state", "queued", "started", "finished", "attempt_worker"]
     list_filter = [TaskStatusFilter]
     ordering = ["-enqueued_at"]
-    fields = readonly_fields = ["task", "state", "queued", "started", "finished", "due",
-                                "arguments", "attempt_worker", "error", "error_trace"]  # fmt: skip
+    fields = readonly_fields = ("task", "state", "queued", "started", "finished", "due",
+                                "arguments", "attempt_worker", "error", "error_trace")  # fmt: skip
 
     @admin.display(description="処理", ordering="task_path")
     def task(self, task: TaskRecord) -> str:

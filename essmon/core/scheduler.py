@@ -33,7 +33,8 @@ class Job:
 
     @property
     def func(self) -> Callable[[], object]:
-        return import_string(self.func_path)
+        func: Callable[[], object] = import_string(self.func_path)
+        return func
 
 
 JOBS: tuple[Job, ...] = (

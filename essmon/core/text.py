@@ -10,11 +10,18 @@ header has them replaced, for rows stored before the rule.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
 from django.core.validators import ProhibitNullCharactersValidator
+
+if TYPE_CHECKING:  # what the mixins below are mixed into, for the type checker
+    _FormBase = forms.BaseForm
+    _AdminBase = admin.options.BaseModelAdmin[Any]
+else:
+    _FormBase = _AdminBase = object
 
 # C0 controls, DEL, C1 controls, and the surrogate code points (never valid alone in UTF-8).
 _CONTROL = "\x00-\x1f\x7f-\x9f\ud800-\udfff"
@@ -65,7 +72,7 @@ def guard_text_field(field: forms.Field) -> None:
     field.validators.append(validator)
 
 
-class SafeTextMixin:
+class SafeTextMixin(_FormBase):
     """For forms built on Django's own (password reset): the rule of :class:`SafeTextForm`."""
 
     def __init__(self, *args, **kwargs) -> None:
@@ -78,7 +85,7 @@ class SafeTextForm(SafeTextMixin, forms.Form):
     """The base of every essmon form: no text field takes control characters."""
 
 
-class SafeTextAdminMixin:
+class SafeTextAdminMixin(_AdminBase):
     """For every ModelAdmin and inline: the admin's text fields follow the same rule."""
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):

@@ -8,13 +8,16 @@ may not see does not exist for them: 404, never 403, so existence does not leak.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 from functools import wraps
+from typing import Any
 
 from django.db.models import Exists, OuterRef, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponseBase
 from django.shortcuts import redirect
 
+from essmon.accounts.http import AuthenticatedRequest
 from essmon.accounts.models import User
 from essmon.dealers.models import Dealer, DealerLink
 from essmon.gateways.models import Gateway
@@ -74,12 +77,14 @@ def active_link(dealer: Dealer, gateway: Gateway) -> DealerLink | None:
     return DealerLink.objects.filter(dealer=dealer, gateway=gateway, ended_at__isnull=True).first()
 
 
-def customer_only(view):
+def customer_only(
+    view: Callable[..., HttpResponseBase],
+) -> Callable[..., HttpResponseBase]:
     """Customer screens: a dealer or an operator is sent to its own menu; anyone else
     finds nothing."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapper(request: AuthenticatedRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.user.role != User.Role.CUSTOMER or is_operator(request.user):
             if dealer_of(request.user) is not None:
                 return redirect("dealers:menu")

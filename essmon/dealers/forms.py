@@ -30,7 +30,9 @@ class DealerRegistrationForm(PersonFieldsMixin):
         required=False,
         widget=forms.TextInput(attrs={"autocomplete": "off", "placeholder": "例: 京都支店"}),
     )
-    department = None  # the customer's 部署名: 支店・部署名 takes its place
+    # the customer's 部署名: 支店・部署名 takes its place (None is Django's way to drop an
+    # inherited field, which the stubs do not model)
+    department = None  # type: ignore[assignment]
     email = forms.EmailField(
         label="メールアドレス",
         max_length=254,
@@ -74,8 +76,9 @@ class DealerRegistrationForm(PersonFieldsMixin):
 class DealerProfileForm(DealerRegistrationForm):
     """販売店様情報の変更; the mail address changes on its own page, with re-verification."""
 
-    email = None
-    email_confirm = None
+    # None drops the inherited fields (Django's way, which the stubs do not model)
+    email = None  # type: ignore[assignment]
+    email_confirm = None  # type: ignore[assignment]
 
 
 class StaffForm(SafeTextForm):

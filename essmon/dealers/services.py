@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -388,7 +389,7 @@ def unlink_dealer(*, customer: User, gateway: Gateway, dealer: Dealer) -> Dealer
     return link
 
 
-def _mail_dealer(dealer: Dealer, kind: str, context: dict) -> None:
+def _mail_dealer(dealer: Dealer, kind: str, context: dict[str, Any]) -> None:
     recipients = {dealer.user.email, *alert_recipients(dealer=dealer)}
     for address in sorted(recipients):
         queue_mail(recipient=address, kind=kind, context={"dealer": dealer, **context})

@@ -176,7 +176,7 @@ def _history(gateway: Gateway, state_file: Path) -> None:
         model_spec(gateway.model), start=(start - timedelta(days=HISTORY_DAYS)).timestamp(),
         seed=gateway.gateway_id,
     )  # fmt: skip
-    samples = []
+    samples: list[dict] = []
     while site.t + 60 < (now - timedelta(minutes=1)).timestamp():
         samples.append(site.step(60).as_sample(len(samples)))
     for chunk in range(0, len(samples), 500):

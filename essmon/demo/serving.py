@@ -53,7 +53,8 @@ def _mail_hint() -> list[str]:
     if backend == "console":
         where = "printed in this output by the task worker as it sends them (ESSMON_EMAIL_URL=console://)"
     elif backend == "filebased":
-        where = f"written as files into {settings.EMAIL_FILE_PATH}"
+        # set (by settings' email_settings_from_url) only for file:// URLs, as here
+        where = f"written as files into {settings.EMAIL_FILE_PATH}"  # type: ignore[misc]
     else:
         where = f"sent through {settings.EMAIL_URL.split('@')[-1]}"
     return [f"mails             : {where}"]

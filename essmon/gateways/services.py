@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.dateparse import parse_datetime
 
+from essmon.accounts.models import User
 from essmon.core import throttle
 from essmon.core.japanese import to_halfwidth_ascii
 from essmon.core.text import has_control_chars
@@ -299,7 +300,9 @@ def import_gateways(*, path: Path) -> int:
     return len(rows)
 
 
-def _allowances(gateway_id: str, client_address: str, user_id: int | None) -> list:
+def _allowances(
+    gateway_id: str, client_address: str, user_id: int | None
+) -> list[throttle.Allowance]:
     """Strict per gateway ID and per account: guessing one sheet's password is what the
     limit is for. Per client address it is loose and short, since a whole apartment block,
     office or carrier NAT registers from one address; it still bounds how many sheets one
@@ -368,7 +371,7 @@ def verified_marker(*, gateway: Gateway) -> dict[str, str]:
 
 
 def verified_gateway(
-    *, marker: dict | None, gateway_id: str, user_id: int | None = None
+    *, marker: dict[str, object] | None, gateway_id: str, user_id: int | None = None
 ) -> Gateway:
     """The unclaimed gateway that ``marker`` vouches for, or a GatewayError.
 
@@ -396,7 +399,7 @@ def open_gateway(
     gateway_id: str,
     client_address: str,
     password: str | None = None,
-    verified: dict | None = None,
+    verified: dict[str, object] | None = None,
     user_id: int | None = None,
 ) -> Gateway:
     """The unclaimed gateway to register: by its sheet password, or by the marker a
@@ -422,20 +425,20 @@ def _available(gateway: Gateway, user_id: int | None) -> Gateway:
     return gateway
 
 
-def _takeable(owner) -> Q:
+def _takeable(owner: User) -> Q:
     return Q(state=Gateway.State.UNCLAIMED) | Q(
         state=Gateway.State.HELD, owner__isnull=True, reserved_for=owner
     )
 
 
-def take_gateway(*, gateway: Gateway, owner, site: Site, hold: bool) -> None:
+def take_gateway(*, gateway: Gateway, owner: User, site: Site, hold: bool) -> None:
     """Move an unclaimed gateway to ``owner`` (held while provisional, else claimed).
 
     The conditional UPDATE makes two racing registrations safe: one of them changes the
     row, the other finds it no longer unclaimed.
     """
     now = timezone.now()
-    values = {"owner": owner, "site": site, "reserved_for": None}
+    values: dict[str, object] = {"owner": owner, "site": site, "reserved_for": None}
     if hold:
         values.update(state=Gateway.State.HELD, held_at=now)
     else:
@@ -445,7 +448,7 @@ def take_gateway(*, gateway: Gateway, owner, site: Site, hold: bool) -> None:
         raise GatewayError(UNAVAILABLE)
 
 
-def reserve_gateway(*, gateway: Gateway, for_user) -> None:
+def reserve_gateway(*, gateway: Gateway, for_user: User) -> None:
     """Hold an unclaimed gateway without an owner, for ``for_user`` to claim once logged in.
 
     What a registration with an address that already has an account does instead of
@@ -465,13 +468,13 @@ def release_expired_reservations(*, older_than: timedelta) -> int:
     ).update(state=Gateway.State.UNCLAIMED, held_at=None, reserved_for=None)
 
 
-def confirm_held_gateways(*, owner) -> int:
+def confirm_held_gateways(*, owner: User) -> int:
     return Gateway.objects.filter(owner=owner, state=Gateway.State.HELD).update(
         state=Gateway.State.CLAIMED, claimed_at=timezone.now()
     )
 
 
-def release_held_gateways(*, owner) -> int:
+def release_held_gateways(*, owner: User) -> int:
     """Return a provisional registration's gateways to the unclaimed pool."""
     return Gateway.objects.filter(owner=owner, state=Gateway.State.HELD).update(
         state=Gateway.State.UNCLAIMED, owner=None, site=None, held_at=None
@@ -479,7 +482,7 @@ def release_held_gateways(*, owner) -> int:
 
 
 def create_site(
-    *, owner, name: str, postal_code: str, prefecture: str, city: str, address_rest: str
+    *, owner: User, name: str, postal_code: str, prefecture: str, city: str, address_rest: str
 ) -> Site:
     return Site.objects.create(
         owner=owner,

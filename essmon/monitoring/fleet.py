@@ -4,9 +4,10 @@ page of 50 costs the same for a fleet of 10 or of 5,000."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.core.paginator import Page, Paginator
 from django.db import connection, transaction
@@ -28,6 +29,9 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler
 from essmon.accounts.models import User
 from essmon.alerts.models import Alert
 from essmon.dealers.access import visible_gateways
@@ -70,7 +74,7 @@ class FleetQuery:
     sort: str = "gateway_id"
 
     @classmethod
-    def from_params(cls, params) -> FleetQuery:
+    def from_params(cls, params: Mapping[str, str]) -> FleetQuery:
         # NUL: PostgreSQL refuses it in text, and nobody searches for one
         q = params.get("q", "").replace("\x00", "").strip()[:QUERY_MAX]
         status = params.get("status", "")
@@ -94,14 +98,18 @@ class JsonNumber(Func):
         super().__init__(F(column))
         self.key = key
 
-    def as_postgresql(self, compiler, connection, **extra):
+    def as_postgresql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> tuple[str, tuple[Any, ...]]:
         return self.as_sql(
             compiler, connection, **extra,
             template=f"(CASE WHEN jsonb_typeof(%(expressions)s -> '{self.key}') = 'number'"
             f" THEN (%(expressions)s ->> '{self.key}')::float8 END)",
         )  # fmt: skip
 
-    def as_sqlite(self, compiler, connection, **extra):
+    def as_sqlite(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> tuple[str, tuple[Any, ...]]:
         return self.as_sql(
             compiler, connection, **extra,
             template=f"(CASE WHEN json_type(%(expressions)s, '$.{self.key}') IN ('integer', 'real')"
@@ -133,14 +141,16 @@ def fleet(user: User, query: FleetQuery, *, now: datetime) -> QuerySet[Gateway]:
         rows = rows.annotate(open_alerts=open_alerts())
     if query.q:
         rows = rows.filter(search(query.q))
+    # online and open_alerts are annotations made above, which the stubs' plugin loses
+    # when the annotated queryset is assigned back to rows
     if query.status == "online":
-        rows = rows.filter(online=True)
+        rows = rows.filter(online=True)  # type: ignore[misc]
     elif query.status == "offline":
-        rows = rows.filter(live__isnull=False, online=False)
+        rows = rows.filter(live__isnull=False, online=False)  # type: ignore[misc]
     elif query.status == "never":
         rows = rows.filter(live__isnull=True)
     elif query.status == "alerts":
-        rows = rows.filter(open_alerts__gt=0)
+        rows = rows.filter(open_alerts__gt=0)  # type: ignore[misc]
     elif query.status == "warranty_at_risk":
         rows = rows.filter(pk__in=at_risk_ids(rows, now=now))
     field = SORTS[column]
@@ -154,7 +164,7 @@ def online_now(now: datetime) -> Q:
     return Q(live__last_seen_at__gt=now - offline_silence(), live__connection_lost=False)
 
 
-def _live_columns(now: datetime) -> dict:
+def _live_columns(now: datetime) -> dict[str, Any]:
     """Columns from the live state: one join, cheap for any number of rows."""
     return {
         "last_seen": F("live__last_seen_at"),
@@ -177,7 +187,9 @@ def pv_today(now: datetime) -> Subquery:
     )
 
 
-def fleet_page(user: User, query: FleetQuery, page_number: object, *, now: datetime) -> Page:
+def fleet_page(
+    user: User, query: FleetQuery, page_number: str | int | None, *, now: datetime
+) -> Page[Gateway]:
     """One page of the fleet table: the page's gateway ids by ``fleet``'s order, then
     those rows with every column."""
     with transaction.atomic(), connection.cursor() as cursor:
@@ -186,7 +198,7 @@ def fleet_page(user: User, query: FleetQuery, page_number: object, *, now: datet
             # compiling costs more than the query (docs/performance.md, Dashboard)
             cursor.execute("SET LOCAL jit = off")
         ids = fleet(user, query, now=now).values_list("pk", flat=True)
-        page = Paginator(ids, PAGE_SIZE).get_page(page_number)
+        page: Page[Any] = Paginator(ids, PAGE_SIZE).get_page(page_number)
         page.object_list = with_columns(list(page.object_list), now=now)
     return page
 
@@ -245,5 +257,5 @@ def with_columns(ids: list[int], *, now: datetime) -> list[Gateway]:
     by_id = {row.pk: row for row in rows}
     warranties = states_for(list(by_id.values()), now=now)
     for row in by_id.values():
-        row.warranty = warranties.get(row.pk)
+        row.warranty = warranties.get(row.pk)  # type: ignore[attr-defined]  # for the template
     return [by_id[pk] for pk in ids if pk in by_id]

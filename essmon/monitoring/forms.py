@@ -82,7 +82,8 @@ class SettingsForm(SafeTextForm):
         return basis
 
     def clean(self) -> dict:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data  # the dict super().clean() returns
         self.changes: dict[str, object] = {}
         if "basis" not in cleaned:
             return cleaned
@@ -140,7 +141,7 @@ def describe_value(setting: str, value: object) -> str:
     if value is None:
         return "—"
     if setting == Setting.MODE:
-        return MODES.get(value, str(value))
+        return MODES.get(str(value), str(value))
     if setting in WINDOWS and isinstance(value, list | tuple) and len(value) == 2:
         return f"{value[0]}〜{value[1]}"
     if setting == Setting.RESERVE_SOC:

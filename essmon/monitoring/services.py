@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import Func, IntegerField, Sum
 from django.utils import timezone
 
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
+    from django.db.models.sql.compiler import SQLCompiler
 from essmon.accounts.models import User
 from essmon.commands.models import Command
 from essmon.commands.services import request_setting_change
@@ -46,12 +50,12 @@ class LiveSnapshot:
     last_seen_at: datetime | None
     sample_ts: datetime | None
     stale: bool
-    values: dict = field(default_factory=dict)
+    values: dict[str, Any] = field(default_factory=dict)
     flows: tuple[Flow, ...] = ()
-    today_kwh: dict = field(default_factory=dict)
+    today_kwh: dict[str, Any] = field(default_factory=dict)
 
 
-def power_flows(values: dict) -> tuple[Flow, ...]:
+def power_flows(values: dict[str, Any]) -> tuple[Flow, ...]:
     """The diagram's edges from one sample's signed powers, all through the power
     conditioner ("pcs"): PV in, home out, battery + discharge / − charge, grid + purchase /
     − sale. Edges carrying nothing are left out."""
@@ -80,12 +84,12 @@ def today_energy(gateway: Gateway, *, now: datetime) -> dict[str, float]:
 def live_snapshot(gateway: Gateway, *, now: datetime | None = None) -> LiveSnapshot:
     now = now or timezone.now()
     live = GatewayLiveState.objects.filter(gateway=gateway).first()
-    newest = Sample.objects.filter(gateway=gateway, ts__lte=now)
+    recent = Sample.objects.filter(gateway=gateway, ts__lte=now)
     if live is not None and live.last_sample_ts is not None:
         # never newer than the newest sample; the bound lets PostgreSQL plan for the
         # month's partition alone instead of every month kept
-        newest = newest.filter(ts__gte=min(live.last_sample_ts, now))
-    newest = newest.order_by("-ts").first()
+        recent = recent.filter(ts__gte=min(live.last_sample_ts, now))
+    newest = recent.order_by("-ts").first()
     if newest is None:
         return LiveSnapshot(
             online=is_online(live, now=now),
@@ -116,7 +120,7 @@ def live_snapshot(gateway: Gateway, *, now: datetime | None = None) -> LiveSnaps
 @dataclass(frozen=True)
 class Bucket:
     start: datetime  # JST
-    kwh: dict
+    kwh: dict[str, Any]
     filled: int = 0  # pairs of samples whose counters were impossible, filled from powers
     missing: int = 0  # such pairs across a gap too long to fill: their energy is left out
 
@@ -129,12 +133,12 @@ class Bucket:
 @dataclass(frozen=True)
 class History:
     buckets: tuple[Bucket, ...]
-    totals: dict
+    totals: dict[str, Any]
     self_consumption: float | None  # share of generation used on site (not sold)
     self_sufficiency: float | None  # share of consumption covered by the site's own PV
 
 
-def ratios(totals: dict) -> tuple[float | None, float | None]:
+def ratios(totals: dict[str, Any]) -> tuple[float | None, float | None]:
     """Self-consumption rate (自家消費率) = (PV − export) / PV, and self-sufficiency rate
     (自給率) = (PV − export) / load: both from the PV used on site, directly or through
     the battery, as the industry (and Japanese HEMS) defines them; None where there was
@@ -158,6 +162,7 @@ def energy_history(gateway: Gateway, *, view: str, anchor: date) -> History:
     ``lifetime`` one bar a year. Each view reads at most a few hundred rollup rows, however
     many samples exist."""
     start = datetime(anchor.year, anchor.month, anchor.day, tzinfo=JST)
+    end: datetime | None
     if view == "day":
         period, end = EnergyRollup.Period.HOUR, start + timedelta(days=1)
     elif view == "month":
@@ -167,13 +172,13 @@ def energy_history(gateway: Gateway, *, view: str, anchor: date) -> History:
         start = start.replace(month=1, day=1)
         period, end = EnergyRollup.Period.MONTH, start.replace(year=start.year + 1)
     elif view == "lifetime":
-        period, start, end = EnergyRollup.Period.MONTH, None, None
+        period, end = EnergyRollup.Period.MONTH, None  # every month: no bounds
     else:
         raise ValueError(f"view: {view!r} is not one of day, month, year, lifetime")
     rows = EnergyRollup.objects.filter(gateway=gateway, period=period)
-    if start is not None:
+    if end is not None:
         rows = rows.filter(start__gte=start, start__lt=end)
-    buckets: dict[datetime, dict] = {}
+    buckets: dict[datetime, dict[str, Any]] = {}
     for row in rows.order_by("start").values("start", *COUNTERS, *MARKS):
         local = timezone.localtime(row["start"], JST)
         key = local.replace(month=1, day=1, hour=0) if view == "lifetime" else local
@@ -210,7 +215,7 @@ def jst_day_bounds(day: date) -> tuple[datetime, datetime]:
 CURVE_FIELDS = ("pv_w", "load_w", "grid_w", "battery_w", "soc_pct")
 
 
-def day_curve(gateway: Gateway, *, day: date) -> dict[str, list]:
+def day_curve(gateway: Gateway, *, day: date) -> dict[str, list[Any]]:
     """The day view's raw samples (JST day) as columns: ``ts`` in epoch seconds and the
     powers and state of charge. One index range on the samples' (gateway, ts) key."""
     start, end = jst_day_bounds(day)
@@ -219,7 +224,7 @@ def day_curve(gateway: Gateway, *, day: date) -> dict[str, list]:
         .order_by("ts")
         .values_list(EpochSeconds("ts"), *CURVE_FIELDS)
     )
-    columns: dict[str, list] = {"ts": [], **{name: [] for name in CURVE_FIELDS}}
+    columns: dict[str, list[Any]] = {"ts": [], **{name: [] for name in CURVE_FIELDS}}
     for ts, *values in rows:
         columns["ts"].append(ts)
         for name, value in zip(CURVE_FIELDS, values, strict=True):
@@ -233,12 +238,16 @@ class EpochSeconds(Func):
 
     output_field = IntegerField()
 
-    def as_postgresql(self, compiler, connection, **extra):
+    def as_postgresql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> tuple[str, tuple[Any, ...]]:
         return self.as_sql(
             compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::bigint", **extra
         )
 
-    def as_sqlite(self, compiler, connection, **extra):
+    def as_sqlite(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> tuple[str, tuple[Any, ...]]:
         # stored as UTC text, which julianday() reads as UTC; 2440587.5 is 1970-01-01
         return self.as_sql(
             compiler, connection, **extra,

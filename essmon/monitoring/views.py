@@ -24,6 +24,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
+from essmon.accounts.http import AuthenticatedRequest, HtmxRequest
 from essmon.accounts.views.auth import login_view
 from essmon.alerts.models import Alert
 from essmon.commands.models import Command
@@ -65,7 +66,7 @@ def login_required_here(view):
     whole page goes to the login, to come back to the page, not to the panel."""
 
     @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    def wrapped(request: HtmxRequest, *args, **kwargs) -> HttpResponse:
         if request.user.is_authenticated:
             return view(request, *args, **kwargs)
         if request.htmx:
@@ -85,7 +86,7 @@ def login(request: HttpRequest) -> HttpResponse:
 
 @login_required_here
 @require_GET
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: AuthenticatedRequest) -> HttpResponse:
     """Dealers and operators: every gateway they may watch, in one sortable, searchable
     table with its summary. Owners: their own sites, simply."""
     if not _is_fleet(request):
@@ -113,7 +114,7 @@ def index(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _owner_sites(request: HttpRequest) -> HttpResponse:
+def _owner_sites(request: AuthenticatedRequest) -> HttpResponse:
     """An owner's sites, each with its state and a link to its live view; a household with
     one storage system goes straight to it."""
     page_number = request.GET.get("page")
@@ -131,7 +132,7 @@ FLEET_CSV_HEADER = [
 
 @login_required_here
 @require_GET
-def fleet_csv(request: HttpRequest) -> HttpResponse:
+def fleet_csv(request: AuthenticatedRequest) -> HttpResponse:
     """The fleet table as CSV: every gateway the table's search and filter select, in its
     order (UTF-8 with BOM and Japanese headers, for spreadsheet software)."""
     if not _is_fleet(request):
@@ -199,18 +200,18 @@ def _sort_choices() -> list[tuple[str, str]]:
     ]
 
 
-def _is_fleet(request: HttpRequest) -> bool:
+def _is_fleet(request: AuthenticatedRequest) -> bool:
     return is_operator(request.user) or request.user.role == request.user.Role.DEALER
 
 
 @login_required_here
 @require_GET
-def switch(request: HttpRequest) -> HttpResponse:
+def switch(request: AuthenticatedRequest) -> HttpResponse:
     gateway = gateway_or_404(request.user, request.GET.get("gateway", ""))
     return redirect("monitoring:live", gateway_id=gateway.gateway_id)
 
 
-def gateway_context(request: HttpRequest, gateway, tab: str) -> dict:
+def gateway_context(request: AuthenticatedRequest, gateway, tab: str) -> dict:
     visible = visible_gateways(request.user).order_by("gateway_id")
     switcher = list(visible.values_list("gateway_id", "site__name")[: SWITCHER_MAX + 1])
     return {
@@ -227,7 +228,7 @@ def gateway_context(request: HttpRequest, gateway, tab: str) -> dict:
 
 @login_required_here
 @require_GET
-def live(request: HttpRequest, gateway_id: str) -> HttpResponse:
+def live(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = gateway_or_404(request.user, gateway_id)
     record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_LIVE)
     context = gateway_context(request, gateway, "live")
@@ -237,7 +238,7 @@ def live(request: HttpRequest, gateway_id: str) -> HttpResponse:
 
 @login_required_here
 @require_GET
-def live_fragment(request: HttpRequest, gateway_id: str) -> HttpResponse:
+def live_fragment(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     """The live panel alone, fetched by the page every few seconds (htmx)."""
     gateway = gateway_or_404(request.user, gateway_id)
     record_view(
@@ -306,7 +307,7 @@ def _edges(values: dict, flows: dict) -> list[dict]:
 
 @login_required_here
 @require_GET
-def history(request: HttpRequest, gateway_id: str) -> HttpResponse:
+def history(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = gateway_or_404(request.user, gateway_id)
     today = services.today_jst()
     try:
@@ -357,7 +358,7 @@ def _history_data(gateway, view: str, anchor: date) -> dict:
     return data
 
 
-def _history_request(request: HttpRequest, gateway_id: str):
+def _history_request(request: AuthenticatedRequest, gateway_id: str):
     gateway = gateway_or_404(request.user, gateway_id)
     view, anchor = services.parse_history(
         request.GET.get("view"), request.GET.get("date"), today=services.today_jst()
@@ -367,7 +368,7 @@ def _history_request(request: HttpRequest, gateway_id: str):
 
 @login_required_here
 @require_GET
-def history_data(request: HttpRequest, gateway_id: str) -> HttpResponse:
+def history_data(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     """The charts' data as JSON: energy per bucket, and the raw power curve on the day view."""
     try:
         gateway, view, anchor = _history_request(request, gateway_id)
@@ -379,7 +380,7 @@ def history_data(request: HttpRequest, gateway_id: str) -> HttpResponse:
 
 @login_required_here
 @require_GET
-def history_csv(request: HttpRequest, gateway_id: str) -> HttpResponse:
+def history_csv(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     """The history's data as CSV (UTF-8 with BOM, so spreadsheet software reads the
     Japanese headers): the day's samples on the day view, the bars' energy otherwise."""
     try:
@@ -431,7 +432,7 @@ def period_label(view: str, anchor: date) -> str:
 
 @login_required_here
 @require_http_methods(["GET", "POST"])
-def settings_page(request: HttpRequest, gateway_id: str) -> HttpResponse:
+def settings_page(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = gateway_or_404(request.user, gateway_id)
     context = gateway_context(request, gateway, "settings")
     live_state = GatewayLiveState.objects.filter(gateway=gateway).first()
@@ -470,7 +471,7 @@ def settings_page(request: HttpRequest, gateway_id: str) -> HttpResponse:
 
 @login_required_here
 @require_GET
-def settings_progress(request: HttpRequest, gateway_id: str) -> HttpResponse:
+def settings_progress(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     """The commands' progress and the audit log, fetched again while any is on its way."""
     gateway = gateway_or_404(request.user, gateway_id)
     live_state = GatewayLiveState.objects.filter(gateway=gateway).first()

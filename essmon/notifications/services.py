@@ -18,7 +18,8 @@ import hashlib
 import logging
 import re
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
@@ -47,7 +48,7 @@ SIGNATURE_TEMPLATE = "notifications/mail/_signature.txt"
 _URL_RE = re.compile(r"https?://[^\s<>\"]+")
 
 
-def queue_mail(*, recipient: str, kind: str, context: dict) -> OutboxMessage:
+def queue_mail(*, recipient: str, kind: str, context: dict[str, Any]) -> OutboxMessage:
     """Render ``notifications/mail/<kind>.txt`` (first line: subject) and queue it, with
     the common signature (``_signature.txt``: the sender, the support contact) below."""
     full = {"base_url": settings.BASE_URL, **contact.context(), **context}
@@ -78,7 +79,7 @@ def mail_subject(text: str) -> str:
 def scrub_secret_links(body: str) -> str:
     """``body`` without the links that carry a token (see essmon.core.redact)."""
 
-    def replace(match: re.Match) -> str:
+    def replace(match: re.Match[str]) -> str:
         url = match.group(0)
         base = settings.BASE_URL.rstrip("/")
         if url.startswith(base + "/") and secret_values(url[len(base) :]):
@@ -174,7 +175,7 @@ def allow_mail_to_typed_address(
     raise MailLimitError(MAIL_FROM_CLIENT_HELD_BACK, field=None)
 
 
-def _enqueue(message_id: int, run_after=None) -> None:
+def _enqueue(message_id: int, run_after: datetime | None = None) -> None:
     from essmon.notifications.tasks import deliver_outbox_message
 
     task = deliver_outbox_message

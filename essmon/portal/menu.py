@@ -18,6 +18,7 @@ from essmon.accounts.forms import (
     PasswordChangeForm,
     ProfileForm,
 )
+from essmon.accounts.http import AuthenticatedRequest
 from essmon.accounts.models import AccountToken
 from essmon.accounts.tokens import find_token
 from essmon.accounts.validators import password_rules
@@ -52,7 +53,7 @@ SITE_KEY = "add_gateway_site"
 
 @login_required
 @require_GET
-def menu(request: HttpRequest) -> HttpResponse:
+def menu(request: AuthenticatedRequest) -> HttpResponse:
     if access.dealer_of(request.user) is not None:
         return redirect("dealers:menu")
     if access.is_operator(request.user):
@@ -79,7 +80,7 @@ def menu(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def account(request: HttpRequest) -> HttpResponse:
+def account(request: AuthenticatedRequest) -> HttpResponse:
     if access.dealer_of(request.user) is not None:
         return redirect("dealers:menu")  # a dealer's account page is its menu
     if access.is_operator(request.user):
@@ -101,7 +102,7 @@ def _profile_initial(user) -> dict:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def profile(request: HttpRequest) -> HttpResponse:
+def profile(request: AuthenticatedRequest) -> HttpResponse:
     if access.dealer_of(request.user) is not None:
         return redirect("dealers:profile")
     if access.is_operator(request.user):
@@ -122,7 +123,7 @@ def profile(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def email_change(request: HttpRequest) -> HttpResponse:
+def email_change(request: AuthenticatedRequest) -> HttpResponse:
     form = EmailChangeForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         new_email = form.cleaned_data["email"].strip()
@@ -156,7 +157,7 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def password_change(request: HttpRequest) -> HttpResponse:
+def password_change(request: AuthenticatedRequest) -> HttpResponse:
     form = PasswordChangeForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         request.user.set_password(form.cleaned_data["new_password"])
@@ -215,7 +216,7 @@ def gateway_add_site(request: HttpRequest) -> HttpResponse:
 @login_required
 @customer_only
 @require_http_methods(["GET", "POST"])
-def gateway_add_confirm(request: HttpRequest) -> HttpResponse:
+def gateway_add_confirm(request: AuthenticatedRequest) -> HttpResponse:
     gateway_form = GatewayForm(
         kept(request, GATEWAY_KEY) or None,
         verified_gateway_id=verified_gateway_id(request, GATEWAY_VERIFIED_KEY),

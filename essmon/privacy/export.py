@@ -22,7 +22,7 @@ from django.utils import timezone
 from essmon.accounts.models import User
 from essmon.alerts.models import Alert, MailOptOut
 from essmon.commands.models import Command
-from essmon.dealers.models import DealerAccess, DealerLink, ProvisionRecord
+from essmon.dealers.models import Dealer, DealerAccess, DealerLink, ProvisionRecord
 from essmon.gateways.models import Gateway
 from essmon.telemetry.models import COUNTERS, EnergyRollup
 from essmon.warranty.models import DateChange, RecordedLapse, WarrantyDates
@@ -110,7 +110,7 @@ def _consents(user: User) -> list[dict[str, Any]]:
     ]
 
 
-def _dealer(dealer) -> dict[str, Any]:
+def _dealer(dealer: Dealer) -> dict[str, Any]:
     return {
         "dealer_code": dealer.dealer_code,
         "company_name": dealer.company_name,

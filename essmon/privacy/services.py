@@ -12,6 +12,7 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -94,17 +95,17 @@ def plan_withdrawal(*, user: User) -> WithdrawalPlan:
     )
 
 
-def _gateway_relations() -> list[models.ForeignObject]:
+def _gateway_relations() -> list[models.ForeignObject[Any, Any]]:
     """Every foreign key (or one-to-one) to Gateway in essmon's apps, found at run time so
     that what other parts add later is released with the gateway too."""
-    found = []
+    found: list[models.ForeignObject[Any, Any]] = []
     for model in apps.get_models():
         if not model.__module__.startswith("essmon."):
             continue
         if model._meta.label in KEPT_WITH_GATEWAY:
             continue
         for field in model._meta.concrete_fields:
-            if field.is_relation and field.related_model is Gateway:
+            if isinstance(field, models.ForeignObject) and field.related_model is Gateway:
                 found.append(field)
     return found
 
@@ -294,7 +295,9 @@ def purge_provision_records() -> int:
         customer__isnull=True,
         link__ended_at__lte=now - timedelta(days=365 * provision_record_years()),
     ).values_list("pk", "link__ended_at")
-    expired = [pk for pk, ended_at in candidates if keep_until(ended_at) <= now]
+    expired = [
+        pk for pk, ended_at in candidates if ended_at is not None and keep_until(ended_at) <= now
+    ]
     if not expired:
         return 0
     with transaction.atomic():

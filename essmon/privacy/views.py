@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from essmon.accounts.http import AuthenticatedRequest
 from essmon.dealers.access import customer_only
 from essmon.privacy import export, services
 from essmon.privacy.forms import ReauthenticateForm, WithdrawForm
@@ -18,7 +19,7 @@ DONE_KEY = "privacy_withdrawn"
 @login_required
 @customer_only
 @require_http_methods(["GET", "POST"])
-def data_export(request: HttpRequest) -> HttpResponse:
+def data_export(request: AuthenticatedRequest) -> HttpResponseBase:
     form = ReauthenticateForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
         export.record_export(user=request.user)
@@ -33,7 +34,7 @@ def data_export(request: HttpRequest) -> HttpResponse:
 @login_required
 @customer_only
 @require_http_methods(["GET", "POST"])
-def withdraw(request: HttpRequest) -> HttpResponse:
+def withdraw(request: AuthenticatedRequest) -> HttpResponse:
     plan = services.plan_withdrawal(user=request.user)
     form = WithdrawForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():

@@ -11,8 +11,10 @@ import os
 import re
 import signal
 import sys
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from essmon.simulator.fleet import (
     FaultSpec,
@@ -132,8 +134,8 @@ def _speed(text: str) -> float:
     return value
 
 
-def _positive(kind: type) -> object:
-    def parse(text: str) -> object:
+def _positive(kind: Callable[[str], Any]) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
         value = kind(text)
         if value <= 0:
             raise argparse.ArgumentTypeError(f"{text}: must be positive")

@@ -634,7 +634,7 @@ class SimulatedGateway:
         setting, value = command.get("setting"), command.get("value")
         reason = self.site.settings.check(self.spec, setting, value)
         if reason is None:
-            self.site.settings.apply(setting, value)  # type: ignore[arg-type]
+            self.site.settings.apply(setting, value)  # type: ignore[arg-type]  # check() accepted the name
             result = {"command_id": command_id, "status": "applied", "ts": iso_jst(t)}
             self.status_due = True  # the settings now in force
             self.stats.commands_applied += 1

@@ -166,7 +166,7 @@ class DeviceSettings:
 
     def apply(self, setting: str, value: object) -> None:
         if setting in ("charge_window", "discharge_window"):
-            value = (value[0], value[1])  # type: ignore[index]
+            value = (value[0], value[1])  # type: ignore[index]  # check() made it a pair
         setattr(self, setting, value)
 
 

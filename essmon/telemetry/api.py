@@ -130,6 +130,7 @@ def ingest_list(request: HttpRequest, *, field: str, limit: int, per: str, inges
     gateway, body, refusal = _read_message(request)
     if refusal is not None:
         return refusal
+    assert gateway is not None and body is not None  # _read_message gives these or a refusal
     items = body.get(field)
     if not isinstance(items, list):
         return error_response(400, f"{field}: expected a JSON array")
@@ -160,6 +161,7 @@ def status(request: HttpRequest) -> JsonResponse:
     gateway, body, refusal = _read_message(request)
     if refusal is not None:
         return refusal
+    assert gateway is not None and body is not None  # _read_message gives these or a refusal
     try:
         record_status(gateway=gateway, raw=body.get("status"))
     except SampleError as exc:

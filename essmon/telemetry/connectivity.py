@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -37,7 +38,7 @@ class Newest:
 
     ts: datetime
     seq: int
-    values: dict
+    values: dict[str, Any]
 
 
 def record_contacts(
@@ -82,7 +83,7 @@ def record_contacts(
     open_interval = " ON CONFLICT (gateway_id) WHERE online_until IS NULL DO NOTHING"
     insert_interval = f"INSERT INTO {intervals} (gateway_id, online_from)"
 
-    def row(gateway_id: int) -> tuple:
+    def row(gateway_id: int) -> tuple[Any, ...]:
         item = newest.get(gateway_id)
         if item is None:
             return gateway_id, None, None, "{}"
@@ -208,7 +209,7 @@ def record_contact(*, gateway: Gateway, now: datetime) -> GatewayLiveState:
     return GatewayLiveState.objects.select_for_update().get(gateway=gateway)
 
 
-def _chunks(items: list, size: int) -> Iterator[list]:
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 

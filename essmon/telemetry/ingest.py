@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -54,13 +56,13 @@ class SampleError(ValueError):
 class IngestResult:
     accepted: int = 0
     duplicates: int = 0
-    rejected: list[dict] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}
 
 
-def decode_message(raw: bytes) -> dict:
+def decode_message(raw: bytes) -> dict[str, Any]:
     """A message body as a JSON object, for every transport; SampleError says why not."""
     try:
         text = raw.decode("utf-8")
@@ -159,14 +161,14 @@ def check_timestamp(value: object, *, gateway: Gateway, now: datetime) -> dateti
 
 def validate_sample(
     raw: object, *, gateway: Gateway, now: datetime, oldest: datetime | None = None
-) -> dict:
+) -> dict[str, Any]:
     """A sample's fields, checked and converted; SampleError names the first bad field."""
     if not isinstance(raw, dict):
         raise SampleError("sample: expected a JSON object")
     missing = [n for n in ("ts", "seq", *NUMBERS, *CHOICES) if n not in raw]
     if missing:
         raise SampleError(f"missing field(s): {', '.join(missing)}")
-    clean: dict = {"ts": check_timestamp(raw["ts"], gateway=gateway, now=now)}
+    clean: dict[str, Any] = {"ts": check_timestamp(raw["ts"], gateway=gateway, now=now)}
     if clean["ts"] < (oldest or oldest_accepted_ts(now)):
         # its month's partition is gone (or going): the raw retention is over for it
         raise SampleError(
@@ -181,11 +183,15 @@ def validate_sample(
     return clean
 
 
-def partition_items(raws: list, validate, key) -> tuple[IngestResult, dict]:
+def partition_items(
+    raws: list[Any],
+    validate: Callable[[Any], dict[str, Any]],
+    key: Callable[[dict[str, Any]], Hashable],
+) -> tuple[IngestResult, dict[Any, dict[str, Any]]]:
     """Validate each item; refused ones go into the result by index, repeats within the
     request count as duplicates, the rest come back keyed by their identity."""
     result = IngestResult()
-    valid: dict = {}
+    valid: dict[Any, dict[str, Any]] = {}
     for index, raw in enumerate(raws):
         try:
             clean = validate(raw)
@@ -200,8 +206,14 @@ def partition_items(raws: list, validate, key) -> tuple[IngestResult, dict]:
 
 
 def _store_new(
-    model, *, gateway: Gateway, now: datetime, valid: dict, stored: set, result: IngestResult
-) -> list:
+    model: type[GatewayEvent],
+    *,
+    gateway: Gateway,
+    now: datetime,
+    valid: dict[Any, dict[str, Any]],
+    stored: set[Any],
+    result: IngestResult,
+) -> list[GatewayEvent]:
     """Insert the items not stored yet and count the rest as duplicates. ignore_conflicts:
     a copy stored by a concurrent request meanwhile is still a duplicate, not an error
     that would lose the rest of the request."""
@@ -214,7 +226,9 @@ def _store_new(
     return new
 
 
-def ingest_samples(*, gateway: Gateway, samples: list, now: datetime | None = None) -> IngestResult:
+def ingest_samples(
+    *, gateway: Gateway, samples: list[Any], now: datetime | None = None
+) -> IngestResult:
     """Store a batch: each valid sample once (a repeat of a stored (gateway, ts) is counted
     as a duplicate and ignored), each invalid one reported with its index and reason."""
     return ingest_sample_batches([(gateway, samples)], now=now)[0]
@@ -224,7 +238,7 @@ SAMPLE_COLUMNS = ("gateway_id", "ts", "seq", *NUMBERS, *CHOICES, "received_at")
 
 
 def ingest_sample_batches(
-    batches: Sequence[tuple[Gateway, list]],
+    batches: Sequence[tuple[Gateway, list[Any]]],
     *,
     now: datetime | None = None,
     contacts: ContactBuffer | None = None,
@@ -240,9 +254,7 @@ def ingest_sample_batches(
     for gateway, samples in batches:
         result, valid = partition_items(
             samples,
-            lambda raw, gateway=gateway: validate_sample(
-                raw, gateway=gateway, now=now, oldest=oldest
-            ),
+            partial(validate_sample, gateway=gateway, now=now, oldest=oldest),
             lambda c: c["ts"],
         )
         checked.append((gateway, result, valid))
@@ -278,7 +290,9 @@ def ingest_sample_batches(
     return [result for _, result, _ in checked]
 
 
-def _insert_samples(rows: list[tuple[int, object, dict]], *, received_at: object) -> set[tuple]:
+def _insert_samples(
+    rows: list[tuple[int, Any, dict[str, Any]]], *, received_at: Any
+) -> set[tuple[int, Any]]:
     """INSERT … ON CONFLICT DO NOTHING RETURNING: the keys that were new. A copy stored by a
     concurrent request meanwhile is a duplicate, not an error losing the rest of the batch."""
     if not rows:
@@ -287,7 +301,7 @@ def _insert_samples(rows: list[tuple[int, object, dict]], *, received_at: object
     insert = f"INSERT INTO {table} ({', '.join(SAMPLE_COLUMNS)})"
     conflict = " ON CONFLICT (gateway_id, ts) DO NOTHING RETURNING gateway_id, ts"
     values = (*NUMBERS, *CHOICES)
-    inserted: set[tuple] = set()
+    inserted: set[tuple[int, Any]] = set()
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # One array per column: a thousand-row batch is 19 parameters, not 19,000 for
@@ -309,7 +323,7 @@ def _insert_samples(rows: list[tuple[int, object, dict]], *, received_at: object
         placeholders = "(" + ", ".join(["%s"] * len(SAMPLE_COLUMNS)) + ")"
         for start in range(0, len(rows), 500):
             chunk = rows[start : start + 500]
-            params: list = []
+            params: list[Any] = []
             for gateway_id, ts, clean in chunk:
                 params += [gateway_id, ts, clean["seq"], *(clean[n] for n in values), received_at]
             cursor.execute(
@@ -354,7 +368,7 @@ def _is_hhmm(text: str) -> bool:
     )  # fmt: skip
 
 
-def validate_status(raw: object, *, gateway: Gateway, now: datetime) -> dict:
+def validate_status(raw: object, *, gateway: Gateway, now: datetime) -> dict[str, Any]:
     """A status message's fields, checked; SampleError names the first bad one."""
     if not isinstance(raw, dict):
         raise SampleError("status: expected a JSON object")
@@ -372,8 +386,8 @@ def validate_status(raw: object, *, gateway: Gateway, now: datetime) -> dict:
     if unknown:
         raise SampleError(f"settings: unknown key(s) {', '.join(sorted(unknown))}")
     if set(settings_raw) != SETTING_KEYS:
-        missing = ", ".join(sorted(SETTING_KEYS - set(settings_raw)))
-        raise SampleError(f"settings: missing key(s) {missing}")
+        absent = ", ".join(sorted(SETTING_KEYS - set(settings_raw)))
+        raise SampleError(f"settings: missing key(s) {absent}")
     check_choice("settings.mode", settings_raw["mode"], CHOICES["pcs_mode"])
     for name in ("charge_window", "discharge_window"):
         _window(name, settings_raw[name])
@@ -409,7 +423,7 @@ EVENT_CODE_RE = re.compile(r"^[A-Z][A-Z0-9]{1,15}\Z")
 MAX_EVENTS_PER_BATCH = 100
 
 
-def validate_event(raw: object, *, gateway: Gateway, now: datetime) -> dict:
+def validate_event(raw: object, *, gateway: Gateway, now: datetime) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise SampleError("event: expected a JSON object")
     missing = [n for n in ("ts", "code", "severity", "state") if n not in raw]
@@ -426,7 +440,9 @@ def validate_event(raw: object, *, gateway: Gateway, now: datetime) -> dict:
     return {"ts": ts, "code": code, "severity": raw["severity"], "state": raw["state"]}
 
 
-def ingest_events(*, gateway: Gateway, events: list, now: datetime | None = None) -> IngestResult:
+def ingest_events(
+    *, gateway: Gateway, events: list[Any], now: datetime | None = None
+) -> IngestResult:
     """Store reported events once each (a resend is a duplicate), refusing bad ones by index."""
     now = now or timezone.now()
     result, valid = partition_items(

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Q
@@ -210,7 +211,7 @@ def _jst_months(lo: int, hi: int) -> tuple[int, int]:
     return int(first.timestamp()), int(end.timestamp())
 
 
-def _chunks(items: Sequence, size: int) -> Iterator[Sequence]:
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
@@ -323,8 +324,8 @@ def _fine(c: str, alias: str = "") -> str:
     return f"({alias}{c}_up >= {-SLACK_KWH!r} AND {alias}{c}_up <= {alias}{c}_cap)"
 
 
-def _pieces_params(pieces: Sequence[tuple[int, int, int, float]]) -> list:
-    params: list = []
+def _pieces_params(pieces: Sequence[tuple[int, int, int, float]]) -> list[Any]:
+    params: list[Any] = []
     for gateway_id, lo, hi, kw in pieces:
         params += [gateway_id, _adapt_epoch(lo), _adapt_epoch(hi), lo, hi, kw]
     return params
@@ -492,7 +493,7 @@ def _roll_up(
         f"r.{start}"
     )
     values = ", ".join([f"({d.int}, {d.ts}, {d.ts})"] * len(spans))
-    params: list = []
+    params: list[Any] = []
     for gateway_id, lo, hi in spans:
         params += [gateway_id, _adapt_epoch(lo), _adapt_epoch(hi)]
     summed = (*COUNTERS, "samples", "filled", "missing")
@@ -519,7 +520,7 @@ def _roll_up(
     _run(sql, params)
 
 
-def _run(sql: str, params: list) -> list[tuple]:
+def _run(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     """Execute a rollup statement without PostgreSQL's JIT: the planner cannot tell how few
     samples a VALUES list of gateways joins to, expects thousands of times more, and then
     spends a second compiling a plan that runs in milliseconds."""

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from essmon.core.jst import JST  # the warranty is a Japanese contract: Japanese calendar days
 from essmon.warranty.catalogue import Term
@@ -193,7 +194,7 @@ def evaluate(
     start = min(known.values()) if not missing else None
     standard_end = term_end(start, term.standard_years) if start else None
     extended_end = term_end(start, term.extended_years) if start else None
-    base = dict(
+    base: dict[str, Any] = dict(
         term=term,
         grid_connection_date=grid_connection_date,
         received_date=received_date,
@@ -230,11 +231,11 @@ def evaluate(
     longest = max(stretches, key=lambda s: s.length(now), default=None)
     lapse = next((s for s in stretches if s.length(now) > policy.lapse_after), None)
     lapsed_at = lapse.start + policy.lapse_after if lapse is not None else None
-    if recorded_lapse is not None and (lapse is None or recorded_lapse[1] < lapsed_at):
+    if recorded_lapse is not None and (lapsed_at is None or recorded_lapse[1] < lapsed_at):
         lapse, lapsed_at = OfflineStretch(recorded_lapse[0], recorded_lapse[1]), recorded_lapse[1]
     trailing = stretches[-1] if stretches and stretches[-1].end is None else None
     current = trailing if trailing and trailing.length(now) > policy.offline_after else None
-    facts = dict(
+    facts: dict[str, Any] = dict(
         registered_on=registered_on,
         eligible=eligible,
         connection_required_from=required_from,
@@ -259,7 +260,7 @@ def evaluate(
             lapses_at=None, lapsed_at=None, **facts,
         )  # fmt: skip
 
-    if lapse is not None:
+    if lapse is not None and lapsed_at is not None:  # (each is set with the other)
         still = "オフラインのまま" if lapse.end is None else "続けてオフラインとなり"
         reason = (
             f"ゲートウェイが{_moment(lapse.start)}から{still}{policy.lapse_days}日を超えたため、"

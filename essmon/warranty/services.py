@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -100,7 +101,7 @@ def states_for(
     rows = _rows(gateways)
     if not rows:
         return {}
-    ids = gateways.order_by().values("pk")
+    ids = gateways.order_by().values_list("pk", flat=True)
     connectivity = _connectivity(
         ids, rows, min_gap=timedelta(0) if all_gaps else policy.lapse_after
     )
@@ -161,7 +162,7 @@ def _rows(gateways: QuerySet[Gateway]) -> list[_Row]:
 
 
 def _connectivity(
-    ids: QuerySet, rows: list[_Row], *, min_gap: timedelta
+    ids: QuerySet[Any], rows: list[_Row], *, min_gap: timedelta
 ) -> dict[int, Connectivity]:
     intervals = ConnectivityInterval.objects.filter(gateway_id__in=ids).order_by()
     bounds = {
@@ -361,6 +362,8 @@ def _warn(gateway: Gateway, state: WarrantyState, *, now: datetime, policy: Poli
     # fixed for the whole silence, unlike the counted start, which moves when a date is entered.
     live = GatewayLiveState.objects.filter(gateway=gateway).values_list("last_seen_at", flat=True)
     since = live.first() or gateway.claimed_at
+    if since is None:  # a registered gateway always has claimed_at: nothing to count from
+        return 0
     if OfflineWarning.objects.filter(gateway=gateway, offline_since=since, days__gte=days).exists():
         return 0
     try:
@@ -385,6 +388,7 @@ def _mail_warning(gateway: Gateway, state: WarrantyState, *, days: int, now: dat
         "url": reverse("monitoring:warranty", kwargs={"gateway_id": gateway.gateway_id}),
     }
     addresses: set[str] = set()
+    assert gateway.owner is not None  # only registered gateways, which have one, are warned
     owner_told = gateway.owner.is_active  # a closed account gets no more mail
     if owner_told:
         addresses.add(gateway.owner.email.lower())

@@ -34,6 +34,7 @@ def terms(request: HttpRequest, token: str) -> HttpResponse:
     found, error = _token_or_error(request, token)
     if error:
         return error
+    assert found is not None  # _token_or_error gives one or the other
     current = services.current_terms(_audience(found.user))
     if request.method == "POST":
         request.session[AGREED_KEY] = {"token": found.pk, "terms": current.pk}
@@ -50,6 +51,7 @@ def password(request: HttpRequest, token: str) -> HttpResponse:
     found, error = _token_or_error(request, token)
     if error:
         return error
+    assert found is not None  # _token_or_error gives one or the other
     current = services.current_terms(_audience(found.user))
     if request.session.get(AGREED_KEY) != {"token": found.pk, "terms": current.pk}:
         return redirect("accounts:activate", token=token)

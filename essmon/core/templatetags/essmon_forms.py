@@ -37,11 +37,11 @@ def error_summary(form: object) -> ErrorSummary:
     """Every error of ``form``, one entry per message, in the order of the fields."""
     if not isinstance(form, forms.BaseForm) or not form.errors:
         return ErrorSummary([], [])
-    general = list(form.non_field_errors())
-    fields = []
+    general = [str(m) for m in form.non_field_errors()]
+    fields: list[FieldError] = []
     for bound in form:
         if bound.is_hidden or not bound.auto_id:
-            general.extend(bound.errors)
+            general.extend(str(m) for m in bound.errors)
             continue
-        fields.extend(FieldError(_target(bound), str(bound.label), m) for m in bound.errors)
+        fields.extend(FieldError(_target(bound), str(bound.label), str(m)) for m in bound.errors)
     return ErrorSummary(general, fields)

@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from essmon.accounts.http import AuthenticatedRequest
 from essmon.core.http import client_address
 from essmon.core.japanese import to_halfwidth_ascii
 from essmon.dealers import access, services
@@ -37,11 +38,11 @@ ACCESS_LOG_PAGE = 50
 # --- queries ------------------------------------------------------------------------
 
 
-def _gateway(request: HttpRequest, gateway_id: str) -> Gateway:
+def _gateway(request: AuthenticatedRequest, gateway_id: str) -> Gateway:
     return access.gateway_or_404(request.user, gateway_id, access.Purpose.MANAGE_LINKS)
 
 
-def _gateways(request: HttpRequest, query: str = "") -> QuerySet[Gateway]:
+def _gateways(request: AuthenticatedRequest, query: str = "") -> QuerySet[Gateway]:
     """The customer's gateways with their number of linked dealers, by ID or 案件名."""
     gateways = access.visible_gateways(request.user, access.Purpose.MANAGE_LINKS).annotate(
         linked=Count("dealer_links", filter=Q(dealer_links__ended_at__isnull=True))
@@ -88,7 +89,7 @@ def _finished(request: HttpRequest, key: str, gateway: Gateway) -> Dealer | None
 
 @login_required
 @require_GET
-def menu(request: HttpRequest) -> HttpResponse:
+def menu(request: AuthenticatedRequest) -> HttpResponse:
     return render(
         request,
         "dealers/links/menu.html",
@@ -98,7 +99,7 @@ def menu(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def gateway(request: HttpRequest, gateway_id: str) -> HttpResponse:
+def gateway(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     """One gateway: the dealers maintaining it, what they did, and the link history."""
     gateway = _gateway(request, gateway_id)
     page = Paginator(services.gateway_records(gateway), ACCESS_LOG_PAGE).get_page(
@@ -122,7 +123,7 @@ def gateway(request: HttpRequest, gateway_id: str) -> HttpResponse:
     )
 
 
-def _gateway_search(request: HttpRequest, *, flow: str) -> HttpResponse:
+def _gateway_search(request: AuthenticatedRequest, *, flow: str) -> HttpResponse:
     """The gateway search both flows start with; ``flow`` decides where a gateway ID leads."""
     form = GatewaySearchForm(request.GET)
     return render(
@@ -142,13 +143,13 @@ def _gateway_search(request: HttpRequest, *, flow: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def link_search(request: HttpRequest) -> HttpResponse:
+def link_search(request: AuthenticatedRequest) -> HttpResponse:
     return _gateway_search(request, flow="link")
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def link_form(request: HttpRequest, gateway_id: str) -> HttpResponse:
+def link_form(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = _gateway(request, gateway_id)
     if request.method == "POST":
         form = DealerPairForm(request.POST)
@@ -190,12 +191,13 @@ def link_form(request: HttpRequest, gateway_id: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def link_confirm(request: HttpRequest, gateway_id: str) -> HttpResponse:
+def link_confirm(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = _gateway(request, gateway_id)
     pending = request.session.get(PENDING_KEY) or {}
     dealer = None
-    if pending.get("gateway_id") == gateway.gateway_id:
-        dealer = Dealer.objects.filter(pk=pending.get("dealer_id"), user__is_active=True).first()
+    dealer_id = pending.get("dealer_id")
+    if pending.get("gateway_id") == gateway.gateway_id and dealer_id is not None:
+        dealer = Dealer.objects.filter(pk=dealer_id, user__is_active=True).first()
     if dealer is None or (request.method == "POST" and "back" in request.POST):
         return redirect("links:link_form", gateway_id=gateway.gateway_id)
     form = ConsentForm(request.POST if request.method == "POST" else None)
@@ -231,7 +233,7 @@ def link_confirm(request: HttpRequest, gateway_id: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def link_done(request: HttpRequest, gateway_id: str) -> HttpResponse:
+def link_done(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = _gateway(request, gateway_id)
     dealer = _finished(request, LINKED_KEY, gateway)
     if dealer is None:
@@ -244,13 +246,13 @@ def link_done(request: HttpRequest, gateway_id: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def unlink_search(request: HttpRequest) -> HttpResponse:
+def unlink_search(request: AuthenticatedRequest) -> HttpResponse:
     return _gateway_search(request, flow="unlink")
 
 
 @login_required
 @require_GET
-def unlink_dealers(request: HttpRequest, gateway_id: str) -> HttpResponse:
+def unlink_dealers(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = _gateway(request, gateway_id)
     form = DealerSearchForm(request.GET)
     query = form.query()
@@ -269,7 +271,9 @@ def unlink_dealers(request: HttpRequest, gateway_id: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def unlink_confirm(request: HttpRequest, gateway_id: str, dealer_code: str) -> HttpResponse:
+def unlink_confirm(
+    request: AuthenticatedRequest, gateway_id: str, dealer_code: str
+) -> HttpResponse:
     gateway = _gateway(request, gateway_id)
     link = _active_links(gateway).filter(dealer__dealer_code=dealer_code).first()
     if link is None:
@@ -296,7 +300,7 @@ def unlink_confirm(request: HttpRequest, gateway_id: str, dealer_code: str) -> H
 
 @login_required
 @require_GET
-def unlink_done(request: HttpRequest, gateway_id: str) -> HttpResponse:
+def unlink_done(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = _gateway(request, gateway_id)
     dealer = _finished(request, UNLINKED_KEY, gateway)
     if dealer is None:

@@ -13,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from essmon.accounts.http import AuthenticatedRequest
 from essmon.accounts.views.common import apply_postal_lookup
 from essmon.core.http import client_address
 from essmon.core.japanese import format_phone, format_postal_code
@@ -25,14 +26,14 @@ from essmon.gateways.search import search as fleet_search
 from essmon.notifications.services import MailLimitError
 
 
-def _dealer_or_404(request: HttpRequest) -> Dealer:
+def _dealer_or_404(request: AuthenticatedRequest) -> Dealer:
     dealer = access.dealer_of(request.user)
     if dealer is None:
         raise Http404("not a dealer")
     return dealer
 
 
-def _entrusted(request: HttpRequest, dealer: Dealer) -> QuerySet[Gateway]:
+def _entrusted(request: AuthenticatedRequest, dealer: Dealer) -> QuerySet[Gateway]:
     """The gateways entrusted to the dealer, each with ``linked_at`` of its active link."""
     since = DealerLink.objects.filter(
         gateway=OuterRef("pk"), dealer=dealer, ended_at__isnull=True
@@ -46,7 +47,7 @@ def _entrusted(request: HttpRequest, dealer: Dealer) -> QuerySet[Gateway]:
 
 @login_required
 @require_GET
-def menu(request: HttpRequest) -> HttpResponse:
+def menu(request: AuthenticatedRequest) -> HttpResponse:
     dealer = _dealer_or_404(request)
     return render(
         request,
@@ -64,7 +65,7 @@ def menu(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def profile(request: HttpRequest) -> HttpResponse:
+def profile(request: AuthenticatedRequest) -> HttpResponse:
     """販売店様情報の変更 (the phone number is the one customers link by)."""
     dealer = _dealer_or_404(request)
     user = dealer.user
@@ -97,7 +98,7 @@ def profile(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def staff(request: HttpRequest) -> HttpResponse:
+def staff(request: AuthenticatedRequest) -> HttpResponse:
     """The list of 保守担当者 with the form that adds one."""
     dealer = _dealer_or_404(request)
     form = StaffForm(request.POST or None)
@@ -131,7 +132,7 @@ def staff(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def staff_remove(request: HttpRequest, staff_id: int) -> HttpResponse:
+def staff_remove(request: AuthenticatedRequest, staff_id: int) -> HttpResponse:
     dealer = _dealer_or_404(request)
     if not dealer.staff.filter(pk=staff_id).exists():
         raise Http404("no such staff member")  # another dealer's staff does not exist here
@@ -165,7 +166,7 @@ SEARCH_MAX = 100
 
 @login_required
 @require_GET
-def gateways(request: HttpRequest) -> HttpResponse:
+def gateways(request: AuthenticatedRequest) -> HttpResponse:
     """The entrusted gateways, newest link first, searched by ID, 案件名, address or the
     customer's name, 50 a page: two queries a page (count and rows), whatever the number."""
     dealer = _dealer_or_404(request)
@@ -184,6 +185,7 @@ def gateways(request: HttpRequest) -> HttpResponse:
 def shared_customer_data(gateway: Gateway) -> list[tuple[str, str]]:
     """The owner's data a linked dealer may see: exactly ``SHARED_ITEMS``, in its order."""
     owner, site = gateway.owner, gateway.site
+    assert owner is not None  # an entrusted gateway is registered, so it has an owner
     values = {
         "name": owner.name,
         "furigana": owner.furigana,
@@ -202,7 +204,7 @@ def shared_customer_data(gateway: Gateway) -> list[tuple[str, str]]:
 
 @login_required
 @require_GET
-def gateway_customer(request: HttpRequest, gateway_id: str) -> HttpResponse:
+def gateway_customer(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     """お客様情報 (read-only) of one entrusted gateway; each view is logged for the owner."""
     dealer = _dealer_or_404(request)
     gateway = access.gateway_or_404(request.user, gateway_id, Purpose.VIEW_CUSTOMER)

@@ -4,10 +4,11 @@ acknowledgement. Gateways are looked up through dealers.access like every monito
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from essmon.accounts.http import AuthenticatedRequest
 from essmon.accounts.models import User
 from essmon.alerts import services
 from essmon.alerts.forms import AcknowledgeForm
@@ -24,7 +25,7 @@ def _may_acknowledge(user: User) -> bool:
 
 @login_required_here
 @require_http_methods(["GET"])
-def alerts(request: HttpRequest, gateway_id: str) -> HttpResponse:
+def alerts(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = gateway_or_404(request.user, gateway_id)
     record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_ALERTS)
     context = gateway_context(request, gateway, "alerts")
@@ -38,7 +39,7 @@ def alerts(request: HttpRequest, gateway_id: str) -> HttpResponse:
 
 @login_required_here
 @require_POST
-def acknowledge(request: HttpRequest, gateway_id: str, alert_id: int) -> HttpResponse:
+def acknowledge(request: AuthenticatedRequest, gateway_id: str, alert_id: int) -> HttpResponse:
     gateway = gateway_or_404(request.user, gateway_id)
     alert = Alert.objects.filter(gateway=gateway, pk=alert_id).first()
     if alert is None or not _may_acknowledge(request.user):
@@ -54,5 +55,5 @@ def acknowledge(request: HttpRequest, gateway_id: str, alert_id: int) -> HttpRes
         else:
             messages.success(request, "異常を確認済みにしました。")
     else:
-        messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
     return redirect("monitoring:alerts", gateway_id=gateway.gateway_id)

@@ -4,11 +4,12 @@ certificate. Gateways are looked up through dealers.access like every monitoring
 from __future__ import annotations
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from essmon.accounts.http import AuthenticatedRequest
 from essmon.dealers.access import Purpose, gateway_or_404, visible_gateways
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services import record_view
@@ -22,7 +23,7 @@ from essmon.warranty.rules import describe_duration
 
 @login_required_here
 @require_http_methods(["GET", "POST"])
-def warranty(request: HttpRequest, gateway_id: str) -> HttpResponse:
+def warranty(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = gateway_or_404(request.user, gateway_id)
     may_edit = visible_gateways(request.user, Purpose.WARRANTY_DATES).filter(pk=gateway.pk).exists()
     if request.method == "POST" and not may_edit:
@@ -63,7 +64,7 @@ def warranty(request: HttpRequest, gateway_id: str) -> HttpResponse:
 
 @login_required_here
 @require_GET
-def certificate(request: HttpRequest, gateway_id: str) -> HttpResponse:
+def certificate(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = gateway_or_404(request.user, gateway_id)
     state = services.state_of(gateway)
     if not state.can_certify:

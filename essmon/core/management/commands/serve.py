@@ -92,8 +92,10 @@ class Command(BaseCommand):
         try:
             while True:
                 supervisor.check()
-                if logins and (
-                    time.monotonic() >= logins_due or demo_hooks.started(host, port, started)
+                if (
+                    logins
+                    and demo_hooks
+                    and (time.monotonic() >= logins_due or demo_hooks.started(host, port, started))
                 ):
                     time.sleep(1.0)  # the last of their start lines
                     self.stdout.write(logins)
