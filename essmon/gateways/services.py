@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
@@ -22,11 +23,13 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.dateparse import parse_datetime
 
-from essmon.accounts.models import User
 from essmon.core import throttle
 from essmon.core.japanese import to_halfwidth_ascii
 from essmon.core.text import has_control_chars
 from essmon.gateways.models import Gateway, Site
+
+if TYPE_CHECKING:  # an owner is an account, one layer up: named, never imported
+    from essmon.accounts.models import User
 
 # [0-9], not \d: \d also matches full-width and other scripts' digits. \Z, not $: $ also
 # matches before a trailing newline.
