@@ -56,14 +56,38 @@ BIG, ONE_DAY = 0, 1  # gateway indexes: the two-year one, and one with a day of 
 FLEET_DEALER_EMAIL = "fleet-dealer@bench.example"
 SMALL_DEALER_EMAIL = "dealer@bench.example"
 SURNAMES = (
-    "佐藤", "鈴木", "高橋", "田中", "伊藤", "渡辺", "山本", "中村", "小林", "加藤", "吉田",
-    "山田", "佐々木", "山口", "松本", "井上", "木村", "林", "斎藤", "清水", "御室", "嵯峨",
-)  # fmt: skip
+    "佐藤",
+    "鈴木",
+    "高橋",
+    "田中",
+    "伊藤",
+    "渡辺",
+    "山本",
+    "中村",
+    "小林",
+    "加藤",
+    "吉田",
+    "山田",
+    "佐々木",
+    "山口",
+    "松本",
+    "井上",
+    "木村",
+    "林",
+    "斎藤",
+    "清水",
+    "御室",
+    "嵯峨",
+)
 PREFECTURES = ("京都府", "大阪府", "滋賀県", "奈良県", "兵庫県", "三重県")
 EVENT_CODES = (
-    ("E101", "minor"), ("E204", "major"), ("E305", "critical"), ("N001", "info"),
-    ("N010", "info"), ("E150", "minor"),
-)  # fmt: skip
+    ("E101", "minor"),
+    ("E204", "major"),
+    ("E305", "critical"),
+    ("N001", "info"),
+    ("N010", "info"),
+    ("E150", "minor"),
+)
 READS = re.compile(r"\s*(SELECT|WITH)\b", re.IGNORECASE)
 TIME_LINE = re.compile(r"^Time: ([0-9.]+) ms", re.MULTILINE)
 
@@ -235,8 +259,11 @@ class Bench:
         started = time.monotonic()
         done = subprocess.run(
             essmon_command("migrate", "--no-input", "-v", "0"),
-            env=env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode:
             raise RuntimeError(f"essmon migrate failed: {done.stdout}{done.stderr}")
         os.environ.update(env)
@@ -256,8 +283,12 @@ class Bench:
 
     def sizes(self) -> dict:
         a = self.args
-        return {"days": a.days, "gateways": a.gateways, "fleet_hours": a.fleet_hours,
-                "fleet": a.fleet}  # fmt: skip
+        return {
+            "days": a.days,
+            "gateways": a.gateways,
+            "fleet_hours": a.fleet_hours,
+            "fleet": a.fleet,
+        }
 
     def stored_meta(self) -> dict | None:
         """What an earlier run loaded, written as its load's last step; None when the
@@ -280,6 +311,7 @@ class Bench:
             return cursor.fetchall() if cursor.description else []
 
     def psql_command(self, *args: str) -> list[str]:
+        # left as written (fmt: skip): a command line, each option beside its value
         return ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.pg.host,
                 "-p", str(self.pg.port), "-U", self.pg.user, "-d", self.args.database,
                 *args]  # fmt: skip
@@ -428,9 +460,14 @@ class Bench:
                 (FLEET_DEALER_EMAIL, "D9800002", "関西エネルギー保守"),
             ):
                 user = User.objects.create(
-                    email=email, password="!", role=User.Role.DEALER, name="販売 一郎",
-                    phone="+81751112222", is_active=True, activated_at=claimed,
-                )  # fmt: skip
+                    email=email,
+                    password="!",
+                    role=User.Role.DEALER,
+                    name="販売 一郎",
+                    phone="+81751112222",
+                    is_active=True,
+                    activated_at=claimed,
+                )
                 dealers.append(
                     Dealer.objects.create(user=user, dealer_code=code, company_name=name)
                 )
@@ -452,10 +489,15 @@ class Bench:
         last = int(end.timestamp())
         big = Series(pks[BIG], "KP-GWBT-A", gateway_code(BIG), last, args.days * 1440)
         others = [
-            Series(pks[n], "KP-GWBT-C" if n % 10 == 9 else "KP-GWBT-A", gateway_code(n), last,
-                   args.fleet_hours * 60)
+            Series(
+                pks[n],
+                "KP-GWBT-C" if n % 10 == 9 else "KP-GWBT-A",
+                gateway_code(n),
+                last,
+                args.fleet_hours * 60,
+            )
             for n in range(1, args.gateways)
-        ]  # fmt: skip
+        ]
         # two processes with about the same number of rows each
         share = max(0, (big.count + sum(s.count for s in others)) // 2 - big.count)
         cut = min(len(others), share // max(1, args.fleet_hours * 60))
@@ -476,9 +518,10 @@ class Bench:
             path = str(self.folder / f"samples-{n}.csv")
             paths.append(path)
             process = context.Process(
-                target=dashboard_data.write_series_job, args=(job, path, results),
+                target=dashboard_data.write_series_job,
+                args=(job, path, results),
                 name=f"csv-{n}",
-            )  # fmt: skip
+            )
             process.start()
             self.generators.append(process)
         newest: dict[int, dict] = {}
@@ -531,9 +574,13 @@ class Bench:
 
         args = self.args
         rng = random.Random("dashboard-states")
-        settings_in_force = {"mode": "economy", "charge_window": ["23:00", "07:00"],
-                             "discharge_window": ["07:00", "23:00"], "reserve_soc_pct": 30,
-                             "export_limit_w": 5900}  # fmt: skip
+        settings_in_force = {
+            "mode": "economy",
+            "charge_window": ["23:00", "07:00"],
+            "discharge_window": ["07:00", "23:00"],
+            "reserve_soc_pct": 30,
+            "export_limit_w": 5900,
+        }
         states, intervals, events = [], [], []
         alerts: dict[tuple, Alert] = {}  # one open alert per gateway and code at most
         for n, pk in enumerate(pks):
@@ -545,9 +592,13 @@ class Bench:
             else:
                 # no samples: what a gateway of the same kind reports now
                 model = "KP-GWBT-C" if n % 10 == 9 else "KP-GWBT-A"
-                site = SimulatedSite(MODELS[model], start=end.timestamp() - 60,
-                                     seed=gateway_code(n), weather_seed="dashboard",
-                                     vary_roof=True)  # fmt: skip
+                site = SimulatedSite(
+                    MODELS[model],
+                    start=end.timestamp() - 60,
+                    seed=gateway_code(n),
+                    weather_seed="dashboard",
+                    vary_roof=True,
+                )
                 reading = site.step(60)
                 sample = reading.as_sample(0)
                 values = {k: v for k, v in sample.items() if k not in ("ts", "seq")}
@@ -558,11 +609,16 @@ class Bench:
                 seq = rng.randint(10**5, 10**6)
             states.append(
                 GatewayLiveState(
-                    gateway_id=pk, last_seen_at=seen, last_sample_ts=ts, last_seq=seq,
-                    latest=values, firmware="2.4.1", settings_in_force=settings_in_force,
+                    gateway_id=pk,
+                    last_seen_at=seen,
+                    last_sample_ts=ts,
+                    last_seq=seq,
+                    latest=values,
+                    firmware="2.4.1",
+                    settings_in_force=settings_in_force,
                     status_ts=seen - timedelta(minutes=rng.randint(0, 60)),
                 )
-            )  # fmt: skip
+            )
             if end - seen < timedelta(minutes=10):
                 intervals.append(
                     ConnectivityInterval(
@@ -573,21 +629,36 @@ class Bench:
             for _ in range(rng.randint(1, 6) if n != BIG else 120):
                 code, severity = rng.choice(EVENT_CODES)
                 start = end - timedelta(minutes=rng.randint(60, span_days * 1440))
-                events.append(GatewayEvent(gateway_id=pk, ts=start, code=code,
-                                           severity=severity, state="start"))  # fmt: skip
+                events.append(
+                    GatewayEvent(
+                        gateway_id=pk, ts=start, code=code, severity=severity, state="start"
+                    )
+                )
                 # one gateway in forty has a fault still open
                 cleared = None
                 if severity == "info" or n % 40 != 3:
                     cleared = start + timedelta(minutes=rng.randint(1, 50))
-                    events.append(GatewayEvent(
-                        gateway_id=pk, ts=cleared, code=code, severity=severity, state="clear",
-                    ))  # fmt: skip
+                    events.append(
+                        GatewayEvent(
+                            gateway_id=pk,
+                            ts=cleared,
+                            code=code,
+                            severity=severity,
+                            state="clear",
+                        )
+                    )
                 if severity != "info":  # the alerts the checks made of them, open or closed
                     alerts[(pk, code, cleared is None)] = Alert(
-                        gateway_id=pk, kind="fault", code=code, severity=severity,
-                        title=code, since=start, opened_at=start, recovered_at=cleared,
+                        gateway_id=pk,
+                        kind="fault",
+                        code=code,
+                        severity=severity,
+                        title=code,
+                        since=start,
+                        opened_at=start,
+                        recovered_at=cleared,
                         closed_at=cleared and cleared + timedelta(minutes=5),
-                    )  # fmt: skip
+                    )
         with transaction.atomic():
             GatewayLiveState.objects.bulk_create(states, batch_size=1000)
             ConnectivityInterval.objects.bulk_create(intervals, batch_size=1000)
@@ -663,10 +734,12 @@ class Bench:
         one_day = Gateway.objects.get(gateway_id=gateway_code(ONE_DAY))
         self.big, self.one_day = big, one_day
         (total,) = self.sql("SELECT count(*) FROM telemetry_sample")[0]
-        (mine,) = self.sql("SELECT count(*) FROM telemetry_sample WHERE gateway_id = %s",
-                           [big.pk])[0]  # fmt: skip
-        (theirs,) = self.sql("SELECT count(*) FROM telemetry_sample WHERE gateway_id = %s",
-                             [one_day.pk])[0]  # fmt: skip
+        (mine,) = self.sql("SELECT count(*) FROM telemetry_sample WHERE gateway_id = %s", [big.pk])[
+            0
+        ]
+        (theirs,) = self.sql(
+            "SELECT count(*) FROM telemetry_sample WHERE gateway_id = %s", [one_day.pk]
+        )[0]
         first, last = self.sql(
             "SELECT min(ts), max(ts) FROM telemetry_sample WHERE gateway_id = %s", [big.pk]
         )[0]
@@ -699,16 +772,27 @@ class Bench:
         owner = f"gateway {big} ({self.meta['rows']['big']:,} samples), as its owner"
         fleet = f"fleet table, as a dealer with {self.args.fleet:,} gateways"
         views = [
-            View("live fragment (htmx)", f"{base}/live/", "owner", 50, owner,
-                 headers={"HX-Request": "true"}),
+            View(
+                "live fragment (htmx)",
+                f"{base}/live/",
+                "owner",
+                50,
+                owner,
+                headers={"HX-Request": "true"},
+            ),
             View(f"day {yesterday} (JSON)", f"{data}day&date={yesterday}", "owner", 50, owner),
             View(f"month {today:%Y-%m} (JSON)", f"{data}month&date={today}", "owner", 50, owner),
             View(f"year {today:%Y} (JSON)", f"{data}year&date={today}", "owner", 50, owner),
             View("lifetime (JSON)", f"{data}lifetime&date={today}", "owner", 50, owner),
             View("live page (HTML)", f"{base}/", "owner", 50, owner),
-            View(f"history page, day {yesterday} (HTML)",
-                 f"{base}/history/?view=day&date={yesterday}", "owner", 50, owner),
-        ]  # fmt: skip
+            View(
+                f"history page, day {yesterday} (HTML)",
+                f"{base}/history/?view=day&date={yesterday}",
+                "owner",
+                50,
+                owner,
+            ),
+        ]
         last = -(-self.args.fleet // 50)  # 50 rows a page
         pages = [
             ("page 1", "?page=1"),
@@ -726,9 +810,15 @@ class Bench:
         ]
         views.append(View(f"live page of {big} (HTML)", f"{base}/", "fleet_dealer", 50, fleet))
         views.append(
-            View("page 1", "/monitoring/?page=1", "small_dealer", 300,
-                 f"fleet table, as a dealer with {self.args.gateways:,} gateways", fleet=True)
-        )  # fmt: skip
+            View(
+                "page 1",
+                "/monitoring/?page=1",
+                "small_dealer",
+                300,
+                f"fleet table, as a dealer with {self.args.gateways:,} gateways",
+                fleet=True,
+            )
+        )
         return views
 
     def log_in(self) -> None:
@@ -844,8 +934,10 @@ class Bench:
         script.write_text("\\timing on\n" + body * rounds)
         done = subprocess.run(
             self.psql_command("-o", "/dev/null", "-f", str(script)),
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode:
             raise RuntimeError(f"psql reference failed: {done.stderr.strip()[:500]}")
         times = [float(t) for t in TIME_LINE.findall(done.stdout)]
@@ -866,12 +958,17 @@ class Bench:
         today = datetime.fromtimestamp(self.meta["end"], UTC).astimezone(JST).date()
         rows = self.meta["rows"]
         pair = [
-            View(f"{gateway.gateway_id} ({count:,} samples)",
-                 f"/monitoring/{gateway.gateway_id}/history/data/?view=year&date={today}",
-                 who, 50)
-            for gateway, count, who in ((self.big, rows["big"], "owner"),
-                                        (self.one_day, rows["one_day"], "one_day_owner"))
-        ]  # fmt: skip
+            View(
+                f"{gateway.gateway_id} ({count:,} samples)",
+                f"/monitoring/{gateway.gateway_id}/history/data/?view=year&date={today}",
+                who,
+                50,
+            )
+            for gateway, count, who in (
+                (self.big, rows["big"], "owner"),
+                (self.one_day, rows["one_day"], "one_day_owner"),
+            )
+        ]
         n = self.args.requests
         print(f"\n[year {today:%Y} against raw rows] {n} requests each, alternating")
         for view in pair:
@@ -1006,8 +1103,9 @@ def code_version() -> str:
     """The commit measured, and whether essmon's code differed from it."""
 
     def git(*args: str) -> str:
-        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
-                              check=False)  # fmt: skip
+        done = subprocess.run(
+            ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False
+        )
         return done.stdout.strip() if done.returncode == 0 else ""
 
     commit = git("rev-parse", "HEAD")

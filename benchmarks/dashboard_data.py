@@ -17,13 +17,33 @@ from pathlib import Path
 from essmon.simulator.physics import MODELS, SimulatedSite
 
 COLUMNS = (
-    "gateway_id", "ts", "seq", "pv_w", "load_w", "grid_w", "battery_w", "soc_pct",
-    "battery_temp_c", "pcs_state", "pcs_mode", "pv_kwh", "load_kwh", "grid_import_kwh",
-    "grid_export_kwh", "charge_kwh", "discharge_kwh", "received_at",
-)  # fmt: skip
+    "gateway_id",
+    "ts",
+    "seq",
+    "pv_w",
+    "load_w",
+    "grid_w",
+    "battery_w",
+    "soc_pct",
+    "battery_temp_c",
+    "pcs_state",
+    "pcs_mode",
+    "pv_kwh",
+    "load_kwh",
+    "grid_import_kwh",
+    "grid_export_kwh",
+    "charge_kwh",
+    "discharge_kwh",
+    "received_at",
+)
 COUNTERS = (
-    "pv_kwh", "load_kwh", "grid_import_kwh", "grid_export_kwh", "charge_kwh", "discharge_kwh"
-)  # fmt: skip
+    "pv_kwh",
+    "load_kwh",
+    "grid_import_kwh",
+    "grid_export_kwh",
+    "charge_kwh",
+    "discharge_kwh",
+)
 # the gateway sends, the service stores a little later: what the rollup job reads by
 RECEIVED_AFTER_SECONDS = 2
 
@@ -64,9 +84,12 @@ def write_series(series: list[Series], path: Path) -> tuple[int, dict[int, dict]
             # the simulated site starts one step before the first sample, so that the
             # first sample's powers are the averages of a real step
             site = SimulatedSite(
-                MODELS[s.model], start=s.first_epoch - s.interval, seed=s.seed,
-                weather_seed="dashboard", vary_roof=True,
-            )  # fmt: skip
+                MODELS[s.model],
+                start=s.first_epoch - s.interval,
+                seed=s.seed,
+                weather_seed="dashboard",
+                vary_roof=True,
+            )
             lines = []
             reading = None
             for seq in range(s.count):

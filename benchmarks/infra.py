@@ -49,6 +49,7 @@ class Postgres:
         return f"postgres://{self.user}@{self.host}:{self.port}/{database}"
 
     def psql(self, database: str, *args: str, capture: bool = True) -> str:
+        # left as written (fmt: skip): a command line, each option beside its value
         command = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", self.host,
                    "-p", str(self.port), "-U", self.user, "-d", database, "-At", *args]  # fmt: skip
         done = subprocess.run(command, capture_output=capture, text=True, check=False)

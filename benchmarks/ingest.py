@@ -106,7 +106,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     add("--database", default="essmon_bench", help="made for the run; must not exist")
     add("--keep", action="store_true", help="keep the database and the run's folder")
-    args = parser.parse_args(argv)  # fmt: skip
+    args = parser.parse_args(argv)
     if args.gateways < 1 or args.rate <= 0 or args.seconds <= 0 or args.workers < 1:
         parser.error("--gateways, --rate, --seconds and --workers must be positive")
     if not 1 <= args.https_batch <= 1000:
@@ -196,9 +196,10 @@ class Bench:
         )
         started = time.monotonic()
         migrate = self.processes.start(
-            essmon_command("migrate", "--no-input", "-v", "0"), env=self.env,
+            essmon_command("migrate", "--no-input", "-v", "0"),
+            env=self.env,
             log=self.folder / "migrate.log",
-        )  # fmt: skip
+        )
         if migrate.wait():
             raise RuntimeError(
                 f"essmon migrate failed: {(self.folder / 'migrate.log').read_text()}"
@@ -209,8 +210,10 @@ class Bench:
         django.setup()
         (self.pg_started,) = self.sql("SELECT pg_postmaster_start_time()")[0]
         self.provision()
-        print(f"set-up: database {args.database} migrated, {args.gateways:,} gateways "
-              f"provisioned in {time.monotonic() - started:.1f} s")  # fmt: skip
+        print(
+            f"set-up: database {args.database} migrated, {args.gateways:,} gateways "
+            f"provisioned in {time.monotonic() - started:.1f} s"
+        )
 
     def provision(self) -> None:
         """The gateways, each with a device secret, provisioned 30 days before the first
@@ -281,8 +284,11 @@ class Bench:
         """Each path starts as the first did: no samples, no live states, no intervals."""
         from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState
 
-        tables = [self.sample_table(), GatewayLiveState._meta.db_table,
-                  ConnectivityInterval._meta.db_table]  # fmt: skip
+        tables = [
+            self.sample_table(),
+            GatewayLiveState._meta.db_table,
+            ConnectivityInterval._meta.db_table,
+        ]
         self.sql(f"TRUNCATE {', '.join(tables)}")
 
     def checkpoint(self) -> None:
@@ -340,9 +346,10 @@ class Bench:
         self.checkpoint()
         started = time.monotonic()
         self.pg.psql(
-            self.args.database, "-c",
+            self.args.database,
+            "-c",
             f"\\copy bench_ref ({', '.join(rows.COLUMNS)}) FROM '{csv_path}' WITH (FORMAT csv)",
-        )  # fmt: skip
+        )
         seconds = time.monotonic() - started
         (count,) = self.sql("SELECT count(*) FROM bench_ref")[0]
         self.sql("DROP TABLE bench_ref")
@@ -440,10 +447,21 @@ class Bench:
         for slot in range(args.publishers):
             mine = self.gateways[slot :: args.publishers]
             process = context.Process(
-                target=load.publish, name=f"publisher-{slot}",
-                args=(slot, mine, self.plan, port, args.rate, stats[slot], ready[slot], go,
-                      start_at, stop),
-            )  # fmt: skip
+                target=load.publish,
+                name=f"publisher-{slot}",
+                args=(
+                    slot,
+                    mine,
+                    self.plan,
+                    port,
+                    args.rate,
+                    stats[slot],
+                    ready[slot],
+                    go,
+                    start_at,
+                    stop,
+                ),
+            )
             process.start()
             self.processes.add(process)
             publishers.append(process)
@@ -595,6 +613,7 @@ class Bench:
             f"request for {args.https_seconds:.0f} s → gunicorn ({args.web_workers} workers × "
             f"{args.web_threads} threads) → PostgreSQL"
         )
+        # left as written (fmt: skip): a command line, each option beside its value
         web = self.processes.start(
             [sys.executable, "-m", "gunicorn", "essmon.wsgi:application",
              "--bind", f"127.0.0.1:{port}", "--workers", str(args.web_workers),
@@ -609,12 +628,20 @@ class Bench:
         ready, go, stop = context.Event(), context.Event(), context.Event()
         start_at = context.RawValue("d", 0.0)
         poster = context.Process(
-            target=load.post, name="https-clients",
+            target=load.post,
+            name="https-clients",
             args=(self.gateways, self.plan, f"http://127.0.0.1:{port}"),
-            kwargs=dict(batch=args.https_batch, concurrency=args.https_clients,
-                        seconds=args.https_seconds, stats=stats, ready=ready, go=go,
-                        start_at=start_at, stop=stop),
-        )  # fmt: skip
+            kwargs=dict(
+                batch=args.https_batch,
+                concurrency=args.https_clients,
+                seconds=args.https_seconds,
+                stats=stats,
+                ready=ready,
+                go=go,
+                start_at=start_at,
+                stop=stop,
+            ),
+        )
         poster.start()
         self.processes.add(poster)
         self.wait_ready([ready], [poster])
@@ -707,8 +734,10 @@ class Bench:
         print("-" * len(header))
         for r in self.results:
             ratio = r.rate / reference if reference else 0.0
-            print(f"{r.path:<10} {r.rows:>10,} {r.seconds:>9.2f} {r.rate:>11,.0f} "
-                  f"{ratio:>13.3f} {r.lost:>6,}")  # fmt: skip
+            print(
+                f"{r.path:<10} {r.rows:>10,} {r.seconds:>9.2f} {r.rate:>11,.0f} "
+                f"{ratio:>13.3f} {r.lost:>6,}"
+            )
         (restarted,) = self.sql("SELECT pg_postmaster_start_time() <> %s", (self.pg_started,))[0]
         if restarted or self.reconnects:
             print("\nWARNING: PostgreSQL restarted during the run; these figures are not valid")
@@ -718,8 +747,9 @@ def code_version() -> str:
     """The commit measured, and whether essmon's code differed from it."""
 
     def git(*args: str) -> str:
-        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
-                              check=False)  # fmt: skip
+        done = subprocess.run(
+            ["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=False
+        )
         return done.stdout.strip() if done.returncode == 0 else ""
 
     commit = git("rev-parse", "HEAD")

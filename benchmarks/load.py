@@ -81,8 +81,9 @@ class _Connection:
         self.client.on_publish = self._on_publish
         properties = Properties(PacketTypes.CONNECT)
         properties.SessionExpiryInterval = 24 * 3600
-        self.client.connect("127.0.0.1", port, keepalive=60, clean_start=False,
-                            properties=properties)  # fmt: skip
+        self.client.connect(
+            "127.0.0.1", port, keepalive=60, clean_start=False, properties=properties
+        )
 
     def attach(self, selector) -> None:
         sock = self.client.socket()

@@ -19,6 +19,7 @@ FRAME = re.compile(r"^(?P<function>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$
 def record(
     py_spy: str, pid: int, *, seconds: int, rate: int, output: Path, flags: list[str]
 ) -> subprocess.Popen:
+    # left as written (fmt: skip): a command line, each option beside its value
     return subprocess.Popen(
         [py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", str(rate),
          "--format", "raw", "--threads", "--full-filenames", "--output", str(output), *flags],

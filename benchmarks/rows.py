@@ -18,10 +18,25 @@ SPACING_SECONDS = 1
 MAX_SPAN = timedelta(hours=22)
 PCS_MODES = ("economy", "green", "storage_priority")
 COLUMNS = (
-    "gateway_id", "ts", "seq", "pv_w", "load_w", "grid_w", "battery_w", "soc_pct",
-    "battery_temp_c", "pcs_state", "pcs_mode", "pv_kwh", "load_kwh", "grid_import_kwh",
-    "grid_export_kwh", "charge_kwh", "discharge_kwh", "received_at",
-)  # fmt: skip
+    "gateway_id",
+    "ts",
+    "seq",
+    "pv_w",
+    "load_w",
+    "grid_w",
+    "battery_w",
+    "soc_pct",
+    "battery_temp_c",
+    "pcs_state",
+    "pcs_mode",
+    "pv_kwh",
+    "load_kwh",
+    "grid_import_kwh",
+    "grid_export_kwh",
+    "charge_kwh",
+    "discharge_kwh",
+    "received_at",
+)
 
 
 def gateway_id(g: int) -> str:
@@ -73,16 +88,41 @@ def values(g: int, seq: int) -> tuple:
     state = "standby" if (g + seq) % 50 == 0 else "running"
     mode = PCS_MODES[g % 3]
     return (
-        pv, load, grid, battery, soc, temp, state, mode,
-        2000.0 + g + seq / 100, 1500.0 + g + seq / 125, 300.0 + g / 2 + seq / 400,
-        800.0 + g / 4 + seq / 250, 400.0 + seq / 500, 380.0 + seq / 500,
-    )  # fmt: skip
+        pv,
+        load,
+        grid,
+        battery,
+        soc,
+        temp,
+        state,
+        mode,
+        2000.0 + g + seq / 100,
+        1500.0 + g + seq / 125,
+        300.0 + g / 2 + seq / 400,
+        800.0 + g / 4 + seq / 250,
+        400.0 + seq / 500,
+        380.0 + seq / 500,
+    )
 
 
 def sample_json(g: int, seq: int, ts: str) -> str:
     """The sample as the protocol's JSON object (floats as repr, as json.dumps writes them)."""
-    (pv, load, grid, battery, soc, temp, state, mode,
-     pv_kwh, load_kwh, imp, exp, charge, discharge) = values(g, seq)  # fmt: skip
+    (
+        pv,
+        load,
+        grid,
+        battery,
+        soc,
+        temp,
+        state,
+        mode,
+        pv_kwh,
+        load_kwh,
+        imp,
+        exp,
+        charge,
+        discharge,
+    ) = values(g, seq)
     # formatted by hand: json.dumps of a dict costs several times more, and the publishers
     # share the two cores with what they measure
     return (

@@ -90,14 +90,24 @@ def many_sites(
         if state == "never":
             fleet.never += 1
             continue
-        silent = {"online": timedelta(minutes=1), "offline": timedelta(hours=2),
-                  "at_risk": timedelta(days=8)}[state]  # fmt: skip
+        silent = {
+            "online": timedelta(minutes=1),
+            "offline": timedelta(hours=2),
+            "at_risk": timedelta(days=8),
+        }[state]
         last = now - silent
-        live.append(GatewayLiveState(gateway=gw, last_seen_at=last,
-                                     latest={"soc_pct": 20 + i % 80, "pv_w": 1000 + i,
-                                             "load_w": 500 + i}))  # fmt: skip
-        intervals.append(ConnectivityInterval(gateway=gw, online_from=claimed,
-                                              online_until=None if state == "online" else last))  # fmt: skip
+        live.append(
+            GatewayLiveState(
+                gateway=gw,
+                last_seen_at=last,
+                latest={"soc_pct": 20 + i % 80, "pv_w": 1000 + i, "load_w": 500 + i},
+            )
+        )
+        intervals.append(
+            ConnectivityInterval(
+                gateway=gw, online_from=claimed, online_until=None if state == "online" else last
+            )
+        )
         if state == "online":
             fleet.online += 1
         else:
@@ -105,8 +115,16 @@ def many_sites(
         fleet.at_risk += state == "at_risk"
         if i % 7 == 0:
             fleet.with_alerts += 1
-            alerts.append(Alert(gateway=gw, kind="fault", code="E101", severity="major",
-                                title="蓄電池の異常", since=now - timedelta(hours=1)))  # fmt: skip
+            alerts.append(
+                Alert(
+                    gateway=gw,
+                    kind="fault",
+                    code="E101",
+                    severity="major",
+                    title="蓄電池の異常",
+                    since=now - timedelta(hours=1),
+                )
+            )
     GatewayLiveState.objects.bulk_create(live)
     ConnectivityInterval.objects.bulk_create(intervals)
     Alert.objects.bulk_create(alerts)

@@ -25,12 +25,24 @@ BASE_TS = (datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0)
 def sample(seq: int, **overrides) -> dict:
     """Sample ``seq`` of a gateway: one second after the one before."""
     return {
-        "ts": (BASE_TS + timedelta(seconds=seq)).isoformat(), "seq": seq,
-        "pv_w": 1200.0, "load_w": 800.0, "grid_w": -400.0, "battery_w": 0.0,
-        "soc_pct": 55.0, "battery_temp_c": 24.0, "pcs_state": "running", "pcs_mode": "economy",
-        "pv_kwh": 10 + seq / 3600, "load_kwh": 5.0, "grid_import_kwh": 1.0,
-        "grid_export_kwh": 4.0, "charge_kwh": 2.0, "discharge_kwh": 1.5, **overrides,
-    }  # fmt: skip
+        "ts": (BASE_TS + timedelta(seconds=seq)).isoformat(),
+        "seq": seq,
+        "pv_w": 1200.0,
+        "load_w": 800.0,
+        "grid_w": -400.0,
+        "battery_w": 0.0,
+        "soc_pct": 55.0,
+        "battery_temp_c": 24.0,
+        "pcs_state": "running",
+        "pcs_mode": "economy",
+        "pv_kwh": 10 + seq / 3600,
+        "load_kwh": 5.0,
+        "grid_import_kwh": 1.0,
+        "grid_export_kwh": 4.0,
+        "charge_kwh": 2.0,
+        "discharge_kwh": 1.5,
+        **overrides,
+    }
 
 
 def client(broker, username: str, password: str, *, client_id: str | None = None) -> mqtt.Client:

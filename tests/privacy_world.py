@@ -68,11 +68,23 @@ class World:
 
 def _sample(ts, seq: int, kwh: float) -> dict:
     return {
-        "ts": ts.isoformat(), "seq": seq, "pv_w": 1200.0, "load_w": 800.0, "grid_w": -400.0,
-        "battery_w": 0.0, "soc_pct": 55.0, "battery_temp_c": 24.0, "pcs_state": "running",
-        "pcs_mode": "economy", "pv_kwh": kwh, "load_kwh": 5.0, "grid_import_kwh": 1.0,
-        "grid_export_kwh": 4.0, "charge_kwh": 2.0, "discharge_kwh": 1.5,
-    }  # fmt: skip
+        "ts": ts.isoformat(),
+        "seq": seq,
+        "pv_w": 1200.0,
+        "load_w": 800.0,
+        "grid_w": -400.0,
+        "battery_w": 0.0,
+        "soc_pct": 55.0,
+        "battery_temp_c": 24.0,
+        "pcs_state": "running",
+        "pcs_mode": "economy",
+        "pv_kwh": kwh,
+        "load_kwh": 5.0,
+        "grid_import_kwh": 1.0,
+        "grid_export_kwh": 4.0,
+        "charge_kwh": 2.0,
+        "discharge_kwh": 1.5,
+    }
 
 
 def build(*, rollup_days: int = 30) -> World:
@@ -120,11 +132,18 @@ def build(*, rollup_days: int = 30) -> World:
     )
     now = timezone.now()
     Alert.objects.create(
-        gateway=first, kind=Kind.FAULT, code="E101", severity="major", title="蓄電池の異常",
-        since=now - timedelta(hours=3), opened_at=now - timedelta(hours=3),
-        acknowledged_at=now, acknowledged_by=customer, acknowledged_as=f"お客様({NAME})",
+        gateway=first,
+        kind=Kind.FAULT,
+        code="E101",
+        severity="major",
+        title="蓄電池の異常",
+        since=now - timedelta(hours=3),
+        opened_at=now - timedelta(hours=3),
+        acknowledged_at=now,
+        acknowledged_by=customer,
+        acknowledged_as=f"お客様({NAME})",
         ack_comment=f"{NAME}が確認しました",
-    )  # fmt: skip
+    )
     base = (now - timedelta(days=1)).replace(microsecond=0)
     ingest_samples(
         gateway=first,
@@ -134,12 +153,20 @@ def build(*, rollup_days: int = 30) -> World:
     start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
     EnergyRollup.objects.bulk_create(
         EnergyRollup(
-            gateway=first, period="day", start=start - timedelta(days=d), pv_kwh=12.5,
-            load_kwh=9.0, grid_import_kwh=3.0, grid_export_kwh=6.5, charge_kwh=4.0,
-            discharge_kwh=3.5, samples=8640, updated_at=now,
+            gateway=first,
+            period="day",
+            start=start - timedelta(days=d),
+            pv_kwh=12.5,
+            load_kwh=9.0,
+            grid_import_kwh=3.0,
+            grid_export_kwh=6.5,
+            charge_kwh=4.0,
+            discharge_kwh=3.5,
+            samples=8640,
+            updated_at=now,
         )
         for d in range(1, rollup_days + 1)
-    )  # fmt: skip
+    )
     # mails: to the customer (with a sealed link), and to the dealer naming them
     queue_mail(recipient=EMAIL, kind="account_locked", context={"user": customer, "token": "x"})
     request_email_change(user=customer, new_email=NEW_EMAIL, client_address="203.0.113.7")

@@ -45,9 +45,18 @@ class Row:
 OWNER = frozenset({"owner"})
 LINKED_DEALER = frozenset({"linked_dealer"})
 MONITORING = frozenset({"owner", "linked_dealer", "operator"})
-MONITORING_PAGES = ("live", "live_fragment", "history", "history_data", "history_csv",
-                    "settings", "settings_progress", "alerts", "warranty",
-                    "warranty_certificate")  # fmt: skip
+MONITORING_PAGES = (
+    "live",
+    "live_fragment",
+    "history",
+    "history_data",
+    "history_csv",
+    "settings",
+    "settings_progress",
+    "alerts",
+    "warranty",
+    "warranty_certificate",
+)
 MONITORING_ROWS = tuple(Row(f"monitoring:{name}", MONITORING) for name in MONITORING_PAGES)
 TABLE = (
     Row("links:gateway", OWNER),
@@ -85,33 +94,66 @@ NOBODY: frozenset[str] = frozenset()
 PAGES = (
     # the registration site: public pages, and the steps of a flow (without its earlier
     # steps in the session they send the visitor back, never to a login page)
-    *(Page(f"accounts:{name}", PUBLIC) for name in (
-        "landing", "manual", "sample_sheet", "postal_lookup", "entry_terms", "entry_form",
-        "entry_confirm", "entry_done", "login", "password_reset", "password_reset_sent",
-        "password_reset_confirm", "password_reset_complete")),
+    *(
+        Page(f"accounts:{name}", PUBLIC)
+        for name in (
+            "landing",
+            "manual",
+            "sample_sheet",
+            "postal_lookup",
+            "entry_terms",
+            "entry_form",
+            "entry_confirm",
+            "entry_done",
+            "login",
+            "password_reset",
+            "password_reset_sent",
+            "password_reset_confirm",
+            "password_reset_complete",
+        )
+    ),
     # after activation, and after logging out, the next page is the login page
     Page("accounts:activate_done", PUBLIC, kind="to login"),
     Page("accounts:logout", PUBLIC, kind="to login"),
-    *(Page(f"dealers:{name}", PUBLIC)
-      for name in ("entry_terms", "entry_form", "entry_confirm", "entry_done")),
+    *(
+        Page(f"dealers:{name}", PUBLIC)
+        for name in ("entry_terms", "entry_form", "entry_confirm", "entry_done")
+    ),
     Page("monitoring:login", PUBLIC),
     Page("privacy:withdrawn", PUBLIC),
     Page("admin_password_reset", PUBLIC),
     # mailed links: an unknown token is gone (410) for everybody
-    *(Page(f"accounts:{name}", PUBLIC, kind="token")
-      for name in ("activate", "activate_password", "email_change_confirm", "unlock")),
+    *(
+        Page(f"accounts:{name}", PUBLIC, kind="token")
+        for name in ("activate", "activate_password", "email_change_confirm", "unlock")
+    ),
     Page("dealers:staff_confirm", PUBLIC, kind="token"),
     # the gateways' API: a session opens nothing
-    *(Page(name, NOBODY, kind="api") for name in (
-        "telemetry:telemetry", "telemetry:status", "telemetry:events", "commands:commands",
-        "commands:results")),
+    *(
+        Page(name, NOBODY, kind="api")
+        for name in (
+            "telemetry:telemetry",
+            "telemetry:status",
+            "telemetry:events",
+            "commands:commands",
+            "commands:results",
+        )
+    ),
     # any account: its own mail address and password, and the dealers' menu of links
     *(Page(f"accounts:{name}", SIGNED_IN) for name in ("email_change", "password_change")),
     *(Page(f"links:{name}", SIGNED_IN) for name in ("menu", "link_search", "unlink_search")),
     # the customer's own pages (the operator's menu is the same URL)
-    *(Page(f"accounts:{name}", CUSTOMERS) for name in (
-        "account", "profile", "gateway_add", "gateway_add_site", "gateway_add_confirm",
-        "gateway_add_done")),
+    *(
+        Page(f"accounts:{name}", CUSTOMERS)
+        for name in (
+            "account",
+            "profile",
+            "gateway_add",
+            "gateway_add_site",
+            "gateway_add_confirm",
+            "gateway_add_done",
+        )
+    ),
     Page("accounts:menu", CUSTOMERS | OPERATOR),
     Page("alerts:mail_preferences", CUSTOMERS),
     Page("privacy:data_export", CUSTOMERS),
@@ -123,7 +165,7 @@ PAGES = (
     Page("monitoring:fleet_csv", DEALERS | OPERATOR),
     # the admin's own password change: anyone without staff rights gets the admin's login
     Page("admin_password_change", OPERATOR, kind="admin"),
-)  # fmt: skip
+)
 
 
 @dataclass
@@ -202,11 +244,16 @@ def world() -> World:
 
     from essmon.alerts.models import Alert
 
-    alert = Alert.objects.create(gateway=gateway, kind="offline", severity="major",
-                                 title="ゲートウェイからの通信が途絶えています",
-                                 since=timezone.now())  # fmt: skip
-    return World(owner, gateway, linked, unlinked, after_unlink, other, other_gateway, operator,
-                 alert)  # fmt: skip
+    alert = Alert.objects.create(
+        gateway=gateway,
+        kind="offline",
+        severity="major",
+        title="ゲートウェイからの通信が途絶えています",
+        since=timezone.now(),
+    )
+    return World(
+        owner, gateway, linked, unlinked, after_unlink, other, other_gateway, operator, alert
+    )
 
 
 def _walk(resolvers, prefix=""):

@@ -139,9 +139,13 @@ def no_js_lookup(client, target: str, **fields) -> str:
 @pytest.mark.django_db
 def test_site_lookup_without_javascript_fills_city_and_town(agreed):
     page = no_js_lookup(
-        agreed, "site", site_postal_code="6008216", site_prefecture="", site_city="",
+        agreed,
+        "site",
+        site_postal_code="6008216",
+        site_prefecture="",
+        site_city="",
         site_address_rest="",
-    )  # fmt: skip
+    )
     assert '<option value="京都府" selected>' in page
     assert 'name="site_city" value="京都市下京区"' in page
     assert 'name="site_address_rest" value="東塩小路町"' in page
@@ -210,8 +214,11 @@ def test_registration_confirm_and_stored_site_are_whole(agreed, settings):
 @pytest.mark.django_db
 def test_a_rest_that_is_only_the_city_again_is_refused(agreed):
     gw = factories.gateway()
-    data = {**factories.REGISTRATION_FORM, "gateway_id": gw.gateway_id,
-            "site_address_rest": "京都市下京区"}  # fmt: skip
+    data = {
+        **factories.REGISTRATION_FORM,
+        "gateway_id": gw.gateway_id,
+        "site_address_rest": "京都市下京区",
+    }
     page = agreed.post(reverse("accounts:entry_form"), data).content.decode()
     assert "それ以降の住所には、市町村区より後の町名・番地・建物名などを入力してください。" in page
     assert not Site.objects.exists()
@@ -286,8 +293,12 @@ def test_the_warranty_certificate_shows_the_whole_site_address(monkeypatch):
     gw = factories.owned_gateway()
     Gateway.objects.filter(pk=gw.pk).update(claimed_at=timezone.now())
     gw.refresh_from_db()
-    services.change_dates(gateway=gw, user=gw.owner, grid_connection_date=date(2024, 1, 10),
-                          received_date=date(2024, 1, 10))  # fmt: skip
+    services.change_dates(
+        gateway=gw,
+        user=gw.owner,
+        grid_connection_date=date(2024, 1, 10),
+        received_date=date(2024, 1, 10),
+    )
     texts: list[str] = []
     real = certificate.Paragraph
 
@@ -315,9 +326,12 @@ def test_the_warranty_certificate_shows_the_whole_site_address(monkeypatch):
         (("6008216", "京都府", "", "京都市下京区京都市下京区1-1"), ("京都市下京区", "1-1")),
         (("6008216", "京都府", "", "京都府京都市下京区1-1"), ("京都市下京区", "1-1")),
         # an account with its city: only the doubled part goes
-        (("6008216", "京都府", "京都市下京区", "京都市下京区東塩小路町1-1"), ("京都市下京区", "東塩小路町1-1")),
+        (
+            ("6008216", "京都府", "京都市下京区", "京都市下京区東塩小路町1-1"),
+            ("京都市下京区", "東塩小路町1-1"),
+        ),
     ],
-)  # fmt: skip
+)
 def test_stored_addresses_repaired(stored, repaired):
     assert migration.repaired(*stored) == repaired
 
@@ -339,17 +353,25 @@ def test_stored_addresses_left_alone_when_the_city_cannot_be_told(stored):
 @pytest.mark.django_db
 def test_the_migration_repairs_rows_and_goes_back(settings):
     owner = factories.customer(city="京都市下京区", address_rest="京都市下京区東塩小路町1-1")
-    short = Site.objects.create(owner=owner, name="短い", postal_code="6008216",
-                                prefecture="京都府", address_rest="東塩小路町1-1")  # fmt: skip
-    unknown = Site.objects.create(owner=owner, name="不明", postal_code="6008216",
-                                  prefecture="京都府", address_rest="1-1")  # fmt: skip
+    short = Site.objects.create(
+        owner=owner,
+        name="短い",
+        postal_code="6008216",
+        prefecture="京都府",
+        address_rest="東塩小路町1-1",
+    )
+    unknown = Site.objects.create(
+        owner=owner, name="不明", postal_code="6008216", prefecture="京都府", address_rest="1-1"
+    )
     migration.repair(apps, None)
     short.refresh_from_db()
     unknown.refresh_from_db()
     owner.refresh_from_db()
     assert (short.city, short.address_rest, short.address) == (
-        "京都市下京区", "東塩小路町1-1", WHOLE,
-    )  # fmt: skip
+        "京都市下京区",
+        "東塩小路町1-1",
+        WHOLE,
+    )
     assert (unknown.city, unknown.address_rest) == ("", "1-1")
     assert owner.address_rest == "東塩小路町1-1" and owner.address == WHOLE
     migration.put_city_back(apps, None)

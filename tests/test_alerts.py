@@ -38,8 +38,9 @@ def world():
     one not yet confirmed, the second with one; a third dealer's link has ended."""
     gw = factories.connected_gateway()
     first = factories.dealer(email="boss@first.example.jp", company="洛南電設")
-    MaintenanceStaff.objects.create(dealer=first, name="保守 二郎", email="jiro@first.example.jp",
-                                    confirmed_at=timezone.now())  # fmt: skip
+    MaintenanceStaff.objects.create(
+        dealer=first, name="保守 二郎", email="jiro@first.example.jp", confirmed_at=timezone.now()
+    )
     MaintenanceStaff.objects.create(
         dealer=first, name="未確認 三郎", email="saburo@first.example.jp"
     )
@@ -47,14 +48,17 @@ def world():
     ended = factories.dealer(email="boss@ended.example.jp", company="旧販売店")
     for dealer in (first, second):
         DealerLink.objects.create(gateway=gw, dealer=dealer, created_by=gw.owner)
-    DealerLink.objects.create(gateway=gw, dealer=ended, created_by=gw.owner,
-                              ended_at=timezone.now())  # fmt: skip
+    DealerLink.objects.create(
+        gateway=gw, dealer=ended, created_by=gw.owner, ended_at=timezone.now()
+    )
     return gw
 
 
 RECIPIENTS = {
-    "boss@first.example.jp", "jiro@first.example.jp", "boss@second.example.jp",
-}  # fmt: skip
+    "boss@first.example.jp",
+    "jiro@first.example.jp",
+    "boss@second.example.jp",
+}
 
 
 def mails(kind: str) -> dict[str, list[OutboxMessage]]:
@@ -89,8 +93,14 @@ def test_a_silent_gateway_opens_one_alert_and_one_mail_per_recipient(world):
     assert set(opened) == RECIPIENTS | {world.owner.email.lower()}
     assert all(len(m) == 1 for m in opened.values())
     body = opened[world.owner.email.lower()][0].body
-    for text in (world.gateway_id, "御室邸", "京都府", "ゲートウェイからの通信が途絶えています",
-                 f"/monitoring/{world.gateway_id}/alerts/", "発生日時"):  # fmt: skip
+    for text in (
+        world.gateway_id,
+        "御室邸",
+        "京都府",
+        "ゲートウェイからの通信が途絶えています",
+        f"/monitoring/{world.gateway_id}/alerts/",
+        "発生日時",
+    ):
         assert text in body, text
 
 
@@ -211,8 +221,11 @@ def test_one_gateways_failure_does_not_stop_the_others(world, monkeypatch):
 def event(gw, code, state, at, severity="major", *, arrives=None):
     """The gateway reports ``code`` at ``at`` (its clock); it reaches essmon at ``arrives``
     (the server's clock, by default the same instant)."""
-    ingest_events(gateway=gw, events=[{"ts": at.isoformat(), "code": code, "severity": severity,
-                                       "state": state}], now=arrives or at)  # fmt: skip
+    ingest_events(
+        gateway=gw,
+        events=[{"ts": at.isoformat(), "code": code, "severity": severity, "state": state}],
+        now=arrives or at,
+    )
 
 
 def test_a_reported_fault_opens_with_the_catalogues_words_and_closes_after_its_clear(world):
@@ -293,9 +306,13 @@ def test_battery_temperature_over_the_limit_with_a_band_to_close(world):
     now = timezone.now()
 
     def temperature(celsius, at):
-        ingest_samples(gateway=world, samples=[{**sample(int(at.timestamp())),
-                                                "ts": at.isoformat(),
-                                                "battery_temp_c": celsius}], now=at)  # fmt: skip
+        ingest_samples(
+            gateway=world,
+            samples=[
+                {**sample(int(at.timestamp())), "ts": at.isoformat(), "battery_temp_c": celsius}
+            ],
+            now=at,
+        )
 
     temperature(55.0, now)
     run(now)
@@ -313,10 +330,14 @@ def test_battery_temperature_over_the_limit_with_a_band_to_close(world):
 def test_state_of_charge_stuck_while_the_battery_reports_power(world):
     now = timezone.now().replace(microsecond=0)
     samples = [
-        {**sample(i), "ts": (now - timedelta(minutes=5 * i)).isoformat(), "soc_pct": 62.0,
-         "battery_w": -1500.0}
+        {
+            **sample(i),
+            "ts": (now - timedelta(minutes=5 * i)).isoformat(),
+            "soc_pct": 62.0,
+            "battery_w": -1500.0,
+        }
         for i in range(60)
-    ]  # fmt: skip
+    ]
     ingest_samples(gateway=world, samples=samples, now=now)
     idle = factories.connected_gateway()  # constant charge, but the battery is idle: fine
     ingest_samples(gateway=idle, samples=[{**s, "battery_w": 0.0} for s in samples], now=now)
@@ -325,8 +346,15 @@ def test_state_of_charge_stuck_while_the_battery_reports_power(world):
     assert alert.gateway_id == world.pk and alert.kind == "soc_stuck" and "62%" in alert.detail
     # the battery goes idle and reports less often: no proof the charge moves, still open
     later = now + timedelta(hours=7)
-    quiet = [{**sample(100 + i), "ts": (later - timedelta(minutes=30 * i)).isoformat(),
-              "soc_pct": 62.0, "battery_w": 0.0} for i in range(10)]  # fmt: skip
+    quiet = [
+        {
+            **sample(100 + i),
+            "ts": (later - timedelta(minutes=30 * i)).isoformat(),
+            "soc_pct": 62.0,
+            "battery_w": 0.0,
+        }
+        for i in range(10)
+    ]
     ingest_samples(gateway=world, samples=quiet, now=later)
     for step in range(0, 30, 10):
         services.check_soc_stuck(now=later + timedelta(minutes=step))
@@ -344,8 +372,10 @@ def open_alert(world):
 
 
 def ack_url(alert):
-    return reverse("monitoring:alert_acknowledge",
-                   kwargs={"gateway_id": alert.gateway.gateway_id, "alert_id": alert.pk})  # fmt: skip
+    return reverse(
+        "monitoring:alert_acknowledge",
+        kwargs={"gateway_id": alert.gateway.gateway_id, "alert_id": alert.pk},
+    )
 
 
 def test_a_linked_dealer_acknowledges_with_a_comment_the_owner_sees_it(client, open_alert):

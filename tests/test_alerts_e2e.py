@@ -104,8 +104,15 @@ def by_subject(sink, word: str) -> dict[str, int]:
 
 
 def config(**options) -> FleetConfig:
-    return FleetConfig(start=datetime.now(JST), interval=1, speed=1, status_every=60,
-                       jitter=False, drain_timeout=5, **options)  # fmt: skip
+    return FleetConfig(
+        start=datetime.now(JST),
+        interval=1,
+        speed=1,
+        status_every=60,
+        jitter=False,
+        drain_timeout=5,
+        **options,
+    )
 
 
 def heard_from(gateway) -> bool:
@@ -122,14 +129,20 @@ def test_silence_mails_each_person_once_and_recovery_once_across_an_smtp_outage(
     silent_since = time.monotonic()  # the simulator has stopped: the gateway is silent
     opened = wait_until(
         lambda: (c := by_subject(sink, "異常発生")) and set(c) == recipients and c,
-        OFFLINE_SECONDS + 120, "one 異常発生 mail to each person",
-    )  # fmt: skip
+        OFFLINE_SECONDS + 120,
+        "one 異常発生 mail to each person",
+    )
     took = time.monotonic() - silent_since
     assert took < OFFLINE_SECONDS + 120 and all(n == 1 for n in opened.values()), opened
     mail = next(m for m in sink.messages if "異常発生" in m["Subject"])
     body = sink.body(mail)
-    for text in (gateway.gateway_id, "嵯峨野の家", "京都府", "ゲートウェイからの通信が途絶えています",
-                 f"/monitoring/{gateway.gateway_id}/alerts/"):  # fmt: skip
+    for text in (
+        gateway.gateway_id,
+        "嵯峨野の家",
+        "京都府",
+        "ゲートウェイからの通信が途絶えています",
+        f"/monitoring/{gateway.gateway_id}/alerts/",
+    ):
         assert text in body, text
 
     # the SMTP server goes down before the gateway comes back
@@ -137,15 +150,17 @@ def test_silence_mails_each_person_once_and_recovery_once_across_an_smtp_outage(
     with SimulatorThread(config(), world["creds"], live_server.url):
         wait_until(
             lambda: Alert.objects.filter(gateway=gateway, closed_at__isnull=False).exists(),
-            RECOVERY_SECONDS + 30, "the alert closing",
-        )  # fmt: skip
+            RECOVERY_SECONDS + 30,
+            "the alert closing",
+        )
         time.sleep(3)  # the worker tries, fails and backs off
         sink.controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
         sink.start()
         recovered = wait_until(
             lambda: (c := by_subject(sink, "復旧")) and set(c) == recipients and c,
-            60, "one 復旧 mail to each person after the outage",
-        )  # fmt: skip
+            60,
+            "one 復旧 mail to each person after the outage",
+        )
     time.sleep(3)  # two schedulers, one worker: nothing more may come
     assert by_subject(sink, "異常発生") == opened and by_subject(sink, "復旧") == recovered
     assert all(n == 1 for n in recovered.values())
@@ -165,8 +180,9 @@ def test_a_flapping_gateway_does_not_flood(live_server, world, services_running)
         time.sleep(max(0.0, 36 - (datetime.now(JST) - start).total_seconds()))
         wait_until(
             lambda: (c := by_subject(sink, "復旧")) and set(c) == recipients,
-            RECOVERY_SECONDS + 30, "the recovery mails once it stays",
-        )  # fmt: skip
+            RECOVERY_SECONDS + 30,
+            "the recovery mails once it stays",
+        )
         time.sleep(3)
     assert by_subject(sink, "異常発生") == dict.fromkeys(recipients, 1)
     assert by_subject(sink, "復旧") == dict.fromkeys(recipients, 1)

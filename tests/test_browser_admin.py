@@ -15,8 +15,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_the_admin_works_under_the_policy(page, live_server, shots):
-    operator = factories.customer(email="op@example.jp", name="運営 太郎", role=User.Role.OPERATOR,
-                                  is_staff=True, is_superuser=True)  # fmt: skip
+    operator = factories.customer(
+        email="op@example.jp",
+        name="運営 太郎",
+        role=User.Role.OPERATOR,
+        is_staff=True,
+        is_superuser=True,
+    )
     owner = factories.customer(email="owner@example.jp", name="所有 太郎")
     factories.owned_gateway(owner=owner)
     spare = factories.gateway()

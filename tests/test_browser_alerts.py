@@ -44,9 +44,17 @@ def test_alert_mail_history_acknowledgement_and_fleet(browser, live_server, smtp
     now = timezone.now()
     gateway.provisioned_at = now - timedelta(days=30)
     gateway.save(update_fields=["provisioned_at"])
-    ingest_events(gateway=gateway, events=[{"ts": (now - timedelta(minutes=25)).isoformat(),
-                                            "code": "E203", "severity": "major",
-                                            "state": "start"}])  # fmt: skip
+    ingest_events(
+        gateway=gateway,
+        events=[
+            {
+                "ts": (now - timedelta(minutes=25)).isoformat(),
+                "code": "E203",
+                "severity": "major",
+                "state": "start",
+            }
+        ],
+    )
     # heard last with that event, 20 minutes ago: past the 15-minute offline threshold
     GatewayLiveState.objects.filter(gateway=gateway).update(
         last_seen_at=now - timedelta(minutes=20)

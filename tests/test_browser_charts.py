@@ -31,18 +31,31 @@ def gateway(live_server):
     gw.save(update_fields=["provisioned_at"])
     yesterday_from_the_physics(gw)
     last = Sample.objects.filter(gateway=gw).latest("ts")
-    counters = ("pv_kwh", "load_kwh", "grid_import_kwh", "grid_export_kwh", "charge_kwh",
-                "discharge_kwh")  # fmt: skip
+    counters = (
+        "pv_kwh",
+        "load_kwh",
+        "grid_import_kwh",
+        "grid_export_kwh",
+        "charge_kwh",
+        "discharge_kwh",
+    )
     now = timezone.now()
     ingest_samples(
         gateway=gw,
-        samples=[{
-            "ts": (now - timedelta(seconds=20)).isoformat(), "seq": last.seq + 1,
-            "soc_pct": 64.0, "battery_temp_c": 25.0, "pcs_state": "running",
-            "pcs_mode": "economy", **NOW_POWERS, **{c: getattr(last, c) for c in counters},
-        }],
+        samples=[
+            {
+                "ts": (now - timedelta(seconds=20)).isoformat(),
+                "seq": last.seq + 1,
+                "soc_pct": 64.0,
+                "battery_temp_c": 25.0,
+                "pcs_state": "running",
+                "pcs_mode": "economy",
+                **NOW_POWERS,
+                **{c: getattr(last, c) for c in counters},
+            }
+        ],
         now=now,
-    )  # fmt: skip
+    )
     return gw
 
 
@@ -55,13 +68,21 @@ def months_of_energy(gw, count: int = 30) -> None:
     EnergyRollup.objects.bulk_create(
         [
             EnergyRollup(
-                gateway=gw, period="month", start=start, pv_kwh=411.52, load_kwh=380.0,
-                grid_import_kwh=150.0, grid_export_kwh=181.52, charge_kwh=90.0,
-                discharge_kwh=85.0, samples=44640, updated_at=timezone.now(),
+                gateway=gw,
+                period="month",
+                start=start,
+                pv_kwh=411.52,
+                load_kwh=380.0,
+                grid_import_kwh=150.0,
+                grid_export_kwh=181.52,
+                charge_kwh=90.0,
+                discharge_kwh=85.0,
+                samples=44640,
+                updated_at=timezone.now(),
             )
             for start in starts
         ]
-    )  # fmt: skip
+    )
 
 
 def palette(page) -> dict[str, str]:
@@ -119,8 +140,14 @@ def test_one_colour_per_flow_across_live_diagram_and_history(browser, live_serve
             .map((s) => [s.querySelector(".u-label").textContent,
                          getComputedStyle(s.querySelector(".u-marker")).borderColor])"""
     )
-    names = {"発電": "pv", "消費": "load", "充電": "charge", "放電": "discharge",
-             "買電": "buy", "売電": "sell"}  # fmt: skip
+    names = {
+        "発電": "pv",
+        "消費": "load",
+        "充電": "charge",
+        "放電": "discharge",
+        "買電": "buy",
+        "売電": "sell",
+    }
     seen = set()
     for label, colour in markers:
         flow = next((f for word, f in names.items() if label.startswith(word)), None)
@@ -142,9 +169,12 @@ def test_one_colour_per_flow_across_live_diagram_and_history(browser, live_serve
 
 def test_legends_read_without_hovering_on_a_phone(browser, live_server, gateway, shots):
     page = new_tab(
-        browser, live_server, viewport={"width": 375, "height": 812}, is_mobile=True,
+        browser,
+        live_server,
+        viewport={"width": 375, "height": 812},
+        is_mobile=True,
         has_touch=True,
-    )  # fmt: skip
+    )
     log_in(page, gateway.owner.email)
     day = (datetime.now(JST) - timedelta(days=1)).date().isoformat()
     page.goto(f"{live_server.url}/monitoring/{gateway.gateway_id}/history/?view=day&date={day}")
@@ -207,8 +237,12 @@ def test_the_diagram_reads_on_a_phone(browser, live_server, gateway, shots):
             assert n_left <= left and right <= n_right and n_top <= top and bottom <= n_bottom, t
         for i, a in enumerate(texts):
             for b in texts[i + 1 :]:
-                overlap = not (a["rect"][2] <= b["rect"][0] or b["rect"][2] <= a["rect"][0]
-                               or a["rect"][3] <= b["rect"][1] or b["rect"][3] <= a["rect"][1])  # fmt: skip
+                overlap = not (
+                    a["rect"][2] <= b["rect"][0]
+                    or b["rect"][2] <= a["rect"][0]
+                    or a["rect"][3] <= b["rect"][1]
+                    or b["rect"][3] <= a["rect"][1]
+                )
                 assert not overlap, (a, b)
         svg_text = page.locator("#live .flow svg").text_content()
         assert "4.3 kW" in svg_text and "1.2 kW" in svg_text and "2.0 kW" in svg_text

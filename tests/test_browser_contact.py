@@ -68,13 +68,21 @@ def test_footer_and_error_page_show_the_support_contact(tab, shots):
 
 
 def test_admin_outbox_subject_is_readable_and_the_lists_are_japanese(tab, shots):
-    operator = factories.customer(email="op@example.jp", name="運営 太郎", role=User.Role.OPERATOR,
-                                  is_staff=True, is_superuser=True)  # fmt: skip
+    operator = factories.customer(
+        email="op@example.jp",
+        name="運営 太郎",
+        role=User.Role.OPERATOR,
+        is_staff=True,
+        is_superuser=True,
+    )
     owner = factories.customer(email="hanako.omuro.long-address@example.jp")
     with transaction.atomic():
         for _ in range(2):
-            queue_mail(recipient=owner.email, kind="email_changed_notice",
-                       context={"user": owner, "old_email": "old@example.jp"})  # fmt: skip
+            queue_mail(
+                recipient=owner.email,
+                kind="email_changed_notice",
+                context={"user": owner, "old_email": "old@example.jp"},
+            )
     admin = tab.base_url + "/admin/"
     tab.goto(admin)
     tab.locator("#id_username").fill(operator.email)

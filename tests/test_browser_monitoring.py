@@ -38,8 +38,9 @@ def yesterday_from_the_physics(gateway: Gateway, *, reset_at: int | None = None)
     firmware update. Returns the simulator's state entry, for the live run to continue."""
     today = datetime.now(JST).replace(hour=0, minute=0, second=0, microsecond=0)
     start = today - timedelta(days=1)
-    site = SimulatedSite(model_spec(gateway.model), start=start.timestamp(), seed="history",
-                         sky="clear")  # fmt: skip
+    site = SimulatedSite(
+        model_spec(gateway.model), start=start.timestamp(), seed="history", sky="clear"
+    )
     samples = []
     for seq in range(24 * 60 - 1):
         if seq == reset_at:
@@ -60,9 +61,13 @@ def others_in_the_fleet(dealer) -> None:
     GatewayLiveState.objects.create(
         gateway=silent, last_seen_at=now - timedelta(hours=5), latest={"soc_pct": 12.0}
     )
-    Alert.objects.create(gateway=silent, kind="offline", severity="major",
-                         title="ゲートウェイからの通信が途絶えています",
-                         since=now - timedelta(hours=5))  # fmt: skip
+    Alert.objects.create(
+        gateway=silent,
+        kind="offline",
+        severity="major",
+        title="ゲートウェイからの通信が途絶えています",
+        since=now - timedelta(hours=5),
+    )
     never = factories.owned_gateway(
         owner=factories.customer(name="宇治 三郎"), site_name="宇治の家"
     )
@@ -85,12 +90,22 @@ def world(tmp_path, live_server):
     state = tmp_path / "simulator-state.json"
     save_state(state, {gateway.gateway_id: yesterday_from_the_physics(gateway)})
     config = FleetConfig(
-        start=datetime.now(JST), interval=2, speed=1, status_every=30, jitter=False,
-        drain_timeout=5, state_file=state,
-    )  # fmt: skip
+        start=datetime.now(JST),
+        interval=2,
+        speed=1,
+        status_every=30,
+        jitter=False,
+        drain_timeout=5,
+        state_file=state,
+    )
     with SimulatorThread(config, creds, live_server.url) as simulator:
-        yield {"gateway": gateway, "owner": owner, "linked": linked, "stranger": stranger,
-               "simulator": simulator}  # fmt: skip
+        yield {
+            "gateway": gateway,
+            "owner": owner,
+            "linked": linked,
+            "stranger": stranger,
+            "simulator": simulator,
+        }
 
 
 def test_live_settings_audit_and_access(browser, live_server, world, shots):
@@ -194,10 +209,13 @@ def test_every_screen_fits_a_phone(browser, live_server, world, shots):
     base = f"{live_server.url}/monitoring/{gateway.gateway_id}"
     for path, name, ready in (
         ("/", "mobile-live", "#live .flow svg"),
-        ("/history/?view=day&date=" + (datetime.now(JST) - timedelta(days=1)).date().isoformat(),
-         "mobile-history", "#chart-power canvas"),
+        (
+            "/history/?view=day&date=" + (datetime.now(JST) - timedelta(days=1)).date().isoformat(),
+            "mobile-history",
+            "#chart-power canvas",
+        ),
         ("/settings/", "mobile-settings", "form.settings-form"),
-    ):  # fmt: skip
+    ):
         phone.goto(base + path)
         expect(phone.locator(ready).first).to_be_visible()
         assert fits_width(phone, 375), f"{path} is wider than the phone"

@@ -40,15 +40,20 @@ def test_the_owner_sees_a_simple_list_of_their_sites(browser, live_server, shots
     parents = factories.owned_gateway(owner=owner, site_name="実家(亀岡)")
     shop = factories.owned_gateway(owner=owner, site_name="嵐山の店舗")
     GatewayLiveState.objects.create(
-        gateway=home, last_seen_at=now - timedelta(seconds=30),
+        gateway=home,
+        last_seen_at=now - timedelta(seconds=30),
         latest={"soc_pct": 72.0, "pv_w": 3480.0, "load_w": 910.0},
-    )  # fmt: skip
+    )
     GatewayLiveState.objects.create(
         gateway=shop, last_seen_at=now - timedelta(hours=5), latest={"soc_pct": 18.0}
     )
-    Alert.objects.create(gateway=shop, kind="offline", severity="major",
-                         title="ゲートウェイからの通信が途絶えています",
-                         since=now - timedelta(hours=5))  # fmt: skip
+    Alert.objects.create(
+        gateway=shop,
+        kind="offline",
+        severity="major",
+        title="ゲートウェイからの通信が途絶えています",
+        since=now - timedelta(hours=5),
+    )
 
     for options, name in ((DESKTOP, "desktop"), (PHONE, "phone")):
         tab = new_tab(browser, live_server, **options)
@@ -72,8 +77,9 @@ def test_the_owner_sees_a_simple_list_of_their_sites(browser, live_server, shots
 def test_the_operator_has_its_own_menu(browser, live_server, shots):
     User.objects.create_superuser("op@example.jp", factories.USER_PASSWORD, name="運営 太郎")
     many_sites(40)
-    OutboxMessage.objects.create(recipient="a@example.jp", subject="件名", body="本文",
-                                 state=OutboxMessage.State.FAILED)  # fmt: skip
+    OutboxMessage.objects.create(
+        recipient="a@example.jp", subject="件名", body="本文", state=OutboxMessage.State.FAILED
+    )
     for options, name in ((DESKTOP, "desktop"), (PHONE, "phone")):
         tab = new_tab(browser, live_server, **options)
         log_in(tab, "op@example.jp")

@@ -97,10 +97,18 @@ def test_warranty_page_fits_a_phone(mobile_page, world, shots):
     from essmon.warranty import services
 
     gateway = world["gateway"]
-    services.change_dates(gateway=gateway, user=world["owner"],
-                          grid_connection_date=date(2025, 2, 3), received_date=date(2025, 1, 10))  # fmt: skip
-    services.change_dates(gateway=gateway, user=world["linked"].user,
-                          grid_connection_date=date(2025, 2, 3), received_date=date(2025, 1, 12))  # fmt: skip
+    services.change_dates(
+        gateway=gateway,
+        user=world["owner"],
+        grid_connection_date=date(2025, 2, 3),
+        received_date=date(2025, 1, 10),
+    )
+    services.change_dates(
+        gateway=gateway,
+        user=world["linked"].user,
+        grid_connection_date=date(2025, 2, 3),
+        received_date=date(2025, 1, 12),
+    )
     log_in(mobile_page, world["owner"].email)
     mobile_page.goto(f"{mobile_page.base_url}/monitoring/{gateway.gateway_id}/warranty/")
     expect(mobile_page.get_by_test_id("warranty-status")).to_have_text("延長保証")

@@ -135,14 +135,21 @@ def test_every_mail_ends_with_the_signature_over_real_smtp(
 ):
     user = factories.customer(email="hanako@example.jp")
     with django_capture_on_commit_callbacks(execute=True):
-        queue_mail(recipient=user.email, kind="email_changed_notice",
-                   context={"user": user, "old_email": "old@example.jp"})  # fmt: skip
+        queue_mail(
+            recipient=user.email,
+            kind="email_changed_notice",
+            context={"user": user, "old_email": "old@example.jp"},
+        )
     (received,) = smtp_server.wait_for(1)
     body = smtp_server.body(received)
     signature = body[body.index("――――") :]
-    for value in (SUPPORT["SUPPORT_NAME"], "電話: 0120-123-456(受付 平日 9:00〜17:00)",
-                  "メール: support@example.jp", SUPPORT["SUPPORT_URL"],
-                  "送信専用のアドレス(no-reply@mail.example.jp)"):  # fmt: skip
+    for value in (
+        SUPPORT["SUPPORT_NAME"],
+        "電話: 0120-123-456(受付 平日 9:00〜17:00)",
+        "メール: support@example.jp",
+        SUPPORT["SUPPORT_URL"],
+        "送信専用のアドレス(no-reply@mail.example.jp)",
+    ):
         assert value in signature, value
     assert "至急下記のお問い合わせ窓口へご連絡ください" in body
     assert body.count("送信専用") == 1  # the templates' own no-reply lines went to the signature
@@ -182,10 +189,13 @@ def test_no_mail_template_has_a_no_reply_line_of_its_own():
 
 def open_offline(gateway, **overrides):
     return alerts.open_alert(
-        gateway=gateway, kind=Kind.OFFLINE, severity=Severity.MAJOR,
-        since=timezone.now() - timedelta(minutes=20), title="ゲートウェイからの通信が途絶えています",
+        gateway=gateway,
+        kind=Kind.OFFLINE,
+        severity=Severity.MAJOR,
+        since=timezone.now() - timedelta(minutes=20),
+        title="ゲートウェイからの通信が途絶えています",
         **overrides,
-    )  # fmt: skip
+    )
 
 
 def received(smtp_server, address: str, count: int) -> str:
@@ -218,8 +228,14 @@ def test_owner_alert_mail_names_the_dealers_told(
     for dealer in (told, silent):
         DealerLink.objects.create(gateway=gateway, dealer=dealer, created_by=gateway.owner)
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
-        alerts.open_alert(gateway=gateway, kind=Kind.FAULT, code="E101", severity=Severity.MAJOR,
-                          since=timezone.now(), title="E101 蓄電池の異常")  # fmt: skip
+        alerts.open_alert(
+            gateway=gateway,
+            kind=Kind.FAULT,
+            code="E101",
+            severity=Severity.MAJOR,
+            since=timezone.now(),
+            title="E101 蓄電池の異常",
+        )
     owner_body = received(smtp_server, gateway.owner.email, 2)
     assert "重要度: 重故障" in owner_body  # a reported fault keeps the catalogue's grade
     assert (
@@ -253,8 +269,11 @@ def test_the_dealer_is_not_told_the_owner_was_mailed_when_they_were_not(
     contact, smtp_server, django_capture_on_commit_callbacks
 ):
     gateway = factories.owned_gateway()
-    DealerLink.objects.create(gateway=gateway, created_by=gateway.owner,
-                              dealer=factories.dealer(email="boss@first.example.jp"))  # fmt: skip
+    DealerLink.objects.create(
+        gateway=gateway,
+        created_by=gateway.owner,
+        dealer=factories.dealer(email="boss@first.example.jp"),
+    )
     MailOptOut.objects.create(user=gateway.owner, kind=Kind.OFFLINE)
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         open_offline(gateway)

@@ -86,9 +86,16 @@ def test_dealers_agree_to_their_own_terms_with_the_customers_data_rules(client):
     assert "利用規約" in page and "同意する" in page
     assert f'action="{reverse("dealers:entry_terms")}"' in page
     assert "遠隔モニタリングサービス 販売店様利用規約" in page
-    for rule in ("のためにのみ利用し", "紐付けられたゲートウェイ以外の情報を取得しようとしてはならず",
-                 "秘密として扱い", "従業者の監督", "第三者に提供してはなりません",
-                 "直ちに当社に報告し", "遅滞なく削除または廃棄", "販売店様による閲覧・変更の記録"):  # fmt: skip
+    for rule in (
+        "のためにのみ利用し",
+        "紐付けられたゲートウェイ以外の情報を取得しようとしてはならず",
+        "秘密として扱い",
+        "従業者の監督",
+        "第三者に提供してはなりません",
+        "直ちに当社に報告し",
+        "遅滞なく削除または廃棄",
+        "販売店様による閲覧・変更の記録",
+    ):
         assert rule in page, rule
     assert "お客様は本規約に同意のうえ" not in page  # not the customer's text
     customer = page_of(client.get(reverse("accounts:entry_terms")))

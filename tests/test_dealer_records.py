@@ -219,9 +219,11 @@ def test_changes_are_never_collapsed(world):
 def test_a_date_change_is_recorded_old_to_new_in_the_change_transaction(world, monkeypatch):
     gateway, dealer = world["gateway"], world["dealer"]
     warranty_services.change_dates(
-        gateway=gateway, user=dealer.user,
-        grid_connection_date=date(2024, 1, 12), received_date=None,
-    )  # fmt: skip
+        gateway=gateway,
+        user=dealer.user,
+        grid_connection_date=date(2024, 1, 12),
+        received_date=None,
+    )
     assert set(DealerAccess.objects.values_list("action", "detail")) == {
         ("change_dates", "系統連系日: 2024年1月10日 → 2024年1月12日"),
         ("change_dates", "受取日: 2024年1月10日 → 未入力"),
@@ -233,9 +235,11 @@ def test_a_date_change_is_recorded_old_to_new_in_the_change_transaction(world, m
     monkeypatch.setattr(warranty_services, "record_change", broken)
     with pytest.raises(RuntimeError):
         warranty_services.change_dates(
-            gateway=gateway, user=dealer.user,
-            grid_connection_date=date(2024, 1, 15), received_date=None,
-        )  # fmt: skip
+            gateway=gateway,
+            user=dealer.user,
+            grid_connection_date=date(2024, 1, 15),
+            received_date=None,
+        )
     assert WarrantyDates.objects.get(gateway=gateway).grid_connection_date == date(2024, 1, 12)
     assert DateChange.objects.count() == 2
 
@@ -383,10 +387,15 @@ def test_dealer_changes_through_the_pages_are_on_the_owners_record(client, world
     gateway = world["gateway"]
     client.force_login(world["dealer"].user)
     form = {
-        "mode": "green", "charge_start": "23:00", "charge_end": "07:00",
-        "discharge_start": "07:00", "discharge_end": "23:00",
-        "reserve_soc_pct": "30", "export_limit_w": "5900", "basis": json.dumps(IN_FORCE),
-    }  # fmt: skip
+        "mode": "green",
+        "charge_start": "23:00",
+        "charge_end": "07:00",
+        "discharge_start": "07:00",
+        "discharge_end": "23:00",
+        "reserve_soc_pct": "30",
+        "export_limit_w": "5900",
+        "basis": json.dumps(IN_FORCE),
+    }
     assert client.post(page_url(world, "settings"), form).status_code == 302
     dates = {"grid_connection_date": "2024-01-10", "received_date": "2024-01-05"}
     assert client.post(page_url(world, "warranty"), dates).status_code == 302

@@ -46,10 +46,15 @@ def gw():
 
 def marks(gw) -> list[tuple]:
     return sorted(
-        (f"{r.to_ts.astimezone(JST):%H:%M}", r.counter, r.kind, round(r.reported_kwh, 3),
-         round(r.used_kwh, 3))
+        (
+            f"{r.to_ts.astimezone(JST):%H:%M}",
+            r.counter,
+            r.kind,
+            round(r.reported_kwh, 3),
+            round(r.used_kwh, 3),
+        )
         for r in CounterDiscontinuity.objects.filter(gateway=gw)
-    )  # fmt: skip
+    )
 
 
 def test_a_counter_reset_takes_that_minute_from_the_powers(gw):
@@ -124,8 +129,11 @@ def test_a_discontinuity_across_a_long_gap_counts_nothing_and_is_missing(gw):
     put(gw, at("13:01"), 12.05, watts=SUNNY)
     rollup_energy()
     assert series(gw) == {
-        "03-10 10:00": 0.0, "03-10 11:00": 0.0, "03-10 12:00": 0.0, "03-10 13:00": 0.05,
-    }  # fmt: skip
+        "03-10 10:00": 0.0,
+        "03-10 11:00": 0.0,
+        "03-10 12:00": 0.0,
+        "03-10 13:00": 0.05,
+    }
     assert [m[2] for m in marks(gw)] == ["gap", "gap"]
     assert {m[4] for m in marks(gw)} == {0.0}
     hours = EnergyRollup.objects.filter(gateway=gw, period="hour").order_by("start")
@@ -192,12 +200,23 @@ def short_pairs(gw, interval_s: int, pv_of) -> None:
     from essmon.telemetry.models import Sample
 
     Sample.objects.bulk_create(
-        Sample(gateway=gw, ts=at("10:00") + timedelta(seconds=i * interval_s), seq=i,
-               soc_pct=50, battery_temp_c=25, pcs_state="running", pcs_mode="economy",
-               received_at=timezone.now(), pv_w=5900, load_w=0, grid_w=0, battery_w=0,
-               **{**dict.fromkeys(rollups.COUNTERS, 0.0), "pv_kwh": pv_of(i)})
+        Sample(
+            gateway=gw,
+            ts=at("10:00") + timedelta(seconds=i * interval_s),
+            seq=i,
+            soc_pct=50,
+            battery_temp_c=25,
+            pcs_state="running",
+            pcs_mode="economy",
+            received_at=timezone.now(),
+            pv_w=5900,
+            load_w=0,
+            grid_w=0,
+            battery_w=0,
+            **{**dict.fromkeys(rollups.COUNTERS, 0.0), "pv_kwh": pv_of(i)},
+        )
         for i in range(3600 // interval_s + 1)
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.parametrize("interval_s, step", [(10, 0.030), (1, 0.0115)])
@@ -323,14 +342,29 @@ def test_a_sunny_day_with_night_charging_reads_as_sunny(client):
     start = datetime(day.year, day.month, day.day, tzinfo=JST)
     hour = {"samples": 60, "updated_at": timezone.now()}
     EnergyRollup.objects.create(
-        gateway=gw, period="hour", start=start + timedelta(hours=3), pv_kwh=0.0, load_kwh=3.0,
-        grid_import_kwh=9.7, grid_export_kwh=0.0, charge_kwh=6.7, discharge_kwh=0.0, **hour,
-    )  # fmt: skip
+        gateway=gw,
+        period="hour",
+        start=start + timedelta(hours=3),
+        pv_kwh=0.0,
+        load_kwh=3.0,
+        grid_import_kwh=9.7,
+        grid_export_kwh=0.0,
+        charge_kwh=6.7,
+        discharge_kwh=0.0,
+        **hour,
+    )
     EnergyRollup.objects.create(
-        gateway=gw, period="hour", start=start + timedelta(hours=12), pv_kwh=13.0,
-        load_kwh=7.0, grid_import_kwh=0.0, grid_export_kwh=7.0, charge_kwh=0.0,
-        discharge_kwh=1.0, **hour,
-    )  # fmt: skip
+        gateway=gw,
+        period="hour",
+        start=start + timedelta(hours=12),
+        pv_kwh=13.0,
+        load_kwh=7.0,
+        grid_import_kwh=0.0,
+        grid_export_kwh=7.0,
+        charge_kwh=0.0,
+        discharge_kwh=1.0,
+        **hour,
+    )
     history = services.energy_history(gw, view="day", anchor=day)
     assert history.self_sufficiency == pytest.approx(0.6)
     assert history.self_consumption == pytest.approx(6 / 13)
@@ -371,8 +405,13 @@ def test_make_run_restarted_continues_the_demos_history(
 
     def run(start: datetime) -> None:
         server = FakeEssmon()
-        config = FleetConfig(start=start, interval=10, speed=math.inf, duration=600,
-                             state_file=tmp_path / SIMULATOR_STATE)  # fmt: skip
+        config = FleetConfig(
+            start=start,
+            interval=10,
+            speed=math.inf,
+            duration=600,
+            state_file=tmp_path / SIMULATOR_STATE,
+        )
 
         async def go():
             transport = server.transport()
@@ -427,6 +466,7 @@ def test_make_run_killed_between_saves_continues_the_demos_history(live_server, 
     history_end = Sample.objects.latest("ts").ts
 
     def simulate(start: datetime, *more: str) -> subprocess.Popen:
+        # left as written (fmt: skip): a command line, each option beside its value
         return subprocess.Popen(
             [sys.executable, "-m", "essmon.cli", "simulate", "--csv",
              str(tmp_path / "demo-gateways.csv"), "--url", live_server.url, "--interval", "10",

@@ -73,6 +73,7 @@ def refused_import(path: Path) -> str:
 def test_provision_writes_the_sheet_list_and_stores_only_hashes(tmp_path):
     out = tmp_path / "sheets.csv"
 
+    # left as written (fmt: skip): a command line, each option beside its value
     printed = provision(
         "--count", "3", "--model", "KP-GWBT-B", "--part-number", "2874598-7 A",
         "--lot", "07", "--out", str(out),

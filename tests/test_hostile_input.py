@@ -64,15 +64,49 @@ ODD_OFFSET_TS = (
 
 NASTY = st.sampled_from(
     [
-        ["running"], {"mode": "green"}, [], {}, None, True, False, "", "x" * 5000,
-        2**70, -(2**70), 2**63, 2**63 - 1, -1, 0, 10**400, 1e308, -1e308, 5e-324, -0.0,
-        math.nan, math.inf, -math.inf, "\ud800", "ok\udfff", "\ud83d", "a\x00b", "\x00",
-        "1.4.2\r\nBcc: x@example.com", "２０２６-１１-２４", "0²:00", nested(60), nested(200),
-        "2026-11-24T10:15:00", "9999-12-31T23:59:59-23:59", "0001-01-01T00:00:00+23:59",
+        ["running"],
+        {"mode": "green"},
+        [],
+        {},
+        None,
+        True,
+        False,
+        "",
+        "x" * 5000,
+        2**70,
+        -(2**70),
+        2**63,
+        2**63 - 1,
+        -1,
+        0,
+        10**400,
+        1e308,
+        -1e308,
+        5e-324,
+        -0.0,
+        math.nan,
+        math.inf,
+        -math.inf,
+        "\ud800",
+        "ok\udfff",
+        "\ud83d",
+        "a\x00b",
+        "\x00",
+        "1.4.2\r\nBcc: x@example.com",
+        "２０２６-１１-２４",
+        "0²:00",
+        nested(60),
+        nested(200),
+        "2026-11-24T10:15:00",
+        "9999-12-31T23:59:59-23:59",
+        "0001-01-01T00:00:00+23:59",
         ODD_OFFSET_TS,
-        ["23:00", "0²:00"], ["23:00"], ["23:00", "07:00", "x"], [1, 2],
+        ["23:00", "0²:00"],
+        ["23:00"],
+        ["23:00", "07:00", "x"],
+        [1, 2],
     ]
-)  # fmt: skip
+)
 JUNK = st.recursive(
     st.none()
     | st.booleans()
@@ -88,11 +122,19 @@ JUNK = st.recursive(
 HOSTILE = (NASTY | JUNK).map(copy.deepcopy)
 RAW_BODIES = st.sampled_from(
     [
-        b"", b"null", b"[]", b"NaN", b"Infinity", b"\xff\xfe", b"{" * 100_000,
-        b'{"gateway_id": "\\ud800"}', b'{"a": 1e999999}', b"9" * 5000,
-        "{\"gateway_id\": \"x\"}".encode("utf-16"),
+        b"",
+        b"null",
+        b"[]",
+        b"NaN",
+        b"Infinity",
+        b"\xff\xfe",
+        b"{" * 100_000,
+        b'{"gateway_id": "\\ud800"}',
+        b'{"a": 1e999999}',
+        b"9" * 5000,
+        '{"gateway_id": "x"}'.encode("utf-16"),
     ]
-)  # fmt: skip
+)
 
 
 def _places(body: dict, item_key: str | None) -> list[tuple[object, object]]:
@@ -154,11 +196,23 @@ def fresh_ts() -> str:
 
 def good_sample() -> dict:
     return {
-        "ts": fresh_ts(), "seq": next(_moment), "pv_w": 3200.5, "load_w": 800, "grid_w": -1500,
-        "battery_w": -900, "soc_pct": 64.5, "battery_temp_c": 28.1, "pcs_state": "running",
-        "pcs_mode": "economy", "pv_kwh": 1234.5, "load_kwh": 987.6, "grid_import_kwh": 321.0,
-        "grid_export_kwh": 456.0, "charge_kwh": 222.2, "discharge_kwh": 200.1,
-    }  # fmt: skip
+        "ts": fresh_ts(),
+        "seq": next(_moment),
+        "pv_w": 3200.5,
+        "load_w": 800,
+        "grid_w": -1500,
+        "battery_w": -900,
+        "soc_pct": 64.5,
+        "battery_temp_c": 28.1,
+        "pcs_state": "running",
+        "pcs_mode": "economy",
+        "pv_kwh": 1234.5,
+        "load_kwh": 987.6,
+        "grid_import_kwh": 321.0,
+        "grid_export_kwh": 456.0,
+        "charge_kwh": 222.2,
+        "discharge_kwh": 200.1,
+    }
 
 
 def good_status() -> dict:
@@ -166,10 +220,13 @@ def good_status() -> dict:
         "ts": fresh_ts(),
         "firmware": "1.4.2",
         "settings": {
-            "mode": "economy", "charge_window": ["23:00", "07:00"],
-            "discharge_window": ["07:00", "23:00"], "reserve_soc_pct": 30, "export_limit_w": 0,
+            "mode": "economy",
+            "charge_window": ["23:00", "07:00"],
+            "discharge_window": ["07:00", "23:00"],
+            "reserve_soc_pct": 30,
+            "export_limit_w": 0,
         },
-    }  # fmt: skip
+    }
 
 
 def good_event() -> dict:
@@ -291,24 +348,46 @@ def test_mqtt_batch_survives_any_message(bad_gw, good_gw, kind, data):
 # --- the messages that stopped the service, one by one -------------------------------------
 
 REPORTED = [
-    ("telemetry", lambda gw: good_body("telemetry", gw.gateway_id), ("samples", 0, "pcs_state"),
-     ["running"]),
-    ("status", lambda gw: good_body("status", gw.gateway_id), ("status", "settings", "mode"),
-     ["green"]),
-    ("status", lambda gw: good_body("status", gw.gateway_id), ("status", "settings", "mode"),
-     {"mode": "green"}),
+    (
+        "telemetry",
+        lambda gw: good_body("telemetry", gw.gateway_id),
+        ("samples", 0, "pcs_state"),
+        ["running"],
+    ),
+    (
+        "status",
+        lambda gw: good_body("status", gw.gateway_id),
+        ("status", "settings", "mode"),
+        ["green"],
+    ),
+    (
+        "status",
+        lambda gw: good_body("status", gw.gateway_id),
+        ("status", "settings", "mode"),
+        {"mode": "green"},
+    ),
     ("status", lambda gw: good_body("status", gw.gateway_id), ("status", "firmware"), "\ud800"),
-    ("status", lambda gw: good_body("status", gw.gateway_id),
-     ("status", "settings", "charge_window"), ["0²:00", "07:00"]),
-    ("results", lambda gw: good_body("results", gw.gateway_id), ("results", 0, "command_id"),
-     [1]),
-    ("results", lambda gw: good_body("results", gw.gateway_id), ("results", 0, "command_id"),
-     {"id": 1}),
-    ("results", lambda gw: good_body("results", gw.gateway_id), ("results", 0, "command_id"),
-     2**70),
-    ("results", lambda gw: good_body("results", gw.gateway_id), ("results", 0, "reason"),
-     "\ud800"),
-]  # fmt: skip
+    (
+        "status",
+        lambda gw: good_body("status", gw.gateway_id),
+        ("status", "settings", "charge_window"),
+        ["0²:00", "07:00"],
+    ),
+    ("results", lambda gw: good_body("results", gw.gateway_id), ("results", 0, "command_id"), [1]),
+    (
+        "results",
+        lambda gw: good_body("results", gw.gateway_id),
+        ("results", 0, "command_id"),
+        {"id": 1},
+    ),
+    (
+        "results",
+        lambda gw: good_body("results", gw.gateway_id),
+        ("results", 0, "command_id"),
+        2**70,
+    ),
+    ("results", lambda gw: good_body("results", gw.gateway_id), ("results", 0, "reason"), "\ud800"),
+]
 
 
 def reported(gw, case) -> bytes:
@@ -444,8 +523,10 @@ def test_the_worker_outlives_every_reported_crasher_and_an_unforeseen_fault(brok
 
 # --- every answer under /api/ is JSON ------------------------------------------------------
 
-ENDPOINTS = {**{kind: ("POST", path) for kind, path in PATHS.items()},
-             "commands": ("GET", "/api/v1/commands")}  # fmt: skip
+ENDPOINTS = {
+    **{kind: ("POST", path) for kind, path in PATHS.items()},
+    "commands": ("GET", "/api/v1/commands"),
+}
 
 
 @pytest.mark.django_db
@@ -457,9 +538,12 @@ def test_a_wrong_method_is_a_json_405_naming_the_right_one(bad_gw, kind):
         if method == allowed:
             continue
         response = browser_like.generic(
-            method, path, b"{}", content_type="application/json",
+            method,
+            path,
+            b"{}",
+            content_type="application/json",
             HTTP_AUTHORIZATION=f"Gateway {bad_gw.gateway_id}:{bad_gw.secret}",
-        )  # fmt: skip
+        )
         assert response.status_code == 405, (method, path, response.content[:200])
         assert response["Content-Type"] == "application/json" and response["Allow"] == allowed
         assert response.json()["error"] == f"'{method}' is not allowed here; use {allowed}"

@@ -118,19 +118,28 @@ def test_two_registrations_racing_for_one_gateway_exactly_one_wins():
 
     def attempt(n: int):
         person = services.Person(
-            name=f"利用者{n}", furigana="リヨウシャ", email=f"racer{n}@example.jp",
-            postal_code="6008216", prefecture="京都府", city="京都市下京区",
-            address_rest="1-1", phone="+819012345678",
-        )  # fmt: skip
+            name=f"利用者{n}",
+            furigana="リヨウシャ",
+            email=f"racer{n}@example.jp",
+            postal_code="6008216",
+            prefecture="京都府",
+            city="京都市下京区",
+            address_rest="1-1",
+            phone="+819012345678",
+        )
         site = services.SiteInput(
             name=f"案件{n}", postal_code="6008216", prefecture="京都府", address_rest="1"
         )
         barrier.wait()
         try:
             services.register_customer(
-                person=person, gateway_id=gw.gateway_id, gateway_password=factories.GATEWAY_PASSWORD,
-                site=site, terms=terms, client_address=f"192.0.2.{n}",
-            )  # fmt: skip
+                person=person,
+                gateway_id=gw.gateway_id,
+                gateway_password=factories.GATEWAY_PASSWORD,
+                site=site,
+                terms=terms,
+                client_address=f"192.0.2.{n}",
+            )
             outcomes.append("won")
         except GatewayError:
             outcomes.append("refused")

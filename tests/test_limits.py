@@ -265,23 +265,37 @@ def test_wrong_password_counts_even_through_the_registration_service():
 
     gw = factories.gateway()
     person = services.Person(
-        name="御室 花子", furigana="オムロ", email="a@example.jp", postal_code="6008216",
-        prefecture="京都府", city="京都市", address_rest="1", phone="+819012345678",
-    )  # fmt: skip
+        name="御室 花子",
+        furigana="オムロ",
+        email="a@example.jp",
+        postal_code="6008216",
+        prefecture="京都府",
+        city="京都市",
+        address_rest="1",
+        phone="+819012345678",
+    )
     site = services.SiteInput(
         name="邸", postal_code="6008216", prefecture="京都府", address_rest="1"
     )
     for _ in range(10):
         with pytest.raises(GatewayError):
             services.register_customer(
-                person=person, gateway_id=gw.gateway_id, gateway_password="wrongpass99", site=site,
-                terms=services.current_terms(), client_address="192.0.2.77",
-            )  # fmt: skip
+                person=person,
+                gateway_id=gw.gateway_id,
+                gateway_password="wrongpass99",
+                site=site,
+                terms=services.current_terms(),
+                client_address="192.0.2.77",
+            )
     with pytest.raises(GatewayError, match="一時停止"):
         services.register_customer(
-            person=person, gateway_id=gw.gateway_id, gateway_password=factories.GATEWAY_PASSWORD,
-            site=site, terms=services.current_terms(), client_address="198.51.100.77",
-        )  # fmt: skip
+            person=person,
+            gateway_id=gw.gateway_id,
+            gateway_password=factories.GATEWAY_PASSWORD,
+            site=site,
+            terms=services.current_terms(),
+            client_address="198.51.100.77",
+        )
 
 
 # --- one rule for every way in -----------------------------------------------------------

@@ -21,12 +21,17 @@ def values(**overrides):
 
 def test_flows_follow_the_signs_and_leave_out_idle_edges():
     assert power_flows(values()) == (
-        Flow("pv", "pcs", 3000.0), Flow("pcs", "home", 800.0),
-        Flow("pcs", "battery", 1000.0), Flow("pcs", "grid", 1200.0),
-    )  # fmt: skip
+        Flow("pv", "pcs", 3000.0),
+        Flow("pcs", "home", 800.0),
+        Flow("pcs", "battery", 1000.0),
+        Flow("pcs", "grid", 1200.0),
+    )
     night = power_flows(values(pv_w=0.0, grid_w=300.0, battery_w=500.0))
-    assert night == (Flow("pcs", "home", 800.0), Flow("battery", "pcs", 500.0),
-                     Flow("grid", "pcs", 300.0))  # fmt: skip
+    assert night == (
+        Flow("pcs", "home", 800.0),
+        Flow("battery", "pcs", 500.0),
+        Flow("grid", "pcs", 300.0),
+    )
 
 
 def test_a_gateway_never_heard_from_is_offline_and_stale():
@@ -60,9 +65,14 @@ def test_today_sums_this_jst_days_hours_only():
     )
     for hours, pv in [(-1, 5.0), (0, 1.25), (1, 0.5), (3, 9.0)]:  # yesterday, today, later
         EnergyRollup.objects.create(
-            gateway=gw, period="hour", start=midnight + timedelta(hours=hours),
-            pv_kwh=pv, samples=60, updated_at=now, **zero,
-        )  # fmt: skip
+            gateway=gw,
+            period="hour",
+            start=midnight + timedelta(hours=hours),
+            pv_kwh=pv,
+            samples=60,
+            updated_at=now,
+            **zero,
+        )
     assert live_snapshot(gw, now=now).today_kwh["pv_kwh"] == pytest.approx(1.75)
 
 
@@ -72,9 +82,13 @@ def _rollup(gw, period, start, **kwh):
         0.0,
     )
     EnergyRollup.objects.create(
-        gateway=gw, period=period, start=start, samples=60, updated_at=timezone.now(),
+        gateway=gw,
+        period=period,
+        start=start,
+        samples=60,
+        updated_at=timezone.now(),
         **{**counters, **kwh},
-    )  # fmt: skip
+    )
 
 
 def test_history_views_read_their_rollups_and_give_the_ratios():
@@ -84,10 +98,24 @@ def test_history_views_read_their_rollups_and_give_the_ratios():
     from essmon.monitoring.services import energy_history
 
     gw = factories.connected_gateway()
-    _rollup(gw, "day", datetime(2026, 5, 1, tzinfo=JST), pv_kwh=20, load_kwh=10,
-            grid_import_kwh=2, grid_export_kwh=8)  # fmt: skip
-    _rollup(gw, "day", datetime(2026, 5, 31, tzinfo=JST), pv_kwh=10, load_kwh=10,
-            grid_import_kwh=4, grid_export_kwh=2)  # fmt: skip
+    _rollup(
+        gw,
+        "day",
+        datetime(2026, 5, 1, tzinfo=JST),
+        pv_kwh=20,
+        load_kwh=10,
+        grid_import_kwh=2,
+        grid_export_kwh=8,
+    )
+    _rollup(
+        gw,
+        "day",
+        datetime(2026, 5, 31, tzinfo=JST),
+        pv_kwh=10,
+        load_kwh=10,
+        grid_import_kwh=4,
+        grid_export_kwh=2,
+    )
     _rollup(gw, "day", datetime(2026, 6, 1, tzinfo=JST), pv_kwh=99)  # next month
     _rollup(gw, "month", datetime(2025, 12, 1, tzinfo=JST), pv_kwh=100, load_kwh=50)
     _rollup(gw, "month", datetime(2026, 5, 1, tzinfo=JST), pv_kwh=30, load_kwh=20)

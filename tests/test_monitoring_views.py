@@ -48,9 +48,12 @@ def feed(gateway, *, minutes_ago: float = 1, **values):
 def report_settings(gateway, **overrides):
     record_status(
         gateway=gateway,
-        raw={"ts": timezone.now().isoformat(), "firmware": "1.4.2",
-             "settings": {**IN_FORCE, **overrides}},
-    )  # fmt: skip
+        raw={
+            "ts": timezone.now().isoformat(),
+            "firmware": "1.4.2",
+            "settings": {**IN_FORCE, **overrides},
+        },
+    )
 
 
 @pytest.fixture
@@ -67,11 +70,15 @@ def urls(gateway_id):
     return [
         reverse(name, kwargs={"gateway_id": gateway_id})
         for name in (
-            "monitoring:live", "monitoring:live_fragment", "monitoring:history",
-            "monitoring:history_data", "monitoring:history_csv", "monitoring:settings",
+            "monitoring:live",
+            "monitoring:live_fragment",
+            "monitoring:history",
+            "monitoring:history_data",
+            "monitoring:history_csv",
+            "monitoring:settings",
             "monitoring:settings_progress",
         )
-    ]  # fmt: skip
+    ]
 
 
 # --- who may open what ---------------------------------------------------------------
@@ -99,8 +106,11 @@ def test_owner_and_linked_dealer_open_every_page_others_get_404(client, gw):
     stranger_dealer = factories.dealer()
     other_customer = factories.customer()
     for user, expected in (
-        (gw.owner, 200), (dealer.user, 200), (stranger_dealer.user, 404), (other_customer, 404),
-    ):  # fmt: skip
+        (gw.owner, 200),
+        (dealer.user, 200),
+        (stranger_dealer.user, 404),
+        (other_customer, 404),
+    ):
         as_user(client, user)
         for url in urls(gw.gateway_id):
             assert client.get(url).status_code == expected, (user.email, url)
@@ -146,8 +156,15 @@ def test_the_switcher_moves_between_own_gateways_only(client, gw):
 
 
 def test_live_panel_shows_flows_soc_mode_and_today(client, gw):
-    feed(gw, pv_w=3200.0, load_w=900.0, grid_w=-1300.0, battery_w=-1000.0, soc_pct=64.0,
-         pcs_mode="green")  # fmt: skip
+    feed(
+        gw,
+        pv_w=3200.0,
+        load_w=900.0,
+        grid_w=-1300.0,
+        battery_w=-1000.0,
+        soc_pct=64.0,
+        pcs_mode="green",
+    )
     page = (
         as_user(client, gw.owner)
         .get(reverse("monitoring:live_fragment", kwargs={"gateway_id": gw.gateway_id}))
@@ -210,9 +227,13 @@ def rollup(gateway, period, start, **kwh):
         0.0,
     )
     EnergyRollup.objects.create(
-        gateway=gateway, period=period, start=start, samples=60, updated_at=timezone.now(),
+        gateway=gateway,
+        period=period,
+        start=start,
+        samples=60,
+        updated_at=timezone.now(),
         **{**zero, **kwh},
-    )  # fmt: skip
+    )
 
 
 def test_history_day_has_raw_curve_and_hour_bars(client, gw):
@@ -319,13 +340,14 @@ def form_data(drawn=IN_FORCE, **overrides):
     ``basis``), with the user's edits."""
     data = {
         "mode": drawn["mode"],
-        "charge_start": drawn["charge_window"][0], "charge_end": drawn["charge_window"][1],
+        "charge_start": drawn["charge_window"][0],
+        "charge_end": drawn["charge_window"][1],
         "discharge_start": drawn["discharge_window"][0],
         "discharge_end": drawn["discharge_window"][1],
         "reserve_soc_pct": str(drawn["reserve_soc_pct"]),
         "export_limit_w": str(drawn["export_limit_w"]),
         "basis": json.dumps(drawn),
-    }  # fmt: skip
+    }
     return {**data, **overrides}
 
 
@@ -386,9 +408,12 @@ def test_current_settings_follow_an_applied_change_without_a_reload(client, gw):
     assert 'hx-trigger="every 3s"' in progress  # still asking: the report is to come
     record_status(
         gateway=gw,
-        raw={"ts": (later + timedelta(seconds=1)).isoformat(), "firmware": "1.4.2",
-             "settings": {**IN_FORCE, "mode": "green"}},
-    )  # fmt: skip
+        raw={
+            "ts": (later + timedelta(seconds=1)).isoformat(),
+            "firmware": "1.4.2",
+            "settings": {**IN_FORCE, "mode": "green"},
+        },
+    )
     progress = client.get(progress_url).content.decode()
     oob = progress[progress.index('<section id="in-force"') :]
     assert "グリーンモード" in oob and "経済モード" not in oob
@@ -499,18 +524,25 @@ def fleet_dealer():
         link(gw, dealer)
         if seen_minutes_ago is not None:
             GatewayLiveState.objects.create(
-                gateway=gw, last_seen_at=now - timedelta(minutes=seen_minutes_ago),
+                gateway=gw,
+                last_seen_at=now - timedelta(minutes=seen_minutes_ago),
                 latest={"soc_pct": soc},
-            )  # fmt: skip
+            )
         if pv is not None:
             midnight = datetime.combine(today_jst(), datetime.min.time(), tzinfo=JST)
             rollup(gw, "day", midnight, pv_kwh=pv)
         made.append(gw)
     # gateway 1: one alert still open, one closed
     for kind, closed in (("fault", None), ("offline", now)):
-        Alert.objects.create(gateway=made[1], kind=kind, code="E101" if kind == "fault" else "",
-                             severity="major", title="t", since=now - timedelta(hours=2),
-                             closed_at=closed)  # fmt: skip
+        Alert.objects.create(
+            gateway=made[1],
+            kind=kind,
+            code="E101" if kind == "fault" else "",
+            severity="major",
+            title="t",
+            since=now - timedelta(hours=2),
+            closed_at=closed,
+        )
     factories.owned_gateway(site_name="他社の案件")  # not entrusted: never listed
     return dealer, made
 
@@ -642,8 +674,9 @@ def test_fleet_warranty_column_and_at_risk_filter(client):
         gw.save()
         link(gw, dealer)
         last = now - timedelta(days=silent_days)
-        ConnectivityInterval.objects.create(gateway=gw, online_from=gw.claimed_at,
-                                            online_until=last if silent_days else None)  # fmt: skip
+        ConnectivityInterval.objects.create(
+            gateway=gw, online_from=gw.claimed_at, online_until=last if silent_days else None
+        )
         GatewayLiveState.objects.create(gateway=gw, last_seen_at=last)
         made[name] = gw
     as_user(client, dealer.user)

@@ -62,8 +62,12 @@ def test_the_gateways_password_file_carries_each_gateways_hash_and_no_service_us
     assert not write_broker_files(files, service=SERVICE)
     rotate_device_secret(gateway=gw)
     assert write_broker_files(files, service=SERVICE)
-    assert [path.name for path in files] == ["passwd", "passwd.acl", "service-passwd",
-                                             "service-passwd.acl"]  # fmt: skip
+    assert [path.name for path in files] == [
+        "passwd",
+        "passwd.acl",
+        "service-passwd",
+        "service-passwd.acl",
+    ]
     assert (tmp_path / "service-passwd").read_text() == service
 
 
@@ -84,8 +88,11 @@ def test_the_acl_gives_each_gateway_its_own_topics_only():
 @pytest.mark.django_db
 def test_a_batch_from_many_gateways_is_stored_in_one_go():
     a, b = factories.connected_gateway(), factories.connected_gateway()
-    messages = [message(gw, "telemetry", {"gateway_id": gw.gateway_id, "samples": [sample(n)]})
-                for n in range(5) for gw in (a, b)]  # fmt: skip
+    messages = [
+        message(gw, "telemetry", {"gateway_id": gw.gateway_id, "samples": [sample(n)]})
+        for n in range(5)
+        for gw in (a, b)
+    ]
     messages.append(messages[0])  # a repeat
     outcome = process_messages(messages, cache=GatewayCache())
     assert outcome.counts["samples_accepted"] == 10 and outcome.counts["samples_duplicate"] == 1
@@ -145,8 +152,9 @@ def test_one_gateways_junk_keeps_a_few_letters_an_hour_and_counts_the_rest(setti
                 q for q in queries if q["sql"].startswith("SELECT") and "deadletter" in q["sql"]
             ]
             assert len(cap_queries) == (1 if i == 0 else 0)  # full: no query, however many
-        outcome = process_messages([message(quiet, "status", {"gateway_id": "x"})], cap=cap,
-                                   cache=cache)  # fmt: skip
+        outcome = process_messages(
+            [message(quiet, "status", {"gateway_id": "x"})], cap=cap, cache=cache
+        )
         add_counts(outcome.counts)
     assert DeadLetter.objects.filter(gateway_id=noisy.gateway_id).count() == 7
     assert DeadLetter.objects.filter(gateway_id=quiet.gateway_id).count() == 1
@@ -172,9 +180,11 @@ def test_the_purge_job_deletes_dead_letters_past_their_retention(settings):
     now = timezone.now()
     for days in (31, 29, 0):
         DeadLetter.objects.create(
-            received_at=now - timedelta(days=days), topic="t", gateway_id=gw.gateway_id,
+            received_at=now - timedelta(days=days),
+            topic="t",
+            gateway_id=gw.gateway_id,
             reason=f"{days} days old",
-        )  # fmt: skip
+        )
     assert purge_dead_letters() == 1
     assert sorted(DeadLetter.objects.values_list("reason", flat=True)) == [
         "0 days old",
@@ -188,21 +198,42 @@ def test_status_events_results_and_the_last_will():
     gw = factories.connected_gateway()
     command = request_setting_change(gateway=gw, setting="mode", value="green", requested_by=None)
     now = timezone.now().isoformat()
-    settings_in_force = {"mode": "green", "charge_window": ["23:00", "07:00"],
-                         "discharge_window": ["07:00", "23:00"], "reserve_soc_pct": 30,
-                         "export_limit_w": 0}  # fmt: skip
+    settings_in_force = {
+        "mode": "green",
+        "charge_window": ["23:00", "07:00"],
+        "discharge_window": ["07:00", "23:00"],
+        "reserve_soc_pct": 30,
+        "export_limit_w": 0,
+    }
     process_messages(
         [
-            message(gw, "status", {"gateway_id": gw.gateway_id,
-                                   "status": {"ts": now, "firmware": "2.0.1",
-                                              "settings": settings_in_force}}),
-            message(gw, "events", {"gateway_id": gw.gateway_id, "events": [
-                {"ts": now, "code": "E203", "severity": "major", "state": "start"}]}),
-            message(gw, "results", {"gateway_id": gw.gateway_id, "results": [
-                {"command_id": command.pk, "status": "applied", "ts": now}]}),
+            message(
+                gw,
+                "status",
+                {
+                    "gateway_id": gw.gateway_id,
+                    "status": {"ts": now, "firmware": "2.0.1", "settings": settings_in_force},
+                },
+            ),
+            message(
+                gw,
+                "events",
+                {
+                    "gateway_id": gw.gateway_id,
+                    "events": [{"ts": now, "code": "E203", "severity": "major", "state": "start"}],
+                },
+            ),
+            message(
+                gw,
+                "results",
+                {
+                    "gateway_id": gw.gateway_id,
+                    "results": [{"command_id": command.pk, "status": "applied", "ts": now}],
+                },
+            ),
         ],
         cache=GatewayCache(),
-    )  # fmt: skip
+    )
     assert GatewayLiveState.objects.get(gateway=gw).firmware == "2.0.1"
     assert gw.events.get().code == "E203"
     command.refresh_from_db()
@@ -218,8 +249,11 @@ def test_status_events_results_and_the_last_will():
     # offline at once, for every screen, not only after the silence threshold
     assert live.connection_lost and not is_online(live)
     assert live.transport == "mqtt"  # the broker speaking for it still was MQTT
-    process_messages([message(gw, "events", {"gateway_id": gw.gateway_id, "events": []})],
-                     cache=GatewayCache(), now=timezone.now() + timedelta(seconds=5))  # fmt: skip
+    process_messages(
+        [message(gw, "events", {"gateway_id": gw.gateway_id, "events": []})],
+        cache=GatewayCache(),
+        now=timezone.now() + timedelta(seconds=5),
+    )
     live.refresh_from_db()
     assert not live.connection_lost and is_online(live)
 
@@ -270,9 +304,15 @@ def test_a_gateway_can_neither_publish_nor_subscribe_to_anothers_topics(broker):
     time.sleep(0.5)
     # A reached its own topics both ways (its own commands once per matching subscription),
     # and nothing of B's either way
-    assert set(map(str, heard)) == set(map(str, [
-        f"essmon/v1/{a.gateway_id}/telemetry", ("A got", f"essmon/v1/{a.gateway_id}/commands"),
-    ]))  # fmt: skip
+    assert set(map(str, heard)) == set(
+        map(
+            str,
+            [
+                f"essmon/v1/{a.gateway_id}/telemetry",
+                ("A got", f"essmon/v1/{a.gateway_id}/commands"),
+            ],
+        )
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -301,9 +341,10 @@ def test_the_worker_ingests_publishes_commands_and_takes_results(broker):
             qos=1,
         ).wait_for_publish(5)
         wait_for(
-            lambda: Command.objects.get(pk=command.pk).status == Command.Status.APPLIED, 10,
+            lambda: Command.objects.get(pk=command.pk).status == Command.Status.APPLIED,
+            10,
             "the result",
-        )  # fmt: skip
+        )
         device.publish(f"essmon/v1/{gw.gateway_id}/telemetry", b"garbage", qos=1)
         wait_for(DeadLetter.objects.exists, 10, "a dead letter")
         assert worker.totals["samples_accepted"] == 200
@@ -326,8 +367,12 @@ def test_a_stream_worker_writes_a_gateways_live_state_at_most_every_few_seconds(
         messages = [
             message(gw, "telemetry", {"gateway_id": gw.gateway_id, "samples": [sample(seq)]})
         ]
-        process_messages(messages, cache=GatewayCache(), contacts=contacts,
-                         now=start + timedelta(seconds=seconds))  # fmt: skip
+        process_messages(
+            messages,
+            cache=GatewayCache(),
+            contacts=contacts,
+            now=start + timedelta(seconds=seconds),
+        )
         return GatewayLiveState.objects.get(gateway=gw)
 
     assert send(0, 0).last_seq == 0  # the first message is written at once: it opens the interval

@@ -142,9 +142,12 @@ def test_a_second_gateway_takes_its_dates_at_the_site_step(client):
         {"gateway_id": gw.gateway_id, "gateway_password": factories.GATEWAY_PASSWORD},
     )
     site = {
-        "site_name": "別荘", "site_postal_code": "100-0001", "site_prefecture": "東京都",
-        "site_city": "千代田区", "site_address_rest": "千代田1-1",
-    }  # fmt: skip
+        "site_name": "別荘",
+        "site_postal_code": "100-0001",
+        "site_prefecture": "東京都",
+        "site_city": "千代田区",
+        "site_address_rest": "千代田1-1",
+    }
     page = client.get(reverse("accounts:gateway_add_site")).content.decode()
     assert "系統連系日" in page and "受取日" in page and "任意" in page
     bad = client.post(reverse("accounts:gateway_add_site"), {**site, "received_date": "2027-1-1"})

@@ -38,9 +38,14 @@ def at(hhmm: str, day: datetime = DAY) -> datetime:
 
 
 def put(
-    gw, ts: datetime, pv: float, *, received_at: datetime | None = None,
-    watts: dict | None = None, **counters,
-) -> None:  # fmt: skip
+    gw,
+    ts: datetime,
+    pv: float,
+    *,
+    received_at: datetime | None = None,
+    watts: dict | None = None,
+    **counters,
+) -> None:
     """A sample whose counters follow ``pv``: load twice it, the others as given or 0;
     powers 0 unless ``watts`` gives them."""
     values = {
@@ -54,10 +59,17 @@ def put(
     }
     powers = {"pv_w": 0, "load_w": 0, "grid_w": 0, "battery_w": 0, **(watts or {})}
     Sample.objects.create(
-        gateway=gw, ts=ts, seq=int(ts.timestamp()), soc_pct=50, battery_temp_c=25,
-        pcs_state="running", pcs_mode="economy", received_at=received_at or timezone.now(),
-        **powers, **values,
-    )  # fmt: skip
+        gateway=gw,
+        ts=ts,
+        seq=int(ts.timestamp()),
+        soc_pct=50,
+        battery_temp_c=25,
+        pcs_state="running",
+        pcs_mode="economy",
+        received_at=received_at or timezone.now(),
+        **powers,
+        **values,
+    )
 
 
 def series(gw, period: str = "hour", field: str = "pv_kwh") -> dict[str, float]:

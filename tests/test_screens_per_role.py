@@ -81,14 +81,20 @@ def test_an_owner_with_two_systems_gets_their_sites_not_the_fleet_table(client):
     home = factories.owned_gateway(owner=owner, site_name="自宅")
     shop = factories.owned_gateway(owner=owner, site_name="店舗")
     GatewayLiveState.objects.create(
-        gateway=home, last_seen_at=now - timedelta(minutes=1),
+        gateway=home,
+        last_seen_at=now - timedelta(minutes=1),
         latest={"soc_pct": 64.4, "pv_w": 3210.0, "load_w": 845.0},
-    )  # fmt: skip
+    )
     GatewayLiveState.objects.create(
         gateway=shop, last_seen_at=now - timedelta(hours=3), latest={"soc_pct": 12.0, "pv_w": 99}
     )
-    Alert.objects.create(gateway=shop, kind="offline", severity="major",
-                         title="通信が途絶えています", since=now - timedelta(hours=3))  # fmt: skip
+    Alert.objects.create(
+        gateway=shop,
+        kind="offline",
+        severity="major",
+        title="通信が途絶えています",
+        since=now - timedelta(hours=3),
+    )
     other = factories.owned_gateway(site_name="他人の家")
 
     page = text(as_user(client, owner).get(reverse("monitoring:index")))
@@ -150,17 +156,23 @@ def test_the_operators_menu_is_its_own(client):
         "メインメニュー",
     ):
         assert customer_word not in page, customer_word
-    for link in ("admin:index", "admin:notifications_outboxmessage_changelist",
-                 "admin:mqtt_deadletter_changelist", "admin:alerts_alert_changelist",
-                 "admin:gateways_gateway_changelist", "monitoring:index"):  # fmt: skip
+    for link in (
+        "admin:index",
+        "admin:notifications_outboxmessage_changelist",
+        "admin:mqtt_deadletter_changelist",
+        "admin:alerts_alert_changelist",
+        "admin:gateways_gateway_changelist",
+        "monitoring:index",
+    ):
         assert f'href="{reverse(link)}' in page, link
 
 
 def test_the_operators_menu_counts_what_needs_looking_at(client):
     op = operator()
     fleet = many_sites(20)
-    OutboxMessage.objects.create(recipient="a@example.jp", subject="件名", body="本文",
-                                 state=OutboxMessage.State.FAILED)  # fmt: skip
+    OutboxMessage.objects.create(
+        recipient="a@example.jp", subject="件名", body="本文", state=OutboxMessage.State.FAILED
+    )
     DeadLetter.objects.create(topic="essmon/v1/x/telemetry", reason="bad json")
     DeadLetter.objects.create(
         topic="essmon/v1/x/telemetry", reason="old", received_at=timezone.now() - timedelta(days=2)
@@ -179,9 +191,13 @@ def test_the_operators_menu_counts_what_needs_looking_at(client):
 
 def test_an_operator_without_admin_rights_gets_no_admin_links(client):
     op = User.objects.create_user(
-        "viewer@example.jp", "OpPass2024x", name="閲覧 専任", role=User.Role.OPERATOR,
-        is_active=True, activated_at=timezone.now(),
-    )  # fmt: skip
+        "viewer@example.jp",
+        "OpPass2024x",
+        name="閲覧 専任",
+        role=User.Role.OPERATOR,
+        is_active=True,
+        activated_at=timezone.now(),
+    )
     page = text(as_user(client, op).get(reverse("accounts:menu")))
     assert "<h1>運営者メニュー</h1>" in page and "/admin/" not in page
     assert "運営管理サイトの権限がありません" in page
@@ -307,8 +323,12 @@ def test_the_fleet_summary_counts_the_whole_fleet_and_links_to_each_filter(clien
     assert f"<span>延長保証 失効のおそれ</span><strong>{fleet.at_risk}台</strong>" in summary
     assert (fleet.online, fleet.offline, fleet.never, fleet.at_risk) == (180, 90, 30, 30)
     # each count is the filter that lists exactly those
-    for status, expected in (("offline", fleet.offline), ("warranty_at_risk", fleet.at_risk),
-                             ("alerts", fleet.with_alerts), ("never", fleet.never)):  # fmt: skip
+    for status, expected in (
+        ("offline", fleet.offline),
+        ("warranty_at_risk", fleet.at_risk),
+        ("alerts", fleet.with_alerts),
+        ("never", fleet.never),
+    ):
         assert f'href="?status={status}&amp;sort=gateway_id"' in summary
         listed = text(client.get(reverse("monitoring:index"), {"status": status}))
         assert f"条件に合うゲートウェイ {expected}台" in listed
@@ -321,8 +341,9 @@ def test_the_fleet_csv_is_the_filtered_set_for_excel_with_no_formulas(client):
     dealer = factories.dealer()
     fleet = many_sites(60, dealer=dealer)
     hostile = fleet.gateways[1]  # offline for two hours
-    Site.objects.filter(pk=hostile.site_id).update(name='=HYPERLINK("http://evil.example","x")',
-                                                   address_rest="-2+3")  # fmt: skip
+    Site.objects.filter(pk=hostile.site_id).update(
+        name='=HYPERLINK("http://evil.example","x")', address_rest="-2+3"
+    )
     User.objects.filter(pk=hostile.owner_id).update(name="@SUM(A1)")
     other = fleet.gateways[2]
     User.objects.filter(pk=other.owner_id).update(name="+81 太郎")
@@ -336,8 +357,18 @@ def test_the_fleet_csv_is_the_filtered_set_for_excel_with_no_formulas(client):
     body = response.content
     assert body.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM: Excel reads the Japanese right
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
-    assert rows[0] == ["ゲートウェイID", "案件名", "お客様", "設置先住所", "状態", "最終受信",
-                       "蓄電残量(%)", "本日の発電量(kWh)", "未復旧の異常(件)", "保証"]  # fmt: skip
+    assert rows[0] == [
+        "ゲートウェイID",
+        "案件名",
+        "お客様",
+        "設置先住所",
+        "状態",
+        "最終受信",
+        "蓄電残量(%)",
+        "本日の発電量(kWh)",
+        "未復旧の異常(件)",
+        "保証",
+    ]
     data = rows[1:]
     # every offline one (not one page of them), nothing else, in the table's order
     assert sorted(r[0] for r in data) == sorted(

@@ -339,10 +339,14 @@ def test_access_log_lines_carry_no_token(tmp_path):
     logger.access(
         response,
         SimpleNamespace(headers=[]),
-        {**environ, "RAW_URI": "/monitoring/01AB00000001/", "PATH_INFO": "/monitoring/x/",
-         "HTTP_REFERER": "-"},
+        {
+            **environ,
+            "RAW_URI": "/monitoring/01AB00000001/",
+            "PATH_INFO": "/monitoring/x/",
+            "HTTP_REFERER": "-",
+        },
         timedelta(milliseconds=5),
-    )  # fmt: skip
+    )
     for handler in logger.access_log.handlers:
         handler.flush()
     first, second = (tmp_path / "access.log").read_text().splitlines()
@@ -451,8 +455,11 @@ def test_an_existing_data_directory_is_narrowed_at_start(tmp_path):
     env.update(ESSMON_DATA_DIR=str(data))
     subprocess.run(
         [sys.executable, "-m", "essmon.cli", "migrate", "-v0"],
-        env=env, check=True, timeout=120, umask=0o022,
-    )  # fmt: skip
+        env=env,
+        check=True,
+        timeout=120,
+        umask=0o022,
+    )
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     for path in data.iterdir():
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, path.name
@@ -461,8 +468,16 @@ def test_an_existing_data_directory_is_narrowed_at_start(tmp_path):
 # --- 4. control characters --------------------------------------------------------------
 
 # (a lone surrogate cannot come in a form post: Django decodes one as U+FFFD; see below)
-CONTROL_SAMPLES = ["御室\r\n邸", "御室\n邸", "御室\r邸", "御室\t邸", "御室\x00邸", "御室\x7f邸",
-                   "御室\x85邸", "御室\u009b邸"]  # fmt: skip
+CONTROL_SAMPLES = [
+    "御室\r\n邸",
+    "御室\n邸",
+    "御室\r邸",
+    "御室\t邸",
+    "御室\x00邸",
+    "御室\x7f邸",
+    "御室\x85邸",
+    "御室\u009b邸",
+]
 
 
 @pytest.mark.parametrize("value", CONTROL_SAMPLES)
@@ -518,15 +533,24 @@ def test_every_form_and_admin_refuses_control_characters():
     [
         ("essmon.dealers.forms.StaffForm", {"name": "保守\n太郎", "email": "t@x.jp"}, "name"),
         ("essmon.portal.forms.SiteForm", {"site_name": "a\x1bb"}, "site_name"),
-        ("essmon.accounts.forms.LoginForm", {"email": "a@x.jp\r\nBcc: b@x.jp", "password": "p"},
-         "email"),
-        ("essmon.accounts.forms.EmailChangeForm", {"email": "a@x\r\n.jp", "email_confirm": "a"},
-         "email"),
+        (
+            "essmon.accounts.forms.LoginForm",
+            {"email": "a@x.jp\r\nBcc: b@x.jp", "password": "p"},
+            "email",
+        ),
+        (
+            "essmon.accounts.forms.EmailChangeForm",
+            {"email": "a@x\r\n.jp", "email_confirm": "a"},
+            "email",
+        ),
         ("essmon.portal.forms.SiteForm", {"site_name": "御室\ud800邸"}, "site_name"),
-        ("essmon.dealers.forms_links.DealerPairForm", {"dealer_code": "D\u00850001"},
-         "dealer_code"),
+        (
+            "essmon.dealers.forms_links.DealerPairForm",
+            {"dealer_code": "D\u00850001"},
+            "dealer_code",
+        ),
     ],
-)  # fmt: skip
+)
 def test_forms_across_apps_refuse_control_characters(form_path, data, field):
     from django.utils.module_loading import import_string
 

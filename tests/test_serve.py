@@ -49,9 +49,13 @@ def served(tmp_path):
     log = (tmp_path / "serve.log").open("w+")
     proc = subprocess.Popen(
         [sys.executable, "-m", "essmon.cli", "serve", "--demo"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
         umask=0o022,  # a login shell's usual mask: essmon must narrow it itself
-    )  # fmt: skip
+    )
     try:
         yield port, proc, data_dir, env
     finally:
@@ -106,8 +110,15 @@ def test_serve_demo_starts_web_worker_and_scheduler(served):
     # what essmon wrote is the service's alone: the database with its WAL, the key, the
     # demo's sheets with their gateway passwords (issue 11 §5)
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
-    for name in ("essmon.sqlite3", "essmon.sqlite3-wal", "essmon.sqlite3-shm", "secret_key",
-                 "demo-gateways.csv", "demo-credentials.txt", "demo-logins.txt"):  # fmt: skip
+    for name in (
+        "essmon.sqlite3",
+        "essmon.sqlite3-wal",
+        "essmon.sqlite3-shm",
+        "secret_key",
+        "demo-gateways.csv",
+        "demo-credentials.txt",
+        "demo-logins.txt",
+    ):
         assert stat.S_IMODE((data_dir / name).stat().st_mode) == 0o600, name
 
     # the access log records token paths (here, as path and as Referer) without the token

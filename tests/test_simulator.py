@@ -346,8 +346,14 @@ def test_a_restart_continues_the_counters_from_the_state_file(tmp_path):
     first, second = FakeEssmon(), FakeEssmon()
     gateways = credentials(2)
     fleet(first, gateways, interval=60, duration=1800, state_file=state)
-    fleet(second, gateways, interval=60, duration=600, state_file=state,
-          start=START + timedelta(hours=2))  # fmt: skip
+    fleet(
+        second,
+        gateways,
+        interval=60,
+        duration=600,
+        state_file=state,
+        start=START + timedelta(hours=2),
+    )
     for creds in gateways:
         before = sorted(first.samples[creds.gateway_id].values(), key=lambda s: s["seq"])
         after = sorted(second.samples[creds.gateway_id].values(), key=lambda s: s["seq"])
@@ -370,8 +376,14 @@ def test_a_broken_state_file_starts_afresh_with_a_warning(tmp_path, caplog):
     fleet(server, credentials(1), interval=60, duration=120, state_file=state)
     assert "not a whole entry" in caplog.text
     state.write_text("{not json")
-    fleet(server, credentials(1), interval=60, duration=120, state_file=state,
-          start=START + timedelta(hours=1))  # fmt: skip
+    fleet(
+        server,
+        credentials(1),
+        interval=60,
+        duration=120,
+        state_file=state,
+        start=START + timedelta(hours=1),
+    )
     assert "not read" in caplog.text
     assert "26SM00000000" in json.loads(state.read_text())["gateways"]
 
@@ -412,8 +424,14 @@ def test_a_hostile_state_file_is_left_out_and_the_gateway_runs(tmp_path, caplog,
 
 def test_the_largest_seq_is_kept():
     entry = whole_entry(seq=SEQ_MAX)
-    assert load_state_of({"26SM00000000": entry}) == {"26SM00000000": {
-        **entry, "t": 1.0, "soc_pct": 50.0, "counters": dict.fromkeys(COUNTERS, 1.0)}}  # fmt: skip
+    assert load_state_of({"26SM00000000": entry}) == {
+        "26SM00000000": {
+            **entry,
+            "t": 1.0,
+            "soc_pct": 50.0,
+            "counters": dict.fromkeys(COUNTERS, 1.0),
+        }
+    }
 
 
 def load_state_of(gateways: object) -> dict:
@@ -427,12 +445,17 @@ def load_state_of(gateways: object) -> dict:
 
 
 JSON = st.recursive(
-    st.none() | st.booleans() | st.text(max_size=5)
-    | st.integers(min_value=-(2**80), max_value=2**80) | st.integers()
+    st.none()
+    | st.booleans()
+    | st.text(max_size=5)
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.integers()
     | st.floats(allow_nan=True, allow_infinity=True),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
+    ),
     max_leaves=12,
-)  # fmt: skip
+)
 
 
 @st.composite

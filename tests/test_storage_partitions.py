@@ -39,10 +39,24 @@ def utc(*args: int) -> datetime:
 
 def put(gw, ts: datetime, pv: float = 0.0) -> None:
     Sample.objects.create(
-        gateway=gw, ts=ts, seq=1, pv_w=0, load_w=0, grid_w=0, battery_w=0, soc_pct=50,
-        battery_temp_c=25, pcs_state="running", pcs_mode="economy", pv_kwh=pv, load_kwh=0,
-        grid_import_kwh=0, grid_export_kwh=0, charge_kwh=0, discharge_kwh=0,
-    )  # fmt: skip
+        gateway=gw,
+        ts=ts,
+        seq=1,
+        pv_w=0,
+        load_w=0,
+        grid_w=0,
+        battery_w=0,
+        soc_pct=50,
+        battery_temp_c=25,
+        pcs_state="running",
+        pcs_mode="economy",
+        pv_kwh=pv,
+        load_kwh=0,
+        grid_import_kwh=0,
+        grid_export_kwh=0,
+        charge_kwh=0,
+        discharge_kwh=0,
+    )
 
 
 def partitions() -> set[str]:

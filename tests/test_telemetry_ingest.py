@@ -25,11 +25,23 @@ def gw():
 def sample(minutes_ago: int = 0, seq: int = 1, **overrides) -> dict:
     ts = (timezone.now() - timedelta(minutes=minutes_ago)).replace(microsecond=0)
     base = {
-        "ts": ts.isoformat(), "seq": seq, "pv_w": 3200.5, "load_w": 800, "grid_w": -1500,
-        "battery_w": -900, "soc_pct": 64.5, "battery_temp_c": 28.1, "pcs_state": "running",
-        "pcs_mode": "economy", "pv_kwh": 1234.5, "load_kwh": 987.6, "grid_import_kwh": 321.0,
-        "grid_export_kwh": 456.0, "charge_kwh": 222.2, "discharge_kwh": 200.1,
-    }  # fmt: skip
+        "ts": ts.isoformat(),
+        "seq": seq,
+        "pv_w": 3200.5,
+        "load_w": 800,
+        "grid_w": -1500,
+        "battery_w": -900,
+        "soc_pct": 64.5,
+        "battery_temp_c": 28.1,
+        "pcs_state": "running",
+        "pcs_mode": "economy",
+        "pv_kwh": 1234.5,
+        "load_kwh": 987.6,
+        "grid_import_kwh": 321.0,
+        "grid_export_kwh": 456.0,
+        "charge_kwh": 222.2,
+        "discharge_kwh": 200.1,
+    }
     return {**base, **overrides}
 
 

@@ -118,6 +118,8 @@ def connectivity(spec, registered: datetime) -> Connectivity:
 
 
 AUG = datetime(2024, 8, 1, 9, 0, tzinfo=JST)
+# left as written (fmt: skip): a table, one case a row (the formatter would spread each
+# over nine lines)
 CASES = [
     # id, 系統連系日, 受取日, 本登録日, connectivity, expected state, expected end of coverage
     ("30nov-on-28feb", "2022-11-30", "2022-11-30", "2023-02-28", ONLINE, Status.EXTENDED, "2037-11-29"),
@@ -183,11 +185,14 @@ def test_the_rule(grid, received, registered, online, status, end):
 
 def _state(**overrides):
     args = dict(
-        grid_connection_date=d("2024-01-10"), received_date=d("2024-01-10"),
-        registered_at=at(d("2024-03-01")), term=TERM,
+        grid_connection_date=d("2024-01-10"),
+        received_date=d("2024-01-10"),
+        registered_at=at(d("2024-03-01")),
+        term=TERM,
         connectivity=Connectivity(first_online=at(d("2024-03-01")), last_seen=NOW),
-        now=NOW, policy=POLICY,
-    )  # fmt: skip
+        now=NOW,
+        policy=POLICY,
+    )
     args.update(overrides)
     return evaluate(**args)
 
@@ -206,8 +211,9 @@ def test_reasons_say_why_in_plain_japanese():
     assert risk.standard_end == d("2034-01-09") and "2034年1月9日まで" in risk.reason
     pending = _state(received_date=None)
     assert "受取日が入力されていない" in pending.reason and "延長されます" in pending.reason
-    gone = Connectivity(first_online=at(d("2024-03-01")), last_seen=NOW,
-                        gaps=[(AUG, AUG + timedelta(days=31))])  # fmt: skip
+    gone = Connectivity(
+        first_online=at(d("2024-03-01")), last_seen=NOW, gaps=[(AUG, AUG + timedelta(days=31))]
+    )
     lapsed = _state(connectivity=gone)
     assert lapsed.lapsed_at == AUG + timedelta(days=30)
     assert "2024年8月31日 09:00に失効" in lapsed.reason
@@ -216,8 +222,11 @@ def test_reasons_say_why_in_plain_japanese():
 def test_registration_date_is_the_japanese_day():
     # 15:30 UTC on 28 Feb is 00:30 on 1 Mar in Tokyo: one day too late for 30 Nov
     registered = datetime(2023, 2, 28, 15, 30, tzinfo=UTC)
-    state = _state(grid_connection_date=d("2022-11-30"), received_date=d("2022-11-30"),
-                   registered_at=registered)  # fmt: skip
+    state = _state(
+        grid_connection_date=d("2022-11-30"),
+        received_date=d("2022-11-30"),
+        registered_at=registered,
+    )
     assert state.registered_on == d("2023-03-01")
     assert state.status == Status.STANDARD
 
@@ -308,8 +317,9 @@ def test_fleet_at_risk_and_labels_in_a_few_queries(django_assert_max_num_queries
 @pytest.fixture
 def world():
     owner = factories.customer(email="hanako@example.jp", name="御室 花子")
-    gateway = registered_gateway(registered=at(d("2024-03-01")), grid=None, received=None,
-                                 owner=owner)  # fmt: skip
+    gateway = registered_gateway(
+        registered=at(d("2024-03-01")), grid=None, received=None, owner=owner
+    )
     # online since its registration
     history(gateway, (at(d("2024-03-01")), None), last_seen=timezone.now())
     linked = factories.dealer(company="洛南電設", email="ichiro@rakunan.example.jp")
@@ -346,8 +356,12 @@ def test_owner_enters_dates_and_sees_the_state(client, world):
 @pytest.mark.django_db
 def test_a_linked_dealer_changes_a_date_and_the_audit_says_which_dealer(client, world):
     gateway = world["gateway"]
-    services.change_dates(gateway=gateway, user=world["owner"],
-                          grid_connection_date=d("2024-01-10"), received_date=None)  # fmt: skip
+    services.change_dates(
+        gateway=gateway,
+        user=world["owner"],
+        grid_connection_date=d("2024-01-10"),
+        received_date=None,
+    )
     client.force_login(world["linked"].user)
     response = client.post(
         page_url(gateway), {"grid_connection_date": "2024-01-12", "received_date": ""}
@@ -377,8 +391,9 @@ def test_a_linked_dealer_changes_a_date_and_the_audit_says_which_dealer(client, 
         ("grid_connection_date", "2023-02-30", "その日付は存在しません。"),
     ],
 )
-def test_form_refuses_bad_dates_next_to_the_field_and_keeps_the_input(client, world, field, value,
-                                                                         message):  # fmt: skip
+def test_form_refuses_bad_dates_next_to_the_field_and_keeps_the_input(
+    client, world, field, value, message
+):
     client.force_login(world["owner"])
     other = "received_date" if field == "grid_connection_date" else "grid_connection_date"
     response = client.post(page_url(world["gateway"]), {field: value, other: "2024-01-10"})
@@ -404,8 +419,12 @@ def test_full_width_digits_are_accepted(client, world):
 @pytest.mark.parametrize("name", ["monitoring:warranty", "monitoring:warranty_certificate"])
 def test_access(client, world, name):
     gateway = world["gateway"]
-    services.change_dates(gateway=gateway, user=world["owner"],
-                          grid_connection_date=d("2024-01-10"), received_date=d("2024-01-10"))  # fmt: skip
+    services.change_dates(
+        gateway=gateway,
+        user=world["owner"],
+        grid_connection_date=d("2024-01-10"),
+        received_date=d("2024-01-10"),
+    )
     url = page_url(gateway, name)
     assert client.get(url).url.startswith(reverse("monitoring:login"))
     for user in (world["owner"], world["linked"].user):
@@ -444,8 +463,12 @@ def test_certificate_pdf(client, world):
     response = client.get(page_url(gateway, "monitoring:warranty_certificate"), follow=True)
     assert response.redirect_chain[-1][0] == page_url(gateway)
     assert "保証書はまだ発行できません" in response.content.decode()
-    services.change_dates(gateway=gateway, user=world["owner"],
-                          grid_connection_date=d("2024-01-10"), received_date=d("2024-01-10"))  # fmt: skip
+    services.change_dates(
+        gateway=gateway,
+        user=world["owner"],
+        grid_connection_date=d("2024-01-10"),
+        received_date=d("2024-01-10"),
+    )
     response = client.get(page_url(gateway, "monitoring:warranty_certificate"))
     assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
     assert response.content.startswith(b"%PDF")
@@ -465,8 +488,9 @@ def silent_world(world):
     """The world's gateway, extended, silent since ``world['since']``; the linked dealer has a
     second, unconfirmed staff member (never mailed) and an unlinked dealer exists."""
     gateway = world["gateway"]
-    WarrantyDates.objects.create(gateway=gateway, grid_connection_date=d("2024-01-10"),
-                                 received_date=d("2024-01-10"))  # fmt: skip
+    WarrantyDates.objects.create(
+        gateway=gateway, grid_connection_date=d("2024-01-10"), received_date=d("2024-01-10")
+    )
     last = at(d("2025-05-01"))
     ConnectivityInterval.objects.filter(gateway=gateway).update(online_until=last)
     GatewayLiveState.objects.filter(gateway=gateway).update(last_seen_at=last)
@@ -586,8 +610,12 @@ def test_a_lapse_stands_once_seen_whatever_dates_are_entered_later():
     history(gateway, (registered, at(d("2024-08-01"))), (at(d("2024-09-15")), None), last_seen=NOW)
     assert services.state_of(gateway, now=NOW).status == Status.LAPSED
     RecordedLapse.objects.all().delete()  # not yet seen by anyone: the save itself records it
-    services.change_dates(gateway=gateway, user=gateway.owner,
-                          grid_connection_date=d("2024-10-01"), received_date=d("2024-01-10"))  # fmt: skip
+    services.change_dates(
+        gateway=gateway,
+        user=gateway.owner,
+        grid_connection_date=d("2024-10-01"),
+        received_date=d("2024-01-10"),
+    )
     state = services.state_of(gateway, now=NOW)
     assert state.status == Status.LAPSED and state.coverage_end == d("2034-01-09")
     assert RecordedLapse.objects.get().lapsed_at == at(d("2024-08-01")) + timedelta(days=30)
@@ -614,8 +642,12 @@ def test_certificate_with_characters_past_the_font_and_a_long_address(client, wo
     gateway.site.name = "嵯峨野" * 33 + "邸"
     gateway.site.address_rest = ("京都市下京区" + "東塩小路町" * 40)[:200]
     gateway.site.save()
-    services.change_dates(gateway=gateway, user=owner, grid_connection_date=d("2024-01-10"),
-                          received_date=d("2024-01-10"))  # fmt: skip
+    services.change_dates(
+        gateway=gateway,
+        user=owner,
+        grid_connection_date=d("2024-01-10"),
+        received_date=d("2024-01-10"),
+    )
     client.force_login(owner)
     response = client.get(page_url(gateway, "monitoring:warranty_certificate"))
     assert response.status_code == 200 and response.content.startswith(b"%PDF")

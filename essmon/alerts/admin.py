@@ -15,8 +15,16 @@ class FaultCodeAdmin(SafeTextAdmin):
 
 @admin.register(Alert)
 class AlertAdmin(SafeTextAdmin):
-    list_display = ("gateway", "kind", "code", "severity", "since", "opened_at", "closed_at",
-                    "acknowledged_as")  # fmt: skip
+    list_display = (
+        "gateway",
+        "kind",
+        "code",
+        "severity",
+        "since",
+        "opened_at",
+        "closed_at",
+        "acknowledged_as",
+    )
     list_filter = ("kind", "severity", ("closed_at", admin.EmptyFieldListFilter))
     search_fields = ("gateway__gateway_id", "code", "title")
     date_hierarchy = "opened_at"

@@ -127,17 +127,26 @@ def _mail(alert: Alert, kind: str) -> int:
         queue_mail(
             recipient=person.email,
             kind=kind,
-            context={**base, "staff": person, "dealer": person.dealer,
-                     "customer": gateway.owner, "owner_told": owner is not None},
-        )  # fmt: skip
+            context={
+                **base,
+                "staff": person,
+                "dealer": person.dealer,
+                "customer": gateway.owner,
+                "owner_told": owner is not None,
+            },
+        )
     if owner is not None:
         linked = DealerLink.objects.filter(gateway=gateway, ended_at__isnull=True).exists()
         queue_mail(
             recipient=owner.email,
             kind=kind,
-            context={**base, "customer": owner, "dealers_told": dealers_told,
-                     "dealers_linked": linked},
-        )  # fmt: skip
+            context={
+                **base,
+                "customer": owner,
+                "dealers_told": dealers_told,
+                "dealers_linked": linked,
+            },
+        )
     return len(staff) + (owner is not None)
 
 
@@ -176,14 +185,22 @@ def open_alert(
             ).exists():
                 return None
             alert = Alert.objects.create(
-                gateway=gateway, kind=kind, code=code, severity=severity, title=title,
-                detail=detail, action=action, since=since, opened_at=now,
-            )  # fmt: skip
+                gateway=gateway,
+                kind=kind,
+                code=code,
+                severity=severity,
+                title=title,
+                detail=detail,
+                action=action,
+                since=since,
+                opened_at=now,
+            )
             mails = _mail(alert, "alert_opened")
     except IntegrityError:
         return None  # another scheduler opened it a moment ago; its mails went out
-    logger.info("alert %s opened: %s %s %s (%s mails)", alert.pk, gateway.gateway_id, kind, code,
-                mails)  # fmt: skip
+    logger.info(
+        "alert %s opened: %s %s %s (%s mails)", alert.pk, gateway.gateway_id, kind, code, mails
+    )
     return alert
 
 
@@ -268,13 +285,16 @@ def check_offline(now: datetime, outcome: Outcome) -> None:
 
     def open_one(live: GatewayLiveState) -> str:
         return _open_for(
-            live.gateway_id, kind=Kind.OFFLINE, since=live.last_seen_at, severity=Severity.MAJOR,
+            live.gateway_id,
+            kind=Kind.OFFLINE,
+            since=live.last_seen_at,
+            severity=Severity.MAJOR,
             title="ゲートウェイからの通信が途絶えています",
             detail=f"{_minutes(offline_alert_silence())}以上、ゲートウェイから通信がありません。",
             action="ゲートウェイの電源、LANケーブル、ルーターとインターネット回線をご確認ください。"
             "停電や工事の後は、ゲートウェイの再起動が必要な場合があります。",
             now=now,
-        )  # fmt: skip
+        )
 
     _each(silent, open_one, outcome, "offline")
     seen = dict(
@@ -365,13 +385,16 @@ def check_faults(now: datetime, outcome: Outcome) -> None:
             return ""
         entry = catalogue.get(event.code)
         return _open_for(
-            pair[0], kind=Kind.FAULT, code=event.code,
-            since=min(event.ts, event.received_at), severity=severity_of(event),
+            pair[0],
+            kind=Kind.FAULT,
+            code=event.code,
+            since=min(event.ts, event.received_at),
+            severity=severity_of(event),
             title=f"{event.code} {entry.title}" if entry else f"故障コード {event.code}",
             detail=entry.description if entry else "この故障コードの説明は登録されていません。",
             action=entry.action if entry else "販売店またはお問い合わせ窓口にご連絡ください。",
             now=now,
-        )  # fmt: skip
+        )
 
     _each(sorted(set(newest) | set(open_)), check, outcome, "fault")
 
@@ -393,13 +416,16 @@ def check_battery_temperature(now: datetime, outcome: Outcome) -> None:
 
     def open_one(live: GatewayLiveState) -> str:
         return _open_for(
-            live.gateway_id, kind=Kind.BATTERY_TEMP, since=live.last_sample_ts,
-            severity=Severity.MAJOR, title="蓄電池の温度が高くなっています",
+            live.gateway_id,
+            kind=Kind.BATTERY_TEMP,
+            since=live.last_sample_ts,
+            severity=Severity.MAJOR,
+            title="蓄電池の温度が高くなっています",
             detail=f"蓄電池温度 {live.latest['battery_temp_c']:.1f}℃(上限 {limit:.0f}℃)。",
             action="蓄電池の周囲に物が置かれていないか、直射日光が当たっていないかご確認ください。"
             "高温が続く場合は運転を停止し、販売店にご連絡ください。",
             now=now,
-        )  # fmt: skip
+        )
 
     _each(hot, open_one, outcome, "battery_temp")
     latest = dict(
@@ -446,13 +472,16 @@ def check_soc_stuck(*, now: datetime | None = None) -> str:
     def open_one(gateway_id: int) -> str:
         row = stats[gateway_id]
         return _open_for(
-            gateway_id, kind=Kind.SOC_STUCK, since=now - window, severity=Severity.MINOR,
+            gateway_id,
+            kind=Kind.SOC_STUCK,
+            since=now - window,
+            severity=Severity.MINOR,
             title="蓄電残量が変化していません",
             detail=f"{settings.ALERT_SOC_STUCK_HOURS}時間、充放電(平均 {row['flow']:,.0f}W)が"
             f"あるのに蓄電残量が {row['lo']:.0f}% のまま変わっていません。",
             action="蓄電池の計測に異常がある可能性があります。販売店にご連絡ください。",
             now=now,
-        )  # fmt: skip
+        )
 
     candidates = [g for g, row in stats.items() if stuck(row) and (g, "") not in open_]
     _each(candidates, open_one, outcome, "soc_stuck")

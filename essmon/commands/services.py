@@ -73,9 +73,13 @@ def request_setting_change(
             expires_at=now + COMMAND_LIFETIME,
         )
     logger.info(
-        "command %s for %s: %s=%r by %s", command.pk, gateway.gateway_id, setting, clean,
+        "command %s for %s: %s=%r by %s",
+        command.pk,
+        gateway.gateway_id,
+        setting,
+        clean,
         requested_by.pk if requested_by else "system",
-    )  # fmt: skip
+    )
     return command
 
 

@@ -25,8 +25,14 @@ JOB_DESCRIPTIONS = {
 
 @admin.register(PeriodicJob)
 class PeriodicJobAdmin(SafeTextAdmin):
-    list_display = ["name", "description", "next_run_at", "last_started_at", "last_finished_at",
-                    "last_error"]  # fmt: skip
+    list_display = [
+        "name",
+        "description",
+        "next_run_at",
+        "last_started_at",
+        "last_finished_at",
+        "last_error",
+    ]
 
     @admin.display(description="内容")
     def description(self, job: PeriodicJob) -> str:
@@ -85,8 +91,18 @@ class TaskRecordAdmin(SafeTextAdmin):
     list_display = ["task", "state", "queued", "started", "finished", "attempt_worker"]
     list_filter = [TaskStatusFilter]
     ordering = ["-enqueued_at"]
-    fields = readonly_fields = ("task", "state", "queued", "started", "finished", "due",
-                                "arguments", "attempt_worker", "error", "error_trace")  # fmt: skip
+    fields = readonly_fields = (
+        "task",
+        "state",
+        "queued",
+        "started",
+        "finished",
+        "due",
+        "arguments",
+        "attempt_worker",
+        "error",
+        "error_trace",
+    )
 
     @admin.display(description="処理", ordering="task_path")
     def task(self, task: TaskRecord) -> str:

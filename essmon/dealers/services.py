@@ -186,9 +186,13 @@ def add_staff(*, dealer: Dealer, name: str, email: str, client_address: str) -> 
         queue_mail(
             recipient=email,
             kind="staff_confirm",
-            context={"dealer": dealer, "staff": staff, "token": raw,
-                     "expires_at": staff.token_expires_at},
-        )  # fmt: skip
+            context={
+                "dealer": dealer,
+                "staff": staff,
+                "token": raw,
+                "expires_at": staff.token_expires_at,
+            },
+        )
     return staff
 
 

@@ -100,9 +100,12 @@ def ensure_demo_data(data_dir: Path | None = None) -> DemoData:
             data_dir / "demo-household.txt", csv_file, data_dir / SIMULATOR_STATE
         )
     return DemoData(
-        OPERATOR_EMAIL, operator_password, unclaimed,
-        customer_password=customer_password, dealer_password=dealer_password,
-    )  # fmt: skip
+        OPERATOR_EMAIL,
+        operator_password,
+        unclaimed,
+        customer_password=customer_password,
+        dealer_password=dealer_password,
+    )
 
 
 def _made_earlier(rows: list[ProvisionedGateway]) -> None:
@@ -120,18 +123,31 @@ def _ensure_household(cred_file: Path, csv_file: Path, state_file: Path) -> tupl
     User.objects.filter(email__in=[CUSTOMER_EMAIL, DEALER_EMAIL]).delete()
     customer_password, dealer_password = _demo_password(), _demo_password()
     person = {
-        "postal_code": "6008216", "prefecture": "京都府", "city": "京都市下京区",
-        "is_active": True, "activated_at": timezone.now(),
-    }  # fmt: skip
+        "postal_code": "6008216",
+        "prefecture": "京都府",
+        "city": "京都市下京区",
+        "is_active": True,
+        "activated_at": timezone.now(),
+    }
     customer = User.objects.create_user(
-        CUSTOMER_EMAIL, customer_password, name="嵯峨 花子", furigana="サガ　ハナコ",
-        address_rest="東塩小路町1-1", phone="+819012345678", **person,
-    )  # fmt: skip
-    dealer_user = User.objects.create_user(
-        DEALER_EMAIL, dealer_password, role=User.Role.DEALER, name="販売 一郎",
-        furigana="ハンバイ　イチロウ", address_rest="烏丸通七条下ル", phone="+81751112222",
+        CUSTOMER_EMAIL,
+        customer_password,
+        name="嵯峨 花子",
+        furigana="サガ　ハナコ",
+        address_rest="東塩小路町1-1",
+        phone="+819012345678",
         **person,
-    )  # fmt: skip
+    )
+    dealer_user = User.objects.create_user(
+        DEALER_EMAIL,
+        dealer_password,
+        role=User.Role.DEALER,
+        name="販売 一郎",
+        furigana="ハンバイ　イチロウ",
+        address_rest="烏丸通七条下ル",
+        phone="+81751112222",
+        **person,
+    )
     dealer = Dealer.objects.create(
         user=dealer_user, dealer_code=new_dealer_code(), company_name="洛南電設"
     )
@@ -148,16 +164,22 @@ def _ensure_household(cred_file: Path, csv_file: Path, state_file: Path) -> tupl
         timezone.now(),
     )
     gateway.site = Site.objects.create(
-        owner=customer, name="嵯峨野の家", postal_code="6168343", prefecture="京都府",
-        city="京都市右京区", address_rest="嵯峨朝日町1-1",
-    )  # fmt: skip
+        owner=customer,
+        name="嵯峨野の家",
+        postal_code="6168343",
+        prefecture="京都府",
+        city="京都市右京区",
+        address_rest="嵯峨朝日町1-1",
+    )
     gateway.save()
     link_dealer(customer=customer, gateway=gateway, dealer=dealer)
     today = timezone.localdate(timezone.now(), JST)
     change_dates(
-        gateway=gateway, user=customer,
-        received_date=today - timedelta(days=10), grid_connection_date=today - timedelta(days=3),
-    )  # fmt: skip
+        gateway=gateway,
+        user=customer,
+        received_date=today - timedelta(days=10),
+        grid_connection_date=today - timedelta(days=3),
+    )
     transaction.on_commit(lambda: _history(gateway, state_file))
     cred_file.write_text(
         f"{CUSTOMER_EMAIL}\n{customer_password}\n{DEALER_EMAIL}\n{dealer_password}\n"
@@ -173,9 +195,10 @@ def _history(gateway: Gateway, state_file: Path) -> None:
     now = timezone.now()
     start = timezone.localtime(now, JST).replace(hour=0, minute=0, second=0, microsecond=0)
     site = SimulatedSite(
-        model_spec(gateway.model), start=(start - timedelta(days=HISTORY_DAYS)).timestamp(),
+        model_spec(gateway.model),
+        start=(start - timedelta(days=HISTORY_DAYS)).timestamp(),
         seed=gateway.gateway_id,
-    )  # fmt: skip
+    )
     samples: list[dict] = []
     while site.t + 60 < (now - timedelta(minutes=1)).timestamp():
         samples.append(site.step(60).as_sample(len(samples)))

@@ -106,9 +106,15 @@ def _window(label: str, value: object) -> list[str]:
 def _hhmm(label: str, value: object) -> str:
     hours, _, minutes = str(value).partition(":")
     if not (
-        isinstance(value, str) and len(hours) == 2 and len(minutes) == 2
-        and hours.isascii() and minutes.isascii() and hours.isdigit() and minutes.isdigit()
-        and int(hours) < 24 and int(minutes) < 60
-    ):  # fmt: skip
+        isinstance(value, str)
+        and len(hours) == 2
+        and len(minutes) == 2
+        and hours.isascii()
+        and minutes.isascii()
+        and hours.isdigit()
+        and minutes.isdigit()
+        and int(hours) < 24
+        and int(minutes) < 60
+    ):
         raise SettingError(f"{label}の時刻は「07:00」のように24時間制で指定してください。")
     return value

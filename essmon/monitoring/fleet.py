@@ -102,19 +102,23 @@ class JsonNumber(Func):
         self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
     ) -> tuple[str, tuple[Any, ...]]:
         return self.as_sql(
-            compiler, connection, **extra,
+            compiler,
+            connection,
+            **extra,
             template=f"(CASE WHEN jsonb_typeof(%(expressions)s -> '{self.key}') = 'number'"
             f" THEN (%(expressions)s ->> '{self.key}')::float8 END)",
-        )  # fmt: skip
+        )
 
     def as_sqlite(
         self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
     ) -> tuple[str, tuple[Any, ...]]:
         return self.as_sql(
-            compiler, connection, **extra,
+            compiler,
+            connection,
+            **extra,
             template=f"(CASE WHEN json_type(%(expressions)s, '$.{self.key}') IN ('integer', 'real')"
             f" THEN json_extract(%(expressions)s, '$.{self.key}') END)",
-        )  # fmt: skip
+        )
 
 
 def open_alerts() -> Coalesce:

@@ -93,8 +93,10 @@ class SettingsForm(SafeTextForm):
             Setting.EXPORT_LIMIT: cleaned.get("export_limit_w"),
         }
         for setting, (start, end) in WINDOWS.items():
-            pair = [to_halfwidth_ascii(cleaned.get(start) or "").strip(),
-                    to_halfwidth_ascii(cleaned.get(end) or "").strip()]  # fmt: skip
+            pair = [
+                to_halfwidth_ascii(cleaned.get(start) or "").strip(),
+                to_halfwidth_ascii(cleaned.get(end) or "").strip(),
+            ]
             if all(pair):
                 values[setting] = pair
             elif any(pair):

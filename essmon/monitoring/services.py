@@ -100,9 +100,17 @@ def live_snapshot(gateway: Gateway, *, now: datetime | None = None) -> LiveSnaps
         )
     values = {
         name: getattr(newest, name)
-        for name in ("pv_w", "load_w", "grid_w", "battery_w", "soc_pct", "battery_temp_c",
-                     "pcs_state", "pcs_mode")
-    }  # fmt: skip
+        for name in (
+            "pv_w",
+            "load_w",
+            "grid_w",
+            "battery_w",
+            "soc_pct",
+            "battery_temp_c",
+            "pcs_state",
+            "pcs_mode",
+        )
+    }
     return LiveSnapshot(
         online=is_online(live, now=now),
         last_seen_at=live.last_seen_at if live else None,
@@ -250,9 +258,11 @@ class EpochSeconds(Func):
     ) -> tuple[str, tuple[Any, ...]]:
         # stored as UTC text, which julianday() reads as UTC; 2440587.5 is 1970-01-01
         return self.as_sql(
-            compiler, connection, **extra,
+            compiler,
+            connection,
+            **extra,
             template="CAST(ROUND((julianday(%(expressions)s) - 2440587.5) * 86400) AS INTEGER)",
-        )  # fmt: skip
+        )
 
 
 def shift(view: str, anchor: date, steps: int) -> date:

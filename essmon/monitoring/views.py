@@ -125,9 +125,17 @@ def _owner_sites(request: AuthenticatedRequest) -> HttpResponse:
 
 
 FLEET_CSV_HEADER = [
-    "ゲートウェイID", "案件名", "お客様", "設置先住所", "状態", "最終受信",
-    "蓄電残量(%)", "本日の発電量(kWh)", "未復旧の異常(件)", "保証",
-]  # fmt: skip
+    "ゲートウェイID",
+    "案件名",
+    "お客様",
+    "設置先住所",
+    "状態",
+    "最終受信",
+    "蓄電残量(%)",
+    "本日の発電量(kWh)",
+    "未復旧の異常(件)",
+    "保証",
+]
 
 
 @login_required_here
@@ -299,9 +307,15 @@ def _edges(values: dict, flows: dict) -> list[dict]:
             "grid": ("買電中", "buy") if inbound else ("売電中", "sell"),
         }[node]
         edges.append(
-            {"node": node, "label": label, "watts": watts, "inbound": inbound, "flow": flow,
-             "verb": verb if watts > 0 else "停止中"}
-        )  # fmt: skip
+            {
+                "node": node,
+                "label": label,
+                "watts": watts,
+                "inbound": inbound,
+                "flow": flow,
+                "verb": verb if watts > 0 else "停止中",
+            }
+        )
     return edges
 
 
@@ -414,8 +428,10 @@ def history_csv(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
         writer.writerow([bucket.start.strftime(fmt), *(bucket.kwh[n] for n in LABELS), bucket.mark])
     writer.writerow(["合計", *(result.totals[n] for n in LABELS)])
     writer.writerow([])
-    for label, share in (("自家消費率 (%)", result.self_consumption),
-                         ("自給率 (%)", result.self_sufficiency)):  # fmt: skip
+    for label, share in (
+        ("自家消費率 (%)", result.self_consumption),
+        ("自給率 (%)", result.self_sufficiency),
+    ):
         writer.writerow([label, "" if share is None else round(share * 100, 1)])
     return response
 

@@ -118,8 +118,10 @@ class DeadLetterCap:
                 logger.warning(
                     "gateway %s sent more than %d dead letters this hour; the rest until"
                     " %s are counted (dead_letters_dropped), not kept",
-                    brief(gateway_id), limit, timezone.localtime(hour + timedelta(hours=1)),
-                )  # fmt: skip
+                    brief(gateway_id),
+                    limit,
+                    timezone.localtime(hour + timedelta(hours=1)),
+                )
         return kept
 
 

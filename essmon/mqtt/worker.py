@@ -124,8 +124,11 @@ class IngestWorker:
             logger.error(
                 "broker refused the connection to %s:%s as %r: %s; ESSMON_MQTT_URL must name "
                 "the broker's service listener and essmon's own user (docs/deployment.md)",
-                self.address.host, self.address.port, self.address.username, reason_code,
-            )  # fmt: skip
+                self.address.host,
+                self.address.port,
+                self.address.username,
+                reason_code,
+            )
             return
         self.generation += 1
         prefix = f"$share/{self.share_group}/" if self.share_group else ""
@@ -163,9 +166,12 @@ class IngestWorker:
         properties.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
         properties.ReceiveMaximum = min(65535, self.batch_size * 2)
         self.client.connect_async(
-            self.address.host, self.address.port, keepalive=30, clean_start=False,
+            self.address.host,
+            self.address.port,
+            keepalive=30,
+            clean_start=False,
             properties=properties,
-        )  # fmt: skip
+        )
         self.client.loop_start()
         last_commands = 0.0
         last_report = time.monotonic()
@@ -287,8 +293,10 @@ class IngestWorker:
                     # not even kept as a dead letter: the log is its only trace
                     logger.exception(
                         "dropped a message on %s (%s): %r",
-                        received.message.topic, reason, received.message.payload[:200],
-                    )  # fmt: skip
+                        received.message.topic,
+                        reason,
+                        received.message.payload[:200],
+                    )
                     single = Outcome(counts=Counter(messages=1, dropped=1))
             outcome.counts.update(single.counts)
         return outcome

@@ -24,8 +24,15 @@ class OutboxMessageAdmin(SafeTextAdmin):
     holds token links (activation, password reset) that would open the account.
     """
 
-    list_display = ["created_at", "recipient", "subject", "kind_label", "state", "attempts",
-                    "sent_at"]  # fmt: skip
+    list_display = [
+        "created_at",
+        "recipient",
+        "subject",
+        "kind_label",
+        "state",
+        "attempts",
+        "sent_at",
+    ]
     list_filter = ["state", KindFilter]
     search_fields = ["recipient", "subject"]
     exclude = ["body", "sealed_body"]

@@ -23,11 +23,27 @@ class RegistrationForm(PersonFieldsMixin, GatewayFieldsMixin, SiteFieldsMixin, W
     )
 
     field_order = [
-        "name", "furigana", "email", "email_confirm", "postal_code", "prefecture", "city",
-        "address_rest", "phone", "company_name", "department", "gateway_id",
-        "gateway_password", "site_name", "site_postal_code", "site_prefecture", "site_city",
-        "site_address_rest", "grid_connection_date", "received_date",
-    ]  # fmt: skip
+        "name",
+        "furigana",
+        "email",
+        "email_confirm",
+        "postal_code",
+        "prefecture",
+        "city",
+        "address_rest",
+        "phone",
+        "company_name",
+        "department",
+        "gateway_id",
+        "gateway_password",
+        "site_name",
+        "site_postal_code",
+        "site_prefecture",
+        "site_city",
+        "site_address_rest",
+        "grid_connection_date",
+        "received_date",
+    ]
 
     def clean_email(self) -> str:
         return self.cleaned_data["email"].strip()
@@ -46,6 +62,10 @@ class SiteForm(SiteFieldsMixin, WarrantyDatesFields):
     """ゲートウェイの登録, step 2: the 案件 and, optionally, the warranty's dates."""
 
     field_order = [
-        "site_name", "site_postal_code", "site_prefecture", "site_address_rest",
-        "grid_connection_date", "received_date",
-    ]  # fmt: skip
+        "site_name",
+        "site_postal_code",
+        "site_prefecture",
+        "site_address_rest",
+        "grid_connection_date",
+        "received_date",
+    ]

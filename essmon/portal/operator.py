@@ -20,22 +20,38 @@ from essmon.notifications.models import OutboxMessage
 
 # (app label, model, label, what it is for), in the order an operator needs them
 ADMIN_LISTS = (
-    ("gateways", "gateway", "ゲートウェイ",
-     "出荷したゲートウェイと登録の状態(未登録・仮登録中・登録済み)"),
+    (
+        "gateways",
+        "gateway",
+        "ゲートウェイ",
+        "出荷したゲートウェイと登録の状態(未登録・仮登録中・登録済み)",
+    ),
     ("accounts", "user", "アカウント", "お客様・販売店様・運営者のアカウント、ロックの解除"),
     ("dealers", "dealer", "販売店", "販売店様と保守担当者"),
     ("dealers", "dealerlink", "保守紐付け", "お客様が保守を任せた販売店様"),
     ("alerts", "alert", "異常", "すべてのゲートウェイの異常(未復旧・復旧済み)"),
-    ("notifications", "outboxmessage", "送信メール(アウトボックス)",
-     "メールの宛先・件名・送信の状態とエラー(本文は表示しません)"),
-    ("mqtt", "deadletter", "受信できなかったメッセージ",
-     "ゲートウェイから届いたが受け付けられなかったMQTTメッセージと理由"),
-    ("telemetry", "counterdiscontinuity", "累計値の不連続",
-     "電力量の累計値の巻き戻り・跳ね上がりと、その補完・欠測"),
+    (
+        "notifications",
+        "outboxmessage",
+        "送信メール(アウトボックス)",
+        "メールの宛先・件名・送信の状態とエラー(本文は表示しません)",
+    ),
+    (
+        "mqtt",
+        "deadletter",
+        "受信できなかったメッセージ",
+        "ゲートウェイから届いたが受け付けられなかったMQTTメッセージと理由",
+    ),
+    (
+        "telemetry",
+        "counterdiscontinuity",
+        "累計値の不連続",
+        "電力量の累計値の巻き戻り・跳ね上がりと、その補完・欠測",
+    ),
     ("warranty", "recordedlapse", "延長保証の失効", "記録された延長保証の失効"),
     ("core", "periodicjob", "定期ジョブ", "定期ジョブの実行状況と直近のエラー"),
     ("admin", "logentry", "運営管理の操作記録", "運営管理サイトで、誰がいつ何を変更したか"),
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -82,11 +98,19 @@ def overview(user: User, *, now: datetime) -> list[Count]:
     counts = [
         Count("ゲートウェイ", f"{summary.total}台", fleet, False),
         Count("オフライン", f"{summary.offline}台", f"{fleet}?status=offline", False),
-        Count("未復旧の異常あり", f"{summary.with_alerts}台", f"{fleet}?status=alerts",
-              summary.with_alerts > 0),
-        Count("延長保証 失効のおそれ", f"{summary.warranty_at_risk}台",
-              f"{fleet}?status=warranty_at_risk", summary.warranty_at_risk > 0),
-    ]  # fmt: skip
+        Count(
+            "未復旧の異常あり",
+            f"{summary.with_alerts}台",
+            f"{fleet}?status=alerts",
+            summary.with_alerts > 0,
+        ),
+        Count(
+            "延長保証 失効のおそれ",
+            f"{summary.warranty_at_risk}台",
+            f"{fleet}?status=warranty_at_risk",
+            summary.warranty_at_risk > 0,
+        ),
+    ]
     if _may_view(user, "notifications", "outboxmessage"):
         failed = OutboxMessage.objects.filter(state=OutboxMessage.State.FAILED).count()
         url = reverse("admin:notifications_outboxmessage_changelist")

@@ -210,10 +210,19 @@ def clear_sky(cos_zenith: float) -> tuple[float, float]:
 # Share of clear, partly cloudy and overcast-or-rainy days per month in Kyoto, roughly as
 # the climate normals have them: a clear winter, the rainy season (梅雨) in June and July.
 _SKY_BY_MONTH = {
-    1: (0.45, 0.35), 2: (0.42, 0.35), 3: (0.38, 0.35), 4: (0.40, 0.35), 5: (0.40, 0.35),
-    6: (0.18, 0.30), 7: (0.30, 0.35), 8: (0.45, 0.35), 9: (0.33, 0.35), 10: (0.45, 0.35),
-    11: (0.45, 0.33), 12: (0.45, 0.33),
-}  # fmt: skip
+    1: (0.45, 0.35),
+    2: (0.42, 0.35),
+    3: (0.38, 0.35),
+    4: (0.40, 0.35),
+    5: (0.40, 0.35),
+    6: (0.18, 0.30),
+    7: (0.30, 0.35),
+    8: (0.45, 0.35),
+    9: (0.33, 0.35),
+    10: (0.45, 0.35),
+    11: (0.45, 0.33),
+    12: (0.45, 0.33),
+}
 # day type -> (cloud threshold shift, clarity when no cloud is in front of the sun)
 SKIES = {"clear": (-2.6, 1.0), "partly": (0.5, 0.9), "overcast": (3.0, 0.35), "rain": (4.0, 0.15)}
 

@@ -9,8 +9,16 @@ class CounterDiscontinuityAdmin(SafeTextAdmin):
     """What the energy rollup did not take from a gateway's counters, for the operator to
     see which figures were filled in from the powers (補完) or are missing (欠測)."""
 
-    list_display = ("gateway", "from_ts", "to_ts", "counter", "kind", "reported_kwh",
-                    "used_kwh", "detected_at")  # fmt: skip
+    list_display = (
+        "gateway",
+        "from_ts",
+        "to_ts",
+        "counter",
+        "kind",
+        "reported_kwh",
+        "used_kwh",
+        "detected_at",
+    )
     list_filter = ("kind", "counter")
     search_fields = ("gateway__gateway_id",)
     date_hierarchy = "to_ts"

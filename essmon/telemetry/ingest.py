@@ -363,9 +363,15 @@ def _is_hhmm(text: str) -> bool:
     hours, _, minutes = text.partition(":")
     # ASCII first: "²".isdigit() is true, and int() refuses it
     return (
-        len(hours) == 2 and len(minutes) == 2 and hours.isascii() and minutes.isascii()
-        and hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60
-    )  # fmt: skip
+        len(hours) == 2
+        and len(minutes) == 2
+        and hours.isascii()
+        and minutes.isascii()
+        and hours.isdigit()
+        and minutes.isdigit()
+        and int(hours) < 24
+        and int(minutes) < 60
+    )
 
 
 def validate_status(raw: object, *, gateway: Gateway, now: datetime) -> dict[str, Any]:

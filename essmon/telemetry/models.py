@@ -123,9 +123,11 @@ class CounterDiscontinuity(models.Model):
         GAP = "gap", "欠測(長い空白)"
 
     gateway = models.ForeignKey(
-        Gateway, on_delete=models.CASCADE, related_name="counter_discontinuities",
+        Gateway,
+        on_delete=models.CASCADE,
+        related_name="counter_discontinuities",
         verbose_name="ゲートウェイ",
-    )  # fmt: skip
+    )
     from_ts = models.DateTimeField("区間の開始(前の計測)")
     to_ts = models.DateTimeField("区間の終了(後の計測)")
     counter = models.CharField("累計値", max_length=20, choices=Counter.choices)

@@ -31,15 +31,22 @@ BRAND = colors.HexColor("#0a6e5c")
 LINE = colors.HexColor("#9aa7b1")
 ACCENT = colors.HexColor("#e8f4f1")
 
-TITLE = ParagraphStyle("title", fontName=GOTHIC, fontSize=22, leading=30, alignment=1,
-                       textColor=BRAND, spaceAfter=4)  # fmt: skip
+TITLE = ParagraphStyle(
+    "title", fontName=GOTHIC, fontSize=22, leading=30, alignment=1, textColor=BRAND, spaceAfter=4
+)
 SUBTITLE = ParagraphStyle("subtitle", fontName=GOTHIC, fontSize=11, leading=16, alignment=1)
 BODY = ParagraphStyle("body", fontName=MINCHO, fontSize=10.5, leading=17, wordWrap="CJK")
 CELL = ParagraphStyle("cell", fontName=MINCHO, fontSize=10.5, leading=15, wordWrap="CJK")
 HEAD = ParagraphStyle("head", fontName=GOTHIC, fontSize=10, leading=15, wordWrap="CJK")
 BIG = ParagraphStyle("big", fontName=GOTHIC, fontSize=14, leading=20, wordWrap="CJK")
-SMALL = ParagraphStyle("small", fontName=MINCHO, fontSize=8.5, leading=13, wordWrap="CJK",
-                       textColor=colors.HexColor("#444444"))  # fmt: skip
+SMALL = ParagraphStyle(
+    "small",
+    fontName=MINCHO,
+    fontSize=8.5,
+    leading=13,
+    wordWrap="CJK",
+    textColor=colors.HexColor("#444444"),
+)
 
 
 def _day(day: date | None) -> str:
@@ -88,19 +95,34 @@ def render_certificate(
     site = gateway.site
     rows = [
         ("お客様", f"{_esc(owner.name)} 様" if owner else "—"),
-        ("設置先(案件)", _esc(f"{site.name}\n〒{format_postal_code(site.postal_code)} {site.address}"
-                             if site else "—").replace("\n", "<br/>")),
-        ("製品", _esc(f"{state.term.product}(形式 {gateway.model}"
-                      + (f"、品番 {gateway.part_number}" if gateway.part_number else "") + ")")),
+        (
+            "設置先(案件)",
+            _esc(
+                f"{site.name}\n〒{format_postal_code(site.postal_code)} {site.address}"
+                if site
+                else "—"
+            ).replace("\n", "<br/>"),
+        ),
+        (
+            "製品",
+            _esc(
+                f"{state.term.product}(形式 {gateway.model}"
+                + (f"、品番 {gateway.part_number}" if gateway.part_number else "")
+                + ")"
+            ),
+        ),
         ("ゲートウェイID", gateway.gateway_id),
         ("保証の対象", "蓄電池・パワーコンディショナ"),
         ("系統連系日", _day(state.grid_connection_date)),
         ("受取日", _day(state.received_date)),
         ("本登録日", _day(state.registered_on)),
         ("保証の種類", f"<font name='{GOTHIC}'>{kind}</font>"),
-        ("保証期間", f"<font name='{GOTHIC}' size='13'>{_day(state.coverage_start)} から "
-                    f"{_day(state.coverage_end)} まで</font>"),
-    ]  # fmt: skip
+        (
+            "保証期間",
+            f"<font name='{GOTHIC}' size='13'>{_day(state.coverage_start)} から "
+            f"{_day(state.coverage_end)} まで</font>",
+        ),
+    ]
     table = Table(
         [[Paragraph(label, HEAD), Paragraph(value, CELL)] for label, value in rows],
         colWidths=[38 * mm, None],

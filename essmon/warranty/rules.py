@@ -256,9 +256,13 @@ def evaluate(
             f"保証期間は標準の{std}年です。"
         )
         return WarrantyState(
-            status=Status.STANDARD, reason=reason, coverage_end=standard_end,
-            lapses_at=None, lapsed_at=None, **facts,
-        )  # fmt: skip
+            status=Status.STANDARD,
+            reason=reason,
+            coverage_end=standard_end,
+            lapses_at=None,
+            lapsed_at=None,
+            **facts,
+        )
 
     if lapse is not None and lapsed_at is not None:  # (each is set with the other)
         still = "オフラインのまま" if lapse.end is None else "続けてオフラインとなり"
@@ -273,9 +277,13 @@ def evaluate(
             )
         reason += _missing_sentence(missing)
         return WarrantyState(
-            status=Status.LAPSED, reason=reason, coverage_end=standard_end,
-            lapses_at=None, lapsed_at=lapsed_at, **facts,
-        )  # fmt: skip
+            status=Status.LAPSED,
+            reason=reason,
+            coverage_end=standard_end,
+            lapses_at=None,
+            lapsed_at=lapsed_at,
+            **facts,
+        )
 
     if current is not None and current.length(now) >= policy.at_risk_after:
         lapses_at = current.start + policy.lapse_after
@@ -288,9 +296,13 @@ def evaluate(
         )
         reason += _missing_sentence(missing)
         return WarrantyState(
-            status=Status.AT_RISK, reason=reason, coverage_end=extended_end,
-            lapses_at=lapses_at, lapsed_at=None, **facts,
-        )  # fmt: skip
+            status=Status.AT_RISK,
+            reason=reason,
+            coverage_end=extended_end,
+            lapses_at=lapses_at,
+            lapsed_at=None,
+            **facts,
+        )
 
     if missing:
         reason = _missing_sentence(missing)
@@ -308,9 +320,13 @@ def evaluate(
                 f"{missing[0]}から3か月以内の登録であれば、保証期間は{ext}年に延長されます。"
             )
         return WarrantyState(
-            status=Status.PENDING, reason=reason, coverage_end=None,
-            lapses_at=None, lapsed_at=None, **facts,
-        )  # fmt: skip
+            status=Status.PENDING,
+            reason=reason,
+            coverage_end=None,
+            lapses_at=None,
+            lapsed_at=None,
+            **facts,
+        )
 
     name = in_time[0]
     reason = (
@@ -320,9 +336,13 @@ def evaluate(
         f"接続が{policy.lapse_days}日を超えて続けて途切れると、延長保証は失効します。"
     )
     return WarrantyState(
-        status=Status.EXTENDED, reason=reason, coverage_end=extended_end,
-        lapses_at=None, lapsed_at=None, **facts,
-    )  # fmt: skip
+        status=Status.EXTENDED,
+        reason=reason,
+        coverage_end=extended_end,
+        lapses_at=None,
+        lapsed_at=None,
+        **facts,
+    )
 
 
 def _missing_sentence(missing: list[str]) -> str:

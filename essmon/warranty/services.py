@@ -126,12 +126,14 @@ def states_for(
     }
     new_lapses = [
         RecordedLapse(
-            gateway_id=pk, offline_since=state.lapsed_at - policy.lapse_after,
-            lapsed_at=state.lapsed_at, recorded_at=now,
+            gateway_id=pk,
+            offline_since=state.lapsed_at - policy.lapse_after,
+            lapsed_at=state.lapsed_at,
+            recorded_at=now,
         )
         for pk, state in states.items()
         if state.status == Status.LAPSED and state.lapsed_at is not None and pk not in recorded
-    ]  # fmt: skip
+    ]
     if new_lapses:
         RecordedLapse.objects.bulk_create(new_lapses, ignore_conflicts=True)
     return states
@@ -292,10 +294,16 @@ def change_dates(
             setattr(current, field.value, after)
             changes.append(
                 DateChange(
-                    gateway=gateway, field=field, before=before, after=after, changed_at=now,
-                    changed_by=user, dealer=dealer, changed_as=changed_as,
+                    gateway=gateway,
+                    field=field,
+                    before=before,
+                    after=after,
+                    changed_at=now,
+                    changed_by=user,
+                    dealer=dealer,
+                    changed_as=changed_as,
                 )
-            )  # fmt: skip
+            )
         if changes:
             current.updated_at = now
             current.save()
@@ -404,14 +412,22 @@ def _mail_warning(gateway: Gateway, state: WarrantyState, *, days: int, now: dat
         queue_mail(
             recipient=gateway.owner.email,
             kind="warranty_offline_customer",
-            context={**context, "customer": gateway.owner,
-                     "dealers_told": list(dict.fromkeys(p.dealer for p in staff))},
-        )  # fmt: skip
+            context={
+                **context,
+                "customer": gateway.owner,
+                "dealers_told": list(dict.fromkeys(p.dealer for p in staff)),
+            },
+        )
     for person in staff:
         queue_mail(
             recipient=person.email,
             kind="warranty_offline_dealer",
-            context={**context, "staff": person, "dealer": person.dealer,
-                     "customer": gateway.owner, "owner_told": owner_told},
-        )  # fmt: skip
+            context={
+                **context,
+                "staff": person,
+                "dealer": person.dealer,
+                "customer": gateway.owner,
+                "owner_told": owner_told,
+            },
+        )
     return len(addresses)

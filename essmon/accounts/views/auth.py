@@ -71,8 +71,15 @@ class OutboxPasswordResetForm(SafeTextMixin, PasswordResetForm):
     def get_users(self, email):
         return User.objects.filter(email=email, is_active=True)
 
-    def send_mail(self, subject_template_name, email_template_name, context, from_email,
-                  to_email, html_email_template_name=None):  # fmt: skip
+    def send_mail(
+        self,
+        subject_template_name,
+        email_template_name,
+        context,
+        from_email,
+        to_email,
+        html_email_template_name=None,
+    ):
         queue_mail(
             recipient=to_email,
             kind="password_reset",

@@ -49,6 +49,8 @@ class Command(BaseCommand):
         logins = demo_hooks.prepare(host, port) if demo_hooks else None
         python = sys.executable
         cli = [python, "-m", "essmon.cli"]
+        # left as written (fmt: skip): command lines, each option beside its value (the
+        # formatter would put one word a line)
         commands = {
             "web": [
                 python, "-m", "gunicorn", "essmon.wsgi:application",

@@ -37,9 +37,12 @@ class Command(BaseCommand):
         # were never written down could not be registered, so a failed write keeps none.
         try:
             rows = provision_gateways(
-                count=count, model=model, part_number=part_number, lot=lot,
+                count=count,
+                model=model,
+                part_number=part_number,
+                lot=lot,
                 before_commit=lambda made: write_gateway_csv(out, made),
-            )  # fmt: skip
+            )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"provisioned {len(rows)} gateways of model {model}; wrote {out}")

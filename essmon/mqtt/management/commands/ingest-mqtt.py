@@ -48,8 +48,10 @@ class Command(BaseCommand):
         if not 1 <= batch_size <= 10_000:
             raise CommandError("--batch-size: from 1 to 10000")
         worker = IngestWorker(
-            address, client_id=client_id, share_group=settings.MQTT_SHARE_GROUP,
+            address,
+            client_id=client_id,
+            share_group=settings.MQTT_SHARE_GROUP,
             batch_size=batch_size,
-        )  # fmt: skip
+        )
         worker.install_signal_handlers()
         worker.run(until=time.monotonic() + seconds if seconds else None)
