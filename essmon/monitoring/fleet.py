@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.core.paginator import Page, Paginator
-from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     Case,
@@ -18,7 +17,6 @@ from django.db.models import (
     Exists,
     F,
     FloatField,
-    Func,
     IntegerField,
     OuterRef,
     Q,
@@ -30,16 +28,17 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 if TYPE_CHECKING:
-    from django.db.backends.base.base import BaseDatabaseWrapper
-    from django.db.models.sql.compiler import SQLCompiler
+    pass
 from essmon.accounts.models import User
 from essmon.alerts.models import Alert
 from essmon.dealers.access import visible_gateways
 from essmon.gateways.models import Gateway
 from essmon.gateways.search import search
 from essmon.monitoring.services import jst_day_bounds, today_jst
+from essmon.monitoring.sql import JsonNumber
 from essmon.telemetry.connectivity import offline_silence
 from essmon.telemetry.models import EnergyRollup
+from essmon.telemetry.sql import cursor_without_jit
 from essmon.warranty.services import at_risk_ids, states_for
 
 PAGE_SIZE = 50
@@ -83,41 +82,6 @@ class FleetQuery:
             q=q,
             status=status if status in STATUSES else "",
             sort=sort if sort.lstrip("-") in SORTS else "gateway_id",
-        )
-
-
-class JsonNumber(Func):
-    """``column``'s ``key`` as a float where it holds a number, else NULL: a plain cast
-    would fail the whole page on PostgreSQL for one odd value."""
-
-    output_field = FloatField()
-
-    def __init__(self, column: str, key: str) -> None:
-        if not key.isidentifier():
-            raise ValueError(f"key: {key!r} is not a plain identifier")
-        super().__init__(F(column))
-        self.key = key
-
-    def as_postgresql(
-        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
-    ) -> tuple[str, tuple[Any, ...]]:
-        return self.as_sql(
-            compiler,
-            connection,
-            **extra,
-            template=f"(CASE WHEN jsonb_typeof(%(expressions)s -> '{self.key}') = 'number'"
-            f" THEN (%(expressions)s ->> '{self.key}')::float8 END)",
-        )
-
-    def as_sqlite(
-        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
-    ) -> tuple[str, tuple[Any, ...]]:
-        return self.as_sql(
-            compiler,
-            connection,
-            **extra,
-            template=f"(CASE WHEN json_type(%(expressions)s, '$.{self.key}') IN ('integer', 'real')"
-            f" THEN json_extract(%(expressions)s, '$.{self.key}') END)",
         )
 
 
@@ -196,11 +160,9 @@ def fleet_page(
 ) -> Page[Gateway]:
     """One page of the fleet table: the page's gateway ids by ``fleet``'s order, then
     those rows with every column."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # the correlated subqueries push the estimate past the JIT threshold, and
-            # compiling costs more than the query (docs/performance.md, Dashboard)
-            cursor.execute("SET LOCAL jit = off")
+    # the correlated subqueries push PostgreSQL's estimate past the JIT threshold, and
+    # compiling costs more than the query (docs/performance.md, Dashboard)
+    with cursor_without_jit():
         ids = fleet(user, query, now=now).values_list("pk", flat=True)
         page: Page[Any] = Paginator(ids, PAGE_SIZE).get_page(page_number)
         page.object_list = with_columns(list(page.object_list), now=now)

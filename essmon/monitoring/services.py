@@ -12,12 +12,11 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
-from django.db.models import Func, IntegerField, Sum
+from django.db.models import Sum
 from django.utils import timezone
 
 if TYPE_CHECKING:
-    from django.db.backends.base.base import BaseDatabaseWrapper
-    from django.db.models.sql.compiler import SQLCompiler
+    pass
 from essmon.accounts.models import User
 from essmon.commands.models import Command
 from essmon.commands.services import request_setting_change
@@ -27,6 +26,7 @@ from essmon.dealers.services import record_change
 from essmon.gateways.models import Gateway
 from essmon.gateways.schema import Setting
 from essmon.monitoring.forms import describe_value
+from essmon.monitoring.sql import EpochSeconds
 from essmon.telemetry.connectivity import is_online
 from essmon.telemetry.models import COUNTERS, EnergyRollup, GatewayLiveState, Sample
 
@@ -238,31 +238,6 @@ def day_curve(gateway: Gateway, *, day: date) -> dict[str, list[Any]]:
         for name, value in zip(CURVE_FIELDS, values, strict=True):
             columns[name].append(value)
     return columns
-
-
-class EpochSeconds(Func):
-    """A timestamp as whole Unix seconds, computed by the database: turning 1,440 values
-    into datetimes and back was a third of the day view's time (docs/performance.md)."""
-
-    output_field = IntegerField()
-
-    def as_postgresql(
-        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
-    ) -> tuple[str, tuple[Any, ...]]:
-        return self.as_sql(
-            compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::bigint", **extra
-        )
-
-    def as_sqlite(
-        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
-    ) -> tuple[str, tuple[Any, ...]]:
-        # stored as UTC text, which julianday() reads as UTC; 2440587.5 is 1970-01-01
-        return self.as_sql(
-            compiler,
-            connection,
-            **extra,
-            template="CAST(ROUND((julianday(%(expressions)s) - 2440587.5) * 86400) AS INTEGER)",
-        )
 
 
 def shift(view: str, anchor: date, steps: int) -> date:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,6 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from essmon.gateways.models import Gateway
+from essmon.telemetry import sql
 from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState
 
 logger = logging.getLogger(__name__)
@@ -55,78 +56,26 @@ def record_contacts(
     ids = sorted({*gateway_ids, *newest})
     if not ids:
         return
-    ops = connection.ops
-    live = ops.quote_name(GatewayLiveState._meta.db_table)
-    intervals = ops.quote_name(ConnectivityInterval._meta.db_table)
-    seen = ops.adapt_datetimefield_value(now)
-    newer = (
-        f"excluded.last_sample_ts IS NOT NULL AND ({live}.last_sample_ts IS NULL"
-        f" OR excluded.last_sample_ts > {live}.last_sample_ts)"
-    )
-    upsert = (
-        f" ON CONFLICT (gateway_id) DO UPDATE SET"
-        f" last_seen_at = CASE WHEN excluded.last_seen_at > {live}.last_seen_at"
-        f" THEN excluded.last_seen_at ELSE {live}.last_seen_at END,"
-        f" last_sample_ts = CASE WHEN {newer} THEN excluded.last_sample_ts"
-        f" ELSE {live}.last_sample_ts END,"
-        f" last_seq = CASE WHEN {newer} THEN excluded.last_seq ELSE {live}.last_seq END,"
-        f" latest = CASE WHEN {newer} THEN excluded.latest ELSE {live}.latest END,"
-        # heard after its last will: connected again
-        f" connection_lost = CASE WHEN excluded.last_seen_at > {live}.last_seen_at"
-        f" THEN FALSE ELSE {live}.connection_lost END"
-    )
-    insert_live = (
-        f"INSERT INTO {live} (gateway_id, last_seen_at, last_sample_ts, last_seq, latest,"
-        f" firmware, settings_in_force)"
-    )
-    # the partial unique index admits one open interval: a gateway already online keeps it
-    open_interval = " ON CONFLICT (gateway_id) WHERE online_until IS NULL DO NOTHING"
-    insert_interval = f"INSERT INTO {intervals} (gateway_id, online_from)"
+    adapt = connection.ops.adapt_datetimefield_value
+    seen = adapt(now)
 
-    def row(gateway_id: int) -> tuple[Any, ...]:
+    def row(gateway_id: int) -> tuple[int, Any, int | None, str]:
         item = newest.get(gateway_id)
         if item is None:
             return gateway_id, None, None, "{}"
-        return gateway_id, ops.adapt_datetimefield_value(item.ts), item.seq, json.dumps(item.values)
+        return gateway_id, adapt(item.ts), item.seq, json.dumps(item.values)
 
-    with connection.cursor() as cursor:
-        # Back after a silence that detect-offline did not close (it was not running): the
-        # open interval ends at the last message before the silence, and a new one opens
-        # below; otherwise the silence would vanish from the history the warranty reads.
-        silent_until = dict(
-            GatewayLiveState.objects.filter(
-                gateway_id__in=ids, last_seen_at__lte=now - offline_silence()
-            ).values_list("gateway_id", "last_seen_at")
-        )
-        if connection.vendor == "postgresql":
-            # arrays, not one placeholder per value: see ingest._insert_samples
-            gateway_ids, timestamps, seqs, latest = (
-                list(c) for c in zip(*map(row, ids), strict=True)
-            )
-            cursor.execute(
-                f"{insert_live} SELECT g, %s, t, s, l::jsonb, '', '{{}}'::jsonb"
-                f" FROM unnest(%s::bigint[], %s::timestamptz[], %s::bigint[], %s::text[])"
-                f" AS u(g, t, s, l){upsert}",
-                [seen, gateway_ids, timestamps, seqs, latest],
-            )
-            _close_missed(silent_until)
-            cursor.execute(
-                f"{insert_interval} SELECT g, %s FROM unnest(%s::bigint[]) AS u(g){open_interval}",
-                [seen, gateway_ids],
-            )
-            return
-        for chunk in _chunks(ids, 500):
-            params = []
-            for gateway_id in chunk:
-                gid, ts, seq, values = row(gateway_id)
-                params += [gid, seen, ts, seq, values]
-            rows = ", ".join(["(%s, %s, %s, %s, %s, '', '{}')"] * len(chunk))
-            cursor.execute(f"{insert_live} VALUES {rows}{upsert}", params)
-            _close_missed({g: silent_until[g] for g in chunk if g in silent_until})
-            cursor.execute(
-                f"{insert_interval} VALUES {', '.join(['(%s, %s)'] * len(chunk))}{open_interval}",
-                [value for gateway_id in chunk for value in (gateway_id, seen)],
-            )
+    # Back after a silence that detect-offline did not close (it was not running): the
+    # open interval ends at the last message before the silence, and a new one opens
+    # below; otherwise the silence would vanish from the history the warranty reads.
+    silent_until = dict(
+        GatewayLiveState.objects.filter(
+            gateway_id__in=ids, last_seen_at__lte=now - offline_silence()
+        ).values_list("gateway_id", "last_seen_at")
+    )
+    sql.upsert_live_states([row(gateway_id) for gateway_id in ids], seen=seen)
+    _close_missed(silent_until)
+    sql.open_intervals(ids, since=seen)
 
 
 def _close_missed(silent_until: Mapping[int, datetime]) -> None:
@@ -207,11 +156,6 @@ def record_contact(*, gateway: Gateway, now: datetime) -> GatewayLiveState:
     """One gateway said something; its live state comes back locked for further changes."""
     record_contacts([gateway.pk], now=now)
     return GatewayLiveState.objects.select_for_update().get(gateway=gateway)
-
-
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
 
 
 def is_online(state: GatewayLiveState | None, *, now: datetime | None = None) -> bool:

@@ -18,13 +18,14 @@ from django.utils import timezone
 
 from essmon.gateways.models import Gateway
 from essmon.gateways.schema import MODES, Setting
+from essmon.telemetry import sql
 from essmon.telemetry.connectivity import (
     ContactBuffer,
     Newest,
     record_contact,
     record_contacts,
 )
-from essmon.telemetry.models import COUNTERS, GatewayEvent, Sample
+from essmon.telemetry.models import COUNTERS, GatewayEvent
 from essmon.telemetry.partitions import oldest_accepted_ts
 
 # the protocol's limit on one message's body, over HTTPS and over MQTT alike
@@ -293,55 +294,14 @@ def ingest_sample_batches(
 def _insert_samples(
     rows: list[tuple[int, Any, dict[str, Any]]], *, received_at: Any
 ) -> set[tuple[int, Any]]:
-    """INSERT … ON CONFLICT DO NOTHING RETURNING: the keys that were new. A copy stored by a
-    concurrent request meanwhile is a duplicate, not an error losing the rest of the batch."""
-    if not rows:
-        return set()
-    table = connection.ops.quote_name(Sample._meta.db_table)
-    insert = f"INSERT INTO {table} ({', '.join(SAMPLE_COLUMNS)})"
-    conflict = " ON CONFLICT (gateway_id, ts) DO NOTHING RETURNING gateway_id, ts"
+    """The keys of the rows that were new (essmon.telemetry.sql.insert_samples)."""
     values = (*NUMBERS, *CHOICES)
-    inserted: set[tuple[int, Any]] = set()
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One array per column: a thousand-row batch is 19 parameters, not 19,000 for
-            # the driver to splice into the statement text one by one.
-            types = ["bigint", "timestamptz", "bigint"]
-            types += ["float8"] * len(NUMBERS) + ["text"] * len(CHOICES)
-            names = [f"c{n}" for n in range(len(types))]
-            columns = [[row[0] for row in rows], [row[1] for row in rows]]
-            columns.append([row[2]["seq"] for row in rows])
-            columns += [[row[2][name] for row in rows] for name in values]
-            arrays = ", ".join(f"%s::{t}[]" for t in types)
-            cursor.execute(
-                f"{insert} SELECT {', '.join(names)}, %s FROM unnest({arrays})"
-                f" AS u({', '.join(names)}){conflict}",
-                [received_at, *columns],
-            )
-            inserted.update(cursor.fetchall())
-            return inserted
-        placeholders = "(" + ", ".join(["%s"] * len(SAMPLE_COLUMNS)) + ")"
-        for start in range(0, len(rows), 500):
-            chunk = rows[start : start + 500]
-            params: list[Any] = []
-            for gateway_id, ts, clean in chunk:
-                params += [gateway_id, ts, clean["seq"], *(clean[n] for n in values), received_at]
-            cursor.execute(
-                f"{insert} VALUES {', '.join([placeholders] * len(chunk))}{conflict}", params
-            )
-            inserted.update(
-                (gateway_id, connection.ops.adapt_datetimefield_value(_as_datetime(ts)))
-                for gateway_id, ts in cursor.fetchall()
-            )
-    return inserted
-
-
-def _as_datetime(value: object) -> datetime:
-    # SQLite hands back the stored text, PostgreSQL an aware datetime
-    if isinstance(value, datetime):
-        return value
-    parsed = datetime.fromisoformat(str(value))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    kinds = (int, datetime, int, *[float] * len(NUMBERS), *[str] * len(CHOICES))
+    flat = [
+        (gateway_id, ts, clean["seq"], *(clean[n] for n in values))
+        for gateway_id, ts, clean in rows
+    ]
+    return sql.insert_samples(SAMPLE_COLUMNS, kinds, flat, received_at=received_at)
 
 
 # --- status (heartbeat) -----------------------------------------------------------------

@@ -7,7 +7,10 @@ months wholly older than ``settings.RAW_RETENTION_MONTHS``. The ingest refuses s
 older than ``oldest_accepted_ts()``, so no insert ever needs a partition that is missing.
 
 SQLite has the same table without partitions: there ``ensure_partitions`` does nothing and
-``drop_expired_partitions`` deletes the expired rows instead.
+``drop_expired_partitions`` deletes the expired rows instead. The statements below the
+"PostgreSQL" line are PostgreSQL's alone (its catalogs, partitions and advisory locks), so
+they stay here rather than in ``essmon.telemetry.sql``, which holds what both databases do
+in different words.
 
 Both jobs may run in several processes at once: they take one advisory lock, skip what
 exists, and bound every wait for a table lock so that they never hold up the ingest for
@@ -26,6 +29,8 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, transaction
 from django.utils import timezone
+
+from essmon.telemetry.sql import is_postgresql
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +77,7 @@ def ensure_partitions(now: datetime | None = None, *, using: str = DEFAULT_DB_AL
     """Make the monthly partitions from the oldest month kept to SAMPLE_PARTITIONS_AHEAD months
     past the current one; returns the names made (none when they all exist, and on SQLite)."""
     connection = connections[using]
-    if connection.vendor != "postgresql":
+    if not is_postgresql(connection):
         return []
     now = now or timezone.now()
     first = oldest_accepted_ts(now)
@@ -93,7 +98,7 @@ def drop_expired_partitions(
     ``oldest_accepted_ts(now)`` instead, and return an empty list."""
     connection = connections[using]
     keep_from = oldest_accepted_ts(now)
-    if connection.vendor != "postgresql":
+    if not is_postgresql(connection):
         from essmon.telemetry.models import Sample
 
         deleted, _ = Sample.objects.using(using).filter(ts__lt=keep_from).delete()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,6 +36,7 @@ from essmon.telemetry.models import (
     RollupWatermark,
     Sample,
 )
+from essmon.telemetry.sql import Dialect, cursor_without_jit, dialect
 
 logger = logging.getLogger(__name__)
 
@@ -51,57 +51,6 @@ CHUNK = 500
 # A run holds a lease, renewed after every statement; a run that died frees it after this.
 LEASE = timedelta(minutes=10)
 WATERMARK = "energy"
-
-
-@dataclass(frozen=True)
-class _Dialect:
-    """The few SQL fragments PostgreSQL and SQLite spell differently; ``{}`` is the operand."""
-
-    epoch: str  # seconds since 1970 as a float, exact to the millisecond at least
-    floor: str  # of a non-negative number
-    from_epoch: str
-    day_start: str  # the Japanese midnight that starts the timestamp's day
-    month_start: str
-    ts: str  # placeholders for a timestamp, a number and a gateway id
-    num: str
-    int: str
-    # "FROM outer JOIN table alias ON condition", as a loop over the outer rows that looks
-    # each one up in the table's index; {outer}, {table}, {alias}, {on}
-    join_each: str
-
-
-POSTGRESQL = _Dialect(
-    epoch="EXTRACT(EPOCH FROM {})::float8",
-    floor="FLOOR({})",
-    from_epoch="to_timestamp({})",
-    day_start="date_trunc('day', {}, 'Asia/Tokyo')",
-    month_start="date_trunc('month', {}, 'Asia/Tokyo')",
-    ts="%s::timestamptz",
-    num="%s::float8",
-    int="%s::bigint",
-    # A plain join lets the planner, which cannot see how few rows a VALUES list of
-    # gateways matches, choose a hash join over the whole table; a LATERAL subquery that
-    # cannot be flattened (OFFSET 0) is always looked up row by row.
-    join_each="{outer} CROSS JOIN LATERAL"
-    " (SELECT * FROM {table} {alias} WHERE {on} OFFSET 0) {alias}",
-)
-SQLITE = _Dialect(
-    # julianday() parses every form Django stores; rounding to the millisecond removes
-    # the float error that would put a sample at 11:00:00 into the hour before
-    epoch="ROUND((julianday({}) - 2440587.5) * 86400.0, 3)",
-    floor="CAST({} AS INTEGER)",
-    from_epoch="datetime({}, 'unixepoch')",
-    day_start="datetime({}, '+9 hours', 'start of day', '-9 hours')",
-    month_start="datetime({}, '+9 hours', 'start of month', '-9 hours')",
-    ts="%s",
-    num="%s",
-    int="%s",
-    join_each="{outer} JOIN {table} {alias} ON {on}",  # SQLite always loops over the outer
-)
-
-
-def _dialect() -> _Dialect:
-    return POSTGRESQL if connection.vendor == "postgresql" else SQLITE
 
 
 def rollup_energy(now: datetime | None = None, *, from_start: bool = False) -> int | None:
@@ -166,7 +115,7 @@ def _dirty_stretches(since: datetime | None) -> dict[int, tuple[int, int]]:
     A new sample changes the pair it closes (from the sample before it) and the pair it
     opens (to the sample after it, when it was backfilled), so a gateway's stretch runs from
     the sample before its earliest new one to the sample after its latest new one."""
-    d = _dialect()
+    d = dialect()
     table = connection.ops.quote_name(Sample._meta.db_table)
     where, params = "", []
     if since is not None:
@@ -257,7 +206,7 @@ def rating_kw(model: str) -> float:
     return schema_for(model).power_kw
 
 
-def _pairs_sql(d: _Dialect, count: int) -> str:
+def _pairs_sql(d: Dialect, count: int) -> str:
     """The CTEs shared by the hour rollup and the discontinuity record: ``judged`` has
     one row per pair of consecutive samples of each piece (gateway, first hour, end hour,
     PCS rating), with each counter's growth ``{c}_up``, the powers' energy ``{c}_pe`` (the
@@ -331,7 +280,7 @@ def _pieces_params(pieces: Sequence[tuple[int, int, int, float]]) -> list[Any]:
     return params
 
 
-def _hours_sql(d: _Dialect) -> str:
+def _hours_sql(d: Dialect) -> str:
     """The CTEs, after ``_pairs_sql``'s, that give ``hours``: per gateway and hour of the
     pieces, each counter's energy ``{c}`` (each pair's spread over the hours it overlaps in
     proportion to time: a recursive CTE yields one row per pair and hour), the most the hour
@@ -380,7 +329,7 @@ def _roll_hours(
     pairs (LAG), each pair's energy spread over the hours it overlaps, summed per hour,
     bounded by the hour's time, and upserted. Pieces of one gateway must not overlap.
     Returns the hours written and the gateways with a discontinuity."""
-    d = _dialect()
+    d = dialect()
     ops = connection.ops
     rollups = ops.quote_name(EnergyRollup._meta.db_table)
 
@@ -428,7 +377,7 @@ def _record_discontinuities(pieces: Sequence[tuple[int, int, int, float]], now: 
     pieces (after the piece's start, up to its end: so in exactly one piece), or rewrite it
     as it is now, keeping the first detection time; then delete those of the pieces that
     were not found again (a late sample turned their pair into fine ones)."""
-    d = _dialect()
+    d = dialect()
     ops = connection.ops
     table = ops.quote_name(CounterDiscontinuity._meta.db_table)
     kinds = CounterDiscontinuity.Kind
@@ -485,7 +434,7 @@ def _roll_up(
 ) -> None:
     """Recompute the ``target`` rollups (days or months) that start within (gateway id, lo,
     hi) spans as sums of their ``source`` rollups. One span per gateway."""
-    d = _dialect()
+    d = dialect()
     ops = connection.ops
     rollups = ops.quote_name(EnergyRollup._meta.db_table)
     start = ops.quote_name("start")
@@ -520,14 +469,10 @@ def _roll_up(
     _run(sql, params)
 
 
-def _run(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    """Execute a rollup statement without PostgreSQL's JIT: the planner cannot tell how few
-    samples a VALUES list of gateways joins to, expects thousands of times more, and then
-    spends a second compiling a plan that runs in milliseconds."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL jit = off")
-        cursor.execute(sql, params)
+def _run(statement: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Execute a rollup statement without PostgreSQL's JIT (essmon.telemetry.sql)."""
+    with cursor_without_jit() as cursor:
+        cursor.execute(statement, params)
         return cursor.fetchall() if cursor.description else []
 
 

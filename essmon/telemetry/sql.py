@@ -1,0 +1,243 @@
+"""The telemetry statements that PostgreSQL and SQLite spell differently, in one place.
+
+The feature modules (``ingest``, ``connectivity``, ``rollups``, ``partitions``) write the SQL
+both databases share and call these functions where the two differ, so a change to a
+statement's vendor-specific part is made here once (docs/architecture.md, "Storage"):
+
+- batch inserts: PostgreSQL gets one array per column through ``unnest`` (a thousand-row
+  batch is a handful of parameters, not one per value); SQLite gets VALUES lists of at most
+  ``SQLITE_ROWS`` rows;
+- the rollups' date arithmetic and placeholder casts (``Dialect``);
+- PostgreSQL's JIT turned off for statements whose plans it misjudges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
+
+from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState, Sample
+
+# rows per INSERT ... VALUES statement on SQLite, well under its limit of parameters
+SQLITE_ROWS = 500
+
+# PostgreSQL's array type for a column holding values of the Python type
+_ARRAY_OF: dict[type, str] = {
+    int: "bigint",
+    float: "float8",
+    str: "text",
+    datetime: "timestamptz",
+}
+
+
+def is_postgresql(db: BaseDatabaseWrapper | None = None) -> bool:
+    """Whether the connection (the default one unless given) is to PostgreSQL; otherwise
+    it is SQLite, the only other database essmon runs on."""
+    return (db or connection).vendor == "postgresql"
+
+
+@contextmanager
+def cursor_without_jit() -> Iterator[CursorWrapper]:
+    """A cursor in a transaction in which PostgreSQL does not JIT-compile: the planner cannot
+    tell how few rows a VALUES list of gateways or a correlated subquery touches, expects
+    thousands of times more, and then spends a second compiling a plan that runs in
+    milliseconds (docs/performance.md)."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        if is_postgresql():
+            cursor.execute("SET LOCAL jit = off")
+        yield cursor
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --- ingest -----------------------------------------------------------------------------
+
+
+def insert_samples(
+    columns: Sequence[str],
+    kinds: Sequence[type],
+    rows: Sequence[Sequence[Any]],
+    *,
+    received_at: Any,
+) -> set[tuple[int, Any]]:
+    """INSERT the rows (values of ``columns`` but the last, which is ``received_at`` for
+    all; ``kinds`` their Python types) ON CONFLICT DO NOTHING; returns the (gateway id, ts)
+    keys that were new, ts as ``adapt_datetimefield_value`` gives it. A copy stored by a
+    concurrent request meanwhile is a duplicate, not an error losing the rest of the batch."""
+    if not rows:
+        return set()
+    table = connection.ops.quote_name(Sample._meta.db_table)
+    insert = f"INSERT INTO {table} ({', '.join(columns)})"
+    conflict = " ON CONFLICT (gateway_id, ts) DO NOTHING RETURNING gateway_id, ts"
+    inserted: set[tuple[int, Any]] = set()
+    with connection.cursor() as cursor:
+        if is_postgresql():
+            # One array per column: a thousand-row batch is 19 parameters, not 19,000 for
+            # the driver to splice into the statement text one by one.
+            names = [f"c{n}" for n in range(len(kinds))]
+            arrays = ", ".join(f"%s::{_ARRAY_OF[kind]}[]" for kind in kinds)
+            cursor.execute(
+                f"{insert} SELECT {', '.join(names)}, %s FROM unnest({arrays})"
+                f" AS u({', '.join(names)}){conflict}",
+                [received_at, *(list(column) for column in zip(*rows, strict=True))],
+            )
+            inserted.update(cursor.fetchall())
+            return inserted
+        placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+        for chunk in _chunks(rows, SQLITE_ROWS):
+            params: list[Any] = []
+            for row in chunk:
+                params += [*row, received_at]
+            cursor.execute(
+                f"{insert} VALUES {', '.join([placeholders] * len(chunk))}{conflict}", params
+            )
+            inserted.update(
+                (gateway_id, connection.ops.adapt_datetimefield_value(_as_datetime(ts)))
+                for gateway_id, ts in cursor.fetchall()
+            )
+    return inserted
+
+
+def _as_datetime(value: object) -> datetime:
+    # SQLite hands back the stored text, PostgreSQL an aware datetime
+    if isinstance(value, datetime):
+        return value
+    parsed = datetime.fromisoformat(str(value))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+# --- live states and connectivity intervals ---------------------------------------------
+
+
+def upsert_live_states(rows: Sequence[tuple[int, Any, int | None, str]], *, seen: Any) -> None:
+    """Each (gateway id, sample ts, seq, latest values as JSON text) gateway is seen at
+    ``seen`` (adapted), and its latest values move to the row's where those are newer
+    than what its live state holds (a row with ts None has none); rows in gateway order."""
+    if not rows:
+        return
+    live = connection.ops.quote_name(GatewayLiveState._meta.db_table)
+    newer = (
+        f"excluded.last_sample_ts IS NOT NULL AND ({live}.last_sample_ts IS NULL"
+        f" OR excluded.last_sample_ts > {live}.last_sample_ts)"
+    )
+    upsert = (
+        f" ON CONFLICT (gateway_id) DO UPDATE SET"
+        f" last_seen_at = CASE WHEN excluded.last_seen_at > {live}.last_seen_at"
+        f" THEN excluded.last_seen_at ELSE {live}.last_seen_at END,"
+        f" last_sample_ts = CASE WHEN {newer} THEN excluded.last_sample_ts"
+        f" ELSE {live}.last_sample_ts END,"
+        f" last_seq = CASE WHEN {newer} THEN excluded.last_seq ELSE {live}.last_seq END,"
+        f" latest = CASE WHEN {newer} THEN excluded.latest ELSE {live}.latest END,"
+        # heard after its last will: connected again
+        f" connection_lost = CASE WHEN excluded.last_seen_at > {live}.last_seen_at"
+        f" THEN FALSE ELSE {live}.connection_lost END"
+    )
+    insert = (
+        f"INSERT INTO {live} (gateway_id, last_seen_at, last_sample_ts, last_seq, latest,"
+        f" firmware, settings_in_force)"
+    )
+    with connection.cursor() as cursor:
+        if is_postgresql():
+            # arrays, not one placeholder per value: see insert_samples
+            gateway_ids, timestamps, seqs, latest = (list(c) for c in zip(*rows, strict=True))
+            cursor.execute(
+                f"{insert} SELECT g, %s, t, s, l::jsonb, '', '{{}}'::jsonb"
+                f" FROM unnest(%s::bigint[], %s::timestamptz[], %s::bigint[], %s::text[])"
+                f" AS u(g, t, s, l){upsert}",
+                [seen, gateway_ids, timestamps, seqs, latest],
+            )
+            return
+        for chunk in _chunks(rows, SQLITE_ROWS):
+            params: list[Any] = []
+            for gateway_id, ts, seq, values in chunk:
+                params += [gateway_id, seen, ts, seq, values]
+            values_sql = ", ".join(["(%s, %s, %s, %s, %s, '', '{}')"] * len(chunk))
+            cursor.execute(f"{insert} VALUES {values_sql}{upsert}", params)
+
+
+def open_intervals(gateway_ids: Sequence[int], *, since: Any) -> None:
+    """Open a connectivity interval from ``since`` (adapted) for each gateway that has no
+    open one: the partial unique index admits one, so a gateway already online keeps its."""
+    if not gateway_ids:
+        return
+    intervals = connection.ops.quote_name(ConnectivityInterval._meta.db_table)
+    insert = f"INSERT INTO {intervals} (gateway_id, online_from)"
+    conflict = " ON CONFLICT (gateway_id) WHERE online_until IS NULL DO NOTHING"
+    with connection.cursor() as cursor:
+        if is_postgresql():
+            cursor.execute(
+                f"{insert} SELECT g, %s FROM unnest(%s::bigint[]) AS u(g){conflict}",
+                [since, list(gateway_ids)],
+            )
+            return
+        for chunk in _chunks(gateway_ids, SQLITE_ROWS):
+            cursor.execute(
+                f"{insert} VALUES {', '.join(['(%s, %s)'] * len(chunk))}{conflict}",
+                [value for gateway_id in chunk for value in (gateway_id, since)],
+            )
+
+
+# --- rollups ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The few SQL fragments of the rollups PostgreSQL and SQLite spell differently; ``{}``
+    is the operand."""
+
+    epoch: str  # seconds since 1970 as a float, exact to the millisecond at least
+    floor: str  # of a non-negative number
+    from_epoch: str
+    day_start: str  # the Japanese midnight that starts the timestamp's day
+    month_start: str
+    ts: str  # placeholders for a timestamp, a number and a gateway id
+    num: str
+    int: str
+    # "FROM outer JOIN table alias ON condition", as a loop over the outer rows that looks
+    # each one up in the table's index; {outer}, {table}, {alias}, {on}
+    join_each: str
+
+
+POSTGRESQL = Dialect(
+    epoch="EXTRACT(EPOCH FROM {})::float8",
+    floor="FLOOR({})",
+    from_epoch="to_timestamp({})",
+    day_start="date_trunc('day', {}, 'Asia/Tokyo')",
+    month_start="date_trunc('month', {}, 'Asia/Tokyo')",
+    ts="%s::timestamptz",
+    num="%s::float8",
+    int="%s::bigint",
+    # A plain join lets the planner, which cannot see how few rows a VALUES list of
+    # gateways matches, choose a hash join over the whole table; a LATERAL subquery that
+    # cannot be flattened (OFFSET 0) is always looked up row by row.
+    join_each="{outer} CROSS JOIN LATERAL"
+    " (SELECT * FROM {table} {alias} WHERE {on} OFFSET 0) {alias}",
+)
+SQLITE = Dialect(
+    # julianday() parses every form Django stores; rounding to the millisecond removes
+    # the float error that would put a sample at 11:00:00 into the hour before
+    epoch="ROUND((julianday({}) - 2440587.5) * 86400.0, 3)",
+    floor="CAST({} AS INTEGER)",
+    from_epoch="datetime({}, 'unixepoch')",
+    day_start="datetime({}, '+9 hours', 'start of day', '-9 hours')",
+    month_start="datetime({}, '+9 hours', 'start of month', '-9 hours')",
+    ts="%s",
+    num="%s",
+    int="%s",
+    join_each="{outer} JOIN {table} {alias} ON {on}",  # SQLite always loops over the outer
+)
+
+
+def dialect() -> Dialect:
+    """The rollups' fragments for the default connection's database."""
+    return POSTGRESQL if is_postgresql() else SQLITE
