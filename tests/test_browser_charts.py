@@ -9,12 +9,12 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from essmon.core.jst import JST
 from essmon.telemetry.ingest import ingest_samples
 from essmon.telemetry.models import EnergyRollup, Sample
 from tests import factories
 from tests.browsing import fits_width, log_in, new_tab
-from tests.test_browser_monitoring import yesterday_from_the_physics
-from tests.test_simulator import JST
+from tests.simulation import yesterday_from_the_physics
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

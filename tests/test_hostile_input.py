@@ -28,7 +28,8 @@ from essmon.mqtt.models import DeadLetter
 from essmon.mqtt.process import GatewayCache, Incoming, process_messages
 from essmon.telemetry.models import GatewayEvent, GatewayLiveState, Sample
 from tests import factories
-from tests.mqtt_helpers import WorkerThread, connect, gateway_client, wait_for
+from tests.mqtt_helpers import WorkerThread, connect, gateway_client
+from tests.waiting import wait_until
 
 KINDS = ("telemetry", "status", "events", "results")
 PATHS = {
@@ -507,11 +508,11 @@ def test_the_worker_outlives_every_reported_crasher_and_an_unforeseen_fault(brok
                 good_sender.publish(
                     f"essmon/v1/{good_gw.gateway_id}/telemetry", json.dumps(body), qos=1
                 )
-            wait_for(
+            wait_until(
                 lambda: DeadLetter.objects.filter(gateway_id=bad_gw.gateway_id).count() == len(bad),
                 what="every bad message kept as a dead letter",
             )
-            wait_for(lambda: all(landed("telemetry", good_gw, b) for b in goods), what="goods")
+            wait_until(lambda: all(landed("telemetry", good_gw, b) for b in goods), what="goods")
             assert worker.connected.is_set() and running.thread.is_alive()
         finally:
             sender.loop_stop()
