@@ -142,7 +142,7 @@ class WorkerThread:
     def __enter__(self) -> IngestWorker:
         self.thread.start()
         assert self.worker.connected.wait(5), "the worker did not connect"
-        time.sleep(0.2)  # its subscriptions
+        assert self.worker.subscribed.wait(5), "the broker did not grant the worker's subscription"
         return self.worker
 
     def __exit__(self, *exc) -> None:

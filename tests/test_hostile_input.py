@@ -196,24 +196,7 @@ def fresh_ts() -> str:
 
 
 def good_sample() -> dict:
-    return {
-        "ts": fresh_ts(),
-        "seq": next(_moment),
-        "pv_w": 3200.5,
-        "load_w": 800,
-        "grid_w": -1500,
-        "battery_w": -900,
-        "soc_pct": 64.5,
-        "battery_temp_c": 28.1,
-        "pcs_state": "running",
-        "pcs_mode": "economy",
-        "pv_kwh": 1234.5,
-        "load_kwh": 987.6,
-        "grid_import_kwh": 321.0,
-        "grid_export_kwh": 456.0,
-        "charge_kwh": 222.2,
-        "discharge_kwh": 200.1,
-    }
+    return factories.sample(next(_moment), ts=fresh_ts())
 
 
 def good_status() -> dict:

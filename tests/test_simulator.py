@@ -647,6 +647,8 @@ def test_end_to_end_over_mqtt(tmp_path):
                     if await _in_thread(heard):
                         break
                     await asyncio.sleep(0.1)
+                else:
+                    raise AssertionError("the gateway's first status: not within 10 s")
                 made["command"] = await _in_thread(
                     request_setting_change,
                     gateway=first,
