@@ -43,16 +43,14 @@ def gateway(live_server):
     ingest_samples(
         gateway=gw,
         samples=[
-            {
-                "ts": (now - timedelta(seconds=20)).isoformat(),
-                "seq": last.seq + 1,
-                "soc_pct": 64.0,
-                "battery_temp_c": 25.0,
-                "pcs_state": "running",
-                "pcs_mode": "economy",
+            factories.sample(
+                last.seq + 1,
+                ts=now - timedelta(seconds=20),
+                soc_pct=64.0,
+                battery_temp_c=25.0,
                 **NOW_POWERS,
                 **{c: getattr(last, c) for c in counters},
-            }
+            )
         ],
         now=now,
     )

@@ -493,9 +493,9 @@ def test_the_worker_outlives_every_reported_crasher_and_an_unforeseen_fault(brok
                 )
             wait_until(
                 lambda: DeadLetter.objects.filter(gateway_id=bad_gw.gateway_id).count() == len(bad),
-                what="every bad message kept as a dead letter",
+                message="every bad message kept as a dead letter",
             )
-            wait_until(lambda: all(landed("telemetry", good_gw, b) for b in goods), what="goods")
+            wait_until(lambda: all(landed("telemetry", good_gw, b) for b in goods), message="goods")
             assert worker.connected.is_set() and running.thread.is_alive()
         finally:
             sender.loop_stop()
