@@ -6,12 +6,12 @@ import importlib
 import os
 import re
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.services import CHROMIUM, free_port, require
+from tests.waiting import wait_until
 
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
 
@@ -43,13 +43,11 @@ class SmtpSink:
         self.controller.stop()
 
     def wait_for(self, count: int = 1, timeout: float = 10.0) -> list:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def arrived() -> list:
             with self._lock:
-                if len(self.messages) >= count:
-                    return list(self.messages)
-            time.sleep(0.05)
-        raise AssertionError(f"expected {count} mails, got {len(self.messages)}")
+                return list(self.messages) if len(self.messages) >= count else []
+
+        return wait_until(arrived, timeout, f"{count} mails at the SMTP sink")
 
     def to(self, address: str) -> list:
         return [m for m in self.messages if address in m["To"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
@@ -11,6 +12,9 @@ from essmon.gateways.models import Gateway, Site
 from essmon.gateways.services import hash_gateway_password
 
 _serial = itertools.count(1)
+
+# two days back: inside every limit the ingest checks (provisioning, retention, clock)
+BASE_TS = (datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0)
 _user_hashes: dict[str, str] = {}
 _gateway_hashes: dict[str, str] = {}
 
@@ -96,6 +100,21 @@ REGISTRATION_FORM = {
 }
 
 
+DEALER_FORM = {
+    "company_name": "京都蓄電サービス株式会社",
+    "branch": "京都支店",
+    "name": "販売 一郎",
+    "furigana": "はんばい いちろう",
+    "email": "ichiro@dealer.example.jp",
+    "email_confirm": "ichiro@dealer.example.jp",
+    "postal_code": "600-8216",
+    "prefecture": "京都府",
+    "city": "京都市下京区",
+    "address_rest": "東塩小路町2-2",
+    "phone": "075-111-2222",
+}
+
+
 def dealer(
     *,
     code: str | None = None,
@@ -131,3 +150,39 @@ def connected_gateway(*, provisioned_days_ago: int = 30) -> Gateway:
     made.save(update_fields=["provisioned_at"])
     made.secret = rotate_device_secret(gateway=made)
     return made
+
+
+def sample(
+    seq: int = 1,
+    *,
+    ts: datetime | str | None = None,
+    minutes_ago: float | None = None,
+    **overrides,
+) -> dict:
+    """Sample ``seq`` of a gateway as it is sent (docs/protocol.md): by default one second
+    after the one before, from ``BASE_TS``, its PV counter growing with ``seq``; at ``ts``
+    or ``minutes_ago`` before now (to the second) when given. Any field can be overridden."""
+    if ts is None:
+        if minutes_ago is None:
+            ts = BASE_TS + timedelta(seconds=seq)
+        else:
+            ts = (timezone.now() - timedelta(minutes=minutes_ago)).replace(microsecond=0)
+    return {
+        "ts": ts if isinstance(ts, str) else ts.isoformat(),
+        "seq": seq,
+        "pv_w": 1200.0,
+        "load_w": 800.0,
+        "grid_w": -400.0,
+        "battery_w": 0.0,
+        "soc_pct": 55.0,
+        "battery_temp_c": 24.0,
+        "pcs_state": "running",
+        "pcs_mode": "economy",
+        "pv_kwh": 10 + seq / 3600,
+        "load_kwh": 5.0,
+        "grid_import_kwh": 1.0,
+        "grid_export_kwh": 4.0,
+        "charge_kwh": 2.0,
+        "discharge_kwh": 1.5,
+        **overrides,
+    }

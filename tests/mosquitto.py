@@ -12,6 +12,7 @@ from pathlib import Path
 
 from essmon.mqtt.broker import BrokerAddress, BrokerFiles, mosquitto_listeners, write_broker_files
 from tests.services import free_port, require
+from tests.waiting import wait_until
 
 # built by `make mosquitto` (essmon build-mqtt-plugin)
 ACL_PLUGIN = Path(__file__).resolve().parent.parent / "build" / "essmon_gateway_acl.so"
@@ -92,8 +93,14 @@ class Mosquitto:
     def reload(self) -> None:
         self.write_credentials()
         if self.process:
-            self.process.send_signal(1)  # SIGHUP: re-read the password and ACL files
-            time.sleep(0.3)
+            # SIGHUP: re-read the password and ACL files. The broker logs the line first and
+            # then reloads before it reads another packet (it is single-threaded): once the
+            # line is there, whatever a test sends next meets the new files.
+            before = self.log().count("Reloading config.")
+            self.process.send_signal(1)
+            wait_until(
+                lambda: self.log().count("Reloading config.") > before, 10, "Mosquitto reloading"
+            )
 
     def log(self) -> str:
         path = self.folder / "mosquitto.log"

@@ -8,7 +8,6 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 from django.db import connection
@@ -17,32 +16,7 @@ from paho.mqtt.properties import Properties
 
 from essmon.mqtt.broker import broker_address, topic
 from essmon.mqtt.worker import IngestWorker
-
-# two days back: inside every limit the ingest checks (provisioning, retention, clock)
-BASE_TS = (datetime.now(UTC) - timedelta(days=2)).replace(microsecond=0)
-
-
-def sample(seq: int, **overrides) -> dict:
-    """Sample ``seq`` of a gateway: one second after the one before."""
-    return {
-        "ts": (BASE_TS + timedelta(seconds=seq)).isoformat(),
-        "seq": seq,
-        "pv_w": 1200.0,
-        "load_w": 800.0,
-        "grid_w": -400.0,
-        "battery_w": 0.0,
-        "soc_pct": 55.0,
-        "battery_temp_c": 24.0,
-        "pcs_state": "running",
-        "pcs_mode": "economy",
-        "pv_kwh": 10 + seq / 3600,
-        "load_kwh": 5.0,
-        "grid_import_kwh": 1.0,
-        "grid_export_kwh": 4.0,
-        "charge_kwh": 2.0,
-        "discharge_kwh": 1.5,
-        **overrides,
-    }
+from tests.factories import sample
 
 
 def client(broker, username: str, password: str, *, client_id: str | None = None) -> mqtt.Client:
@@ -150,13 +124,6 @@ class SamplePublisher:
             time.sleep(0.05)
 
 
-def wait_for(condition, timeout: float = 30, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what} ({condition})"
-        time.sleep(0.1)
-
-
 class WorkerThread:
     """The ingest worker in this process, on a thread (its own database connection)."""
 
@@ -175,7 +142,7 @@ class WorkerThread:
     def __enter__(self) -> IngestWorker:
         self.thread.start()
         assert self.worker.connected.wait(5), "the worker did not connect"
-        time.sleep(0.2)  # its subscriptions
+        assert self.worker.subscribed.wait(5), "the broker did not grant the worker's subscription"
         return self.worker
 
     def __exit__(self, *exc) -> None:

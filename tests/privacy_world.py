@@ -66,27 +66,6 @@ class World:
     other: User
 
 
-def _sample(ts, seq: int, kwh: float) -> dict:
-    return {
-        "ts": ts.isoformat(),
-        "seq": seq,
-        "pv_w": 1200.0,
-        "load_w": 800.0,
-        "grid_w": -400.0,
-        "battery_w": 0.0,
-        "soc_pct": 55.0,
-        "battery_temp_c": 24.0,
-        "pcs_state": "running",
-        "pcs_mode": "economy",
-        "pv_kwh": kwh,
-        "load_kwh": 5.0,
-        "grid_import_kwh": 1.0,
-        "grid_export_kwh": 4.0,
-        "charge_kwh": 2.0,
-        "discharge_kwh": 1.5,
-    }
-
-
 def build(*, rollup_days: int = 30) -> World:
     customer = factories.customer(
         email=EMAIL,
@@ -147,7 +126,10 @@ def build(*, rollup_days: int = 30) -> World:
     base = (now - timedelta(days=1)).replace(microsecond=0)
     ingest_samples(
         gateway=first,
-        samples=[_sample(base + timedelta(minutes=i), i + 1, 100 + i * 0.01) for i in range(5)],
+        samples=[
+            factories.sample(i + 1, ts=base + timedelta(minutes=i), pv_kwh=100 + i * 0.01)
+            for i in range(5)
+        ],
         now=now,
     )
     start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)

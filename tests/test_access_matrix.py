@@ -15,11 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import reverse
 
-from essmon.dealers import services as dealer_services
 from tests import factories
+from tests.access_world import World, build_world, named_patterns
 
 pytestmark = pytest.mark.django_db
 
@@ -168,112 +167,16 @@ PAGES = (
 )
 
 
-@dataclass
-class World:
-    owner: object
-    gateway: object
-    linked: object
-    unlinked: object
-    after_unlink: object
-    other: object
-    other_gateway: object
-    operator: object
-    alert: object
-
-    def kwargs(self, name: str) -> dict:
-        values = {
-            "gateway_id": self.gateway.gateway_id,
-            "dealer_code": self.linked.dealer_code,
-            "staff_id": self.linked.staff.first().pk,
-            "alert_id": self.alert.pk,
-        }
-        pattern = _patterns()[name]
-        return {k: values[k] for k in pattern.pattern.converters}
-
-    def url(self, row: Row) -> str:
-        if row.query:
-            return f"{reverse(row.name)}?{row.query}={self.gateway.gateway_id}"
-        return reverse(row.name, kwargs=self.kwargs(row.name))
-
-    def client_for(self, role: str) -> Client:
-        users = {
-            "owner": self.owner,
-            "other_customer": self.other,
-            "linked_dealer": self.linked.user,
-            "unlinked_dealer": self.unlinked.user,
-            "dealer_after_unlink": self.after_unlink.user,
-            "operator": self.operator,
-        }
-        client = Client()
-        if role != "anonymous":
-            client.force_login(users[role])
-        return client
-
-    def private_of_owner(self) -> list[str]:
-        return [self.owner.email, "075-555-0101", "オーナー　タロウ", "秘密の案件"]
-
-    def private_of_other(self) -> list[str]:
-        return [self.other.email, "他人の案件", self.other_gateway.gateway_id]
-
-
 @pytest.fixture
 def world() -> World:
-    from essmon.accounts.models import User
-
-    owner = factories.customer(
-        email="owner@example.jp",
-        name="所有 太郎",
-        furigana="オーナー　タロウ",
-        phone="+81755550101",
-    )
-    gateway = factories.owned_gateway(owner=owner, site_name="秘密の案件")
-    other = factories.customer(email="other@example.jp", name="他人 花子")
-    other_gateway = factories.owned_gateway(owner=other, site_name="他人の案件")
-    linked, unlinked, after_unlink = factories.dealer(), factories.dealer(), factories.dealer()
-    dealer_services.link_dealer(customer=owner, gateway=gateway, dealer=linked)
-    dealer_services.link_dealer(customer=owner, gateway=gateway, dealer=after_unlink)
-    dealer_services.unlink_dealer(customer=owner, gateway=gateway, dealer=after_unlink)
-    operator = factories.customer(
-        email="op@example.jp",
-        name="運営",
-        role=User.Role.OPERATOR,
-        is_staff=True,
-        is_superuser=True,
-    )
-    from django.utils import timezone
-
-    from essmon.alerts.models import Alert
-
-    alert = Alert.objects.create(
-        gateway=gateway,
-        kind="offline",
-        severity="major",
-        title="ゲートウェイからの通信が途絶えています",
-        since=timezone.now(),
-    )
-    return World(
-        owner, gateway, linked, unlinked, after_unlink, other, other_gateway, operator, alert
-    )
-
-
-def _walk(resolvers, prefix=""):
-    for entry in resolvers:
-        if isinstance(entry, URLResolver):
-            namespace = f"{prefix}{entry.namespace}:" if entry.namespace else prefix
-            yield from _walk(entry.url_patterns, namespace)
-        elif isinstance(entry, URLPattern) and entry.name:
-            yield f"{prefix}{entry.name}", entry
-
-
-def _patterns() -> dict[str, URLPattern]:
-    return dict(_walk(get_resolver().url_patterns))
+    return build_world()
 
 
 def test_every_identifier_url_is_in_the_table():
     tabled = {row.name for row in TABLE}
     missing = [
         name
-        for name, pattern in _patterns().items()
+        for name, pattern in named_patterns().items()
         if not name.startswith("admin:") and IDENTIFIERS & set(pattern.pattern.converters)
     ]
     assert sorted(set(missing) - tabled) == []
@@ -284,7 +187,7 @@ def test_every_named_url_is_in_the_matrix():
     URL is in TABLE or PAGES, once."""
     names = [row.name for row in TABLE] + [page.name for page in PAGES]
     assert len(names) == len(set(names))
-    named = {name for name in _patterns() if not name.startswith("admin:")}
+    named = {name for name in named_patterns() if not name.startswith("admin:")}
     assert sorted(named - set(names)) == []
     assert sorted(set(names) - named) == []
 
@@ -296,7 +199,7 @@ LOGIN_PAGES = ("/login/", "/monitoring/login/", "/admin/login/")
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
 def test_page_access(world, page, role, method):
-    pattern = _patterns()[page.name]
+    pattern = named_patterns()[page.name]
     url = reverse(page.name, kwargs=dict.fromkeys(pattern.pattern.converters, "x"))
     response = getattr(world.client_for(role), method)(url)
     status, to = response.status_code, response.get("Location", "")

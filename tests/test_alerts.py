@@ -16,7 +16,7 @@ from essmon.notifications.models import OutboxMessage
 from essmon.telemetry.ingest import ingest_events, ingest_samples
 from essmon.telemetry.models import GatewayLiveState
 from tests import factories
-from tests.mqtt_helpers import sample
+from tests.factories import sample
 
 pytestmark = pytest.mark.django_db
 

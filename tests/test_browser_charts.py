@@ -9,12 +9,12 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from essmon.core.jst import JST
 from essmon.telemetry.ingest import ingest_samples
 from essmon.telemetry.models import EnergyRollup, Sample
 from tests import factories
 from tests.browsing import fits_width, log_in, new_tab
-from tests.test_browser_monitoring import yesterday_from_the_physics
-from tests.test_simulator import JST
+from tests.simulation import yesterday_from_the_physics
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -43,16 +43,14 @@ def gateway(live_server):
     ingest_samples(
         gateway=gw,
         samples=[
-            {
-                "ts": (now - timedelta(seconds=20)).isoformat(),
-                "seq": last.seq + 1,
-                "soc_pct": 64.0,
-                "battery_temp_c": 25.0,
-                "pcs_state": "running",
-                "pcs_mode": "economy",
+            factories.sample(
+                last.seq + 1,
+                ts=now - timedelta(seconds=20),
+                soc_pct=64.0,
+                battery_temp_c=25.0,
                 **NOW_POWERS,
                 **{c: getattr(last, c) for c in counters},
-            }
+            )
         ],
         now=now,
     )

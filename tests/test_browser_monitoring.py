@@ -15,41 +15,16 @@ from essmon.commands.models import Command
 from essmon.dealers import services as dealer_services
 from essmon.gateways.models import Gateway
 from essmon.simulator.fleet import FleetConfig
-from essmon.simulator.physics import SimulatedSite, model_spec
-from essmon.simulator.state import entry as state_entry
+from essmon.simulator.physics import JST
 from essmon.simulator.state import save_state
-from essmon.telemetry.ingest import ingest_samples
 from essmon.telemetry.models import GatewayLiveState
-from essmon.telemetry.rollups import rollup_energy
 from tests import factories
 from tests.browsing import fits_width, log_in, new_tab
-from tests.simulation import SimulatorThread
-from tests.test_simulator import JST, _provision
+from tests.simulation import SimulatorThread, provision_fleet, yesterday_from_the_physics
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SITE_NAME = "嵯峨野の家"
-
-
-def yesterday_from_the_physics(gateway: Gateway, *, reset_at: int | None = None) -> dict:
-    """A whole simulated day before today, stored directly, so the history has a full
-    day of 1-minute samples and the hourly, daily and monthly rollups made from them.
-    ``reset_at`` (a minute of the day): the counters start from 0 there, as after a
-    firmware update. Returns the simulator's state entry, for the live run to continue."""
-    today = datetime.now(JST).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = today - timedelta(days=1)
-    site = SimulatedSite(
-        model_spec(gateway.model), start=start.timestamp(), seed="history", sky="clear"
-    )
-    samples = []
-    for seq in range(24 * 60 - 1):
-        if seq == reset_at:
-            site.counters = dict.fromkeys(site.counters, 0.0)
-        samples.append(site.step(60).as_sample(seq))
-    for chunk in range(0, len(samples), 500):
-        ingest_samples(gateway=gateway, samples=samples[chunk : chunk + 500])
-    rollup_energy()
-    return state_entry(site.t, site.counters, site.soc_pct, len(samples))
 
 
 def others_in_the_fleet(dealer) -> None:
@@ -76,7 +51,7 @@ def others_in_the_fleet(dealer) -> None:
 
 @pytest.fixture
 def world(tmp_path, live_server):
-    creds, gateways = _provision(tmp_path, ["KP-GWBT-A"])
+    creds, gateways = provision_fleet(tmp_path, ["KP-GWBT-A"])
     gateway = next(iter(gateways.values()))
     owner = factories.customer(email="hanako@example.jp", name="嵯峨 花子")
     gateway.owner, gateway.state = owner, Gateway.State.CLAIMED

@@ -11,7 +11,7 @@ from essmon.telemetry.connectivity import close_silent_intervals, is_online
 from essmon.telemetry.ingest import ingest_samples
 from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState
 from tests import factories
-from tests.test_telemetry_ingest import sample
+from tests.factories import sample
 
 pytestmark = pytest.mark.django_db
 
@@ -32,9 +32,9 @@ def intervals(gw):
 def test_silence_past_the_threshold_closes_the_interval_at_the_last_message(gw, settings):
     start = timezone.now()
     with time_machine.travel(start, tick=False):
-        ingest_samples(gateway=gw, samples=[sample(seq=1)])
+        ingest_samples(gateway=gw, samples=[sample(1, minutes_ago=0)])
     with time_machine.travel(start + timedelta(minutes=5), tick=False):
-        ingest_samples(gateway=gw, samples=[sample(seq=2)])
+        ingest_samples(gateway=gw, samples=[sample(2, minutes_ago=0)])
         assert close_silent_intervals() == 0
         assert is_online(GatewayLiveState.objects.get(gateway=gw))
     last = start + timedelta(minutes=5)
@@ -51,10 +51,10 @@ def test_silence_past_the_threshold_closes_the_interval_at_the_last_message(gw, 
 def test_a_message_after_the_silence_opens_a_new_interval(gw):
     start = timezone.now()
     with time_machine.travel(start, tick=False):
-        ingest_samples(gateway=gw, samples=[sample(seq=1)])
+        ingest_samples(gateway=gw, samples=[sample(1, minutes_ago=0)])
     with time_machine.travel(start + timedelta(hours=2), tick=False):
         close_silent_intervals()
-        ingest_samples(gateway=gw, samples=[sample(seq=2)])
+        ingest_samples(gateway=gw, samples=[sample(2, minutes_ago=0)])
     spans = intervals(gw)
     assert len(spans) == 2
     assert spans[0] == (start, start)
@@ -67,10 +67,10 @@ def test_a_silence_nobody_closed_still_splits_the_history(gw):
     warranty still sees the silence."""
     start = timezone.now() - timedelta(days=45)
     with time_machine.travel(start, tick=False):
-        ingest_samples(gateway=gw, samples=[sample(seq=1)])
+        ingest_samples(gateway=gw, samples=[sample(1, minutes_ago=0)])
     back = start + timedelta(days=40)
     with time_machine.travel(back, tick=False):
-        ingest_samples(gateway=gw, samples=[sample(seq=2)])
+        ingest_samples(gateway=gw, samples=[sample(2, minutes_ago=0)])
     assert intervals(gw) == [(start, start), (back, None)]
 
 

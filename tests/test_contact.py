@@ -19,6 +19,7 @@ from essmon.core.errors import server_error
 from essmon.dealers.models import DealerLink, MaintenanceStaff
 from essmon.notifications.services import queue_mail
 from tests import factories
+from tests.journeys import register
 
 pytestmark = pytest.mark.django_db
 
@@ -104,8 +105,6 @@ def test_the_manual_has_the_contact_and_the_sender(client, contact):
 
 
 def test_the_registration_completion_page_names_the_sender_and_its_domain(client, contact):
-    from tests.test_registration_flow import register
-
     response = register(client, factories.gateway())
     assert response.url == reverse("accounts:entry_done")
     html = client.get(response.url).content.decode()

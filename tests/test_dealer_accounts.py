@@ -20,22 +20,10 @@ from essmon.dealers.models import (
     MaintenanceStaff,
 )
 from tests import factories
+from tests.factories import DEALER_FORM
 
 pytestmark = pytest.mark.django_db
 
-DEALER_FORM = {
-    "company_name": "京都蓄電サービス株式会社",
-    "branch": "京都支店",
-    "name": "販売 一郎",
-    "furigana": "はんばい いちろう",
-    "email": "ichiro@dealer.example.jp",
-    "email_confirm": "ichiro@dealer.example.jp",
-    "postal_code": "600-8216",
-    "prefecture": "京都府",
-    "city": "京都市下京区",
-    "address_rest": "東塩小路町2-2",
-    "phone": "075-111-2222",
-}
 PASSWORD = "Dealer2024Kyoto"
 
 

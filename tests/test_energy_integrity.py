@@ -24,7 +24,8 @@ from essmon.telemetry.models import CounterDiscontinuity, EnergyRollup, RollupWa
 from essmon.telemetry.partitions import ensure_partitions
 from essmon.telemetry.rollups import rollup_energy
 from tests import factories
-from tests.test_rollups import at, put, series
+from tests.energy_series import at, put, series
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db
 JST = ZoneInfo("Asia/Tokyo")
@@ -393,7 +394,7 @@ def test_make_run_restarted_continues_the_demos_history(
     from essmon.simulator.transports import GatewayCredentials
     from essmon.telemetry.ingest import ingest_samples
     from essmon.telemetry.models import Sample
-    from tests.test_simulator import FakeEssmon, run_async
+    from tests.simulation import FakeEssmon, run_async
 
     now = timezone.now().replace(microsecond=0)
     ensure_partitions(now=now)
@@ -454,7 +455,6 @@ def test_make_run_killed_between_saves_continues_the_demos_history(live_server, 
     import signal
     import subprocess
     import sys
-    import time
 
     from essmon.demo.data import SIMULATOR_STATE, ensure_demo_data
     from essmon.telemetry.models import Sample
@@ -476,10 +476,11 @@ def test_make_run_killed_between_saves_continues_the_demos_history(live_server, 
         )  # fmt: skip
 
     def wait_for_samples(after: datetime, count: int) -> None:
-        deadline = time.monotonic() + 30
-        while Sample.objects.filter(ts__gt=after).count() < count:
-            assert time.monotonic() < deadline, "the simulator sent too few samples"
-            time.sleep(0.1)
+        wait_until(
+            lambda: Sample.objects.filter(ts__gt=after).count() >= count,
+            30,
+            "the simulator sent too few samples",
+        )
 
     killed = simulate(now, "--speed", "120")
     try:

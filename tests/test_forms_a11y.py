@@ -17,12 +17,15 @@ from django.urls import reverse
 
 from essmon.accounts.models import AccountToken
 from essmon.accounts.tokens import issue_token
-from tests import factories, test_access_matrix
-from tests.test_headers import ROLES, _urls
+from tests import factories
+from tests.access_world import ROLES, build_world, every_url
 
 pytestmark = pytest.mark.django_db
 
-world = test_access_matrix.world
+
+@pytest.fixture
+def world():
+    return build_world()
 
 
 class Aria(HTMLParser):
@@ -70,7 +73,7 @@ def _html(response) -> str:
 @pytest.mark.parametrize("role", ROLES)
 def test_every_page_names_only_ids_it_has_and_alerts_once(world, role):
     problems = []
-    for url, methods in _urls(world):
+    for url, methods in every_url(world):
         if url.startswith("/admin/"):
             # Django's own templates: its read-only password hash on the user page names
             # an id_password_helptext its fieldset template leaves out (Django's to fix)

@@ -11,17 +11,20 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 import pytest
-from django.contrib import admin
 from django.template.loader import render_to_string
 from django.test import Client
 from django.urls import reverse
 
-from tests import factories, test_access_matrix
-from tests.test_access_matrix import World, _patterns
+from tests import factories
+from tests.access_world import ROLES, build_world, every_url
 
 pytestmark = pytest.mark.django_db
 
-world = test_access_matrix.world  # the access matrix's people and objects (a fixture)
+
+@pytest.fixture
+def world():
+    return build_world()  # the access matrix's people and objects
+
 
 POLICY = {
     "default-src": {"'self'"},
@@ -34,9 +37,6 @@ POLICY = {
     "object-src": {"'none'"},
     "frame-ancestors": {"'none'"},
 }
-ROLES = ("anonymous", "owner", "linked_dealer", "operator")
-# path parameters that are not identifiers of the access matrix: any value will do
-PLACEHOLDERS = {"token": "no-such-token", "uidb64": "MQ"}
 
 
 class Refused(HTMLParser):
@@ -91,37 +91,11 @@ def header_problems(response) -> list[str]:
     return problems
 
 
-def _urls(world: World) -> list[tuple[str, tuple[str, ...]]]:
-    values = {
-        **PLACEHOLDERS,
-        "gateway_id": world.gateway.gateway_id,
-        "dealer_code": world.linked.dealer_code,
-        "staff_id": world.linked.staff.first().pk,
-        "alert_id": world.alert.pk,
-    }
-    both, get = ("get", "post"), ("get",)
-    urls = [("/no-such-page/", both)]
-    for name, pattern in _patterns().items():
-        if name.startswith("admin:"):
-            continue
-        kwargs = {k: values[k] for k in pattern.pattern.converters}
-        urls.append((reverse(name, kwargs=kwargs), both))
-    # the admin's pages; an empty POST to an add form would try to create an object
-    admin_pages = [reverse("admin:index"), reverse("admin:login"), reverse("admin:logout")]
-    for model in admin.site._registry:
-        info = f"admin:{model._meta.app_label}_{model._meta.model_name}"
-        admin_pages += [reverse(f"{info}_changelist"), reverse(f"{info}_add")]
-        first = model._default_manager.order_by("pk").first()
-        if first is not None:
-            admin_pages.append(reverse(f"{info}_change", args=[first.pk]))
-    return urls + [(page, get) for page in admin_pages]
-
-
 @pytest.mark.parametrize("role", ROLES)
 def test_every_response_carries_the_headers(world, role, settings):
     settings.DEBUG = False
     problems = []
-    urls = _urls(world)
+    urls = every_url(world)
     assert len(urls) > 80  # the walk found the site's URLs, the admin's included
     for url, methods in urls:
         for method in methods:

@@ -28,7 +28,8 @@ from essmon.mqtt.models import DeadLetter
 from essmon.mqtt.process import GatewayCache, Incoming, process_messages
 from essmon.telemetry.models import GatewayEvent, GatewayLiveState, Sample
 from tests import factories
-from tests.mqtt_helpers import WorkerThread, connect, gateway_client, wait_for
+from tests.mqtt_helpers import WorkerThread, connect, gateway_client
+from tests.waiting import wait_until
 
 KINDS = ("telemetry", "status", "events", "results")
 PATHS = {
@@ -195,24 +196,7 @@ def fresh_ts() -> str:
 
 
 def good_sample() -> dict:
-    return {
-        "ts": fresh_ts(),
-        "seq": next(_moment),
-        "pv_w": 3200.5,
-        "load_w": 800,
-        "grid_w": -1500,
-        "battery_w": -900,
-        "soc_pct": 64.5,
-        "battery_temp_c": 28.1,
-        "pcs_state": "running",
-        "pcs_mode": "economy",
-        "pv_kwh": 1234.5,
-        "load_kwh": 987.6,
-        "grid_import_kwh": 321.0,
-        "grid_export_kwh": 456.0,
-        "charge_kwh": 222.2,
-        "discharge_kwh": 200.1,
-    }
+    return factories.sample(next(_moment), ts=fresh_ts())
 
 
 def good_status() -> dict:
@@ -507,11 +491,11 @@ def test_the_worker_outlives_every_reported_crasher_and_an_unforeseen_fault(brok
                 good_sender.publish(
                     f"essmon/v1/{good_gw.gateway_id}/telemetry", json.dumps(body), qos=1
                 )
-            wait_for(
+            wait_until(
                 lambda: DeadLetter.objects.filter(gateway_id=bad_gw.gateway_id).count() == len(bad),
-                what="every bad message kept as a dead letter",
+                message="every bad message kept as a dead letter",
             )
-            wait_for(lambda: all(landed("telemetry", good_gw, b) for b in goods), what="goods")
+            wait_until(lambda: all(landed("telemetry", good_gw, b) for b in goods), message="goods")
             assert worker.connected.is_set() and running.thread.is_alive()
         finally:
             sender.loop_stop()

@@ -14,6 +14,7 @@ from essmon.accounts.services import LOGIN_FAILED, LOGIN_LOCKED, LOGIN_THROTTLED
 from essmon.gateways.models import Gateway
 from essmon.gateways.services import TOO_MANY_TRIES, WRONG_CREDENTIALS
 from tests import factories
+from tests.journeys import provisional_registration
 
 pytestmark = pytest.mark.django_db
 
@@ -189,18 +190,6 @@ def test_login_failures_per_address_are_limited(client, settings):
 
 
 # --- activation phone check ------------------------------------------------------------
-
-
-def provisional_registration(client):
-    gw = factories.gateway()
-    client.post(reverse("accounts:entry_terms"))
-    client.post(
-        reverse("accounts:entry_form"), {**factories.REGISTRATION_FORM, "gateway_id": gw.gateway_id}
-    )
-    client.post(reverse("accounts:entry_confirm"), {"register": "1"})
-    link = mail.outbox[-1].body.split("http://testserver")[1].split()[0]
-    client.post(link)  # 同意する
-    return gw, link + "password/"
 
 
 def activation_post(client, url, phone):

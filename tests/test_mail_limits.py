@@ -17,7 +17,7 @@ from essmon.dealers.models import MaintenanceStaff
 from essmon.notifications.models import OutboxMessage
 from essmon.notifications.services import MAIL_FROM_CLIENT_HELD_BACK, MAIL_TO_RECIPIENT_HELD_BACK
 from tests import factories
-from tests.test_dealer_accounts import DEALER_FORM
+from tests.factories import DEALER_FORM
 
 pytestmark = pytest.mark.django_db
 

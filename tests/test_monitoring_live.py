@@ -9,7 +9,7 @@ from essmon.monitoring.services import Flow, live_snapshot, power_flows
 from essmon.telemetry.ingest import ingest_samples
 from essmon.telemetry.models import EnergyRollup
 from tests import factories
-from tests.mqtt_helpers import sample
+from tests.factories import sample
 
 pytestmark = pytest.mark.django_db
 

@@ -20,7 +20,7 @@ from essmon.telemetry.connectivity import connection_lost
 from essmon.telemetry.ingest import ingest_samples, record_status
 from essmon.telemetry.models import EnergyRollup, GatewayLiveState
 from tests import factories
-from tests.mqtt_helpers import sample
+from tests.factories import sample
 
 pytestmark = pytest.mark.django_db
 

@@ -2,7 +2,6 @@
 dead letters, and the worker end to end against a real Mosquitto."""
 
 import json
-import time
 from datetime import timedelta
 
 import pytest
@@ -24,6 +23,7 @@ from essmon.mqtt.process import GatewayCache, Incoming, process_messages
 from essmon.telemetry.connectivity import is_online
 from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState, Sample
 from tests import factories
+from tests.factories import sample
 from tests.mosquitto import SERVICE
 from tests.mqtt_helpers import (
     SamplePublisher,
@@ -31,9 +31,8 @@ from tests.mqtt_helpers import (
     client,
     connect,
     gateway_client,
-    sample,
-    wait_for,
 )
+from tests.waiting import wait_until
 
 
 def message(gw, kind, body) -> Incoming:
@@ -287,6 +286,8 @@ def test_a_gateway_can_neither_publish_nor_subscribe_to_anothers_topics(broker):
     service.subscribe("essmon/v1/+/telemetry", qos=1)
     gw_a = gateway_client(broker, a)
     gw_a.on_message = lambda c, u, m: heard.append(("A got", m.topic))
+    subacks: list = []
+    gw_a.on_subscribe = lambda c, u, mid, codes, p: subacks.append(mid)
     connect(gw_a, broker, persistent=False)
     body = json.dumps({"gateway_id": b.gateway_id, "samples": [sample(1)]})
     gw_a.publish(f"essmon/v1/{b.gateway_id}/telemetry", body, qos=1).wait_for_publish(5)
@@ -296,12 +297,15 @@ def test_a_gateway_can_neither_publish_nor_subscribe_to_anothers_topics(broker):
     gw_a.subscribe("essmon/v1/+/commands", qos=1)
     gw_a.subscribe(f"essmon/v1/{b.gateway_id}/#", qos=1)
     gw_a.subscribe(f"essmon/v1/{a.gateway_id}/commands", qos=1)
-    time.sleep(0.3)
+    wait_until(lambda: len(subacks) == 4, 5, "A's four SUBACKs")
     service.publish(f"essmon/v1/{b.gateway_id}/commands", '{"commands": []}', qos=1)
     service.publish(f"essmon/v1/{a.gateway_id}/commands", '{"commands": []}', qos=1)
     gw_a.publish(f"essmon/v1/{a.gateway_id}/telemetry", body, qos=1).wait_for_publish(5)
-    wait_for(lambda: len(heard) >= 2, 5, "A's own messages both ways")
-    time.sleep(0.5)
+    # B's messages were sent before A's own by the same publisher, and a broker delivers one
+    # publisher's QoS 1 messages to a subscriber in order (MQTT 5.0, 4.6): once A's own have
+    # arrived, any of B's that got through has arrived before them
+    own = {f"essmon/v1/{a.gateway_id}/telemetry", ("A got", f"essmon/v1/{a.gateway_id}/commands")}
+    wait_until(lambda: own <= set(heard), 5, "A's own messages both ways")
     # A reached its own topics both ways (its own commands once per matching subscription),
     # and nothing of B's either way
     assert set(map(str, heard)) == set(
@@ -328,11 +332,11 @@ def test_the_worker_ingests_publishes_commands_and_takes_results(broker):
         stream = SamplePublisher(device, gw)
         stream.publish(range(200))
         stream.finish(range(200))
-        wait_for(lambda: Sample.objects.filter(gateway=gw).count() == 200, 15, "200 samples")
+        wait_until(lambda: Sample.objects.filter(gateway=gw).count() == 200, 15, "200 samples")
         command = request_setting_change(
             gateway=gw, setting="reserve_soc_pct", value=50, requested_by=gw.owner
         )
-        wait_for(lambda: commands, 10, "the command on MQTT")
+        wait_until(lambda: commands, 10, "the command on MQTT")
         assert commands[0]["id"] == command.pk and commands[0]["value"] == 50
         result = {"command_id": command.pk, "status": "applied", "ts": timezone.now().isoformat()}
         device.publish(
@@ -340,13 +344,13 @@ def test_the_worker_ingests_publishes_commands_and_takes_results(broker):
             json.dumps({"gateway_id": gw.gateway_id, "results": [result]}),
             qos=1,
         ).wait_for_publish(5)
-        wait_for(
+        wait_until(
             lambda: Command.objects.get(pk=command.pk).status == Command.Status.APPLIED,
             10,
             "the result",
         )
         device.publish(f"essmon/v1/{gw.gateway_id}/telemetry", b"garbage", qos=1)
-        wait_for(DeadLetter.objects.exists, 10, "a dead letter")
+        wait_until(DeadLetter.objects.exists, 10, "a dead letter")
         assert worker.totals["samples_accepted"] == 200
     counters = dict(IngestCounter.objects.values_list("name", "count"))
     assert counters["samples_accepted"] == 200 and counters["dead_letters"] == 1

@@ -22,8 +22,8 @@ from tests.mqtt_helpers import (
     client,
     connect,
     gateway_client,
-    wait_for,
 )
+from tests.waiting import wait_until
 
 N = 200
 
@@ -104,7 +104,7 @@ def test_a_gateway_using_the_workers_client_id_does_not_take_its_session(broker,
         stream.publish(range(N))
         # every sample the broker acknowledged with reason 0 must reach the database
         stream.finish(range(N), timeout=30)
-        wait_for(
+        wait_until(
             lambda: Sample.objects.filter(gateway=victim).count() == N, 15, "every sample stored"
         )
         assert worker.client.drops == [] and worker.connected.is_set()
@@ -125,17 +125,24 @@ def test_a_gateway_using_another_gateways_id_cannot_knock_it_offline(broker):
     device.on_message = lambda c, u, m: commands.append(m.topic)
     device.subscribe(f"essmon/v1/{victim.gateway_id}/commands", qos=1)
     taker = connect(gateway_client(broker, intruder, client_id=victim.gateway_id), broker)
-    time.sleep(1.5)  # the old set-up dropped the victim at once, and again on every reconnect
-    assert device.drops == [] and device.connected_event.is_set()
-    # and the victim's session is still its own: its commands reach it, none the intruder
-    service = client(broker, SERVICE.username, SERVICE.password, client_id="commands")
-    connect(service, broker, persistent=False, port=broker.service_port)
     heard_by_taker: list = []
     taker.on_message = lambda c, u, m: heard_by_taker.append(m.topic)
+    own = f"essmon/v1/{intruder.gateway_id}/commands"
+    subscribed = threading.Event()
+    taker.on_subscribe = lambda c, u, mid, codes, p: subscribed.set()
+    taker.subscribe(own, qos=1)
+    assert subscribed.wait(5), "the intruder's SUBACK"
+    # the victim's session is still its own: its commands reach it, none the intruder. The
+    # old set-up dropped the victim at once when the intruder connected: the drop would
+    # come before the command on the victim's connection.
+    service = client(broker, SERVICE.username, SERVICE.password, client_id="commands")
+    connect(service, broker, persistent=False, port=broker.service_port)
     service.publish(f"essmon/v1/{victim.gateway_id}/commands", '{"commands": []}', qos=1)
-    wait_for(lambda: commands, 5, "the victim's command")
-    time.sleep(0.3)
-    assert heard_by_taker == []
+    service.publish(own, '{"commands": []}', qos=1)  # sent after the victim's, so heard after
+    wait_until(lambda: commands, 5, "the victim's command")
+    wait_until(lambda: heard_by_taker, 5, "the intruder's own command")
+    assert device.drops == [] and device.connected_event.is_set()
+    assert heard_by_taker == [own]
     for made in (taker, device, service):
         made.disconnect()
         made.loop_stop()
@@ -164,7 +171,7 @@ def test_a_subscription_to_another_gateways_topics_is_refused(broker):
         "everything": "#",
     }
     mids = {name: gw_a.subscribe(topic, qos=1)[1] for name, topic in asked.items()}
-    wait_for(lambda: len(subacks) == len(asked), 5, "every SUBACK")
+    wait_until(lambda: len(subacks) == len(asked), 5, "every SUBACK")
     codes = {name: [str(code) for code in subacks[mid]] for name, mid in mids.items()}
     assert codes.pop("own") == ["Granted QoS 1"]
     assert codes == {name: ["Not authorized"] for name in codes}
@@ -172,15 +179,16 @@ def test_a_subscription_to_another_gateways_topics_is_refused(broker):
     connect(service, broker, persistent=False, port=broker.service_port)
     service.publish(f"essmon/v1/{b.gateway_id}/commands", '{"commands": []}', qos=1)
     service.publish(f"essmon/v1/{a.gateway_id}/commands", '{"commands": []}', qos=1)
-    wait_for(lambda: heard, 5, "A's own command")
-    time.sleep(0.3)
+    # B's was published first by the same client: delivered in order (MQTT 5.0, 4.6), it
+    # would have come before A's own
+    wait_until(lambda: heard, 5, "A's own command")
     assert heard == [f"essmon/v1/{a.gateway_id}/commands"]
     # and publishing anywhere but its own four topics is refused too (PUBACK 0x87)
     pubacks: dict = {}
     gw_a.on_publish = lambda c, u, mid, code, p: pubacks.__setitem__(mid, str(code))
     denied = gw_a.publish(f"essmon/v1/{b.gateway_id}/telemetry", "{}", qos=1).mid
     commands = gw_a.publish(f"essmon/v1/{a.gateway_id}/commands", "{}", qos=1).mid
-    wait_for(lambda: denied in pubacks and commands in pubacks, 5, "the PUBACKs")
+    wait_until(lambda: denied in pubacks and commands in pubacks, 5, "the PUBACKs")
     assert pubacks[denied] == pubacks[commands] == "Not authorized"
     for made in (gw_a, service):
         made.disconnect()

@@ -18,10 +18,10 @@ from tests.mqtt_helpers import (
     WorkerThread,
     connect,
     gateway_client,
-    wait_for,
     worker_process,
 )
 from tests.services import require
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 N = 3000
@@ -44,7 +44,7 @@ class Publisher:
         self.device = connect(gateway_client(broker, gw), broker)
         self.stream = SamplePublisher(self.device, gw)
         probe = N + 1
-        wait_for(
+        wait_until(
             lambda: (
                 self.stream.publish([probe])
                 or Sample.objects.filter(gateway=gw, seq=probe).exists()
@@ -80,14 +80,14 @@ def test_the_worker_killed_mid_stream_and_restarted(broker, gw):
     worker = worker_process(broker)
     try:
         publisher = Publisher(broker, gw, per_second=1000)
-        wait_for(lambda: stored(gw) >= 300, 30, "the worker to be under way")
+        wait_until(lambda: stored(gw) >= 300, 30, "the worker to be under way")
         worker.send_signal(signal.SIGKILL)
         worker.wait()
         at_kill = stored(gw)
         assert at_kill < N, "the stream ended before the kill; the test proves nothing"
         worker = worker_process(broker)  # same client ID: its session and unacked messages
         publisher.finish()
-        wait_for(lambda: stored(gw) == N, 60, f"all {N} samples")
+        wait_until(lambda: stored(gw) == N, 60, f"all {N} samples")
     finally:
         worker.terminate()
         worker.wait(10)
@@ -97,12 +97,12 @@ def test_the_worker_killed_mid_stream_and_restarted(broker, gw):
 def test_mosquitto_restarting_mid_stream(broker, gw):
     with WorkerThread(broker):
         publisher = Publisher(broker, gw, per_second=1000)
-        wait_for(lambda: stored(gw) >= 300, 30, "the worker to be under way")
+        wait_until(lambda: stored(gw) >= 300, 30, "the worker to be under way")
         broker.stop()
         assert stored(gw) < N, "the stream ended before the restart; the test proves nothing"
         broker.start()
         publisher.finish()
-        wait_for(lambda: stored(gw) == N, 60, f"all {N} samples")
+        wait_until(lambda: stored(gw) == N, 60, f"all {N} samples")
     assert_exactly_once(gw)
 
 
@@ -127,11 +127,11 @@ def test_postgresql_restarting_mid_stream(broker, gw):
     worker = worker_process(broker)
     try:
         publisher = Publisher(broker, gw, per_second=1000)
-        wait_for(lambda: stored(gw) >= 300, 30, "the worker to be under way")
+        wait_until(lambda: stored(gw) >= 300, 30, "the worker to be under way")
         _restart_postgresql()
         connections.close_all()  # this test's own connection died with the server
         publisher.finish()
-        wait_for(lambda: stored(gw) == N, 90, f"all {N} samples")
+        wait_until(lambda: stored(gw) == N, 90, f"all {N} samples")
     finally:
         worker.terminate()
         worker.wait(10)

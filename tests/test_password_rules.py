@@ -18,7 +18,7 @@ from essmon.accounts import services
 from essmon.accounts.models import AccountToken, User
 from essmon.accounts.validators import password_rules
 from tests import factories
-from tests.test_limits import provisional_registration
+from tests.journeys import provisional_registration
 
 RULES = [
     "8~16文字にしてください。",

@@ -9,25 +9,9 @@ from django.urls import reverse
 from essmon.accounts.models import AccountToken, TermsAcceptance, User
 from essmon.gateways.models import Gateway
 from tests import factories
+from tests.journeys import agree_terms, form_data, register
 
 pytestmark = pytest.mark.django_db
-
-
-def agree_terms(client):
-    response = client.post(reverse("accounts:entry_terms"))
-    assert response.status_code == 302
-
-
-def form_data(gateway, **overrides):
-    return {**factories.REGISTRATION_FORM, "gateway_id": gateway.gateway_id, **overrides}
-
-
-def register(client, gateway, **overrides):
-    agree_terms(client)
-    response = client.post(reverse("accounts:entry_form"), form_data(gateway, **overrides))
-    assert response.status_code == 302, response.content.decode()
-    assert response.url == reverse("accounts:entry_confirm")
-    return client.post(reverse("accounts:entry_confirm"), {"register": "1"})
 
 
 def activation_link(message) -> str:

@@ -4,20 +4,18 @@ and Japanese month must hold: resets, gaps, backfills, late commits, reruns."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
 
 from essmon.telemetry import rollups
-from essmon.telemetry.models import CounterDiscontinuity, EnergyRollup, RollupWatermark, Sample
+from essmon.telemetry.models import CounterDiscontinuity, EnergyRollup, RollupWatermark
 from essmon.telemetry.partitions import ensure_partitions
 from essmon.telemetry.rollups import rollup_energy
 from tests import factories
+from tests.energy_series import DAY, JST, at, put, series
 
 pytestmark = pytest.mark.django_db
-JST = ZoneInfo("Asia/Tokyo")
-DAY = datetime(2026, 3, 10, tzinfo=JST)
 
 
 @pytest.fixture(autouse=True)
@@ -29,55 +27,6 @@ def _partitions():
 @pytest.fixture
 def gw():
     return factories.gateway()
-
-
-def at(hhmm: str, day: datetime = DAY) -> datetime:
-    """A Japanese time of day on ``day``; "25:30" is 01:30 the next day."""
-    hours, minutes = (int(part) for part in hhmm.split(":"))
-    return day + timedelta(hours=hours, minutes=minutes)
-
-
-def put(
-    gw,
-    ts: datetime,
-    pv: float,
-    *,
-    received_at: datetime | None = None,
-    watts: dict | None = None,
-    **counters,
-) -> None:
-    """A sample whose counters follow ``pv``: load twice it, the others as given or 0;
-    powers 0 unless ``watts`` gives them."""
-    values = {
-        "pv_kwh": pv,
-        "load_kwh": 2 * pv,
-        "grid_import_kwh": 0.0,
-        "grid_export_kwh": 0.0,
-        "charge_kwh": 0.0,
-        "discharge_kwh": 0.0,
-        **counters,
-    }
-    powers = {"pv_w": 0, "load_w": 0, "grid_w": 0, "battery_w": 0, **(watts or {})}
-    Sample.objects.create(
-        gateway=gw,
-        ts=ts,
-        seq=int(ts.timestamp()),
-        soc_pct=50,
-        battery_temp_c=25,
-        pcs_state="running",
-        pcs_mode="economy",
-        received_at=received_at or timezone.now(),
-        **powers,
-        **values,
-    )
-
-
-def series(gw, period: str = "hour", field: str = "pv_kwh") -> dict[str, float]:
-    """{Japanese start "MM-DD HH:MM": value} of a gateway's rollups of one period."""
-    rows = EnergyRollup.objects.filter(gateway=gw, period=period).order_by("start")
-    return {
-        f"{row.start.astimezone(JST):%m-%d %H:%M}": round(getattr(row, field), 9) for row in rows
-    }
 
 
 def samples_per_hour(gw) -> dict[str, int]:

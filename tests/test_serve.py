@@ -10,7 +10,6 @@ import sqlite3
 import stat
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,19 +18,22 @@ from pathlib import Path
 import pytest
 
 from tests.services import free_port
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def wait_for(url: str, timeout: float = 30.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def page_at(url: str, timeout: float = 30.0) -> str:
+    """The page at ``url`` once something answers there."""
+
+    def answer() -> str | None:
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 return response.read().decode()
         except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {timeout}s")
+            return None
+
+    return wait_until(answer, timeout, f"{url} answering")
 
 
 @pytest.fixture
@@ -68,17 +70,18 @@ def served(tmp_path):
 
 def test_serve_demo_starts_web_worker_and_scheduler(served):
     port, proc, data_dir, served_env = served
-    landing = wait_for(f"http://127.0.0.1:{port}/")
+    landing = page_at(f"http://127.0.0.1:{port}/")
     assert "お客様情報の登録" in landing and "すでにアカウントをお持ちの方" in landing
-    assert "htmx" in wait_for(f"http://127.0.0.1:{port}/static/vendor/htmx.min.js")[:2000]
+    assert "htmx" in page_at(f"http://127.0.0.1:{port}/static/vendor/htmx.min.js")[:2000]
     assert (data_dir / "essmon.sqlite3").exists()
     # the demo's logins come last, after every child's start lines, so that they are the
     # first thing a newcomer sees; and they are kept in the data directory (issue 12 §6)
-    deadline = time.monotonic() + 60
-    printed = ""
-    while time.monotonic() < deadline and "(kept in " not in printed:
-        printed = (data_dir.parent / "serve.log").read_text()
-        time.sleep(0.2)
+    serve_log = data_dir.parent / "serve.log"
+    printed = wait_until(
+        lambda: text_holding(serve_log, "(kept in "),
+        60,
+        "the demo's logins printed",
+    )
     logins = printed.index("=== essmon demo data ===")
     for start_line in ("Listening at:", "Starting worker", "scheduler started", "simulating 6"):
         assert -1 < printed.find(start_line) < logins, start_line
@@ -101,11 +104,11 @@ def test_serve_demo_starts_web_worker_and_scheduler(served):
         "with transaction.atomic(): queue_mail(recipient=u.email, kind='email_change_conflict', context={'user': u})"
     )
     subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, timeout=60)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not list((data_dir.parent / "mail").glob("*.log")):
-        time.sleep(0.2)
-    mails = list((data_dir.parent / "mail").glob("*.log"))
-    assert mails, "the task worker did not deliver the queued mail"
+    wait_until(
+        lambda: list((data_dir.parent / "mail").glob("*.log")),
+        20,
+        "the task worker delivering the queued mail",
+    )
 
     # what essmon wrote is the service's alone: the database with its WAL, the key, the
     # demo's sheets with their gateway passwords (issue 11 §5)
@@ -130,22 +133,20 @@ def test_serve_demo_starts_web_worker_and_scheduler(served):
     with pytest.raises(urllib.error.HTTPError) as refused:  # an unknown token is gone
         urllib.request.urlopen(request, timeout=10)
     assert refused.value.code == 410
-    deadline = time.monotonic() + 10
-    log = ""
-    while time.monotonic() < deadline and "/activate/[redacted]/password/" not in log:
-        log = (data_dir.parent / "serve.log").read_text()
-        time.sleep(0.2)
-    assert "/activate/[redacted]/password/" in log and "/activate/[redacted]/" in log
+    log = wait_until(
+        lambda: text_holding(serve_log, "/activate/[redacted]/password/"),
+        10,
+        "the request in the access log",
+    )
+    assert "/activate/[redacted]/" in log.replace("/activate/[redacted]/password/", "")
     assert secret not in log
 
     # the demo's simulated gateways report through the public protocol
-    deadline = time.monotonic() + 40
-    samples = 0
-    while time.monotonic() < deadline and not samples:
+    def samples() -> int:
         with sqlite3.connect(data_dir / "essmon.sqlite3", timeout=10) as db:
-            samples = db.execute("SELECT count(*) FROM telemetry_sample").fetchone()[0]
-        time.sleep(0.5)
-    assert samples, "no sample from the demo's simulated gateways"
+            return db.execute("SELECT count(*) FROM telemetry_sample").fetchone()[0]
+
+    wait_until(samples, 40, "a sample from the demo's simulated gateways")
 
     # the demo household: its owner logs in to the monitoring site and finds the gateway
     # with two days of history behind it
@@ -173,16 +174,12 @@ def test_serve_demo_starts_web_worker_and_scheduler(served):
     scheduler = children_named(proc.pid, "scheduler")
     assert len(scheduler) == 1
     os.kill(scheduler[0], signal.SIGKILL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and not children_named(proc.pid, "scheduler"):
-        time.sleep(0.2)
-    again = children_named(proc.pid, "scheduler")
-    assert again and again != scheduler, "the scheduler was not started again"
-    assert (
-        "scheduler exited with -9; starting it again in 1s"
-        in (data_dir.parent / "serve.log").read_text()
+    again = wait_until(
+        lambda: children_named(proc.pid, "scheduler"), 20, "the scheduler started again"
     )
-    assert "お客様情報の登録" in wait_for(f"http://127.0.0.1:{port}/")
+    assert again != scheduler, again
+    assert "scheduler exited with -9; starting it again in 1s" in serve_log.read_text()
+    assert "お客様情報の登録" in page_at(f"http://127.0.0.1:{port}/")
 
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
@@ -195,19 +192,16 @@ def test_serve_stops_its_children_when_the_terminal_is_closed(served):
     import socket
 
     port, proc, data_dir, _ = served
-    wait_for(f"http://127.0.0.1:{port}/")
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline and not children_named(proc.pid, "simulate"):
-        time.sleep(0.2)
+    page_at(f"http://127.0.0.1:{port}/")
+    wait_until(lambda: children_named(proc.pid, "simulate"), 40, "the simulator started")
     children = children_named(proc.pid, "")
     assert len(children) >= 4  # web, worker, scheduler, simulator
     workers = [pid for child in children for pid in children_named(child, "")]
     proc.send_signal(signal.SIGHUP)  # to serve alone, as a test cannot close a terminal
     assert proc.wait(timeout=60) == 0
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(alive(pid) for pid in children + workers):
-        time.sleep(0.2)
-    assert not [pid for pid in children + workers if alive(pid)]
+    wait_until(
+        lambda: not [pid for pid in children + workers if alive(pid)], 10, "every child stopped"
+    )
     with socket.socket() as sock:
         # A connection gunicorn closed first leaves the port in TIME_WAIT, which refuses a
         # plain bind now and then; SO_REUSEADDR passes that but still fails on a listener.
@@ -215,6 +209,12 @@ def test_serve_stops_its_children_when_the_terminal_is_closed(served):
         sock.bind(("127.0.0.1", port))
         sock.listen()  # nobody holds it
     assert (data_dir / "demo-simulator-state.json").exists()
+
+
+def text_holding(path: Path, word: str) -> str | None:
+    """The file's text once it holds ``word``."""
+    text = path.read_text()
+    return text if word in text else None
 
 
 def alive(pid: int) -> bool:

@@ -8,15 +8,12 @@ import asyncio
 import itertools
 import json
 import math
-import random
 import subprocess
 import sys
-import threading
 import time
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,6 +23,7 @@ from essmon.simulator.fleet import FleetConfig, FleetStats, Window, read_credent
 from essmon.simulator.physics import COUNTERS, JST, DeviceSettings, SimulatedSite, model_spec
 from essmon.simulator.state import SEQ_MAX, load_state, save_state
 from essmon.simulator.transports import GatewayCredentials, HttpsTransport, MqttTransport
+from tests.simulation import FakeEssmon, provision_fleet, run_async
 
 A, C = model_spec("KP-GWBT-A"), model_spec("KP-GWBT-C")
 
@@ -228,75 +226,6 @@ def test_durations_times_outages_and_faults_parse():
 
 
 # --- against a flaky fake server ---------------------------------------------------------
-
-
-class FakeEssmon:
-    """Just enough of essmon's HTTPS API to watch a fleet: it stores samples by (gateway,
-    ts) like the real one and can fail before handling a request or lose the answer after."""
-
-    def __init__(self, *, fail: float = 0.0, lose: float = 0.0, seed: int = 0) -> None:
-        self.fail, self.lose = fail, lose
-        self.rng = random.Random(seed)
-        self.samples: dict[str, dict[str, dict]] = defaultdict(dict)
-        self.arrivals: dict[str, list[int]] = defaultdict(list)  # seqs as first stored
-        self.batches: dict[str, list[int]] = defaultdict(list)  # sizes
-        self.statuses: dict[str, list[dict]] = defaultdict(list)
-        self.events: dict[str, list[dict]] = defaultdict(list)
-        self.results: dict[str, list[dict]] = defaultdict(list)
-        self.commands: dict[str, list[dict]] = defaultdict(list)
-        self.failures = 0
-        self.lock = threading.Lock()
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        with self.lock:
-            return self._handle(request)
-
-    def _handle(self, request: httpx.Request) -> httpx.Response:
-        gateway_id = request.headers["Authorization"].split()[1].split(":")[0]
-        if self.rng.random() < self.fail:
-            self.failures += 1
-            if self.rng.random() < 0.5:
-                raise httpx.ConnectError("connection refused", request=request)
-            return httpx.Response(503, json={"error": "maintenance"})
-        path = request.url.path
-        body = json.loads(request.content) if request.content else {}
-        if path == "/api/v1/telemetry":
-            answer = {"accepted": 0, "duplicates": 0, "rejected": []}
-            self.batches[gateway_id].append(len(body["samples"]))
-            for index, sample in enumerate(body["samples"]):
-                if sample.get("seq") == 13:  # one sample the server refuses
-                    answer["rejected"].append({"index": index, "reason": "soc_pct: test"})
-                elif sample["ts"] in self.samples[gateway_id]:
-                    answer["duplicates"] += 1
-                else:
-                    self.samples[gateway_id][sample["ts"]] = sample
-                    self.arrivals[gateway_id].append(sample["seq"])
-                    answer["accepted"] += 1
-        elif path == "/api/v1/status":
-            self.statuses[gateway_id].append(body["status"])
-            answer = {"ok": True}
-        elif path == "/api/v1/events":
-            self.events[gateway_id].extend(body["events"])
-            answer = {"accepted": len(body["events"]), "duplicates": 0, "rejected": []}
-        elif path == "/api/v1/commands":
-            answered = {r["command_id"] for r in self.results[gateway_id]}
-            waiting = [c for c in self.commands[gateway_id] if c["id"] not in answered]
-            answer = {"commands": waiting}
-        elif path == "/api/v1/results":
-            self.results[gateway_id].extend(body["results"])
-            answer = {"accepted": len(body["results"]), "duplicates": 0, "rejected": []}
-        else:
-            return httpx.Response(404, json={"error": "no such endpoint"})
-        if self.rng.random() < self.lose:
-            self.failures += 1
-            raise httpx.ReadTimeout("the answer was lost", request=request)
-        return httpx.Response(200, json=answer)
-
-    def transport(self) -> HttpsTransport:
-        client = httpx.AsyncClient(
-            transport=httpx.MockTransport(self.handle), base_url="http://essmon.test"
-        )
-        return HttpsTransport("http://essmon.test", client=client)
 
 
 def credentials(count: int, model: str = "KP-GWBT-A") -> list[GatewayCredentials]:
@@ -586,36 +515,6 @@ def test_credentials_come_from_the_provisioning_csv(tmp_path):
 # --- end to end against essmon ------------------------------------------------------------
 
 
-def _provision(tmp_path, models: list[str]):
-    from django.utils import timezone
-
-    from essmon.gateways.models import Gateway
-    from essmon.gateways.services import provision_gateways, write_gateway_csv
-
-    rows = []
-    for model in models:
-        rows += provision_gateways(count=1, model=model)
-    path = tmp_path / "gateways.csv"
-    write_gateway_csv(path, rows)
-    # provisioned before the simulated day begins, or essmon refuses its samples
-    Gateway.objects.filter(gateway_id__in=[r.gateway_id for r in rows]).update(
-        provisioned_at=timezone.now() - timedelta(days=3)
-    )
-    return read_credentials(path), {
-        g.gateway_id: g for g in Gateway.objects.filter(gateway_id__in=[r.gateway_id for r in rows])
-    }
-
-
-@pytest.mark.django_db(transaction=True)
-def run_async(coroutine):
-    """asyncio.run on a thread of its own: Playwright's sync API (the browser tests) leaves
-    an event loop running in the main thread for the rest of the session."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
-
-
 async def _in_thread(func, *args, **kwargs):
     """An ORM call off the event loop, on a thread that closes its connection after: a
     connection left on an executor thread keeps the test database from being dropped."""
@@ -635,7 +534,7 @@ def test_end_to_end_over_https(live_server, tmp_path):
     from essmon.commands.services import request_setting_change
     from essmon.telemetry.models import GatewayEvent, GatewayLiveState, Sample
 
-    creds, gateways = _provision(tmp_path, ["KP-GWBT-A", "KP-GWBT-A", "KP-GWBT-C"])
+    creds, gateways = provision_fleet(tmp_path, ["KP-GWBT-A", "KP-GWBT-A", "KP-GWBT-C"])
     first, second, third = (gateways[c.gateway_id] for c in creds)
     start = (datetime.now(JST) - timedelta(days=1)).replace(second=0, microsecond=0)
     mode = request_setting_change(gateway=first, setting="mode", value="green", requested_by=None)
@@ -715,9 +614,10 @@ def test_end_to_end_over_mqtt(tmp_path):
     from essmon.commands.services import request_setting_change
     from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState, Sample
     from tests.mosquitto import Mosquitto
-    from tests.mqtt_helpers import WorkerThread, wait_for
+    from tests.mqtt_helpers import WorkerThread
+    from tests.waiting import wait_until
 
-    creds, gateways = _provision(tmp_path, ["KP-GWBT-A", "KP-GWBT-C"])
+    creds, gateways = provision_fleet(tmp_path, ["KP-GWBT-A", "KP-GWBT-C"])
     broker = Mosquitto(tmp_path / "mosquitto")
     broker.start()
     try:
@@ -747,6 +647,8 @@ def test_end_to_end_over_mqtt(tmp_path):
                     if await _in_thread(heard):
                         break
                     await asyncio.sleep(0.1)
+                else:
+                    raise AssertionError("the gateway's first status: not within 10 s")
                 made["command"] = await _in_thread(
                     request_setting_change,
                     gateway=first,
@@ -764,7 +666,7 @@ def test_end_to_end_over_mqtt(tmp_path):
             stats = run_async(go())
             assert stats.buffered == 0 and stats.generated == 2 * 120
             for gw in gateways.values():
-                wait_for(
+                wait_until(
                     lambda gw=gw: Sample.objects.filter(gateway=gw).count() == 120, 10, "samples"
                 )
                 seqs = (
@@ -772,7 +674,7 @@ def test_end_to_end_over_mqtt(tmp_path):
                 )
                 assert list(seqs) == list(range(120))
             command = made["command"]
-            wait_for(
+            wait_until(
                 lambda: Command.objects.get(pk=command.pk).status == Command.Status.APPLIED,
                 10,
                 "the command's result",

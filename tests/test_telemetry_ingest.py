@@ -12,6 +12,7 @@ from essmon.gateways.services import rotate_device_secret
 from essmon.telemetry.ingest import ingest_samples
 from essmon.telemetry.models import GatewayLiveState, Sample
 from tests import factories
+from tests.factories import sample
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/telemetry"
@@ -20,29 +21,6 @@ URL = "/api/v1/telemetry"
 @pytest.fixture
 def gw():
     return factories.connected_gateway(provisioned_days_ago=30)
-
-
-def sample(minutes_ago: int = 0, seq: int = 1, **overrides) -> dict:
-    ts = (timezone.now() - timedelta(minutes=minutes_ago)).replace(microsecond=0)
-    base = {
-        "ts": ts.isoformat(),
-        "seq": seq,
-        "pv_w": 3200.5,
-        "load_w": 800,
-        "grid_w": -1500,
-        "battery_w": -900,
-        "soc_pct": 64.5,
-        "battery_temp_c": 28.1,
-        "pcs_state": "running",
-        "pcs_mode": "economy",
-        "pv_kwh": 1234.5,
-        "load_kwh": 987.6,
-        "grid_import_kwh": 321.0,
-        "grid_export_kwh": 456.0,
-        "charge_kwh": 222.2,
-        "discharge_kwh": 200.1,
-    }
-    return {**base, **overrides}
 
 
 def post(client, gw, body, secret=None, content_type="application/json", gateway_id=None):
@@ -56,7 +34,10 @@ def test_url_is_the_documented_one():
 
 
 def test_a_batch_is_stored_and_a_resend_is_only_duplicates(client, gw):
-    batch = {"gateway_id": gw.gateway_id, "samples": [sample(m, seq=10 - m) for m in range(5)]}
+    batch = {
+        "gateway_id": gw.gateway_id,
+        "samples": [sample(10 - m, minutes_ago=m) for m in range(5)],
+    }
     first = post(client, gw, batch)
     assert first.status_code == 200
     assert first.json() == {"accepted": 5, "duplicates": 0, "rejected": []}
@@ -64,13 +45,16 @@ def test_a_batch_is_stored_and_a_resend_is_only_duplicates(client, gw):
     assert again.json() == {"accepted": 0, "duplicates": 5, "rejected": []}
     assert Sample.objects.filter(gateway=gw).count() == 5
     stored = Sample.objects.get(gateway=gw, seq=10)
-    assert stored.grid_w == -1500 and stored.pcs_mode == "economy"
+    assert stored.grid_w == -400 and stored.pcs_mode == "economy"
     live = GatewayLiveState.objects.get(gateway=gw)
-    assert live.last_seq == 10 and live.latest["soc_pct"] == 64.5
+    assert live.last_seq == 10 and live.latest["soc_pct"] == 55.0
 
 
 def test_same_instant_twice_in_one_batch_is_one_sample(client, gw):
-    batch = {"gateway_id": gw.gateway_id, "samples": [sample(1, seq=1), sample(1, seq=1)]}
+    batch = {
+        "gateway_id": gw.gateway_id,
+        "samples": [sample(1, minutes_ago=1), sample(1, minutes_ago=1)],
+    }
     assert post(client, gw, batch).json() == {"accepted": 1, "duplicates": 1, "rejected": []}
 
 
@@ -91,8 +75,8 @@ def test_same_instant_twice_in_one_batch_is_one_sample(client, gw):
     ],
 )
 def test_each_bad_value_is_named_and_the_rest_of_the_batch_kept(client, gw, overrides, reason):
-    bad = {**sample(1, seq=2), **overrides}
-    batch = {"gateway_id": gw.gateway_id, "samples": [sample(2, seq=1), bad]}
+    bad = {**sample(2, minutes_ago=1), **overrides}
+    batch = {"gateway_id": gw.gateway_id, "samples": [sample(1, minutes_ago=2), bad]}
     body = post(client, gw, batch).json()
     assert body["accepted"] == 1 and body["duplicates"] == 0
     (rejected,) = body["rejected"]
@@ -101,7 +85,7 @@ def test_each_bad_value_is_named_and_the_rest_of_the_batch_kept(client, gw, over
 
 
 def test_missing_fields_and_non_objects(client, gw):
-    broken = sample(1)
+    broken = sample(minutes_ago=1)
     del broken["soc_pct"], broken["pcs_state"]
     body = post(client, gw, {"gateway_id": gw.gateway_id, "samples": [broken, 42]}).json()
     assert body["rejected"][0]["reason"] == "missing field(s): soc_pct, pcs_state"
@@ -170,7 +154,7 @@ def test_samples_must_be_an_array(client, gw):
 
 
 def test_oversize_batches(client, gw):
-    too_many = {"gateway_id": gw.gateway_id, "samples": [sample(seq=i) for i in range(1001)]}
+    too_many = {"gateway_id": gw.gateway_id, "samples": [sample(i) for i in range(1001)]}
     assert post(client, gw, too_many).status_code == 413
     huge = json.dumps({"gateway_id": gw.gateway_id, "samples": [], "pad": "x" * (1024 * 1024)})
     response = post(client, gw, huge)
@@ -189,9 +173,9 @@ def test_rotated_secret_stops_working_at_once(client, gw):
 
 
 def test_ingest_core_directly_is_idempotent(gw):
-    samples = [sample(m, seq=100 - m) for m in range(3)]
+    samples = [sample(100 - m, minutes_ago=m) for m in range(3)]
     assert ingest_samples(gateway=gw, samples=samples).accepted == 3
-    result = ingest_samples(gateway=gw, samples=[*samples, sample(10, seq=90)])
+    result = ingest_samples(gateway=gw, samples=[*samples, sample(90, minutes_ago=10)])
     assert (result.accepted, result.duplicates) == (1, 3)
     assert Sample.objects.filter(gateway=gw).count() == 4
 
@@ -200,7 +184,7 @@ def test_samples_older_than_the_raw_retention_are_refused(settings):
     settings.RAW_RETENTION_MONTHS = 2
     old = factories.connected_gateway(provisioned_days_ago=400)
     result = ingest_samples(
-        gateway=old, samples=[sample(minutes_ago=60 * 24 * 100, seq=1), sample(seq=2)]
+        gateway=old, samples=[sample(1, minutes_ago=60 * 24 * 100), sample(2, minutes_ago=0)]
     )
     assert result.accepted == 1
     (refusal,) = result.rejected

@@ -95,6 +95,7 @@ class IngestWorker:
         self.inbox: queue.Queue[Received] = queue.Queue()
         self.generation = 0
         self.connected = threading.Event()
+        self.subscribed = threading.Event()  # the broker granted this connection's subscription
         self.stopping = threading.Event()
         self.cache = GatewayCache()
         self.contacts = ContactBuffer()
@@ -113,6 +114,7 @@ class IngestWorker:
         self.client.max_queued_messages_set(0)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
 
     # --- broker side (paho's network thread) ------------------------------------------
@@ -136,6 +138,7 @@ class IngestWorker:
             (f"{prefix}{topic('+', kind)}", mqtt.SubscribeOptions(qos=1))
             for kind in GATEWAY_TOPICS_IN
         ]
+        self.subscribed.clear()
         client.subscribe(subscriptions)
         self.connected.set()
         logger.info(
@@ -144,6 +147,9 @@ class IngestWorker:
             self.address.port,
             "resumed" if flags.session_present else "new",
         )
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        self.subscribed.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self.connected.clear()

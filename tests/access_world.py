@@ -1,0 +1,148 @@
+"""The access matrix's world (its people and objects) and the walk over every named URL,
+shared by the tests that request every page as every kind of user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib import admin
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from essmon.dealers import services as dealer_services
+from tests import factories
+
+# the kinds of user the header and form checks request every page as
+ROLES = ("anonymous", "owner", "linked_dealer", "operator")
+# path parameters that are not identifiers of the access matrix: any value will do
+PLACEHOLDERS = {"token": "no-such-token", "uidb64": "MQ"}
+
+
+@dataclass
+class World:
+    owner: object
+    gateway: object
+    linked: object
+    unlinked: object
+    after_unlink: object
+    other: object
+    other_gateway: object
+    operator: object
+    alert: object
+
+    def kwargs(self, name: str) -> dict:
+        values = {
+            "gateway_id": self.gateway.gateway_id,
+            "dealer_code": self.linked.dealer_code,
+            "staff_id": self.linked.staff.first().pk,
+            "alert_id": self.alert.pk,
+        }
+        pattern = named_patterns()[name]
+        return {k: values[k] for k in pattern.pattern.converters}
+
+    def url(self, row) -> str:
+        """A row of the matrix (its ``name`` and ``query``) as a URL on this world."""
+        if row.query:
+            return f"{reverse(row.name)}?{row.query}={self.gateway.gateway_id}"
+        return reverse(row.name, kwargs=self.kwargs(row.name))
+
+    def client_for(self, role: str) -> Client:
+        users = {
+            "owner": self.owner,
+            "other_customer": self.other,
+            "linked_dealer": self.linked.user,
+            "unlinked_dealer": self.unlinked.user,
+            "dealer_after_unlink": self.after_unlink.user,
+            "operator": self.operator,
+        }
+        client = Client()
+        if role != "anonymous":
+            client.force_login(users[role])
+        return client
+
+    def private_of_owner(self) -> list[str]:
+        return [self.owner.email, "075-555-0101", "オーナー　タロウ", "秘密の案件"]
+
+    def private_of_other(self) -> list[str]:
+        return [self.other.email, "他人の案件", self.other_gateway.gateway_id]
+
+
+def build_world() -> World:
+    """The access matrix's people and objects: an owner and another customer with a gateway
+    each, a linked, an unlinked and a formerly linked dealer, an operator, an open alert."""
+    from essmon.accounts.models import User
+
+    owner = factories.customer(
+        email="owner@example.jp",
+        name="所有 太郎",
+        furigana="オーナー　タロウ",
+        phone="+81755550101",
+    )
+    gateway = factories.owned_gateway(owner=owner, site_name="秘密の案件")
+    other = factories.customer(email="other@example.jp", name="他人 花子")
+    other_gateway = factories.owned_gateway(owner=other, site_name="他人の案件")
+    linked, unlinked, after_unlink = factories.dealer(), factories.dealer(), factories.dealer()
+    dealer_services.link_dealer(customer=owner, gateway=gateway, dealer=linked)
+    dealer_services.link_dealer(customer=owner, gateway=gateway, dealer=after_unlink)
+    dealer_services.unlink_dealer(customer=owner, gateway=gateway, dealer=after_unlink)
+    operator = factories.customer(
+        email="op@example.jp",
+        name="運営",
+        role=User.Role.OPERATOR,
+        is_staff=True,
+        is_superuser=True,
+    )
+    from django.utils import timezone
+
+    from essmon.alerts.models import Alert
+
+    alert = Alert.objects.create(
+        gateway=gateway,
+        kind="offline",
+        severity="major",
+        title="ゲートウェイからの通信が途絶えています",
+        since=timezone.now(),
+    )
+    return World(
+        owner, gateway, linked, unlinked, after_unlink, other, other_gateway, operator, alert
+    )
+
+
+def _walk(resolvers, prefix=""):
+    for entry in resolvers:
+        if isinstance(entry, URLResolver):
+            namespace = f"{prefix}{entry.namespace}:" if entry.namespace else prefix
+            yield from _walk(entry.url_patterns, namespace)
+        elif isinstance(entry, URLPattern) and entry.name:
+            yield f"{prefix}{entry.name}", entry
+
+
+def named_patterns() -> dict[str, URLPattern]:
+    return dict(_walk(get_resolver().url_patterns))
+
+
+def every_url(world: World) -> list[tuple[str, tuple[str, ...]]]:
+    """Every URL of the project on ``world``, the admin's included, with the methods to try."""
+    values = {
+        **PLACEHOLDERS,
+        "gateway_id": world.gateway.gateway_id,
+        "dealer_code": world.linked.dealer_code,
+        "staff_id": world.linked.staff.first().pk,
+        "alert_id": world.alert.pk,
+    }
+    both, get = ("get", "post"), ("get",)
+    urls = [("/no-such-page/", both)]
+    for name, pattern in named_patterns().items():
+        if name.startswith("admin:"):
+            continue
+        kwargs = {k: values[k] for k in pattern.pattern.converters}
+        urls.append((reverse(name, kwargs=kwargs), both))
+    # the admin's pages; an empty POST to an add form would try to create an object
+    admin_pages = [reverse("admin:index"), reverse("admin:login"), reverse("admin:logout")]
+    for model in admin.site._registry:
+        info = f"admin:{model._meta.app_label}_{model._meta.model_name}"
+        admin_pages += [reverse(f"{info}_changelist"), reverse(f"{info}_add")]
+        first = model._default_manager.order_by("pk").first()
+        if first is not None:
+            admin_pages.append(reverse(f"{info}_change", args=[first.pk]))
+    return urls + [(page, get) for page in admin_pages]
