@@ -43,6 +43,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dashboard_data
+import rows
 from dashboard_data import Series
 from infra import CpuMeter, Postgres, essmon_command, postgres_server, run_main
 
@@ -536,7 +537,7 @@ class Bench:
         generated = time.monotonic() - started
 
         started = time.monotonic()
-        columns = ", ".join(dashboard_data.COLUMNS)
+        columns = ", ".join(rows.COLUMNS)  # the column order both benchmarks write
         copies = [
             subprocess.Popen(
                 self.psql_command(

@@ -16,26 +16,6 @@ from pathlib import Path
 
 from essmon.simulator.physics import MODELS, SimulatedSite
 
-COLUMNS = (
-    "gateway_id",
-    "ts",
-    "seq",
-    "pv_w",
-    "load_w",
-    "grid_w",
-    "battery_w",
-    "soc_pct",
-    "battery_temp_c",
-    "pcs_state",
-    "pcs_mode",
-    "pv_kwh",
-    "load_kwh",
-    "grid_import_kwh",
-    "grid_export_kwh",
-    "charge_kwh",
-    "discharge_kwh",
-    "received_at",
-)
 COUNTERS = (
     "pv_kwh",
     "load_kwh",
@@ -74,7 +54,7 @@ def utc_iso(epoch: int) -> str:
 
 
 def write_series(series: list[Series], path: Path) -> tuple[int, dict[int, dict]]:
-    """Write the samples of ``series`` to ``path`` as CSV in COLUMNS order; returns the
+    """Write the samples of ``series`` to ``path`` as CSV in rows.COLUMNS order; returns the
     rows written and, per gateway, its newest sample (ts, seq and the values the live
     state keeps), as the ingest would leave it."""
     written = 0
