@@ -23,7 +23,7 @@ def test_the_simulator_speaks_the_services_names():
     assert when.replace(tzinfo=physics.JST).utcoffset() == when.replace(tzinfo=JST).utcoffset()
 
 
-@pytest.mark.parametrize("module", ["essmon.telemetry.rollups", "essmon.monitoring.services"])
+@pytest.mark.parametrize("module", ["essmon.telemetry.rollups", "essmon.monitoring.selectors"])
 def test_counters_have_one_home(module):
     import importlib
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from essmon.accounts.models import User
 from essmon.gateways.schema import SCHEMAS
-from essmon.monitoring import services
+from essmon.monitoring import selectors
 from essmon.telemetry import rollups
 from essmon.telemetry.models import CounterDiscontinuity, EnergyRollup, RollupWatermark
 from essmon.telemetry.partitions import ensure_partitions
@@ -179,7 +179,7 @@ def test_no_hour_day_month_or_year_holds_more_than_the_rating_allows(gw):
         end = {"hour": row.start + timedelta(hours=1), "day": row.start + timedelta(days=1)}
         if row.period == "month":
             local = row.start.astimezone(JST)
-            end = services._next_month(local)
+            end = selectors._next_month(local)
         else:
             end = end[row.period]
         return (end - row.start).total_seconds() / 3600
@@ -189,7 +189,7 @@ def test_no_hour_day_month_or_year_holds_more_than_the_rating_allows(gw):
     for row in rows:
         assert 0 <= row.pv_kwh <= limit * hours(row) + 1, (row.period, row.start, row.pv_kwh)
     assert CounterDiscontinuity.objects.filter(gateway=gw).exists()
-    year = services.energy_history(gw, view="year", anchor=start.date())
+    year = selectors.energy_history(gw, view="year", anchor=start.date())
     span_h = (t - start).total_seconds() / 3600
     assert 0 < year.totals["pv_kwh"] <= limit * span_h
     assert year.totals["load_kwh"] <= (5.9 + 100) * rollups.MARGIN * span_h
@@ -287,7 +287,7 @@ def yesterday_noon(client, *pv: float):
     """An owner logged in, whose gateway reported ``pv`` at yesterday 12:00, 12:01 and on
     by the hour, rolled up: (gateway, URL kwargs, the day view's query, noon)."""
     gw = factories.connected_gateway()
-    day = services.today_jst() - timedelta(days=1)
+    day = selectors.today_jst() - timedelta(days=1)
     noon = datetime(day.year, day.month, day.day, 12, tzinfo=JST)
     ensure_partitions(now=noon)
     times = (noon, noon + timedelta(minutes=1), noon + timedelta(hours=1))
@@ -339,7 +339,7 @@ def test_a_sunny_day_with_night_charging_reads_as_sunny(client):
     the house; 13 kWh of PV, 7 sold, 6 used in the house. The old (load − import) / load
     read 3 %; the PV covered 60 % of the consumption."""
     gw = factories.connected_gateway()
-    day = services.today_jst() - timedelta(days=1)
+    day = selectors.today_jst() - timedelta(days=1)
     start = datetime(day.year, day.month, day.day, tzinfo=JST)
     hour = {"samples": 60, "updated_at": timezone.now()}
     EnergyRollup.objects.create(
@@ -366,7 +366,7 @@ def test_a_sunny_day_with_night_charging_reads_as_sunny(client):
         discharge_kwh=1.0,
         **hour,
     )
-    history = services.energy_history(gw, view="day", anchor=day)
+    history = selectors.energy_history(gw, view="day", anchor=day)
     assert history.self_sufficiency == pytest.approx(0.6)
     assert history.self_consumption == pytest.approx(6 / 13)
     client.force_login(gw.owner)
@@ -439,7 +439,7 @@ def test_make_run_restarted_continues_the_demos_history(
     end = now + timedelta(minutes=30 * 10 + 10)
     midnight = timezone.localtime(end, JST).replace(hour=0, minute=0, second=0)
     elapsed_h = (end - midnight).total_seconds() / 3600
-    today = services.today_energy(gw, now=end + timedelta(minutes=50))
+    today = selectors.today_energy(gw, now=end + timedelta(minutes=50))
     assert 0 <= today["pv_kwh"] <= 5.9 * elapsed_h
     assert today["load_kwh"] < 30 * elapsed_h / 24 + 5  # a household, not a factory
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from essmon.monitoring.services import Flow, live_snapshot, power_flows
+from essmon.monitoring.selectors import Flow, live_snapshot, power_flows
 from essmon.telemetry.ingest import ingest_samples
 from essmon.telemetry.models import EnergyRollup
 from tests import factories
@@ -95,7 +95,7 @@ def test_history_views_read_their_rollups_and_give_the_ratios():
     from datetime import date, datetime
 
     from essmon.core.jst import JST
-    from essmon.monitoring.services import energy_history
+    from essmon.monitoring.selectors import energy_history
 
     gw = factories.connected_gateway()
     _rollup(

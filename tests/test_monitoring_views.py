@@ -15,7 +15,7 @@ from essmon.alerts.models import Alert
 from essmon.commands.models import Command
 from essmon.core.jst import JST
 from essmon.dealers.models import DealerLink
-from essmon.monitoring.services import today_jst
+from essmon.monitoring.selectors import today_jst
 from essmon.telemetry.connectivity import connection_lost
 from essmon.telemetry.ingest import ingest_samples, record_status
 from essmon.telemetry.models import EnergyRollup, GatewayLiveState

@@ -34,7 +34,7 @@ from essmon.alerts.models import Alert
 from essmon.dealers.access import visible_gateways
 from essmon.gateways.models import Gateway
 from essmon.gateways.search import search
-from essmon.monitoring.services import jst_day_bounds, today_jst
+from essmon.monitoring.selectors import jst_day_bounds, today_jst
 from essmon.monitoring.sql import JsonNumber
 from essmon.telemetry.connectivity import offline_silence
 from essmon.telemetry.models import EnergyRollup

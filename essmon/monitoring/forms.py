@@ -1,9 +1,11 @@
-"""The remote settings form: one per gateway model, its ranges taken from the model's
-schema (essmon.gateways.schema) so the form, the API and the gateway agree."""
+"""The monitoring site's input: the remote settings form, one per gateway model, its ranges
+taken from the model's schema (essmon.gateways.schema) so the form, the API and the gateway
+agree; and the history's query string."""
 
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 
 from django import forms
 
@@ -151,3 +153,38 @@ def describe_value(setting: str, value: object) -> str:
     if setting == Setting.EXPORT_LIMIT and isinstance(value, int | float):
         return f"{value:,.0f}W"
     return str(value)
+
+
+# --- the history's query string ----------------------------------------------------------
+
+VIEWS = ("day", "month", "year", "lifetime")
+EARLIEST = date(2000, 1, 1)
+
+
+def parse_history(view: str | None, day: str | None, *, today: date) -> tuple[str, date]:
+    """The history's view and anchor date from the query string; ValueError says which part
+    is wrong (precise, for the CSV and data endpoints' 400 answers)."""
+    view = view or "day"
+    if view not in VIEWS:
+        raise ValueError(f"view: {view!r} is not one of {', '.join(VIEWS)}")
+    if not day:
+        return view, today
+    try:
+        anchor = date.fromisoformat(day)
+    except ValueError:
+        raise ValueError(f"date: {day!r} is not a date like 2026-11-24") from None
+    if not EARLIEST <= anchor <= today:
+        raise ValueError(f"date: {day} is outside {EARLIEST} to {today}")
+    return view, anchor
+
+
+def shift(view: str, anchor: date, steps: int) -> date:
+    """The anchor of the previous (-1) or next (+1) day, month or year."""
+    if view == "day":
+        return anchor + timedelta(days=steps)
+    if view == "month":
+        months = anchor.year * 12 + anchor.month - 1 + steps
+        return date(months // 12, months % 12 + 1, 1)
+    if view == "year":
+        return date(anchor.year + steps, 1, 1)
+    return anchor
