@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from essmon.accounts.models import User
-from essmon.alerts import services as alert_services
+from essmon.alerts import engine as alert_engine
 from essmon.core.japanese import (
     InputError,
     compose_address,
@@ -277,7 +277,7 @@ def test_alert_mails_show_the_whole_site_address(linked_world, settings):
     GatewayLiveState.objects.update_or_create(
         gateway=gw, defaults={"last_seen_at": now - timezone.timedelta(hours=1)}
     )
-    alert_services.evaluate_alerts(now=now)
+    alert_engine.evaluate_alerts(now=now)
     bodies = [m.body for m in OutboxMessage.objects.filter(kind="alert_opened")]
     assert len(bodies) == 2  # the owner and the dealer
     for body in bodies:

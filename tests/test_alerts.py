@@ -9,7 +9,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from essmon.alerts import services
+from essmon.alerts import engine
 from essmon.alerts.models import Alert, MailOptOut
 from essmon.dealers.models import DealerLink, MaintenanceStaff
 from essmon.notifications.models import OutboxMessage
@@ -73,7 +73,7 @@ def heard(gw, at):
 
 
 def run(now):
-    return services.evaluate_alerts(now=now)
+    return engine.evaluate_alerts(now=now)
 
 
 # --- offline ---------------------------------------------------------------------------
@@ -201,16 +201,16 @@ def test_one_gateways_failure_does_not_stop_the_others(world, monkeypatch):
     other = factories.connected_gateway()
     for gw in (world, other):
         heard(gw, timezone.now() - timedelta(hours=1))
-    real = services.open_alert
+    real = engine.open_alert
 
     def broken(*, gateway, **kwargs):
         if gateway.pk == world.pk:
             raise RuntimeError("boom")
         return real(gateway=gateway, **kwargs)
 
-    monkeypatch.setattr(services, "open_alert", broken)
+    monkeypatch.setattr(engine, "open_alert", broken)
     # the run finishes, then says so: the scheduler records it as the job's last error
-    with pytest.raises(services.AlertCheckFailed, match="1 failed"):
+    with pytest.raises(engine.AlertCheckFailed, match="1 failed"):
         run(timezone.now())
     assert list(Alert.objects.values_list("gateway_id", flat=True)) == [other.pk]
 
@@ -341,7 +341,7 @@ def test_state_of_charge_stuck_while_the_battery_reports_power(world):
     ingest_samples(gateway=world, samples=samples, now=now)
     idle = factories.connected_gateway()  # constant charge, but the battery is idle: fine
     ingest_samples(gateway=idle, samples=[{**s, "battery_w": 0.0} for s in samples], now=now)
-    services.check_soc_stuck(now=now)
+    engine.check_soc_stuck(now=now)
     alert = Alert.objects.get()
     assert alert.gateway_id == world.pk and alert.kind == "soc_stuck" and "62%" in alert.detail
     # the battery goes idle and reports less often: no proof the charge moves, still open
@@ -357,7 +357,7 @@ def test_state_of_charge_stuck_while_the_battery_reports_power(world):
     ]
     ingest_samples(gateway=world, samples=quiet, now=later)
     for step in range(0, 30, 10):
-        services.check_soc_stuck(now=later + timedelta(minutes=step))
+        engine.check_soc_stuck(now=later + timedelta(minutes=step))
     assert Alert.objects.get().closed_at is None and not mails("alert_recovered")
 
 

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from essmon.alerts.services import evaluate_alerts
+from essmon.alerts.engine import evaluate_alerts
 from essmon.dealers import services as dealer_services
 from essmon.telemetry.ingest import ingest_events
 from essmon.telemetry.models import GatewayLiveState

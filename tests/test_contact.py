@@ -13,7 +13,7 @@ from django.test import RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from essmon.alerts import services as alerts
+from essmon.alerts import engine as alerts
 from essmon.alerts.models import Kind, MailOptOut, Severity
 from essmon.core.errors import server_error
 from essmon.dealers.models import DealerLink, MaintenanceStaff

@@ -606,7 +606,7 @@ def test_a_stored_site_name_with_line_breaks_still_gets_its_alert_mail(
 
     from django.utils import timezone
 
-    from essmon.alerts.services import evaluate_alerts
+    from essmon.alerts.engine import evaluate_alerts
     from essmon.telemetry.models import GatewayLiveState
 
     gateway = factories.owned_gateway(site_name="御室\r邸\n2号")
