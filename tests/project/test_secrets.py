@@ -29,7 +29,7 @@ from tests.services import free_port
 pytestmark = pytest.mark.django_db
 
 MAIL_TEMPLATES = (
-    Path(__file__).resolve().parent.parent / "essmon/notifications/templates/notifications/mail"
+    Path(__file__).resolve().parents[2] / "essmon/notifications/templates/notifications/mail"
 )
 # every route that a mail links to with a token, by its URL name
 TOKEN_ROUTES = {

@@ -5,8 +5,9 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
+from essmon.accounts import services as account_services
 from essmon.gateways.models import Gateway
-from essmon.gateways.services import UNAVAILABLE, WRONG_CREDENTIALS
+from essmon.gateways.services import UNAVAILABLE, WRONG_CREDENTIALS, GatewayError
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -124,6 +125,36 @@ def test_add_gateway_refusals(logged_in):
     )
 
 
+def test_a_dealer_cannot_claim_a_gateway(client):
+    dealer = factories.dealer()
+    gw = factories.gateway()
+    client.force_login(dealer.user)
+    response = client.post(
+        reverse("accounts:gateway_add"),
+        {"gateway_id": gw.gateway_id, "gateway_password": factories.GATEWAY_PASSWORD},
+    )
+    assert response.url == reverse("dealers:menu")
+    with pytest.raises(GatewayError):
+        account_services.add_gateway(
+            user=dealer.user,
+            gateway_id=gw.gateway_id,
+            gateway_password=factories.GATEWAY_PASSWORD,
+            site=account_services.SiteInput(
+                name="x", postal_code="6008216", prefecture="京都府", address_rest="1"
+            ),
+            client_address="192.0.2.1",
+        )
+    gw.refresh_from_db()
+    assert gw.state == Gateway.State.UNCLAIMED and gw.owner is None
+
+
+def test_an_operator_cannot_reach_the_customer_gateway_screens(client):
+    operator = factories.customer(role="operator", is_staff=True, is_superuser=True)
+    client.force_login(operator)
+    response = client.get(reverse("accounts:gateway_add"))
+    assert response.status_code == 302 and response["Location"] == reverse("accounts:menu")
+
+
 def test_profile_change(logged_in, user):
     data = {
         **{
@@ -213,6 +244,31 @@ def test_password_change_ends_other_sessions(user):
     assert other.get(reverse("accounts:menu")).status_code == 302  # logged out
 
 
+def test_password_change_ends_a_pending_email_change(client):
+    user = factories.customer(email="hanako@example.jp")
+    client.force_login(user)
+    client.post(
+        reverse("accounts:email_change"),
+        {
+            "current_password": factories.USER_PASSWORD,
+            "email": "attacker@example.jp",
+            "email_confirm": "attacker@example.jp",
+        },
+    )
+    link = mail.outbox[-1].body.split("http://testserver")[1].split()[0]
+    client.post(
+        reverse("accounts:password_change"),
+        {
+            "old_password": factories.USER_PASSWORD,
+            "new_password": "NewSolar2025x",
+            "new_password_confirm": "NewSolar2025x",
+        },
+    )
+    assert client.get(link).status_code == 410
+    user.refresh_from_db()
+    assert user.email == "hanako@example.jp"
+
+
 def test_logout(logged_in):
     assert logged_in.post(reverse("accounts:logout")).url == reverse("accounts:login")
     assert logged_in.get(reverse("accounts:menu")).status_code == 302
@@ -224,6 +280,21 @@ def test_login_next_only_to_this_site(client, user):
         {"email": user.email, "password": factories.USER_PASSWORD, "next": "https://evil.example/"},
     )
     assert response.url == reverse("accounts:menu")
+
+
+def test_login_starts_a_clean_session_on_a_shared_browser(client):
+    gw = factories.gateway()
+    client.post(reverse("accounts:entry_terms"))
+    data = {**factories.REGISTRATION_FORM, "gateway_id": gw.gateway_id, "name": "前の人 太郎"}
+    client.post(reverse("accounts:entry_form"), data)
+    assert client.session["registration_form"]["name"] == "前の人 太郎"  # the control
+    other = factories.customer(email="next@example.jp")
+    client.post(
+        reverse("accounts:login"), {"email": other.email, "password": factories.USER_PASSWORD}
+    )
+    assert client.get(reverse("accounts:menu")).status_code == 200
+    assert "registration_form" not in client.session
+    assert "registration_terms_id" not in client.session
 
 
 def test_manual_and_sample_are_public(client):

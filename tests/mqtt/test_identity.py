@@ -240,7 +240,7 @@ def test_the_deployment_docs_configure_the_listeners_as_the_tests_brokers():
 
     from essmon.mqtt.broker import BrokerFiles, mosquitto_listeners
 
-    doc = (Path(__file__).resolve().parent.parent / "docs" / "deployment.md").read_text()
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "deployment.md").read_text()
     conf = doc.split("# /etc/mosquitto/conf.d/essmon.conf\n", 1)[1].split("```", 1)[0]
     lines = [line for line in conf.splitlines() if line and not line.startswith("#")]
     wanted = mosquitto_listeners(

@@ -2,7 +2,7 @@
 postal look-up through the confirm page to every place that shows them (dealers' views,
 alert mails, the warranty certificate), never doubled, and stored short ones repaired
 where the postal code proves what is missing. The look-up racing the person's typing is
-tests/test_browser_address.py."""
+tests/core/test_browser_address.py."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Alerts: what opens them, the hysteresis that closes them, who gets the mails (queued in
 the outbox, so exactly what the worker will send), acknowledgement and the customer's
 choice of mails. The end-to-end run with the real scheduler, worker, SMTP server and
-simulator is tests/test_alerts_e2e.py."""
+simulator is tests/alerts/test_alerts_e2e.py."""
 
 from datetime import timedelta
 

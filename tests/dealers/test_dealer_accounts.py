@@ -559,3 +559,19 @@ def test_an_address_change_takes_the_person_in_charge_along(dealer):
     account_services.confirm_email_change(token=token)
     emails = set(MaintenanceStaff.objects.filter(dealer=dealer).values_list("email", flat=True))
     assert emails == {"new-dealer@example.jp", other.email}
+
+
+def test_a_dealers_new_address_keeps_receiving_its_mails(client):
+    dealer = factories.dealer(email="old@dealer.jp")
+    client.force_login(dealer.user)
+    client.post(
+        reverse("accounts:email_change"),
+        {
+            "current_password": factories.USER_PASSWORD,
+            "email": "new@dealer.jp",
+            "email_confirm": "new@dealer.jp",
+        },
+    )
+    link = mail.outbox[-1].body.split("http://testserver")[1].split()[0]
+    client.get(link)
+    assert services.alert_recipients(dealer=dealer) == ["new@dealer.jp"]

@@ -20,7 +20,7 @@ import pytest
 from tests.services import free_port
 from tests.waiting import wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def page_at(url: str, timeout: float = 30.0) -> str:

@@ -5,7 +5,7 @@ import importlib
 import re
 from pathlib import Path
 
-DOC = Path(__file__).resolve().parent.parent / "docs" / "gateway-protocol.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "gateway-protocol.md"
 
 
 def test_the_fault_catalogue_table_is_the_shipped_catalogue():

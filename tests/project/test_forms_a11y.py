@@ -3,7 +3,7 @@
 error, and a page carries at most one ``role=alert``.
 
 Every named URL outside the admin is requested by every kind of user with GET and with an empty POST (the
-walk of tests/test_headers.py), plus the forms behind a step: so a new form is checked
+walk of tests/project/test_headers.py), plus the forms behind a step: so a new form is checked
 without anyone listing it.
 """
 

@@ -33,8 +33,8 @@ def job_fails():
 
 
 JOBS = (
-    Job("fails", timedelta(minutes=5), "tests.test_jobs.job_fails"),
-    Job("ok", timedelta(minutes=5), "tests.test_jobs.job_ok"),
+    Job("fails", timedelta(minutes=5), "tests.core.test_jobs.job_fails"),
+    Job("ok", timedelta(minutes=5), "tests.core.test_jobs.job_ok"),
 )
 
 

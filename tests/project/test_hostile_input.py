@@ -39,7 +39,7 @@ PATHS = {
     "results": "/api/v1/results",
 }
 FUZZ = settings(
-    # more for a deeper search: FUZZ_EXAMPLES=2000 pytest tests/test_hostile_input.py
+    # more for a deeper search: FUZZ_EXAMPLES=2000 pytest tests/project/test_hostile_input.py
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")),
     deadline=None,
     database=None,  # nothing written into the checkout

@@ -183,7 +183,7 @@ def test_every_identifier_url_is_in_the_table():
 
 
 def test_every_named_url_is_in_the_matrix():
-    """Django's admin aside (its own permissions, tests/test_operator_admin.py), every named
+    """Django's admin aside (its own permissions, tests/core/test_operator_admin.py), every named
     URL is in TABLE or PAGES, once."""
     names = [row.name for row in TABLE] + [page.name for page in PAGES]
     assert len(names) == len(set(names))

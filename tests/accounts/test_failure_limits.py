@@ -1,18 +1,31 @@
 """Failure limits: gateway passwords, logins, and the activation phone check."""
 
 import re
+import threading
 from datetime import timedelta
 
 import pytest
 import time_machine
 from django.core import mail
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from essmon.accounts.models import User
-from essmon.accounts.services import LOGIN_FAILED, LOGIN_LOCKED, LOGIN_THROTTLED
+from essmon.accounts.models import AccountToken, User
+from essmon.accounts.services import (
+    LOGIN_FAILED,
+    LOGIN_LOCKED,
+    LOGIN_THROTTLED,
+    clear_lock_after_password_reset,
+    request_email_change,
+)
 from essmon.gateways.models import Gateway
-from essmon.gateways.services import TOO_MANY_TRIES, WRONG_CREDENTIALS
+from essmon.gateways.services import (
+    TOO_MANY_TRIES,
+    WRONG_CREDENTIALS,
+    GatewayError,
+    check_gateway_credentials,
+)
 from tests import factories
 from tests.journeys import provisional_registration
 
@@ -43,6 +56,44 @@ def test_ten_wrong_gateway_passwords_per_hour_block_that_gateway(agreed):
     with time_machine.travel(timezone.now() + timedelta(minutes=61)):
         page = try_gateway(agreed, gw, factories.GATEWAY_PASSWORD, "198.51.100.7")
         assert TOO_MANY_TRIES not in page and WRONG_CREDENTIALS not in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_wrong_passwords_cannot_exceed_the_limit(settings):
+    settings.GATEWAY_PASSWORD_FAILURES_PER_HOUR = 3
+    gw = factories.gateway()
+    barrier = threading.Barrier(8)
+    checked: list[str] = []
+
+    def attempt(n: int):
+        barrier.wait()
+        try:
+            check_gateway_credentials(
+                gateway_id=gw.gateway_id, password="wrongpass99", client_address=f"192.0.2.{n}"
+            )
+        except GatewayError as exc:
+            checked.append(exc.message)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert checked.count(WRONG_CREDENTIALS) == 3  # only three passwords were ever checked
+    assert checked.count(TOO_MANY_TRIES) == 5
+
+
+def test_a_right_answer_does_not_count_against_the_limit(settings):
+    settings.GATEWAY_PASSWORD_FAILURES_PER_HOUR = 2
+    gw = factories.gateway()
+    for _ in range(5):
+        check_gateway_credentials(
+            gateway_id=gw.gateway_id,
+            password=factories.GATEWAY_PASSWORD,
+            client_address="192.0.2.9",
+        )
 
 
 def test_fifteen_households_behind_one_address_register_despite_typos(agreed):
@@ -171,6 +222,13 @@ def test_password_reset_lifts_the_lock(client):
     user.refresh_from_db()
     assert not user.is_locked
     assert login(client, user.email, "NewSolar2025x").url == reverse("accounts:menu")
+
+
+def test_password_reset_ends_pending_links():
+    user = factories.customer()
+    request_email_change(user=user, new_email="x@example.jp", client_address="192.0.2.1")
+    clear_lock_after_password_reset(user=user)
+    assert not any(t.is_usable() for t in AccountToken.objects.filter(user=user))
 
 
 def test_password_reset_for_unknown_address_sends_nothing_and_says_the_same(client):
