@@ -8,8 +8,11 @@ from django.core import mail
 from django.db import connection
 from django.urls import reverse
 
-from essmon.accounts import services as account_services
 from essmon.accounts.models import AccountToken
+from essmon.accounts.services.changes import request_email_change
+from essmon.accounts.services.gateway_add import add_gateway
+from essmon.accounts.services.inputs import SiteInput
+from essmon.accounts.services.login import clear_lock_after_password_reset
 from essmon.dealers import services as dealer_services
 from essmon.gateways.models import Gateway
 from essmon.gateways.services import GatewayError, check_gateway_credentials
@@ -28,13 +31,11 @@ def test_a_dealer_cannot_claim_a_gateway(client):
     )
     assert response.url == reverse("dealers:menu")
     with pytest.raises(GatewayError):
-        account_services.add_gateway(
+        add_gateway(
             user=dealer.user,
             gateway_id=gw.gateway_id,
             gateway_password=factories.GATEWAY_PASSWORD,
-            site=account_services.SiteInput(
-                name="x", postal_code="6008216", prefecture="京都府", address_rest="1"
-            ),
+            site=SiteInput(name="x", postal_code="6008216", prefecture="京都府", address_rest="1"),
             client_address="192.0.2.1",
         )
     gw.refresh_from_db()
@@ -75,10 +76,8 @@ def test_password_change_ends_a_pending_email_change(client):
 
 def test_password_reset_ends_pending_links():
     user = factories.customer()
-    account_services.request_email_change(
-        user=user, new_email="x@example.jp", client_address="192.0.2.1"
-    )
-    account_services.clear_lock_after_password_reset(user=user)
+    request_email_change(user=user, new_email="x@example.jp", client_address="192.0.2.1")
+    clear_lock_after_password_reset(user=user)
     assert not any(t.is_usable() for t in AccountToken.objects.filter(user=user))
 
 

@@ -15,8 +15,8 @@ from django.urls import reverse
 
 from essmon.accounts.models import User
 from essmon.monitoring.fleet import fleet_summary
-from essmon.mqtt.models import DeadLetter
-from essmon.notifications.models import OutboxMessage
+from essmon.mqtt.selectors import dead_letter_count
+from essmon.notifications.selectors import failed_mail_count
 
 # (app label, model, label, what it is for), in the order an operator needs them
 ADMIN_LISTS = (
@@ -112,14 +112,14 @@ def overview(user: User, *, now: datetime) -> list[Count]:
         ),
     ]
     if _may_view(user, "notifications", "outboxmessage"):
-        failed = OutboxMessage.objects.filter(state=OutboxMessage.State.FAILED).count()
+        failed = failed_mail_count()
         url = reverse("admin:notifications_outboxmessage_changelist")
         counts.append(
             Count("送信失敗のメール", f"{failed}件", f"{url}?state__exact=failed", failed > 0)
         )
     if _may_view(user, "mqtt", "deadletter"):
         since = now - timedelta(hours=24)
-        dead = DeadLetter.objects.filter(received_at__gte=since).count()
+        dead = dead_letter_count(since=since)
         url = reverse("admin:mqtt_deadletter_changelist")
         recent = urlencode({"received_at__gte": since.isoformat(timespec="seconds")})
         counts.append(
