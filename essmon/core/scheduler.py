@@ -41,7 +41,7 @@ JOBS: tuple[Job, ...] = (
     Job(
         "release-expired-registrations",
         timedelta(minutes=5),
-        "essmon.accounts.services.release_expired_registrations",
+        "essmon.accounts.services.expiry.release_expired_registrations",
         "deletes provisional accounts whose activation link expired, returns their gateways "
         "to `unclaimed`",
     ),

@@ -12,12 +12,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from essmon.accounts.models import AccountToken, User
-from essmon.accounts.services import (
+from essmon.accounts.services.changes import request_email_change
+from essmon.accounts.services.login import (
     LOGIN_FAILED,
     LOGIN_LOCKED,
     LOGIN_THROTTLED,
     clear_lock_after_password_reset,
-    request_email_change,
 )
 from essmon.gateways.models import Gateway
 from essmon.gateways.services import (
@@ -307,11 +307,13 @@ def test_expired_link_is_refused(client):
 
 
 def test_wrong_password_counts_even_through_the_registration_service():
-    from essmon.accounts import services
+    from essmon.accounts.selectors import current_terms
+    from essmon.accounts.services.inputs import Person, SiteInput
+    from essmon.accounts.services.registration import register_customer
     from essmon.gateways.services import GatewayError
 
     gw = factories.gateway()
-    person = services.Person(
+    person = Person(
         name="御室 花子",
         furigana="オムロ",
         email="a@example.jp",
@@ -321,26 +323,24 @@ def test_wrong_password_counts_even_through_the_registration_service():
         address_rest="1",
         phone="+819012345678",
     )
-    site = services.SiteInput(
-        name="邸", postal_code="6008216", prefecture="京都府", address_rest="1"
-    )
+    site = SiteInput(name="邸", postal_code="6008216", prefecture="京都府", address_rest="1")
     for _ in range(10):
         with pytest.raises(GatewayError):
-            services.register_customer(
+            register_customer(
                 person=person,
                 gateway_id=gw.gateway_id,
                 gateway_password="wrongpass99",
                 site=site,
-                terms=services.current_terms(),
+                terms=current_terms(),
                 client_address="192.0.2.77",
             )
     with pytest.raises(GatewayError, match="一時停止"):
-        services.register_customer(
+        register_customer(
             person=person,
             gateway_id=gw.gateway_id,
             gateway_password=factories.GATEWAY_PASSWORD,
             site=site,
-            terms=services.current_terms(),
+            terms=current_terms(),
             client_address="198.51.100.77",
         )
 

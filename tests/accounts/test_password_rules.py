@@ -14,8 +14,10 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from essmon.accounts import services
 from essmon.accounts.models import AccountToken, User
+from essmon.accounts.selectors import current_terms
+from essmon.accounts.services.activation import activate_account
+from essmon.accounts.services.errors import AccountError
 from essmon.accounts.validators import password_rules
 from tests import factories
 from tests.journeys import provisional_registration
@@ -110,12 +112,12 @@ def test_activation_states_every_rule_before_typing_and_says_each_problem_apart(
 def test_the_service_refuses_with_one_message_per_problem(client):
     provisional_registration(client)
     token = AccountToken.objects.get(purpose=AccountToken.Purpose.ACTIVATION)
-    with pytest.raises(services.AccountError) as caught:
-        services.activate_account(
+    with pytest.raises(AccountError) as caught:
+        activate_account(
             token=token,
             password="solarkyoto",
             phone="09012345678",
-            terms=services.current_terms(),
+            terms=current_terms(),
             client_address="192.0.2.1",
         )
     assert caught.value.field == "password"

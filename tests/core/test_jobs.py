@@ -10,8 +10,11 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from essmon.accounts import services
 from essmon.accounts.models import User
+from essmon.accounts.selectors import current_terms
+from essmon.accounts.services.expiry import release_expired_registrations
+from essmon.accounts.services.inputs import Person, SiteInput
+from essmon.accounts.services.registration import register_customer
 from essmon.core.models import PeriodicJob
 from essmon.core.scheduler import Job, claim, run_due_jobs
 from essmon.gateways.models import Gateway, Site
@@ -86,9 +89,9 @@ def test_expired_provisional_registration_releases_its_gateway(client, settings)
     fresh_gw = factories.gateway()
     with time_machine.travel(timezone.now() + timedelta(days=settings.ACTIVATION_DAYS - 1)):
         register(client, fresh_gw, email="later@example.jp")
-        assert services.release_expired_registrations() == 0
+        assert release_expired_registrations() == 0
     with time_machine.travel(timezone.now() + timedelta(days=settings.ACTIVATION_DAYS, minutes=1)):
-        assert services.release_expired_registrations() == 1
+        assert release_expired_registrations() == 1
     gw.refresh_from_db()
     assert gw.state == Gateway.State.UNCLAIMED and gw.owner is None and gw.site is None
     assert not User.objects.filter(email="hanako@example.jp").exists()
@@ -105,19 +108,19 @@ def test_expiry_sweep_leaves_accounts_not_made_by_registration():
     # e.g. created by an operator in the admin, never activated through a mailed link
     made_by_operator = factories.customer(email="dealer@example.jp", activated_at=None)
     with time_machine.travel(timezone.now() + timedelta(days=365)):
-        assert services.release_expired_registrations() == 0
+        assert release_expired_registrations() == 0
     assert User.objects.filter(pk=made_by_operator.pk).exists()
 
 
 @pytest.mark.django_db(transaction=True)
 def test_two_registrations_racing_for_one_gateway_exactly_one_wins():
     gw = factories.gateway()
-    terms = services.current_terms()
+    terms = current_terms()
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
 
     def attempt(n: int):
-        person = services.Person(
+        person = Person(
             name=f"利用者{n}",
             furigana="リヨウシャ",
             email=f"racer{n}@example.jp",
@@ -127,12 +130,12 @@ def test_two_registrations_racing_for_one_gateway_exactly_one_wins():
             address_rest="1-1",
             phone="+819012345678",
         )
-        site = services.SiteInput(
+        site = SiteInput(
             name=f"案件{n}", postal_code="6008216", prefecture="京都府", address_rest="1"
         )
         barrier.wait()
         try:
-            services.register_customer(
+            register_customer(
                 person=person,
                 gateway_id=gw.gateway_id,
                 gateway_password=factories.GATEWAY_PASSWORD,

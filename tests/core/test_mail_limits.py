@@ -235,7 +235,7 @@ def test_mail_change_needs_the_current_password(client):
 
 
 def test_mail_change_password_guesses_count_towards_the_lock(client, settings):
-    from essmon.accounts.services import LOGIN_LOCKED
+    from essmon.accounts.services.login import LOGIN_LOCKED
 
     user = factories.customer(email="hanako@example.jp")
     client.force_login(user)

@@ -9,8 +9,8 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from essmon.accounts import services as account_services
 from essmon.accounts.models import AccountToken, User
+from essmon.accounts.services.changes import confirm_email_change, request_email_change
 from essmon.dealers import services
 from essmon.dealers.models import (
     MAX_STAFF_PER_DEALER,
@@ -552,11 +552,11 @@ def test_an_address_change_takes_the_person_in_charge_along(dealer):
     other = MaintenanceStaff.objects.create(
         dealer=dealer, name="保守 次郎", email="jiro@example.jp", confirmed_at=timezone.now()
     )
-    account_services.request_email_change(
+    request_email_change(
         user=dealer.user, new_email="new-dealer@example.jp", client_address="192.0.2.1"
     )
     token = AccountToken.objects.get(user=dealer.user, purpose=AccountToken.Purpose.EMAIL_CHANGE)
-    account_services.confirm_email_change(token=token)
+    confirm_email_change(token=token)
     emails = set(MaintenanceStaff.objects.filter(dealer=dealer).values_list("email", flat=True))
     assert emails == {"new-dealer@example.jp", other.email}
 

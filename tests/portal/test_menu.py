@@ -5,7 +5,8 @@ from django.core import mail
 from django.test import Client
 from django.urls import reverse
 
-from essmon.accounts import services as account_services
+from essmon.accounts.services.gateway_add import add_gateway
+from essmon.accounts.services.inputs import SiteInput
 from essmon.gateways.models import Gateway
 from essmon.gateways.services import UNAVAILABLE, WRONG_CREDENTIALS, GatewayError
 from tests import factories
@@ -135,13 +136,11 @@ def test_a_dealer_cannot_claim_a_gateway(client):
     )
     assert response.url == reverse("dealers:menu")
     with pytest.raises(GatewayError):
-        account_services.add_gateway(
+        add_gateway(
             user=dealer.user,
             gateway_id=gw.gateway_id,
             gateway_password=factories.GATEWAY_PASSWORD,
-            site=account_services.SiteInput(
-                name="x", postal_code="6008216", prefecture="京都府", address_rest="1"
-            ),
+            site=SiteInput(name="x", postal_code="6008216", prefecture="京都府", address_rest="1"),
             client_address="192.0.2.1",
         )
     gw.refresh_from_db()

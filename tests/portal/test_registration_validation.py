@@ -222,7 +222,7 @@ def test_existing_and_new_addresses_cannot_be_told_apart(client):
     assert page_without_tokens(done_new, "fresh@") == page_without_tokens(done_taken, "taken@")
     assert second_registrant_sees(sheet_new) == second_registrant_sees(sheet_taken) == "unavailable"
     # and both holds end together, when a new address's activation link expires
-    from essmon.accounts.services import release_expired_registrations
+    from essmon.accounts.services.expiry import release_expired_registrations
 
     with time_machine.travel(timezone.now() + timedelta(days=7, minutes=-5)):
         release_expired_registrations()

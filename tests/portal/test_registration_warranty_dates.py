@@ -9,8 +9,8 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from essmon.accounts import services as account_services
 from essmon.accounts.models import TermsVersion
+from essmon.accounts.services.expiry import release_expired_registrations
 from essmon.core.jst import JST
 from essmon.gateways.models import Gateway
 from essmon.warranty import services as warranty_services
@@ -125,7 +125,7 @@ def test_a_registration_given_up_leaves_no_dates_for_the_next_owner(client, sett
     assert WarrantyDates.objects.filter(gateway=gw).exists()
     later = NOW + timedelta(days=settings.ACTIVATION_DAYS, minutes=1)
     with time_machine.travel(later, tick=False):
-        assert account_services.release_expired_registrations() == 1
+        assert release_expired_registrations() == 1
     assert Gateway.objects.get(pk=gw.pk).state == Gateway.State.UNCLAIMED
     assert not WarrantyDates.objects.exists() and not DateChange.objects.exists()
 

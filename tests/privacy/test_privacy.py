@@ -15,7 +15,8 @@ from django.contrib.sessions.models import Session
 from django.db import models
 from django.utils import timezone
 
-from essmon.accounts.services import SiteInput, add_gateway
+from essmon.accounts.services.gateway_add import add_gateway
+from essmon.accounts.services.inputs import SiteInput
 from essmon.dealers.models import DealerAccess, DealerLink, ProvisionRecord
 from essmon.gateways.models import Gateway
 from essmon.notifications.models import OutboxMessage
