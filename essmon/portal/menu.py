@@ -31,33 +31,18 @@ from essmon.accounts.services.gateway_add import add_gateway
 from essmon.accounts.services.inputs import PROFILE_FIELDS
 from essmon.accounts.tokens import find_token
 from essmon.accounts.validators import password_rules
-from essmon.accounts.views.common import (
-    POSTAL_TARGETS,
-    apply_postal_lookup,
-    forget,
-    keep_post,
-    kept,
-    show_gateway_error,
-    verified_gateway_id,
-    verify_gateway_step,
-)
+from essmon.accounts.views import steps
+from essmon.accounts.views.common import apply_postal_lookup
 from essmon.core.http import client_address
 from essmon.core.japanese import format_phone, format_postal_code
 from essmon.dealers import access
 from essmon.dealers import services as dealer_services
 from essmon.dealers.access import customer_only
-from essmon.gateways.services import GatewayError
 from essmon.notifications.services import MailLimitError
 from essmon.portal import operator
 from essmon.portal.forms import SiteForm
 from essmon.warranty import services as warranty_services
 from essmon.warranty.outlook import warranty_outlook
-
-GATEWAY_KEY = "add_gateway_credentials"
-GATEWAY_VERIFIED_KEY = "add_gateway_verified"
-
-
-SITE_KEY = "add_gateway_site"
 
 
 @login_required
@@ -178,99 +163,77 @@ def password_change(request: AuthenticatedRequest) -> HttpResponse:
 # --- 「ゲートウェイの登録」: ID and password → 案件 → confirmation → completion -------
 
 
+def _add_gateway(request: AuthenticatedRequest, gateway: GatewayForm, site: SiteForm) -> str:
+    added = add_gateway(
+        user=request.user,
+        gateway_id=gateway.cleaned_data["gateway_id"],
+        verified=request.session.get(GATEWAY_ADD.verified_key),
+        site=site.site(),
+        client_address=client_address(request),
+        grid_connection_date=site.cleaned_data["grid_connection_date"],
+        received_date=site.cleaned_data["received_date"],
+    )
+    return added.gateway_id
+
+
+GATEWAY_ADD = steps.Flow(
+    name="add_gateway",
+    steps=(
+        steps.Step(
+            name="credentials",
+            url="accounts:gateway_add",
+            template="accounts/menu/gateway_add.html",
+            form=GatewayForm,
+            gateway=True,
+        ),
+        steps.Step(
+            name="site",
+            url="accounts:gateway_add_site",
+            template="accounts/menu/gateway_add_site.html",
+            form=SiteForm,
+            postal=("site",),
+        ),
+    ),
+    signed_in=True,
+    confirm_url="accounts:gateway_add_confirm",
+    confirm_template="accounts/menu/gateway_add_confirm.html",
+    confirm_extra=lambda data: {"warranty_outlook": warranty_outlook(data, at_once=True)},
+    register=_add_gateway,
+    done_url="accounts:gateway_add_done",
+    done_template="accounts/menu/gateway_add_done.html",
+    done_as="gateway_id",
+    done_once=True,
+    no_done="accounts:menu",
+    steps_header="accounts/menu/_steps.html",
+)
+
+
 @login_required
 @customer_only
 @require_http_methods(["GET", "POST"])
 def gateway_add(request: HttpRequest) -> HttpResponse:
-    verified = verified_gateway_id(request, GATEWAY_VERIFIED_KEY)
-    if request.method == "POST":
-        form = GatewayForm(request.POST, verified_gateway_id=verified)
-        if form.is_valid() and verify_gateway_step(
-            request, form, GATEWAY_VERIFIED_KEY, user_id=request.user.pk
-        ):
-            keep_post(request, GATEWAY_KEY, form)
-            return redirect("accounts:gateway_add_site")
-    else:
-        form = GatewayForm(initial=kept(request, GATEWAY_KEY), verified_gateway_id=verified)
-    return render(request, "accounts/menu/gateway_add.html", {"form": form})
+    return GATEWAY_ADD.input_page(request, GATEWAY_ADD.steps[0])
 
 
 @login_required
 @customer_only
 @require_http_methods(["GET", "POST"])
 def gateway_add_site(request: HttpRequest) -> HttpResponse:
-    if not kept(request, GATEWAY_KEY):
-        return redirect("accounts:gateway_add")
-    if request.method == "POST":
-        if request.POST.get("lookup") in POSTAL_TARGETS:
-            filled = apply_postal_lookup(request.POST.dict(), "site")
-            return render(
-                request,
-                "accounts/menu/gateway_add_site.html",
-                {"form": SiteForm(initial=filled.data), **filled.context("site")},
-            )
-        form = SiteForm(request.POST)
-        if form.is_valid():
-            keep_post(request, SITE_KEY, form)
-            return redirect("accounts:gateway_add_confirm")
-    else:
-        form = SiteForm(initial=kept(request, SITE_KEY))
-    return render(request, "accounts/menu/gateway_add_site.html", {"form": form})
+    return GATEWAY_ADD.input_page(request, GATEWAY_ADD.steps[1])
 
 
 @login_required
 @customer_only
 @require_http_methods(["GET", "POST"])
-def gateway_add_confirm(request: AuthenticatedRequest) -> HttpResponse:
-    gateway_form = GatewayForm(
-        kept(request, GATEWAY_KEY) or None,
-        verified_gateway_id=verified_gateway_id(request, GATEWAY_VERIFIED_KEY),
-    )
-    site_form = SiteForm(kept(request, SITE_KEY) or None)
-    if not gateway_form.is_valid():
-        return redirect("accounts:gateway_add")
-    if not site_form.is_valid():
-        return redirect("accounts:gateway_add_site")
-    if request.method == "POST":
-        if "back" in request.POST:
-            return redirect("accounts:gateway_add_site")
-        try:
-            gateway = add_gateway(
-                user=request.user,
-                gateway_id=gateway_form.cleaned_data["gateway_id"],
-                verified=request.session.get(GATEWAY_VERIFIED_KEY),
-                site=site_form.site(),
-                client_address=client_address(request),
-                grid_connection_date=site_form.cleaned_data["grid_connection_date"],
-                received_date=site_form.cleaned_data["received_date"],
-            )
-        except GatewayError as exc:
-            show_gateway_error(request, gateway_form, exc, GATEWAY_VERIFIED_KEY)
-            return render(request, "accounts/menu/gateway_add.html", {"form": gateway_form})
-        forget(request, GATEWAY_KEY, SITE_KEY, GATEWAY_VERIFIED_KEY)
-        request.session["gateway_added"] = gateway.gateway_id
-        return redirect("accounts:gateway_add_done")
-    return render(
-        request,
-        "accounts/menu/gateway_add_confirm.html",
-        {
-            "gateway": gateway_form.cleaned_data,
-            "site": site_form.cleaned_data,
-            "warranty_outlook": warranty_outlook(
-                {**gateway_form.cleaned_data, **site_form.cleaned_data}, at_once=True
-            ),
-        },
-    )
+def gateway_add_confirm(request: HttpRequest) -> HttpResponse:
+    return GATEWAY_ADD.confirm_page(request)
 
 
 @login_required
 @customer_only
 @require_GET
 def gateway_add_done(request: HttpRequest) -> HttpResponse:
-    gateway_id = request.session.pop("gateway_added", None)
-    if not gateway_id:
-        return redirect("accounts:menu")
-    return render(request, "accounts/menu/gateway_add_done.html", {"gateway_id": gateway_id})
+    return GATEWAY_ADD.done_page(request)
 
 
 MANUAL_LIMITS = (

@@ -117,10 +117,10 @@ def test_the_registration_completion_page_names_the_sender_and_its_domain(client
 
 @pytest.mark.parametrize("url_name", ["dealers:entry_done", "accounts:password_reset_sent"])
 def test_other_pages_that_ask_to_allow_our_mail_name_the_sender(client, contact, url_name):
-    from essmon.dealers.views.entry import DONE_KEY
+    from essmon.dealers.views.entry import FLOW
 
     session = client.session
-    session[DONE_KEY] = "shop@example.jp"
+    session[FLOW.done_key] = "shop@example.jp"
     session.save()
     response = client.get(reverse(url_name))
     assert response.status_code == 200

@@ -1,14 +1,11 @@
-"""Helpers shared by the multi-step flows: their input lives in the session between steps."""
+"""「住所検索」 for the pages that take an address: the registration flows (``steps``), the
+profile pages of customers and dealers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django import forms
-from django.http import HttpRequest
-
 from essmon.accounts.forms import POSTAL_TARGETS
-from essmon.core.http import client_address
 from essmon.core.japanese import (
     InputError,
     PostalAddress,
@@ -17,75 +14,6 @@ from essmon.core.japanese import (
     normalize_postal_code,
     without_repeated_area,
 )
-from essmon.gateways.services import (
-    GatewayError,
-    check_gateway_credentials,
-    verified_gateway,
-    verified_marker,
-)
-
-# Fields that may travel between steps. Only these are kept, so a session never carries
-# arbitrary posted keys; nor passwords: a checked gateway password leaves a marker
-# instead (verify_gateway_step).
-
-
-def keep_post(request: HttpRequest, key: str, form: forms.Form) -> None:
-    request.session[key] = {
-        name: request.POST.get(name, "")
-        for name, field in form.fields.items()
-        if not isinstance(field.widget, forms.PasswordInput)
-    }
-
-
-def kept(request: HttpRequest, key: str) -> dict | None:
-    return request.session.get(key)
-
-
-def forget(request: HttpRequest, *keys: str) -> None:
-    for key in keys:
-        request.session.pop(key, None)
-
-
-def verified_gateway_id(request: HttpRequest, marker_key: str) -> str | None:
-    """The gateway whose sheet password this flow has checked, if any."""
-    marker = request.session.get(marker_key)
-    return marker.get("gateway_id") if isinstance(marker, dict) else None
-
-
-def verify_gateway_step(
-    request: HttpRequest, form: forms.Form, marker_key: str, *, user_id: int | None = None
-) -> bool:
-    """Check the sheet's ID and password at the gateway step, so the error stands next to
-    the field; on success the session keeps a marker for the later steps."""
-    data = form.cleaned_data
-    try:
-        if data["gateway_password"]:
-            gateway = check_gateway_credentials(
-                gateway_id=data["gateway_id"],
-                password=data["gateway_password"],
-                client_address=client_address(request),
-                user_id=user_id,
-            )
-            request.session[marker_key] = verified_marker(gateway=gateway)
-        else:  # the form leaves it empty only for the gateway this flow already checked
-            verified_gateway(
-                marker=request.session.get(marker_key),
-                gateway_id=data["gateway_id"],
-                user_id=user_id,
-            )
-    except GatewayError as exc:
-        show_gateway_error(request, form, exc, marker_key)
-        return False
-    return True
-
-
-def show_gateway_error(
-    request: HttpRequest, form: forms.Form, exc: GatewayError, marker_key: str
-) -> None:
-    if exc.field == "gateway_password":  # the check is void (too old): the password again
-        request.session.pop(marker_key, None)
-        form.fields["gateway_password"].help_text = ""
-    form.add_error(exc.field, exc.message)
 
 
 @dataclass(frozen=True)
