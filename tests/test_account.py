@@ -6,7 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from essmon.gateways.models import Gateway
-from essmon.gateways.services import UNAVAILABLE, WRONG_CREDENTIALS
+from essmon.gateways.services.claims import UNAVAILABLE, WRONG_CREDENTIALS
 from tests import factories
 
 pytestmark = pytest.mark.django_db

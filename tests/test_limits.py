@@ -12,7 +12,7 @@ from django.utils import timezone
 from essmon.accounts.models import User
 from essmon.accounts.services import LOGIN_FAILED, LOGIN_LOCKED, LOGIN_THROTTLED
 from essmon.gateways.models import Gateway
-from essmon.gateways.services import TOO_MANY_TRIES, WRONG_CREDENTIALS
+from essmon.gateways.services.claims import TOO_MANY_TRIES, WRONG_CREDENTIALS
 from tests import factories
 from tests.journeys import provisional_registration
 
@@ -250,7 +250,7 @@ def test_expired_link_is_refused(client):
 
 def test_wrong_password_counts_even_through_the_registration_service():
     from essmon.accounts import services
-    from essmon.gateways.services import GatewayError
+    from essmon.gateways.services.claims import GatewayError
 
     gw = factories.gateway()
     person = services.Person(

@@ -10,9 +10,9 @@ from django.urls import reverse
 
 from essmon.accounts import services as account_services
 from essmon.accounts.models import AccountToken
-from essmon.dealers import services as dealer_services
+from essmon.dealers import selectors as dealer_services
 from essmon.gateways.models import Gateway
-from essmon.gateways.services import GatewayError, check_gateway_credentials
+from essmon.gateways.services.claims import GatewayError, check_gateway_credentials
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -105,7 +105,7 @@ def test_parallel_wrong_passwords_cannot_exceed_the_limit(settings):
         t.start()
     for t in threads:
         t.join(timeout=60)
-    from essmon.gateways.services import TOO_MANY_TRIES, WRONG_CREDENTIALS
+    from essmon.gateways.services.claims import TOO_MANY_TRIES, WRONG_CREDENTIALS
 
     assert checked.count(WRONG_CREDENTIALS) == 3  # only three passwords were ever checked
     assert checked.count(TOO_MANY_TRIES) == 5

@@ -20,8 +20,8 @@ from essmon.accounts.models import AccountToken, TermsAcceptance, TermsVersion, 
 from essmon.accounts.tokens import issue_token
 from essmon.core import throttle
 from essmon.core.japanese import normalize_phone
-from essmon.gateways import services as gateways
 from essmon.gateways.models import Gateway
+from essmon.gateways.services import claims, sites
 from essmon.notifications.services import allow_mail_to_typed_address, queue_mail
 
 logger = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def register_customer(
     """
     # Checked outside the transaction: a wrong password's count must survive the error.
     # take_gateway below settles a race for the same gateway.
-    gateway = gateways.open_gateway(
+    gateway = claims.open_gateway(
         gateway_id=gateway_id,
         password=gateway_password,
         verified=verified,
@@ -128,12 +128,12 @@ def register_customer(
     with transaction.atomic():
         existing = email_taken(person.email)
         if existing is not None:
-            gateways.reserve_gateway(gateway=gateway, for_user=existing)
+            claims.reserve_gateway(gateway=gateway, for_user=existing)
             notify_existing_account(existing, reserved=gateway)
             return
         user = create_provisional_user(person=person, role=User.Role.CUSTOMER)
-        new_site = gateways.create_site(owner=user, **site.__dict__)
-        gateways.take_gateway(gateway=gateway, owner=user, site=new_site, hold=True)
+        new_site = sites.create_site(owner=user, **site.__dict__)
+        claims.take_gateway(gateway=gateway, owner=user, site=new_site, hold=True)
         _record_warranty_dates(gateway, user, grid_connection_date, received_date)
         begin_activation(
             user=user, terms=terms, client_address=client_address, kind="provisional_registration"
@@ -309,7 +309,7 @@ def activate_account(
             user.save(update_fields=["password", "is_active", "activated_at"])
             token.used_at = now
             token.save(update_fields=["used_at"])
-            gateways.confirm_held_gateways(owner=user)
+            claims.confirm_held_gateways(owner=user)
             # dealers builds on accounts: a dealer's person in charge is confirmed there
             signals.account_activated.send(sender=User, user=user)
             record_terms_acceptance(
@@ -330,7 +330,7 @@ def _discard_provisional(user: User) -> None:
     signals.provisional_discarded.send(
         sender=User, gateways=Gateway.objects.filter(owner=user, state=Gateway.State.HELD)
     )
-    gateways.release_held_gateways(owner=user)
+    claims.release_held_gateways(owner=user)
     user.delete()  # its 案件 go with it
 
 
@@ -339,7 +339,7 @@ def release_expired_registrations() -> int:
     so do the holds of registrations with an address that had an account (at the same
     age: see register_customer)."""
     now = timezone.now()
-    gateways.release_expired_reservations(older_than=timedelta(days=settings.ACTIVATION_DAYS))
+    claims.release_expired_reservations(older_than=timedelta(days=settings.ACTIVATION_DAYS))
     expired = (
         User.objects.filter(
             activated_at__isnull=True,
@@ -589,8 +589,8 @@ def add_gateway(
     the warranty dates when given."""
     if user.role != User.Role.CUSTOMER:
         # a dealer or operator holding a sheet must not become a customer's gateway owner
-        raise gateways.GatewayError("ゲートウェイはお客様のアカウントでのみ登録できます。")
-    gateway = gateways.open_gateway(
+        raise claims.GatewayError("ゲートウェイはお客様のアカウントでのみ登録できます。")
+    gateway = claims.open_gateway(
         gateway_id=gateway_id,
         password=gateway_password,
         verified=verified,
@@ -598,8 +598,8 @@ def add_gateway(
         user_id=user.pk,
     )
     with transaction.atomic():
-        new_site = gateways.create_site(owner=user, **site.__dict__)
-        gateways.take_gateway(gateway=gateway, owner=user, site=new_site, hold=False)
+        new_site = sites.create_site(owner=user, **site.__dict__)
+        claims.take_gateway(gateway=gateway, owner=user, site=new_site, hold=False)
         gateway.refresh_from_db()
         _record_warranty_dates(gateway, user, grid_connection_date, received_date)
     return gateway

@@ -32,7 +32,8 @@ from essmon.accounts.models import User
 from essmon.alerts.models import Alert, FaultCode, Kind, MailOptOut, Severity
 from essmon.core.text import CONTROL_MESSAGE_MULTILINE, has_control_chars
 from essmon.dealers.models import DealerAccess, DealerLink, MaintenanceStaff
-from essmon.dealers.services import acting_as, maintenance_staff, record_change
+from essmon.dealers.selectors import acting_as, maintenance_staff
+from essmon.dealers.services.records import record_change
 from essmon.gateways.models import Gateway
 from essmon.notifications.services import queue_mail
 from essmon.telemetry.models import GatewayEvent, GatewayLiveState, Sample

@@ -32,7 +32,7 @@ from essmon.core.jst import JST
 from essmon.core.spreadsheet import safe_row
 from essmon.dealers.access import Purpose, gateway_or_404, is_operator, visible_gateways
 from essmon.dealers.models import DealerAccess
-from essmon.dealers.services import record_view
+from essmon.dealers.services.records import record_view
 from essmon.gateways.schema import MODES, Setting, SettingError, schema_for
 from essmon.monitoring import services
 from essmon.monitoring.fleet import (

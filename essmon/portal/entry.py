@@ -27,7 +27,7 @@ from essmon.core.japanese import (
     lookup_postal_code,
     normalize_postal_code,
 )
-from essmon.gateways.services import GatewayError
+from essmon.gateways.services.claims import GatewayError
 from essmon.notifications.services import MailLimitError
 from essmon.portal.forms import RegistrationForm
 from essmon.warranty.outlook import warranty_outlook

@@ -17,7 +17,7 @@ from essmon.core.japanese import (
     normalize_postal_code,
     without_repeated_area,
 )
-from essmon.gateways.services import (
+from essmon.gateways.services.claims import (
     GatewayError,
     check_gateway_credentials,
     verified_gateway,

@@ -14,8 +14,8 @@ from essmon.accounts.models import TermsVersion
 from essmon.accounts.services import current_terms
 from essmon.accounts.views.common import apply_postal_lookup, forget, keep_post, kept
 from essmon.core.http import client_address
-from essmon.dealers import services
 from essmon.dealers.forms import DealerRegistrationForm
+from essmon.dealers.services import registration as services
 from essmon.notifications.services import MailLimitError
 
 FORM_KEY = "dealer_registration_form"
