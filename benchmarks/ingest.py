@@ -221,7 +221,7 @@ class Bench:
         ``provision-gateways`` also hashes a registration password with Argon2 per gateway
         (about a minute for a thousand), which no ingest path ever reads."""
         from essmon.gateways.models import Gateway
-        from essmon.gateways.services import generate_device_secret, hash_device_secret
+        from essmon.gateways.services.credentials import generate_device_secret, hash_device_secret
 
         provisioned_at = self.plan.first_ts - timedelta(days=30)
         made = []

@@ -9,7 +9,7 @@ from django.contrib import admin
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from essmon.dealers import services as dealer_services
+from essmon.dealers.services.links import link_dealer, unlink_dealer
 from tests import factories
 
 # the kinds of user the header and form checks request every page as
@@ -82,9 +82,9 @@ def build_world() -> World:
     other = factories.customer(email="other@example.jp", name="他人 花子")
     other_gateway = factories.owned_gateway(owner=other, site_name="他人の案件")
     linked, unlinked, after_unlink = factories.dealer(), factories.dealer(), factories.dealer()
-    dealer_services.link_dealer(customer=owner, gateway=gateway, dealer=linked)
-    dealer_services.link_dealer(customer=owner, gateway=gateway, dealer=after_unlink)
-    dealer_services.unlink_dealer(customer=owner, gateway=gateway, dealer=after_unlink)
+    link_dealer(customer=owner, gateway=gateway, dealer=linked)
+    link_dealer(customer=owner, gateway=gateway, dealer=after_unlink)
+    unlink_dealer(customer=owner, gateway=gateway, dealer=after_unlink)
     operator = factories.customer(
         email="op@example.jp",
         name="運営",

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from essmon.accounts.models import User
 from essmon.gateways.models import Gateway, Site
-from essmon.gateways.services import hash_gateway_password
+from essmon.gateways.services.credentials import hash_gateway_password
 
 _serial = itertools.count(1)
 
@@ -143,7 +143,7 @@ def connected_gateway(*, provisioned_days_ago: int = 30) -> Gateway:
     """An owned gateway provisioned a while ago, with a device secret set as ``.secret``."""
     from datetime import timedelta
 
-    from essmon.gateways.services import rotate_device_secret
+    from essmon.gateways.services.credentials import rotate_device_secret
 
     made = owned_gateway()
     made.provisioned_at = timezone.now() - timedelta(days=provisioned_days_ago)

@@ -18,8 +18,9 @@ from essmon.accounts.services.terms import record_terms_acceptance
 from essmon.alerts.models import Alert, Kind, MailOptOut
 from essmon.commands.services import request_setting_change
 from essmon.core import throttle
-from essmon.dealers import services as dealers
 from essmon.dealers.models import Dealer, DealerAccess
+from essmon.dealers.services.links import link_dealer
+from essmon.dealers.services.records import record_view
 from essmon.gateways.models import Gateway
 from essmon.notifications.services import queue_mail
 from essmon.telemetry.ingest import ingest_samples
@@ -92,8 +93,8 @@ def build(*, rollup_days: int = 30) -> World:
     second = factories.owned_gateway(owner=customer, site_name="倉庫")
     Gateway.objects.filter(pk=second.pk).update(claimed_at=timezone.now())
     dealer = factories.dealer(code="D7000001", company="左京蓄電")
-    dealers.link_dealer(customer=customer, gateway=first, dealer=dealer)
-    dealers.record_view(
+    link_dealer(customer=customer, gateway=first, dealer=dealer)
+    record_view(
         user=dealer.user, gateway=first, action=DealerAccess.Action.VIEW_CUSTOMER, detail=NAME
     )
     dealer_user = dealer.user

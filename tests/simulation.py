@@ -134,7 +134,7 @@ def provision_fleet(tmp_path, models: list[str]):
     from django.utils import timezone
 
     from essmon.gateways.models import Gateway
-    from essmon.gateways.services import provision_gateways, write_gateway_csv
+    from essmon.gateways.services.provisioning import provision_gateways, write_gateway_csv
 
     rows = []
     for model in models:

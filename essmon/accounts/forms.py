@@ -19,7 +19,7 @@ from essmon.core.japanese import (
     without_repeated_area,
 )
 from essmon.core.text import SafeTextForm, SafeTextMixin
-from essmon.gateways.services import is_valid_gateway_id, normalize_gateway_id
+from essmon.gateways.identifiers import is_valid_gateway_id, normalize_gateway_id
 
 PREFECTURE_CHOICES = [("", "都道府県を選択")] + [(p, p) for p in PREFECTURES]
 PHONE_NOTE = (
@@ -193,7 +193,7 @@ class GatewayFieldsMixin(SafeTextForm):
         label="ゲートウェイID", max_length=20, widget=_text("off", "例: 01AB12345678")
     )
     # Never rendered back into a page, nor kept in the session: once checked, a flow keeps
-    # a marker (gateways.services.verified_marker) and the field may stay empty for that ID.
+    # a marker (gateways.services.claims.verified_marker) and the field may stay empty for that ID.
     gateway_password = forms.CharField(
         label="ゲートウェイパスワード",
         max_length=40,

@@ -37,7 +37,7 @@ from essmon.alerts.rules import (
     SocStuck,
 )
 from essmon.dealers.models import DealerLink, MaintenanceStaff
-from essmon.dealers.services import maintenance_staff
+from essmon.dealers.selectors import maintenance_staff
 from essmon.gateways.models import Gateway
 from essmon.notifications.services import queue_mail
 

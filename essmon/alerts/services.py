@@ -13,7 +13,8 @@ from essmon.accounts.models import User
 from essmon.alerts.models import Alert, Kind, MailOptOut
 from essmon.core.text import CONTROL_MESSAGE_MULTILINE, has_control_chars
 from essmon.dealers.models import DealerAccess
-from essmon.dealers.services import acting_as, record_change
+from essmon.dealers.selectors import acting_as
+from essmon.dealers.services.records import record_change
 
 COMMENT_MAX = 500
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from essmon.accounts.models import User
 from essmon.commands.models import Command
-from essmon.dealers.services import acting_as
+from essmon.dealers.selectors import acting_as
 from essmon.gateways.models import Gateway
 from essmon.gateways.schema import validate_setting
 from essmon.telemetry.connectivity import record_contacts

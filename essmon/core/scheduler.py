@@ -101,7 +101,7 @@ JOBS: tuple[Job, ...] = (
     Job(
         "purge-dealer-records",
         timedelta(hours=6),
-        "essmon.dealers.services.purge_dealer_records",
+        "essmon.dealers.services.records.purge_dealer_records",
         "deletes rows of 販売店様による閲覧・変更の記録 whose last time is older than "
         "`ESSMON_DEALER_RECORD_RETENTION_DAYS` ([dealers.md](dealers.md))",
     ),

@@ -8,7 +8,7 @@ from django.dispatch import receiver
 from essmon.accounts import signals
 from essmon.accounts.models import User
 from essmon.dealers.models import MaintenanceStaff
-from essmon.dealers.services import confirm_person_in_charge
+from essmon.dealers.services.registration import confirm_person_in_charge
 
 
 @receiver(signals.account_activated, dispatch_uid="dealers.person_in_charge_confirmed")

@@ -21,14 +21,11 @@ from django.utils import timezone
 from essmon.accounts.models import User
 from essmon.core.jst import JST
 from essmon.dealers.models import Dealer, MaintenanceStaff
-from essmon.dealers.services import link_dealer, new_dealer_code
+from essmon.dealers.services.links import link_dealer
+from essmon.dealers.services.registration import new_dealer_code
 from essmon.gateways.models import Gateway, Site
-from essmon.gateways.services import (
-    CSV_FIELDS,
-    ProvisionedGateway,
-    hash_device_secret,
-    provision_gateways,
-)
+from essmon.gateways.services.credentials import hash_device_secret
+from essmon.gateways.services.provisioning import CSV_FIELDS, ProvisionedGateway, provision_gateways
 from essmon.simulator.physics import SimulatedSite, model_spec
 from essmon.simulator.state import entry, save_state
 from essmon.telemetry.ingest import ingest_samples

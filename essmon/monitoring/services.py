@@ -9,7 +9,7 @@ from essmon.accounts.models import User
 from essmon.commands.models import Command
 from essmon.commands.services import request_setting_change
 from essmon.dealers.models import DealerAccess
-from essmon.dealers.services import record_change
+from essmon.dealers.services.records import record_change
 from essmon.gateways.models import Gateway
 from essmon.gateways.schema import Setting
 from essmon.monitoring.forms import describe_value

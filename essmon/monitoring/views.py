@@ -28,11 +28,16 @@ from essmon.accounts.http import AuthenticatedRequest, HtmxRequest
 from essmon.accounts.views.auth import login_view
 from essmon.dealers.access import Purpose, gateway_or_404, is_operator
 from essmon.dealers.models import DealerAccess
-from essmon.dealers.services import record_view
+from essmon.dealers.services.records import record_view
 from essmon.gateways.models import Gateway
 from essmon.gateways.schema import SettingError, schema_for
 from essmon.monitoring import display, export, selectors, services
-from essmon.monitoring.fleet import STATUSES, FleetQuery, fleet_page, fleet_summary
+from essmon.monitoring.fleet import (
+    STATUSES,
+    FleetQuery,
+    fleet_page,
+    fleet_summary,
+)
 from essmon.monitoring.forms import SettingsForm, parse_history
 from essmon.warranty.services import current_policy
 

@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 from django.conf import settings
 
 from essmon.gateways.models import Gateway
-from essmon.gateways.services import hash_device_secret
+from essmon.gateways.services.credentials import hash_device_secret
 
 logger = logging.getLogger(__name__)
 

@@ -36,8 +36,12 @@ from essmon.accounts.views.common import apply_postal_lookup
 from essmon.core.http import client_address
 from essmon.core.japanese import format_phone, format_postal_code
 from essmon.dealers import access
-from essmon.dealers import services as dealer_services
 from essmon.dealers.access import customer_only
+from essmon.dealers.disclosure import (
+    RECORDED_ACTIVITIES,
+    record_retention_text,
+    recorded_activities,
+)
 from essmon.notifications.services import MailLimitError
 from essmon.portal import operator
 from essmon.portal.forms import SiteForm
@@ -251,9 +255,9 @@ def manual(request: HttpRequest) -> HttpResponse:
     # the limits the manual states are this installation's settings, not numbers copied in
     limits = {name: getattr(settings, name) for name in MANUAL_LIMITS}
     dealer_records = {
-        "recorded": dealer_services.RECORDED_ACTIVITIES,
-        "recorded_for_dealers": dealer_services.recorded_activities("お客様のシステム"),
-        "retention": dealer_services.record_retention_text(),
+        "recorded": RECORDED_ACTIVITIES,
+        "recorded_for_dealers": recorded_activities("お客様のシステム"),
+        "retention": record_retention_text(),
     }
     # so are the password rules: the configured validators' own texts
     return render(

@@ -26,7 +26,7 @@ from essmon.accounts.models import AccountToken, User
 from essmon.core.japanese import format_phone
 from essmon.core.models import Throttle
 from essmon.dealers.models import Dealer, DealerLink, ProvisionRecord
-from essmon.dealers.services import alert_recipients
+from essmon.dealers.selectors import alert_recipients
 from essmon.gateways.models import Gateway, Site
 from essmon.notifications.models import OutboxMessage
 from essmon.notifications.services import queue_mail

@@ -11,7 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from essmon.gateways.models import Gateway
-from essmon.gateways.services import device_secret_matches, hash_device_secret
+from essmon.gateways.services.credentials import device_secret_matches, hash_device_secret
 from essmon.telemetry.connectivity import note_transport
 from essmon.telemetry.ingest import (
     MAX_BODY_BYTES,

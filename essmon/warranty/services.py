@@ -20,7 +20,8 @@ from django.utils import timezone
 from essmon.accounts.models import User
 from essmon.alerts.rules import we_are_deaf
 from essmon.dealers.models import DealerAccess
-from essmon.dealers.services import acting_as, maintenance_staff, record_change
+from essmon.dealers.selectors import acting_as, maintenance_staff
+from essmon.dealers.services.records import record_change
 from essmon.gateways.models import Gateway
 from essmon.notifications.services import queue_mail
 from essmon.telemetry.connectivity import offline_silence

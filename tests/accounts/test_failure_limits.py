@@ -20,7 +20,7 @@ from essmon.accounts.services.login import (
     clear_lock_after_password_reset,
 )
 from essmon.gateways.models import Gateway
-from essmon.gateways.services import (
+from essmon.gateways.services.claims import (
     TOO_MANY_TRIES,
     WRONG_CREDENTIALS,
     GatewayError,
@@ -310,7 +310,7 @@ def test_wrong_password_counts_even_through_the_registration_service():
     from essmon.accounts.selectors import current_terms
     from essmon.accounts.services.inputs import Person, SiteInput
     from essmon.accounts.services.registration import register_customer
-    from essmon.gateways.services import GatewayError
+    from essmon.gateways.services.claims import GatewayError
 
     gw = factories.gateway()
     person = Person(

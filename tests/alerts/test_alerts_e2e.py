@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from essmon.alerts.models import Alert
 from essmon.core.models import PeriodicJob
-from essmon.dealers import services as dealer_services
+from essmon.dealers.services.links import link_dealer
 from essmon.gateways.models import Gateway
 from essmon.notifications.models import OutboxMessage
 from essmon.simulator.cli import parse_outage
@@ -44,7 +44,7 @@ def world(tmp_path):
     gateway.site = factories.site(owner=owner, name="嵯峨野の家")
     gateway.save()
     dealer = factories.dealer(email="hoshu@rakunan.example.jp", company="洛南電設")
-    dealer_services.link_dealer(customer=owner, gateway=gateway, dealer=dealer)
+    link_dealer(customer=owner, gateway=gateway, dealer=dealer)
     return {"creds": creds, "gateway": gateway, "recipients": {owner.email, dealer.user.email}}
 
 

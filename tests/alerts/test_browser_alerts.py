@@ -11,7 +11,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from essmon.alerts.engine import evaluate_alerts
-from essmon.dealers import services as dealer_services
+from essmon.dealers.services.links import link_dealer
 from essmon.telemetry.ingest import ingest_events
 from essmon.telemetry.models import GatewayLiveState
 from tests import factories
@@ -40,7 +40,7 @@ def test_alert_mail_history_acknowledgement_and_fleet(browser, live_server, smtp
     owner = factories.customer(email="hanako@example.jp", name="嵯峨 花子")
     gateway = factories.owned_gateway(owner=owner, site_name="嵯峨野の家")
     dealer = factories.dealer(email="hoshu@rakunan.example.jp", company="洛南電設")
-    dealer_services.link_dealer(customer=owner, gateway=gateway, dealer=dealer)
+    link_dealer(customer=owner, gateway=gateway, dealer=dealer)
     now = timezone.now()
     gateway.provisioned_at = now - timedelta(days=30)
     gateway.save(update_fields=["provisioned_at"])

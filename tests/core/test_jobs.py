@@ -18,7 +18,7 @@ from essmon.accounts.services.registration import register_customer
 from essmon.core.models import PeriodicJob
 from essmon.core.scheduler import Job, claim, run_due_jobs
 from essmon.gateways.models import Gateway, Site
-from essmon.gateways.services import GatewayError
+from essmon.gateways.services.claims import GatewayError
 from tests import factories
 
 pytestmark = pytest.mark.django_db

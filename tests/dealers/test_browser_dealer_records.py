@@ -13,8 +13,15 @@ from datetime import date
 import pytest
 from playwright.sync_api import Page, expect
 
-from essmon.dealers import services
+from essmon.dealers.disclosure import (
+    CONSENT_LEAD,
+    CONSENT_TAIL,
+    CONSENT_TEXT,
+    RECORDED_ACTIVITIES,
+    SHARED_ITEMS,
+)
 from essmon.dealers.models import ProvisionRecord
+from essmon.dealers.services.links import link_dealer
 from essmon.warranty.services import change_dates
 from tests import factories
 from tests.browsing import fits_width, new_tab
@@ -65,16 +72,16 @@ def test_consent_lists_the_shared_items_once(browser, live_server, shots, width)
 
     main = text_of(page)
     items = page.locator("ul.shared-items li")
-    expect(items).to_have_count(len(services.SHARED_ITEMS))
-    for _, label in services.SHARED_ITEMS:
+    expect(items).to_have_count(len(SHARED_ITEMS))
+    for _, label in SHARED_ITEMS:
         # 「住所」 is also inside 「設置先住所」 and the notes: count whole list items
         expect(items.filter(has_text=label).first).to_be_visible()
     assert main.count("メールアドレス") == 1 and main.count("フリガナ") == 1
     assert main.count("案件名・設置先住所") == 1 and main.count("システムの状態と設定") == 1
     # the consent's words and the promise of the record, each once
-    assert main.count(services.CONSENT_LEAD.strip()) == 1
-    assert main.count(services.CONSENT_TAIL) == 1
-    assert main.count(services.RECORDED_ACTIVITIES) == 1 and "記録は3年間保存されます" in main
+    assert main.count(CONSENT_LEAD.strip()) == 1
+    assert main.count(CONSENT_TAIL) == 1
+    assert main.count(RECORDED_ACTIVITIES) == 1 and "記録は3年間保存されます" in main
     assert fits_width(page, WIDTHS[width]["width"])
     height = page.locator("main").bounding_box()["height"]
     if width == "phone":
@@ -84,7 +91,7 @@ def test_consent_lists_the_shared_items_once(browser, live_server, shots, width)
     page.get_by_role("button", name="登録").click()
     expect(page.get_by_role("heading", name="登録完了")).to_be_visible()
     record = ProvisionRecord.objects.get()
-    assert record.consent_text == services.CONSENT_TEXT
+    assert record.consent_text == CONSENT_TEXT
 
 
 @pytest.mark.parametrize("width", WIDTHS, ids=list(WIDTHS))
@@ -92,7 +99,7 @@ def test_what_the_dealer_opens_is_on_the_customers_record(browser, live_server, 
     owner = factories.customer(email=f"record-{width}@example.jp", name="嵐山 花子")
     gateway = factories.owned_gateway(owner=owner, site_name=SITE_NAME)
     dealer = factories.dealer(company="京都蓄電サービス株式会社", name="保守 一郎")
-    services.link_dealer(customer=owner, gateway=gateway, dealer=dealer)
+    link_dealer(customer=owner, gateway=gateway, dealer=dealer)
     mobile = {"is_mobile": True, "has_touch": True} if width == "phone" else {}
 
     dealer_page = new_tab(browser, live_server, viewport=WIDTHS[width], **mobile)

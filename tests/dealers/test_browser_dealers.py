@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from essmon.dealers import services
+from essmon.dealers.services.links import link_dealer
 from tests import factories
 from tests.conftest import SmtpSink
 
@@ -260,7 +260,7 @@ def test_dealer_link_lifecycle(
     # 5. Four more dealers make five; a sixth is refused on screen.
     for n in range(2, 6):
         other = factories.dealer(company=f"保守商会{n}号店")
-        services.link_dealer(customer=owner, gateway=gateway, dealer=other)
+        link_dealer(customer=owner, gateway=gateway, dealer=other)
     sixth = factories.dealer(company="六番目電機")
     customer_page.get_by_role("link", name="遠隔モニタリングサービス").click()  # the brand
     open_link_form(customer_page, shots, gw_id, shot=False)

@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from essmon.accounts.models import AccountToken, User
 from essmon.accounts.services.changes import confirm_email_change, request_email_change
-from essmon.dealers import services
 from essmon.dealers.models import (
     MAX_STAFF_PER_DEALER,
     Dealer,
@@ -19,6 +18,9 @@ from essmon.dealers.models import (
     DealerLink,
     MaintenanceStaff,
 )
+from essmon.dealers.selectors import alert_recipients
+from essmon.dealers.services.links import unlink_dealer
+from essmon.dealers.services.staff import add_staff
 from tests import factories
 from tests.factories import DEALER_FORM
 
@@ -337,14 +339,14 @@ def test_add_staff_mails_link_and_confirm_page(dealer_client, client, dealer):
     assert response.status_code == 200 and "確認しました" in page_of(response)
     staff.refresh_from_db()
     assert staff.confirmed_at is not None
-    assert services.alert_recipients(dealer=dealer) == [dealer.user.email, "taro@dealer.jp"]
+    assert alert_recipients(dealer=dealer) == [dealer.user.email, "taro@dealer.jp"]
     again = client.get(link)  # opening it again just shows it confirmed
     assert again.status_code == 200 and "確認しました" in page_of(again)
 
 
 def test_bad_or_expired_staff_link_is_410(client, dealer, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        staff = services.add_staff(
+        staff = add_staff(
             dealer=dealer, name="保守 太郎", email="taro@dealer.jp", client_address="192.0.2.1"
         )
     response = client.get(reverse("dealers:staff_confirm", kwargs={"token": "nope"}))
@@ -507,7 +509,7 @@ def test_unlinked_dealer_loses_access_on_next_request(dealer_client, dealer):
     gw, _ = entrust(dealer)
     url = reverse("dealers:gateway_customer", kwargs={"gateway_id": gw.gateway_id})
     assert dealer_client.get(url).status_code == 200
-    services.unlink_dealer(customer=gw.owner, gateway=gw, dealer=dealer)
+    unlink_dealer(customer=gw.owner, gateway=gw, dealer=dealer)
     response = dealer_client.get(url)
     assert response.status_code == 404 and gw.owner.email not in page_of(response)
     assert gw.gateway_id not in page_of(dealer_client.get(reverse("dealers:gateways")))
@@ -574,4 +576,4 @@ def test_a_dealers_new_address_keeps_receiving_its_mails(client):
     )
     link = mail.outbox[-1].body.split("http://testserver")[1].split()[0]
     client.get(link)
-    assert services.alert_recipients(dealer=dealer) == ["new@dealer.jp"]
+    assert alert_recipients(dealer=dealer) == ["new@dealer.jp"]

@@ -22,8 +22,15 @@ from essmon.alerts.models import Alert
 from essmon.commands.models import Command
 from essmon.core.jst import JST
 from essmon.core.scheduler import JOBS
-from essmon.dealers import services
+from essmon.dealers.disclosure import (
+    RECORDED_ACTIVITIES,
+    record_retention_text,
+    recorded_activities,
+)
 from essmon.dealers.models import DealerAccess
+from essmon.dealers.services import records
+from essmon.dealers.services.links import link_dealer
+from essmon.dealers.services.records import purge_dealer_records, record_change, record_view
 from essmon.gateways.models import Gateway
 from essmon.monitoring import services as monitoring_services
 from essmon.telemetry.ingest import record_status
@@ -66,14 +73,12 @@ def world():
     dealer = factories.dealer(
         company="洛南電設", name="保守 一郎", email="ichiro@rakunan.example.jp"
     )
-    services.link_dealer(customer=owner, gateway=gateway, dealer=dealer)
+    link_dealer(customer=owner, gateway=gateway, dealer=dealer)
     return {"owner": owner, "gateway": gateway, "dealer": dealer}
 
 
 def view(world, action=Action.VIEW_LIVE, **kwargs):
-    services.record_view(
-        user=world["dealer"].user, gateway=world["gateway"], action=action, **kwargs
-    )
+    record_view(user=world["dealer"].user, gateway=world["gateway"], action=action, **kwargs)
 
 
 def record_page(client, world) -> str:
@@ -116,8 +121,8 @@ def test_other_pages_people_and_periods_are_rows_of_their_own(world):
     view(world, Action.DOWNLOAD_CSV, detail="2026年11月分")
     view(world, Action.DOWNLOAD_CSV, detail="2026年12月分")
     other = factories.dealer(company="伏見エネルギー")
-    services.link_dealer(customer=world["owner"], gateway=world["gateway"], dealer=other)
-    services.record_view(user=other.user, gateway=world["gateway"], action=Action.VIEW_LIVE)
+    link_dealer(customer=world["owner"], gateway=world["gateway"], dealer=other)
+    record_view(user=other.user, gateway=world["gateway"], action=Action.VIEW_LIVE)
     counts = {(r.dealer_id, r.action, r.detail): r.count for r in DealerAccess.objects.all()}
     dealer = world["dealer"].pk
     assert counts == {
@@ -156,8 +161,8 @@ def test_a_panel_fetched_alone_is_on_record(world):
 def test_customers_and_operators_are_not_dealers(world):
     operator = factories.customer(role="operator", email="op@example.jp")
     for user in (world["owner"], operator, factories.customer()):
-        services.record_view(user=user, gateway=world["gateway"], action=Action.VIEW_LIVE)
-        services.record_change(
+        record_view(user=user, gateway=world["gateway"], action=Action.VIEW_LIVE)
+        record_change(
             user=user, gateway=world["gateway"], action=Action.CHANGE_SETTINGS, detail="x"
         )
     assert not DealerAccess.objects.exists()
@@ -167,9 +172,12 @@ def test_a_failure_to_record_a_view_is_logged_and_nothing_else(world, monkeypatc
     def broken(**kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services, "_collapse_view", broken)
+    monkeypatch.setattr(records, "_collapse_view", broken)
     # a surrounding transaction goes on (the record has its own savepoint)
-    with caplog.at_level(logging.ERROR, logger="essmon.dealers.services"), transaction.atomic():
+    with (
+        caplog.at_level(logging.ERROR, logger="essmon.dealers.services.records"),
+        transaction.atomic(),
+    ):
         view(world)
         assert Gateway.objects.filter(pk=world["gateway"].pk).exists()
     assert "could not record a dealer view" in caplog.text
@@ -207,7 +215,7 @@ def test_a_setting_change_is_recorded_old_to_new_in_the_change_transaction(world
 
 def test_changes_are_never_collapsed(world):
     for _ in range(2):
-        services.record_change(
+        record_change(
             user=world["dealer"].user,
             gateway=world["gateway"],
             action=Action.CHANGE_SETTINGS,
@@ -281,16 +289,16 @@ def test_the_purge_keeps_records_for_the_retention_period(world, settings):
     for days in (1096, 1094):
         with time_machine.travel(now - timedelta(days=days), tick=False):
             view(world, Action.VIEW_HISTORY if days > 1095 else Action.VIEW_LIVE)
-    assert services.purge_dealer_records(now=now) == 1
+    assert purge_dealer_records(now=now) == 1
     assert list(DealerAccess.objects.values_list("action", flat=True)) == ["view_live"]
     job = next(j for j in JOBS if j.name == "purge-dealer-records")
-    assert job.func is services.purge_dealer_records and job.interval == timedelta(hours=6)
+    assert job.func is purge_dealer_records and job.interval == timedelta(hours=6)
 
 
 @pytest.mark.parametrize(("days", "text"), [(1095, "3年間"), (365, "1年間"), (400, "400日間")])
 def test_the_retention_is_said_as_configured(settings, days, text):
     settings.DEALER_RECORD_RETENTION_DAYS = days
-    assert services.record_retention_text() == text
+    assert record_retention_text() == text
 
 
 def test_every_kind_is_named_in_the_promise():
@@ -311,7 +319,7 @@ def test_every_kind_is_named_in_the_promise():
     }
     assert set(named) == set(Action)
     for words in named.values():
-        assert words in services.RECORDED_ACTIVITIES
+        assert words in RECORDED_ACTIVITIES
 
 
 # --- each dealer page, read back by the owner --------------------------------------------------
@@ -376,7 +384,7 @@ def test_a_page_is_shown_when_its_record_fails(client, world, monkeypatch):
     def broken(**kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(services, "_collapse_view", broken)
+    monkeypatch.setattr(records, "_collapse_view", broken)
     client.force_login(world["dealer"].user)
     for name, headers, _, _ in PAGES:
         assert client.get(page_url(world, name), **headers).status_code == 200, name
@@ -476,7 +484,7 @@ def test_the_manual_says_what_is_recorded_and_for_how_long(client, settings):
     settings.DEALER_RECORD_RETENTION_DAYS = 730
     manual = client.get(reverse("accounts:manual")).content.decode()
     section = manual.split('id="dealer-records"', 1)[1].split("<h2", 1)[0]
-    assert services.RECORDED_ACTIVITIES in section and "2年間保存" in section
+    assert RECORDED_ACTIVITIES in section and "2年間保存" in section
     assert "1時間以内に続けて表示した場合は1行にまとめ" in section
     assert "運営者による閲覧" in section and "一覧画面" in section
-    assert f"御社が{services.recorded_activities('お客様のシステム')}は記録され" in manual
+    assert f"御社が{recorded_activities('お客様のシステム')}は記録され" in manual

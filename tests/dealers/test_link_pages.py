@@ -7,7 +7,13 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from essmon.dealers import services
+from essmon.dealers.disclosure import (
+    CONSENT_LEAD,
+    CONSENT_TAIL,
+    CONSENT_TEXT,
+    RECORDED_ACTIVITIES,
+    SHARED_ITEMS,
+)
 from essmon.dealers.models import (
     Dealer,
     DealerAccess,
@@ -15,6 +21,16 @@ from essmon.dealers.models import (
     MaintenanceStaff,
     ProvisionRecord,
 )
+from essmon.dealers.services.links import (
+    ALREADY_LINKED,
+    LINKS_FULL,
+    PAIR_NOTICES_HELD_BACK,
+    TOO_MANY_PAIRS,
+    WRONG_PAIR,
+    link_dealer,
+    unlink_dealer,
+)
+from essmon.dealers.services.records import record_change, record_view
 from essmon.notifications.models import OutboxMessage
 from tests import factories
 
@@ -109,11 +125,11 @@ def test_full_link_flow_records_consent_and_mails_dealer_and_confirmed_staff(
     for words in ["京都蓄電サービス", "京都支店", "D1234567", gw.gateway_id, "御室邸"]:
         assert words in confirm
     # the consent's words, the shared items listed once (issue 12 §3: they were twice)
-    for _, label in services.SHARED_ITEMS:
+    for _, label in SHARED_ITEMS:
         assert confirm.count(f"<li>{label}</li>") == 1
     assert "案件名・設置先住所" not in confirm.replace("<li>案件名・設置先住所</li>", "")
-    assert services.CONSENT_LEAD in confirm and services.CONSENT_TAIL in confirm
-    assert services.RECORDED_ACTIVITIES in confirm and "記録は3年間保存されます" in confirm
+    assert CONSENT_LEAD in confirm and CONSENT_TAIL in confirm
+    assert RECORDED_ACTIVITIES in confirm and "記録は3年間保存されます" in confirm
     assert "上記の情報を販売店様に提供することに同意します" in confirm
     assert 'type="checkbox"' in confirm and 'for="id_consent"' in confirm
     assert "登録" in confirm and "前に戻る" in confirm
@@ -130,12 +146,12 @@ def test_full_link_flow_records_consent_and_mails_dealer_and_confirmed_staff(
     record = ProvisionRecord.objects.get()
     assert record.link == link and record.customer == user and record.dealer == dealer
     assert record.gateway_code == gw.gateway_id and record.customer_name == "御室 花子"
-    assert record.consent_text == services.CONSENT_TEXT
+    assert record.consent_text == CONSENT_TEXT
 
     assert sorted(m.to[0] for m in mail.outbox) == sorted([dealer.user.email, "staff@example.jp"])
     for message in mail.outbox:
         assert "保守紐付け登録" in message.subject
-        assert f"貴社が{services.RECORDED_ACTIVITIES}は記録され、お客様が確認できます" in (
+        assert f"貴社が{RECORDED_ACTIVITIES}は記録され、お客様が確認できます" in (
             message.body.replace("\n", "")
         )
         for words in ["D1234567", gw.gateway_id, "御室邸", "御室 花子"]:
@@ -183,49 +199,49 @@ def test_wrong_pair_gives_one_generic_message(logged_in, gw, dealer, code, phone
     response = pair(logged_in, gw, code=code, phone=phone)
     assert response.status_code == 200
     body = page(response)
-    assert services.WRONG_PAIR in body
+    assert WRONG_PAIR in body
     assert body.count('class="error"') == 0  # on top, next to neither field
     assert "京都蓄電サービス" not in body
 
 
 def test_malformed_input_gets_the_same_message_and_empty_fields_their_own(logged_in, gw, dealer):
-    assert services.WRONG_PAIR in page(pair(logged_in, gw, code="??", phone="abc"))
+    assert WRONG_PAIR in page(pair(logged_in, gw, code="??", phone="abc"))
     body = page(pair(logged_in, gw, code="", phone=""))
-    assert body.count('class="error"') == 2 and services.WRONG_PAIR not in body
+    assert body.count('class="error"') == 2 and WRONG_PAIR not in body
 
 
 def test_ten_wrong_pairs_an_hour_then_blocked(logged_in, gw, dealer):
     for _ in range(10):
-        assert services.WRONG_PAIR in page(pair(logged_in, gw, code="D0000000"))
+        assert WRONG_PAIR in page(pair(logged_in, gw, code="D0000000"))
     response = pair(logged_in, gw)  # the right pair, but too late
     assert response.status_code == 200
-    assert services.TOO_MANY_PAIRS in page(response)
+    assert TOO_MANY_PAIRS in page(response)
     assert logged_in.get(url("link_confirm", gw)).url == url("link_form", gw)
 
 
 def test_the_same_dealer_twice_is_refused(logged_in, user, gw, dealer):
-    services.link_dealer(customer=user, gateway=gw, dealer=dealer)
+    link_dealer(customer=user, gateway=gw, dealer=dealer)
     response = pair(logged_in, gw)
-    assert response.status_code == 200 and services.ALREADY_LINKED in page(response)
+    assert response.status_code == 200 and ALREADY_LINKED in page(response)
     assert DealerLink.objects.count() == 1
 
 
 def test_linked_between_confirmation_and_register_is_refused(logged_in, user, gw, dealer):
     pair(logged_in, gw)
-    services.link_dealer(customer=user, gateway=gw, dealer=dealer)  # e.g. another tab
+    link_dealer(customer=user, gateway=gw, dealer=dealer)  # e.g. another tab
     response = logged_in.post(url("link_confirm", gw), {"consent": "on", "register": ""})
-    assert response.status_code == 200 and services.ALREADY_LINKED in page(response)
+    assert response.status_code == 200 and ALREADY_LINKED in page(response)
     assert DealerLink.objects.count() == 1
 
 
 def test_a_sixth_dealer_is_refused_with_a_clear_message(logged_in, user, gw):
     for n in range(5):
-        services.link_dealer(customer=user, gateway=gw, dealer=make_dealer(phone=f"+8175111000{n}"))
+        link_dealer(customer=user, gateway=gw, dealer=make_dealer(phone=f"+8175111000{n}"))
     sixth = make_dealer(code="D7777777", phone="+81752223333")
     assert "すでに5社の販売店様が登録されています" in page(logged_in.get(url("link_form", gw)))
     response = pair(logged_in, gw, code=sixth.dealer_code, phone="075-222-3333")
-    assert response.status_code == 200 and services.LINKS_FULL in page(response)
-    assert "5社まで" in services.LINKS_FULL
+    assert response.status_code == 200 and LINKS_FULL in page(response)
+    assert "5社まで" in LINKS_FULL
     assert gw.dealer_links.filter(ended_at__isnull=True).count() == 5
 
 
@@ -246,7 +262,7 @@ def test_link_and_unlink_rounds_mail_the_dealer_only_within_the_allowance(
             break
         unlink = url("unlink_confirm", gw, dealer_code=dealer.dealer_code)
         assert logged_in.post(unlink, {"unlink": ""}).url == url("unlink_done", gw)
-    assert refused is not None and services.PAIR_NOTICES_HELD_BACK in refused
+    assert refused is not None and PAIR_NOTICES_HELD_BACK in refused
     assert DealerLink.objects.count() == 3  # the refused one made nothing
     queued = OutboxMessage.objects.filter(recipient=dealer.user.email)
     assert queued.count() == 6  # three links and their three unlinks
@@ -259,19 +275,18 @@ def test_link_and_unlink_rounds_mail_the_dealer_only_within_the_allowance(
 
 
 def test_a_dealer_gets_a_bounded_number_of_link_notices_a_day(settings, dealer):
-    from essmon.dealers.services import DEALER_NOTICES_HELD_BACK, DealerError
+    from essmon.dealers.services.errors import DealerError
+    from essmon.dealers.services.links import DEALER_NOTICES_HELD_BACK
 
     settings.DEALER_LINKS_PER_DEALER_PER_DAY = 4
     for i in range(4):
         owner = factories.customer()
         gateway = factories.gateway(state="claimed", owner=owner)
-        services.link_dealer(
-            customer=owner, gateway=gateway, dealer=dealer, client_address=f"192.0.2.{i}"
-        )
+        link_dealer(customer=owner, gateway=gateway, dealer=dealer, client_address=f"192.0.2.{i}")
     owner = factories.customer()
     gateway = factories.gateway(state="claimed", owner=owner)
     with pytest.raises(DealerError) as refusal:
-        services.link_dealer(customer=owner, gateway=gateway, dealer=dealer)
+        link_dealer(customer=owner, gateway=gateway, dealer=dealer)
     assert refusal.value.message == DEALER_NOTICES_HELD_BACK
     assert OutboxMessage.objects.filter(recipient=dealer.user.email).count() == 4
     # the dealer's own password reset keeps its allowance: notices are counted apart
@@ -298,8 +313,8 @@ def test_search_by_gateway_id_or_site_name(logged_in, user, gw):
 
 def test_full_unlink_flow_ends_the_link_and_mails_the_dealer(logged_in, user, gw, dealer):
     other = make_dealer(code="D2222222", company="大阪電設")
-    services.link_dealer(customer=user, gateway=gw, dealer=dealer)
-    services.link_dealer(customer=user, gateway=gw, dealer=other)
+    link_dealer(customer=user, gateway=gw, dealer=dealer)
+    link_dealer(customer=user, gateway=gw, dealer=other)
     mail.outbox.clear()
 
     search = page(logged_in.get(url("unlink_search")))
@@ -345,16 +360,16 @@ def test_full_unlink_flow_ends_the_link_and_mails_the_dealer(logged_in, user, gw
 
 def test_gateway_page_shows_linked_dealers_access_log_and_history(logged_in, user, gw, dealer):
     other = make_dealer(code="D2222222", company="大阪電設")
-    services.link_dealer(customer=user, gateway=gw, dealer=dealer)
-    services.link_dealer(customer=user, gateway=gw, dealer=other)
-    services.unlink_dealer(customer=user, gateway=gw, dealer=other)
-    services.record_change(
+    link_dealer(customer=user, gateway=gw, dealer=dealer)
+    link_dealer(customer=user, gateway=gw, dealer=other)
+    unlink_dealer(customer=user, gateway=gw, dealer=other)
+    record_change(
         user=dealer.user,
         gateway=gw,
         action=DealerAccess.Action.CHANGE_SETTINGS,
         detail="運転モード: 経済モード → グリーンモード",
     )
-    services.record_view(user=dealer.user, gateway=gw, action=DealerAccess.Action.VIEW_CUSTOMER)
+    record_view(user=dealer.user, gateway=gw, action=DealerAccess.Action.VIEW_CUSTOMER)
 
     assert url("gateway", gw) in page(logged_in.get(url("menu")))
     assert url("gateway", gw) in page(logged_in.get(url("link_search")))
@@ -391,7 +406,7 @@ def test_anonymous_is_sent_to_login(client, gw):
 
 def test_another_customers_gateway_is_404_on_every_url(client, gw, dealer):
     owner = gw.owner
-    services.link_dealer(customer=owner, gateway=gw, dealer=dealer)
+    link_dealer(customer=owner, gateway=gw, dealer=dealer)
     stranger = factories.customer()
     client.force_login(stranger)
     gateway_urls = all_urls(gw)[3:]
@@ -411,7 +426,7 @@ def test_another_customers_gateway_is_404_on_every_url(client, gw, dealer):
 
 
 def test_the_linked_dealer_cannot_manage_links(client, user, gw, dealer):
-    services.link_dealer(customer=user, gateway=gw, dealer=dealer)
+    link_dealer(customer=user, gateway=gw, dealer=dealer)
     client.force_login(dealer.user)
     for address in all_urls(gw)[3:]:
         assert client.get(address).status_code == 404, address

@@ -21,7 +21,7 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from essmon.gateways.models import Gateway
-from essmon.gateways.services import device_secret_matches
+from essmon.gateways.services.credentials import device_secret_matches
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 
 from essmon.alerts.models import Alert
 from essmon.commands.models import Command
-from essmon.dealers import services as dealer_services
+from essmon.dealers.services.links import link_dealer
 from essmon.gateways.models import Gateway
 from essmon.simulator.fleet import FleetConfig
 from essmon.simulator.physics import JST
@@ -32,7 +32,7 @@ def others_in_the_fleet(dealer) -> None:
     never connected, so the fleet table shows its states side by side."""
     now = timezone.now()
     silent = factories.owned_gateway(owner=factories.customer(name="桂 次郎"), site_name="桂川倉庫")
-    dealer_services.link_dealer(customer=silent.owner, gateway=silent, dealer=dealer)
+    link_dealer(customer=silent.owner, gateway=silent, dealer=dealer)
     GatewayLiveState.objects.create(
         gateway=silent, last_seen_at=now - timedelta(hours=5), latest={"soc_pct": 12.0}
     )
@@ -46,7 +46,7 @@ def others_in_the_fleet(dealer) -> None:
     never = factories.owned_gateway(
         owner=factories.customer(name="宇治 三郎"), site_name="宇治の家"
     )
-    dealer_services.link_dealer(customer=never.owner, gateway=never, dealer=dealer)
+    link_dealer(customer=never.owner, gateway=never, dealer=dealer)
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def world(tmp_path, live_server):
     gateway.save()
     linked = factories.dealer(email="ichiro@rakunan.example.jp", company="洛南電設")
     stranger = factories.dealer(email="jiro@other.example.jp", company="他社電機")
-    dealer_services.link_dealer(customer=owner, gateway=gateway, dealer=linked)
+    link_dealer(customer=owner, gateway=gateway, dealer=linked)
     others_in_the_fleet(linked)
     # the live samples continue yesterday's counters, as a real gateway's do
     state = tmp_path / "simulator-state.json"

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from essmon.commands.models import Command
 from essmon.commands.services import request_setting_change
-from essmon.gateways.services import rotate_device_secret
+from essmon.gateways.services.credentials import rotate_device_secret
 from essmon.mqtt.broker import (
     BrokerFiles,
     acl_file_text,

@@ -8,7 +8,7 @@ from django.urls import reverse
 from essmon.accounts.services.gateway_add import add_gateway
 from essmon.accounts.services.inputs import SiteInput
 from essmon.gateways.models import Gateway
-from essmon.gateways.services import UNAVAILABLE, WRONG_CREDENTIALS, GatewayError
+from essmon.gateways.services.claims import UNAVAILABLE, WRONG_CREDENTIALS, GatewayError
 from tests import factories
 
 pytestmark = pytest.mark.django_db

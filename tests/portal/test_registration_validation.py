@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from essmon.accounts.models import User
 from essmon.gateways.models import Gateway, Site
-from essmon.gateways.services import UNAVAILABLE, WRONG_CREDENTIALS
+from essmon.gateways.services.claims import UNAVAILABLE, WRONG_CREDENTIALS
 from tests import factories
 
 pytestmark = pytest.mark.django_db

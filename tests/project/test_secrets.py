@@ -244,7 +244,7 @@ def test_the_final_step_rechecks_the_marker(client):
 
 
 def test_a_forged_or_stale_marker_opens_nothing():
-    from essmon.gateways.services import GatewayError, verified_gateway, verified_marker
+    from essmon.gateways.services.claims import GatewayError, verified_gateway, verified_marker
 
     gateway, other = factories.gateway(), factories.gateway()
     marker = verified_marker(gateway=gateway)
@@ -588,7 +588,7 @@ def test_the_admin_refuses_a_site_name_with_a_line_break(client, operator):
 
 
 def test_a_factory_list_with_a_control_character_is_refused(tmp_path):
-    from essmon.gateways.services import GatewayListError, parse_gateway_csv
+    from essmon.gateways.services.factory_list import GatewayListError, parse_gateway_csv
 
     path = tmp_path / "factory.csv"
     path.write_text(

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from essmon.gateways.services import rotate_device_secret
+from essmon.gateways.services.credentials import rotate_device_secret
 from essmon.telemetry.ingest import ingest_samples
 from essmon.telemetry.models import GatewayLiveState, Sample
 from tests import factories

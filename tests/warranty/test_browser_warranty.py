@@ -9,7 +9,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from essmon.core.jst import JST
-from essmon.dealers import services as dealer_services
+from essmon.dealers.services.links import link_dealer
 from essmon.gateways.models import Gateway
 from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState
 from tests import factories
@@ -29,7 +29,7 @@ def world():
     ConnectivityInterval.objects.create(gateway=gateway, online_from=registered)
     GatewayLiveState.objects.create(gateway=gateway, last_seen_at=timezone.now())
     linked = factories.dealer(email="ichiro@rakunan.example.jp", company="洛南電設")
-    dealer_services.link_dealer(customer=owner, gateway=gateway, dealer=linked)
+    link_dealer(customer=owner, gateway=gateway, dealer=linked)
     return {"owner": owner, "gateway": gateway, "linked": linked}
 
 

@@ -14,8 +14,8 @@ from django.core.checks import run_checks
 from django.urls import reverse
 from django.utils import timezone
 
-from essmon.dealers import services as dealer_services
 from essmon.dealers.models import Dealer, MaintenanceStaff
+from essmon.dealers.services.links import link_dealer, unlink_dealer
 from essmon.gateways.models import Gateway
 from essmon.notifications.models import OutboxMessage
 from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState
@@ -323,7 +323,7 @@ def world():
     # online since its registration
     history(gateway, (at(d("2024-03-01")), None), last_seen=timezone.now())
     linked = factories.dealer(company="洛南電設", email="ichiro@rakunan.example.jp")
-    dealer_services.link_dealer(customer=owner, gateway=gateway, dealer=linked)
+    link_dealer(customer=owner, gateway=gateway, dealer=linked)
     return {"owner": owner, "gateway": gateway, "linked": linked}
 
 
@@ -432,8 +432,8 @@ def test_access(client, world, name):
         assert client.get(url).status_code == 200
     strangers = [factories.dealer().user, factories.customer()]
     after_unlink = factories.dealer()
-    dealer_services.link_dealer(customer=world["owner"], gateway=gateway, dealer=after_unlink)
-    dealer_services.unlink_dealer(customer=world["owner"], gateway=gateway, dealer=after_unlink)
+    link_dealer(customer=world["owner"], gateway=gateway, dealer=after_unlink)
+    unlink_dealer(customer=world["owner"], gateway=gateway, dealer=after_unlink)
     for user in (*strangers, after_unlink.user):
         client.force_login(user)
         assert client.get(url).status_code == 404

@@ -14,7 +14,7 @@ from essmon.accounts.services.errors import AccountError
 from essmon.accounts.services.expiry import discard_provisional
 from essmon.accounts.services.terms import record_terms_acceptance
 from essmon.core.japanese import normalize_phone
-from essmon.gateways import services as gateways
+from essmon.gateways.services.claims import confirm_held_gateways
 
 VOIDED_BY_PHONE = (
     "電話番号の誤りが続いたため、このURLは無効になりました。"
@@ -90,7 +90,7 @@ def activate_account(
             user.save(update_fields=["password", "is_active", "activated_at"])
             token.used_at = now
             token.save(update_fields=["used_at"])
-            gateways.confirm_held_gateways(owner=user)
+            confirm_held_gateways(owner=user)
             # dealers builds on accounts: a dealer's person in charge is confirmed there
             signals.account_activated.send(sender=User, user=user)
             record_terms_acceptance(

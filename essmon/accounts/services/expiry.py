@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from essmon.accounts import selectors, signals
 from essmon.accounts.models import User
-from essmon.gateways import services as gateways
 from essmon.gateways.models import Gateway
+from essmon.gateways.services.claims import release_expired_reservations, release_held_gateways
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def discard_provisional(user: User) -> None:
     signals.provisional_discarded.send(
         sender=User, gateways=Gateway.objects.filter(owner=user, state=Gateway.State.HELD)
     )
-    gateways.release_held_gateways(owner=user)
+    release_held_gateways(owner=user)
     user.delete()  # its 案件 go with it
 
 
@@ -34,7 +34,7 @@ def release_expired_registrations() -> int:
     so do the holds of registrations with an address that had an account (at the same
     age: see registration.register_customer)."""
     now = timezone.now()
-    gateways.release_expired_reservations(older_than=timedelta(days=settings.ACTIVATION_DAYS))
+    release_expired_reservations(older_than=timedelta(days=settings.ACTIVATION_DAYS))
     count = 0
     for user_id in selectors.lapsed_registrations(now=now):
         try:

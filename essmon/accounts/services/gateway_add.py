@@ -9,8 +9,9 @@ from django.db import transaction
 from essmon.accounts.models import User
 from essmon.accounts.services.inputs import SiteInput
 from essmon.accounts.services.registration import record_warranty_dates
-from essmon.gateways import services as gateways
 from essmon.gateways.models import Gateway
+from essmon.gateways.services.claims import GatewayError, open_gateway, take_gateway
+from essmon.gateways.services.sites import create_site
 
 
 def add_gateway(
@@ -28,8 +29,8 @@ def add_gateway(
     the warranty dates when given."""
     if user.role != User.Role.CUSTOMER:
         # a dealer or operator holding a sheet must not become a customer's gateway owner
-        raise gateways.GatewayError("ゲートウェイはお客様のアカウントでのみ登録できます。")
-    gateway = gateways.open_gateway(
+        raise GatewayError("ゲートウェイはお客様のアカウントでのみ登録できます。")
+    gateway = open_gateway(
         gateway_id=gateway_id,
         password=gateway_password,
         verified=verified,
@@ -37,8 +38,8 @@ def add_gateway(
         user_id=user.pk,
     )
     with transaction.atomic():
-        new_site = gateways.create_site(owner=user, **site.__dict__)
-        gateways.take_gateway(gateway=gateway, owner=user, site=new_site, hold=False)
+        new_site = create_site(owner=user, **site.__dict__)
+        take_gateway(gateway=gateway, owner=user, site=new_site, hold=False)
         gateway.refresh_from_db()
         record_warranty_dates(gateway, user, grid_connection_date, received_date)
     return gateway

@@ -13,8 +13,9 @@ from essmon.accounts.models import AccountToken, TermsAcceptance, TermsVersion, 
 from essmon.accounts.services.inputs import PERSON_FIELDS, Person, SiteInput
 from essmon.accounts.services.links import mail_link
 from essmon.accounts.services.terms import record_terms_acceptance
-from essmon.gateways import services as gateways
 from essmon.gateways.models import Gateway
+from essmon.gateways.services.claims import open_gateway, reserve_gateway, take_gateway
+from essmon.gateways.services.sites import create_site
 from essmon.notifications.services import allow_mail_to_typed_address, queue_mail
 
 
@@ -43,7 +44,7 @@ def register_customer(
     """
     # Checked outside the transaction: a wrong password's count must survive the error.
     # take_gateway below settles a race for the same gateway.
-    gateway = gateways.open_gateway(
+    gateway = open_gateway(
         gateway_id=gateway_id,
         password=gateway_password,
         verified=verified,
@@ -53,12 +54,12 @@ def register_customer(
     with transaction.atomic():
         existing = selectors.email_taken(person.email)
         if existing is not None:
-            gateways.reserve_gateway(gateway=gateway, for_user=existing)
+            reserve_gateway(gateway=gateway, for_user=existing)
             notify_existing_account(existing, reserved=gateway)
             return
         user = create_provisional_user(person=person, role=User.Role.CUSTOMER)
-        new_site = gateways.create_site(owner=user, **site.__dict__)
-        gateways.take_gateway(gateway=gateway, owner=user, site=new_site, hold=True)
+        new_site = create_site(owner=user, **site.__dict__)
+        take_gateway(gateway=gateway, owner=user, site=new_site, hold=True)
         record_warranty_dates(gateway, user, grid_connection_date, received_date)
         begin_activation(
             user=user, terms=terms, client_address=client_address, kind="provisional_registration"

@@ -23,7 +23,7 @@ from django.shortcuts import redirect, render
 from essmon.accounts.selectors import current_terms
 from essmon.accounts.views.common import apply_postal_lookup
 from essmon.core.http import client_address
-from essmon.gateways.services import (
+from essmon.gateways.services.claims import (
     GatewayError,
     check_gateway_credentials,
     verified_gateway,

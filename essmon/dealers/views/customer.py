@@ -10,24 +10,31 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from essmon.accounts.http import AuthenticatedRequest
 from essmon.core.http import client_address
-from essmon.core.japanese import to_halfwidth_ascii
-from essmon.dealers import access, services
+from essmon.dealers import access, selectors
+from essmon.dealers.disclosure import (
+    CONSENT_LEAD,
+    CONSENT_TAIL,
+    RECORDED_ACTIVITIES,
+    SHARED_ITEMS,
+    record_retention_text,
+)
 from essmon.dealers.forms_links import (
     ConsentForm,
     DealerPairForm,
     DealerSearchForm,
     GatewaySearchForm,
 )
-from essmon.dealers.models import MAX_DEALERS_PER_GATEWAY, Dealer, DealerLink
+from essmon.dealers.models import MAX_DEALERS_PER_GATEWAY, Dealer
+from essmon.dealers.services.errors import DealerError
+from essmon.dealers.services.links import check_can_link, find_dealer, link_dealer, unlink_dealer
+from essmon.dealers.services.records import ACCESS_COLLAPSE_WINDOW
 from essmon.gateways.models import Gateway
-from essmon.gateways.services import normalize_gateway_id
 
 PENDING_KEY = "dealer_link_pending"  # the pair found for a gateway, until 「登録」
 LINKED_KEY = "dealer_link_done"
@@ -35,45 +42,11 @@ UNLINKED_KEY = "dealer_unlink_done"
 ACCESS_LOG_PAGE = 50
 
 
-# --- queries ------------------------------------------------------------------------
+# --- what the screens share ---------------------------------------------------------
 
 
 def _gateway(request: AuthenticatedRequest, gateway_id: str) -> Gateway:
     return access.gateway_or_404(request.user, gateway_id, access.Purpose.MANAGE_LINKS)
-
-
-def _gateways(request: AuthenticatedRequest, query: str = "") -> QuerySet[Gateway]:
-    """The customer's gateways with their number of linked dealers, by ID or 案件名."""
-    gateways = access.visible_gateways(request.user, access.Purpose.MANAGE_LINKS).annotate(
-        linked=Count("dealer_links", filter=Q(dealer_links__ended_at__isnull=True))
-    )
-    if query:
-        match = Q(site__name__icontains=query)
-        gateway_id = normalize_gateway_id(query)
-        if gateway_id:
-            match |= Q(gateway_id__icontains=gateway_id)
-        gateways = gateways.filter(match)
-    return gateways.order_by("gateway_id")
-
-
-def _active_links(gateway: Gateway) -> QuerySet[DealerLink]:
-    return (
-        gateway.dealer_links.filter(ended_at__isnull=True)
-        .select_related("dealer")
-        .order_by("created_at")
-    )
-
-
-def _search_links(gateway: Gateway, query: str) -> QuerySet[DealerLink]:
-    links = _active_links(gateway)
-    if query:
-        code = to_halfwidth_ascii(query).strip().upper()
-        links = links.filter(
-            Q(dealer__dealer_code__icontains=code)
-            | Q(dealer__company_name__icontains=query)
-            | Q(dealer__branch__icontains=query)
-        )
-    return links
 
 
 def _finished(request: HttpRequest, key: str, gateway: Gateway) -> Dealer | None:
@@ -81,7 +54,7 @@ def _finished(request: HttpRequest, key: str, gateway: Gateway) -> Dealer | None
     done = request.session.pop(key, None)
     if not done or done.get("gateway_id") != gateway.gateway_id:
         return None
-    return Dealer.objects.filter(pk=done.get("dealer_id")).first()
+    return selectors.dealer_with_pk(done.get("dealer_id"))
 
 
 # --- 保守を任せる販売店様の管理メニュー ---------------------------------------------
@@ -93,7 +66,10 @@ def menu(request: AuthenticatedRequest) -> HttpResponse:
     return render(
         request,
         "dealers/links/menu.html",
-        {"gateways": _gateways(request), "max_dealers": MAX_DEALERS_PER_GATEWAY},
+        {
+            "gateways": selectors.gateways_with_link_counts(user=request.user),
+            "max_dealers": MAX_DEALERS_PER_GATEWAY,
+        },
     )
 
 
@@ -102,22 +78,21 @@ def menu(request: AuthenticatedRequest) -> HttpResponse:
 def gateway(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     """One gateway: the dealers maintaining it, what they did, and the link history."""
     gateway = _gateway(request, gateway_id)
-    page = Paginator(services.gateway_records(gateway), ACCESS_LOG_PAGE).get_page(
+    page = Paginator(selectors.gateway_records(gateway), ACCESS_LOG_PAGE).get_page(
         request.GET.get("page")
     )
-    history = gateway.dealer_links.select_related("dealer").order_by("-created_at", "-pk")
     return render(
         request,
         "dealers/links/gateway.html",
         {
             "gateway": gateway,
-            "links": _active_links(gateway),
-            "history": history,
+            "links": selectors.active_links(gateway=gateway),
+            "history": selectors.link_history(gateway=gateway),
             "accesses": page,
-            "recorded_activities": services.RECORDED_ACTIVITIES,
-            "record_retention": services.record_retention_text(),
-            "collapse_minutes": int(services.ACCESS_COLLAPSE_WINDOW.total_seconds() // 60),
-            "shared_items": [label for _, label in services.SHARED_ITEMS],
+            "recorded_activities": RECORDED_ACTIVITIES,
+            "record_retention": record_retention_text(),
+            "collapse_minutes": int(ACCESS_COLLAPSE_WINDOW.total_seconds() // 60),
+            "shared_items": [label for _, label in SHARED_ITEMS],
             "max_dealers": MAX_DEALERS_PER_GATEWAY,
         },
     )
@@ -132,7 +107,7 @@ def _gateway_search(request: AuthenticatedRequest, *, flow: str) -> HttpResponse
         {
             "flow": flow,
             "form": form,
-            "gateways": _gateways(request, form.query()),
+            "gateways": selectors.gateways_with_link_counts(user=request.user, query=form.query()),
             "max_dealers": MAX_DEALERS_PER_GATEWAY,
         },
     )
@@ -155,13 +130,13 @@ def link_form(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
         form = DealerPairForm(request.POST)
         if form.is_valid():
             try:
-                dealer = services.find_dealer(
+                dealer = find_dealer(
                     customer=request.user,
                     dealer_code=form.cleaned_data["dealer_code"],
                     phone=form.cleaned_data["phone"],
                 )
-                services.check_can_link(gateway=gateway, dealer=dealer)
-            except services.DealerError as exc:
+                check_can_link(gateway=gateway, dealer=dealer)
+            except DealerError as exc:
                 form.add_error(exc.field, exc.message)
             else:
                 request.session[PENDING_KEY] = {
@@ -175,7 +150,7 @@ def link_form(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
         pending = request.session.get(PENDING_KEY) or {}
         initial = pending if pending.get("gateway_id") == gateway.gateway_id else {}
         form = DealerPairForm(initial={k: initial.get(k, "") for k in ("dealer_code", "phone")})
-    linked = _active_links(gateway).count()
+    linked = selectors.active_link_count(gateway=gateway)
     return render(
         request,
         "dealers/links/link_form.html",
@@ -197,19 +172,19 @@ def link_confirm(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse
     dealer = None
     dealer_id = pending.get("dealer_id")
     if pending.get("gateway_id") == gateway.gateway_id and dealer_id is not None:
-        dealer = Dealer.objects.filter(pk=dealer_id, user__is_active=True).first()
+        dealer = selectors.dealer_with_pk(dealer_id, active=True)
     if dealer is None or (request.method == "POST" and "back" in request.POST):
         return redirect("links:link_form", gateway_id=gateway.gateway_id)
     form = ConsentForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.link_dealer(
+            link_dealer(
                 customer=request.user,
                 gateway=gateway,
                 dealer=dealer,
                 client_address=client_address(request),
             )
-        except services.DealerError as exc:
+        except DealerError as exc:
             form.add_error(None, exc.message)
         else:
             request.session.pop(PENDING_KEY, None)
@@ -222,11 +197,11 @@ def link_confirm(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse
             "gateway": gateway,
             "dealer": dealer,
             "form": form,
-            "shared_items": [label for _, label in services.SHARED_ITEMS],
-            "consent_lead": services.CONSENT_LEAD,
-            "consent_tail": services.CONSENT_TAIL,
-            "recorded_activities": services.RECORDED_ACTIVITIES,
-            "record_retention": services.record_retention_text(),
+            "shared_items": [label for _, label in SHARED_ITEMS],
+            "consent_lead": CONSENT_LEAD,
+            "consent_tail": CONSENT_TAIL,
+            "recorded_activities": RECORDED_ACTIVITIES,
+            "record_retention": record_retention_text(),
         },
     )
 
@@ -263,8 +238,8 @@ def unlink_dealers(request: AuthenticatedRequest, gateway_id: str) -> HttpRespon
             "gateway": gateway,
             "form": form,
             "query": query,
-            "links": _search_links(gateway, query),
-            "any_linked": _active_links(gateway).exists(),
+            "links": selectors.active_links(gateway=gateway, query=query),
+            "any_linked": selectors.any_active_link(gateway=gateway),
         },
     )
 
@@ -275,15 +250,15 @@ def unlink_confirm(
     request: AuthenticatedRequest, gateway_id: str, dealer_code: str
 ) -> HttpResponse:
     gateway = _gateway(request, gateway_id)
-    link = _active_links(gateway).filter(dealer__dealer_code=dealer_code).first()
+    link = selectors.active_link_to(gateway=gateway, dealer_code=dealer_code)
     if link is None:
         raise Http404("no such link")
     if request.method == "POST":
         if "back" in request.POST:
             return redirect("links:unlink_dealers", gateway_id=gateway.gateway_id)
         try:
-            services.unlink_dealer(customer=request.user, gateway=gateway, dealer=link.dealer)
-        except services.DealerError as exc:
+            unlink_dealer(customer=request.user, gateway=gateway, dealer=link.dealer)
+        except DealerError as exc:
             messages.error(request, exc.message)
             return redirect("links:unlink_dealers", gateway_id=gateway.gateway_id)
         request.session[UNLINKED_KEY] = {

@@ -8,7 +8,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -17,12 +16,14 @@ from essmon.accounts.http import AuthenticatedRequest
 from essmon.accounts.views.common import apply_postal_lookup
 from essmon.core.http import client_address
 from essmon.core.japanese import format_phone, format_postal_code
-from essmon.dealers import access, services
+from essmon.dealers import access, selectors
 from essmon.dealers.access import Purpose
 from essmon.dealers.forms import DealerProfileForm, StaffForm
-from essmon.dealers.models import MAX_STAFF_PER_DEALER, Dealer, DealerAccess, DealerLink
-from essmon.gateways.models import Gateway
-from essmon.gateways.search import search as fleet_search
+from essmon.dealers.models import MAX_STAFF_PER_DEALER, Dealer, DealerAccess
+from essmon.dealers.services.errors import DealerError
+from essmon.dealers.services.records import record_view
+from essmon.dealers.services.registration import update_dealer_profile
+from essmon.dealers.services.staff import add_staff, confirm_staff, remove_staff
 from essmon.notifications.services import MailLimitError
 
 
@@ -31,18 +32,6 @@ def _dealer_or_404(request: AuthenticatedRequest) -> Dealer:
     if dealer is None:
         raise Http404("not a dealer")
     return dealer
-
-
-def _entrusted(request: AuthenticatedRequest, dealer: Dealer) -> QuerySet[Gateway]:
-    """The gateways entrusted to the dealer, each with ``linked_at`` of its active link."""
-    since = DealerLink.objects.filter(
-        gateway=OuterRef("pk"), dealer=dealer, ended_at__isnull=True
-    ).values("created_at")[:1]
-    return (
-        access.visible_gateways(request.user)
-        .annotate(linked_at=Subquery(since))
-        .order_by("-linked_at", "gateway_id")
-    )
 
 
 @login_required
@@ -54,8 +43,8 @@ def menu(request: AuthenticatedRequest) -> HttpResponse:
         "dealers/menu.html",
         {
             "dealer": dealer,
-            "entrusted_count": _entrusted(request, dealer).count(),
-            "pending_staff": dealer.staff.filter(confirmed_at__isnull=True).count(),
+            "entrusted_count": selectors.entrusted_count(user=request.user, dealer=dealer),
+            "pending_staff": selectors.unconfirmed_staff_count(dealer=dealer),
         },
     )
 
@@ -85,7 +74,7 @@ def profile(request: AuthenticatedRequest) -> HttpResponse:
     }
     form = DealerProfileForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        services.update_dealer_profile(
+        update_dealer_profile(
             dealer=dealer,
             person=form.person(user.email),
             company_name=form.cleaned_data["company_name"],
@@ -104,10 +93,10 @@ def staff(request: AuthenticatedRequest) -> HttpResponse:
     form = StaffForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            added = services.add_staff(
+            added = add_staff(
                 dealer=dealer, client_address=client_address(request), **form.cleaned_data
             )
-        except (services.DealerError, MailLimitError) as exc:
+        except (DealerError, MailLimitError) as exc:
             form.add_error(exc.field, exc.message)
         else:
             messages.success(
@@ -116,7 +105,7 @@ def staff(request: AuthenticatedRequest) -> HttpResponse:
                 "送信しました。メールに記載のURLを開くと確認済みになります。",
             )
             return redirect("dealers:staff")
-    staff_list = dealer.staff.order_by("created_at", "pk")
+    staff_list = selectors.staff_of(dealer=dealer)
     return render(
         request,
         "dealers/staff.html",
@@ -134,11 +123,11 @@ def staff(request: AuthenticatedRequest) -> HttpResponse:
 @require_POST
 def staff_remove(request: AuthenticatedRequest, staff_id: int) -> HttpResponse:
     dealer = _dealer_or_404(request)
-    if not dealer.staff.filter(pk=staff_id).exists():
+    if not selectors.has_staff_member(dealer=dealer, staff_id=staff_id):
         raise Http404("no such staff member")  # another dealer's staff does not exist here
     try:
-        services.remove_staff(dealer=dealer, staff_id=staff_id)
-    except services.DealerError as exc:
+        remove_staff(dealer=dealer, staff_id=staff_id)
+    except DealerError as exc:
         messages.error(request, exc.message)
     else:
         messages.success(request, "保守担当者を削除しました。")
@@ -149,8 +138,8 @@ def staff_remove(request: AuthenticatedRequest, staff_id: int) -> HttpResponse:
 def staff_confirm(request: HttpRequest, token: str) -> HttpResponse:
     """The mailed link: public, since a 保守担当者 has no login of their own."""
     try:
-        confirmed = services.confirm_staff(raw_token=token)
-    except services.DealerError as exc:
+        confirmed = confirm_staff(raw_token=token)
+    except DealerError as exc:
         return render(
             request, "accounts/activation/invalid.html", {"message": exc.message}, status=410
         )
@@ -171,35 +160,13 @@ def gateways(request: AuthenticatedRequest) -> HttpResponse:
     customer's name, 50 a page: two queries a page (count and rows), whatever the number."""
     dealer = _dealer_or_404(request)
     query = request.GET.get("q", "").replace("\x00", "").strip()[:SEARCH_MAX]
-    rows = _entrusted(request, dealer)
-    if query:
-        rows = rows.filter(fleet_search(query))
+    rows = selectors.entrusted_gateways(user=request.user, dealer=dealer, query=query)
     page = Paginator(rows, GATEWAYS_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
         "dealers/gateways.html",
         {"dealer": dealer, "page": page, "query": query},
     )
-
-
-def shared_customer_data(gateway: Gateway) -> list[tuple[str, str]]:
-    """The owner's data a linked dealer may see: exactly ``SHARED_ITEMS``, in its order."""
-    owner, site = gateway.owner, gateway.site
-    assert owner is not None  # an entrusted gateway is registered, so it has an owner
-    values = {
-        "name": owner.name,
-        "furigana": owner.furigana,
-        "company_name": owner.company_name or "—",
-        "department": owner.department or "—",
-        "address": f"〒{format_postal_code(owner.postal_code)} {owner.address}",
-        "phone": format_phone(owner.phone),
-        "email": owner.email,
-        "site": f"{site.name}(〒{format_postal_code(site.postal_code)} {site.address})"
-        if site
-        else "—",
-    }
-    # "system" (the storage system's state and settings) is shown by the monitoring site
-    return [(label, values[key]) for key, label in services.SHARED_ITEMS if key in values]
 
 
 @login_required
@@ -211,11 +178,9 @@ def gateway_customer(request: AuthenticatedRequest, gateway_id: str) -> HttpResp
     link = access.active_link(dealer, gateway)
     if link is None:
         raise Http404("not entrusted")
-    services.record_view(
-        user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_CUSTOMER
-    )
+    record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_CUSTOMER)
     return render(
         request,
         "dealers/gateway_customer.html",
-        {"gateway": gateway, "link": link, "items": shared_customer_data(gateway)},
+        {"gateway": gateway, "link": link, "items": selectors.shared_customer_data(gateway)},
     )

@@ -13,8 +13,8 @@ from essmon.accounts.models import TermsVersion
 from essmon.accounts.selectors import current_terms
 from essmon.accounts.views import steps
 from essmon.core.http import client_address
-from essmon.dealers import services
 from essmon.dealers.forms import DealerRegistrationForm
+from essmon.dealers.services import registration as services
 
 
 def _register(request: HttpRequest, form: DealerRegistrationForm) -> str:

@@ -14,7 +14,7 @@ from essmon.alerts import selectors, services
 from essmon.alerts.forms import AcknowledgeForm
 from essmon.dealers.access import dealer_of, gateway_or_404, is_operator
 from essmon.dealers.models import DealerAccess
-from essmon.dealers.services import record_view
+from essmon.dealers.services.records import record_view
 from essmon.monitoring.views import gateway_context, login_required_here
 
 

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from essmon.accounts.http import AuthenticatedRequest
 from essmon.dealers.access import Purpose, gateway_or_404, visible_gateways
 from essmon.dealers.models import DealerAccess
-from essmon.dealers.services import record_view
+from essmon.dealers.services.records import record_view
 from essmon.monitoring.views import gateway_context, login_required_here
 from essmon.warranty import services
 from essmon.warranty.certificate import render_certificate

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from essmon.gateways.services import GatewayListError, import_gateways
+from essmon.gateways.services.factory_list import GatewayListError, import_gateways
 
 
 class Command(BaseCommand):

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from essmon.gateways.services import (
+from essmon.gateways.services.provisioning import (
     DEFAULT_MODEL,
     provision_gateways,
     write_gateway_csv,

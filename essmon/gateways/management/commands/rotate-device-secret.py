@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from essmon.gateways.models import Gateway
-from essmon.gateways.services import rotate_device_secret
+from essmon.gateways.selectors import gateway_with_id
+from essmon.gateways.services.credentials import rotate_device_secret
 
 
 class Command(BaseCommand):
@@ -11,7 +11,7 @@ class Command(BaseCommand):
         parser.add_argument("gateway_id")
 
     def handle(self, *, gateway_id, **options):
-        gateway = Gateway.objects.filter(gateway_id=gateway_id).first()
+        gateway = gateway_with_id(gateway_id)
         if gateway is None:
             raise CommandError(f"no gateway {gateway_id!r}")
         self.stdout.write(rotate_device_secret(gateway=gateway))
