@@ -41,7 +41,7 @@ from essmon.gateways.services import GatewayError
 from essmon.notifications.services import MailLimitError
 from essmon.portal import operator
 from essmon.portal.forms import SiteForm
-from essmon.warranty import services as warranty_services
+from essmon.warranty import selectors as warranty_selectors
 from essmon.warranty.outlook import warranty_outlook
 
 GATEWAY_KEY = "add_gateway_credentials"
@@ -66,7 +66,7 @@ def menu(request: AuthenticatedRequest) -> HttpResponse:
             },
         )
     gateways = selectors.gateways_of(user=request.user)
-    prompts = warranty_services.dates_prompts(gateways)
+    prompts = warranty_selectors.dates_prompts(gateways)
     return render(
         request,
         "accounts/menu/menu.html",
