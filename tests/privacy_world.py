@@ -11,12 +11,10 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.utils import timezone
 
 from essmon.accounts.models import TermsAcceptance, User
-from essmon.accounts.services import (
-    _login_id_key,
-    current_terms,
-    record_terms_acceptance,
-    request_email_change,
-)
+from essmon.accounts.selectors import current_terms
+from essmon.accounts.services.changes import request_email_change
+from essmon.accounts.services.login import _login_id_key
+from essmon.accounts.services.terms import record_terms_acceptance
 from essmon.alerts.models import Alert, Kind, MailOptOut
 from essmon.commands.services import request_setting_change
 from essmon.core import throttle

@@ -3,7 +3,7 @@ from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils import timezone
 
 from essmon.accounts.models import AccountToken, TermsAcceptance, TermsVersion, User
-from essmon.accounts.services import PROFILE_FIELDS
+from essmon.accounts.services.inputs import PROFILE_FIELDS
 from essmon.core.text import SafeTextAdmin, SafeTextAdminMixin
 
 

@@ -1,8 +1,9 @@
 from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import PermissionDenied
 
-from essmon.accounts import services
+from essmon.accounts import selectors
 from essmon.accounts.models import User
+from essmon.accounts.services.login import LoginRefused, guard_login
 from essmon.core.http import client_address
 
 REFUSAL_ATTRIBUTE = "essmon_login_refusal"
@@ -15,7 +16,7 @@ class EmailBackend(ModelBackend):
         email = email or username
         if not email or password is None:
             return None
-        user = User.objects.filter(email=email).first()
+        user = selectors.account_with_login(email=email)
         if user is None:
             User().set_password(password)  # same cost as a real check
             return None
@@ -25,7 +26,7 @@ class EmailBackend(ModelBackend):
 
 
 class LimitedEmailBackend(EmailBackend):
-    """EmailBackend behind the login limits (accounts.services.guard_login), so that every
+    """EmailBackend behind the login limits (accounts.services.login.guard_login), so that every
     way in — both sites' login pages, the admin's, a current-password check, anything
     calling ``django.contrib.auth.authenticate`` — counts and locks by one rule.
 
@@ -41,12 +42,12 @@ class LimitedEmailBackend(EmailBackend):
             return None
         check_password = super().authenticate
         try:
-            return services.guard_login(
+            return guard_login(
                 email=email,
                 client_address=client_address(request) if request is not None else "",
                 check=lambda: check_password(request, email=email, password=password),
             )
-        except services.LoginRefused as exc:
+        except LoginRefused as exc:
             if request is not None:
                 setattr(request, REFUSAL_ATTRIBUTE, exc.message)
             raise PermissionDenied(exc.message) from exc

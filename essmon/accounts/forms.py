@@ -8,7 +8,7 @@ from django.contrib.auth import authenticate, password_validation
 from django.urls import reverse_lazy
 
 from essmon.accounts.backends import login_refusal
-from essmon.accounts.services import Person, SiteInput
+from essmon.accounts.services.inputs import Person, SiteInput
 from essmon.accounts.validators import password_rules_html
 from essmon.core.japanese import (
     PREFECTURES,

@@ -90,7 +90,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_locked(self) -> bool:
         """Locked by failed logins; the lock lifts by itself after ESSMON_LOGIN_LOCK_HOURS,
-        as the lock of an ID without an account does (accounts.services._locked)."""
+        as the lock of an ID without an account does (accounts.services.login._locked)."""
         if self.locked_at is None:
             return False
         return self.locked_at > timezone.now() - timedelta(hours=settings.LOGIN_LOCK_HOURS)

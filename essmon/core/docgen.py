@@ -6,7 +6,7 @@ code, ``essmon docs --check`` fails when a doc differs from it. Regions: ``jobs`
 scheduler's ``JOBS``) and ``urls`` (the URL patterns). The settings' meanings are prose
 kept by hand in docs/configuration.md; what can be checked of them is: every ``ESSMON_*``
 variable the code reads has a row there, whose default is the code's, and the docs name no
-variable the code does not read (``settings_problems``). tests/test_contracts.py runs both.
+variable the code does not read (``settings_problems``). tests/project/test_contracts.py runs both.
 """
 
 from __future__ import annotations

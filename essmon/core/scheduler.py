@@ -41,7 +41,7 @@ JOBS: tuple[Job, ...] = (
     Job(
         "release-expired-registrations",
         timedelta(minutes=5),
-        "essmon.accounts.services.release_expired_registrations",
+        "essmon.accounts.services.expiry.release_expired_registrations",
         "deletes provisional accounts whose activation link expired, returns their gateways "
         "to `unclaimed`",
     ),
@@ -129,7 +129,7 @@ JOBS: tuple[Job, ...] = (
     Job(
         "evaluate-alerts",
         timedelta(seconds=settings.ALERT_CHECK_SECONDS),
-        "essmon.alerts.services.evaluate_alerts",
+        "essmon.alerts.engine.evaluate_alerts",
         "opens, settles and closes the offline, fault and battery-temperature alerts and "
         "queues their mails ([alerts.md](alerts.md))",
         setting="ESSMON_ALERT_CHECK_SECONDS",
@@ -138,7 +138,7 @@ JOBS: tuple[Job, ...] = (
     Job(
         "check-soc-stuck",
         timedelta(minutes=10),
-        "essmon.alerts.services.check_soc_stuck",
+        "essmon.alerts.engine.check_soc_stuck",
         "the 蓄電残量の変化なし alert: a state of charge that did not move over "
         "`ESSMON_ALERT_SOC_STUCK_HOURS` while the battery reported charging or discharging",
     ),

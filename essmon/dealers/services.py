@@ -14,13 +14,12 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from essmon.accounts.models import TermsVersion, User
-from essmon.accounts.services import (
-    PERSON_FIELDS,
-    AccountError,
-    Person,
+from essmon.accounts.selectors import email_taken
+from essmon.accounts.services.errors import AccountError
+from essmon.accounts.services.inputs import PERSON_FIELDS, Person
+from essmon.accounts.services.registration import (
     begin_activation,
     create_provisional_user,
-    email_taken,
     notify_existing_account,
 )
 from essmon.accounts.tokens import hash_token

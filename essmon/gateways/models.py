@@ -78,7 +78,7 @@ class Gateway(models.Model):
     held_at = models.DateTimeField("仮登録日時", null=True, blank=True)
     # A registration typed an address that already has an account: the gateway is held
     # without an owner, exactly as long as a new address's would be, and only that
-    # account may claim it meanwhile (see accounts.services.register_customer).
+    # account may claim it meanwhile (see accounts.services.registration).
     reserved_for = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

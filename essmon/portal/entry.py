@@ -8,7 +8,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from essmon.accounts import services
+from essmon.accounts.selectors import current_terms
+from essmon.accounts.services.registration import register_customer
 from essmon.accounts.views.common import (
     POSTAL_TARGETS,
     apply_postal_lookup,
@@ -45,7 +46,7 @@ def landing(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def terms(request: HttpRequest) -> HttpResponse:
-    current = services.current_terms()
+    current = current_terms()
     if request.method == "POST":
         request.session[TERMS_KEY] = current.pk
         return redirect("accounts:entry_form")
@@ -57,7 +58,7 @@ def terms(request: HttpRequest) -> HttpResponse:
 
 
 def _terms_agreed(request: HttpRequest) -> bool:
-    return request.session.get(TERMS_KEY) == services.current_terms().pk
+    return request.session.get(TERMS_KEY) == current_terms().pk
 
 
 @require_http_methods(["GET", "POST"])
@@ -102,12 +103,12 @@ def confirm(request: HttpRequest) -> HttpResponse:
         if "back" in request.POST:
             return redirect("accounts:entry_form")
         try:
-            services.register_customer(
+            register_customer(
                 person=bound.person(bound.cleaned_data["email"]),
                 gateway_id=bound.cleaned_data["gateway_id"],
                 verified=request.session.get(GATEWAY_KEY),
                 site=bound.site(),
-                terms=services.current_terms(),
+                terms=current_terms(),
                 client_address=client_address(request),
                 grid_connection_date=bound.cleaned_data["grid_connection_date"],
                 received_date=bound.cleaned_data["received_date"],

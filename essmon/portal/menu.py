@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from essmon.accounts import selectors, services
+from essmon.accounts import selectors
 from essmon.accounts.forms import (
     EmailChangeForm,
     GatewayForm,
@@ -20,6 +20,15 @@ from essmon.accounts.forms import (
 )
 from essmon.accounts.http import AuthenticatedRequest
 from essmon.accounts.models import AccountToken
+from essmon.accounts.services.changes import (
+    change_password,
+    confirm_email_change,
+    request_email_change,
+    update_profile,
+)
+from essmon.accounts.services.errors import AccountError
+from essmon.accounts.services.gateway_add import add_gateway
+from essmon.accounts.services.inputs import PROFILE_FIELDS
 from essmon.accounts.tokens import find_token
 from essmon.accounts.validators import password_rules
 from essmon.accounts.views.common import (
@@ -94,7 +103,7 @@ def account(request: AuthenticatedRequest) -> HttpResponse:
 
 
 def _profile_initial(user) -> dict:
-    initial = {field: getattr(user, field) for field in services.PROFILE_FIELDS}
+    initial = {field: getattr(user, field) for field in PROFILE_FIELDS}
     initial["phone"] = format_phone(user.phone)
     initial["postal_code"] = format_postal_code(user.postal_code)
     return initial
@@ -115,7 +124,7 @@ def profile(request: AuthenticatedRequest) -> HttpResponse:
         )
     form = ProfileForm(request.POST or None, initial=_profile_initial(request.user))
     if request.method == "POST" and form.is_valid():
-        services.update_profile(user=request.user, person=form.person(request.user.email))
+        update_profile(user=request.user, person=form.person(request.user.email))
         messages.success(request, "お客様情報を変更しました。")
         return redirect("accounts:account")
     return render(request, "accounts/menu/profile.html", {"form": form})
@@ -128,10 +137,10 @@ def email_change(request: AuthenticatedRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         new_email = form.cleaned_data["email"].strip()
         try:
-            services.request_email_change(
+            request_email_change(
                 user=request.user, new_email=new_email, client_address=client_address(request)
             )
-        except (services.AccountError, MailLimitError) as exc:
+        except (AccountError, MailLimitError) as exc:
             form.add_error(exc.field, exc.message)
         else:
             return render(request, "accounts/menu/email_change_sent.html", {"email": new_email})
@@ -141,10 +150,8 @@ def email_change(request: AuthenticatedRequest) -> HttpResponse:
 @require_GET
 def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        services.confirm_email_change(
-            token=find_token(raw=token, purpose=AccountToken.Purpose.EMAIL_CHANGE)
-        )
-    except services.AccountError as exc:
+        confirm_email_change(token=find_token(raw=token, purpose=AccountToken.Purpose.EMAIL_CHANGE))
+    except AccountError as exc:
         return render(
             request, "accounts/activation/invalid.html", {"message": exc.message}, status=410
         )
@@ -160,9 +167,7 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
 def password_change(request: AuthenticatedRequest) -> HttpResponse:
     form = PasswordChangeForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():
-        request.user.set_password(form.cleaned_data["new_password"])
-        request.user.save(update_fields=["password"])
-        services.end_pending_links(user=request.user)
+        change_password(user=request.user, new_password=form.cleaned_data["new_password"])
         # Other sessions hold the old password's hash and are logged out; keep this one.
         update_session_auth_hash(request, request.user)
         messages.success(request, "パスワードを変更しました。他の端末のログインは終了しました。")
@@ -230,7 +235,7 @@ def gateway_add_confirm(request: AuthenticatedRequest) -> HttpResponse:
         if "back" in request.POST:
             return redirect("accounts:gateway_add_site")
         try:
-            gateway = services.add_gateway(
+            gateway = add_gateway(
                 user=request.user,
                 gateway_id=gateway_form.cleaned_data["gateway_id"],
                 verified=request.session.get(GATEWAY_VERIFIED_KEY),

@@ -253,7 +253,7 @@ def withdraw_customer(*, user: User) -> WithdrawalPlan:
         # the last provision is today: each record is kept for the legal period from now
         for gateway in plan.gateways:
             release_gateway(gateway=gateway)
-        # a gateway only reserved for this account (see accounts.register_customer)
+        # a gateway only reserved for this account (see accounts.services.registration)
         Gateway.objects.filter(reserved_for=user, owner__isnull=True).update(
             state=Gateway.State.UNCLAIMED, held_at=None, reserved_for=None
         )

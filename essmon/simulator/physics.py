@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 
 # The simulator is a client that imports nothing of the service, so it keeps its own copy
 # of the protocol's names (the service's homes: essmon.core.jst, gateways.schema.MODES and
-# Setting, telemetry.models.COUNTERS); tests/test_contracts.py checks they agree.
+# Setting, telemetry.models.COUNTERS); tests/project/test_contracts.py checks they agree.
 JST = timezone(timedelta(hours=9), "JST")
 KYOTO = (35.0, 135.8)
 MODES = ("economy", "green", "storage_priority")

@@ -29,7 +29,7 @@ def offline_silence() -> timedelta:
     """How long a gateway is silent before it counts as offline (ESSMON_OFFLINE_AFTER_MINUTES):
     its connectivity interval closes, and the fleet table and the warranty's connection
     record count it offline. Not the offline alert's threshold: that is
-    ``alerts.services.offline_alert_silence``."""
+    ``alerts.rules.offline_alert_silence``."""
     return timedelta(minutes=settings.OFFLINE_AFTER_MINUTES)
 
 

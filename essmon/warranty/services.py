@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from essmon.accounts.models import User
-from essmon.alerts.services import we_are_deaf
+from essmon.alerts.rules import we_are_deaf
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services import acting_as, maintenance_staff, record_change
 from essmon.gateways.models import Gateway

@@ -6,9 +6,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from essmon.accounts import services
+from essmon.accounts import selectors
 from essmon.accounts.forms import ActivationForm
 from essmon.accounts.models import AccountToken
+from essmon.accounts.services.activation import activate_account, usable_activation
+from essmon.accounts.services.errors import AccountError
 from essmon.accounts.tokens import find_token
 from essmon.core.http import client_address
 
@@ -19,10 +21,8 @@ def _token_or_error(
     request: HttpRequest, raw: str
 ) -> tuple[AccountToken | None, HttpResponse | None]:
     try:
-        token = services.usable_activation(
-            find_token(raw=raw, purpose=AccountToken.Purpose.ACTIVATION)
-        )
-    except services.AccountError as exc:
+        token = usable_activation(find_token(raw=raw, purpose=AccountToken.Purpose.ACTIVATION))
+    except AccountError as exc:
         return None, render(
             request, "accounts/activation/invalid.html", {"message": exc.message}, status=410
         )
@@ -35,7 +35,7 @@ def terms(request: HttpRequest, token: str) -> HttpResponse:
     if error:
         return error
     assert found is not None  # _token_or_error gives one or the other
-    current = services.current_terms(_audience(found.user))
+    current = selectors.terms_for(user=found.user)
     if request.method == "POST":
         request.session[AGREED_KEY] = {"token": found.pk, "terms": current.pk}
         return redirect("accounts:activate_password", token=token)
@@ -52,20 +52,20 @@ def password(request: HttpRequest, token: str) -> HttpResponse:
     if error:
         return error
     assert found is not None  # _token_or_error gives one or the other
-    current = services.current_terms(_audience(found.user))
+    current = selectors.terms_for(user=found.user)
     if request.session.get(AGREED_KEY) != {"token": found.pk, "terms": current.pk}:
         return redirect("accounts:activate", token=token)
     form = ActivationForm(request.POST or None, user=found.user)
     if request.method == "POST" and form.is_valid():
         try:
-            services.activate_account(
+            activate_account(
                 token=found,
                 password=form.cleaned_data["password"],
                 phone=form.cleaned_data["phone"],
                 terms=current,
                 client_address=client_address(request),
             )
-        except services.AccountError as exc:
+        except AccountError as exc:
             if exc.field is None:
                 return render(
                     request,
@@ -89,12 +89,3 @@ def done(request: HttpRequest) -> HttpResponse:
     if not request.session.pop("activation_done", False):
         return redirect("accounts:login")
     return render(request, "accounts/activation/done.html")
-
-
-def _audience(user) -> str:
-    """Whose terms the person activating agrees to again: a dealer's own, or a customer's."""
-    from essmon.accounts.models import TermsVersion
-
-    if user.role == user.Role.DEALER:
-        return TermsVersion.Audience.DEALER
-    return TermsVersion.Audience.CUSTOMER

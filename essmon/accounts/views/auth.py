@@ -16,10 +16,16 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.generic.edit import FormView
 
-from essmon.accounts import services
+from essmon.accounts import selectors
 from essmon.accounts.backends import login_refusal
 from essmon.accounts.forms import LoginForm, show_password_rules
-from essmon.accounts.models import AccountToken, User
+from essmon.accounts.models import AccountToken
+from essmon.accounts.services.errors import AccountError
+from essmon.accounts.services.login import (
+    LOGIN_FAILED,
+    clear_lock_after_password_reset,
+    unlock_account,
+)
 from essmon.accounts.tokens import find_token
 from essmon.core.http import client_address
 from essmon.core.text import SafeTextMixin
@@ -44,7 +50,7 @@ def login_view(
         # the backend counts, locks and limits (one rule for every login page)
         user = authenticate(request, email=email, password=password)
         if user is None:
-            form.add_error(None, login_refusal(request) or services.LOGIN_FAILED)
+            form.add_error(None, login_refusal(request) or LOGIN_FAILED)
         else:
             # Whatever an earlier visitor of this browser left half-done (a registration
             # with its gateway password, say) must not become this user's.
@@ -69,7 +75,7 @@ class OutboxPasswordResetForm(SafeTextMixin, PasswordResetForm):
     """Django's reset form, but the mail goes through the outbox like every other mail."""
 
     def get_users(self, email):
-        return User.objects.filter(email=email, is_active=True)
+        return selectors.active_accounts(email=email)
 
     def send_mail(
         self,
@@ -104,7 +110,7 @@ class UnlockingSetPasswordForm(SafeTextMixin, SetPasswordForm):
 
     def save(self, commit=True):
         user = super().save(commit)
-        services.clear_lock_after_password_reset(user=user)
+        clear_lock_after_password_reset(user=user)
         return user
 
 
@@ -173,8 +179,8 @@ password_reset_complete = auth_views.PasswordResetCompleteView.as_view(
 @require_GET
 def unlock(request: HttpRequest, token: str) -> HttpResponse:
     try:
-        services.unlock_account(token=find_token(raw=token, purpose=AccountToken.Purpose.UNLOCK))
-    except services.AccountError as exc:
+        unlock_account(token=find_token(raw=token, purpose=AccountToken.Purpose.UNLOCK))
+    except AccountError as exc:
         return render(
             request, "accounts/activation/invalid.html", {"message": exc.message}, status=410
         )

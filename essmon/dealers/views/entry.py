@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from essmon.accounts.models import TermsVersion
-from essmon.accounts.services import current_terms
+from essmon.accounts.selectors import current_terms
 from essmon.accounts.views.common import apply_postal_lookup, forget, keep_post, kept
 from essmon.core.http import client_address
 from essmon.dealers import services

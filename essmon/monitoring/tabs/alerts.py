@@ -10,9 +10,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from essmon.accounts.http import AuthenticatedRequest
 from essmon.accounts.models import User
-from essmon.alerts import services
+from essmon.alerts import selectors, services
 from essmon.alerts.forms import AcknowledgeForm
-from essmon.alerts.models import Alert
 from essmon.dealers.access import dealer_of, gateway_or_404, is_operator
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services import record_view
@@ -30,7 +29,7 @@ def alerts(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_ALERTS)
     context = gateway_context(request, gateway, "alerts")
     context.update(
-        alerts=services.gateway_alerts(gateway),
+        alerts=selectors.gateway_alerts(gateway),
         may_acknowledge=_may_acknowledge(request.user),
         form=AcknowledgeForm(),
     )
@@ -41,7 +40,7 @@ def alerts(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
 @require_POST
 def acknowledge(request: AuthenticatedRequest, gateway_id: str, alert_id: int) -> HttpResponse:
     gateway = gateway_or_404(request.user, gateway_id)
-    alert = Alert.objects.filter(gateway=gateway, pk=alert_id).first()
+    alert = selectors.gateway_alert(gateway=gateway, alert_id=alert_id)
     if alert is None or not _may_acknowledge(request.user):
         raise Http404("no such alert")
     form = AcknowledgeForm(request.POST)

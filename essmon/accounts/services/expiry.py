@@ -1,0 +1,49 @@
+"""Provisional registrations that end without 本登録: their link lapsed (the periodic
+job), or too many wrong phone numbers voided it."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from essmon.accounts import selectors, signals
+from essmon.accounts.models import User
+from essmon.gateways import services as gateways
+from essmon.gateways.models import Gateway
+
+logger = logging.getLogger(__name__)
+
+
+def discard_provisional(user: User) -> None:
+    """Delete a provisional account and give its gateways back to the unclaimed pool,
+    without the warranty dates it typed."""
+    # warranty builds on accounts: it forgets the dates (essmon/warranty/receivers.py)
+    signals.provisional_discarded.send(
+        sender=User, gateways=Gateway.objects.filter(owner=user, state=Gateway.State.HELD)
+    )
+    gateways.release_held_gateways(owner=user)
+    user.delete()  # its 案件 go with it
+
+
+def release_expired_registrations() -> int:
+    """Periodic job: provisional registrations whose link expired free their gateways, and
+    so do the holds of registrations with an address that had an account (at the same
+    age: see registration.register_customer)."""
+    now = timezone.now()
+    gateways.release_expired_reservations(older_than=timedelta(days=settings.ACTIVATION_DAYS))
+    count = 0
+    for user_id in selectors.lapsed_registrations(now=now):
+        try:
+            with transaction.atomic():
+                user = User.objects.select_for_update().get(pk=user_id, activated_at__isnull=True)
+                discard_provisional(user)
+                count += 1
+        except User.DoesNotExist:
+            continue
+        except Exception:  # one bad row must not stop the sweep
+            logger.exception("could not release provisional registration of user %s", user_id)
+    return count

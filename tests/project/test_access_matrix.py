@@ -1,0 +1,261 @@
+"""Who may open what, for every role, by every method: every named URL.
+
+``TABLE``: the URLs that take a gateway, 案件, account or dealer identifier. Another party's
+object answers 404 (its existence does not leak) and no other party's data appears in a body.
+``PAGES``: every other named URL, with the roles that get the page; anyone else signed in is
+sent elsewhere or answered 404, never shown it, and an anonymous visitor is sent to a login
+page unless the page is public. Mailed-link pages (an unknown token: 410) and the gateways'
+API (no session opens it) have their own kinds.
+
+A new URL joins one of the two; ``test_every_named_url_is_in_the_matrix`` fails until it does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.urls import reverse
+
+from tests import factories
+from tests.access_world import World, build_world, named_patterns
+
+pytestmark = pytest.mark.django_db
+
+IDENTIFIERS = {"gateway_id", "site_id", "user_id", "account_id", "dealer_code", "staff_id"}
+ROLES = (
+    "anonymous",
+    "owner",
+    "other_customer",
+    "linked_dealer",
+    "unlinked_dealer",
+    "dealer_after_unlink",
+    "operator",
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    allowed: frozenset[str]  # roles that reach the object; everyone else but anonymous: 404
+    query: str = ""  # the identifier goes in this query parameter instead of the path
+
+
+OWNER = frozenset({"owner"})
+LINKED_DEALER = frozenset({"linked_dealer"})
+MONITORING = frozenset({"owner", "linked_dealer", "operator"})
+MONITORING_PAGES = (
+    "live",
+    "live_fragment",
+    "history",
+    "history_data",
+    "history_csv",
+    "settings",
+    "settings_progress",
+    "alerts",
+    "warranty",
+    "warranty_certificate",
+)
+MONITORING_ROWS = tuple(Row(f"monitoring:{name}", MONITORING) for name in MONITORING_PAGES)
+TABLE = (
+    Row("links:gateway", OWNER),
+    Row("links:link_form", OWNER),
+    Row("links:link_confirm", OWNER),
+    Row("links:link_done", OWNER),
+    Row("links:unlink_dealers", OWNER),
+    Row("links:unlink_confirm", OWNER),
+    Row("links:unlink_done", OWNER),
+    Row("dealers:gateway_customer", LINKED_DEALER),
+    Row("dealers:staff_remove", LINKED_DEALER),
+    *MONITORING_ROWS,
+    # acknowledging is the dealers' (and operators') business; the owner sees the result
+    Row("monitoring:alert_acknowledge", frozenset({"linked_dealer", "operator"})),
+    # the switcher's form: /monitoring/switch/?gateway=<id>
+    Row("monitoring:switch", MONITORING, query="gateway"),
+)
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    allowed: frozenset[str]  # roles that get the page; with "anonymous": a public page
+    # "token": a mailed link's page; "api": the gateways' API; "admin": the admin's, whose
+    # login anyone else is sent to; "to login": public, and it may send you to a login page
+    kind: str = "page"
+
+
+PUBLIC = frozenset(ROLES)
+SIGNED_IN = PUBLIC - {"anonymous"}
+CUSTOMERS = frozenset({"owner", "other_customer"})
+DEALERS = frozenset({"linked_dealer", "unlinked_dealer", "dealer_after_unlink"})
+OPERATOR = frozenset({"operator"})
+NOBODY: frozenset[str] = frozenset()
+PAGES = (
+    # the registration site: public pages, and the steps of a flow (without its earlier
+    # steps in the session they send the visitor back, never to a login page)
+    *(
+        Page(f"accounts:{name}", PUBLIC)
+        for name in (
+            "landing",
+            "manual",
+            "sample_sheet",
+            "postal_lookup",
+            "entry_terms",
+            "entry_form",
+            "entry_confirm",
+            "entry_done",
+            "login",
+            "password_reset",
+            "password_reset_sent",
+            "password_reset_confirm",
+            "password_reset_complete",
+        )
+    ),
+    # after activation, and after logging out, the next page is the login page
+    Page("accounts:activate_done", PUBLIC, kind="to login"),
+    Page("accounts:logout", PUBLIC, kind="to login"),
+    *(
+        Page(f"dealers:{name}", PUBLIC)
+        for name in ("entry_terms", "entry_form", "entry_confirm", "entry_done")
+    ),
+    Page("monitoring:login", PUBLIC),
+    Page("privacy:withdrawn", PUBLIC),
+    Page("admin_password_reset", PUBLIC),
+    # mailed links: an unknown token is gone (410) for everybody
+    *(
+        Page(f"accounts:{name}", PUBLIC, kind="token")
+        for name in ("activate", "activate_password", "email_change_confirm", "unlock")
+    ),
+    Page("dealers:staff_confirm", PUBLIC, kind="token"),
+    # the gateways' API: a session opens nothing
+    *(
+        Page(name, NOBODY, kind="api")
+        for name in (
+            "telemetry:telemetry",
+            "telemetry:status",
+            "telemetry:events",
+            "commands:commands",
+            "commands:results",
+        )
+    ),
+    # any account: its own mail address and password, and the dealers' menu of links
+    *(Page(f"accounts:{name}", SIGNED_IN) for name in ("email_change", "password_change")),
+    *(Page(f"links:{name}", SIGNED_IN) for name in ("menu", "link_search", "unlink_search")),
+    # the customer's own pages (the operator's menu is the same URL)
+    *(
+        Page(f"accounts:{name}", CUSTOMERS)
+        for name in (
+            "account",
+            "profile",
+            "gateway_add",
+            "gateway_add_site",
+            "gateway_add_confirm",
+            "gateway_add_done",
+        )
+    ),
+    Page("accounts:menu", CUSTOMERS | OPERATOR),
+    Page("alerts:mail_preferences", CUSTOMERS),
+    Page("privacy:data_export", CUSTOMERS),
+    Page("privacy:withdraw", CUSTOMERS),
+    # the dealer's pages
+    *(Page(f"dealers:{name}", DEALERS) for name in ("menu", "profile", "staff", "gateways")),
+    # the fleet: dealers and operators (a customer's /monitoring/ goes to its own system)
+    Page("monitoring:index", SIGNED_IN),
+    Page("monitoring:fleet_csv", DEALERS | OPERATOR),
+    # the admin's own password change: anyone without staff rights gets the admin's login
+    Page("admin_password_change", OPERATOR, kind="admin"),
+)
+
+
+@pytest.fixture
+def world() -> World:
+    return build_world()
+
+
+def test_every_identifier_url_is_in_the_table():
+    tabled = {row.name for row in TABLE}
+    missing = [
+        name
+        for name, pattern in named_patterns().items()
+        if not name.startswith("admin:") and IDENTIFIERS & set(pattern.pattern.converters)
+    ]
+    assert sorted(set(missing) - tabled) == []
+
+
+def test_every_named_url_is_in_the_matrix():
+    """Django's admin aside (its own permissions, tests/core/test_operator_admin.py), every named
+    URL is in TABLE or PAGES, once."""
+    names = [row.name for row in TABLE] + [page.name for page in PAGES]
+    assert len(names) == len(set(names))
+    named = {name for name in named_patterns() if not name.startswith("admin:")}
+    assert sorted(named - set(names)) == []
+    assert sorted(set(names) - named) == []
+
+
+LOGIN_PAGES = ("/login/", "/monitoring/login/", "/admin/login/")
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
+def test_page_access(world, page, role, method):
+    pattern = named_patterns()[page.name]
+    url = reverse(page.name, kwargs=dict.fromkeys(pattern.pattern.converters, "x"))
+    response = getattr(world.client_for(role), method)(url)
+    status, to = response.status_code, response.get("Location", "")
+    to_login = status == 302 and to.startswith(LOGIN_PAGES)
+    if page.kind == "api":
+        assert status in (401, 405, 415), status
+    elif page.kind == "token":
+        assert status == 410 if method == "get" else status in (405, 410), status
+    elif page.kind == "to login":
+        assert status in (200, 302, 405), status
+    elif page.kind == "admin" and role not in page.allowed:
+        assert status == 302 and to.startswith("/admin/login/"), (status, to)
+    elif role in page.allowed:
+        assert status in (200, 302, 400, 405), status  # 400: an empty form or query refused
+        assert not to_login, to
+    elif role == "anonymous":
+        assert to_login or status == 405, (status, to)
+    else:
+        assert status in (302, 404, 405), status  # sent elsewhere or not found: never shown
+        assert not to_login, to
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("row", TABLE, ids=lambda row: row.name)
+def test_access(world, row, role, method):
+    client = world.client_for(role)
+    url = world.url(row)
+    response = getattr(client, method)(url)
+    body = response.content.decode(errors="replace")
+    if role == "anonymous":
+        assert response.status_code in (302, 405), response.status_code
+        if response.status_code == 302:
+            assert response.url.startswith((reverse("accounts:login"), reverse("monitoring:login")))
+    elif role in row.allowed:
+        # 400: an empty POST to a form, refused as input, not as access
+        assert response.status_code in (200, 302, 400, 405), (response.status_code, body[:500])
+        if response.status_code == 302:
+            assert not response.url.startswith(
+                (reverse("accounts:login"), reverse("monitoring:login"))
+            )
+    else:
+        assert response.status_code in (404, 405), (response.status_code, body[:500])
+        for secret in world.private_of_owner():
+            assert secret not in body
+    if role == "operator" and row in MONITORING_ROWS:
+        return  # operators see every gateway by design (the monitoring switcher lists them)
+    for secret in world.private_of_other():
+        assert secret not in body
+
+
+def test_not_found_is_a_japanese_page(client, settings):
+    settings.DEBUG = False
+    response = client.get("/menu/dealers/gateways/99ZZ99999999/")
+    assert response.status_code in (302, 404)
+    client.force_login(factories.customer())
+    response = client.get("/menu/dealers/gateways/99ZZ99999999/")
+    assert response.status_code == 404
+    assert "ページが見つかりません" in response.content.decode()
