@@ -9,11 +9,11 @@ from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from essmon.commands.selectors import has_waiting
 from essmon.commands.services import (
     MAX_RESULTS_PER_REQUEST,
     as_message,
     hand_out,
-    has_waiting,
     record_results,
 )
 from essmon.telemetry.api import (

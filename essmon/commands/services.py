@@ -94,13 +94,6 @@ def as_message(command: Command) -> dict[str, Any]:
     }
 
 
-def has_waiting(gateway: Gateway, *, now: datetime | None = None) -> bool:
-    now = now or timezone.now()
-    return Command.objects.filter(
-        gateway=gateway, status__in=Command.OPEN, expires_at__gt=now
-    ).exists()
-
-
 def hand_out(gateway: Gateway, *, now: datetime | None = None) -> list[Command]:
     """The gateway's unanswered commands, oldest first; pending ones become sent. Sent ones
     come again until answered, so a lost answer to the gateway loses no command."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.paginator import Page, Paginator
 from django.db.models import (
@@ -27,8 +27,6 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-if TYPE_CHECKING:
-    pass
 from essmon.accounts.models import User
 from essmon.alerts.models import Alert
 from essmon.dealers.access import visible_gateways
@@ -39,7 +37,8 @@ from essmon.monitoring.sql import JsonNumber
 from essmon.telemetry.connectivity import offline_silence
 from essmon.telemetry.models import EnergyRollup
 from essmon.telemetry.sql import cursor_without_jit
-from essmon.warranty.services import at_risk_ids, states_for
+from essmon.warranty.rules import Policy
+from essmon.warranty.selectors import at_risk_ids, current_policy, states_for
 
 PAGE_SIZE = 50
 EXPORT_CHUNK = 500  # rows of the CSV export computed per round of queries
@@ -191,7 +190,7 @@ class FleetSummary:
 
 def fleet_summary(user: User, *, now: datetime) -> FleetSummary:
     """One aggregate query for the states and alerts; the warranty rule is evaluated only
-    for the gateways silent long enough to be at risk (``warranty.services.at_risk_ids``)."""
+    for the gateways silent long enough to be at risk (``warranty.selectors.at_risk_ids``)."""
     rows = visible_gateways(user)
     open_alert = Exists(Alert.objects.filter(gateway=OuterRef("pk"), closed_at__isnull=True))
     online = online_now(now)
@@ -204,6 +203,26 @@ def fleet_summary(user: User, *, now: datetime) -> FleetSummary:
     )
     at_risk = len(at_risk_ids(rows, now=now)) if counts["total"] else 0
     return FleetSummary(**counts, warranty_at_risk=at_risk)
+
+
+@dataclass(frozen=True)
+class FleetView:
+    """What the fleet page shows: one page of the table, the counts above it, and the
+    warranty's thresholds its legend names."""
+
+    page: Page[Gateway]
+    summary: FleetSummary
+    policy: Policy
+
+
+def fleet_view(
+    user: User, query: FleetQuery, page_number: str | int | None, *, now: datetime
+) -> FleetView:
+    return FleetView(
+        page=fleet_page(user, query, page_number, now=now),
+        summary=fleet_summary(user, now=now),
+        policy=current_policy(),
+    )
 
 
 def with_columns(ids: list[int], *, now: datetime) -> list[Gateway]:

@@ -36,10 +36,9 @@ from essmon.monitoring.fleet import (
     STATUSES,
     FleetQuery,
     fleet_page,
-    fleet_summary,
+    fleet_view,
 )
 from essmon.monitoring.forms import SettingsForm, parse_history
-from essmon.warranty.services import current_policy
 
 LOGIN = "monitoring:login"
 
@@ -74,21 +73,19 @@ def index(request: AuthenticatedRequest) -> HttpResponse:
     table with its summary. Owners: their own sites, simply."""
     if not _is_fleet(request):
         return _owner_sites(request)
-    now = timezone.now()
     query = FleetQuery.from_params(request.GET)
-    page = fleet_page(request.user, query, request.GET.get("page"), now=now)
-    policy = current_policy()
+    fleet = fleet_view(request.user, query, request.GET.get("page"), now=timezone.now())
     return render(
         request,
         "monitoring/index.html",
         {
-            "page": page,
+            "page": fleet.page,
             "query": query,
             "statuses": STATUSES,
-            "summary": fleet_summary(request.user, now=now),
-            "offline_minutes": int(policy.offline_after.total_seconds() // 60),
-            "at_risk_days": policy.at_risk_after.days,
-            "lapse_days": policy.lapse_days,
+            "summary": fleet.summary,
+            "offline_minutes": int(fleet.policy.offline_after.total_seconds() // 60),
+            "at_risk_days": fleet.policy.at_risk_after.days,
+            "lapse_days": fleet.policy.lapse_days,
             "columns": display.fleet_columns(show_owner=True),
             "sort_choices": display.sort_choices(),
             "show_owner": True,

@@ -45,7 +45,7 @@ from essmon.dealers.disclosure import (
 from essmon.notifications.services import MailLimitError
 from essmon.portal import operator
 from essmon.portal.forms import SiteForm
-from essmon.warranty import services as warranty_services
+from essmon.warranty import selectors as warranty_selectors
 from essmon.warranty.outlook import warranty_outlook
 
 
@@ -64,7 +64,7 @@ def menu(request: AuthenticatedRequest) -> HttpResponse:
             },
         )
     gateways = selectors.gateways_of(user=request.user)
-    prompts = warranty_services.dates_prompts(gateways)
+    prompts = warranty_selectors.dates_prompts(gateways)
     return render(
         request,
         "accounts/menu/menu.html",

@@ -11,7 +11,6 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from essmon.gateways.models import Gateway
-from essmon.gateways.services.credentials import device_secret_matches, hash_device_secret
 from essmon.telemetry.connectivity import note_transport
 from essmon.telemetry.ingest import (
     MAX_BODY_BYTES,
@@ -24,6 +23,7 @@ from essmon.telemetry.ingest import (
     ingest_samples,
     record_status,
 )
+from essmon.telemetry.selectors import gateway_with_secret
 
 logger = logging.getLogger(__name__)
 
@@ -79,11 +79,7 @@ def authenticated_gateway(request: HttpRequest) -> Gateway | None:
     gateway_id, _, secret = credentials.strip().partition(":")
     if scheme != "Gateway" or not gateway_id or not secret or len(credentials) > 200:
         return None
-    gateway = Gateway.objects.filter(gateway_id=gateway_id).first()
-    if gateway is None:
-        hash_device_secret(secret)  # same work as a real check
-        return None
-    return gateway if device_secret_matches(gateway, secret) else None
+    return gateway_with_secret(gateway_id, secret)
 
 
 def _read_message(request: HttpRequest) -> tuple[Gateway | None, dict | None, JsonResponse | None]:

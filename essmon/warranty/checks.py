@@ -8,7 +8,7 @@ from django.core.checks import Error, register
 
 @register()
 def warranty_settings(app_configs, **kwargs) -> list[Error]:
-    from essmon.warranty.services import parse_warn_days
+    from essmon.warranty.selectors import parse_warn_days
 
     lapse = settings.WARRANTY_LAPSE_DAYS
     try:

@@ -288,7 +288,7 @@ def test_alert_mails_show_the_whole_site_address(linked_world, settings):
 def test_the_warranty_certificate_shows_the_whole_site_address(monkeypatch):
     from datetime import date
 
-    from essmon.warranty import certificate, services
+    from essmon.warranty import certificate, selectors, services
 
     gw = factories.owned_gateway()
     Gateway.objects.filter(pk=gw.pk).update(claimed_at=timezone.now())
@@ -308,7 +308,7 @@ def test_the_warranty_certificate_shows_the_whole_site_address(monkeypatch):
 
     monkeypatch.setattr(certificate, "Paragraph", paragraph)
     certificate.render_certificate(
-        gw, services.state_of(gw), issued_at=timezone.now(), policy=services.current_policy()
+        gw, selectors.state_of(gw), issued_at=timezone.now(), policy=selectors.current_policy()
     )
     assert f"御室邸<br/>〒600-8216 {WHOLE}" in texts
 

@@ -13,7 +13,7 @@ from essmon.accounts.models import TermsVersion
 from essmon.accounts.services.expiry import release_expired_registrations
 from essmon.core.jst import JST
 from essmon.gateways.models import Gateway
-from essmon.warranty import services as warranty_services
+from essmon.warranty import selectors as warranty_selectors
 from essmon.warranty.models import DateChange, WarrantyDates
 from essmon.warranty.rules import earliest_date_in_time
 from tests import factories
@@ -68,7 +68,7 @@ def test_dates_typed_at_registration_are_stored_and_recorded_as_the_customers(cl
     assert changes.count() == 2 and {c.changed_as for c in changes} == {"お客様(御室 花子)"}
     # once registered, the warranty reads them: in time for both, 15 years from 1 Nov
     Gateway.objects.filter(pk=gw.pk).update(state=Gateway.State.CLAIMED, claimed_at=timezone.now())
-    state = warranty_services.state_of(Gateway.objects.get(pk=gw.pk))
+    state = warranty_selectors.state_of(Gateway.objects.get(pk=gw.pk))
     assert state.coverage_start == date(2026, 11, 1) and state.eligible is True
 
 
@@ -163,7 +163,7 @@ def test_a_second_gateway_takes_its_dates_at_the_site_step(client):
     gw.refresh_from_db()
     assert gw.state == Gateway.State.CLAIMED
     assert WarrantyDates.objects.get(gateway=gw).grid_connection_date == date(2026, 10, 10)
-    state = warranty_services.state_of(gw)
+    state = warranty_selectors.state_of(gw)
     assert state.eligible is True and state.status == "pending"  # 受取日 still missing
 
 

@@ -19,7 +19,7 @@ from essmon.dealers.services.links import link_dealer, unlink_dealer
 from essmon.gateways.models import Gateway
 from essmon.notifications.models import OutboxMessage
 from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState
-from essmon.warranty import services
+from essmon.warranty import selectors, services
 from essmon.warranty.catalogue import DEFAULT_TERM, term_for
 from essmon.warranty.models import DateChange, OfflineWarning, WarrantyDates
 from essmon.warranty.rules import (
@@ -274,11 +274,11 @@ def test_gaps_are_read_from_the_connectivity_history(gap_days, status):
         (back, None),
         last_seen=NOW,
     )
-    state = services.state_of(gateway, now=NOW)
+    state = selectors.state_of(gateway, now=NOW)
     assert state.status == status
     assert state.longest_offline.length(NOW) == timedelta(days=gap_days)
     # the fleet's reading (long gaps only) agrees
-    assert services.states_for([gateway], now=NOW)[gateway.pk].status == status
+    assert selectors.states_for([gateway], now=NOW)[gateway.pk].status == status
 
 
 @pytest.mark.django_db
@@ -297,9 +297,9 @@ def test_fleet_at_risk_and_labels_in_a_few_queries(django_assert_max_num_queries
     # reads: gateways with dates, silences, recorded lapses; the first sight of a lapse
     # also writes it (one insert, then a savepoint pair around it on some backends)
     with django_assert_max_num_queries(7):
-        assert services.at_risk_ids(every, now=NOW) == {risky.pk, never.pk}
+        assert selectors.at_risk_ids(every, now=NOW) == {risky.pk, never.pk}
     with django_assert_max_num_queries(4):
-        states = services.states_for(every, now=NOW)
+        states = selectors.states_for(every, now=NOW)
     assert {pk: s.status for pk, s in states.items()} == {
         fine.pk: Status.EXTENDED,
         risky.pk: Status.AT_RISK,
@@ -595,7 +595,7 @@ def test_settings_are_checked(settings):
     assert [e.id for e in run_checks() if e.id.startswith("warranty.")] == ["warranty.E001"]
     settings.WARRANTY_WARN_DAYS = ""
     assert [e.id for e in run_checks() if e.id.startswith("warranty.")] == []
-    assert services.current_policy().warn_days == ()
+    assert selectors.current_policy().warn_days == ()
 
 
 @pytest.mark.django_db
@@ -608,7 +608,7 @@ def test_a_lapse_stands_once_seen_whatever_dates_are_entered_later():
     registered = at(d("2024-03-01"))
     gateway = registered_gateway(registered=registered)
     history(gateway, (registered, at(d("2024-08-01"))), (at(d("2024-09-15")), None), last_seen=NOW)
-    assert services.state_of(gateway, now=NOW).status == Status.LAPSED
+    assert selectors.state_of(gateway, now=NOW).status == Status.LAPSED
     RecordedLapse.objects.all().delete()  # not yet seen by anyone: the save itself records it
     services.change_dates(
         gateway=gateway,
@@ -616,7 +616,7 @@ def test_a_lapse_stands_once_seen_whatever_dates_are_entered_later():
         grid_connection_date=d("2024-10-01"),
         received_date=d("2024-01-10"),
     )
-    state = services.state_of(gateway, now=NOW)
+    state = selectors.state_of(gateway, now=NOW)
     assert state.status == Status.LAPSED and state.coverage_end == d("2034-01-09")
     assert RecordedLapse.objects.get().lapsed_at == at(d("2024-08-01")) + timedelta(days=30)
 

@@ -14,12 +14,12 @@ from essmon.accounts.selectors import current_terms
 from essmon.accounts.views import steps
 from essmon.core.http import client_address
 from essmon.dealers.forms import DealerRegistrationForm
-from essmon.dealers.services import registration as services
+from essmon.dealers.services.registration import register_dealer
 
 
 def _register(request: HttpRequest, form: DealerRegistrationForm) -> str:
     data = form.cleaned_data
-    services.register_dealer(
+    register_dealer(
         person=form.person(data["email"]),
         company_name=data["company_name"],
         branch=data["branch"],
