@@ -53,6 +53,17 @@ def test_the_jobs_table_lists_every_job():
         assert job.does, f"{job.name}: say what it does (Job.does), for the docs"
 
 
+def test_every_job_names_a_function_that_exists():
+    """JOBS names its functions as strings (core cannot import the apps above it), so a
+    module moved without its job path would fail only when the job first ran."""
+    from django.utils.module_loading import import_string
+
+    from essmon.core.scheduler import JOBS
+
+    for job in JOBS:
+        assert callable(import_string(job.func_path)), job.name
+
+
 def test_a_changed_job_makes_the_docs_stale(monkeypatch):
     from essmon.core import docgen, scheduler
 
