@@ -54,13 +54,6 @@ def recovery_after() -> timedelta:
 # --- recipients and mails --------------------------------------------------------------
 
 
-def recipients(alert: Alert) -> list[str]:
-    """The confirmed maintenance staff of every dealer linked to the gateway, and the owner
-    unless they stopped this kind of mail; each address once."""
-    staff, owner = _people(alert)
-    return [person.email.lower() for person in staff] + ([owner.email.lower()] if owner else [])
-
-
 def _people(alert: Alert) -> tuple[list[MaintenanceStaff], User | None]:
     """Who gets ``alert``'s mails: the staff (one per address, by dealer) and the owner, or
     None when the owner is not mailed (opted out, account closed, or already among the

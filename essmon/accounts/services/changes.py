@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from essmon.accounts import selectors, signals
 from essmon.accounts.models import AccountToken, User
-from essmon.accounts.services.errors import AccountError
+from essmon.accounts.services.errors import LINK_INVALID, AccountError
 from essmon.accounts.services.inputs import PROFILE_FIELDS, Person
 from essmon.accounts.services.links import end_pending_links, mail_link
 from essmon.notifications.services import allow_mail_to_typed_address, queue_mail
@@ -56,7 +56,7 @@ def request_email_change(*, user: User, new_email: str, client_address: str) -> 
 
 def confirm_email_change(*, token: AccountToken | None) -> User:
     if token is None or token.purpose != AccountToken.Purpose.EMAIL_CHANGE or not token.is_usable():
-        raise AccountError("このURLは無効か、有効期限が切れています。")
+        raise AccountError(LINK_INVALID)
     with transaction.atomic():
         user = User.objects.select_for_update().get(pk=token.user_id)
         other = selectors.email_taken(token.new_email)

@@ -1,4 +1,7 @@
-"""The one domain error of the account workflows."""
+"""The one domain error of the account workflows, and the refusal several of them share."""
+
+# a mailed link (unlock, mail address change) that is unknown, used or expired
+LINK_INVALID = "このURLは無効か、有効期限が切れています。"
 
 
 class AccountError(Exception):

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from essmon.accounts import selectors
 from essmon.accounts.models import AccountToken, User
-from essmon.accounts.services.errors import AccountError
+from essmon.accounts.services.errors import LINK_INVALID, AccountError
 from essmon.accounts.services.links import end_pending_links, mail_link
 from essmon.core import throttle
 
@@ -133,7 +133,7 @@ def _lock_account(*, account_id: int) -> None:
 
 def unlock_account(*, token: AccountToken | None) -> User:
     if token is None or not token.is_usable() or token.purpose != AccountToken.Purpose.UNLOCK:
-        raise AccountError("このURLは無効か、有効期限が切れています。")
+        raise AccountError(LINK_INVALID)
     with transaction.atomic():
         AccountToken.objects.filter(pk=token.pk).update(used_at=timezone.now())
         User.objects.filter(pk=token.user_id).update(locked_at=None, failed_logins=0)
