@@ -29,6 +29,7 @@ class Purpose(Enum):
     CHANGE_SETTINGS = "change_settings"  # the storage system's settings
     MANAGE_LINKS = "manage_links"  # link or unlink dealers: the owner only
     WARRANTY_DATES = "warranty_dates"  # 系統連系日/受取日: the owner and linked dealers
+    REPLACE_GATEWAY = "replace_gateway"  # 故障交換: linked dealers and operators, not the owner
 
 
 def is_operator(user: User) -> bool:
@@ -51,6 +52,8 @@ def visible_gateways(user: User, purpose: Purpose = Purpose.VIEW) -> QuerySet[Ga
         owner_side = (Purpose.MANAGE_LINKS, Purpose.WARRANTY_DATES)
         return gateways if purpose not in owner_side else gateways.none()
     if user.role == User.Role.CUSTOMER:
+        if purpose == Purpose.REPLACE_GATEWAY:
+            return gateways.none()  # the new unit is installed by a dealer or the maker
         return gateways.filter(owner=user, state=Gateway.State.CLAIMED)
     dealer = dealer_of(user)
     if dealer is None or purpose == Purpose.MANAGE_LINKS:

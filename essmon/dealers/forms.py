@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from essmon.accounts.forms import PersonFieldsMixin
+from essmon.accounts.forms import GatewayFieldsMixin, PersonFieldsMixin
 from essmon.core.text import SafeTextForm
 
 DEALER_PHONE_NOTE = (
@@ -110,3 +110,25 @@ class StaffForm(SafeTextForm):
 
     def clean_email(self) -> str:
         return self.cleaned_data["email"].strip()
+
+
+class ReplacementForm(GatewayFieldsMixin):
+    """故障交換: the new unit's sheet, why, and a confirmation that it is installed."""
+
+    reason = forms.CharField(
+        label="交換の理由",
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "例: ゲートウェイの故障(電源が入らない)"}
+        ),
+    )
+    confirm = forms.BooleanField(
+        label="新しいゲートウェイを設置し、交換前のゲートウェイを取り外しました",
+        error_messages={"required": "設置と取り外しを確認のうえ、チェックを入れてください。"},
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["gateway_id"].label = "交換後のゲートウェイID"
+        self.fields["gateway_password"].label = "交換後のゲートウェイパスワード"

@@ -156,6 +156,7 @@ class DealerAccess(models.Model):
         CHANGE_SETTINGS = "change_settings", "設定の変更"
         CHANGE_DATES = "change_dates", "系統連系日・受取日の変更"
         ACKNOWLEDGE_ALERT = "acknowledge_alert", "異常の確認"
+        REPLACE_GATEWAY = "replace_gateway", "ゲートウェイの交換"
 
     gateway = models.ForeignKey(
         Gateway,

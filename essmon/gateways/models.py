@@ -96,3 +96,39 @@ class Gateway(models.Model):
 
     def __str__(self) -> str:
         return self.gateway_id
+
+
+class GatewayReplacement(models.Model):
+    """故障交換: a failed gateway replaced by a new provisioned one. The registry row goes
+    on (its site, history, settings, alerts, warranty and dealer links with it) and takes
+    the new unit's identity; this row keeps what it was before, and who did it, why."""
+
+    gateway = models.ForeignKey(
+        Gateway,
+        on_delete=models.CASCADE,
+        related_name="replacements",
+        verbose_name="ゲートウェイ",
+    )
+    old_gateway_id = models.CharField("交換前のゲートウェイID", max_length=12, db_index=True)
+    new_gateway_id = models.CharField("交換後のゲートウェイID", max_length=12)
+    old_model = models.CharField("交換前の形式", max_length=32, blank=True)
+    replaced_at = models.DateTimeField("交換日時", default=timezone.now)
+    replaced_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="操作した人",
+    )
+    # the name and role at the time, so the history reads right after a rename or 退会
+    replaced_by_name = models.CharField("操作した人(記録)", max_length=200, blank=True)
+    reason = models.TextField("理由", blank=True)
+
+    class Meta:
+        verbose_name = "ゲートウェイの交換"
+        verbose_name_plural = "ゲートウェイの交換"
+        ordering = ["-replaced_at"]
+
+    def __str__(self) -> str:
+        return f"{self.old_gateway_id} → {self.new_gateway_id}"

@@ -14,6 +14,7 @@ MAIL_KINDS = {
     "email_change_confirm": "メールアドレス変更の確認",
     "email_change_conflict": "メールアドレス変更(使用中のアドレス)",
     "email_changed_notice": "メールアドレス変更の通知(変更前のアドレス)",
+    "gateway_replaced": "ゲートウェイ交換のお知らせ",
     "password_reset": "パスワードの再設定",
     "provisional_registration": "お客様の仮登録",
     "registration_existing_account": "登録済みアドレスへの再申し込み",

@@ -316,6 +316,7 @@ def test_every_kind_is_named_in_the_promise():
         Action.CHANGE_SETTINGS: "設定や系統連系日・受取日を変更",
         Action.CHANGE_DATES: "系統連系日・受取日",
         Action.ACKNOWLEDGE_ALERT: "異常を確認済みに",
+        Action.REPLACE_GATEWAY: "ゲートウェイを交換",
     }
     assert set(named) == set(Action)
     for words in named.values():

@@ -67,6 +67,8 @@ TABLE = (
     Row("links:unlink_done", OWNER),
     Row("dealers:gateway_customer", LINKED_DEALER),
     Row("dealers:staff_remove", LINKED_DEALER),
+    # 故障交換: the installer's business (a linked dealer) or the maker's, not the owner's
+    Row("dealers:gateway_replace", frozenset({"linked_dealer", "operator"})),
     *MONITORING_ROWS,
     # acknowledging is the dealers' (and operators') business; the owner sees the result
     Row("monitoring:alert_acknowledge", frozenset({"linked_dealer", "operator"})),
