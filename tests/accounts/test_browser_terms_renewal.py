@@ -1,0 +1,87 @@
+"""利用規約の改定 in a real browser: an existing customer logs in after a new version took
+effect, reads it, agrees and reaches the menu; on a phone, 「同意しない」 shows the way out."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import Page, expect
+
+from essmon.accounts.models import TermsAcceptance, TermsVersion
+from tests import factories
+from tests.browsing import fits_width
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHANGES = "第5条(禁止事項)に、ゲートウェイの分解・改造を加えました。\n第8条(規約の変更)の通知方法を改めました。"
+
+
+def new_version_in_force() -> TermsVersion:
+    v1 = TermsVersion.objects.get(audience="customer", kind="terms", version="1.0")
+    return TermsVersion.objects.create(
+        audience="customer",
+        version="2.0",
+        title=v1.title,
+        body=v1.body.replace("第5条(禁止事項)", "第5条(禁止事項・ゲートウェイの分解を含む)"),
+        privacy_purpose=v1.privacy_purpose,
+        changes=CHANGES,
+        effective_at=timezone.now() - timedelta(hours=1),
+    )
+
+
+def log_in(page: Page, email: str) -> None:
+    page.goto(page.base_url + "/login/")
+    page.get_by_label("ユーザID(メールアドレス)").fill(email)
+    page.get_by_label("パスワード").fill(factories.USER_PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+
+
+def test_an_existing_customer_agrees_to_the_new_terms_and_reaches_the_menu(page: Page, shots):
+    gateway = factories.owned_gateway()
+    owner = gateway.owner
+    new = new_version_in_force()
+
+    log_in(page, owner.email)
+    expect(page.get_by_role("heading", name="利用規約の改定")).to_be_visible()
+    expect(page.get_by_role("heading", name="主な変更点")).to_be_visible()
+    expect(page.get_by_text("第8条(規約の変更)の通知方法を改めました。")).to_be_visible()
+    expect(
+        page.get_by_role("heading", name="遠隔モニタリングサービス利用規約(2.0)")
+    ).to_be_visible()
+    shots(page, "renewal")
+    assert fits_width(page, 1280)
+
+    # the menu's address typed by hand still lands on the agreement page
+    page.goto(page.base_url + "/menu/")
+    expect(page.get_by_role("heading", name="利用規約の改定")).to_be_visible()
+
+    page.get_by_role("button", name="同意する").click()
+    expect(page.get_by_role("heading", name="メインメニュー")).to_be_visible()
+    expect(page.get_by_text("改定後の利用規約に同意いただきました。")).to_be_visible()
+    expect(page.get_by_text(gateway.gateway_id)).to_be_visible()
+    shots(page, "menu-after-agreeing")
+    record = TermsAcceptance.objects.get(user=owner, terms=new)
+    assert record.context == "renewal" and record.client_address == "127.0.0.1"
+
+
+def test_on_a_phone_declining_shows_the_way_out(mobile_page: Page, shots):
+    owner = factories.customer(email="mobile@example.jp")
+    new_version_in_force()
+    page = mobile_page
+
+    log_in(page, owner.email)
+    expect(page.get_by_role("heading", name="利用規約の改定")).to_be_visible()
+    shots(page, "renewal")
+    assert fits_width(page, 375)
+
+    page.get_by_role("link", name="同意しない").click()
+    expect(
+        page.get_by_role("heading", name="改定後の利用規約に同意いただけない場合")
+    ).to_be_visible()
+    shots(page, "declined")
+    assert fits_width(page, 375)
+    page.get_by_role("link", name="退会する").click()
+    expect(page).to_have_url(page.base_url + "/menu/account/withdraw/")
+    page.go_back()
+    page.get_by_role("button", name="ログアウト").last.click()
+    expect(page.get_by_text("ログアウトしました。")).to_be_visible()
