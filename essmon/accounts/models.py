@@ -103,7 +103,8 @@ class User(AbstractBaseUser, PermissionsMixin):
 
 
 class TermsInForceError(Exception):
-    """A version in force was about to change: what people agreed to must stay what it was."""
+    """A version in force (or announced by mail) was about to change: what people agreed to,
+    or were told of, must stay what it was."""
 
 
 class TermsVersion(models.Model):
@@ -111,7 +112,8 @@ class TermsVersion(models.Model):
     (``kind``) for one audience; acceptances point at the version read. Customers and dealers
     each have their own (``audience``): a dealer, who is given customers' personal data,
     agrees to how it must handle it. The version in force is the newest whose
-    ``effective_at`` has passed; from then on the row does not change (``save`` refuses)."""
+    ``effective_at`` has passed; from then on, or once announced by mail (``announced_at``),
+    the row does not change (``save`` refuses)."""
 
     class Audience(models.TextChoices):
         CUSTOMER = "customer", "お客様"
@@ -135,7 +137,10 @@ class TermsVersion(models.Model):
     effective_at = models.DateTimeField(
         "施行日時",
         help_text="この日時から、ログイン中の方も含め、次の操作の前に同意をお願いします。"
-        "施行後は変更できません。",
+        "施行後、またはお知らせメールの送信後は変更できません。",
+    )
+    announced_at = models.DateTimeField(
+        "お知らせメール送信日時", null=True, blank=True, editable=False
     )
 
     class Meta:
@@ -155,14 +160,25 @@ class TermsVersion(models.Model):
         # the stored row decides, not the edited one: moving effective_at later does not
         # reopen a version people may already have agreed to
         if self.pk is not None and (
-            TermsVersion.objects.filter(pk=self.pk, effective_at__lte=timezone.now()).exists()
+            TermsVersion.objects.filter(pk=self.pk)
+            .filter(
+                models.Q(effective_at__lte=timezone.now()) | models.Q(announced_at__isnull=False)
+            )
+            .exists()
         ):
-            raise TermsInForceError(f"terms {self.pk} are in force and cannot change")
+            raise TermsInForceError(
+                f"terms {self.pk} are in force or announced: they cannot change"
+            )
         super().save(*args, **kwargs)
 
     @property
     def in_force(self) -> bool:
         return self.effective_at <= timezone.now()
+
+    @property
+    def fixed(self) -> bool:
+        """In force, or announced: no longer to be edited or deleted."""
+        return self.in_force or self.announced_at is not None
 
 
 class TermsAcceptance(models.Model):

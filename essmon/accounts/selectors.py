@@ -66,6 +66,12 @@ def _unagreed_in_force(user: User) -> list[int]:
     return [pk for pk, agreed in newest.values() if not agreed]
 
 
+def accounts_to_tell(*, audience: str) -> QuerySet[User]:
+    """The active accounts that agree to ``audience``'s documents, to be told of a new version."""
+    roles = [role for role, of in AUDIENCE_OF_ROLE.items() if of == audience]
+    return User.objects.filter(role__in=roles, is_active=True).order_by("pk")
+
+
 def has_terms_to_agree(*, user: User) -> bool:
     """Whether a version in force waits for ``user``'s agreement (operators: never)."""
     return bool(_unagreed_in_force(user))

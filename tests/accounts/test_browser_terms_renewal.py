@@ -1,5 +1,6 @@
-"""利用規約の改定 in a real browser: an existing customer logs in after a new version took
-effect, reads it, agrees and reaches the menu; on a phone, 「同意しない」 shows the way out."""
+"""利用規約の改定 in a real browser: an existing customer is told of a new version by mail,
+logs in after it took effect, reads it, agrees and reaches the menu; on a phone,
+「同意しない」 shows the way out."""
 
 from datetime import timedelta
 
@@ -8,15 +9,18 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from essmon.accounts.models import TermsAcceptance, TermsVersion
+from essmon.accounts.services.terms import announce_terms
 from tests import factories
 from tests.browsing import fits_width
+from tests.conftest import SmtpSink
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHANGES = "第5条(禁止事項)に、ゲートウェイの分解・改造を加えました。\n第8条(規約の変更)の通知方法を改めました。"
 
 
-def new_version_in_force() -> TermsVersion:
+def new_version(*, hours: float = -1) -> TermsVersion:
+    """Version 2.0 of the customers' terms, taking effect ``hours`` from now."""
     v1 = TermsVersion.objects.get(audience="customer", kind="terms", version="1.0")
     return TermsVersion.objects.create(
         audience="customer",
@@ -25,7 +29,7 @@ def new_version_in_force() -> TermsVersion:
         body=v1.body.replace("第5条(禁止事項)", "第5条(禁止事項・ゲートウェイの分解を含む)"),
         privacy_purpose=v1.privacy_purpose,
         changes=CHANGES,
-        effective_at=timezone.now() - timedelta(hours=1),
+        effective_at=timezone.now() + timedelta(hours=hours),
     )
 
 
@@ -36,12 +40,30 @@ def log_in(page: Page, email: str) -> None:
     page.get_by_role("button", name="ログイン").click()
 
 
-def test_an_existing_customer_agrees_to_the_new_terms_and_reaches_the_menu(page: Page, shots):
+@pytest.mark.smtp
+def test_an_existing_customer_agrees_to_the_new_terms_and_reaches_the_menu(
+    page: Page, shots, smtp_server, settings, live_server
+):
+    settings.BASE_URL = live_server.url
     gateway = factories.owned_gateway()
     owner = gateway.owner
-    new = new_version_in_force()
+    new = new_version(hours=24)
+    assert announce_terms(terms=new) == 1
+    smtp_server.wait_for(1)
+    (mail,) = smtp_server.to(owner.email)
+    assert "利用規約改定のお知らせ" in mail["Subject"]
+    body = SmtpSink.body(mail)
+    assert "第8条(規約の変更)の通知方法を改めました。" in body
+    login_url = next(line for line in body.splitlines() if line.startswith("ログイン: "))
+    # the date passes
+    TermsVersion.objects.filter(pk=new.pk).update(
+        effective_at=timezone.now() - timedelta(minutes=1)
+    )
 
-    log_in(page, owner.email)
+    page.goto(login_url.removeprefix("ログイン: "))
+    page.get_by_label("ユーザID(メールアドレス)").fill(owner.email)
+    page.get_by_label("パスワード").fill(factories.USER_PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
     expect(page.get_by_role("heading", name="利用規約の改定")).to_be_visible()
     expect(page.get_by_role("heading", name="主な変更点")).to_be_visible()
     expect(page.get_by_text("第8条(規約の変更)の通知方法を改めました。")).to_be_visible()
@@ -66,7 +88,7 @@ def test_an_existing_customer_agrees_to_the_new_terms_and_reaches_the_menu(page:
 
 def test_on_a_phone_declining_shows_the_way_out(mobile_page: Page, shots):
     owner = factories.customer(email="mobile@example.jp")
-    new_version_in_force()
+    new_version()
     page = mobile_page
 
     log_in(page, owner.email)

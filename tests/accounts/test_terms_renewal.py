@@ -267,3 +267,63 @@ def test_a_new_account_from_the_factories_has_agreed_to_what_is_in_force():
     owner = factories.customer()
     assert selectors.terms_to_agree(user=owner) == []
     assert selectors.has_terms_to_agree(user=owner) is False
+
+
+# --- the announcement ahead of the date --------------------------------------------
+
+
+def test_an_announcement_mails_each_active_account_of_the_audience_once():
+    from essmon.accounts.services.terms import announce_terms
+    from essmon.notifications.models import OutboxMessage
+
+    owners = [factories.customer(), factories.customer()]
+    factories.customer(is_active=False, activated_at=None)  # provisional: not told
+    factories.dealer()  # another audience
+    operator()
+    future = publish(days=14)
+    assert announce_terms(terms=future) == 2
+    mails = OutboxMessage.objects.filter(kind="terms_announcement")
+    assert sorted(mails.values_list("recipient", flat=True)) == sorted(o.email for o in owners)
+    mail = mails.first()
+    assert mail is not None
+    assert mail.subject == "【遠隔モニタリングサービス】利用規約改定のお知らせ"
+    assert "第5条(禁止事項)に、ゲートウェイの分解を加えました。" in mail.body
+    assert "(2.0版)" in mail.body and "/login/" in mail.body
+    assert announce_terms(terms=future) == 0  # once per version
+    future.refresh_from_db()
+    assert future.announced_at is not None
+    future.body = "お知らせの後の書き換え"
+    with pytest.raises(TermsInForceError):  # the text told of is the text agreed to
+        future.save()
+    assert announce_terms(terms=publish(version="3.0", days=-1)) == 0  # in force: asked anyway
+    assert OutboxMessage.objects.filter(kind="terms_announcement").count() == 2
+
+
+def test_the_admin_action_announces_and_records_who_did_it(client):
+    from django.contrib.admin.models import LogEntry
+
+    from essmon.notifications.models import OutboxMessage
+
+    op = operator()
+    client.force_login(op)
+    factories.customer()
+    future = publish(days=14)
+    response = client.post(
+        reverse("admin:accounts_termsversion_changelist"),
+        {"action": "announce", "_selected_action": [str(future.pk)]},
+        follow=True,
+    )
+    assert "お知らせメールを1件送信します。" in response.content.decode()
+    assert OutboxMessage.objects.filter(kind="terms_announcement").count() == 1
+    entry = LogEntry.objects.get(object_id=str(future.pk))
+    assert entry.user == op and "お知らせメールを送信(1件)" in entry.get_change_message()
+    again = client.post(
+        reverse("admin:accounts_termsversion_changelist"),
+        {"action": "announce", "_selected_action": [str(future.pk)]},
+        follow=True,
+    )
+    assert "お知らせ済みのため送信しませんでした" in again.content.decode()
+    assert (
+        "delete_selected"
+        not in client.get(reverse("admin:accounts_termsversion_changelist")).content.decode()
+    )

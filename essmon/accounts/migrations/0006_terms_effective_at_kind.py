@@ -1,6 +1,7 @@
 """Terms that change (issue 14): a version takes effect at ``effective_at`` (the former
 ``published_at``, which was already the date from which a version was in force), a
-document kind (利用規約 / プライバシーポリシー) and a summary of what changed."""
+document kind (利用規約 / プライバシーポリシー), a summary of what changed and when the
+version was announced by mail."""
 
 from django.db import migrations, models
 
@@ -16,7 +17,7 @@ class Migration(migrations.Migration):
             field=models.DateTimeField(
                 "施行日時",
                 help_text="この日時から、ログイン中の方も含め、次の操作の前に同意をお願いします。"
-                "施行後は変更できません。",
+                "施行後、またはお知らせメールの送信後は変更できません。",
             ),
         ),
         migrations.AddField(
@@ -34,6 +35,13 @@ class Migration(migrations.Migration):
             name="changes",
             field=models.TextField(
                 "主な変更点", blank=True, help_text="改定の同意画面で、本文の前にお示しします。"
+            ),
+        ),
+        migrations.AddField(
+            model_name="termsversion",
+            name="announced_at",
+            field=models.DateTimeField(
+                "お知らせメール送信日時", null=True, blank=True, editable=False
             ),
         ),
         migrations.AlterField(
