@@ -22,6 +22,8 @@ CHANGES = "第5条(禁止事項)に、ゲートウェイの分解・改造を加
 def new_version(*, hours: float = -1) -> TermsVersion:
     """Version 2.0 of the customers' terms, taking effect ``hours`` from now."""
     v1 = TermsVersion.objects.get(audience="customer", kind="terms", version="1.0")
+    # published long ago (the fixtures made it a moment ago)
+    TermsVersion.objects.update(effective_at=timezone.now() - timedelta(days=365))
     return TermsVersion.objects.create(
         audience="customer",
         version="2.0",
