@@ -179,11 +179,44 @@ def _published_terms(request):
     request.getfixturevalue("transactional_db")
     from django.apps import apps
 
-    importlib.import_module("essmon.accounts.migrations.0002_terms_v1").create_terms(apps, None)
-    importlib.import_module("essmon.accounts.migrations.0005_dealer_terms_v1").create_dealer_terms(
-        apps, None
-    )
+    _make_terms_v1()
     importlib.import_module("essmon.alerts.migrations.0002_fault_catalogue").load(apps, None)
+
+
+def _make_terms_v1() -> None:
+    """The rows migrations 0002 and 0005 write, with today's model (their functions take the
+    historical one, whose ``published_at`` became ``effective_at``)."""
+    from django.utils import timezone
+
+    from essmon.accounts.models import TermsVersion
+
+    customers = importlib.import_module("essmon.accounts.migrations.0002_terms_v1")
+    dealers = importlib.import_module("essmon.accounts.migrations.0005_dealer_terms_v1")
+    for audience, title, body, purpose in (
+        (
+            "customer",
+            "遠隔モニタリングサービス利用規約",
+            customers.TERMS_BODY,
+            customers.PRIVACY_PURPOSE,
+        ),
+        (
+            "dealer",
+            "遠隔モニタリングサービス 販売店様利用規約",
+            dealers.DEALER_TERMS_BODY,
+            dealers.DEALER_PRIVACY_PURPOSE,
+        ),
+    ):
+        TermsVersion.objects.get_or_create(
+            audience=audience,
+            kind=TermsVersion.Kind.TERMS,
+            version="1.0",
+            defaults={
+                "title": title,
+                "body": body,
+                "privacy_purpose": purpose,
+                "effective_at": timezone.now(),
+            },
+        )
 
 
 # --- a test client whose requests commit -------------------------------------------

@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
-from essmon.accounts.models import User
+from essmon.accounts.models import TermsAcceptance, User
+from essmon.accounts.selectors import terms_to_agree
+from essmon.accounts.services.terms import agree_to_terms
 from essmon.gateways.models import Gateway, Site
 from essmon.gateways.services.credentials import hash_gateway_password
 
@@ -47,7 +49,13 @@ def gateway(
     )
 
 
-def customer(*, email: str | None = None, password: str = USER_PASSWORD, **fields) -> User:
+def customer(
+    *,
+    email: str | None = None,
+    password: str = USER_PASSWORD,
+    agreed_to_terms: bool = True,
+    **fields,
+) -> User:
     email = email or f"user{next(_serial)}@example.jp"
     defaults = dict(
         name="御室 花子",
@@ -64,6 +72,13 @@ def customer(*, email: str | None = None, password: str = USER_PASSWORD, **field
     user = User.objects.create_user(email, None, **defaults)
     User.objects.filter(pk=user.pk).update(password=_user_hash(password))
     user.password = _user_hash(password)
+    if agreed_to_terms:  # as an account made by registration has
+        agree_to_terms(
+            user=user,
+            terms=terms_to_agree(user=user),
+            context=TermsAcceptance.Context.REGISTRATION,
+            client_address=None,
+        )
     return user
 
 

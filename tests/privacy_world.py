@@ -68,6 +68,7 @@ class World:
 def build(*, rollup_days: int = 30) -> World:
     customer = factories.customer(
         email=EMAIL,
+        agreed_to_terms=False,  # agreed below, from an address the export shows
         name=NAME,
         furigana=FURIGANA,
         phone=PHONE,

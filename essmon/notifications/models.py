@@ -19,6 +19,7 @@ MAIL_KINDS = {
     "provisional_registration": "お客様の仮登録",
     "registration_existing_account": "登録済みアドレスへの再申し込み",
     "staff_confirm": "保守担当者のメールアドレス確認",
+    "terms_announcement": "利用規約改定のお知らせ",
     "warranty_offline_customer": "延長保証の警告(お客様)",
     "warranty_offline_dealer": "延長保証の警告(販売店様)",
 }

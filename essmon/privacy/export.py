@@ -100,7 +100,8 @@ def _consents(user: User) -> list[dict[str, Any]]:
         {
             "terms_version": a.terms.version,
             "terms_title": a.terms.title,
-            "terms_published_at": _value(a.terms.published_at),
+            "terms_kind": a.terms.kind,
+            "terms_effective_at": _value(a.terms.effective_at),
             "context": a.context,
             "context_label": a.get_context_display(),
             "accepted_at": _value(a.accepted_at),

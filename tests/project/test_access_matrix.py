@@ -142,6 +142,8 @@ PAGES = (
     ),
     # any account: its own mail address and password, and the dealers' menu of links
     *(Page(f"accounts:{name}", SIGNED_IN) for name in ("email_change", "password_change")),
+    # 利用規約の改定 (with nothing to agree to, the page sends one on to the menu)
+    *(Page(f"accounts:{name}", SIGNED_IN) for name in ("terms_renewal", "terms_declined")),
     *(Page(f"links:{name}", SIGNED_IN) for name in ("menu", "link_search", "unlink_search")),
     # the customer's own pages (the operator's menu is the same URL)
     *(
