@@ -180,6 +180,7 @@ def _published_terms(request):
     from django.apps import apps
 
     _make_terms_v1()
+    importlib.import_module("essmon.accounts.migrations.0007_dealer_terms_1_1").create(apps, None)
     importlib.import_module("essmon.alerts.migrations.0002_fault_catalogue").load(apps, None)
 
 
