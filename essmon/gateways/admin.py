@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from essmon.core.text import SafeTextAdmin
-from essmon.gateways.models import Gateway, Site
+from essmon.gateways.models import Gateway, ProvisioningBatch, Site
 
 
 @admin.register(Gateway)
@@ -9,8 +9,15 @@ class GatewayAdmin(SafeTextAdmin):
     list_display = ["gateway_id", "model", "part_number", "state", "owner", "site", "claimed_at"]
     list_filter = ["state", "model"]
     search_fields = ["gateway_id", "owner__email", "site__name"]
-    raw_id_fields = ["owner", "site"]
-    exclude = ["password_hash"]
+    raw_id_fields = ["owner", "site", "batch"]
+    exclude = ["password_hash", "sheet_password_sealed"]
+
+
+@admin.register(ProvisioningBatch)
+class ProvisioningBatchAdmin(SafeTextAdmin):
+    list_display = ["pk", "created_at", "source", "origin", "model", "part_number", "count"]
+    list_filter = ["source", "model"]
+    raw_id_fields = ["created_by"]
 
 
 @admin.register(Site)

@@ -56,6 +56,12 @@ def live_state(gateway: Gateway) -> GatewayLiveState | None:
     return GatewayLiveState.objects.filter(gateway=gateway).first()
 
 
+def awaiting_first_data(live: GatewayLiveState | None) -> bool:
+    """No measurement ever arrived (データ受信待ち): just registered, or not connected yet.
+    A gateway that has only said hello (a status, no sample) is still waiting."""
+    return live is None or live.last_sample_ts is None
+
+
 # --- live ---------------------------------------------------------------------------------
 
 # A sample older than this is shown as stale: gateways report every minute or faster.
@@ -77,6 +83,7 @@ class LiveSnapshot:
     last_seen_at: datetime | None
     sample_ts: datetime | None
     stale: bool
+    waiting: bool = False  # データ受信待ち: no sample ever (awaiting_first_data)
     values: dict[str, Any] = field(default_factory=dict)
     flows: tuple[Flow, ...] = ()
     today_kwh: dict[str, Any] = field(default_factory=dict)
@@ -123,6 +130,7 @@ def live_snapshot(gateway: Gateway, *, now: datetime | None = None) -> LiveSnaps
             last_seen_at=live.last_seen_at if live else None,
             sample_ts=None,
             stale=True,
+            waiting=awaiting_first_data(live),
             today_kwh=today_energy(gateway, now=now),
         )
     values = {
