@@ -176,7 +176,7 @@ def history(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     context.update(display.history_page(gateway, view, anchor, today=today))
     live = selectors.live_state(gateway)
     context.update(
-        waiting=selectors.awaiting_first_data(live),
+        waiting=selectors.awaiting_first_data(gateway, live),
         last_seen=live.last_seen_at if live else None,
     )
     return render(request, "monitoring/history.html", context)
