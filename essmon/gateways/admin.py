@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 
 from essmon.core.text import SafeTextAdmin
-from essmon.gateways.models import Gateway, GatewayReplacement, Site
+from essmon.gateways.models import Gateway, GatewayReplacement, ProvisioningBatch, Site
 
 
 @admin.register(Gateway)
@@ -12,8 +12,8 @@ class GatewayAdmin(SafeTextAdmin):
     list_display = ["gateway_id", "model", "part_number", "state", "owner", "site", "claimed_at"]
     list_filter = ["state", "model"]
     search_fields = ["gateway_id", "owner__email", "site__name"]
-    raw_id_fields = ["owner", "site"]
-    exclude = ["password_hash"]
+    raw_id_fields = ["owner", "site", "batch"]
+    exclude = ["password_hash", "sheet_password_sealed"]
     actions = ["replace_gateway"]
 
     @admin.action(description="故障交換(選択した1台を新しいゲートウェイに交換)")
@@ -50,6 +50,13 @@ class GatewayReplacementAdmin(SafeTextAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+@admin.register(ProvisioningBatch)
+class ProvisioningBatchAdmin(SafeTextAdmin):
+    list_display = ["pk", "created_at", "source", "origin", "model", "part_number", "count"]
+    list_filter = ["source", "model"]
+    raw_id_fields = ["created_by"]
 
 
 @admin.register(Site)

@@ -37,6 +37,40 @@ class Site(models.Model):
         return compose_address(self.prefecture, self.city, self.address_rest)
 
 
+class ProvisioningBatch(models.Model):
+    """One provisioning run (``provision-gateways``, ``import-gateways`` or the operators'
+    console): when, by whom, what, and its gateways (``Gateway.batch``), whose sheets are
+    printed from it."""
+
+    class Source(models.TextChoices):
+        PROVISIONED = "provisioned", "製造登録(新規発行)"
+        IMPORTED = "imported", "工場リストの取り込み"
+
+    created_at = models.DateTimeField("作成日時", default=timezone.now)
+    source = models.CharField("種別", max_length=16, choices=Source.choices)
+    # the command and the OS user, or the console; ``created_by`` when an account did it
+    origin = models.CharField("実行元", max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="作成者",
+    )
+    model = models.CharField("形式", max_length=32)
+    part_number = models.CharField("品番", max_length=32, blank=True)
+    count = models.PositiveIntegerField("台数")
+
+    class Meta:
+        verbose_name = "製造登録バッチ"
+        verbose_name_plural = "製造登録バッチ"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.model} × {self.count}"
+
+
 class Gateway(models.Model):
     """A network gateway provisioned at the factory; its sheet carries ID and password."""
 
@@ -88,6 +122,20 @@ class Gateway(models.Model):
         verbose_name="仮押さえ先",
     )
     claimed_at = models.DateTimeField("本登録日時", null=True, blank=True)
+    batch = models.ForeignKey(
+        ProvisioningBatch,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="gateways",
+        verbose_name="製造登録バッチ",
+    )
+    # The sheet's password, kept only for printing the sheet (gateways.services.sheets):
+    # sealed with a key from the secret key, and emptied when the gateway is claimed.
+    sheet_password_sealed = models.TextField(
+        "印刷用パスワード(暗号化、本登録まで)", blank=True, editable=False
+    )
+    sheet_printed_at = models.DateTimeField("用紙の最終印刷日時", null=True, blank=True)
 
     class Meta:
         verbose_name = "ゲートウェイ"

@@ -56,6 +56,19 @@ def live_state(gateway: Gateway) -> GatewayLiveState | None:
     return GatewayLiveState.objects.filter(gateway=gateway).first()
 
 
+def awaiting_first_data(gateway: Gateway, live: GatewayLiveState | None) -> bool:
+    """No measurement ever arrived (データ受信待ち): just registered, or not connected yet.
+    A gateway that has only said hello (a status, no sample) is still waiting. The live
+    state answers for gateways heard from; the samples and rollups (an index step each)
+    for data loaded without it (a backfill, an import) or kept longer than the samples."""
+    if live is not None and live.last_sample_ts is not None:
+        return False
+    return (
+        not Sample.objects.filter(gateway=gateway).exists()
+        and not EnergyRollup.objects.filter(gateway=gateway).exists()
+    )
+
+
 # --- live ---------------------------------------------------------------------------------
 
 # A sample older than this is shown as stale: gateways report every minute or faster.
@@ -77,6 +90,7 @@ class LiveSnapshot:
     last_seen_at: datetime | None
     sample_ts: datetime | None
     stale: bool
+    waiting: bool = False  # データ受信待ち: no sample ever (awaiting_first_data)
     values: dict[str, Any] = field(default_factory=dict)
     flows: tuple[Flow, ...] = ()
     today_kwh: dict[str, Any] = field(default_factory=dict)
@@ -123,6 +137,7 @@ def live_snapshot(gateway: Gateway, *, now: datetime | None = None) -> LiveSnaps
             last_seen_at=live.last_seen_at if live else None,
             sample_ts=None,
             stale=True,
+            waiting=awaiting_first_data(gateway, live),
             today_kwh=today_energy(gateway, now=now),
         )
     values = {

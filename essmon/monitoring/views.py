@@ -174,6 +174,11 @@ def history(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_HISTORY)
     context = gateway_context(request, gateway, "history")
     context.update(display.history_page(gateway, view, anchor, today=today))
+    live = selectors.live_state(gateway)
+    context.update(
+        waiting=selectors.awaiting_first_data(gateway, live),
+        last_seen=live.last_seen_at if live else None,
+    )
     return render(request, "monitoring/history.html", context)
 
 

@@ -38,7 +38,14 @@ TELEMETRY_NOTE = (
 )
 # Fields that hold secrets, on any model: never exported, whatever the model grows.
 SECRET_FIELDS = frozenset(
-    {"password", "password_hash", "device_secret_hash", "token_hash", "sealed_body"}
+    {
+        "password",
+        "password_hash",
+        "device_secret_hash",
+        "token_hash",
+        "sealed_body",
+        "sheet_password_sealed",
+    }
 )
 
 
