@@ -148,6 +148,10 @@ class ViewerAccountForm(SafeTextForm):
     password_confirm = forms.CharField(
         label="パスワード(確認用)", strip=False, widget=new_password_input()
     )
+    agree = forms.BooleanField(
+        label="利用規約と個人情報の利用目的に同意します",
+        error_messages={"required": "見守りを始めるには、利用規約への同意が必要です。"},
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

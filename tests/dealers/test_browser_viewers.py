@@ -58,6 +58,7 @@ def test_invite_accept_watch_and_revoke(
     family_page.get_by_label("お名前(表示用)").fill("見守 花子")
     family_page.get_by_role("textbox", name="パスワード", exact=True).fill(FAMILY_PASSWORD)
     family_page.get_by_label("パスワード(確認用)").fill(FAMILY_PASSWORD)
+    family_page.get_by_label("利用規約と個人情報の利用目的に同意します").check()
     shots(family_page, "family-accept")
     family_page.get_by_role("button", name="アカウントを作成して見守りを始める").click()
 

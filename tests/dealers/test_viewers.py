@@ -66,11 +66,17 @@ def test_invitation_by_real_mail_creates_a_viewer_and_tells_the_owner(
     assert refused.status_code == 400
     done = client.post(
         path,
-        {"name": "見守 次郎", "password": "Family2024Kyoto", "password_confirm": "Family2024Kyoto"},
+        {
+            "name": "見守 次郎",
+            "password": "Family2024Kyoto",
+            "password_confirm": "Family2024Kyoto",
+            "agree": "on",
+        },
     )
     assert done.status_code == 302 and done.url == reverse("monitoring:index")
     viewer = User.objects.get(email=FAMILY)
     assert viewer.role == User.Role.VIEWER and viewer.check_password("Family2024Kyoto")
+    assert viewer.terms_acceptances.get().terms.audience == "customer"
     row.refresh_from_db()
     assert row.viewer == viewer and row.accepted_at is not None and row.status == "閲覧中"
 

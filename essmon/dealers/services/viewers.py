@@ -11,8 +11,9 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from essmon.accounts import selectors
-from essmon.accounts.models import AccountToken, User
+from essmon.accounts.models import AccountToken, TermsAcceptance, User
 from essmon.accounts.services.errors import LINK_INVALID
+from essmon.accounts.services.terms import record_terms_acceptance
 from essmon.accounts.tokens import issue_token
 from essmon.core import throttle
 from essmon.dealers.models import MAX_VIEWERS_PER_GATEWAY, SiteViewer
@@ -111,9 +112,16 @@ def existing_viewer(invitation: SiteViewer) -> User | None:
     return account
 
 
-def accept_invitation(*, token: AccountToken | None, name: str = "", password: str = "") -> User:
+def accept_invitation(
+    *,
+    token: AccountToken | None,
+    name: str = "",
+    password: str = "",
+    client_address: str | None = None,
+) -> User:
     """Open the link: a new viewer account is created with ``name`` and ``password`` (the
-    caller validated them), or the address's viewer account accepts. Single use."""
+    caller validated them, and the person agreed to the customers' terms in force, which
+    are recorded), or the address's viewer account accepts. Single use."""
     with transaction.atomic():
         if token is not None:
             token = AccountToken.objects.select_for_update().filter(pk=token.pk).first()
@@ -131,6 +139,12 @@ def accept_invitation(*, token: AccountToken | None, name: str = "", password: s
                 role=User.Role.VIEWER,
                 is_active=True,
                 activated_at=now,
+            )
+            record_terms_acceptance(
+                user=viewer,
+                terms=selectors.current_terms(),
+                context=TermsAcceptance.Context.REGISTRATION,
+                client_address=client_address,
             )
         SiteViewer.objects.filter(pk=invitation.pk).update(viewer=viewer, accepted_at=now)
         AccountToken.objects.filter(pk=token.pk).update(used_at=now)

@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from essmon.accounts import selectors as account_selectors
 from essmon.accounts.http import AuthenticatedRequest
 from essmon.accounts.models import AccountToken
 from essmon.accounts.tokens import find_token
@@ -99,7 +100,10 @@ def accept(request: HttpRequest, token: str) -> HttpResponse:
         fields = form.cleaned_data if form is not None else {}
         try:
             viewer = accept_invitation(
-                token=found, name=fields.get("name", ""), password=fields.get("password", "")
+                token=found,
+                name=fields.get("name", ""),
+                password=fields.get("password", ""),
+                client_address=client_address(request),
             )
         except DealerError as exc:
             return render(
@@ -116,6 +120,11 @@ def accept(request: HttpRequest, token: str) -> HttpResponse:
     return render(
         request,
         "dealers/viewers/accept.html",
-        {"form": form, "account": account, "email": invitation.email},
+        {
+            "form": form,
+            "account": account,
+            "email": invitation.email,
+            "terms": None if account is not None else account_selectors.current_terms(),
+        },
         status=400 if form is not None and form.errors else 200,
     )
