@@ -71,9 +71,9 @@ def menu(request: AuthenticatedRequest) -> HttpResponse:
 
 
 @login_required
-@customer_only
 @require_POST
 def revoke(request: AuthenticatedRequest, viewer_id: int) -> HttpResponse:
+    """Anyone but the inviting owner finds no such 見守り (404), whatever its role."""
     try:
         row = revoke_viewer(owner=request.user, viewer_id=viewer_id)
     except DealerError as exc:
