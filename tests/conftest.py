@@ -150,6 +150,14 @@ def page(browser, live_server):
 
 
 @pytest.fixture
+def customer_page(browser, live_server):
+    """Another person at another computer: a fresh context, sharing no cookies."""
+    context, tab = _tab(browser, live_server, viewport={"width": 1280, "height": 900})
+    yield tab
+    context.close()
+
+
+@pytest.fixture
 def mobile_page(browser, live_server):
     context, tab = _tab(
         browser, live_server, viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True

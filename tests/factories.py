@@ -201,3 +201,25 @@ def sample(
         "discharge_kwh": 1.5,
         **overrides,
     }
+
+
+def viewer(*, owner: User, gateway: Gateway, email: str | None = None, **fields) -> User:
+    """A family viewer (見守り) of ``gateway``, invited by ``owner`` and accepted, through
+    the services (so the records are the real ones)."""
+    from essmon.accounts.tokens import issue_token
+    from essmon.dealers.models import SiteViewer
+    from essmon.dealers.services.viewers import INVITATION_LIFETIME, accept_invitation
+
+    email = email or f"viewer{next(_serial)}@example.jp"
+    _, token = issue_token(
+        user=owner,
+        purpose="viewer_invitation",
+        lifetime=INVITATION_LIFETIME,
+        new_email=email,
+    )
+    SiteViewer.objects.create(gateway=gateway, invited_by=owner, email=email, token=token)
+    accept_invitation(token=token, name=fields.get("name", "見守り 一郎"), password=USER_PASSWORD)
+    user = User.objects.get(email=email)
+    User.objects.filter(pk=user.pk).update(password=_user_hash(USER_PASSWORD))
+    user.password = _user_hash(USER_PASSWORD)
+    return user

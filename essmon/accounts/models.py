@@ -37,6 +37,8 @@ class User(AbstractBaseUser, PermissionsMixin):
         CUSTOMER = "customer", "お客様"
         DEALER = "dealer", "販売店"
         OPERATOR = "operator", "運営者"
+        # a family member invited by an owner to watch one site: live and history only
+        VIEWER = "viewer", "見守り"
 
     email = models.EmailField("メールアドレス", max_length=254, unique=True)
     role = models.CharField("種別", max_length=16, choices=Role.choices, default=Role.CUSTOMER)
@@ -211,6 +213,8 @@ class AccountToken(models.Model):
         ACTIVATION = "activation", "本登録"
         EMAIL_CHANGE = "email_change", "メールアドレス変更"
         UNLOCK = "unlock", "ロック解除"
+        # ``user`` is the inviting owner, ``new_email`` the invited address
+        VIEWER_INVITATION = "viewer_invitation", "見守りの招待"
 
     user = models.ForeignKey(
         User, on_delete=models.CASCADE, related_name="tokens", verbose_name="アカウント"

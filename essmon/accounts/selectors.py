@@ -45,6 +45,8 @@ def terms_for(*, user: User) -> TermsVersion:
 AUDIENCE_OF_ROLE: dict[str, str] = {
     User.Role.CUSTOMER: TermsVersion.Audience.CUSTOMER,
     User.Role.DEALER: TermsVersion.Audience.DEALER,
+    # a family viewer agreed to the customers' terms when creating the account
+    User.Role.VIEWER: TermsVersion.Audience.CUSTOMER,
 }
 
 

@@ -19,7 +19,7 @@ from essmon.accounts.models import User
 from essmon.alerts.models import Alert
 from essmon.commands.models import Command
 from essmon.core.jst import JST
-from essmon.dealers.access import Purpose, visible_gateways
+from essmon.dealers.access import Purpose, is_viewer, visible_gateways
 from essmon.gateways.models import Gateway
 from essmon.monitoring.sql import EpochSeconds
 from essmon.telemetry.connectivity import is_online
@@ -39,12 +39,20 @@ class GatewayHeader:
     switcher: list[tuple[str, str]] | None  # (gateway_id, site name); None: too many to list
     may_change: bool  # the user may change its settings
     open_alert_count: int
+    viewer: bool  # a family viewer: live and history only, no 案件名 or anything personal
 
 
 def gateway_header(user: User, gateway: Gateway) -> GatewayHeader:
     visible = visible_gateways(user).order_by("gateway_id")
-    switcher = list(visible.values_list("gateway_id", "site__name")[: SWITCHER_MAX + 1])
+    viewer = is_viewer(user)
+    switcher = [
+        (gateway_id, "" if viewer else site_name)
+        for gateway_id, site_name in visible.values_list("gateway_id", "site__name")[
+            : SWITCHER_MAX + 1
+        ]
+    ]
     return GatewayHeader(
+        viewer=viewer,
         switcher=switcher if len(switcher) <= SWITCHER_MAX else None,
         may_change=visible_gateways(user, Purpose.CHANGE_SETTINGS).filter(pk=gateway.pk).exists(),
         open_alert_count=Alert.objects.filter(gateway=gateway, closed_at__isnull=True).count(),

@@ -22,7 +22,7 @@ from django.utils import timezone
 from essmon.accounts.models import User
 from essmon.alerts.models import Alert, MailOptOut
 from essmon.commands.models import Command
-from essmon.dealers.models import Dealer, DealerAccess, DealerLink, ProvisionRecord
+from essmon.dealers.models import Dealer, DealerAccess, DealerLink, ProvisionRecord, SiteViewer
 from essmon.gateways.models import Gateway
 from essmon.telemetry.models import COUNTERS, EnergyRollup
 from essmon.warranty.models import DateChange, RecordedLapse, WarrantyDates
@@ -182,6 +182,11 @@ def _gateway_head(gateway: Gateway, user: User) -> dict[str, Any]:
             ],
         },
         "dealer_links": _links(gateway, user),
+        # 見守り: the family members this customer invited, with the record's times
+        "viewers": [
+            _fields(v, ("email", "invited_at", "accepted_at", "revoked_at"))
+            for v in SiteViewer.objects.filter(gateway=gateway, invited_by=user).order_by("pk")
+        ],
     }
 
 

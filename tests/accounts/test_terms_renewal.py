@@ -193,6 +193,22 @@ def test_a_dealer_is_asked_for_its_own_terms_only(client):
     assert client.get(reverse("dealers:menu")).status_code == 200
 
 
+def test_a_family_viewer_is_asked_for_the_customers_terms(client):
+    """A viewer agreed to the customers' terms when creating the account, so a new version
+    of them is put to the viewer too; the dealers' terms are not."""
+    owner = factories.customer()
+    gateway = factories.owned_gateway(owner=owner)
+    viewer = factories.viewer(owner=owner, gateway=gateway)
+    client.force_login(viewer)
+    live = reverse("monitoring:live", kwargs={"gateway_id": gateway.gateway_id})
+    publish(DEALER)
+    assert client.get(live).status_code == 200
+    new = publish(CUSTOMER)
+    assert client.get(live)["Location"].startswith(reverse("accounts:terms_renewal"))
+    client.post(reverse("accounts:terms_renewal"), {"versions": str(new.pk)})
+    assert client.get(live).status_code == 200
+
+
 def test_an_operator_is_not_asked(client):
     client.force_login(operator())
     publish(CUSTOMER)
