@@ -8,7 +8,7 @@ from django.utils import timezone
 from essmon.accounts.models import AccountToken, TermsAcceptance, TermsVersion, User
 from essmon.accounts.services.inputs import PROFILE_FIELDS
 from essmon.accounts.services.terms import announce_terms
-from essmon.core.text import SafeTextAdmin, SafeTextAdminMixin
+from essmon.core.text import SafeTextAdmin, SafeTextAdminMixin, SafeTextMixin
 
 
 @admin.register(User)
@@ -63,7 +63,7 @@ TERMS_IN_FORCE = (
 EFFECTIVE_IN_THE_PAST = "施行日時には、現在以降の日時を指定してください。"
 
 
-class TermsVersionForm(forms.ModelForm):
+class TermsVersionForm(SafeTextMixin, forms.ModelForm):
     class Meta:
         model = TermsVersion
         fields = TERMS_FIELDS

@@ -54,9 +54,13 @@ class GatewayReplacementAdmin(SafeTextAdmin):
 
 @admin.register(ProvisioningBatch)
 class ProvisioningBatchAdmin(SafeTextAdmin):
-    list_display = ["pk", "created_at", "source", "origin", "model", "part_number", "count"]
+    list_display = ["number", "created_at", "source", "origin", "model", "part_number", "count"]
     list_filter = ["source", "model"]
     raw_id_fields = ["created_by"]
+
+    @admin.display(description="バッチ番号", ordering="pk")
+    def number(self, batch: ProvisioningBatch) -> int:
+        return batch.pk
 
 
 @admin.register(Site)

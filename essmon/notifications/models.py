@@ -20,6 +20,8 @@ MAIL_KINDS = {
     "registration_existing_account": "登録済みアドレスへの再申し込み",
     "staff_confirm": "保守担当者のメールアドレス確認",
     "terms_announcement": "利用規約改定のお知らせ",
+    "viewer_accepted": "見守りの開始のお知らせ(お客様)",
+    "viewer_invitation": "見守りへのご招待",
     "warranty_offline_customer": "延長保証の警告(お客様)",
     "warranty_offline_dealer": "延長保証の警告(販売店様)",
 }
