@@ -7,12 +7,12 @@ BIN := $(VENV)/bin
 VENDOR := essmon/static/vendor
 PG_URL ?= postgres://postgres@127.0.0.1:5432/essmon
 
-.PHONY: run test test-sqlite test-postgres lint format deps static chromium mosquitto clean
+.PHONY: run test test-sqlite test-postgres lint format deps static chromium sheet-fonts mosquitto clean
 
 run: deps static
 	$(BIN)/essmon serve --demo
 
-test: deps static chromium mosquitto lint test-sqlite test-postgres
+test: deps static chromium sheet-fonts mosquitto lint test-sqlite test-postgres
 
 test-sqlite:
 	$(BIN)/pytest -p no:cacheprovider
@@ -64,6 +64,19 @@ chromium:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; \
 		else \
 			echo "Chromium is missing: install Debian's chromium package (browser tests will skip)"; \
+		fi; \
+	fi
+
+# The printed sheets' Japanese font (TrueType, embedded in their PDF: `essmon print-sheets`)
+# and poppler's pdffonts/pdftoppm, with which the tests check the embedding and the QR code.
+SHEET_DEBS := fonts-ipaexfont-gothic poppler-utils
+sheet-fonts:
+	@if [ ! -f /usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf ] || ! command -v pdffonts >/dev/null \
+		|| ! command -v pdftoppm >/dev/null; then \
+		if [ "$$(id -u)" = "0" ]; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SHEET_DEBS) >/dev/null; \
+		else \
+			echo "The sheet font or poppler is missing: install Debian's $(SHEET_DEBS) (sheet tests will skip)"; \
 		fi; \
 	fi
 

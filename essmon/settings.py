@@ -100,6 +100,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # below auth and htmx: it reads request.user and answers htmx requests in their way
+    "essmon.accounts.middleware.TermsAgreementMiddleware",
 ]
 
 ROOT_URLCONF = "essmon.urls"

@@ -52,6 +52,7 @@ urlpatterns = [
     path("monitoring/", include("essmon.monitoring.urls")),
     path("dealer/", include("essmon.dealers.urls")),
     path("menu/dealers/", include("essmon.dealers.urls_links")),
+    path("menu/viewers/", include("essmon.dealers.urls_viewers")),
     path("menu/account/alerts/", include("essmon.alerts.urls")),
     path("", include("essmon.privacy.urls")),
     path("", include("essmon.portal.urls")),

@@ -13,7 +13,7 @@ from essmon.dealers.services.links import link_dealer, unlink_dealer
 from tests import factories
 
 # the kinds of user the header and form checks request every page as
-ROLES = ("anonymous", "owner", "linked_dealer", "operator")
+ROLES = ("anonymous", "owner", "linked_dealer", "operator", "viewer")
 # path parameters that are not identifiers of the access matrix: any value will do
 PLACEHOLDERS = {"token": "no-such-token", "uidb64": "MQ"}
 
@@ -29,6 +29,9 @@ class World:
     other_gateway: object
     operator: object
     alert: object
+    viewer: object  # a family viewer of ``gateway`` (見守り)
+    revoked_viewer: object  # one whose 見守り the owner has revoked
+    viewer_row: object  # the viewer's SiteViewer record
 
     def kwargs(self, name: str) -> dict:
         values = {
@@ -36,6 +39,7 @@ class World:
             "dealer_code": self.linked.dealer_code,
             "staff_id": self.linked.staff.first().pk,
             "alert_id": self.alert.pk,
+            "viewer_id": self.viewer_row.pk,
         }
         pattern = named_patterns()[name]
         return {k: values[k] for k in pattern.pattern.converters}
@@ -54,6 +58,8 @@ class World:
             "unlinked_dealer": self.unlinked.user,
             "dealer_after_unlink": self.after_unlink.user,
             "operator": self.operator,
+            "viewer": self.viewer,
+            "revoked_viewer": self.revoked_viewer,
         }
         client = Client()
         if role != "anonymous":
@@ -69,7 +75,8 @@ class World:
 
 def build_world() -> World:
     """The access matrix's people and objects: an owner and another customer with a gateway
-    each, a linked, an unlinked and a formerly linked dealer, an operator, an open alert."""
+    each, a linked, an unlinked and a formerly linked dealer, an operator, an open alert,
+    a family viewer of the owner's gateway and one whose 見守り was revoked."""
     from essmon.accounts.models import User
 
     owner = factories.customer(
@@ -103,8 +110,25 @@ def build_world() -> World:
         title="ゲートウェイからの通信が途絶えています",
         since=timezone.now(),
     )
+    from essmon.dealers.models import SiteViewer
+    from essmon.dealers.services.viewers import revoke_viewer
+
+    viewer = factories.viewer(owner=owner, gateway=gateway, email="family@example.jp")
+    revoked_viewer = factories.viewer(owner=owner, gateway=gateway, email="former@example.jp")
+    revoke_viewer(owner=owner, viewer_id=SiteViewer.objects.get(viewer=revoked_viewer).pk)
     return World(
-        owner, gateway, linked, unlinked, after_unlink, other, other_gateway, operator, alert
+        owner,
+        gateway,
+        linked,
+        unlinked,
+        after_unlink,
+        other,
+        other_gateway,
+        operator,
+        alert,
+        viewer,
+        revoked_viewer,
+        SiteViewer.objects.get(viewer=viewer, gateway=gateway),
     )
 
 
@@ -129,6 +153,7 @@ def every_url(world: World) -> list[tuple[str, tuple[str, ...]]]:
         "dealer_code": world.linked.dealer_code,
         "staff_id": world.linked.staff.first().pk,
         "alert_id": world.alert.pk,
+        "viewer_id": world.viewer_row.pk,
     }
     both, get = ("get", "post"), ("get",)
     urls = [("/no-such-page/", both)]

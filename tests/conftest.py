@@ -150,6 +150,14 @@ def page(browser, live_server):
 
 
 @pytest.fixture
+def customer_page(browser, live_server):
+    """Another person at another computer: a fresh context, sharing no cookies."""
+    context, tab = _tab(browser, live_server, viewport={"width": 1280, "height": 900})
+    yield tab
+    context.close()
+
+
+@pytest.fixture
 def mobile_page(browser, live_server):
     context, tab = _tab(
         browser, live_server, viewport={"width": 375, "height": 812}, is_mobile=True, has_touch=True
@@ -179,11 +187,45 @@ def _published_terms(request):
     request.getfixturevalue("transactional_db")
     from django.apps import apps
 
-    importlib.import_module("essmon.accounts.migrations.0002_terms_v1").create_terms(apps, None)
-    importlib.import_module("essmon.accounts.migrations.0005_dealer_terms_v1").create_dealer_terms(
-        apps, None
-    )
+    _make_terms_v1()
+    importlib.import_module("essmon.accounts.migrations.0007_dealer_terms_1_1").create(apps, None)
     importlib.import_module("essmon.alerts.migrations.0002_fault_catalogue").load(apps, None)
+
+
+def _make_terms_v1() -> None:
+    """The rows migrations 0002 and 0005 write, with today's model (their functions take the
+    historical one, whose ``published_at`` became ``effective_at``)."""
+    from django.utils import timezone
+
+    from essmon.accounts.models import TermsVersion
+
+    customers = importlib.import_module("essmon.accounts.migrations.0002_terms_v1")
+    dealers = importlib.import_module("essmon.accounts.migrations.0005_dealer_terms_v1")
+    for audience, title, body, purpose in (
+        (
+            "customer",
+            "遠隔モニタリングサービス利用規約",
+            customers.TERMS_BODY,
+            customers.PRIVACY_PURPOSE,
+        ),
+        (
+            "dealer",
+            "遠隔モニタリングサービス 販売店様利用規約",
+            dealers.DEALER_TERMS_BODY,
+            dealers.DEALER_PRIVACY_PURPOSE,
+        ),
+    ):
+        TermsVersion.objects.get_or_create(
+            audience=audience,
+            kind=TermsVersion.Kind.TERMS,
+            version="1.0",
+            defaults={
+                "title": title,
+                "body": body,
+                "privacy_purpose": purpose,
+                "effective_at": timezone.now(),
+            },
+        )
 
 
 # --- a test client whose requests commit -------------------------------------------

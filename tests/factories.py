@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
-from essmon.accounts.models import User
+from essmon.accounts.models import TermsAcceptance, User
+from essmon.accounts.selectors import terms_to_agree
+from essmon.accounts.services.terms import agree_to_terms
 from essmon.gateways.models import Gateway, Site
 from essmon.gateways.services.credentials import hash_gateway_password
 
@@ -47,7 +49,13 @@ def gateway(
     )
 
 
-def customer(*, email: str | None = None, password: str = USER_PASSWORD, **fields) -> User:
+def customer(
+    *,
+    email: str | None = None,
+    password: str = USER_PASSWORD,
+    agreed_to_terms: bool = True,
+    **fields,
+) -> User:
     email = email or f"user{next(_serial)}@example.jp"
     defaults = dict(
         name="御室 花子",
@@ -64,6 +72,13 @@ def customer(*, email: str | None = None, password: str = USER_PASSWORD, **field
     user = User.objects.create_user(email, None, **defaults)
     User.objects.filter(pk=user.pk).update(password=_user_hash(password))
     user.password = _user_hash(password)
+    if agreed_to_terms:  # as an account made by registration has
+        agree_to_terms(
+            user=user,
+            terms=terms_to_agree(user=user),
+            context=TermsAcceptance.Context.REGISTRATION,
+            client_address=None,
+        )
     return user
 
 
@@ -186,3 +201,25 @@ def sample(
         "discharge_kwh": 1.5,
         **overrides,
     }
+
+
+def viewer(*, owner: User, gateway: Gateway, email: str | None = None, **fields) -> User:
+    """A family viewer (見守り) of ``gateway``, invited by ``owner`` and accepted, through
+    the services (so the records are the real ones)."""
+    from essmon.accounts.tokens import issue_token
+    from essmon.dealers.models import SiteViewer
+    from essmon.dealers.services.viewers import INVITATION_LIFETIME, accept_invitation
+
+    email = email or f"viewer{next(_serial)}@example.jp"
+    _, token = issue_token(
+        user=owner,
+        purpose="viewer_invitation",
+        lifetime=INVITATION_LIFETIME,
+        new_email=email,
+    )
+    SiteViewer.objects.create(gateway=gateway, invited_by=owner, email=email, token=token)
+    accept_invitation(token=token, name=fields.get("name", "見守り 一郎"), password=USER_PASSWORD)
+    user = User.objects.get(email=email)
+    User.objects.filter(pk=user.pk).update(password=_user_hash(USER_PASSWORD))
+    user.password = _user_hash(USER_PASSWORD)
+    return user

@@ -65,6 +65,26 @@ def connect(
 NO_MATCHING_SUBSCRIBERS = 0x10
 
 
+def connack(username: str, password: str, port: int) -> mqtt.ReasonCode | None:
+    """The broker's answer to a CONNECT on ``port`` (None: no CONNACK at all)."""
+    answered = threading.Event()
+    answer: list = []
+    made = client(None, username, password, client_id=f"probe-{time.monotonic_ns()}")
+    made.reconnect_delay_set(min_delay=60, max_delay=60)
+
+    def on_connect(c, u, flags, reason_code, properties) -> None:
+        answer.append(reason_code)
+        answered.set()
+
+    made.on_connect = on_connect
+    made.connect("127.0.0.1", port)
+    made.loop_start()
+    answered.wait(5)
+    made.disconnect()
+    made.loop_stop()
+    return answer[0] if answer else None
+
+
 class SamplePublisher:
     """A gateway's sample stream as the protocol asks (section 4): one sample per QoS 1
     message, kept until its PUBACK, and sent again when the PUBACK says no one subscribed

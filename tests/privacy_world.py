@@ -1,5 +1,5 @@
 """A customer with everything essmon can hold about one (for the data-rights tests): two
-systems, consents, a dealer link with its provision record and access records, settings
+systems, consents, a family viewer, a dealer link with its provision record and access records, settings
 history, alerts, warranty dates, measurements and rollups, mails, counters and a session."""
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ class World:
 def build(*, rollup_days: int = 30) -> World:
     customer = factories.customer(
         email=EMAIL,
+        agreed_to_terms=False,  # agreed below, from an address the export shows
         name=NAME,
         furigana=FURIGANA,
         phone=PHONE,
@@ -94,6 +95,8 @@ def build(*, rollup_days: int = 30) -> World:
     Gateway.objects.filter(pk=second.pk).update(claimed_at=timezone.now())
     dealer = factories.dealer(code="D7000001", company="左京蓄電")
     link_dealer(customer=customer, gateway=first, dealer=dealer)
+    # a family viewer (見守り): the owner's notice of its acceptance names the owner
+    factories.viewer(owner=customer, gateway=first, email="family.of.taro@example.jp")
     record_view(
         user=dealer.user, gateway=first, action=DealerAccess.Action.VIEW_CUSTOMER, detail=NAME
     )

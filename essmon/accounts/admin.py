@@ -1,10 +1,14 @@
-from django.contrib import admin
+from datetime import timedelta
+
+from django import forms
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils import timezone
 
 from essmon.accounts.models import AccountToken, TermsAcceptance, TermsVersion, User
 from essmon.accounts.services.inputs import PROFILE_FIELDS
-from essmon.core.text import SafeTextAdmin, SafeTextAdminMixin
+from essmon.accounts.services.terms import announce_terms
+from essmon.core.text import SafeTextAdmin, SafeTextAdminMixin, SafeTextMixin
 
 
 @admin.register(User)
@@ -42,14 +46,100 @@ class UserAdmin(SafeTextAdminMixin, DjangoUserAdmin):
         super().save_model(request, obj, form, change)
 
 
+TERMS_FIELDS = (
+    "audience",
+    "kind",
+    "version",
+    "title",
+    "effective_at",
+    "changes",
+    "body",
+    "privacy_purpose",
+)
+TERMS_IN_FORCE = (
+    "施行済み、またはお知らせメールを送った版は変更できません。"
+    "変更するときは、新しい版を作成してください。"
+)
+EFFECTIVE_IN_THE_PAST = "施行日時には、現在以降の日時を指定してください。"
+
+
+class TermsVersionForm(SafeTextMixin, forms.ModelForm):
+    class Meta:
+        model = TermsVersion
+        fields = TERMS_FIELDS
+
+    def clean(self):
+        cleaned = super().clean() or {}
+        # the page may have been opened before the version took effect (the admin reads the
+        # row again on saving, so the instance is the stored one)
+        if self.instance.pk is not None and self.instance.fixed:
+            raise forms.ValidationError(TERMS_IN_FORCE)
+        effective_at = cleaned.get("effective_at")
+        # a version taking effect before it was published would have been in force unseen;
+        # a few minutes' grace for the time spent on the form
+        if effective_at and effective_at < timezone.now() - timedelta(minutes=10):
+            self.add_error("effective_at", EFFECTIVE_IN_THE_PAST)
+        return cleaned
+
+
 @admin.register(TermsVersion)
 class TermsVersionAdmin(SafeTextAdmin):
-    list_display = ["version", "title", "published_at"]
+    """Publishing a version: add one with its effective date, and optionally tell everyone
+    ahead of it (the action). Once in force or announced it is read-only (people agreed to,
+    or were told of, that text) and cannot be deleted."""
+
+    form = TermsVersionForm
+    list_display = [
+        "title",
+        "version",
+        "audience",
+        "kind",
+        "effective_at",
+        "in_force",
+        "announced_at",
+    ]
+    list_filter = ["audience", "kind"]
+    fields = TERMS_FIELDS
+    actions = ["announce"]
+
+    @admin.display(boolean=True, description="施行済み")
+    def in_force(self, obj: TermsVersion) -> bool:
+        return obj.in_force
+
+    @admin.action(description="改定のお知らせメールを送る(施行前の版のみ、1版に1回)")
+    def announce(self, request, queryset):
+        for version in queryset:
+            told = announce_terms(terms=version)
+            if told:
+                self.log_change(request, version, f"お知らせメールを送信({told}件)")
+                self.message_user(request, f"{version}: お知らせメールを{told}件送信します。")
+            else:
+                self.message_user(
+                    request,
+                    f"{version}: 施行済みか、お知らせ済みのため送信しませんでした。",
+                    level=messages.WARNING,
+                )
+
+    def get_actions(self, request):
+        # the bulk delete asks no per-object permission: it would delete versions in force
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.fixed:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and obj.fixed:
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(TermsAcceptance)
 class TermsAcceptanceAdmin(SafeTextAdmin):
-    list_display = ["user", "terms", "context", "accepted_at"]
+    list_display = ["user", "terms", "context", "accepted_at", "client_address"]
     list_filter = ["context", "terms"]
     search_fields = ["user__email"]
     raw_id_fields = ["user"]

@@ -424,3 +424,30 @@ class PasswordChangeForm(SafeTextForm):
         if new and confirm and new != confirm:
             self.add_error("new_password_confirm", "パスワードが一致しません。")
         return cleaned
+
+
+TERMS_CHANGED_MEANWHILE = (
+    "表示中に利用規約の新しい版が施行されました。内容をご確認のうえ、あらためて同意してください。"
+)
+
+
+class TermsRenewalForm(SafeTextForm):
+    """「同意する」 on the agreement page: the versions the page showed, which must still be
+    the ones waiting, so that nobody agrees to a text they were not shown."""
+
+    versions = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, waiting: list, **kwargs) -> None:
+        self.waiting = waiting
+        super().__init__(*args, **kwargs)
+        self.fields["versions"].initial = _version_ids(waiting)
+
+    def clean_versions(self) -> str:
+        shown = self.cleaned_data["versions"]
+        if shown != _version_ids(self.waiting):
+            raise forms.ValidationError(TERMS_CHANGED_MEANWHILE)
+        return shown
+
+
+def _version_ids(versions: list) -> str:
+    return ",".join(str(version.pk) for version in versions)

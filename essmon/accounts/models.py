@@ -37,6 +37,8 @@ class User(AbstractBaseUser, PermissionsMixin):
         CUSTOMER = "customer", "お客様"
         DEALER = "dealer", "販売店"
         OPERATOR = "operator", "運営者"
+        # a family member invited by an owner to watch one site: live and history only
+        VIEWER = "viewer", "見守り"
 
     email = models.EmailField("メールアドレス", max_length=254, unique=True)
     role = models.CharField("種別", max_length=16, choices=Role.choices, default=Role.CUSTOMER)
@@ -102,40 +104,90 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.name
 
 
+class TermsInForceError(Exception):
+    """A version in force (or announced by mail) was about to change: what people agreed to,
+    or were told of, must stay what it was."""
+
+
 class TermsVersion(models.Model):
-    """利用規約 — one row per published version; acceptances point at the version read.
-    Customers and dealers each have their own terms (``audience``): a dealer, who is given
-    customers' personal data, agrees to how it must handle it."""
+    """利用規約 and プライバシーポリシー — one row per published version of one document
+    (``kind``) for one audience; acceptances point at the version read. Customers and dealers
+    each have their own (``audience``): a dealer, who is given customers' personal data,
+    agrees to how it must handle it. The version in force is the newest whose
+    ``effective_at`` has passed; from then on, or once announced by mail (``announced_at``),
+    the row does not change (``save`` refuses)."""
 
     class Audience(models.TextChoices):
         CUSTOMER = "customer", "お客様"
         DEALER = "dealer", "販売店様"
 
+    class Kind(models.TextChoices):
+        TERMS = "terms", "利用規約"
+        PRIVACY = "privacy", "プライバシーポリシー"
+
     audience = models.CharField(
         "対象", max_length=10, choices=Audience.choices, default=Audience.CUSTOMER
     )
+    kind = models.CharField("種類", max_length=10, choices=Kind.choices, default=Kind.TERMS)
     version = models.CharField("版", max_length=20)
     title = models.CharField("表題", max_length=200)
     body = models.TextField("本文")
-    privacy_purpose = models.TextField("個人情報の利用目的")
-    published_at = models.DateTimeField("公開日時")
+    privacy_purpose = models.TextField("個人情報の利用目的", blank=True)
+    changes = models.TextField(
+        "主な変更点", blank=True, help_text="改定の同意画面で、本文の前にお示しします。"
+    )
+    effective_at = models.DateTimeField(
+        "施行日時",
+        help_text="この日時から、ログイン中の方も含め、次の操作の前に同意をお願いします。"
+        "施行後、またはお知らせメールの送信後は変更できません。",
+    )
+    announced_at = models.DateTimeField(
+        "お知らせメール送信日時", null=True, blank=True, editable=False
+    )
 
     class Meta:
         verbose_name = "利用規約"
         verbose_name_plural = "利用規約"
-        ordering = ["-published_at"]
+        ordering = ["-effective_at", "-pk"]
         constraints = [
-            models.UniqueConstraint(fields=["audience", "version"], name="accounts_terms_version")
+            models.UniqueConstraint(
+                fields=["audience", "kind", "version"], name="accounts_terms_version"
+            )
         ]
 
     def __str__(self) -> str:
         return f"{self.title} ({self.version})"
+
+    def save(self, *args, **kwargs) -> None:
+        # the stored row decides, not the edited one: moving effective_at later does not
+        # reopen a version people may already have agreed to
+        if self.pk is not None and (
+            TermsVersion.objects.filter(pk=self.pk)
+            .filter(
+                models.Q(effective_at__lte=timezone.now()) | models.Q(announced_at__isnull=False)
+            )
+            .exists()
+        ):
+            raise TermsInForceError(
+                f"terms {self.pk} are in force or announced: they cannot change"
+            )
+        super().save(*args, **kwargs)
+
+    @property
+    def in_force(self) -> bool:
+        return self.effective_at <= timezone.now()
+
+    @property
+    def fixed(self) -> bool:
+        """In force, or announced: no longer to be edited or deleted."""
+        return self.in_force or self.announced_at is not None
 
 
 class TermsAcceptance(models.Model):
     class Context(models.TextChoices):
         REGISTRATION = "registration", "お客様情報の登録"
         ACTIVATION = "activation", "本登録"
+        RENEWAL = "renewal", "改定への同意"
 
     user = models.ForeignKey(
         User, on_delete=models.CASCADE, related_name="terms_acceptances", verbose_name="アカウント"
@@ -148,6 +200,7 @@ class TermsAcceptance(models.Model):
     class Meta:
         verbose_name = "利用規約への同意"
         verbose_name_plural = "利用規約への同意"
+        indexes = [models.Index(fields=["user", "terms"])]
 
     def __str__(self) -> str:
         return f"{self.user_id}: {self.terms.version} ({self.context})"
@@ -160,6 +213,8 @@ class AccountToken(models.Model):
         ACTIVATION = "activation", "本登録"
         EMAIL_CHANGE = "email_change", "メールアドレス変更"
         UNLOCK = "unlock", "ロック解除"
+        # ``user`` is the inviting owner, ``new_email`` the invited address
+        VIEWER_INVITATION = "viewer_invitation", "見守りの招待"
 
     user = models.ForeignKey(
         User, on_delete=models.CASCADE, related_name="tokens", verbose_name="アカウント"

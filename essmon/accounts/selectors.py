@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from essmon.accounts.models import AccountToken, TermsVersion, User
+from essmon.accounts.models import AccountToken, TermsAcceptance, TermsVersion, User
 from essmon.gateways.models import Gateway
 
 
@@ -21,9 +21,14 @@ def gateways_of(*, user: User) -> QuerySet[Gateway]:
     )
 
 
-def current_terms(audience: str = TermsVersion.Audience.CUSTOMER) -> TermsVersion:
-    """The terms in force for ``audience`` (customers, or dealers: ``User.role``)."""
-    terms = TermsVersion.objects.filter(audience=audience, published_at__lte=timezone.now()).first()
+def current_terms(
+    audience: str = TermsVersion.Audience.CUSTOMER, kind: str = TermsVersion.Kind.TERMS
+) -> TermsVersion:
+    """The version of ``kind`` in force for ``audience`` (customers, or dealers: ``User.role``):
+    the newest whose effective date has passed."""
+    terms = TermsVersion.objects.filter(
+        audience=audience, kind=kind, effective_at__lte=timezone.now()
+    ).first()
     if terms is None:
         raise RuntimeError("no published terms of use: run migrations")
     return terms
@@ -34,6 +39,52 @@ def terms_for(*, user: User) -> TermsVersion:
     if user.role == User.Role.DEALER:
         return current_terms(TermsVersion.Audience.DEALER)
     return current_terms(TermsVersion.Audience.CUSTOMER)
+
+
+# Whose documents a role agrees to; a role not here (operators) is asked nothing.
+AUDIENCE_OF_ROLE: dict[str, str] = {
+    User.Role.CUSTOMER: TermsVersion.Audience.CUSTOMER,
+    User.Role.DEALER: TermsVersion.Audience.DEALER,
+    # a family viewer agreed to the customers' terms when creating the account
+    User.Role.VIEWER: TermsVersion.Audience.CUSTOMER,
+}
+
+
+def _unagreed_in_force(user: User) -> list[int]:
+    """The ids of the versions in force (one per kind) for ``user``'s audience that ``user``
+    has not agreed to: one query, without the documents' text (it runs on every request)."""
+    audience = AUDIENCE_OF_ROLE.get(user.role)
+    if audience is None:
+        return []
+    rows = (
+        TermsVersion.objects.filter(audience=audience, effective_at__lte=timezone.now())
+        .annotate(agreed=Exists(TermsAcceptance.objects.filter(user=user, terms=OuterRef("pk"))))
+        .order_by("kind", "-effective_at", "-pk")
+        .values_list("pk", "kind", "agreed")
+    )
+    newest: dict[str, tuple[int, bool]] = {}
+    for pk, kind, agreed in rows:
+        newest.setdefault(kind, (pk, agreed))
+    return [pk for pk, agreed in newest.values() if not agreed]
+
+
+def accounts_to_tell(*, audience: str) -> QuerySet[User]:
+    """The active accounts that agree to ``audience``'s documents, to be told of a new version."""
+    roles = [role for role, of in AUDIENCE_OF_ROLE.items() if of == audience]
+    return User.objects.filter(role__in=roles, is_active=True).order_by("pk")
+
+
+def has_terms_to_agree(*, user: User) -> bool:
+    """Whether a version in force waits for ``user``'s agreement (operators: never)."""
+    return bool(_unagreed_in_force(user))
+
+
+def terms_to_agree(*, user: User) -> list[TermsVersion]:
+    """The versions in force ``user`` has yet to agree to, 利用規約 first."""
+    pks = _unagreed_in_force(user)
+    if not pks:
+        return []
+    return list(TermsVersion.objects.filter(pk__in=pks).order_by("-kind"))
 
 
 def email_taken(email: str) -> User | None:

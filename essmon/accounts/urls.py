@@ -3,7 +3,7 @@ next to the registration site's and the menu's pages, which draw on apps above t
 
 from django.urls import path
 
-from essmon.accounts.views import activation, auth
+from essmon.accounts.views import activation, auth, renewal
 
 urlpatterns = [
     path("activate/done/", activation.done, name="activate_done"),
@@ -21,4 +21,7 @@ urlpatterns = [
     ),
     path("password-reset/complete/", auth.password_reset_complete, name="password_reset_complete"),
     path("unlock/<str:token>/", auth.unlock, name="unlock"),
+    # 利用規約の改定
+    path("terms/renewal/", renewal.terms_renewal, name="terms_renewal"),
+    path("terms/renewal/declined/", renewal.terms_declined, name="terms_declined"),
 ]

@@ -145,6 +145,16 @@ def expire_commands(*, now: datetime | None = None) -> int:
     )
 
 
+def expire_open_commands(*, gateway: Gateway, now: datetime | None = None) -> int:
+    """The unit these commands were for was replaced (故障交換): they expire rather than go
+    to the new unit, which starts from its own settings; whoever asked sees them 期限切れ
+    and can ask the new unit again."""
+    now = now or timezone.now()
+    return Command.objects.filter(gateway=gateway, status__in=Command.OPEN).update(
+        status=Command.Status.EXPIRED, answered_at=now
+    )
+
+
 def validate_result(raw: object, *, gateway: Gateway, now: datetime) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise SampleError("result: expected a JSON object")

@@ -7,6 +7,7 @@ from essmon.dealers.models import (
     DealerLink,
     MaintenanceStaff,
     ProvisionRecord,
+    SiteViewer,
 )
 
 
@@ -60,4 +61,19 @@ class DealerAccessAdmin(SafeTextAdmin):
     readonly_fields = [f.name for f in DealerAccess._meta.fields]
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(SiteViewer)
+class SiteViewerAdmin(SafeTextAdmin):
+    """見守り: the owners' own records; an operator reads them (support), changes nothing."""
+
+    list_display = ["gateway", "email", "invited_at", "accepted_at", "revoked_at"]
+    search_fields = ["gateway__gateway_id", "email"]
+    readonly_fields = [f.name for f in SiteViewer._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

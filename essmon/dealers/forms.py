@@ -1,10 +1,16 @@
-"""Forms of the dealers' screens: 販売店様の登録 and 保守担当者の追加."""
+"""Forms of the dealers' screens: 販売店様の登録 and 保守担当者の追加, and the owners' 見守り."""
 
 from __future__ import annotations
 
 from django import forms
 
-from essmon.accounts.forms import PersonFieldsMixin
+from essmon.accounts.forms import (
+    GatewayFieldsMixin,
+    PersonFieldsMixin,
+    new_password_input,
+    show_password_rules,
+    validate_new_password,
+)
 from essmon.core.text import SafeTextForm
 
 DEALER_PHONE_NOTE = (
@@ -110,3 +116,75 @@ class StaffForm(SafeTextForm):
 
     def clean_email(self) -> str:
         return self.cleaned_data["email"].strip()
+
+
+class ViewerInviteForm(SafeTextForm):
+    """見守りの招待: which system, and the family member's mail address."""
+
+    gateway = forms.ChoiceField(label="見守ってもらうシステム")
+    email = forms.EmailField(
+        label="招待する方のメールアドレス",
+        max_length=254,
+        help_text="招待のメールを送ります。記載のURLから見守り用のアカウントを作ると、"
+        "現在の状況と発電・消費の履歴だけを見られるようになります。",
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+    )
+
+    def __init__(self, *args, gateways: list[tuple[str, str]], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["gateway"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = gateways
+
+
+class ViewerAccountForm(SafeTextForm):
+    """見守り用アカウントの作成: a name and a password, nothing else about the person."""
+
+    name = forms.CharField(
+        label="お名前(表示用)",
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "name", "placeholder": "例: 御室 一郎"}),
+    )
+    password = forms.CharField(label="パスワード", strip=False, widget=new_password_input())
+    password_confirm = forms.CharField(
+        label="パスワード(確認用)", strip=False, widget=new_password_input()
+    )
+    agree = forms.BooleanField(
+        label="利用規約と個人情報の利用目的に同意します",
+        error_messages={"required": "見守りを始めるには、利用規約への同意が必要です。"},
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        show_password_rules(self.fields["password"])
+
+    def clean_password(self) -> str:
+        return validate_new_password(self.cleaned_data["password"], None)
+
+    def clean(self):
+        cleaned = super().clean() or {}
+        if cleaned.get("password") and cleaned.get("password") != cleaned.get("password_confirm"):
+            self.add_error("password_confirm", "パスワードが一致しません。")
+        return cleaned
+
+
+class ReplacementForm(GatewayFieldsMixin):
+    """故障交換: the new unit's sheet, why, and a confirmation that it is installed."""
+
+    reason = forms.CharField(
+        label="交換の理由",
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "例: ゲートウェイの故障(電源が入らない)"}
+        ),
+    )
+    confirm = forms.BooleanField(
+        label="新しいゲートウェイを設置し、交換前のゲートウェイを取り外しました",
+        error_messages={"required": "設置と取り外しを確認のうえ、チェックを入れてください。"},
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["gateway_id"].label = "交換後のゲートウェイID"
+        self.fields["gateway_password"].label = "交換後のゲートウェイパスワード"

@@ -156,6 +156,7 @@ class DealerAccess(models.Model):
         CHANGE_SETTINGS = "change_settings", "設定の変更"
         CHANGE_DATES = "change_dates", "系統連系日・受取日の変更"
         ACKNOWLEDGE_ALERT = "acknowledge_alert", "異常の確認"
+        REPLACE_GATEWAY = "replace_gateway", "ゲートウェイの交換"
 
     gateway = models.ForeignKey(
         Gateway,
@@ -205,3 +206,78 @@ class DealerAccess(models.Model):
 VIEW_ACTIONS = frozenset(
     a for a in DealerAccess.Action if a.value.startswith(("view_", "download_"))
 )
+
+
+MAX_VIEWERS_PER_GATEWAY = 5
+
+
+class SiteViewer(models.Model):
+    """見守り: a family member an owner invited to watch one site (live and history only).
+
+    The row is the record: who invited which address when, who accepted it when, who ended
+    it when. Access needs ``accepted_at`` set, ``revoked_at`` empty and the inviter still
+    the gateway's owner (dealers.access), checked on every request."""
+
+    gateway = models.ForeignKey(
+        Gateway, on_delete=models.CASCADE, related_name="viewers", verbose_name="ゲートウェイ"
+    )
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="viewer_invitations",
+        verbose_name="招待したお客様",
+    )
+    email = models.EmailField("招待したメールアドレス")
+    invited_at = models.DateTimeField("招待日時", default=timezone.now)
+    token = models.ForeignKey(
+        "accounts.AccountToken",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="招待リンク",
+    )
+    viewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="watching",
+        verbose_name="見守りアカウント",
+    )
+    accepted_at = models.DateTimeField("承諾日時", null=True, blank=True)
+    revoked_at = models.DateTimeField("解除日時", null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="解除した人",
+    )
+
+    class Meta:
+        verbose_name = "見守り"
+        verbose_name_plural = "見守り"
+        indexes = [models.Index(fields=["viewer", "revoked_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.gateway_id})"
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return "解除済み"
+        if self.accepted_at is not None:
+            return "閲覧中"
+        if self.token is None or not self.token.is_usable():
+            return "招待の期限切れ"
+        return "招待中(未承諾)"
+
+    @property
+    def is_open(self) -> bool:
+        """Pending or active: what counts towards the limit and can be revoked."""
+        return self.revoked_at is None and (
+            self.accepted_at is not None or (self.token is not None and self.token.is_usable())
+        )

@@ -8,7 +8,7 @@ from essmon.accounts.models import User
 from essmon.core.japanese import format_phone, format_postal_code, to_halfwidth_ascii
 from essmon.dealers import access
 from essmon.dealers.disclosure import SHARED_ITEMS
-from essmon.dealers.models import Dealer, DealerAccess, DealerLink, MaintenanceStaff
+from essmon.dealers.models import Dealer, DealerAccess, DealerLink, MaintenanceStaff, SiteViewer
 from essmon.gateways.identifiers import normalize_gateway_id
 from essmon.gateways.models import Gateway
 from essmon.gateways.search import search as fleet_search
@@ -167,3 +167,22 @@ def shared_customer_data(gateway: Gateway) -> list[tuple[str, str]]:
     }
     # "system" (the storage system's state and settings) is shown by the monitoring site
     return [(label, values[key]) for key, label in SHARED_ITEMS if key in values]
+
+
+def viewers_of(*, owner: User) -> list[SiteViewer]:
+    """The owner's 見守り, each with its gateway: open ones first, newest first."""
+    rows = list(
+        SiteViewer.objects.filter(invited_by=owner, gateway__owner=owner)
+        .select_related("gateway", "token", "viewer", "revoked_by")
+        .order_by("-invited_at", "-pk")
+    )
+    return sorted(rows, key=lambda row: not row.is_open)
+
+
+def viewer_gateway_choices(*, owner: User) -> list[tuple[str, str]]:
+    """The systems an owner may share with a viewer, for the invitation's select."""
+    rows = access.visible_gateways(owner, access.Purpose.MANAGE_VIEWERS).order_by("gateway_id")
+    return [
+        (gateway_id, f"{gateway_id} {site_name}" if site_name else gateway_id)
+        for gateway_id, site_name in rows.values_list("gateway_id", "site__name")
+    ]

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from essmon.dealers.views import dealer, entry
+from essmon.dealers.views import dealer, entry, replacement
 
 app_name = "dealers"
 urlpatterns = [
@@ -19,4 +19,6 @@ urlpatterns = [
     path("staff/confirm/<str:token>/", dealer.staff_confirm, name="staff_confirm"),
     path("gateways/", dealer.gateways, name="gateways"),
     path("gateways/<str:gateway_id>/", dealer.gateway_customer, name="gateway_customer"),
+    # 故障交換: linked dealers and operators (the operator's way in: the admin's gateway page)
+    path("gateways/<str:gateway_id>/replace/", replacement.replace, name="gateway_replace"),
 ]

@@ -18,7 +18,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from essmon.accounts.models import User
+from essmon.accounts.models import TermsAcceptance, User
+from essmon.accounts.selectors import terms_to_agree
+from essmon.accounts.services.terms import agree_to_terms
 from essmon.core.jst import JST
 from essmon.dealers.models import Dealer, MaintenanceStaff
 from essmon.dealers.services.links import link_dealer
@@ -145,6 +147,14 @@ def _ensure_household(cred_file: Path, csv_file: Path, state_file: Path) -> tupl
         phone="+81751112222",
         **person,
     )
+    for user in (customer, dealer_user):
+        # as if registered: agreed to the terms in force, so the logins open the menus
+        agree_to_terms(
+            user=user,
+            terms=terms_to_agree(user=user),
+            context=TermsAcceptance.Context.REGISTRATION,
+            client_address=None,
+        )
     dealer = Dealer.objects.create(
         user=dealer_user, dealer_code=new_dealer_code(), company_name="洛南電設"
     )

@@ -37,6 +37,40 @@ class Site(models.Model):
         return compose_address(self.prefecture, self.city, self.address_rest)
 
 
+class ProvisioningBatch(models.Model):
+    """One provisioning run (``provision-gateways``, ``import-gateways`` or the operators'
+    console): when, by whom, what, and its gateways (``Gateway.batch``), whose sheets are
+    printed from it."""
+
+    class Source(models.TextChoices):
+        PROVISIONED = "provisioned", "製造登録(新規発行)"
+        IMPORTED = "imported", "工場リストの取り込み"
+
+    created_at = models.DateTimeField("作成日時", default=timezone.now)
+    source = models.CharField("種別", max_length=16, choices=Source.choices)
+    # the command and the OS user, or the console; ``created_by`` when an account did it
+    origin = models.CharField("実行元", max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="作成者",
+    )
+    model = models.CharField("形式", max_length=32)
+    part_number = models.CharField("品番", max_length=32, blank=True)
+    count = models.PositiveIntegerField("台数")
+
+    class Meta:
+        verbose_name = "製造登録バッチ"
+        verbose_name_plural = "製造登録バッチ"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.model} × {self.count}"
+
+
 class Gateway(models.Model):
     """A network gateway provisioned at the factory; its sheet carries ID and password."""
 
@@ -88,6 +122,20 @@ class Gateway(models.Model):
         verbose_name="仮押さえ先",
     )
     claimed_at = models.DateTimeField("本登録日時", null=True, blank=True)
+    batch = models.ForeignKey(
+        ProvisioningBatch,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="gateways",
+        verbose_name="製造登録バッチ",
+    )
+    # The sheet's password, kept only for printing the sheet (gateways.services.sheets):
+    # sealed with a key from the secret key, and emptied when the gateway is claimed.
+    sheet_password_sealed = models.TextField(
+        "印刷用パスワード(暗号化、本登録まで)", blank=True, editable=False
+    )
+    sheet_printed_at = models.DateTimeField("用紙の最終印刷日時", null=True, blank=True)
 
     class Meta:
         verbose_name = "ゲートウェイ"
@@ -96,3 +144,39 @@ class Gateway(models.Model):
 
     def __str__(self) -> str:
         return self.gateway_id
+
+
+class GatewayReplacement(models.Model):
+    """故障交換: a failed gateway replaced by a new provisioned one. The registry row goes
+    on (its site, history, settings, alerts, warranty and dealer links with it) and takes
+    the new unit's identity; this row keeps what it was before, and who did it, why."""
+
+    gateway = models.ForeignKey(
+        Gateway,
+        on_delete=models.CASCADE,
+        related_name="replacements",
+        verbose_name="ゲートウェイ",
+    )
+    old_gateway_id = models.CharField("交換前のゲートウェイID", max_length=12, db_index=True)
+    new_gateway_id = models.CharField("交換後のゲートウェイID", max_length=12)
+    old_model = models.CharField("交換前の形式", max_length=32, blank=True)
+    replaced_at = models.DateTimeField("交換日時", default=timezone.now)
+    replaced_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="操作した人",
+    )
+    # the name and role at the time, so the history reads right after a rename or 退会
+    replaced_by_name = models.CharField("操作した人(記録)", max_length=200, blank=True)
+    reason = models.TextField("理由", blank=True)
+
+    class Meta:
+        verbose_name = "ゲートウェイの交換"
+        verbose_name_plural = "ゲートウェイの交換"
+        ordering = ["-replaced_at"]
+
+    def __str__(self) -> str:
+        return f"{self.old_gateway_id} → {self.new_gateway_id}"

@@ -19,7 +19,7 @@ from essmon.accounts.models import User
 from essmon.alerts.models import Alert
 from essmon.commands.models import Command
 from essmon.core.jst import JST
-from essmon.dealers.access import Purpose, visible_gateways
+from essmon.dealers.access import Purpose, is_viewer, visible_gateways
 from essmon.gateways.models import Gateway
 from essmon.monitoring.sql import EpochSeconds
 from essmon.telemetry.connectivity import is_online
@@ -39,12 +39,20 @@ class GatewayHeader:
     switcher: list[tuple[str, str]] | None  # (gateway_id, site name); None: too many to list
     may_change: bool  # the user may change its settings
     open_alert_count: int
+    viewer: bool  # a family viewer: live and history only, no 案件名 or anything personal
 
 
 def gateway_header(user: User, gateway: Gateway) -> GatewayHeader:
     visible = visible_gateways(user).order_by("gateway_id")
-    switcher = list(visible.values_list("gateway_id", "site__name")[: SWITCHER_MAX + 1])
+    viewer = is_viewer(user)
+    switcher = [
+        (gateway_id, "" if viewer else site_name)
+        for gateway_id, site_name in visible.values_list("gateway_id", "site__name")[
+            : SWITCHER_MAX + 1
+        ]
+    ]
     return GatewayHeader(
+        viewer=viewer,
         switcher=switcher if len(switcher) <= SWITCHER_MAX else None,
         may_change=visible_gateways(user, Purpose.CHANGE_SETTINGS).filter(pk=gateway.pk).exists(),
         open_alert_count=Alert.objects.filter(gateway=gateway, closed_at__isnull=True).count(),
@@ -54,6 +62,19 @@ def gateway_header(user: User, gateway: Gateway) -> GatewayHeader:
 def live_state(gateway: Gateway) -> GatewayLiveState | None:
     """What the gateway last reported, or None before its first message."""
     return GatewayLiveState.objects.filter(gateway=gateway).first()
+
+
+def awaiting_first_data(gateway: Gateway, live: GatewayLiveState | None) -> bool:
+    """No measurement ever arrived (データ受信待ち): just registered, or not connected yet.
+    A gateway that has only said hello (a status, no sample) is still waiting. The live
+    state answers for gateways heard from; the samples and rollups (an index step each)
+    for data loaded without it (a backfill, an import) or kept longer than the samples."""
+    if live is not None and live.last_sample_ts is not None:
+        return False
+    return (
+        not Sample.objects.filter(gateway=gateway).exists()
+        and not EnergyRollup.objects.filter(gateway=gateway).exists()
+    )
 
 
 # --- live ---------------------------------------------------------------------------------
@@ -77,6 +98,7 @@ class LiveSnapshot:
     last_seen_at: datetime | None
     sample_ts: datetime | None
     stale: bool
+    waiting: bool = False  # データ受信待ち: no sample ever (awaiting_first_data)
     values: dict[str, Any] = field(default_factory=dict)
     flows: tuple[Flow, ...] = ()
     today_kwh: dict[str, Any] = field(default_factory=dict)
@@ -123,6 +145,7 @@ def live_snapshot(gateway: Gateway, *, now: datetime | None = None) -> LiveSnaps
             last_seen_at=live.last_seen_at if live else None,
             sample_ts=None,
             stale=True,
+            waiting=awaiting_first_data(gateway, live),
             today_kwh=today_energy(gateway, now=now),
         )
     values = {

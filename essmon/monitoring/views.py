@@ -26,7 +26,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from essmon.accounts.http import AuthenticatedRequest, HtmxRequest
 from essmon.accounts.views.auth import login_view
-from essmon.dealers.access import Purpose, gateway_or_404, is_operator
+from essmon.dealers.access import Purpose, gateway_or_404, is_operator, is_viewer
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services.records import record_view
 from essmon.gateways.models import Gateway
@@ -101,7 +101,9 @@ def _owner_sites(request: AuthenticatedRequest) -> HttpResponse:
     page = fleet_page(request.user, FleetQuery(sort="site"), page_number, now=timezone.now())
     if page.paginator.count == 1 and not page_number:
         return redirect("monitoring:live", gateway_id=page[0].gateway_id)
-    return render(request, "monitoring/sites.html", {"page": page})
+    return render(
+        request, "monitoring/sites.html", {"page": page, "viewer": is_viewer(request.user)}
+    )
 
 
 @login_required_here
@@ -136,6 +138,7 @@ def gateway_context(request: AuthenticatedRequest, gateway: Gateway, tab: str) -
         "schema": schema_for(gateway.model),
         "may_change": header.may_change,
         "open_alert_count": header.open_alert_count,
+        "viewer": header.viewer,
     }
 
 
@@ -174,6 +177,11 @@ def history(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_HISTORY)
     context = gateway_context(request, gateway, "history")
     context.update(display.history_page(gateway, view, anchor, today=today))
+    live = selectors.live_state(gateway)
+    context.update(
+        waiting=selectors.awaiting_first_data(gateway, live),
+        last_seen=live.last_seen_at if live else None,
+    )
     return render(request, "monitoring/history.html", context)
 
 
@@ -218,7 +226,7 @@ def history_csv(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
 @login_required_here
 @require_http_methods(["GET", "POST"])
 def settings_page(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
-    gateway = gateway_or_404(request.user, gateway_id)
+    gateway = gateway_or_404(request.user, gateway_id, Purpose.VIEW_DETAILS)
     context = gateway_context(request, gateway, "settings")
     live_state = selectors.live_state(gateway)
     in_force = (live_state.settings_in_force if live_state else None) or {}
@@ -258,7 +266,7 @@ def settings_page(request: AuthenticatedRequest, gateway_id: str) -> HttpRespons
 @require_GET
 def settings_progress(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     """The commands' progress and the audit log, fetched again while any is on its way."""
-    gateway = gateway_or_404(request.user, gateway_id)
+    gateway = gateway_or_404(request.user, gateway_id, Purpose.VIEW_DETAILS)
     live_state = selectors.live_state(gateway)
     record_view(
         user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_SETTINGS, refresh=True

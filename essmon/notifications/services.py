@@ -13,7 +13,6 @@ went out, its kind, recipient, subject and times.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import re
@@ -21,7 +20,6 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
@@ -29,8 +27,9 @@ from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from essmon.core import contact, throttle
+from essmon.core import contact, sealing, throttle
 from essmon.core.redact import secret_values
+from essmon.core.sealing import InvalidToken
 from essmon.core.text import one_line
 from essmon.notifications.models import OutboxMessage
 
@@ -89,19 +88,17 @@ def scrub_secret_links(body: str) -> str:
     return _URL_RE.sub(replace, body)
 
 
-def _fernet() -> Fernet:
-    # the secret key is long and random: one hash of it, named for this use, is the key
-    digest = hashlib.sha256(b"essmon outbox seal:" + settings.SECRET_KEY.encode()).digest()
-    return Fernet(base64.urlsafe_b64encode(digest))
+# the key's label since sealing began: another would leave queued mails unreadable
+OUTBOX_SEAL = "outbox"
 
 
 def seal(text: str) -> str:
-    return _fernet().encrypt(text.encode()).decode()
+    return sealing.seal(text, purpose=OUTBOX_SEAL)
 
 
 def unseal(sealed: str) -> str:
     """The sealed text; InvalidToken when the secret key changed since it was sealed."""
-    return _fernet().decrypt(sealed.encode()).decode()
+    return sealing.unseal(sealed, purpose=OUTBOX_SEAL)
 
 
 MAIL_TO_RECIPIENT_HELD_BACK = (

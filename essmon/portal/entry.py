@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import segno
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from essmon.accounts.models import TermsVersion
@@ -20,6 +18,8 @@ from essmon.core.japanese import (
     lookup_postal_code,
     normalize_postal_code,
 )
+from essmon.gateways.services.sheets import sample_sheet as sample_sheet_data
+from essmon.gateways.sheet_layout import a4_page, to_svg
 from essmon.portal.forms import RegistrationForm
 from essmon.warranty.outlook import warranty_outlook
 
@@ -28,7 +28,10 @@ JAPANESE = {"ensure_ascii": False}  # JSON as the page shows it
 
 @require_GET
 def landing(request: HttpRequest) -> HttpResponse:
-    return render(request, "accounts/entry/landing.html")
+    """The 登録サイト's top page; ``?gw=<ID>`` (the sheet's QR code) fills the gateway ID in
+    the form that follows. A malformed ID is ignored without a word."""
+    sheet_gateway_id = steps.remember_sheet_gateway(request, request.GET.get("gw", ""))
+    return render(request, "accounts/entry/landing.html", {"sheet_gateway_id": sheet_gateway_id})
 
 
 def _register(request: HttpRequest, form: RegistrationForm) -> str:
@@ -93,13 +96,11 @@ def done(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 def sample_sheet(request: HttpRequest) -> HttpResponse:
-    """サンプル画像: where the sheet prints the gateway ID and password (our own drawing)."""
-    entry_url = request.build_absolute_uri(reverse("accounts:landing"))
-    qr = segno.make(entry_url, error="m")
-    qr_svg = qr.svg_inline(scale=3, border=0, omitsize=False)
-    return render(
-        request, "accounts/entry/sample_sheet.html", {"entry_url": entry_url, "qr_svg": qr_svg}
-    )
+    """サンプル画像: the printed sheet's own layout (gateways.sheet_layout) with the guide's
+    sample values, the frame around the gateway ID and password marked."""
+    page = a4_page(sample_sheet_data())
+    svg = to_svg(page, highlight="credentials", title="「ご登録にあたって」用紙の見本")
+    return render(request, "accounts/entry/sample_sheet.html", {"sheet_svg": svg})
 
 
 @require_GET

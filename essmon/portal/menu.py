@@ -63,6 +63,8 @@ def menu(request: AuthenticatedRequest) -> HttpResponse:
                 "admin_links": operator.admin_links(request.user),
             },
         )
+    if access.is_viewer(request.user):
+        return render(request, "accounts/menu/viewer.html")
     gateways = selectors.gateways_of(user=request.user)
     prompts = warranty_selectors.dates_prompts(gateways)
     return render(
@@ -81,8 +83,9 @@ def menu(request: AuthenticatedRequest) -> HttpResponse:
 def account(request: AuthenticatedRequest) -> HttpResponse:
     if access.dealer_of(request.user) is not None:
         return redirect("dealers:menu")  # a dealer's account page is its menu
-    if access.is_operator(request.user):
-        return redirect("accounts:menu")  # so is an operator's: no address, no gateways
+    if access.is_operator(request.user) or access.is_viewer(request.user):
+        # so is an operator's (no address, no gateways) and a viewer's (mail and password)
+        return redirect("accounts:menu")
     user = request.user
     return render(
         request,
@@ -103,7 +106,7 @@ def _profile_initial(user) -> dict:
 def profile(request: AuthenticatedRequest) -> HttpResponse:
     if access.dealer_of(request.user) is not None:
         return redirect("dealers:profile")
-    if access.is_operator(request.user):
+    if access.is_operator(request.user) or access.is_viewer(request.user):
         return redirect("accounts:menu")
     if request.method == "POST" and request.POST.get("lookup") == "user":
         filled = apply_postal_lookup(request.POST.dict(), "user")

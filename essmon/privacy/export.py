@@ -22,7 +22,7 @@ from django.utils import timezone
 from essmon.accounts.models import User
 from essmon.alerts.models import Alert, MailOptOut
 from essmon.commands.models import Command
-from essmon.dealers.models import Dealer, DealerAccess, DealerLink, ProvisionRecord
+from essmon.dealers.models import Dealer, DealerAccess, DealerLink, ProvisionRecord, SiteViewer
 from essmon.gateways.models import Gateway
 from essmon.telemetry.models import COUNTERS, EnergyRollup
 from essmon.warranty.models import DateChange, RecordedLapse, WarrantyDates
@@ -38,7 +38,14 @@ TELEMETRY_NOTE = (
 )
 # Fields that hold secrets, on any model: never exported, whatever the model grows.
 SECRET_FIELDS = frozenset(
-    {"password", "password_hash", "device_secret_hash", "token_hash", "sealed_body"}
+    {
+        "password",
+        "password_hash",
+        "device_secret_hash",
+        "token_hash",
+        "sealed_body",
+        "sheet_password_sealed",
+    }
 )
 
 
@@ -100,7 +107,8 @@ def _consents(user: User) -> list[dict[str, Any]]:
         {
             "terms_version": a.terms.version,
             "terms_title": a.terms.title,
-            "terms_published_at": _value(a.terms.published_at),
+            "terms_kind": a.terms.kind,
+            "terms_effective_at": _value(a.terms.effective_at),
             "context": a.context,
             "context_label": a.get_context_display(),
             "accepted_at": _value(a.accepted_at),
@@ -174,6 +182,11 @@ def _gateway_head(gateway: Gateway, user: User) -> dict[str, Any]:
             ],
         },
         "dealer_links": _links(gateway, user),
+        # 見守り: the family members this customer invited, with the record's times
+        "viewers": [
+            _fields(v, ("email", "invited_at", "accepted_at", "revoked_at"))
+            for v in SiteViewer.objects.filter(gateway=gateway, invited_by=user).order_by("pk")
+        ],
     }
 
 

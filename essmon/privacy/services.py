@@ -25,8 +25,9 @@ from django.utils import timezone
 from essmon.accounts.models import AccountToken, User
 from essmon.core.japanese import format_phone
 from essmon.core.models import Throttle
-from essmon.dealers.models import Dealer, DealerLink, ProvisionRecord
+from essmon.dealers.models import Dealer, DealerLink, ProvisionRecord, SiteViewer
 from essmon.dealers.selectors import alert_recipients
+from essmon.dealers.services.viewers import end_viewers_of_owner, end_viewing_of
 from essmon.gateways.models import Gateway, Site
 from essmon.notifications.models import OutboxMessage
 from essmon.notifications.services import queue_mail
@@ -250,6 +251,9 @@ def withdraw_customer(*, user: User) -> WithdrawalPlan:
         )
         strings = _personal_strings(user, sites, addresses)
         DealerLink.objects.filter(pk__in=[link.pk for link in plan.links]).update(ended_at=now)
+        # the family viewers it invited see nothing from now on (their rows go with the
+        # released gateways; their own viewer accounts stay theirs)
+        end_viewers_of_owner(owner=user)
         # the last provision is today: each record is kept for the legal period from now
         for gateway in plan.gateways:
             release_gateway(gateway=gateway)
@@ -283,6 +287,30 @@ def withdraw_customer(*, user: User) -> WithdrawalPlan:
         len(plan.links),
     )
     return plan
+
+
+def withdraw_viewer(*, user: User) -> int:
+    """A family viewer deletes its own account: every site it watched stops being shared,
+    its sessions end, mails to it go and its address is taken out of the owners' records
+    and mails. The caller has checked the password. Returns how many sites it watched."""
+    if user.role != User.Role.VIEWER:
+        raise WithdrawalError("この手続きは、見守り用のアカウントでのみできます。")
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user.pk)
+        watched = end_viewing_of(viewer=user)
+        addresses = {user.email, user.email.lower()}
+        strings = sorted({user.email, user.name} - {""}, key=len, reverse=True)
+        SiteViewer.objects.filter(Q(viewer=user) | Q(email__iexact=user.email)).update(
+            email=REMOVED
+        )
+        _forget_mail(user, addresses, strings)
+        _forget_admin_log(strings)
+        Throttle.objects.filter(_throttle_keys(user, addresses)).delete()
+        end_sessions(user=user)
+        user_id = user.pk
+        user.delete()
+    logger.info("viewer account %s withdrew: %s sites no longer shared", user_id, watched)
+    return watched
 
 
 def purge_provision_records() -> int:

@@ -9,7 +9,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from essmon.accounts.http import AuthenticatedRequest
-from essmon.dealers.access import customer_only
+from essmon.dealers.access import customer_only, is_viewer
 from essmon.privacy import export, services
 from essmon.privacy.forms import ReauthenticateForm, WithdrawForm
 
@@ -32,9 +32,26 @@ def data_export(request: AuthenticatedRequest) -> HttpResponseBase:
 
 
 @login_required
-@customer_only
 @require_http_methods(["GET", "POST"])
-def withdraw(request: AuthenticatedRequest) -> HttpResponse:
+def withdraw(request: AuthenticatedRequest) -> HttpResponseBase:
+    """退会: an owner's (with everything it registered), or a family viewer's own account."""
+    if is_viewer(request.user):
+        return _withdraw_viewer(request)
+    return _withdraw_customer(request)
+
+
+def _withdraw_viewer(request: AuthenticatedRequest) -> HttpResponse:
+    form = WithdrawForm(request.POST or None, request=request)
+    if request.method == "POST" and form.is_valid():
+        watched = services.withdraw_viewer(user=request.user)
+        logout(request)
+        request.session[DONE_KEY] = {"viewer": True, "watched": watched}
+        return redirect("privacy:withdrawn")
+    return render(request, "privacy/withdraw_viewer.html", {"form": form})
+
+
+@customer_only
+def _withdraw_customer(request: AuthenticatedRequest) -> HttpResponse:
     plan = services.plan_withdrawal(user=request.user)
     form = WithdrawForm(request.POST or None, request=request)
     if request.method == "POST" and form.is_valid():

@@ -8,7 +8,7 @@ test-artifacts/screenshots/ so that a person can look at it.
 import re
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from essmon.dealers.services.links import link_dealer
 from tests import factories
@@ -31,17 +31,6 @@ CONSENT = "上記の情報を販売店様に提供することに同意します
 
 def fits_width(page: Page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
-
-
-@pytest.fixture
-def customer_page(browser: Browser, live_server):
-    """Another person at another computer: a fresh context, sharing no cookies."""
-    context = browser.new_context(locale="ja-JP", viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(10_000)
-    tab = context.new_page()
-    tab.base_url = live_server.url
-    yield tab
-    context.close()
 
 
 def log_in(page: Page, email: str, password: str = factories.USER_PASSWORD) -> None:

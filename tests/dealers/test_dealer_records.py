@@ -316,6 +316,7 @@ def test_every_kind_is_named_in_the_promise():
         Action.CHANGE_SETTINGS: "設定や系統連系日・受取日を変更",
         Action.CHANGE_DATES: "系統連系日・受取日",
         Action.ACKNOWLEDGE_ALERT: "異常を確認済みに",
+        Action.REPLACE_GATEWAY: "ゲートウェイを交換",
     }
     assert set(named) == set(Action)
     for words in named.values():
@@ -475,9 +476,14 @@ def test_the_migration_keeps_earlier_rows_as_single_views():
         )
     executor = MigrationExecutor(connection)
     executor.migrate([("dealers", "0003_fill_earlier_access_rows")])
-    row = DealerAccess.objects.get()
-    assert (row.at, row.last_at, row.count) == (when, when, 1)
-    assert (row.user, row.actor_name) == (dealer.user, "販売 一郎")
+    try:
+        row = DealerAccess.objects.get()
+        assert (row.at, row.last_at, row.count) == (when, when, 1)
+        assert (row.user, row.actor_name) == (dealer.user, "販売 一郎")
+    finally:
+        # every later migration back, or the tests after this one find tables missing
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 def test_the_manual_says_what_is_recorded_and_for_how_long(client, settings):

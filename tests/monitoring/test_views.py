@@ -215,7 +215,7 @@ def test_live_panel_of_a_gateway_never_heard_from(client, gw):
         .get(reverse("monitoring:live", kwargs={"gateway_id": gw.gateway_id}))
         .content.decode()
     )
-    assert "未接続" in page and "計測データはまだ届いていません" in page
+    assert "未接続" in page and "データ受信待ち" in page
 
 
 # --- history -----------------------------------------------------------------------------

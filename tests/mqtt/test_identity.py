@@ -20,6 +20,7 @@ from tests.mqtt_helpers import (
     SamplePublisher,
     WorkerThread,
     client,
+    connack,
     connect,
     gateway_client,
 )
@@ -39,26 +40,6 @@ def watched(made: mqtt.Client) -> mqtt.Client:
 
     made.on_disconnect = on_disconnect
     return made
-
-
-def connack(username: str, password: str, port: int) -> mqtt.ReasonCode | None:
-    """The broker's answer to a CONNECT on ``port`` (None: no CONNACK at all)."""
-    answered = threading.Event()
-    answer: list = []
-    made = client(None, username, password, client_id=f"probe-{time.monotonic_ns()}")
-    made.reconnect_delay_set(min_delay=60, max_delay=60)
-
-    def on_connect(c, u, flags, reason_code, properties) -> None:
-        answer.append(reason_code)
-        answered.set()
-
-    made.on_connect = on_connect
-    made.connect("127.0.0.1", port)
-    made.loop_start()
-    answered.wait(5)
-    made.disconnect()
-    made.loop_stop()
-    return answer[0] if answer else None
 
 
 # --- the worker's client ID ------------------------------------------------------------

@@ -27,7 +27,7 @@ NOW = datetime(2026, 12, 4, 10, 0, tzinfo=JST)
 @pytest.fixture(autouse=True)
 def frozen():
     # the terms of use are published by a migration, at the real time of the test run
-    TermsVersion.objects.update(published_at=NOW - timedelta(days=1))
+    TermsVersion.objects.update(effective_at=NOW - timedelta(days=1))
     with time_machine.travel(NOW, tick=False):
         yield
 

@@ -22,7 +22,15 @@ from tests.access_world import World, build_world, named_patterns
 
 pytestmark = pytest.mark.django_db
 
-IDENTIFIERS = {"gateway_id", "site_id", "user_id", "account_id", "dealer_code", "staff_id"}
+IDENTIFIERS = {
+    "gateway_id",
+    "site_id",
+    "user_id",
+    "account_id",
+    "dealer_code",
+    "staff_id",
+    "viewer_id",
+}
 ROLES = (
     "anonymous",
     "owner",
@@ -31,6 +39,8 @@ ROLES = (
     "unlinked_dealer",
     "dealer_after_unlink",
     "operator",
+    "viewer",
+    "revoked_viewer",
 )
 
 
@@ -44,19 +54,19 @@ class Row:
 OWNER = frozenset({"owner"})
 LINKED_DEALER = frozenset({"linked_dealer"})
 MONITORING = frozenset({"owner", "linked_dealer", "operator"})
+# a family viewer (見守り): the live state and the history, nothing else
+WATCHING = MONITORING | {"viewer"}
+WATCHED_PAGES = ("live", "live_fragment", "history", "history_data", "history_csv")
 MONITORING_PAGES = (
-    "live",
-    "live_fragment",
-    "history",
-    "history_data",
-    "history_csv",
     "settings",
     "settings_progress",
     "alerts",
     "warranty",
     "warranty_certificate",
 )
-MONITORING_ROWS = tuple(Row(f"monitoring:{name}", MONITORING) for name in MONITORING_PAGES)
+MONITORING_ROWS = tuple(Row(f"monitoring:{name}", WATCHING) for name in WATCHED_PAGES) + tuple(
+    Row(f"monitoring:{name}", MONITORING) for name in MONITORING_PAGES
+)
 TABLE = (
     Row("links:gateway", OWNER),
     Row("links:link_form", OWNER),
@@ -67,11 +77,14 @@ TABLE = (
     Row("links:unlink_done", OWNER),
     Row("dealers:gateway_customer", LINKED_DEALER),
     Row("dealers:staff_remove", LINKED_DEALER),
+    # 故障交換: the installer's business (a linked dealer) or the maker's, not the owner's
+    Row("dealers:gateway_replace", frozenset({"linked_dealer", "operator"})),
+    Row("viewers:revoke", OWNER),
     *MONITORING_ROWS,
     # acknowledging is the dealers' (and operators') business; the owner sees the result
     Row("monitoring:alert_acknowledge", frozenset({"linked_dealer", "operator"})),
     # the switcher's form: /monitoring/switch/?gateway=<id>
-    Row("monitoring:switch", MONITORING, query="gateway"),
+    Row("monitoring:switch", WATCHING, query="gateway"),
 )
 
 
@@ -89,6 +102,7 @@ SIGNED_IN = PUBLIC - {"anonymous"}
 CUSTOMERS = frozenset({"owner", "other_customer"})
 DEALERS = frozenset({"linked_dealer", "unlinked_dealer", "dealer_after_unlink"})
 OPERATOR = frozenset({"operator"})
+VIEWERS = frozenset({"viewer", "revoked_viewer"})
 NOBODY: frozenset[str] = frozenset()
 PAGES = (
     # the registration site: public pages, and the steps of a flow (without its earlier
@@ -127,6 +141,7 @@ PAGES = (
         for name in ("activate", "activate_password", "email_change_confirm", "unlock")
     ),
     Page("dealers:staff_confirm", PUBLIC, kind="token"),
+    Page("viewers:accept", PUBLIC, kind="token"),
     # the gateways' API: a session opens nothing
     *(
         Page(name, NOBODY, kind="api")
@@ -140,6 +155,8 @@ PAGES = (
     ),
     # any account: its own mail address and password, and the dealers' menu of links
     *(Page(f"accounts:{name}", SIGNED_IN) for name in ("email_change", "password_change")),
+    # 利用規約の改定 (with nothing to agree to, the page sends one on to the menu)
+    *(Page(f"accounts:{name}", SIGNED_IN) for name in ("terms_renewal", "terms_declined")),
     *(Page(f"links:{name}", SIGNED_IN) for name in ("menu", "link_search", "unlink_search")),
     # the customer's own pages (the operator's menu is the same URL)
     *(
@@ -153,10 +170,12 @@ PAGES = (
             "gateway_add_done",
         )
     ),
-    Page("accounts:menu", CUSTOMERS | OPERATOR),
+    Page("accounts:menu", CUSTOMERS | OPERATOR | VIEWERS),
+    Page("viewers:menu", CUSTOMERS),
     Page("alerts:mail_preferences", CUSTOMERS),
     Page("privacy:data_export", CUSTOMERS),
-    Page("privacy:withdraw", CUSTOMERS),
+    # a viewer deletes its own account the same way
+    Page("privacy:withdraw", CUSTOMERS | VIEWERS),
     # the dealer's pages
     *(Page(f"dealers:{name}", DEALERS) for name in ("menu", "profile", "staff", "gateways")),
     # the fleet: dealers and operators (a customer's /monitoring/ goes to its own system)
@@ -245,6 +264,9 @@ def test_access(world, row, role, method):
         assert response.status_code in (404, 405), (response.status_code, body[:500])
         for secret in world.private_of_owner():
             assert secret not in body
+    if role in VIEWERS:
+        for secret in world.private_of_owner():
+            assert secret not in body, secret
     if role == "operator" and row in MONITORING_ROWS:
         return  # operators see every gateway by design (the monitoring switcher lists them)
     for secret in world.private_of_other():

@@ -239,8 +239,14 @@ def _dealer_with_sites():
     return dealer.user
 
 
+def _viewer():
+    owner = factories.customer()
+    return factories.viewer(owner=owner, gateway=factories.owned_gateway(owner=owner))
+
+
 MENU_ROLES = {
     "customer": _customer_with_two,
+    "viewer": _viewer,
     "customer_without_gateways": factories.customer,
     "dealer": _dealer_with_sites,
     "operator": operator,

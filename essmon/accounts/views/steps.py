@@ -23,6 +23,7 @@ from django.shortcuts import redirect, render
 from essmon.accounts.selectors import current_terms
 from essmon.accounts.views.common import apply_postal_lookup
 from essmon.core.http import client_address
+from essmon.gateways.identifiers import is_valid_gateway_id, normalize_gateway_id
 from essmon.gateways.services.claims import (
     GatewayError,
     check_gateway_credentials,
@@ -30,6 +31,22 @@ from essmon.gateways.services.claims import (
     verified_marker,
 )
 from essmon.notifications.services import MailLimitError
+
+# The gateway ID the sheet's QR code opened the registration with (portal.entry.landing's
+# ``gw``): it fills the gateway ID of any flow's page that asks for one (registration, or
+# 「ゲートウェイの登録」 after logging in) until a flow is registered. Only an ID of the
+# right form is kept, and nothing says whether it exists: that is the password check's
+# business, with its failure limits.
+SHEET_GATEWAY_KEY = "sheet_gateway_id"
+
+
+def remember_sheet_gateway(request: HttpRequest, value: str) -> str | None:
+    """Keep ``value`` as the QR code's gateway ID if it is one; anything else is ignored."""
+    gateway_id = normalize_gateway_id(value[:40])
+    if not is_valid_gateway_id(gateway_id):
+        return None
+    request.session[SHEET_GATEWAY_KEY] = gateway_id
+    return gateway_id
 
 
 @dataclass(frozen=True)
@@ -133,7 +150,8 @@ class Flow:
                 self._keep(request, step, form)
                 return redirect(self._next_url(step))
         else:
-            form = self._form(request, step, initial=request.session.get(self.kept_key(step)))
+            initial = request.session.get(self.kept_key(step)) or self._from_sheet(request, step)
+            form = self._form(request, step, initial=initial)
         return render(request, step.template, {"form": form})
 
     def confirm_page(self, request: HttpRequest) -> HttpResponse:
@@ -218,6 +236,10 @@ class Flow:
             return step.form(data, initial=initial, verified_gateway_id=verified)
         return step.form(data, initial=initial)
 
+    def _from_sheet(self, request: HttpRequest, step: Step) -> dict[str, str] | None:
+        gateway_id = request.session.get(SHEET_GATEWAY_KEY)
+        return {"gateway_id": gateway_id} if step.gateway and gateway_id else None
+
     def _keep(self, request: HttpRequest, step: Step, form: forms.Form) -> None:
         # Only the form's own fields travel between steps, so a session never carries
         # arbitrary posted keys; nor passwords: a checked gateway password leaves a marker
@@ -230,7 +252,7 @@ class Flow:
 
     def _forget(self, request: HttpRequest) -> None:
         keys = [self.kept_key(step) for step in self.steps]
-        for key in [*keys, self.terms_key, self.verified_key]:
+        for key in [*keys, self.terms_key, self.verified_key, SHEET_GATEWAY_KEY]:
             request.session.pop(key, None)
 
     def _check_gateway(self, request: HttpRequest, form: forms.Form) -> bool:

@@ -174,6 +174,10 @@ def _takeable(owner: User) -> Q:
     )
 
 
+# Once claimed, the sheet is done with: its sealed password (kept for printing) goes.
+SHEET_FORGOTTEN = {"sheet_password_sealed": ""}
+
+
 def take_gateway(*, gateway: Gateway, owner: User, site: Site, hold: bool) -> None:
     """Move an unclaimed gateway to ``owner`` (held while provisional, else claimed).
 
@@ -185,7 +189,7 @@ def take_gateway(*, gateway: Gateway, owner: User, site: Site, hold: bool) -> No
     if hold:
         values.update(state=Gateway.State.HELD, held_at=now)
     else:
-        values.update(state=Gateway.State.CLAIMED, claimed_at=now)
+        values.update(state=Gateway.State.CLAIMED, claimed_at=now, **SHEET_FORGOTTEN)
     changed = Gateway.objects.filter(_takeable(owner), pk=gateway.pk).update(**values)
     if changed != 1:
         raise GatewayError(UNAVAILABLE)
@@ -213,7 +217,7 @@ def release_expired_reservations(*, older_than: timedelta) -> int:
 
 def confirm_held_gateways(*, owner: User) -> int:
     return Gateway.objects.filter(owner=owner, state=Gateway.State.HELD).update(
-        state=Gateway.State.CLAIMED, claimed_at=timezone.now()
+        state=Gateway.State.CLAIMED, claimed_at=timezone.now(), **SHEET_FORGOTTEN
     )
 
 

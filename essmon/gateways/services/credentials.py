@@ -12,6 +12,7 @@ import secrets
 
 from django.contrib.auth.hashers import make_password
 
+from essmon.core import sealing
 from essmon.gateways.models import Gateway
 
 # The sheet's passwords are lowercase letters and digits (e.g. abcedfghijk12); letters
@@ -31,6 +32,21 @@ def generate_password() -> str:
 
 def hash_gateway_password(password: str) -> str:
     return make_password(password, hasher="argon2")
+
+
+# The sheet's password is also kept sealed until the gateway is claimed, so that its sheet
+# can be printed (and printed again) from the batch: see docs/architecture.md "Tokens and
+# secrets". Claiming empties it (claims.take_gateway, claims.confirm_held_gateways).
+SHEET_SEAL = "sheet password"
+
+
+def seal_sheet_password(password: str) -> str:
+    return sealing.seal(password, purpose=SHEET_SEAL)
+
+
+def unseal_sheet_password(sealed: str) -> str:
+    """InvalidToken (essmon.core.sealing) when the secret key changed since provisioning."""
+    return sealing.unseal(sealed, purpose=SHEET_SEAL)
 
 
 def generate_device_secret() -> str:

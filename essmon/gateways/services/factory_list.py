@@ -5,19 +5,24 @@ from __future__ import annotations
 import csv
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 
 from essmon.core.text import has_control_chars
 from essmon.gateways import selectors
 from essmon.gateways.identifiers import MODEL_RE, PART_NUMBER_MAX, is_valid_gateway_id
-from essmon.gateways.models import Gateway
+from essmon.gateways.models import Gateway, ProvisioningBatch
 from essmon.gateways.services.credentials import (
     DEVICE_SECRET_RE,
     hash_device_secret,
     hash_gateway_password,
+    seal_sheet_password,
 )
-from essmon.gateways.services.provisioning import CSV_FIELDS, ProvisionedGateway
+from essmon.gateways.services.provisioning import CSV_FIELDS, ProvisionedGateway, open_batch
+
+if TYPE_CHECKING:
+    from essmon.accounts.models import User
 
 
 class GatewayListError(Exception):
@@ -98,9 +103,21 @@ def parse_gateway_csv(path: Path) -> list[ProvisionedGateway]:
     return rows
 
 
-def import_gateways(*, path: Path) -> int:
+def import_gateways(
+    *, path: Path, origin: str = "import-gateways", created_by: User | None = None
+) -> int:
+    """The list's gateways, recorded as one batch; their passwords kept sealed for printing
+    the sheets until claimed, as provisioning's are."""
     rows = parse_gateway_csv(path)
     with transaction.atomic():
+        batch = open_batch(
+            source=ProvisioningBatch.Source.IMPORTED,
+            origin=f"{origin} {path.name}",
+            created_by=created_by,
+            models=(r.model for r in rows),
+            part_numbers=(r.part_number for r in rows),
+            count=len(rows),
+        )
         Gateway.objects.bulk_create(
             Gateway(
                 gateway_id=r.gateway_id,
@@ -108,6 +125,8 @@ def import_gateways(*, path: Path) -> int:
                 device_secret_hash=hash_device_secret(r.device_secret) if r.device_secret else "",
                 model=r.model,
                 part_number=r.part_number,
+                batch=batch,
+                sheet_password_sealed=seal_sheet_password(r.password),
             )
             for r in rows
         )

@@ -1,4 +1,5 @@
-"""Provisioning: new unclaimed gateways with fresh credentials, and the sheet list."""
+"""Provisioning: new unclaimed gateways with fresh credentials, recorded as a batch
+(``ProvisioningBatch``) whose sheets ``print-sheets`` prints, and the sheet list."""
 
 from __future__ import annotations
 
@@ -8,21 +9,27 @@ import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from essmon.core.text import has_control_chars
 from essmon.gateways.identifiers import MODEL_RE, PART_NUMBER_MAX
-from essmon.gateways.models import Gateway
+from essmon.gateways.models import Gateway, ProvisioningBatch
 from essmon.gateways.services.credentials import (
     generate_device_secret,
     generate_password,
     hash_device_secret,
     hash_gateway_password,
+    seal_sheet_password,
 )
 
+if TYPE_CHECKING:
+    from essmon.accounts.models import User
+
 DEFAULT_MODEL = "KP-GWBT-A"
+MIXED = "(複数)"
 CSV_FIELDS = ("gateway_id", "password", "model", "part_number", "device_secret")
 
 
@@ -38,6 +45,29 @@ class ProvisionedGateway:
     model: str
     part_number: str
     device_secret: str = ""
+    batch_id: int | None = None  # the ProvisioningBatch it was made or imported in
+
+
+def open_batch(
+    *,
+    source: str,
+    origin: str,
+    created_by: User | None,
+    models: Iterable[str],
+    part_numbers: Iterable[str],
+    count: int,
+) -> ProvisioningBatch:
+    """The record of one run; its gateways are then created with ``batch`` set. A factory
+    list may mix models: the batch then says so instead of naming one."""
+    distinct_models, distinct_parts = sorted(set(models)), sorted(set(part_numbers))
+    return ProvisioningBatch.objects.create(
+        source=source,
+        origin=origin[:200],
+        created_by=created_by,
+        model=distinct_models[0] if len(distinct_models) == 1 else MIXED,
+        part_number=distinct_parts[0] if len(distinct_parts) == 1 else MIXED,
+        count=count,
+    )
 
 
 def provision_gateways(
@@ -46,11 +76,15 @@ def provision_gateways(
     model: str = DEFAULT_MODEL,
     part_number: str = "",
     lot: str | None = None,
+    origin: str = "provision-gateways",
+    created_by: User | None = None,
     before_commit: Callable[[list[ProvisionedGateway]], None] | None = None,
 ) -> list[ProvisionedGateway]:
     """Create ``count`` unclaimed gateways with fresh passwords; the plaintexts are returned
-    once, for the sheets, and never stored. ``before_commit`` runs inside the transaction
-    (writing the sheet list: if it fails, no gateway is kept)."""
+    once, for the sheet list, and kept only sealed for printing the sheets until claimed.
+    The run is recorded as one ``ProvisioningBatch`` (``origin``: the command or page).
+    ``before_commit`` runs inside the transaction (writing the sheet list: if it fails, no
+    gateway is kept)."""
     if count < 1:
         raise ValueError("count must be at least 1")
     if not MODEL_RE.match(model):
@@ -70,6 +104,14 @@ def provision_gateways(
         )
     created: list[ProvisionedGateway] = []
     with transaction.atomic():
+        batch = open_batch(
+            source=ProvisioningBatch.Source.PROVISIONED,
+            origin=origin,
+            created_by=created_by,
+            models=[model],
+            part_numbers=[part_number],
+            count=count,
+        )
         for password, secret, password_hash, secret_hash in drafts:
             while True:
                 gateway_id = _generate_gateway_id(lot)
@@ -81,11 +123,15 @@ def provision_gateways(
                             part_number=part_number,
                             password_hash=password_hash,
                             device_secret_hash=secret_hash,
+                            batch=batch,
+                            sheet_password_sealed=seal_sheet_password(password),
                         )
                     break
                 except IntegrityError:
                     continue  # an ID collision; draw again
-            created.append(ProvisionedGateway(gateway_id, password, model, part_number, secret))
+            created.append(
+                ProvisionedGateway(gateway_id, password, model, part_number, secret, batch.pk)
+            )
         if before_commit is not None:
             before_commit(created)
     return created

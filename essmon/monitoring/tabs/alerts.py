@@ -12,7 +12,7 @@ from essmon.accounts.http import AuthenticatedRequest
 from essmon.accounts.models import User
 from essmon.alerts import selectors, services
 from essmon.alerts.forms import AcknowledgeForm
-from essmon.dealers.access import dealer_of, gateway_or_404, is_operator
+from essmon.dealers.access import Purpose, dealer_of, gateway_or_404, is_operator
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services.records import record_view
 from essmon.monitoring.views import gateway_context, login_required_here
@@ -25,7 +25,7 @@ def _may_acknowledge(user: User) -> bool:
 @login_required_here
 @require_http_methods(["GET"])
 def alerts(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
-    gateway = gateway_or_404(request.user, gateway_id)
+    gateway = gateway_or_404(request.user, gateway_id, Purpose.VIEW_DETAILS)
     record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_ALERTS)
     context = gateway_context(request, gateway, "alerts")
     context.update(
@@ -39,7 +39,7 @@ def alerts(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
 @login_required_here
 @require_POST
 def acknowledge(request: AuthenticatedRequest, gateway_id: str, alert_id: int) -> HttpResponse:
-    gateway = gateway_or_404(request.user, gateway_id)
+    gateway = gateway_or_404(request.user, gateway_id, Purpose.VIEW_DETAILS)
     alert = selectors.gateway_alert(gateway=gateway, alert_id=alert_id)
     if alert is None or not _may_acknowledge(request.user):
         raise Http404("no such alert")

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from essmon.accounts.http import AuthenticatedRequest
-from essmon.dealers.access import gateway_or_404
+from essmon.dealers.access import Purpose, gateway_or_404
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services.records import record_view
 from essmon.monitoring.views import gateway_context, login_required_here
@@ -22,7 +22,7 @@ from essmon.warranty.forms import WarrantyDatesForm
 @login_required_here
 @require_http_methods(["GET", "POST"])
 def warranty(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
-    gateway = gateway_or_404(request.user, gateway_id)
+    gateway = gateway_or_404(request.user, gateway_id, Purpose.VIEW_DETAILS)
     form = None
     if request.method == "POST":
         if not selectors.may_change_dates(request.user, gateway):
@@ -58,7 +58,7 @@ def warranty(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
 @login_required_here
 @require_GET
 def certificate(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
-    gateway = gateway_or_404(request.user, gateway_id)
+    gateway = gateway_or_404(request.user, gateway_id, Purpose.VIEW_DETAILS)
     state = selectors.state_of(gateway)
     if not state.can_certify:
         messages.error(

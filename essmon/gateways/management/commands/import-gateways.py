@@ -18,4 +18,6 @@ class Command(BaseCommand):
             for problem in exc.problems:
                 self.stderr.write(f"{csv}: {problem}")
             raise CommandError(f"{csv}: nothing imported ({len(exc.problems)} problems)") from exc
-        self.stdout.write(f"imported {count} gateways from {csv}")
+        self.stdout.write(
+            f"imported {count} gateways from {csv} (print-sheets prints their sheets)"
+        )

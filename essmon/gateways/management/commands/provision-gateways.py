@@ -1,3 +1,5 @@
+import getpass
+import os
 import re
 from pathlib import Path
 
@@ -13,7 +15,8 @@ from essmon.gateways.services.provisioning import (
 class Command(BaseCommand):
     help = (
         "Create unclaimed gateways with fresh registration passwords and write ID, password "
-        "and model to a CSV for printing the sheets (the only copy of the plaintext)."
+        "and model to a CSV (with the device secrets for the gateways), recorded as a batch "
+        "whose sheets print-sheets prints."
     )
 
     def add_arguments(self, parser):
@@ -41,8 +44,20 @@ class Command(BaseCommand):
                 model=model,
                 part_number=part_number,
                 lot=lot,
+                origin=f"provision-gateways (OS user {_os_user()})",
                 before_commit=lambda made: write_gateway_csv(out, made),
             )
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
-        self.stdout.write(f"provisioned {len(rows)} gateways of model {model}; wrote {out}")
+        batch = rows[0].batch_id
+        self.stdout.write(
+            f"provisioned {len(rows)} gateways of model {model} as batch {batch}; wrote {out}\n"
+            f"print their sheets with: essmon print-sheets --batch {batch} --out sheets.pdf"
+        )
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for the uid (a container's)
+        return f"uid {os.getuid()}"
