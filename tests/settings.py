@@ -13,6 +13,13 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from essmon.settings import *  # noqa: F403
 
+# Argon2 at its lowest cost (tests/hashers.py says why): Django's default cost is most of
+# the suite's time otherwise.
+PASSWORD_HASHERS = [
+    "tests.hashers.CheapArgon2PasswordHasher",
+    *PASSWORD_HASHERS[1:],  # noqa: F405
+]
+
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 
