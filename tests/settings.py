@@ -5,13 +5,6 @@ import os
 import tempfile
 
 os.environ.setdefault("ESSMON_DATA_DIR", tempfile.mkdtemp(prefix="essmon-test-"))
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    # A pytest-xdist worker (`make test` runs two) inherits the controller's environment:
-    # a folder of its own inside, for its SQLite database, keys and files (PostgreSQL test
-    # databases get the worker's suffix from pytest-django).
-    os.environ["ESSMON_DATA_DIR"] = tempfile.mkdtemp(
-        prefix=f"{os.environ['PYTEST_XDIST_WORKER']}-", dir=os.environ["ESSMON_DATA_DIR"]
-    )
 os.environ.setdefault("ESSMON_EMAIL_URL", "locmem://")
 os.environ.setdefault("ESSMON_BASE_URL", "http://testserver")
 # Playwright's sync API keeps an event loop in the test thread; the ORM calls the tests
