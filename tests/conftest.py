@@ -254,3 +254,19 @@ def broker(tmp_path):
     made.start()
     yield made
     made.stop()
+
+
+# --- the PostgreSQL pass ------------------------------------------------------------
+
+DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "django_db_setup"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """A module marked ``engine_independent`` is left out of the PostgreSQL pass (Makefile):
+    refuse the mark on a test that asks for the test database, which would then be tested on
+    SQLite only. (One that uses the database without asking is stopped by pytest-django.)"""
+    for item in items:
+        if item.get_closest_marker("engine_independent") and (
+            item.get_closest_marker("django_db") or DATABASE_FIXTURES & set(item.fixturenames)
+        ):
+            raise pytest.UsageError(f"{item.nodeid} is engine_independent but uses the database")

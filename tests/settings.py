@@ -13,6 +13,13 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from essmon.settings import *  # noqa: F403
 
+# Argon2 at its lowest cost (tests/hashers.py says why): Django's default cost is most of
+# the suite's time otherwise.
+PASSWORD_HASHERS = [
+    "tests.hashers.CheapArgon2PasswordHasher",
+    *PASSWORD_HASHERS[1:],  # noqa: F405
+]
+
 TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 
@@ -24,3 +31,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 # Requests served by test servers run on threads of their own: a persistent connection
 # would outlive its thread and keep the test database from being dropped at the end.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+
+# Every django.test.Client loads the middleware anew, and WhiteNoise (WHITENOISE_USE_FINDERS,
+# as in development) would list every static file of every app each time: the access
+# matrix's ~1,500 clients spent a seventh of its time there. With autorefresh WhiteNoise
+# finds a file when it is asked for, through the same finders, and serves it the same way.
+WHITENOISE_AUTOREFRESH = True

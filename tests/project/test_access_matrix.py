@@ -12,13 +12,14 @@ A new URL joins one of the two; ``test_every_named_url_is_in_the_matrix`` fails 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from django.urls import reverse
 
 from tests import factories
-from tests.access_world import World, build_world, named_patterns
+from tests.access_world import World, named_patterns, world_for_the_module
 
 pytestmark = pytest.mark.django_db
 
@@ -186,9 +187,10 @@ PAGES = (
 )
 
 
-@pytest.fixture
-def world() -> World:
-    return build_world()
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker) -> Iterator[World]:
+    """One world for the module, each test in a savepoint of it (tests/access_world.py)."""
+    yield from world_for_the_module(django_db_blocker)
 
 
 def test_every_identifier_url_is_in_the_table():
