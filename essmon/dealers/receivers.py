@@ -22,3 +22,6 @@ def _follow_address(*, user: User, old_email: str, **kwargs) -> None:
     if user.role == User.Role.DEALER:
         # the link just proved the new address: it keeps receiving the dealer's mails
         MaintenanceStaff.objects.filter(dealer__user=user, email=old_email).update(email=user.email)
+    elif user.role == User.Role.DEALER_STAFF:
+        # a staff member's login and alert address are one row: it follows the proved address
+        MaintenanceStaff.objects.filter(user=user).update(email=user.email)

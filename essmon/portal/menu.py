@@ -104,8 +104,10 @@ def _profile_initial(user) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def profile(request: AuthenticatedRequest) -> HttpResponse:
-    if access.dealer_of(request.user) is not None:
+    if access.dealer_admin_of(request.user) is not None:
         return redirect("dealers:profile")
+    if access.dealer_of(request.user) is not None:
+        return redirect("dealers:menu")  # staff do not manage the dealer's profile
     if access.is_operator(request.user) or access.is_viewer(request.user):
         return redirect("accounts:menu")
     if request.method == "POST" and request.POST.get("lookup") == "user":
