@@ -94,6 +94,7 @@ def staff_login(request: AuthenticatedRequest, staff_id: int) -> HttpResponse:
             "form": form,
             "is_admin_address": is_admin_address,
             "records": selectors.person_records(dealer=dealer, user=person),
+            "records_max": selectors.PERSON_RECORDS_SHOWN,
         },
         status=400 if form.errors else 200,
     )
