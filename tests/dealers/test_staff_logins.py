@@ -127,6 +127,25 @@ def test_an_invitation_by_real_mail_becomes_a_login_with_the_dealers_terms(
     assert reverse("dealers:staff") not in menu and reverse("dealers:profile") not in menu
 
 
+def test_the_dealer_terms_in_force_say_each_person_has_a_login():
+    """Version 1.2 (accounts 0010) replaces 1.1's article 2.2, which said the dealer's
+    employees share its login; every other article is 1.1's."""
+    from essmon.accounts import selectors as account_selectors
+    from essmon.accounts.models import TermsVersion
+
+    (terms,) = account_selectors.terms_in_force(TermsVersion.Audience.DEALER)
+    assert terms.version == "1.2" and "第2条(販売店アカウント)第2項" in terms.changes
+    earlier = TermsVersion.objects.get(audience="dealer", kind="terms", version="1.1")
+    old, new = earlier.body.splitlines(), terms.body.splitlines()
+    assert len(old) == len(new)
+    (changed,) = [(a, b) for a, b in zip(old, new, strict=True) if a != b]
+    assert "ログイン情報を知る従業者" in changed[0]
+    assert changed[1].startswith("2. ") and "ログイン情報を知る従業者" not in changed[1]
+    for said in ("保守担当者ごとに", "役割(技術担当または閲覧のみ)", "停止する", "操作した者ごと"):
+        assert said in changed[1]
+    assert terms.privacy_purpose == earlier.privacy_purpose
+
+
 EXPECTED = {
     "technician": {
         Purpose.VIEW,
