@@ -100,6 +100,7 @@ def test_an_invitation_by_real_mail_becomes_a_login_with_the_dealers_terms(
     path = link.removeprefix(settings.BASE_URL)
     page = client.get(path).content.decode()
     assert "洛南電設" in page and "技術担当" in page and "販売店様利用規約" in page
+    assert "管理者にメールでお知らせします" in page
     weak = client.post(path, {"password": "short", "password_confirm": "short", "agree": "on"})
     assert weak.status_code == 400 and not User.objects.filter(email=ADDRESS).exists()
     unagreed = client.post(path, {"password": PASSWORD, "password_confirm": PASSWORD})
@@ -114,6 +115,16 @@ def test_an_invitation_by_real_mail_becomes_a_login_with_the_dealers_terms(
     member.refresh_from_db()
     assert member.user == user and member.confirmed_at is not None  # the link proved it
     assert member.has_login
+
+    # the dealer's administrator hears of it, at the dealer's own confirmed address
+    smtp_server.wait_for(2)
+    (told,) = smtp_server.to(dealer.user.email)
+    assert "ログインが設定されました" in told["Subject"]
+    told_body = SmtpSink.body(told)
+    assert "技術 次郎" in told_body and ADDRESS in told_body and "役割: 技術担当" in told_body
+    assert settings.BASE_URL + login_page(member) in told_body
+    assert PASSWORD not in told_body and raw not in told_body
+    assert not smtp_server.to(ADDRESS)[1:]  # the person gets the invitation only
 
     # the login page and its limits, with the person's own address
     wrong = client.post(reverse("accounts:login"), {"email": ADDRESS, "password": "x" * 12})

@@ -146,7 +146,7 @@ def accept_staff_login(
     """Open the link: the staff member's login is created (or, after an ended one, opened
     again) with ``password`` (validated by the caller), their agreement to the dealers'
     documents in force is recorded, and the address counts as confirmed for alert mails
-    (the link proved it). Single use."""
+    (the link proved it). Single use. The dealer's administrator is told by mail."""
     with transaction.atomic():
         if token is not None:
             token = AccountToken.objects.select_for_update().filter(pk=token.pk).first()
@@ -181,6 +181,15 @@ def accept_staff_login(
             user=user, confirmed_at=staff.confirmed_at or now
         )
         AccountToken.objects.filter(pk=token.pk).update(used_at=now)
+        queue_mail(
+            recipient=staff.dealer.user.email,
+            kind="staff_login_accepted",
+            context={
+                "dealer": staff.dealer,
+                "staff": staff,
+                "role": MaintenanceStaff.LoginRole(staff.login_role).label,
+            },
+        )
     return user
 
 
