@@ -161,6 +161,23 @@ def person_records(*, dealer: Dealer, user: User | None) -> list[DealerAccess]:
     return list(rows.order_by("-last_at", "-pk")[:PERSON_RECORDS_SHOWN])
 
 
+def staff_address_clash(*, user: User, new_email: str) -> bool:
+    """Whether ``user``'s address change to ``new_email`` would move a row of its dealer's
+    保守担当者 onto another row's address (the dealer's own account moves the rows with its
+    old address, a staff member their own row: dealers.receivers)."""
+    if user.role == User.Role.DEALER:
+        moving = MaintenanceStaff.objects.filter(dealer__user=user, email__iexact=user.email)
+    elif user.role == User.Role.DEALER_STAFF:
+        moving = MaintenanceStaff.objects.filter(user=user)
+    else:
+        return False
+    return (
+        MaintenanceStaff.objects.filter(dealer__in=moving.values("dealer"), email__iexact=new_email)
+        .exclude(pk__in=moving.values("pk"))
+        .exists()
+    )
+
+
 def has_staff_member(*, dealer: Dealer, staff_id: int) -> bool:
     return dealer.staff.filter(pk=staff_id).exists()
 

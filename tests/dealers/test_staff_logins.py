@@ -419,3 +419,45 @@ def test_hostile_input_on_the_accept_page(client, world, settings, mailoutbox):
     response = client.post(path, {"password": ["a", "b"], "agree": "maybe"})
     assert response.status_code == 400
     assert not User.objects.filter(email=ADDRESS).exists()
+
+
+@pytest.mark.parametrize("who", ["administrator", "staff"])
+def test_an_address_change_onto_another_staff_members_address_is_refused_in_words(
+    client, world, settings, mailoutbox, who
+):
+    """The list of 保守担当者 holds each address once (a database constraint), and an address
+    change moves the person's row (dealers.receivers): moving onto another row's address is
+    a form error when asked, and the link's page says so if the row appeared since."""
+    from essmon.dealers.receivers import ADDRESS_OF_ANOTHER_STAFF
+
+    dealer = world["dealer"]
+    taken = add_member(dealer, email="hanako@rakunan.example.jp", name="保守 花子")
+    user = dealer.user if who == "administrator" else factories.dealer_staff(dealer=dealer)
+    old_email = user.email
+    refusal = ADDRESS_OF_ANOTHER_STAFF[user.role]
+    client.force_login(user)
+
+    def ask(address):
+        return client.post(
+            reverse("accounts:email_change"),
+            {
+                "current_password": factories.USER_PASSWORD,
+                "email": address,
+                "email_confirm": address,
+            },
+        )
+
+    response = ask(taken.email.upper())
+    assert response.status_code == 200 and refusal in response.content.decode()
+    assert not AccountToken.objects.filter(user=user, purpose="email_change").exists()
+    assert not mailoutbox
+
+    later = "saburo@rakunan.example.jp"
+    assert ask(later).status_code == 200 and len(mailoutbox) == 1
+    add_member(dealer, email=later, name="後から 三郎")  # before the link is opened
+    link = mailoutbox[0].body.split(settings.BASE_URL, 1)[1].split()[0]
+    opened = client.get(link)
+    assert opened.status_code == 410 and refusal in opened.content.decode()
+    user.refresh_from_db()
+    assert user.email == old_email
+    assert MaintenanceStaff.objects.filter(dealer=dealer, email=old_email).count() == 1
