@@ -42,6 +42,7 @@ from essmon.dealers.disclosure import (
     record_retention_text,
     recorded_activities,
 )
+from essmon.dealers.services import staff_logins
 from essmon.notifications.services import MailLimitError
 from essmon.portal import operator
 from essmon.portal.forms import SiteForm
@@ -268,5 +269,10 @@ def manual(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/manual.html",
-        {"limits": limits, "password_rules": password_rules(), "dealer_records": dealer_records},
+        {
+            "limits": limits,
+            "password_rules": password_rules(),
+            "dealer_records": dealer_records,
+            "staff_invitation_days": staff_logins.INVITATION_LIFETIME.days,
+        },
     )

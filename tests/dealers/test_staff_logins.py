@@ -461,3 +461,18 @@ def test_an_address_change_onto_another_staff_members_address_is_refused_in_word
     user.refresh_from_db()
     assert user.email == old_email
     assert MaintenanceStaff.objects.filter(dealer=dealer, email=old_email).count() == 1
+
+
+def test_the_manual_tells_dealers_about_staff_logins(client):
+    manual = client.get(reverse("accounts:manual")).content.decode()
+    part = manual.split('id="dealer-staff-logins"', 1)[1].split("</ul>", 1)[0]
+    days = staff_logins.INVITATION_LIFETIME.days
+    for said in (
+        f"URLは{days}日間、1回だけ有効",
+        "技術担当",
+        "閲覧のみ",
+        "ログインを停止",
+        "氏名とともに記録",
+    ):
+        assert said in part
+    assert "販売店スタッフのログインへの招待" in manual  # among the limited mails
