@@ -136,3 +136,27 @@ def test_staff_login_screens_fit_phone(mobile_page: Page, shots, settings, live_
     expect(mobile_page.get_by_role("heading", name="お客様情報")).to_be_visible()
     assert fits_width(mobile_page)
     shots(mobile_page, "staff-customer-phone")
+
+    # a pending invitation's page, as the invited person opens it on a phone (the link as
+    # invite_staff_login makes it; the mail itself: the test above)
+    from datetime import timedelta
+
+    from essmon.accounts.models import AccountToken
+    from essmon.accounts.tokens import issue_token
+    from essmon.dealers.models import MaintenanceStaff
+
+    invited = MaintenanceStaff.objects.create(
+        dealer=dealer, name="招待 四郎", email="shiro@rakunan.example.jp"
+    )
+    raw, token = issue_token(
+        user=dealer.user,
+        purpose=AccountToken.Purpose.STAFF_INVITATION,
+        lifetime=timedelta(days=7),
+        new_email=invited.email,
+    )
+    MaintenanceStaff.objects.filter(pk=invited.pk).update(login_token=token, login_role="viewer")
+    mobile_page.context.clear_cookies()
+    mobile_page.goto(f"{live_server.url}/dealer/staff/accept/{raw}/")
+    expect(mobile_page.get_by_role("heading", name="個人情報の利用目的")).to_be_visible()
+    assert fits_width(mobile_page)
+    shots(mobile_page, "staff-accept-phone")
