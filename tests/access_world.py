@@ -33,6 +33,9 @@ class World:
     viewer: object  # a family viewer of ``gateway`` (見守り)
     revoked_viewer: object  # one whose 見守り the owner has revoked
     viewer_row: object  # the viewer's SiteViewer record
+    technician: object  # 販売店スタッフ of ``linked``: 技術担当
+    staff_viewer: object  # 販売店スタッフ of ``linked``: 閲覧のみ
+    unlinked_staff: object  # a 技術担当 of ``unlinked``
 
     def kwargs(self, name: str) -> dict:
         values = {
@@ -61,6 +64,9 @@ class World:
             "operator": self.operator,
             "viewer": self.viewer,
             "revoked_viewer": self.revoked_viewer,
+            "dealer_technician": self.technician,
+            "dealer_viewer": self.staff_viewer,
+            "staff_of_unlinked_dealer": self.unlinked_staff,
         }
         client = Client()
         if role != "anonymous":
@@ -77,7 +83,8 @@ class World:
 def build_world() -> World:
     """The access matrix's people and objects: an owner and another customer with a gateway
     each, a linked, an unlinked and a formerly linked dealer, an operator, an open alert,
-    a family viewer of the owner's gateway and one whose 見守り was revoked."""
+    a family viewer of the owner's gateway and one whose 見守り was revoked, and staff with
+    logins: the linked dealer's 技術担当 and 閲覧のみ, the unlinked dealer's 技術担当."""
     from essmon.accounts.models import User
 
     owner = factories.customer(
@@ -130,6 +137,9 @@ def build_world() -> World:
         viewer,
         revoked_viewer,
         SiteViewer.objects.get(viewer=viewer, gateway=gateway),
+        factories.dealer_staff(dealer=linked, role="technician", email="tech@example.jp"),
+        factories.dealer_staff(dealer=linked, role="viewer", email="look@example.jp"),
+        factories.dealer_staff(dealer=unlinked, role="technician", email="elsewhere@example.jp"),
     )
 
 

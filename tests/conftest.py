@@ -188,7 +188,8 @@ def _published_terms(request):
     from django.apps import apps
 
     _make_terms_v1()
-    importlib.import_module("essmon.accounts.migrations.0007_dealer_terms_1_1").create(apps, None)
+    for later in ("0007_dealer_terms_1_1", "0010_dealer_terms_1_2"):
+        importlib.import_module(f"essmon.accounts.migrations.{later}").create(apps, None)
     importlib.import_module("essmon.alerts.migrations.0002_fault_catalogue").load(apps, None)
 
 

@@ -223,3 +223,34 @@ def viewer(*, owner: User, gateway: Gateway, email: str | None = None, **fields)
     User.objects.filter(pk=user.pk).update(password=_user_hash(USER_PASSWORD))
     user.password = _user_hash(USER_PASSWORD)
     return user
+
+
+def dealer_staff(*, dealer, role: str = "technician", name: str = "技術 次郎", **fields) -> User:
+    """A staff member of ``dealer`` with a login of ``role`` (技術担当 or 閲覧のみ), as
+    ``accept_staff_login`` leaves it (the flow itself: tests/dealers/test_staff_logins.py),
+    without hashing a password per call (the access matrix makes three per test)."""
+    from essmon.accounts.models import TermsAcceptance
+    from essmon.accounts.selectors import terms_in_force
+    from essmon.dealers.models import MaintenanceStaff
+
+    email = fields.get("email") or f"staff{next(_serial)}@example.jp"
+    user = User.objects.create(
+        email=email,
+        password=_user_hash(USER_PASSWORD),
+        name=name,
+        role=User.Role.DEALER_STAFF,
+        is_active=True,
+        activated_at=timezone.now(),
+    )
+    for version in terms_in_force("dealer"):
+        TermsAcceptance.objects.create(user=user, terms=version, context="registration")
+    MaintenanceStaff.objects.create(
+        dealer=dealer,
+        name=name,
+        email=email,
+        confirmed_at=timezone.now(),
+        user=user,
+        login_role=role,
+        login_invited_at=timezone.now(),
+    )
+    return user

@@ -39,6 +39,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         OPERATOR = "operator", "運営者"
         # a family member invited by an owner to watch one site: live and history only
         VIEWER = "viewer", "見守り"
+        # a dealer's maintenance staff member with a login of their own (dealers.MaintenanceStaff
+        # says which dealer and which role; dealers.access reads it on every request)
+        DEALER_STAFF = "dealer_staff", "販売店スタッフ"
 
     email = models.EmailField("メールアドレス", max_length=254, unique=True)
     role = models.CharField("種別", max_length=16, choices=Role.choices, default=Role.CUSTOMER)
@@ -215,6 +218,8 @@ class AccountToken(models.Model):
         UNLOCK = "unlock", "ロック解除"
         # ``user`` is the inviting owner, ``new_email`` the invited address
         VIEWER_INVITATION = "viewer_invitation", "見守りの招待"
+        # ``user`` is the dealer's administrator, ``new_email`` the staff member's address
+        STAFF_INVITATION = "staff_invitation", "販売店スタッフのログインの招待"
 
     user = models.ForeignKey(
         User, on_delete=models.CASCADE, related_name="tokens", verbose_name="アカウント"

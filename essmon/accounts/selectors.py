@@ -36,9 +36,18 @@ def current_terms(
 
 def terms_for(*, user: User) -> TermsVersion:
     """The terms a person activating agrees to again: a dealer's own, or a customer's."""
-    if user.role == User.Role.DEALER:
+    if user.role in (User.Role.DEALER, User.Role.DEALER_STAFF):
         return current_terms(TermsVersion.Audience.DEALER)
     return current_terms(TermsVersion.Audience.CUSTOMER)
+
+
+def terms_in_force(audience: str) -> list[TermsVersion]:
+    """Every document in force for ``audience`` (the newest of each kind), 利用規約 first:
+    what a person agrees to on creating an account there."""
+    newest: dict[str, TermsVersion] = {}
+    for version in TermsVersion.objects.filter(audience=audience, effective_at__lte=timezone.now()):
+        newest.setdefault(version.kind, version)  # ordered newest first
+    return sorted(newest.values(), key=lambda version: version.kind != TermsVersion.Kind.TERMS)
 
 
 # Whose documents a role agrees to; a role not here (operators) is asked nothing.
@@ -47,6 +56,8 @@ AUDIENCE_OF_ROLE: dict[str, str] = {
     User.Role.DEALER: TermsVersion.Audience.DEALER,
     # a family viewer agreed to the customers' terms when creating the account
     User.Role.VIEWER: TermsVersion.Audience.CUSTOMER,
+    # a dealer's staff member agrees to the dealers' terms in person, on accepting the login
+    User.Role.DEALER_STAFF: TermsVersion.Audience.DEALER,
 }
 
 

@@ -4,7 +4,8 @@ sender's transaction, and an error in one fails the sender as a direct call woul
 
 Receivers: essmon/warranty/receivers.py (the dates typed at registration, forgotten with a
 provisional registration) and essmon/dealers/receivers.py (the person in charge's address,
-proved by activation or by an address change)."""
+proved by activation or by an address change, and a staff member's, which the dealer's
+list of 保守担当者 may refuse)."""
 
 from django.dispatch import Signal
 
@@ -18,6 +19,11 @@ provisional_discarded = Signal()
 
 # ``user`` set its password through the activation link, which proved its address: user
 account_activated = Signal()
+
+# ``user`` is about to change its mail address to ``new_email``: asked when the change is
+# requested and again when its link is opened; a receiver refuses by raising AccountError
+# (with field="email"): user, new_email
+email_change_checked = Signal()
 
 # ``user``'s mail address changed from ``old_email``, proved by the link mailed to the new
 # one: user, old_email

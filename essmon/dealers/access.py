@@ -1,7 +1,8 @@
 """Who may see and do what: the one place object-level access is decided.
 
 Roles: a customer owns gateways; a dealer sees the gateways it is linked to (and, of
-their owners, only ``SHARED_ITEMS``); a viewer (見守り) sees the live state and history of
+their owners, only ``SHARED_ITEMS``), through its administrator's account or a staff
+member's login (``DealerSeat``: 技術担当 or 閲覧のみ); a viewer (見守り) sees the live state and history of
 the sites shared with it, and nothing of anyone; an operator sees everything. Every view and API
 that takes a gateway, 案件, account or dealer identifier asks here. An object the user
 may not see does not exist for them: 404, never 403, so existence does not leak.
@@ -10,6 +11,7 @@ may not see does not exist for them: 404, never 403, so existence does not leak.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
 from functools import wraps
 from typing import Any
@@ -20,7 +22,7 @@ from django.shortcuts import redirect
 
 from essmon.accounts.http import AuthenticatedRequest
 from essmon.accounts.models import User
-from essmon.dealers.models import Dealer, DealerLink, SiteViewer
+from essmon.dealers.models import Dealer, DealerLink, MaintenanceStaff, SiteViewer
 from essmon.gateways.models import Gateway
 
 
@@ -34,6 +36,49 @@ class Purpose(Enum):
     MANAGE_VIEWERS = "manage_viewers"  # invite or revoke viewers: the owner only
     WARRANTY_DATES = "warranty_dates"  # 系統連系日/受取日: the owner and linked dealers
     REPLACE_GATEWAY = "replace_gateway"  # 故障交換: linked dealers and operators, not the owner
+    ACKNOWLEDGE_ALERT = "acknowledge_alert"  # 異常の確認: linked dealers and operators
+
+
+# What a dealer's person may do with a linked gateway, by role. The administrator (the
+# dealer's own account) everything a dealer may; a 技術担当 the same work on the systems
+# (they are the ones on site: settings, alerts, the dates, 故障交換), every act recorded
+# with their name; a 閲覧のみ views only, changes nothing anywhere.
+LOOK = frozenset({Purpose.VIEW, Purpose.VIEW_DETAILS, Purpose.VIEW_CUSTOMER})
+WORK = LOOK | {
+    Purpose.CHANGE_SETTINGS,
+    Purpose.ACKNOWLEDGE_ALERT,
+    Purpose.WARRANTY_DATES,
+    Purpose.REPLACE_GATEWAY,
+}
+ADMIN = "admin"
+DEALER_PURPOSES: dict[str, frozenset[Purpose]] = {
+    ADMIN: WORK,
+    MaintenanceStaff.LoginRole.TECHNICIAN: WORK,
+    MaintenanceStaff.LoginRole.VIEWER: LOOK,
+}
+
+
+@dataclass(frozen=True)
+class DealerSeat:
+    """Who a dealer-side user is: their dealer, and ``role`` (ADMIN for the dealer's own
+    account, else the staff member's ``MaintenanceStaff.LoginRole``)."""
+
+    dealer: Dealer
+    role: str
+    staff: MaintenanceStaff | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ADMIN
+
+    @property
+    def role_label(self) -> str:
+        if self.is_admin:
+            return "管理者"
+        return MaintenanceStaff.LoginRole(self.role).label
+
+    def may(self, purpose: Purpose) -> bool:
+        return purpose in DEALER_PURPOSES.get(self.role, frozenset())
 
 
 def is_operator(user: User) -> bool:
@@ -44,10 +89,39 @@ def is_viewer(user: User) -> bool:
     return user.is_authenticated and user.role == User.Role.VIEWER
 
 
-def dealer_of(user: User) -> Dealer | None:
-    if not user.is_authenticated or user.role != User.Role.DEALER:
+def dealer_seat(user: User) -> DealerSeat | None:
+    """The dealer ``user`` acts for and in which role, or None: one query, made on every
+    request, so that ending a login, changing a role, removing the staff member or
+    disabling the dealer's own account takes effect on the person's next request."""
+    if not user.is_authenticated:
         return None
-    return Dealer.objects.filter(user=user).first()
+    if user.role == User.Role.DEALER:
+        dealer = Dealer.objects.filter(user=user).first()
+        return DealerSeat(dealer, ADMIN) if dealer is not None else None
+    if user.role != User.Role.DEALER_STAFF:
+        return None
+    staff = (
+        MaintenanceStaff.objects.select_related("dealer")
+        .filter(user=user, login_ended_at__isnull=True, dealer__user__is_active=True)
+        .exclude(login_role="")
+        .first()
+    )
+    if staff is None:
+        return None
+    return DealerSeat(staff.dealer, staff.login_role, staff)
+
+
+def dealer_of(user: User) -> Dealer | None:
+    """The dealer ``user`` works for, as its administrator or a staff member with a login."""
+    seat = dealer_seat(user)
+    return seat.dealer if seat is not None else None
+
+
+def dealer_admin_of(user: User) -> Dealer | None:
+    """The dealer whose own account ``user`` is: its profile, staff and logins are managed
+    by this account only."""
+    seat = dealer_seat(user)
+    return seat.dealer if seat is not None and seat.is_admin else None
 
 
 def visible_gateways(user: User, purpose: Purpose = Purpose.VIEW) -> QuerySet[Gateway]:
@@ -60,8 +134,10 @@ def visible_gateways(user: User, purpose: Purpose = Purpose.VIEW) -> QuerySet[Ga
         owner_side = (Purpose.MANAGE_LINKS, Purpose.MANAGE_VIEWERS, Purpose.WARRANTY_DATES)
         return gateways if purpose not in owner_side else gateways.none()
     if user.role == User.Role.CUSTOMER:
-        if purpose == Purpose.REPLACE_GATEWAY:
-            return gateways.none()  # the new unit is installed by a dealer or the maker
+        if purpose in (Purpose.REPLACE_GATEWAY, Purpose.ACKNOWLEDGE_ALERT):
+            # the new unit is installed by a dealer or the maker; an alert is acknowledged
+            # by whoever maintains the system (the owner sees the result)
+            return gateways.none()
         return gateways.filter(owner=user, state=Gateway.State.CLAIMED)
     if user.role == User.Role.VIEWER:
         if purpose != Purpose.VIEW:
@@ -80,9 +156,10 @@ def visible_gateways(user: User, purpose: Purpose = Purpose.VIEW) -> QuerySet[Ga
             ),
             state=Gateway.State.CLAIMED,
         )
-    dealer = dealer_of(user)
-    if dealer is None or purpose in (Purpose.MANAGE_LINKS, Purpose.MANAGE_VIEWERS):
+    seat = dealer_seat(user)
+    if seat is None or not seat.may(purpose):
         return gateways.none()
+    dealer = seat.dealer
     # evaluated per request, so an unlink takes effect on the dealer's very next request;
     # EXISTS rather than a join, so no DISTINCT gets in the way of sorting large fleets
     return gateways.filter(
@@ -99,6 +176,11 @@ def gateway_or_404(user: User, gateway_id: str, purpose: Purpose = Purpose.VIEW)
     if gateway is None:
         raise Http404("no such gateway")
     return gateway
+
+
+def may(user: User, purpose: Purpose, gateway: Gateway) -> bool:
+    """Whether ``user`` may use ``gateway`` for ``purpose`` (a button shown or not)."""
+    return visible_gateways(user, purpose).filter(pk=gateway.pk).exists()
 
 
 def active_link(dealer: Dealer, gateway: Gateway) -> DealerLink | None:

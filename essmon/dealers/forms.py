@@ -11,6 +11,7 @@ from essmon.accounts.forms import (
     show_password_rules,
     validate_new_password,
 )
+from essmon.accounts.models import User
 from essmon.core.text import SafeTextForm
 
 DEALER_PHONE_NOTE = (
@@ -188,3 +189,48 @@ class ReplacementForm(GatewayFieldsMixin):
         super().__init__(*args, **kwargs)
         self.fields["gateway_id"].label = "交換後のゲートウェイID"
         self.fields["gateway_password"].label = "交換後のゲートウェイパスワード"
+
+
+class StaffLoginRoleForm(SafeTextForm):
+    """販売店スタッフのログイン: the role a login gives (on inviting, or changing it)."""
+
+    role = forms.ChoiceField(
+        label="役割",
+        widget=forms.RadioSelect,
+        choices=[
+            ("technician", "技術担当(閲覧・設定の変更・異常の確認・日付の入力・故障交換)"),
+            ("viewer", "閲覧のみ(見るだけで、何も変更できません)"),
+        ],
+        error_messages={
+            "required": "役割を選んでください。",
+            "invalid_choice": "役割は「技術担当」か「閲覧のみ」から選んでください。",
+        },
+    )
+
+
+class StaffLoginAcceptForm(SafeTextForm):
+    """販売店スタッフのログインの設定: a password and the dealers' terms."""
+
+    password = forms.CharField(label="パスワード", strip=False, widget=new_password_input())
+    password_confirm = forms.CharField(
+        label="パスワード(確認用)", strip=False, widget=new_password_input()
+    )
+    agree = forms.BooleanField(
+        label="販売店様利用規約に同意します",
+        error_messages={"required": "ログインを始めるには、利用規約への同意が必要です。"},
+    )
+
+    def __init__(self, *args, email: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.email = email
+        show_password_rules(self.fields["password"])
+
+    def clean_password(self) -> str:
+        # the login ID is the mail address: the password must not be like it
+        return validate_new_password(self.cleaned_data["password"], User(email=self.email))
+
+    def clean(self):
+        cleaned = super().clean() or {}
+        if cleaned.get("password") and cleaned.get("password") != cleaned.get("password_confirm"):
+            self.add_error("password_confirm", "パスワードが一致しません。")
+        return cleaned

@@ -37,7 +37,17 @@ class Dealer(models.Model):
 
 
 class MaintenanceStaff(models.Model):
-    """保守担当者: receives anomaly mails once the address is confirmed by its link."""
+    """保守担当者: receives anomaly mails once the address is confirmed by its link.
+
+    The dealer's administrator (the account that registered the dealer) may also give a
+    staff member a login of their own (``user``, role DEALER_STAFF) with a ``login_role``:
+    one list of people for the alert mails and the logins. The login is live while
+    ``user`` is set and active, ``login_ended_at`` is empty and the dealer's own account is
+    active; dealers.access reads this row on every request."""
+
+    class LoginRole(models.TextChoices):
+        TECHNICIAN = "technician", "技術担当"
+        VIEWER = "viewer", "閲覧のみ"
 
     dealer = models.ForeignKey(
         Dealer, on_delete=models.CASCADE, related_name="staff", verbose_name="販売店"
@@ -48,6 +58,27 @@ class MaintenanceStaff(models.Model):
     token_hash = models.CharField("確認トークン(ハッシュ)", max_length=64, blank=True)
     token_expires_at = models.DateTimeField("確認URLの有効期限", null=True, blank=True)
     created_at = models.DateTimeField("登録日時", default=timezone.now)
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="dealer_staff",
+        verbose_name="ログインアカウント",
+    )
+    login_role = models.CharField(
+        "ログインの役割", max_length=12, choices=LoginRole.choices, blank=True
+    )
+    login_token = models.ForeignKey(
+        "accounts.AccountToken",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="ログインの招待リンク",
+    )
+    login_invited_at = models.DateTimeField("ログインの招待日時", null=True, blank=True)
+    login_ended_at = models.DateTimeField("ログインの停止日時", null=True, blank=True)
 
     class Meta:
         verbose_name = "保守担当者"
@@ -58,6 +89,37 @@ class MaintenanceStaff(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
+
+    @property
+    def has_login(self) -> bool:
+        """A login that works now (the dealer's own account aside)."""
+        return (
+            self.user is not None
+            and self.user.is_active
+            and self.login_ended_at is None
+            and bool(self.login_role)
+        )
+
+    @property
+    def invitation_pending(self) -> bool:
+        return (
+            not self.has_login
+            and self.login_token is not None
+            and self.login_token.is_usable()
+            and self.login_ended_at is None
+        )
+
+    @property
+    def login_status(self) -> str:
+        if self.has_login:
+            return "ログイン利用中"
+        if self.invitation_pending:
+            return "招待中(未設定)"
+        if self.login_ended_at is not None:
+            return "ログイン停止"
+        if self.login_token is not None:
+            return "招待の期限切れ"
+        return "ログインなし"
 
 
 class DealerLink(models.Model):

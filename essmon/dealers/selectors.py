@@ -36,8 +36,8 @@ def acting_as(user: User | None) -> tuple[str, Dealer | None]:
     which of its people, the operator, or the system; and the dealer, when it was one."""
     if user is None:
         return "システム", None
-    if user.role == User.Role.DEALER:
-        dealer = Dealer.objects.filter(user=user).first()
+    if user.role in (User.Role.DEALER, User.Role.DEALER_STAFF):
+        dealer = access.dealer_of(user)
         if dealer is not None:
             branch = f" {dealer.branch}" if dealer.branch else ""
             return f"販売店 {dealer.company_name}{branch}({user.name})", dealer
@@ -142,7 +142,40 @@ def unconfirmed_staff_count(*, dealer: Dealer) -> int:
 
 
 def staff_of(*, dealer: Dealer) -> QuerySet[MaintenanceStaff]:
-    return dealer.staff.order_by("created_at", "pk")
+    return dealer.staff.select_related("user", "login_token").order_by("created_at", "pk")
+
+
+def staff_member(*, dealer: Dealer, staff_id: int) -> MaintenanceStaff | None:
+    return dealer.staff.select_related("user", "login_token").filter(pk=staff_id).first()
+
+
+PERSON_RECORDS_SHOWN = 50
+
+
+def person_records(*, dealer: Dealer, user: User | None) -> list[DealerAccess]:
+    """What one of the dealer's people viewed and changed, newest first (the latest 50):
+    the administrator's view of a staff member's part in the customers' records."""
+    if user is None:
+        return []
+    rows = DealerAccess.objects.filter(dealer=dealer, user=user).select_related("gateway")
+    return list(rows.order_by("-last_at", "-pk")[:PERSON_RECORDS_SHOWN])
+
+
+def staff_address_clash(*, user: User, new_email: str) -> bool:
+    """Whether ``user``'s address change to ``new_email`` would move a row of its dealer's
+    保守担当者 onto another row's address (the dealer's own account moves the rows with its
+    old address, a staff member their own row: dealers.receivers)."""
+    if user.role == User.Role.DEALER:
+        moving = MaintenanceStaff.objects.filter(dealer__user=user, email__iexact=user.email)
+    elif user.role == User.Role.DEALER_STAFF:
+        moving = MaintenanceStaff.objects.filter(user=user)
+    else:
+        return False
+    return (
+        MaintenanceStaff.objects.filter(dealer__in=moving.values("dealer"), email__iexact=new_email)
+        .exclude(pk__in=moving.values("pk"))
+        .exists()
+    )
 
 
 def has_staff_member(*, dealer: Dealer, staff_id: int) -> bool:

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from essmon.dealers.views import dealer, entry, replacement
+from essmon.dealers.views import dealer, entry, replacement, staff_logins
 
 app_name = "dealers"
 urlpatterns = [
@@ -17,6 +17,9 @@ urlpatterns = [
     path("staff/", dealer.staff, name="staff"),
     path("staff/<int:staff_id>/remove/", dealer.staff_remove, name="staff_remove"),
     path("staff/confirm/<str:token>/", dealer.staff_confirm, name="staff_confirm"),
+    # 販売店スタッフのログイン: the administrator's page per person, and the mailed link
+    path("staff/<int:staff_id>/login/", staff_logins.staff_login, name="staff_login"),
+    path("staff/accept/<str:token>/", staff_logins.staff_accept, name="staff_accept"),
     path("gateways/", dealer.gateways, name="gateways"),
     path("gateways/<str:gateway_id>/", dealer.gateway_customer, name="gateway_customer"),
     # 故障交換: linked dealers and operators (the operator's way in: the admin's gateway page)

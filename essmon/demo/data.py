@@ -37,6 +37,8 @@ from essmon.warranty.services import change_dates
 OPERATOR_EMAIL = "operator@essmon.example"
 CUSTOMER_EMAIL = "customer@essmon.example"
 DEALER_EMAIL = "dealer@essmon.example"
+# one of the dealer's 保守担当者 with a staff login of their own (販売店スタッフ, 技術担当)
+STAFF_EMAIL = "staff@essmon.example"
 MIN_UNCLAIMED = 3
 BATCH = 5
 HISTORY_DAYS = 2
@@ -57,6 +59,8 @@ class DemoData:
     customer_password: str = ""
     dealer_email: str = DEALER_EMAIL
     dealer_password: str = ""
+    staff_email: str = STAFF_EMAIL
+    staff_password: str = ""
 
 
 def _demo_password() -> str:
@@ -98,12 +102,14 @@ def ensure_demo_data(data_dir: Path | None = None) -> DemoData:
         customer_password, dealer_password = _ensure_household(
             data_dir / "demo-household.txt", csv_file, data_dir / SIMULATOR_STATE
         )
+        staff_password = _ensure_staff_login(data_dir / "demo-staff.txt")
     return DemoData(
         OPERATOR_EMAIL,
         operator_password,
         unclaimed,
         customer_password=customer_password,
         dealer_password=dealer_password,
+        staff_password=staff_password,
     )
 
 
@@ -193,6 +199,47 @@ def _ensure_household(cred_file: Path, csv_file: Path, state_file: Path) -> tupl
     )
     cred_file.chmod(0o600)
     return customer_password, dealer_password
+
+
+def _ensure_staff_login(cred_file: Path) -> str:
+    """The demo dealer's technician (技術担当) with a login of their own, as accepting the
+    administrator's invitation leaves it (dealers.services.staff_logins); made once (also in
+    a data directory made before staff logins), its password kept in ``cred_file``."""
+    dealer = Dealer.objects.get(user__email=DEALER_EMAIL)
+    user = User.objects.filter(email=STAFF_EMAIL).first()
+    if cred_file.exists() and user is not None:
+        return cred_file.read_text().splitlines()[1]  # as left: an ended login stays ended
+    # (a new household, or a data directory from before staff logins)
+    MaintenanceStaff.objects.filter(email=STAFF_EMAIL).delete()
+    User.objects.filter(email=STAFF_EMAIL).delete()
+    password = _demo_password()
+    now = timezone.now()
+    user = User.objects.create_user(
+        STAFF_EMAIL,
+        password,
+        role=User.Role.DEALER_STAFF,
+        name="技術 次郎",
+        is_active=True,
+        activated_at=now,
+    )
+    agree_to_terms(
+        user=user,
+        terms=terms_to_agree(user=user),
+        context=TermsAcceptance.Context.REGISTRATION,
+        client_address=None,
+    )
+    MaintenanceStaff.objects.create(
+        dealer=dealer,
+        name=user.name,
+        email=STAFF_EMAIL,
+        confirmed_at=now,
+        user=user,
+        login_role=MaintenanceStaff.LoginRole.TECHNICIAN,
+        login_invited_at=now,
+    )
+    cred_file.write_text(f"{STAFF_EMAIL}\n{password}\n")
+    cred_file.chmod(0o600)
+    return password
 
 
 def _history(gateway: Gateway, state_file: Path) -> None:

@@ -39,6 +39,7 @@ def demo_logins(host: str, port: int) -> str:
         f"monitoring site   : {base}/monitoring/login/",
         f"  customer        : {demo.customer_email} / {demo.customer_password}",
         f"  dealer          : {demo.dealer_email} / {demo.dealer_password}",
+        f"  dealer's staff  : {demo.staff_email} / {demo.staff_password}  (技術担当)",
         "unclaimed gateways (ゲートウェイID / ゲートウェイパスワード):",
         *(f"  {g.gateway_id}  {g.password}" for g in demo.gateways),
     ]

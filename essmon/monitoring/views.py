@@ -26,7 +26,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from essmon.accounts.http import AuthenticatedRequest, HtmxRequest
 from essmon.accounts.views.auth import login_view
-from essmon.dealers.access import Purpose, gateway_or_404, is_operator, is_viewer
+from essmon.dealers.access import Purpose, dealer_of, gateway_or_404, is_operator, is_viewer
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services.records import record_view
 from essmon.gateways.models import Gateway
@@ -118,7 +118,7 @@ def fleet_csv(request: AuthenticatedRequest) -> HttpResponse:
 
 
 def _is_fleet(request: AuthenticatedRequest) -> bool:
-    return is_operator(request.user) or request.user.role == request.user.Role.DEALER
+    return is_operator(request.user) or dealer_of(request.user) is not None
 
 
 @login_required_here

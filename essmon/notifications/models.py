@@ -19,6 +19,8 @@ MAIL_KINDS = {
     "provisional_registration": "お客様の仮登録",
     "registration_existing_account": "登録済みアドレスへの再申し込み",
     "staff_confirm": "保守担当者のメールアドレス確認",
+    "staff_login_accepted": "販売店スタッフのログインの設定完了(販売店様)",
+    "staff_login_invitation": "販売店スタッフのログインへのご招待",
     "terms_announcement": "利用規約改定のお知らせ",
     "viewer_accepted": "見守りの開始のお知らせ(お客様)",
     "viewer_invitation": "見守りへのご招待",

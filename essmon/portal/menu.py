@@ -42,6 +42,7 @@ from essmon.dealers.disclosure import (
     record_retention_text,
     recorded_activities,
 )
+from essmon.dealers.services import staff_logins
 from essmon.notifications.services import MailLimitError
 from essmon.portal import operator
 from essmon.portal.forms import SiteForm
@@ -104,8 +105,10 @@ def _profile_initial(user) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def profile(request: AuthenticatedRequest) -> HttpResponse:
-    if access.dealer_of(request.user) is not None:
+    if access.dealer_admin_of(request.user) is not None:
         return redirect("dealers:profile")
+    if access.dealer_of(request.user) is not None:
+        return redirect("dealers:menu")  # staff do not manage the dealer's profile
     if access.is_operator(request.user) or access.is_viewer(request.user):
         return redirect("accounts:menu")
     if request.method == "POST" and request.POST.get("lookup") == "user":
@@ -266,5 +269,10 @@ def manual(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/manual.html",
-        {"limits": limits, "password_rules": password_rules(), "dealer_records": dealer_records},
+        {
+            "limits": limits,
+            "password_rules": password_rules(),
+            "dealer_records": dealer_records,
+            "staff_invitation_days": staff_logins.INVITATION_LIFETIME.days,
+        },
     )

@@ -42,6 +42,11 @@ ROLES = (
     "operator",
     "viewer",
     "revoked_viewer",
+    # a dealer's staff with logins (販売店スタッフ): of the linked dealer, by role, and a
+    # 技術担当 of a dealer that is not linked
+    "dealer_technician",
+    "dealer_viewer",
+    "staff_of_unlinked_dealer",
 )
 
 
@@ -50,23 +55,34 @@ class Row:
     name: str
     allowed: frozenset[str]  # roles that reach the object; everyone else but anonymous: 404
     query: str = ""  # the identifier goes in this query parameter instead of the path
+    # who reaches it by POST, where fewer do than by GET (a form shown to look at only)
+    post_allowed: frozenset[str] | None = None
+
+    def allowed_for(self, method: str) -> frozenset[str]:
+        if method == "post" and self.post_allowed is not None:
+            return self.post_allowed
+        return self.allowed
 
 
 OWNER = frozenset({"owner"})
-LINKED_DEALER = frozenset({"linked_dealer"})
-MONITORING = frozenset({"owner", "linked_dealer", "operator"})
+LINKED_DEALER = frozenset({"linked_dealer"})  # its administrator (the dealer's own account)
+TECHNICIAN = frozenset({"dealer_technician"})
+LINKED_STAFF = TECHNICIAN | {"dealer_viewer"}
+MONITORING = frozenset({"owner", "linked_dealer", "operator"}) | LINKED_STAFF
 # a family viewer (見守り): the live state and the history, nothing else
 WATCHING = MONITORING | {"viewer"}
 WATCHED_PAGES = ("live", "live_fragment", "history", "history_data", "history_csv")
 MONITORING_PAGES = (
-    "settings",
     "settings_progress",
     "alerts",
     "warranty",
     "warranty_certificate",
 )
-MONITORING_ROWS = tuple(Row(f"monitoring:{name}", WATCHING) for name in WATCHED_PAGES) + tuple(
-    Row(f"monitoring:{name}", MONITORING) for name in MONITORING_PAGES
+MONITORING_ROWS = (
+    tuple(Row(f"monitoring:{name}", WATCHING) for name in WATCHED_PAGES)
+    + tuple(Row(f"monitoring:{name}", MONITORING) for name in MONITORING_PAGES)
+    # a 閲覧のみ staff member sees the settings, and may not send a change
+    + (Row("monitoring:settings", MONITORING, post_allowed=MONITORING - {"dealer_viewer"}),)
 )
 TABLE = (
     Row("links:gateway", OWNER),
@@ -76,14 +92,17 @@ TABLE = (
     Row("links:unlink_dealers", OWNER),
     Row("links:unlink_confirm", OWNER),
     Row("links:unlink_done", OWNER),
-    Row("dealers:gateway_customer", LINKED_DEALER),
+    Row("dealers:gateway_customer", LINKED_DEALER | LINKED_STAFF),
+    # the dealer's staff and their logins: its administrator only
     Row("dealers:staff_remove", LINKED_DEALER),
-    # 故障交換: the installer's business (a linked dealer) or the maker's, not the owner's
-    Row("dealers:gateway_replace", frozenset({"linked_dealer", "operator"})),
+    Row("dealers:staff_login", LINKED_DEALER),
+    # 故障交換: the installer's business (a linked dealer, its 技術担当) or the maker's,
+    # not the owner's
+    Row("dealers:gateway_replace", frozenset({"linked_dealer", "operator"}) | TECHNICIAN),
     Row("viewers:revoke", OWNER),
     *MONITORING_ROWS,
     # acknowledging is the dealers' (and operators') business; the owner sees the result
-    Row("monitoring:alert_acknowledge", frozenset({"linked_dealer", "operator"})),
+    Row("monitoring:alert_acknowledge", frozenset({"linked_dealer", "operator"}) | TECHNICIAN),
     # the switcher's form: /monitoring/switch/?gateway=<id>
     Row("monitoring:switch", WATCHING, query="gateway"),
 )
@@ -104,6 +123,7 @@ CUSTOMERS = frozenset({"owner", "other_customer"})
 DEALERS = frozenset({"linked_dealer", "unlinked_dealer", "dealer_after_unlink"})
 OPERATOR = frozenset({"operator"})
 VIEWERS = frozenset({"viewer", "revoked_viewer"})
+STAFF = frozenset({"dealer_technician", "dealer_viewer", "staff_of_unlinked_dealer"})
 NOBODY: frozenset[str] = frozenset()
 PAGES = (
     # the registration site: public pages, and the steps of a flow (without its earlier
@@ -142,6 +162,7 @@ PAGES = (
         for name in ("activate", "activate_password", "email_change_confirm", "unlock")
     ),
     Page("dealers:staff_confirm", PUBLIC, kind="token"),
+    Page("dealers:staff_accept", PUBLIC, kind="token"),
     Page("viewers:accept", PUBLIC, kind="token"),
     # the gateways' API: a session opens nothing
     *(
@@ -177,11 +198,13 @@ PAGES = (
     Page("privacy:data_export", CUSTOMERS),
     # a viewer deletes its own account the same way
     Page("privacy:withdraw", CUSTOMERS | VIEWERS),
-    # the dealer's pages
-    *(Page(f"dealers:{name}", DEALERS) for name in ("menu", "profile", "staff", "gateways")),
+    # the dealer's pages: the menu and the entrusted gateways for its staff too; the profile
+    # and the staff (with their logins) for its administrator only
+    *(Page(f"dealers:{name}", DEALERS | STAFF) for name in ("menu", "gateways")),
+    *(Page(f"dealers:{name}", DEALERS) for name in ("profile", "staff")),
     # the fleet: dealers and operators (a customer's /monitoring/ goes to its own system)
     Page("monitoring:index", SIGNED_IN),
-    Page("monitoring:fleet_csv", DEALERS | OPERATOR),
+    Page("monitoring:fleet_csv", DEALERS | OPERATOR | STAFF),
     # the admin's own password change: anyone without staff rights gets the admin's login
     Page("admin_password_change", OPERATOR, kind="admin"),
 )
@@ -255,7 +278,7 @@ def test_access(world, row, role, method):
         assert response.status_code in (302, 405), response.status_code
         if response.status_code == 302:
             assert response.url.startswith((reverse("accounts:login"), reverse("monitoring:login")))
-    elif role in row.allowed:
+    elif role in row.allowed_for(method):
         # 400: an empty POST to a form, refused as input, not as access
         assert response.status_code in (200, 302, 400, 405), (response.status_code, body[:500])
         if response.status_code == 302:

@@ -39,6 +39,7 @@ TOKEN_ROUTES = {
     "accounts:email_change_confirm": {"token": "Tk-secret-1"},
     "accounts:password_reset_confirm": {"uidb64": "MTI", "token": "cx1234-Tk-secret-1"},
     "dealers:staff_confirm": {"token": "Tk-secret-1"},
+    "dealers:staff_accept": {"token": "Tk-secret-1"},
     "viewers:accept": {"token": "Tk-secret-1"},
 }
 

@@ -125,6 +125,7 @@ def test_serve_demo_starts_web_worker_and_scheduler(served):
         "demo-gateways.csv",
         "demo-credentials.txt",
         "demo-logins.txt",
+        "demo-staff.txt",
     ):
         assert stat.S_IMODE((data_dir / name).stat().st_mode) == 0o600, name
 
@@ -176,6 +177,19 @@ def test_serve_demo_starts_web_worker_and_scheduler(served):
     assert sum(json.loads(history.read())["energy"]["pv_kwh"]) > 0
     warranty = browser.open(f"{base}/monitoring/{gateway_id}/warranty/", timeout=10).read()
     assert "延長保証" in warranty.decode()
+
+    # the dealer's technician logs in with a login of their own and finds the same system
+    staff = re.search(r"dealer's staff\s+: (staff@essmon.example) / (\S+)  \(技術担当\)", printed)
+    assert staff
+    staff_jar = http.cookiejar.CookieJar()
+    colleague = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(staff_jar))
+    colleague.open(f"{base}/monitoring/login/", timeout=10).read()
+    token = next(c.value for c in staff_jar if c.name == "csrftoken")
+    form = urllib.parse.urlencode(
+        {"email": staff[1], "password": staff[2], "csrfmiddlewaretoken": token}
+    ).encode()
+    page = colleague.open(f"{base}/monitoring/login/", data=form, timeout=10)
+    assert page.url.startswith(f"{base}/monitoring/") and "嵯峨野の家" in page.read().decode()
 
     # a part that dies is started again, and the rest serve on meanwhile
     scheduler = children_named(proc.pid, "scheduler")

@@ -36,6 +36,7 @@ def request_email_change(*, user: User, new_email: str, client_address: str) -> 
     (The caller has checked the current password.)"""
     if new_email == user.email:
         raise AccountError("現在のメールアドレスと同じです。", field="email")
+    signals.email_change_checked.send(sender=User, user=user, new_email=new_email)
     allow_mail_to_typed_address(
         recipient=new_email, client_address=client_address, account_id=user.pk
     )
@@ -62,6 +63,7 @@ def confirm_email_change(*, token: AccountToken | None) -> User:
         other = selectors.email_taken(token.new_email)
         if other is not None and other.pk != user.pk:
             raise AccountError("このメールアドレスは使用できません。別のアドレスでお試しください。")
+        signals.email_change_checked.send(sender=User, user=user, new_email=token.new_email)
         old_email = user.email
         user.email = token.new_email
         user.save(update_fields=["email"])

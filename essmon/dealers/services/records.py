@@ -13,6 +13,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from essmon.accounts.models import User
+from essmon.dealers.access import dealer_of
 from essmon.dealers.models import Dealer, DealerAccess
 from essmon.gateways.models import Gateway
 
@@ -20,7 +21,11 @@ logger = logging.getLogger(__name__)
 
 # Views of one page by one person within this long of the row's first view are one row.
 ACCESS_COLLAPSE_WINDOW = timedelta(hours=1)
-DETAIL_MAX = 1000  # a change's 内容 (an alert comment is at most 500 characters)
+DETAIL_MAX = 1000
+DEALER_ROLES = (
+    User.Role.DEALER,
+    User.Role.DEALER_STAFF,
+)  # a change's 内容 (an alert comment is at most 500 characters)
 
 
 def record_view(
@@ -33,7 +38,8 @@ def record_view(
     now: datetime | None = None,
 ) -> None:
     """A page of ``gateway`` shown to ``user``: recorded for the owner when ``user`` is a
-    dealer's person (a customer's or an operator's view is not a dealer's, and is not).
+    dealer's person, its administrator or a staff member with a login (a customer's or an
+    operator's view is not a dealer's, and is not).
 
     Views of the same page (``action`` and ``detail``) by the same person within
     ACCESS_COLLAPSE_WINDOW of a row's first view add to that row's count; ``refresh`` is a
@@ -42,11 +48,11 @@ def record_view(
 
     Never raises: a failure to record is logged and the page is shown all the same (its
     own savepoint, so a surrounding transaction goes on)."""
-    if not user.is_authenticated or user.role != User.Role.DEALER:
+    if not user.is_authenticated or user.role not in DEALER_ROLES:
         return
     try:
         with transaction.atomic():
-            dealer = Dealer.objects.filter(user=user).first()
+            dealer = dealer_of(user)
             if dealer is None:
                 return
             _collapse_view(
@@ -119,9 +125,9 @@ def record_change(
     so that the change and its record are kept together or not at all; a failure here
     fails the change. Nothing for a customer's or operator's change (their own logs show
     those: 設定の変更履歴, the warranty's 変更履歴, the alert's 確認者)."""
-    if user is None or user.role != User.Role.DEALER:
+    if user is None or user.role not in DEALER_ROLES:
         return None
-    dealer = Dealer.objects.filter(user=user).first()
+    dealer = dealer_of(user)
     if dealer is None:
         return None
     now = now or timezone.now()

@@ -11,6 +11,7 @@ from django.utils import timezone
 from essmon.accounts.tokens import hash_token
 from essmon.dealers.models import MAX_STAFF_PER_DEALER, Dealer, MaintenanceStaff
 from essmon.dealers.services.errors import DealerError
+from essmon.dealers.services.staff_logins import end_login_of_removed
 from essmon.notifications.services import allow_mail_to_typed_address, queue_mail
 
 STAFF_LINK_LIFETIME = timedelta(days=7)
@@ -86,4 +87,5 @@ def remove_staff(*, dealer: Dealer, staff_id: int) -> None:
             raise DealerError(
                 "確認済みの保守担当者は1名以上必要です。先にほかの担当者を登録し、確認を済ませてください。"
             )
+        end_login_of_removed(staff=staff)  # no login outlives its staff row
         staff.delete()

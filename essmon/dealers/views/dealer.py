@@ -28,21 +28,36 @@ from essmon.notifications.services import MailLimitError
 
 
 def _dealer_or_404(request: AuthenticatedRequest) -> Dealer:
+    """The dealer of its administrator or of a staff member with a login."""
     dealer = access.dealer_of(request.user)
     if dealer is None:
         raise Http404("not a dealer")
     return dealer
 
 
+def _admin_or_404(request: AuthenticatedRequest) -> Dealer:
+    """The dealer, for its administrator only: staff never manage the dealer's profile,
+    staff or logins (to them these pages do not exist)."""
+    dealer = access.dealer_admin_of(request.user)
+    if dealer is None:
+        raise Http404("not a dealer's administrator")
+    return dealer
+
+
 @login_required
 @require_GET
 def menu(request: AuthenticatedRequest) -> HttpResponse:
-    dealer = _dealer_or_404(request)
+    seat = access.dealer_seat(request.user)
+    if seat is None:
+        raise Http404("not a dealer")
+    dealer = seat.dealer
     return render(
         request,
         "dealers/menu.html",
         {
             "dealer": dealer,
+            "seat": seat,
+            "admin": dealer.user,
             "entrusted_count": selectors.entrusted_count(user=request.user, dealer=dealer),
             "pending_staff": selectors.unconfirmed_staff_count(dealer=dealer),
         },
@@ -56,7 +71,7 @@ def menu(request: AuthenticatedRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def profile(request: AuthenticatedRequest) -> HttpResponse:
     """販売店様情報の変更 (the phone number is the one customers link by)."""
-    dealer = _dealer_or_404(request)
+    dealer = _admin_or_404(request)
     user = dealer.user
     if request.method == "POST" and request.POST.get("lookup") == "user":
         filled = apply_postal_lookup(request.POST.dict(), "user")
@@ -89,7 +104,7 @@ def profile(request: AuthenticatedRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def staff(request: AuthenticatedRequest) -> HttpResponse:
     """The list of 保守担当者 with the form that adds one."""
-    dealer = _dealer_or_404(request)
+    dealer = _admin_or_404(request)
     form = StaffForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -122,7 +137,7 @@ def staff(request: AuthenticatedRequest) -> HttpResponse:
 @login_required
 @require_POST
 def staff_remove(request: AuthenticatedRequest, staff_id: int) -> HttpResponse:
-    dealer = _dealer_or_404(request)
+    dealer = _admin_or_404(request)
     if not selectors.has_staff_member(dealer=dealer, staff_id=staff_id):
         raise Http404("no such staff member")  # another dealer's staff does not exist here
     try:
@@ -182,5 +197,10 @@ def gateway_customer(request: AuthenticatedRequest, gateway_id: str) -> HttpResp
     return render(
         request,
         "dealers/gateway_customer.html",
-        {"gateway": gateway, "link": link, "items": selectors.shared_customer_data(gateway)},
+        {
+            "gateway": gateway,
+            "link": link,
+            "items": selectors.shared_customer_data(gateway),
+            "may_replace": access.may(request.user, Purpose.REPLACE_GATEWAY, gateway),
+        },
     )

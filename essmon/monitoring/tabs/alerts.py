@@ -9,17 +9,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from essmon.accounts.http import AuthenticatedRequest
-from essmon.accounts.models import User
 from essmon.alerts import selectors, services
 from essmon.alerts.forms import AcknowledgeForm
-from essmon.dealers.access import Purpose, dealer_of, gateway_or_404, is_operator
+from essmon.dealers.access import Purpose, gateway_or_404, may
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services.records import record_view
 from essmon.monitoring.views import gateway_context, login_required_here
-
-
-def _may_acknowledge(user: User) -> bool:
-    return is_operator(user) or dealer_of(user) is not None
 
 
 @login_required_here
@@ -30,7 +25,7 @@ def alerts(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     context = gateway_context(request, gateway, "alerts")
     context.update(
         alerts=selectors.gateway_alerts(gateway),
-        may_acknowledge=_may_acknowledge(request.user),
+        may_acknowledge=may(request.user, Purpose.ACKNOWLEDGE_ALERT, gateway),
         form=AcknowledgeForm(),
     )
     return render(request, "alerts/alerts.html", context)
@@ -39,9 +34,10 @@ def alerts(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
 @login_required_here
 @require_POST
 def acknowledge(request: AuthenticatedRequest, gateway_id: str, alert_id: int) -> HttpResponse:
-    gateway = gateway_or_404(request.user, gateway_id, Purpose.VIEW_DETAILS)
+    # linked dealers (not their 閲覧のみ staff) and operators; anyone else finds nothing
+    gateway = gateway_or_404(request.user, gateway_id, Purpose.ACKNOWLEDGE_ALERT)
     alert = selectors.gateway_alert(gateway=gateway, alert_id=alert_id)
-    if alert is None or not _may_acknowledge(request.user):
+    if alert is None:
         raise Http404("no such alert")
     form = AcknowledgeForm(request.POST)
     if form.is_valid():
