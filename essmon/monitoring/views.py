@@ -26,7 +26,12 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from essmon.accounts.http import AuthenticatedRequest, HtmxRequest
 from essmon.accounts.views.auth import login_view
-from essmon.dealers.access import Purpose, gateway_or_404, is_operator, is_viewer
+from essmon.dealers.access import (
+    Purpose,
+    gateway_or_404,
+    is_desk_operator,
+    is_viewer,
+)
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services.records import record_view
 from essmon.gateways.models import Gateway
@@ -89,7 +94,7 @@ def index(request: AuthenticatedRequest) -> HttpResponse:
             "columns": display.fleet_columns(show_owner=True),
             "sort_choices": display.sort_choices(),
             "show_owner": True,
-            "operator": is_operator(request.user),
+            "operator": is_desk_operator(request.user),
         },
     )
 
@@ -118,7 +123,7 @@ def fleet_csv(request: AuthenticatedRequest) -> HttpResponse:
 
 
 def _is_fleet(request: AuthenticatedRequest) -> bool:
-    return is_operator(request.user) or request.user.role == request.user.Role.DEALER
+    return is_desk_operator(request.user) or request.user.role == request.user.Role.DEALER
 
 
 @login_required_here
