@@ -16,6 +16,7 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
+    HttpResponseNotAllowed,
     JsonResponse,
 )
 from django.shortcuts import redirect, render
@@ -255,7 +256,9 @@ def settings_page(request: AuthenticatedRequest, gateway_id: str) -> HttpRespons
                 )
                 return redirect("monitoring:settings", gateway_id=gateway.gateway_id)
     elif request.method == "POST":
-        gateway_or_404(request.user, gateway_id, Purpose.CHANGE_SETTINGS)
+        # the page exists for this user (a support operator reads it), only not the form:
+        # 405, not 404, as the warranty tab answers
+        return HttpResponseNotAllowed(["GET"])
     context.update(
         form=form,
         on_the_way=bool(on_the_way),

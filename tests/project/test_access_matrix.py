@@ -38,7 +38,8 @@ ROLES = (
     "linked_dealer",
     "unlinked_dealer",
     "dealer_after_unlink",
-    "operator",
+    "operator",  # 運営者(管理担当): administration
+    "support_operator",  # 運営者(サポート担当): the support desk, every gateway read-only
     "viewer",
     "revoked_viewer",
 )
@@ -53,7 +54,9 @@ class Row:
 
 OWNER = frozenset({"owner"})
 LINKED_DEALER = frozenset({"linked_dealer"})
-MONITORING = frozenset({"owner", "linked_dealer", "operator"})
+# both operator roles; a support operator reads the settings, and a POST answers 405
+MONITORING = frozenset({"owner", "linked_dealer", "operator", "support_operator"})
+DESK = frozenset({"operator", "support_operator"})
 # a family viewer (見守り): the live state and the history, nothing else
 WATCHING = MONITORING | {"viewer"}
 WATCHED_PAGES = ("live", "live_fragment", "history", "history_data", "history_csv")
@@ -77,8 +80,15 @@ TABLE = (
     Row("links:unlink_done", OWNER),
     Row("dealers:gateway_customer", LINKED_DEALER),
     Row("dealers:staff_remove", LINKED_DEALER),
-    # 故障交換: the installer's business (a linked dealer) or the maker's, not the owner's
-    Row("dealers:gateway_replace", frozenset({"linked_dealer", "operator"})),
+    # 故障交換: the installer's business (a linked dealer) or the maker's, not the owner's;
+    # operators are sent to the support desk's page, which asks the reason
+    Row("dealers:gateway_replace", frozenset({"linked_dealer"}) | DESK),
+    Row("support:replace", DESK),
+    # the support desk: an account's and a gateway's page and the actions on them
+    *(
+        Row(f"support:{name}", DESK)
+        for name in ("person", "resend_provisional", "unlock", "gateway", "release_hold")
+    ),
     Row("viewers:revoke", OWNER),
     *MONITORING_ROWS,
     # acknowledging is the dealers' (and operators') business; the owner sees the result
@@ -102,6 +112,7 @@ SIGNED_IN = PUBLIC - {"anonymous"}
 CUSTOMERS = frozenset({"owner", "other_customer"})
 DEALERS = frozenset({"linked_dealer", "unlinked_dealer", "dealer_after_unlink"})
 OPERATOR = frozenset({"operator"})
+SUPPORT = frozenset({"support_operator"})
 VIEWERS = frozenset({"viewer", "revoked_viewer"})
 NOBODY: frozenset[str] = frozenset()
 PAGES = (
@@ -170,7 +181,11 @@ PAGES = (
             "gateway_add_done",
         )
     ),
-    Page("accounts:menu", CUSTOMERS | OPERATOR | VIEWERS),
+    Page("accounts:menu", CUSTOMERS | OPERATOR | SUPPORT | VIEWERS),
+    # the support desk's search and record: both operator roles; the provisioning console:
+    # administration only
+    *(Page(f"support:{name}", OPERATOR | SUPPORT) for name in ("search", "actions")),
+    *(Page(f"support:{name}", OPERATOR) for name in ("console", "provision", "import", "sheets")),
     Page("viewers:menu", CUSTOMERS),
     Page("alerts:mail_preferences", CUSTOMERS),
     Page("privacy:data_export", CUSTOMERS),
@@ -180,7 +195,7 @@ PAGES = (
     *(Page(f"dealers:{name}", DEALERS) for name in ("menu", "profile", "staff", "gateways")),
     # the fleet: dealers and operators (a customer's /monitoring/ goes to its own system)
     Page("monitoring:index", SIGNED_IN),
-    Page("monitoring:fleet_csv", DEALERS | OPERATOR),
+    Page("monitoring:fleet_csv", DEALERS | OPERATOR | SUPPORT),
     # the admin's own password change: anyone without staff rights gets the admin's login
     Page("admin_password_change", OPERATOR, kind="admin"),
 )
@@ -267,7 +282,7 @@ def test_access(world, row, role, method):
     if role in VIEWERS:
         for secret in world.private_of_owner():
             assert secret not in body, secret
-    if role == "operator" and row in MONITORING_ROWS:
+    if role in DESK and row in MONITORING_ROWS:
         return  # operators see every gateway by design (the monitoring switcher lists them)
     for secret in world.private_of_other():
         assert secret not in body
