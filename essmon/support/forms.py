@@ -61,6 +61,7 @@ class ProvisionForm(SafeTextForm):
     count = forms.IntegerField(
         label="台数",
         min_value=1,
+        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
         max_value=CONSOLE_MAX_COUNT,
         help_text=f"1回に{CONSOLE_MAX_COUNT}台まで(それより多い場合は provision-gateways コマンドで)。",
         error_messages={
@@ -88,7 +89,8 @@ class ProvisionForm(SafeTextForm):
 class FactoryListForm(SafeTextMixin, forms.Form):
     file = forms.FileField(
         label="工場リスト(CSV)",
-        help_text="見出し行 gateway_id,password,model[,part_number[,device_secret]]、UTF-8。",
+        help_text="UTF-8のCSV。見出し行は gateway_id, password, model "
+        "(続けて part_number, device_secret も可)。",
         error_messages={
             "required": "取り込むCSVファイルを選んでください。",
             "empty": "ファイルが空です。",

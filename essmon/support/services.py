@@ -49,7 +49,7 @@ class SupportError(Exception):
 
 
 def operator_name(operator: User) -> str:
-    return f"{operator.name}({operator.get_role_display()})"
+    return f"{operator.get_role_display()} {operator.name}"
 
 
 def record_action(
@@ -180,7 +180,7 @@ def provision(
             model=model,
             part_number=part_number,
             lot=lot,
-            origin=f"{CONSOLE}({operator_name(operator)})",
+            origin=f"{CONSOLE} {operator_name(operator)}",
             created_by=operator,
         )
     except ProvisioningError as exc:
@@ -198,7 +198,7 @@ def import_list(*, operator: User, text: str, name: str) -> ProvisioningBatch:
         batch = import_gateways(
             text=text,
             name=name,
-            origin=f"{CONSOLE}({operator_name(operator)})",
+            origin=f"{CONSOLE} {operator_name(operator)}",
             created_by=operator,
         )
     except GatewayListError as exc:

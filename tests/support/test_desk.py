@@ -342,7 +342,7 @@ def test_support_reads_every_gateway_but_changes_no_settings_and_has_no_admin(su
     settings_url = reverse("monitoring:settings", kwargs={"gateway_id": gateway.gateway_id})
     page = support.get(settings_url)
     assert page.status_code == 200 and "設定を変更" not in page.content.decode()
-    assert support.post(settings_url, {"charge_limit": "80"}).status_code == 404
+    assert support.post(settings_url, {"charge_limit": "80"}).status_code == 405
     assert support.get(reverse("support:console")).status_code == 404
     admin = support.get(reverse("admin:index"))
     assert admin.status_code == 302 and admin.url.startswith(reverse("admin:login"))
