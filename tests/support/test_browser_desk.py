@@ -99,6 +99,12 @@ def test_support_resends_the_provisional_mail_and_unlocks(
     shots(page, "resent")
     assert fits_width(page, WIDTHS[width]["width"])
 
+    page.get_by_test_id("gateways").get_by_role("link", name=gateway.gateway_id).click()
+    expect(page.get_by_test_id("gateway-state")).to_have_text("仮登録中")
+    expect(page.get_by_role("link", name="仮登録の解除")).to_be_visible()
+    shots(page, "gateway")
+    assert fits_width(page, WIDTHS[width]["width"])
+
     smtp_server.wait_for(2)
     mails = smtp_server.to(email)
     assert len(mails) == 2
