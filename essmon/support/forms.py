@@ -35,7 +35,8 @@ def reason_field(label: str = "理由") -> forms.CharField:
         label=label,
         max_length=REASON_MAX,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="操作の記録に、操作した運営者・日時とともに残ります。",
+        help_text="操作の記録に、操作した運営者・日時とともに残ります"
+        "(退会後も残るため、お客様の電話番号などの個人情報は書かないでください)。",
         error_messages={
             "required": "理由を入力してください。",
             "max_length": f"理由は{REASON_MAX}文字以内で入力してください。",
