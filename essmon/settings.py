@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "essmon.warranty",
     "essmon.alerts",
     "essmon.privacy",
+    "essmon.support",
     # above every other app: registers itself with `serve` (essmon/core/serving.py)
     "essmon.demo",
 ]

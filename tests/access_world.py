@@ -29,6 +29,7 @@ class World:
     other: object
     other_gateway: object
     operator: object
+    support_operator: object  # 運営者(サポート担当)
     alert: object
     viewer: object  # a family viewer of ``gateway`` (見守り)
     revoked_viewer: object  # one whose 見守り the owner has revoked
@@ -44,6 +45,7 @@ class World:
             "staff_id": self.linked.staff.first().pk,
             "alert_id": self.alert.pk,
             "viewer_id": self.viewer_row.pk,
+            "user_id": self.owner.pk,
         }
         pattern = named_patterns()[name]
         return {k: values[k] for k in pattern.pattern.converters}
@@ -62,6 +64,7 @@ class World:
             "unlinked_dealer": self.unlinked.user,
             "dealer_after_unlink": self.after_unlink.user,
             "operator": self.operator,
+            "support_operator": self.support_operator,
             "viewer": self.viewer,
             "revoked_viewer": self.revoked_viewer,
             "dealer_technician": self.technician,
@@ -107,6 +110,9 @@ def build_world() -> World:
         is_staff=True,
         is_superuser=True,
     )
+    support_operator = factories.customer(
+        email="support@example.jp", name="窓口", role=User.Role.SUPPORT
+    )
     from django.utils import timezone
 
     from essmon.alerts.models import Alert
@@ -133,6 +139,7 @@ def build_world() -> World:
         other,
         other_gateway,
         operator,
+        support_operator,
         alert,
         viewer,
         revoked_viewer,
@@ -179,6 +186,7 @@ def every_url(world: World) -> list[tuple[str, tuple[str, ...]]]:
         "staff_id": world.linked.staff.first().pk,
         "alert_id": world.alert.pk,
         "viewer_id": world.viewer_row.pk,
+        "user_id": world.owner.pk,
     }
     both, get = ("get", "post"), ("get",)
     urls = [("/no-such-page/", both)]

@@ -254,3 +254,25 @@ def dealer_staff(*, dealer, role: str = "technician", name: str = "技術 次郎
         login_invited_at=timezone.now(),
     )
     return user
+
+
+def admin_operator(**fields) -> User:
+    """運営者(管理担当): administration, the admin and the provisioning console."""
+    defaults = dict(
+        email=f"admin{next(_serial)}@maker.example.jp",
+        name="管理 次郎",
+        role=User.Role.OPERATOR,
+        is_staff=True,
+        is_superuser=True,
+    )
+    return customer(**{**defaults, **fields})
+
+
+def support_operator(**fields) -> User:
+    """運営者(サポート担当): the support desk only, no admin."""
+    defaults = dict(
+        email=f"support{next(_serial)}@maker.example.jp",
+        name="窓口 三郎",
+        role=User.Role.SUPPORT,
+    )
+    return customer(**{**defaults, **fields})

@@ -36,7 +36,11 @@ class User(AbstractBaseUser, PermissionsMixin):
     class Role(models.TextChoices):
         CUSTOMER = "customer", "お客様"
         DEALER = "dealer", "販売店"
-        OPERATOR = "operator", "運営者"
+        # the manufacturer's staff: 管理担当 (administration: the admin, provisioning,
+        # terms, and everything support does) and サポート担当 (support: the desk only,
+        # essmon.support; every gateway's monitoring pages read-only, no admin)
+        OPERATOR = "operator", "運営者(管理担当)"
+        SUPPORT = "support", "運営者(サポート担当)"
         # a family member invited by an owner to watch one site: live and history only
         VIEWER = "viewer", "見守り"
         # a dealer's maintenance staff member with a login of their own (dealers.MaintenanceStaff

@@ -43,6 +43,27 @@ def to_fullwidth_ascii(value: str) -> str:
     return jaconv.h2z(value, kana=False, ascii=True, digit=True)
 
 
+def search_variants(text: str) -> set[str]:
+    """The forms the same words may be stored in, for a search that ignores kana and
+    width: full-width katakana, hiragana and half-width katakana, each with half- and
+    full-width letters and digits. Text stored in one of these forms is found by
+    ``icontains`` on any of them; a row mixing forms in one word is not (the フリガナ is
+    stored in one form, full-width katakana, so readings are always found)."""
+    katakana = jaconv.hira2kata(jaconv.h2z(text, kana=True, ascii=False, digit=False))
+    kana_forms = {
+        text,
+        katakana,
+        jaconv.kata2hira(katakana),
+        jaconv.z2h(katakana, kana=True, ascii=False, digit=False),
+    }
+    spaced = {f.replace(" ", "　") for f in kana_forms} | {f.replace("　", " ") for f in kana_forms}
+    return {
+        variant
+        for form in kana_forms | spaced
+        for variant in (form, to_halfwidth_ascii(form), to_fullwidth_ascii(form))
+    }
+
+
 def normalize_furigana(value: str) -> str:
     """Katakana in full width; hiragana and half-width kana are converted."""
     text = jaconv.h2z(value.strip(), kana=True, ascii=False, digit=False)

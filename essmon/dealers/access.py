@@ -2,8 +2,11 @@
 
 Roles: a customer owns gateways; a dealer sees the gateways it is linked to (and, of
 their owners, only ``SHARED_ITEMS``), through its administrator's account or a staff
-member's login (``DealerSeat``: 技術担当 or 閲覧のみ); a viewer (見守り) sees the live state and history of
-the sites shared with it, and nothing of anyone; an operator sees everything. Every view and API
+member's login (``DealerSeat``: 技術担当 or 閲覧のみ); a viewer (見守り) sees the live state and
+history of the sites shared with it, and nothing of anyone; an operator sees everything.
+Operators have two roles: 管理担当 (``is_operator``: administration, the admin and the
+provisioning console) and サポート担当 (``is_support``: the support desk, every gateway's
+pages read-only); both use the desk (``is_desk_operator``). Every view and API
 that takes a gateway, 案件, account or dealer identifier asks here. An object the user
 may not see does not exist for them: 404, never 403, so existence does not leak.
 """
@@ -85,6 +88,62 @@ def is_operator(user: User) -> bool:
     return user.is_authenticated and (user.role == User.Role.OPERATOR or user.is_superuser)
 
 
+def is_support(user: User) -> bool:
+    """サポート担当: the support desk and every gateway's pages to read, nothing else."""
+    return user.is_authenticated and user.role == User.Role.SUPPORT and not user.is_superuser
+
+
+def is_desk_operator(user: User) -> bool:
+    """Either operator role: the support desk (essmon.support) is theirs."""
+    return is_operator(user) or is_support(user)
+
+
+# what a support operator may do with any gateway: read, and 故障交換 from the desk
+SUPPORT_PURPOSES = frozenset(
+    {Purpose.VIEW, Purpose.VIEW_DETAILS, Purpose.VIEW_CUSTOMER, Purpose.REPLACE_GATEWAY}
+)
+# the accounts the desk shows and acts on: the service's users, never an operator's
+DESK_ROLES = (User.Role.CUSTOMER, User.Role.DEALER, User.Role.VIEWER)
+
+
+def desk_person_or_404(user: User, user_id: int) -> User:
+    """An account the desk shows to ``user`` (an operator of either role), or 404."""
+    if not is_desk_operator(user):
+        raise Http404("the support desk is for operators")
+    person = User.objects.filter(pk=user_id, role__in=DESK_ROLES, is_superuser=False).first()
+    if person is None:
+        raise Http404("no such account")
+    return person
+
+
+def desk_only(
+    view: Callable[..., HttpResponseBase],
+) -> Callable[..., HttpResponseBase]:
+    """The support desk's pages: operators of either role; anyone else finds nothing."""
+
+    @wraps(view)
+    def wrapper(request: AuthenticatedRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not is_desk_operator(request.user):
+            raise Http404("support desk")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def administration_only(
+    view: Callable[..., HttpResponseBase],
+) -> Callable[..., HttpResponseBase]:
+    """The provisioning console: 管理担当 only; anyone else finds nothing."""
+
+    @wraps(view)
+    def wrapper(request: AuthenticatedRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if not is_operator(request.user):
+            raise Http404("provisioning console")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 def is_viewer(user: User) -> bool:
     return user.is_authenticated and user.role == User.Role.VIEWER
 
@@ -133,6 +192,8 @@ def visible_gateways(user: User, purpose: Purpose = Purpose.VIEW) -> QuerySet[Ga
         # operators correct nothing here: the warranty dates are the customer's statement
         owner_side = (Purpose.MANAGE_LINKS, Purpose.MANAGE_VIEWERS, Purpose.WARRANTY_DATES)
         return gateways if purpose not in owner_side else gateways.none()
+    if is_support(user):
+        return gateways if purpose in SUPPORT_PURPOSES else gateways.none()
     if user.role == User.Role.CUSTOMER:
         if purpose in (Purpose.REPLACE_GATEWAY, Purpose.ACKNOWLEDGE_ALERT):
             # the new unit is installed by a dealer or the maker; an alert is acknowledged
@@ -198,7 +259,7 @@ def customer_only(
         if request.user.role != User.Role.CUSTOMER or is_operator(request.user):
             if dealer_of(request.user) is not None:
                 return redirect("dealers:menu")
-            if is_operator(request.user):
+            if is_desk_operator(request.user):
                 return redirect("accounts:menu")
             raise Http404("customer screen")
         return view(request, *args, **kwargs)

@@ -20,7 +20,7 @@ class GatewayAdmin(SafeTextAdmin):
     def replace_gateway(
         self, request: HttpRequest, queryset: QuerySet[Gateway]
     ) -> HttpResponseRedirect | None:
-        # the page itself (essmon.dealers.views.replacement) checks the sheet and records it
+        # the support desk's page checks the sheet, asks the reason and records it
         if queryset.count() != 1:
             self.message_user(
                 request, "交換するゲートウェイを1台だけ選んでください。", messages.ERROR
@@ -28,7 +28,7 @@ class GatewayAdmin(SafeTextAdmin):
             return None
         gateway = queryset.get()
         return HttpResponseRedirect(
-            reverse("dealers:gateway_replace", kwargs={"gateway_id": gateway.gateway_id})
+            reverse("support:replace", kwargs={"gateway_id": gateway.gateway_id})
         )
 
 

@@ -16,6 +16,7 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBadRequest,
+    HttpResponseNotAllowed,
     JsonResponse,
 )
 from django.shortcuts import redirect, render
@@ -26,7 +27,13 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from essmon.accounts.http import AuthenticatedRequest, HtmxRequest
 from essmon.accounts.views.auth import login_view
-from essmon.dealers.access import Purpose, dealer_of, gateway_or_404, is_operator, is_viewer
+from essmon.dealers.access import (
+    Purpose,
+    dealer_of,
+    gateway_or_404,
+    is_desk_operator,
+    is_viewer,
+)
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services.records import record_view
 from essmon.gateways.models import Gateway
@@ -89,7 +96,7 @@ def index(request: AuthenticatedRequest) -> HttpResponse:
             "columns": display.fleet_columns(show_owner=True),
             "sort_choices": display.sort_choices(),
             "show_owner": True,
-            "operator": is_operator(request.user),
+            "operator": is_desk_operator(request.user),
         },
     )
 
@@ -118,7 +125,7 @@ def fleet_csv(request: AuthenticatedRequest) -> HttpResponse:
 
 
 def _is_fleet(request: AuthenticatedRequest) -> bool:
-    return is_operator(request.user) or dealer_of(request.user) is not None
+    return is_desk_operator(request.user) or dealer_of(request.user) is not None
 
 
 @login_required_here
@@ -250,7 +257,9 @@ def settings_page(request: AuthenticatedRequest, gateway_id: str) -> HttpRespons
                 )
                 return redirect("monitoring:settings", gateway_id=gateway.gateway_id)
     elif request.method == "POST":
-        gateway_or_404(request.user, gateway_id, Purpose.CHANGE_SETTINGS)
+        # the page exists for this user (a support operator reads it), only not the form:
+        # 405, not 404, as the warranty tab answers
+        return HttpResponseNotAllowed(["GET"])
     context.update(
         form=form,
         on_the_way=bool(on_the_way),

@@ -55,13 +55,14 @@ from essmon.warranty.outlook import warranty_outlook
 def menu(request: AuthenticatedRequest) -> HttpResponse:
     if access.dealer_of(request.user) is not None:
         return redirect("dealers:menu")
-    if access.is_operator(request.user):
+    if access.is_desk_operator(request.user):
         return render(
             request,
             "accounts/menu/operator.html",
             {
                 "counts": operator.overview(request.user, now=timezone.now()),
                 "admin_links": operator.admin_links(request.user),
+                "desk_links": operator.desk_links(request.user),
             },
         )
     if access.is_viewer(request.user):
@@ -84,7 +85,7 @@ def menu(request: AuthenticatedRequest) -> HttpResponse:
 def account(request: AuthenticatedRequest) -> HttpResponse:
     if access.dealer_of(request.user) is not None:
         return redirect("dealers:menu")  # a dealer's account page is its menu
-    if access.is_operator(request.user) or access.is_viewer(request.user):
+    if access.is_desk_operator(request.user) or access.is_viewer(request.user):
         # so is an operator's (no address, no gateways) and a viewer's (mail and password)
         return redirect("accounts:menu")
     user = request.user
@@ -109,7 +110,7 @@ def profile(request: AuthenticatedRequest) -> HttpResponse:
         return redirect("dealers:profile")
     if access.dealer_of(request.user) is not None:
         return redirect("dealers:menu")  # staff do not manage the dealer's profile
-    if access.is_operator(request.user) or access.is_viewer(request.user):
+    if access.is_desk_operator(request.user) or access.is_viewer(request.user):
         return redirect("accounts:menu")
     if request.method == "POST" and request.POST.get("lookup") == "user":
         filled = apply_postal_lookup(request.POST.dict(), "user")

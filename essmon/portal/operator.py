@@ -14,6 +14,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from essmon.accounts.models import User
+from essmon.dealers.access import is_desk_operator, is_operator
 from essmon.monitoring.fleet import fleet_summary
 from essmon.mqtt.selectors import dead_letter_count
 from essmon.notifications.selectors import failed_count
@@ -87,6 +88,29 @@ def admin_links(user: User) -> list[MenuLink]:
     for app, model, label, help_text in ADMIN_LISTS:
         if (app, model) in registered and _may_view(user, app, model):
             links.append(MenuLink(label, reverse(f"admin:{app}_{model}_changelist"), help_text))
+    return links
+
+
+def desk_links(user: User) -> list[MenuLink]:
+    """The support desk for either operator role; the provisioning console for 管理担当."""
+    links = []
+    if is_desk_operator(user):
+        links.append(
+            MenuLink(
+                "サポートデスク",
+                reverse("support:search"),
+                "お客様・販売店様・ゲートウェイを検索し、状況の確認と対応"
+                "(仮登録メールの再送・仮登録中のゲートウェイの解除・ロックの解除・故障交換)",
+            )
+        )
+    if is_operator(user):
+        links.append(
+            MenuLink(
+                "製造登録コンソール",
+                reverse("support:console"),
+                "ゲートウェイの製造登録(新規発行)、工場リストの取り込み、登録用紙の印刷",
+            )
+        )
     return links
 
 

@@ -39,7 +39,8 @@ ROLES = (
     "linked_dealer",
     "unlinked_dealer",
     "dealer_after_unlink",
-    "operator",
+    "operator",  # 運営者(管理担当): administration
+    "support_operator",  # 運営者(サポート担当): the support desk, every gateway read-only
     "viewer",
     "revoked_viewer",
     # a dealer's staff with logins (販売店スタッフ): of the linked dealer, by role, and a
@@ -68,7 +69,9 @@ OWNER = frozenset({"owner"})
 LINKED_DEALER = frozenset({"linked_dealer"})  # its administrator (the dealer's own account)
 TECHNICIAN = frozenset({"dealer_technician"})
 LINKED_STAFF = TECHNICIAN | {"dealer_viewer"}
-MONITORING = frozenset({"owner", "linked_dealer", "operator"}) | LINKED_STAFF
+# both operator roles; a support operator reads the settings, and a POST answers 405
+MONITORING = frozenset({"owner", "linked_dealer", "operator", "support_operator"}) | LINKED_STAFF
+DESK = frozenset({"operator", "support_operator"})
 # a family viewer (見守り): the live state and the history, nothing else
 WATCHING = MONITORING | {"viewer"}
 WATCHED_PAGES = ("live", "live_fragment", "history", "history_data", "history_csv")
@@ -97,8 +100,14 @@ TABLE = (
     Row("dealers:staff_remove", LINKED_DEALER),
     Row("dealers:staff_login", LINKED_DEALER),
     # 故障交換: the installer's business (a linked dealer, its 技術担当) or the maker's,
-    # not the owner's
-    Row("dealers:gateway_replace", frozenset({"linked_dealer", "operator"}) | TECHNICIAN),
+    # not the owner's; operators are sent to the support desk's page, which asks the reason
+    Row("dealers:gateway_replace", frozenset({"linked_dealer"}) | DESK | TECHNICIAN),
+    Row("support:replace", DESK),
+    # the support desk: an account's and a gateway's page and the actions on them
+    *(
+        Row(f"support:{name}", DESK)
+        for name in ("person", "resend_provisional", "unlock", "gateway", "release_hold")
+    ),
     Row("viewers:revoke", OWNER),
     *MONITORING_ROWS,
     # acknowledging is the dealers' (and operators') business; the owner sees the result
@@ -122,6 +131,7 @@ SIGNED_IN = PUBLIC - {"anonymous"}
 CUSTOMERS = frozenset({"owner", "other_customer"})
 DEALERS = frozenset({"linked_dealer", "unlinked_dealer", "dealer_after_unlink"})
 OPERATOR = frozenset({"operator"})
+SUPPORT = frozenset({"support_operator"})
 VIEWERS = frozenset({"viewer", "revoked_viewer"})
 STAFF = frozenset({"dealer_technician", "dealer_viewer", "staff_of_unlinked_dealer"})
 NOBODY: frozenset[str] = frozenset()
@@ -192,7 +202,11 @@ PAGES = (
             "gateway_add_done",
         )
     ),
-    Page("accounts:menu", CUSTOMERS | OPERATOR | VIEWERS),
+    Page("accounts:menu", CUSTOMERS | OPERATOR | SUPPORT | VIEWERS),
+    # the support desk's search and record: both operator roles; the provisioning console:
+    # administration only
+    *(Page(f"support:{name}", OPERATOR | SUPPORT) for name in ("search", "actions")),
+    *(Page(f"support:{name}", OPERATOR) for name in ("console", "provision", "import", "sheets")),
     Page("viewers:menu", CUSTOMERS),
     Page("alerts:mail_preferences", CUSTOMERS),
     Page("privacy:data_export", CUSTOMERS),
@@ -204,7 +218,7 @@ PAGES = (
     *(Page(f"dealers:{name}", DEALERS) for name in ("profile", "staff")),
     # the fleet: dealers and operators (a customer's /monitoring/ goes to its own system)
     Page("monitoring:index", SIGNED_IN),
-    Page("monitoring:fleet_csv", DEALERS | OPERATOR | STAFF),
+    Page("monitoring:fleet_csv", DEALERS | OPERATOR | SUPPORT | STAFF),
     # the admin's own password change: anyone without staff rights gets the admin's login
     Page("admin_password_change", OPERATOR, kind="admin"),
 )
@@ -292,7 +306,7 @@ def test_access(world, row, role, method):
     if role in VIEWERS:
         for secret in world.private_of_owner():
             assert secret not in body, secret
-    if role == "operator" and row in MONITORING_ROWS:
+    if role in DESK and row in MONITORING_ROWS:
         return  # operators see every gateway by design (the monitoring switcher lists them)
     for secret in world.private_of_other():
         assert secret not in body

@@ -596,7 +596,7 @@ def test_a_factory_list_with_a_control_character_is_refused(tmp_path):
     path.write_text(
         "gateway_id,password,model,part_number\n01AB00000001,abcd2345efgh,KP-GWBT-A,P\x07N\n"
     )
-    with pytest.raises(GatewayListError, match="line 2: part_number holds a control character"):
+    with pytest.raises(GatewayListError, match="2行目: part_number に制御文字が含まれています"):
         parse_gateway_csv(path)
 
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from essmon.accounts import selectors, signals
 from essmon.accounts.models import AccountToken, TermsAcceptance, TermsVersion, User
+from essmon.accounts.services.errors import AccountError
 from essmon.accounts.services.inputs import PERSON_FIELDS, Person, SiteInput
 from essmon.accounts.services.links import mail_link
 from essmon.accounts.services.terms import record_terms_acceptance
@@ -123,3 +124,36 @@ def notify_existing_account(user: User, *, reserved: Gateway | None = None) -> N
         )
     else:
         queue_mail(recipient=user.email, kind="registration_existing_account", context=context)
+
+
+NOT_PROVISIONAL = "このアカウントは仮登録中ではないため、仮登録メールはお送りできません。"
+# the 仮登録メール of each kind of account registration makes
+PROVISIONAL_MAIL_KINDS: dict[str, str] = {
+    User.Role.CUSTOMER: "provisional_registration",
+    User.Role.DEALER: "dealer_provisional_registration",
+}
+
+
+def resend_provisional_mail(*, user: User, operator: User) -> AccountToken:
+    """The 仮登録メール again, with a fresh activation link (the earlier links stop
+    working, and the registration lasts ``ACTIVATION_DAYS`` from now), at an operator's
+    request. The mail limits apply as to every mail to an address: per recipient a day, and
+    per operator an hour (MailLimitError)."""
+    kind = PROVISIONAL_MAIL_KINDS.get(user.role)
+    if (
+        kind is None
+        or not user.is_provisional
+        or user.is_active
+        or not AccountToken.objects.filter(
+            user=user, purpose=AccountToken.Purpose.ACTIVATION
+        ).exists()
+    ):
+        raise AccountError(NOT_PROVISIONAL)
+    allow_mail_to_typed_address(recipient=user.email, client_address=None, account_id=operator.pk)
+    with transaction.atomic():
+        return mail_link(
+            user=user,
+            purpose=AccountToken.Purpose.ACTIVATION,
+            lifetime=timedelta(days=settings.ACTIVATION_DAYS),
+            kind=kind,
+        )

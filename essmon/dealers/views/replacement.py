@@ -22,6 +22,9 @@ from essmon.dealers.services.replacement import replace_gateway
 @require_http_methods(["GET", "POST"])
 def replace(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = access.gateway_or_404(request.user, gateway_id, Purpose.REPLACE_GATEWAY)
+    if access.is_desk_operator(request.user):
+        # operators replace at the support desk, where the reason is asked and recorded
+        return redirect("support:replace", gateway_id=gateway.gateway_id)
     form = ReplacementForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -46,5 +49,5 @@ def replace(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     return render(
         request,
         "dealers/replace.html",
-        {"gateway": gateway, "form": form, "is_operator": access.is_operator(request.user)},
+        {"gateway": gateway, "form": form},
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,6 +30,19 @@ if TYPE_CHECKING:
     from essmon.accounts.models import User
 
 DEFAULT_MODEL = "KP-GWBT-A"
+MAX_COUNT = 100_000  # one run: the command's and the console's limit
+# two ASCII digits (not str.isdigit(): it also accepts full-width and other scripts' digits)
+LOT_RE = re.compile(r"[0-9]{2}")
+
+
+class ProvisioningError(ValueError):
+    """Provisioning refused, with the reason for people (the command and the console)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 MIXED = "(複数)"
 CSV_FIELDS = ("gateway_id", "password", "model", "part_number", "device_secret")
 
@@ -70,6 +84,22 @@ def open_batch(
     )
 
 
+def check_provisioning(*, count: int, model: str, part_number: str, lot: str | None) -> None:
+    """The rules of one run, the same whether the command or the console asks."""
+    if not 1 <= count <= MAX_COUNT:
+        raise ProvisioningError(f"台数は1〜{MAX_COUNT}台で指定してください。")
+    if lot is not None and not LOT_RE.fullmatch(lot):
+        raise ProvisioningError("ロット(IDの先頭2桁)は半角数字2桁で指定してください(例: 01)。")
+    if not MODEL_RE.match(model):
+        raise ProvisioningError(
+            f"形式 {model[:40]!r} は英大文字・数字・ハイフンで指定してください(例: KP-GWBT-A)。"
+        )
+    if len(part_number) > PART_NUMBER_MAX:
+        raise ProvisioningError(f"品番は{PART_NUMBER_MAX}文字以内で指定してください。")
+    if has_control_chars(part_number):
+        raise ProvisioningError("品番に制御文字は使えません。")
+
+
 def provision_gateways(
     *,
     count: int,
@@ -85,14 +115,7 @@ def provision_gateways(
     The run is recorded as one ``ProvisioningBatch`` (``origin``: the command or page).
     ``before_commit`` runs inside the transaction (writing the sheet list: if it fails, no
     gateway is kept)."""
-    if count < 1:
-        raise ValueError("count must be at least 1")
-    if not MODEL_RE.match(model):
-        raise ValueError(f"model {model!r}: use capital letters, digits and hyphens")
-    if len(part_number) > PART_NUMBER_MAX:
-        raise ValueError(f"part number {part_number!r}: at most {PART_NUMBER_MAX} characters")
-    if has_control_chars(part_number):
-        raise ValueError(f"part number {part_number!r}: control characters are not allowed")
+    check_provisioning(count=count, model=model, part_number=part_number, lot=lot)
     lot = lot or f"{timezone.localdate().year % 100:02d}"
     # The slow part (Argon2, ~50 ms a gateway) runs before the transaction: a factory batch
     # of thousands must not hold the database's write lock for minutes.

@@ -13,7 +13,7 @@ class Command(BaseCommand):
 
     def handle(self, *, csv, **options):
         try:
-            count = import_gateways(path=csv)
+            count = import_gateways(path=csv).count
         except GatewayListError as exc:
             for problem in exc.problems:
                 self.stderr.write(f"{csv}: {problem}")

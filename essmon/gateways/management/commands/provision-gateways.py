@@ -1,12 +1,13 @@
 import getpass
 import os
-import re
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from essmon.gateways.services.provisioning import (
     DEFAULT_MODEL,
+    ProvisioningError,
+    check_provisioning,
     provision_gateways,
     write_gateway_csv,
 )
@@ -27,11 +28,10 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True, type=Path, help="CSV file to write")
 
     def handle(self, *, count, model, part_number, lot, out, **options):
-        if count < 1 or count > 100_000:
-            raise CommandError("--count must be between 1 and 100000")
-        # not str.isdigit(): it also accepts full-width and other scripts' digits
-        if lot is not None and not re.fullmatch(r"[0-9]{2}", lot):
-            raise CommandError("--lot must be two digits, e.g. 01")
+        try:  # before the file checks: the run's own rules, as the console checks them
+            check_provisioning(count=count, model=model, part_number=part_number, lot=lot)
+        except ProvisioningError as exc:
+            raise CommandError(exc.message) from exc
         if out.exists():
             raise CommandError(f"{out} exists; refusing to overwrite a sheet list")
         if not out.parent.is_dir():
