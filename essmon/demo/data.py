@@ -39,6 +39,8 @@ CUSTOMER_EMAIL = "customer@essmon.example"
 DEALER_EMAIL = "dealer@essmon.example"
 # one of the dealer's 保守担当者 with a staff login of their own (販売店スタッフ, 技術担当)
 STAFF_EMAIL = "staff@essmon.example"
+# the maker's support desk (運営者(サポート担当)): the desk and every system's pages to read
+SUPPORT_EMAIL = "support@essmon.example"
 MIN_UNCLAIMED = 3
 BATCH = 5
 HISTORY_DAYS = 2
@@ -61,6 +63,8 @@ class DemoData:
     dealer_password: str = ""
     staff_email: str = STAFF_EMAIL
     staff_password: str = ""
+    support_email: str = SUPPORT_EMAIL
+    support_password: str = ""
 
 
 def _demo_password() -> str:
@@ -103,6 +107,7 @@ def ensure_demo_data(data_dir: Path | None = None) -> DemoData:
             data_dir / "demo-household.txt", csv_file, data_dir / SIMULATOR_STATE
         )
         staff_password = _ensure_staff_login(data_dir / "demo-staff.txt")
+        support_password = _ensure_support_login(data_dir / "demo-support.txt")
     return DemoData(
         OPERATOR_EMAIL,
         operator_password,
@@ -110,7 +115,32 @@ def ensure_demo_data(data_dir: Path | None = None) -> DemoData:
         customer_password=customer_password,
         dealer_password=dealer_password,
         staff_password=staff_password,
+        support_password=support_password,
     )
+
+
+def _ensure_support_login(cred_file: Path) -> str:
+    """A support operator (サポート担当) for the desk at /support/; made once (also in a
+    data directory made before the two operator roles), its password kept in ``cred_file``."""
+    user = User.objects.filter(email=SUPPORT_EMAIL).first()
+    if cred_file.exists() and user is not None:
+        return cred_file.read_text().splitlines()[1]
+    password = _demo_password()
+    if user is None:
+        User.objects.create_user(
+            SUPPORT_EMAIL,
+            password,
+            role=User.Role.SUPPORT,
+            name="サポート 花子",
+            is_active=True,
+            activated_at=timezone.now(),
+        )
+    else:
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    cred_file.write_text(f"{SUPPORT_EMAIL}\n{password}\n")
+    cred_file.chmod(0o600)
+    return password
 
 
 def _made_earlier(rows: list[ProvisionedGateway]) -> None:

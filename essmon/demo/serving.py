@@ -35,6 +35,7 @@ def demo_logins(host: str, port: int) -> str:
     lines = [
         f"registration site : {base}/",
         f"operator login    : {base}/admin/  {demo.operator_email} / {demo.operator_password}",
+        f"support desk      : {base}/support/  {demo.support_email} / {demo.support_password}",
         *_mail_hint(),
         f"monitoring site   : {base}/monitoring/login/",
         f"  customer        : {demo.customer_email} / {demo.customer_password}",

@@ -191,6 +191,20 @@ def test_serve_demo_starts_web_worker_and_scheduler(served):
     page = colleague.open(f"{base}/monitoring/login/", data=form, timeout=10)
     assert page.url.startswith(f"{base}/monitoring/") and "嵯峨野の家" in page.read().decode()
 
+    # the maker's support desk finds the household by its reading in hiragana
+    support = re.search(r"support desk\s+: \S+/support/  (support@essmon.example) / (\S+)", printed)
+    assert support
+    desk_jar = http.cookiejar.CookieJar()
+    desk = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(desk_jar))
+    desk.open(f"{base}/login/", timeout=10).read()
+    token = next(c.value for c in desk_jar if c.name == "csrftoken")
+    form = urllib.parse.urlencode(
+        {"email": support[1], "password": support[2], "csrfmiddlewaretoken": token}
+    ).encode()
+    desk.open(f"{base}/login/", data=form, timeout=10).read()
+    found = desk.open(f"{base}/support/?q=" + urllib.parse.quote("さが"), timeout=10)
+    assert found.url.startswith(f"{base}/support/") and "嵯峨 花子" in found.read().decode()
+
     # a part that dies is started again, and the rest serve on meanwhile
     scheduler = children_named(proc.pid, "scheduler")
     assert len(scheduler) == 1
