@@ -54,6 +54,7 @@ urlpatterns = [
     path("menu/dealers/", include("essmon.dealers.urls_links")),
     path("menu/viewers/", include("essmon.dealers.urls_viewers")),
     path("menu/account/alerts/", include("essmon.alerts.urls")),
+    path("", include("essmon.transfers.urls")),
     path("", include("essmon.privacy.urls")),
     path("", include("essmon.portal.urls")),
 ]

@@ -26,7 +26,13 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from essmon.accounts.http import AuthenticatedRequest, HtmxRequest
 from essmon.accounts.views.auth import login_view
-from essmon.dealers.access import Purpose, gateway_or_404, is_operator, is_viewer
+from essmon.dealers.access import (
+    Purpose,
+    gateway_or_404,
+    history_floor,
+    is_operator,
+    is_viewer,
+)
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services.records import record_view
 from essmon.gateways.models import Gateway
@@ -148,7 +154,9 @@ def live(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = gateway_or_404(request.user, gateway_id)
     record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_LIVE)
     context = gateway_context(request, gateway, "live")
-    context.update(display.live_panel(gateway, now=timezone.now()))
+    context.update(
+        display.live_panel(gateway, now=timezone.now(), since=history_floor(request.user, gateway))
+    )
     return render(request, "monitoring/live.html", context)
 
 
@@ -160,7 +168,9 @@ def live_fragment(request: AuthenticatedRequest, gateway_id: str) -> HttpRespons
     record_view(
         user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_LIVE, refresh=True
     )
-    panel = display.live_panel(gateway, now=timezone.now())
+    panel = display.live_panel(
+        gateway, now=timezone.now(), since=history_floor(request.user, gateway)
+    )
     return render(request, "monitoring/_live.html", {"gateway": gateway, **panel})
 
 
@@ -176,10 +186,11 @@ def history(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
         return redirect("monitoring:history", gateway_id=gateway.gateway_id)
     record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_HISTORY)
     context = gateway_context(request, gateway, "history")
-    context.update(display.history_page(gateway, view, anchor, today=today))
+    since = history_floor(request.user, gateway)
+    context.update(display.history_page(gateway, view, anchor, today=today, since=since))
     live = selectors.live_state(gateway)
     context.update(
-        waiting=selectors.awaiting_first_data(gateway, live),
+        waiting=selectors.awaiting_first_data(gateway, live, since=since),
         last_seen=live.last_seen_at if live else None,
     )
     return render(request, "monitoring/history.html", context)
@@ -202,7 +213,9 @@ def history_data(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse
     except ValueError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_HISTORY)
-    return JsonResponse(display.history_data(gateway, view, anchor))
+    return JsonResponse(
+        display.history_data(gateway, view, anchor, since=history_floor(request.user, gateway))
+    )
 
 
 @login_required_here
@@ -220,7 +233,7 @@ def history_csv(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
         action=DealerAccess.Action.DOWNLOAD_CSV,
         detail=export.period_label(view, anchor),
     )
-    return export.history_csv(gateway, view, anchor)
+    return export.history_csv(gateway, view, anchor, since=history_floor(request.user, gateway))
 
 
 @login_required_here
@@ -254,7 +267,7 @@ def settings_page(request: AuthenticatedRequest, gateway_id: str) -> HttpRespons
     context.update(
         form=form,
         on_the_way=bool(on_the_way),
-        **display.progress(gateway, live_state),
+        **display.progress(gateway, live_state, since=history_floor(request.user, gateway)),
     )
     record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_SETTINGS)
     return render(
@@ -274,5 +287,8 @@ def settings_progress(request: AuthenticatedRequest, gateway_id: str) -> HttpRes
     return render(
         request,
         "monitoring/_progress_refresh.html",
-        {"gateway": gateway, **display.progress(gateway, live_state)},
+        {
+            "gateway": gateway,
+            **display.progress(gateway, live_state, since=history_floor(request.user, gateway)),
+        },
     )

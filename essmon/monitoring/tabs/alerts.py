@@ -12,7 +12,7 @@ from essmon.accounts.http import AuthenticatedRequest
 from essmon.accounts.models import User
 from essmon.alerts import selectors, services
 from essmon.alerts.forms import AcknowledgeForm
-from essmon.dealers.access import Purpose, dealer_of, gateway_or_404, is_operator
+from essmon.dealers.access import Purpose, dealer_of, gateway_or_404, history_floor, is_operator
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services.records import record_view
 from essmon.monitoring.views import gateway_context, login_required_here
@@ -29,7 +29,7 @@ def alerts(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_ALERTS)
     context = gateway_context(request, gateway, "alerts")
     context.update(
-        alerts=selectors.gateway_alerts(gateway),
+        alerts=selectors.gateway_alerts(gateway, since=history_floor(request.user, gateway)),
         may_acknowledge=_may_acknowledge(request.user),
         form=AcknowledgeForm(),
     )

@@ -1,0 +1,20 @@
+"""名義変更: the customers' pages under /menu/transfers/ and the operators' start page."""
+
+from django.urls import path
+
+from essmon.transfers import views
+
+app_name = "transfers"
+
+urlpatterns = [
+    path("menu/transfers/", views.menu, name="menu"),
+    path("menu/transfers/sites/<int:site_id>/start/", views.start, name="start"),
+    path("menu/transfers/<int:transfer_id>/cancel/", views.cancel, name="cancel"),
+    path("menu/transfers/claim/", views.claim, name="claim"),
+    path("menu/transfers/claim/done/", views.claim_done, name="claim_done"),
+    path(
+        "operator/transfers/<str:gateway_id>/start/",
+        views.operator_start,
+        name="operator_start",
+    ),
+]
