@@ -53,9 +53,9 @@ class CodeForm(SafeTextForm):
 
 class ClaimForm(CodeForm):
     agree = forms.BooleanField(
-        label="利用規約とプライバシーポリシーに同意し、このシステムを受け取ります",
+        label="利用規約と個人情報の利用目的に同意し、このシステムを受け取ります",
         error_messages={
-            "required": "受け取るには、利用規約とプライバシーポリシーへの同意が必要です。"
+            "required": "受け取るには、利用規約と個人情報の利用目的への同意が必要です。"
         },
     )
 

@@ -30,6 +30,7 @@ IDENTIFIERS = {
     "dealer_code",
     "staff_id",
     "viewer_id",
+    "transfer_id",
 }
 ROLES = (
     "anonymous",
@@ -41,6 +42,8 @@ ROLES = (
     "operator",
     "viewer",
     "revoked_viewer",
+    # the owner's seller: it gave the gateway away by 名義変更 and sees nothing of it now
+    "previous_owner",
 )
 
 
@@ -80,6 +83,11 @@ TABLE = (
     # 故障交換: the installer's business (a linked dealer) or the maker's, not the owner's
     Row("dealers:gateway_replace", frozenset({"linked_dealer", "operator"})),
     Row("viewers:revoke", OWNER),
+    # 名義変更: the owner starts (by 案件) and cancels (by transfer); an operator starts by the
+    # gateway the support desk found
+    Row("transfers:start", OWNER),
+    Row("transfers:cancel", OWNER),
+    Row("transfers:operator_start", frozenset({"operator"})),
     *MONITORING_ROWS,
     # acknowledging is the dealers' (and operators') business; the owner sees the result
     Row("monitoring:alert_acknowledge", frozenset({"linked_dealer", "operator"})),
@@ -99,7 +107,7 @@ class Page:
 
 PUBLIC = frozenset(ROLES)
 SIGNED_IN = PUBLIC - {"anonymous"}
-CUSTOMERS = frozenset({"owner", "other_customer"})
+CUSTOMERS = frozenset({"owner", "other_customer", "previous_owner"})
 DEALERS = frozenset({"linked_dealer", "unlinked_dealer", "dealer_after_unlink"})
 OPERATOR = frozenset({"operator"})
 VIEWERS = frozenset({"viewer", "revoked_viewer"})
@@ -172,6 +180,8 @@ PAGES = (
     ),
     Page("accounts:menu", CUSTOMERS | OPERATOR | VIEWERS),
     Page("viewers:menu", CUSTOMERS),
+    # 名義変更: any customer's own list, and the buyer's claim (done: once, after a claim)
+    *(Page(f"transfers:{name}", CUSTOMERS) for name in ("menu", "claim", "claim_done")),
     Page("alerts:mail_preferences", CUSTOMERS),
     Page("privacy:data_export", CUSTOMERS),
     # a viewer deletes its own account the same way

@@ -277,6 +277,11 @@ def test_claim_ends_links_viewers_and_open_commands(
     assert SiteViewer.objects.get(viewer=family).revoked_at == transfer.claimed_at
     command.refresh_from_db()
     assert command.status == Command.Status.EXPIRED
+    # the buyer's page of dealers shows neither the seller's links nor what they did
+    client = Client()
+    client.force_login(buyer)
+    page = client.get(reverse("links:gateway", args=[gateway.gateway_id]))
+    assert page.status_code == 200 and dealer.dealer_code not in page.content.decode()
     # the buyer links again, with their own consent
     relinked = link_dealer(customer=buyer, gateway=gateway, dealer=dealer)
     assert ProvisionRecord.objects.get(link=relinked).customer == buyer
