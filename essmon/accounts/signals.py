@@ -4,7 +4,8 @@ sender's transaction, and an error in one fails the sender as a direct call woul
 
 Receivers: essmon/warranty/receivers.py (the dates typed at registration, forgotten with a
 provisional registration) and essmon/dealers/receivers.py (the person in charge's address,
-proved by activation or by an address change)."""
+proved by activation or by an address change) and essmon/transfers/receivers.py (the
+claim of a buyer who registered from a transfer code)."""
 
 from django.dispatch import Signal
 
@@ -16,7 +17,9 @@ registration_dates_typed = Signal()
 # the QuerySet of those gateways
 provisional_discarded = Signal()
 
-# ``user`` set its password through the activation link, which proved its address: user
+# ``user`` set its password through the activation link, which proved its address: user,
+# client_address. A receiver may return a sentence for the person (str), which the
+# activation's completion page shows (essmon/transfers/receivers.py: the claim)
 account_activated = Signal()
 
 # ``user``'s mail address changed from ``old_email``, proved by the link mailed to the new

@@ -124,3 +124,30 @@ class TransferredGateway(models.Model):
 
     def __str__(self) -> str:
         return self.gateway_code
+
+
+class TransferRegistration(models.Model):
+    """A buyer without an account registered from a transfer code: the claim waits for the
+    account's activation (本登録), which makes it in the same transaction. The row is the
+    proof the code was verified; the code itself is nowhere."""
+
+    transfer = models.ForeignKey(
+        OwnershipTransfer,
+        on_delete=models.CASCADE,
+        related_name="registrations",
+        verbose_name="名義変更",
+    )
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="transfer_registration",
+        verbose_name="仮登録のアカウント",
+    )
+    registered_at = models.DateTimeField("仮登録日時", default=timezone.now)
+
+    class Meta:
+        verbose_name = "名義変更からの仮登録"
+        verbose_name_plural = "名義変更からの仮登録"
+
+    def __str__(self) -> str:
+        return f"{self.transfer} ← {self.user_id}"

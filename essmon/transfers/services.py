@@ -17,8 +17,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from essmon.accounts import selectors as account_selectors
 from essmon.accounts.models import TermsAcceptance, TermsVersion, User
 from essmon.accounts.services.errors import AccountError
+from essmon.accounts.services.inputs import Person
+from essmon.accounts.services.registration import (
+    begin_activation,
+    create_provisional_user,
+    notify_existing_account,
+)
 from essmon.accounts.services.terms import agree_to_terms
 from essmon.commands.services import expire_open_commands
 from essmon.core import throttle
@@ -26,8 +33,8 @@ from essmon.dealers.access import is_operator
 from essmon.dealers.models import DealerLink, SiteViewer
 from essmon.dealers.selectors import acting_as, alert_recipients
 from essmon.gateways.models import Gateway, Site
-from essmon.notifications.services import queue_mail
-from essmon.transfers.models import OwnershipTransfer, TransferredGateway
+from essmon.notifications.services import allow_mail_to_typed_address, queue_mail
+from essmon.transfers.models import OwnershipTransfer, TransferredGateway, TransferRegistration
 from essmon.transfers.selectors import open_transfer_of
 
 # no I, O, 0 or 1: nothing two characters could be mistaken for
@@ -58,6 +65,13 @@ ALREADY_STARTED = (
     "コードを作り直す場合は、いまの手続きを取り消してから始めてください。"
 )
 REASON_REQUIRED = "運営者が名義変更を始めるときは、理由を入力してください。"
+CLAIMED_AT_ACTIVATION = "名義変更の受け取りが完了しました。「{site}」のシステム({gateways})は、いまからお客様のものです。"
+NOT_CLAIMED_AT_ACTIVATION = (
+    "本登録は完了しましたが、名義変更のシステムは受け取れませんでした。"
+    "仮登録の後に名義変更が取り消されたか、コードの有効期限が切れたか、"
+    "すでに受け取られています。譲渡する方またはお問い合わせ窓口にご確認ください。"
+    "新しいコードを受け取ったら、ログインしてメインメニューの「名義変更」から受け取れます。"
+)
 NOT_OPEN = "この名義変更は、すでに受け取り済みか取り消し済みです。"
 
 
@@ -187,28 +201,29 @@ def cancel_transfers_of(*, user: User, reason: str) -> int:
     ).update(cancelled_at=timezone.now(), cancelled_by=user, cancel_reason=reason[:200])
 
 
-def _code_allowances(buyer: User, client_address: str | None) -> list[throttle.Allowance]:
-    allowances = [
-        throttle.Allowance(f"transfer-code:user:{buyer.pk}", CODE_FAILURES_PER_ACCOUNT, HOUR)
-    ]
+def _code_allowances(buyer: User | None, client_address: str | None) -> list[throttle.Allowance]:
+    """Per account (a buyer with one) and per client address; a visitor without an account
+    and without an address is counted under one shared key."""
+    allowances = []
+    if buyer is not None:
+        key = f"transfer-code:user:{buyer.pk}"
+        allowances.append(throttle.Allowance(key, CODE_FAILURES_PER_ACCOUNT, HOUR))
     if client_address:
         key = f"transfer-code:address:{throttle.address_key(client_address)}"
         allowances.append(throttle.Allowance(key, CODE_FAILURES_PER_ADDRESS, HOUR))
+    elif buyer is None:
+        allowances.append(
+            throttle.Allowance("transfer-code:address:none", CODE_FAILURES_PER_ADDRESS, HOUR)
+        )
     return allowances
 
 
-def find_open_transfer(
-    *, buyer: User, code: str, client_address: str | None, now: datetime | None = None
+def _open_transfer_by_code(
+    *, code: str, allowances: list[throttle.Allowance], now: datetime
 ) -> OwnershipTransfer:
-    """The open transfer ``code`` names, for ``buyer`` to see before agreeing; every code
-    that names none is one message, and counts against the account and the client."""
-    if buyer.role != User.Role.CUSTOMER or is_operator(buyer):
-        raise TransferError(NOT_A_CUSTOMER)
-    allowances = _code_allowances(buyer, client_address)
     if throttle.take_each(allowances) is not None:
         raise TransferError(TOO_MANY_TRIES, field="code")
     bare = normalize_code(code)
-    now = now or timezone.now()
     transfer = (
         OwnershipTransfer.objects.select_related("site", "from_owner")
         .filter(code_hash=hash_code(bare))
@@ -219,9 +234,102 @@ def find_open_transfer(
     if transfer is None or not transfer.is_open(now):
         raise TransferError(WRONG_CODE, field="code")  # the try taken stays counted
     throttle.give_back(keys=[a.key for a in allowances])
+    return transfer
+
+
+def find_open_transfer(
+    *, buyer: User, code: str, client_address: str | None, now: datetime | None = None
+) -> OwnershipTransfer:
+    """The open transfer ``code`` names, for ``buyer`` to see before agreeing; every code
+    that names none is one message, and counts against the account and the client."""
+    if buyer.role != User.Role.CUSTOMER or is_operator(buyer):
+        raise TransferError(NOT_A_CUSTOMER)
+    transfer = _open_transfer_by_code(
+        code=code, allowances=_code_allowances(buyer, client_address), now=now or timezone.now()
+    )
     if transfer.from_owner_id == buyer.pk:
         raise TransferError(OWN_TRANSFER, field="code")
     return transfer
+
+
+# --- a buyer without an account: registration from the code -----------------------------
+
+
+def verify_code_for_registration(
+    *, code: str, client_address: str | None, now: datetime | None = None
+) -> dict[str, object]:
+    """A visitor without an account types the code: the same limits and message as a
+    signed-in buyer's (per client address). Returns the proof the registration keeps in
+    the session instead of the code: the transfer's id and the code's hash (the code cannot
+    be had back from it)."""
+    transfer = _open_transfer_by_code(
+        code=code, allowances=_code_allowances(None, client_address), now=now or timezone.now()
+    )
+    return {"transfer": transfer.pk, "code_hash": transfer.code_hash}
+
+
+def proven_transfer(proof: object, *, now: datetime | None = None) -> OwnershipTransfer | None:
+    """The open transfer a registration's proof names, or None (no proof, a forged one, or
+    the transfer ended meanwhile)."""
+    if not isinstance(proof, dict) or not isinstance(proof.get("transfer"), int):
+        return None
+    transfer = (
+        OwnershipTransfer.objects.select_related("site")
+        .filter(pk=proof["transfer"], code_hash=str(proof.get("code_hash", "")))
+        .first()
+    )
+    if transfer is None or not transfer.is_open(now or timezone.now()):
+        return None
+    return transfer
+
+
+def register_buyer(
+    *, person: Person, proof: object, terms: TermsVersion, client_address: str
+) -> None:
+    """お客様情報の登録 from a transfer code: a provisional account and the usual 仮登録メール
+    (the same mail limits); the claim waits for the activation (``claim_at_activation``).
+
+    A mail address that already has an account looks, from outside, like a new one (as in
+    the usual registration): its owner is only told, and claims with the code after
+    logging in; the transfer is not attached to an account a stranger typed."""
+    transfer = proven_transfer(proof)
+    if transfer is None:
+        raise TransferError(WRONG_CODE)
+    allow_mail_to_typed_address(recipient=person.email, client_address=client_address)
+    with transaction.atomic():
+        existing = account_selectors.email_taken(person.email)
+        if existing is not None:
+            notify_existing_account(existing)
+            return
+        user = create_provisional_user(person=person, role=User.Role.CUSTOMER)
+        TransferRegistration.objects.create(transfer=transfer, user=user)
+        begin_activation(
+            user=user, terms=terms, client_address=client_address, kind="provisional_registration"
+        )
+
+
+def claim_at_activation(*, user: User, client_address: str | None = None) -> str | None:
+    """Inside the activation's transaction (accounts.signals.account_activated): the claim
+    the account registered for. Returns the sentence the completion page shows, or None
+    when the account registered without a code. A transfer that ended meanwhile does not
+    stop the activation: the account becomes active without the site, and is told so."""
+    registration = TransferRegistration.objects.select_related("transfer").filter(user=user).first()
+    if registration is None:
+        return None
+    transfer = registration.transfer
+    registration.delete()  # its work is done either way; the transfer's row is the record
+    try:
+        claimed = _claim(
+            transfer_pk=transfer.pk,
+            buyer=user,
+            terms=terms_in_force(),
+            client_address=client_address,
+            now=timezone.now(),
+        )
+    except TransferError:
+        return NOT_CLAIMED_AT_ACTIVATION
+    gateway_ids = "、".join(claimed.gateways.values_list("gateway_code", flat=True))
+    return CLAIMED_AT_ACTIVATION.format(site=claimed.site_name, gateways=gateway_ids)
 
 
 def terms_in_force() -> list[TermsVersion]:
@@ -254,9 +362,27 @@ def claim_transfer(
     Active dealer links end (名義変更), the seller's viewers end, open setting commands
     expire; the history floor (``Gateway.owner_since``) is set; both sides are mailed."""
     found = find_open_transfer(buyer=buyer, code=code, client_address=client_address, now=now)
-    now = now or timezone.now()
+    return _claim(
+        transfer_pk=found.pk,
+        buyer=buyer,
+        terms=terms,
+        client_address=client_address,
+        now=now or timezone.now(),
+    )
+
+
+def _claim(
+    *,
+    transfer_pk: int,
+    buyer: User,
+    terms: list[TermsVersion],
+    client_address: str | None,
+    now: datetime,
+) -> OwnershipTransfer:
+    """The claim itself, under the row locks (see ``claim_transfer``); a transfer no longer
+    open raises the one message, and nothing of it stays."""
     with transaction.atomic():
-        transfer = OwnershipTransfer.objects.select_for_update().get(pk=found.pk)
+        transfer = OwnershipTransfer.objects.select_for_update().get(pk=transfer_pk)
         if not transfer.is_open(now):  # a claim raced this one and won
             raise TransferError(WRONG_CODE, field="code")
         site = (

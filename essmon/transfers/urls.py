@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from essmon.transfers import views
+from essmon.transfers import entry, views
 
 app_name = "transfers"
 
@@ -12,6 +12,12 @@ urlpatterns = [
     path("menu/transfers/<int:transfer_id>/cancel/", views.cancel, name="cancel"),
     path("menu/transfers/claim/", views.claim, name="claim"),
     path("menu/transfers/claim/done/", views.claim_done, name="claim_done"),
+    # a buyer without an account: the code, then the registration's steps
+    path("entry/transfer/", entry.code, name="entry"),
+    path("entry/transfer/terms/", entry.terms, name="entry_terms"),
+    path("entry/transfer/form/", entry.form, name="entry_form"),
+    path("entry/transfer/confirm/", entry.confirm, name="entry_confirm"),
+    path("entry/transfer/done/", entry.done, name="entry_done"),
     path(
         "operator/transfers/<str:gateway_id>/start/",
         views.operator_start,

@@ -140,6 +140,12 @@ PAGES = (
         Page(f"dealers:{name}", PUBLIC)
         for name in ("entry_terms", "entry_form", "entry_confirm", "entry_done")
     ),
+    # 名義変更 for a buyer without an account: the code, then the registration's steps
+    # (without a verified code in the session they send the visitor back to the code page)
+    *(
+        Page(f"transfers:{name}", PUBLIC)
+        for name in ("entry", "entry_terms", "entry_form", "entry_confirm", "entry_done")
+    ),
     Page("monitoring:login", PUBLIC),
     Page("privacy:withdrawn", PUBLIC),
     Page("admin_password_reset", PUBLIC),

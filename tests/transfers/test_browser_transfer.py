@@ -143,3 +143,113 @@ def test_transfer_screens_fit_phone(mobile_page: Page, shots, settings, live_ser
     mobile_page.goto(f"{mobile_page.base_url}/menu/transfers/")
     assert fits_width(mobile_page)
     shots(mobile_page, "buyer-menu-phone")
+
+
+NEW_BUYER = "kaite@example.jp"
+NEW_PASSWORD = "Solar2024Kyoto"
+NEW_PHONE = "090-1234-5678"
+
+
+def register_new_buyer(page: Page, shots, code: str, suffix: str = "") -> None:
+    """登録サイトのトップ → 名義変更で引き継ぐ方 → the code → 利用規約 → お客様情報 → 確認 →
+    仮登録完了."""
+    page.goto(f"{page.base_url}/")
+    page.get_by_role("link", name="名義変更で引き継ぐ方はこちら").click()
+    expect(page.get_by_role("heading", name="名義変更で引き継ぐ方")).to_be_visible()
+    expect(page.get_by_role("heading", name="アカウントをお持ちでない方")).to_be_visible()
+    page.get_by_label("名義変更コード").fill("AAAA-BBBB-CCCC-DDDD")
+    page.get_by_role("button", name="次に進む").click()
+    expect(page.get_by_text("名義変更コードが正しくないか").first).to_be_visible()
+    shots(page, f"new-buyer-code-wrong{suffix}")
+    page.get_by_label("名義変更コード").fill(code.lower())
+    page.get_by_role("button", name="次に進む").click()
+    expect(page.get_by_role("heading", name="利用規約", exact=True)).to_be_visible()
+    shots(page, f"new-buyer-terms{suffix}")
+    page.get_by_role("button", name="同意する").click()
+    expect(page.get_by_role("heading", name="ユーザ様 アカウント登録(名義変更)")).to_be_visible()
+    expect(page.get_by_label("ゲートウェイID")).to_have_count(0)
+    user = page.get_by_role("group", name="ユーザ様情報")
+    user.get_by_label("氏名").fill("買主 花子")
+    user.get_by_label("フリガナ").fill("かいぬし はなこ")
+    user.get_by_role("textbox", name="メールアドレス", exact=True).fill(NEW_BUYER)
+    user.get_by_label("メールアドレス(確認用)").fill("typo@example.jp")
+    user.get_by_label("郵便番号").fill("600-8216")
+    user.get_by_role("button", name="住所検索").click()
+    expect(user.get_by_label("市町村区")).to_have_value("京都市下京区")
+    user.get_by_label("それ以降の住所").fill("東塩小路町1-1")
+    user.get_by_label("電話番号").fill(NEW_PHONE)
+    page.get_by_role("button", name="次に進む").click()
+    expect(page.get_by_text("メールアドレスが一致しません").first).to_be_visible()
+    shots(page, f"new-buyer-form-refused{suffix}")
+    page.get_by_label("メールアドレス(確認用)").fill(NEW_BUYER)
+    page.get_by_role("button", name="次に進む").click()
+    expect(page.get_by_role("heading", name="入力内容確認")).to_be_visible()
+    expect(page.get_by_test_id("transfer-site")).to_contain_text(SITE_NAME)
+    shots(page, f"new-buyer-confirm{suffix}")
+    page.get_by_role("button", name="登録").click()
+    expect(page.get_by_role("heading", name="仮登録完了")).to_be_visible()
+    shots(page, f"new-buyer-provisional{suffix}")
+
+
+def test_a_buyer_without_an_account_registers_from_the_code_with_real_mail(
+    page: Page, shots, smtp_server, settings, live_server
+):
+    settings.BASE_URL = live_server.url
+    seller = factories.customer(email="seller@example.jp", name="売主 一郎")
+    gateway = factories.owned_gateway(owner=seller, site_name=SITE_NAME)
+    code = start_as_seller(page, shots, seller.email)
+    expect(
+        page.get_by_text("名義変更で引き継ぐ方はこちら")
+    ).to_be_visible()  # the code page says how
+    smtp_server.wait_for(1)
+    page.context.clear_cookies()
+
+    register_new_buyer(page, shots, code)
+    smtp_server.wait_for(2)
+    (provisional,) = smtp_server.to(NEW_BUYER)
+    assert "仮登録" in provisional["Subject"]
+    body = SmtpSink.body(provisional)
+    assert code not in body and code.replace("-", "") not in body
+    link = SmtpSink.link(provisional, "/activate/")
+    assert link.startswith(live_server.url)
+
+    page.goto(link)
+    page.get_by_role("button", name="同意する").click()
+    expect(page.get_by_role("heading", name="パスワード登録")).to_be_visible()
+    page.get_by_role("textbox", name="パスワード", exact=True).fill(NEW_PASSWORD)
+    page.get_by_label("パスワード(確認用)").fill(NEW_PASSWORD)
+    page.get_by_label("電話番号").fill(NEW_PHONE)
+    page.get_by_role("button", name="登録").click()
+    expect(page.get_by_role("heading", name="本登録済み")).to_be_visible()
+    expect(page.get_by_test_id("activation-notice")).to_contain_text(
+        "名義変更の受け取りが完了しました"
+    )
+    expect(page.get_by_test_id("activation-notice")).to_contain_text(gateway.gateway_id)
+    shots(page, "new-buyer-activated")
+
+    smtp_server.wait_for(4)
+    assert any("受け取りが完了しました" in m["Subject"] for m in smtp_server.to(NEW_BUYER))
+    assert "名義変更が完了しました" in smtp_server.to(seller.email)[-1]["Subject"]
+
+    page.get_by_role("link", name="ログインに戻る").click()
+    page.get_by_label("ユーザID(メールアドレス)").fill(NEW_BUYER)
+    page.get_by_label("パスワード").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+    page.goto(f"{live_server.url}/monitoring/{gateway.gateway_id}/")
+    expect(page.get_by_role("heading", name="ページが見つかりません")).to_have_count(0)
+    shots(page, "new-buyer-live")
+
+
+def test_the_new_buyer_screens_fit_phone(
+    mobile_page: Page, shots, smtp_server, settings, live_server
+):
+    settings.BASE_URL = live_server.url
+    seller = factories.customer(email="seller@example.jp", name="売主 一郎")
+    factories.owned_gateway(owner=seller, site_name=SITE_NAME)
+    code = start_as_seller(mobile_page, shots, seller.email)
+    mobile_page.context.clear_cookies()
+    register_new_buyer(mobile_page, shots, code, suffix="-phone")
+    assert fits_width(mobile_page)
+    mobile_page.goto(f"{mobile_page.base_url}/entry/transfer/")
+    assert fits_width(mobile_page)
+    shots(mobile_page, "new-buyer-code-phone")
