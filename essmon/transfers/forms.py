@@ -7,7 +7,7 @@ from django import forms
 
 from essmon.accounts.forms import _current_password
 from essmon.core.text import SafeTextForm
-from essmon.transfers.services import REASON_MAX
+from essmon.transfers.services import CANCEL_REASON_MAX, REASON_MAX
 
 
 class StartForm(SafeTextForm):
@@ -36,6 +36,15 @@ class OperatorStartForm(SafeTextForm):
         max_length=REASON_MAX,
         widget=forms.Textarea(attrs={"rows": 3}),
         error_messages={"required": "理由を入力してください。"},
+    )
+
+
+class OperatorCancelForm(SafeTextForm):
+    reason = forms.CharField(
+        label="取り消しの理由",
+        max_length=CANCEL_REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "取り消しの理由を入力してください。"},
     )
 
 

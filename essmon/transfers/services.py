@@ -65,6 +65,8 @@ ALREADY_STARTED = (
     "コードを作り直す場合は、いまの手続きを取り消してから始めてください。"
 )
 REASON_REQUIRED = "運営者が名義変更を始めるときは、理由を入力してください。"
+CANCEL_REASON_REQUIRED = "運営者が名義変更を取り消すときは、理由を入力してください。"
+CANCEL_REASON_MAX = 200
 CLAIMED_AT_ACTIVATION = "名義変更の受け取りが完了しました。「{site}」のシステム({gateways})は、いまからお客様のものです。"
 NOT_CLAIMED_AT_ACTIVATION = (
     "本登録は完了しましたが、名義変更のシステムは受け取れませんでした。"
@@ -170,15 +172,19 @@ def cancel_transfer(
     *, transfer: OwnershipTransfer, actor: User, reason: str = "", now: datetime | None = None
 ) -> OwnershipTransfer:
     """取り消し before the claim: by the seller or an operator. The code is dead from now."""
+    operator = is_operator(actor)
+    reason = reason.strip()[:CANCEL_REASON_MAX]
+    if operator and not reason:
+        raise TransferError(CANCEL_REASON_REQUIRED, field="reason")
     now = now or timezone.now()
     with transaction.atomic():
         locked = OwnershipTransfer.objects.select_for_update(of=("self",)).get(pk=transfer.pk)
-        if not (is_operator(actor) or locked.from_owner_id == actor.pk):
+        if not (operator or locked.from_owner_id == actor.pk):
             raise TransferError(NOT_OPEN)
         if locked.claimed_at is not None or locked.cancelled_at is not None:
             raise TransferError(NOT_OPEN)
         locked.cancelled_at, locked.cancelled_by = now, actor
-        locked.cancel_reason = reason.strip()[:200]
+        locked.cancel_reason = reason
         locked.save(update_fields=["cancelled_at", "cancelled_by", "cancel_reason"])
         if locked.from_owner is not None and locked.from_owner.is_active:
             queue_mail(

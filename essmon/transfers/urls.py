@@ -19,6 +19,11 @@ urlpatterns = [
     path("entry/transfer/confirm/", entry.confirm, name="entry_confirm"),
     path("entry/transfer/done/", entry.done, name="entry_done"),
     path(
+        "operator/transfers/<int:transfer_id>/cancel/",
+        views.operator_cancel,
+        name="operator_cancel",
+    ),
+    path(
         "operator/transfers/<str:gateway_id>/start/",
         views.operator_start,
         name="operator_start",

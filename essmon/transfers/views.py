@@ -16,7 +16,14 @@ from essmon.core.http import client_address
 from essmon.dealers.access import customer_only, is_operator
 from essmon.gateways.models import Gateway, Site
 from essmon.transfers import selectors
-from essmon.transfers.forms import ClaimForm, CodeForm, OperatorStartForm, StartForm
+from essmon.transfers.forms import (
+    ClaimForm,
+    CodeForm,
+    OperatorCancelForm,
+    OperatorStartForm,
+    StartForm,
+)
+from essmon.transfers.models import OwnershipTransfer
 from essmon.transfers.services import (
     TransferError,
     cancel_transfer,
@@ -240,6 +247,48 @@ def operator_start(request: AuthenticatedRequest, gateway_id: str) -> HttpRespon
             "pending": pending,
             "form": form,
             "days": code_lifetime().days,
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@never_cache
+@require_http_methods(["GET", "POST"])
+def operator_cancel(request: AuthenticatedRequest, transfer_id: int) -> HttpResponse:
+    """The operator's 取り消し of an open transfer, with a reason; staff only (404), and a
+    transfer no longer open is not found either."""
+    if not is_operator(request.user):
+        raise Http404("operators only")
+    transfer = (
+        OwnershipTransfer.objects.select_related("site", "from_owner")
+        .filter(pk=transfer_id)
+        .first()
+    )
+    if transfer is None or not transfer.is_open():
+        raise Http404("no open transfer")
+    form = OperatorCancelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            cancel_transfer(
+                transfer=transfer, actor=request.user, reason=form.cleaned_data["reason"]
+            )
+        except TransferError as exc:
+            form.add_error("reason", exc.message)
+        else:
+            messages.success(
+                request,
+                f"「{transfer.site_name}」の名義変更を取り消しました。"
+                "コードは使えなくなり、所有者の方に取り消しのお知らせをメールでお送りしました。",
+            )
+            return redirect("accounts:menu")
+    return render(
+        request,
+        "transfers/operator_cancel.html",
+        {
+            "transfer": transfer,
+            "gateways": transferable_gateways(transfer.site) if transfer.site else [],
+            "form": form,
         },
         status=400 if form.errors else 200,
     )

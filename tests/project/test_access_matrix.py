@@ -88,6 +88,8 @@ TABLE = (
     Row("transfers:start", OWNER),
     Row("transfers:cancel", OWNER),
     Row("transfers:operator_start", frozenset({"operator"})),
+    # an operator cancels an open transfer (by its id) with a reason
+    Row("transfers:operator_cancel", frozenset({"operator"})),
     *MONITORING_ROWS,
     # acknowledging is the dealers' (and operators') business; the owner sees the result
     Row("monitoring:alert_acknowledge", frozenset({"linked_dealer", "operator"})),

@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from essmon.dealers.services.links import link_dealer
+from essmon.transfers.services import start_transfer
 from tests import factories
 from tests.conftest import SmtpSink
 from tests.dealers.test_browser_dealers import fits_width, log_in
@@ -253,3 +254,38 @@ def test_the_new_buyer_screens_fit_phone(
     mobile_page.goto(f"{mobile_page.base_url}/entry/transfer/")
     assert fits_width(mobile_page)
     shots(mobile_page, "new-buyer-code-phone")
+
+
+@pytest.mark.parametrize("width", [1280, 375])
+def test_an_operator_cancels_an_open_transfer_with_a_reason(
+    browser, live_server, shots, smtp_server, settings, width
+):
+    settings.BASE_URL = live_server.url
+    seller = factories.customer(email="seller@example.jp", name="売主 一郎")
+    gateway = factories.owned_gateway(owner=seller, site_name=SITE_NAME)
+    start_transfer(site=gateway.site, actor=seller)
+    smtp_server.wait_for(1)
+    factories.customer(email="op@example.jp", role="operator", is_staff=True, is_superuser=True)
+    context = browser.new_context(locale="ja-JP", viewport={"width": width, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.base_url = live_server.url
+    log_in(page, "op@example.jp")
+    page.goto(f"{live_server.url}/operator/transfers/{gateway.gateway_id}/start/")
+    page.get_by_role("link", name="この名義変更を取り消す").click()
+    expect(page.get_by_role("heading", name="名義変更の取り消し(運営者)")).to_be_visible()
+    page.get_by_role("button", name="名義変更を取り消す").click()
+    expect(page.get_by_text("取り消しの理由を入力してください。", exact=True)).to_be_visible()
+    assert fits_width(page)
+    shots(page, f"operator-cancel-refused-{width}")
+    page.get_by_label("取り消しの理由").fill("お問い合わせ番号 456: 売主から取り消しの依頼")
+    page.get_by_role("button", name="名義変更を取り消す").click()
+    expect(
+        page.get_by_text(f"「{SITE_NAME}」の名義変更を取り消しました。", exact=False)
+    ).to_be_visible()
+    assert fits_width(page)
+    shots(page, f"operator-cancelled-{width}")
+    smtp_server.wait_for(2)
+    mailed = [m for m in smtp_server.to(seller.email) if "取り消しました" in m["Subject"]]
+    assert mailed and SITE_NAME in SmtpSink.body(mailed[0])
+    context.close()

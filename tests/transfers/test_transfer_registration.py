@@ -1,6 +1,6 @@
 """名義変更 for a buyer without an account: the code, the registration's steps without a
 gateway sheet, the 仮登録メール, and the claim at the activation (one transaction); a
-transfer that ended meanwhile; the code kept nowhere in plain text."""
+transfer that ended meanwhile; the code kept nowhere in plain text; the operator's cancel."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from essmon.notifications.models import OutboxMessage
 from essmon.transfers import services
 from essmon.transfers.models import OwnershipTransfer, TransferRegistration
 from essmon.transfers.services import (
+    CANCEL_REASON_REQUIRED,
     NOT_CLAIMED_AT_ACTIVATION,
     TOO_MANY_TRIES,
     WRONG_CODE,
@@ -54,6 +55,12 @@ def gateway(seller):
 @pytest.fixture
 def started(seller, gateway):
     return start_transfer(site=gateway.site, actor=seller)
+
+
+def operator():
+    return factories.customer(
+        email="op@example.jp", role="operator", is_staff=True, is_superuser=True
+    )
 
 
 def register_from_code(client: Client, code: str, **person) -> None:
@@ -195,3 +202,31 @@ def test_the_mail_limits_of_the_registration_apply(client, started, settings):
         client.post(reverse("transfers:entry_form"), PERSON)
         client.post(reverse("transfers:entry_confirm"), {"register": "1"})
     assert OutboxMessage.objects.count() < sent + 10
+
+
+def test_an_operator_cancels_an_open_transfer_with_a_reason(seller, started):
+    staff = operator()
+    with pytest.raises(TransferError) as refused:
+        cancel_transfer(transfer=started.transfer, actor=staff, reason=" ")
+    assert refused.value.message == CANCEL_REASON_REQUIRED
+    client = Client()
+    client.force_login(staff)
+    url = reverse("transfers:operator_cancel", args=[started.transfer.pk])
+    page = client.get(url).content.decode()
+    assert "旧宅の蓄電池" in page and "取り消しの理由" in page
+    assert client.post(url, {"reason": ""}).status_code == 400
+    assert client.post(url, {"reason": "\x00" * 3}).status_code == 400
+    response = client.post(url, {"reason": "お問い合わせ番号 456: 売主から取り消しの依頼"})
+    assert response.status_code == 302
+    transfer = OwnershipTransfer.objects.get()
+    assert transfer.cancelled_by == staff and "456" in transfer.cancel_reason
+    mailed = OutboxMessage.objects.get(kind="transfer_cancelled")
+    assert mailed.recipient == seller.email
+    # once cancelled, the page is gone; and no one else ever finds it
+    assert client.get(url).status_code == 404
+    again = start_transfer(site=started.transfer.site, actor=seller)
+    other = Client()
+    other.force_login(seller)
+    assert (
+        other.get(reverse("transfers:operator_cancel", args=[again.transfer.pk])).status_code == 404
+    )
