@@ -104,7 +104,9 @@ def _owner_sites(request: AuthenticatedRequest) -> HttpResponse:
     """An owner's sites, each with its state and a link to its live view; a household with
     one storage system goes straight to it."""
     page_number = request.GET.get("page")
-    page = fleet_page(request.user, FleetQuery(sort="site"), page_number, now=timezone.now())
+    page = fleet_page(
+        request.user, FleetQuery(sort="site"), page_number, now=timezone.now(), owned=True
+    )
     if page.paginator.count == 1 and not page_number:
         return redirect("monitoring:live", gateway_id=page[0].gateway_id)
     return render(
