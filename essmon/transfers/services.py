@@ -328,7 +328,9 @@ def claim_at_activation(*, user: User, client_address: str | None = None) -> str
         claimed = _claim(
             transfer_pk=transfer.pk,
             buyer=user,
-            terms=terms_in_force(),
+            # the 利用規約 the activation just showed (a separate privacy notice, when one
+            # is published, is asked after the first login, as for any new account)
+            terms=[account_selectors.terms_for(user=user)],
             client_address=client_address,
             now=timezone.now(),
         )
