@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "essmon.monitoring",
     "essmon.warranty",
     "essmon.alerts",
+    "essmon.transfers",
     "essmon.privacy",
     "essmon.support",
     # above every other app: registers itself with `serve` (essmon/core/serving.py)
@@ -276,6 +277,8 @@ DEALER_LINKS_PER_DEALER_PER_DAY = env_int("ESSMON_DEALER_LINKS_PER_DEALER_PER_DA
 DEALER_LINKS_PER_CUSTOMER_AND_DEALER_PER_DAY = env_int(
     "ESSMON_DEALER_LINKS_PER_CUSTOMER_AND_DEALER_PER_DAY", 3
 )
+# 名義変更 (docs/transfers.md): how many days a transfer code can be claimed.
+TRANSFER_CODE_DAYS = env_int("ESSMON_TRANSFER_CODE_DAYS", 30)
 ACTIVATION_PHONE_FAILURES = env_int("ESSMON_ACTIVATION_PHONE_FAILURES", 5)
 # A gateway silent for longer than this is offline (its connectivity interval closes).
 OFFLINE_AFTER_MINUTES = env_int("ESSMON_OFFLINE_AFTER_MINUTES", 10)

@@ -55,6 +55,7 @@ urlpatterns = [
     path("menu/viewers/", include("essmon.dealers.urls_viewers")),
     path("menu/account/alerts/", include("essmon.alerts.urls")),
     path("support/", include("essmon.support.urls")),
+    path("", include("essmon.transfers.urls")),
     path("", include("essmon.privacy.urls")),
     path("", include("essmon.portal.urls")),
 ]

@@ -37,6 +37,8 @@ class World:
     technician: object  # 販売店スタッフ of ``linked``: 技術担当
     staff_viewer: object  # 販売店スタッフ of ``linked``: 閲覧のみ
     unlinked_staff: object  # a 技術担当 of ``unlinked``
+    previous_owner: object  # who owned ``gateway`` before a 名義変更 to ``owner``
+    transfer: object  # ``owner``'s pending 名義変更 of the gateway's site
 
     def kwargs(self, name: str) -> dict:
         values = {
@@ -46,6 +48,8 @@ class World:
             "alert_id": self.alert.pk,
             "viewer_id": self.viewer_row.pk,
             "user_id": self.owner.pk,
+            "site_id": self.gateway.site_id,
+            "transfer_id": self.transfer.pk,
         }
         pattern = named_patterns()[name]
         return {k: values[k] for k in pattern.pattern.converters}
@@ -70,6 +74,7 @@ class World:
             "dealer_technician": self.technician,
             "dealer_viewer": self.staff_viewer,
             "staff_of_unlinked_dealer": self.unlinked_staff,
+            "previous_owner": self.previous_owner,
         }
         client = Client()
         if role != "anonymous":
@@ -86,9 +91,11 @@ class World:
 def build_world() -> World:
     """The access matrix's people and objects: an owner and another customer with a gateway
     each, a linked, an unlinked and a formerly linked dealer, an operator, an open alert,
-    a family viewer of the owner's gateway and one whose 見守り was revoked, and staff with
-    logins: the linked dealer's 技術担当 and 閲覧のみ, the unlinked dealer's 技術担当."""
+    a family viewer of the owner's gateway and one whose 見守り was revoked, staff with
+    logins (the linked dealer's 技術担当 and 閲覧のみ, the unlinked dealer's 技術担当); the
+    owner received the gateway by 名義変更 from a previous owner, and has started another."""
     from essmon.accounts.models import User
+    from essmon.transfers.services import claim_transfer, start_transfer, terms_in_force
 
     owner = factories.customer(
         email="owner@example.jp",
@@ -96,7 +103,11 @@ def build_world() -> World:
         furigana="オーナー　タロウ",
         phone="+81755550101",
     )
-    gateway = factories.owned_gateway(owner=owner, site_name="秘密の案件")
+    previous_owner = factories.customer(email="previous@example.jp", name="前所有 次郎")
+    gateway = factories.owned_gateway(owner=previous_owner, site_name="秘密の案件")
+    started = start_transfer(site=gateway.site, actor=previous_owner)
+    claim_transfer(buyer=owner, code=started.code, terms=terms_in_force(), client_address=None)
+    gateway.refresh_from_db()
     other = factories.customer(email="other@example.jp", name="他人 花子")
     other_gateway = factories.owned_gateway(owner=other, site_name="他人の案件")
     linked, unlinked, after_unlink = factories.dealer(), factories.dealer(), factories.dealer()
@@ -130,6 +141,7 @@ def build_world() -> World:
     viewer = factories.viewer(owner=owner, gateway=gateway, email="family@example.jp")
     revoked_viewer = factories.viewer(owner=owner, gateway=gateway, email="former@example.jp")
     revoke_viewer(owner=owner, viewer_id=SiteViewer.objects.get(viewer=revoked_viewer).pk)
+    transfer = start_transfer(site=gateway.site, actor=owner).transfer
     return World(
         owner,
         gateway,
@@ -147,6 +159,8 @@ def build_world() -> World:
         factories.dealer_staff(dealer=linked, role="technician", email="tech@example.jp"),
         factories.dealer_staff(dealer=linked, role="viewer", email="look@example.jp"),
         factories.dealer_staff(dealer=unlinked, role="technician", email="elsewhere@example.jp"),
+        previous_owner,
+        transfer,
     )
 
 
@@ -187,6 +201,8 @@ def every_url(world: World) -> list[tuple[str, tuple[str, ...]]]:
         "alert_id": world.alert.pk,
         "viewer_id": world.viewer_row.pk,
         "user_id": world.owner.pk,
+        "site_id": world.gateway.site_id,
+        "transfer_id": world.transfer.pk,
     }
     both, get = ("get", "post"), ("get",)
     urls = [("/no-such-page/", both)]

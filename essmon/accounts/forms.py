@@ -186,6 +186,48 @@ class PersonFieldsMixin(SafeTextForm):
         )
 
 
+class NewCustomerForm(PersonFieldsMixin):
+    """The person of a new customer account, with the mail address typed twice: the
+    registration's form (portal.forms.RegistrationForm) and the 名義変更 buyer's."""
+
+    email = forms.EmailField(
+        label="メールアドレス",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    email_confirm = forms.EmailField(
+        label="メールアドレス(確認用)",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
+    )
+
+    field_order = [
+        "name",
+        "furigana",
+        "email",
+        "email_confirm",
+        "postal_code",
+        "prefecture",
+        "city",
+        "address_rest",
+        "phone",
+        "company_name",
+        "department",
+    ]
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip()
+
+    def clean(self):
+        cleaned = super().clean()
+        email, confirm = cleaned.get("email"), cleaned.get("email_confirm")
+        if email and confirm and email != confirm.strip():
+            self.add_error(
+                "email_confirm", "メールアドレスが一致しません。同じアドレスを入力してください。"
+            )
+        return cleaned
+
+
 class GatewayFieldsMixin(SafeTextForm):
     """ゲートウェイ情報."""
 

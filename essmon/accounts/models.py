@@ -195,6 +195,7 @@ class TermsAcceptance(models.Model):
         REGISTRATION = "registration", "お客様情報の登録"
         ACTIVATION = "activation", "本登録"
         RENEWAL = "renewal", "改定への同意"
+        TRANSFER = "transfer", "名義変更の受け取り"
 
     user = models.ForeignKey(
         User, on_delete=models.CASCADE, related_name="terms_acceptances", verbose_name="アカウント"

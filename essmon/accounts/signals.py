@@ -5,7 +5,8 @@ sender's transaction, and an error in one fails the sender as a direct call woul
 Receivers: essmon/warranty/receivers.py (the dates typed at registration, forgotten with a
 provisional registration) and essmon/dealers/receivers.py (the person in charge's address,
 proved by activation or by an address change, and a staff member's, which the dealer's
-list of 保守担当者 may refuse)."""
+list of 保守担当者 may refuse) and essmon/transfers/receivers.py (the claim of a buyer who
+registered from a transfer code)."""
 
 from django.dispatch import Signal
 
@@ -17,7 +18,9 @@ registration_dates_typed = Signal()
 # the QuerySet of those gateways
 provisional_discarded = Signal()
 
-# ``user`` set its password through the activation link, which proved its address: user
+# ``user`` set its password through the activation link, which proved its address: user,
+# client_address. A receiver may return a sentence for the person (str), which the
+# activation's completion page shows (essmon/transfers/receivers.py: the claim)
 account_activated = Signal()
 
 # ``user`` is about to change its mail address to ``new_email``: asked when the change is

@@ -3,17 +3,24 @@ alert mails a customer gets."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from essmon.accounts.models import User
 from essmon.alerts.models import Alert, Kind, MailOptOut
 from essmon.gateways.models import Gateway
 
 
-def gateway_alerts(gateway: Gateway, *, limit: int = 100) -> list[Alert]:
-    """The gateway's alert history: open ones first, then the newest."""
+def gateway_alerts(
+    gateway: Gateway, *, limit: int = 100, since: datetime | None = None
+) -> list[Alert]:
+    """The gateway's alert history: open ones first, then the newest. With ``since``
+    (名義変更: dealers.access.history_floor) the closed ones are those still open at it or
+    later: an alert the system carries into the new owner's time is theirs to see."""
     open_ = list(Alert.objects.filter(gateway=gateway, closed_at__isnull=True).order_by("-since"))
-    closed = list(
-        Alert.objects.filter(gateway=gateway, closed_at__isnull=False).order_by("-since")[:limit]
-    )
+    closed_rows = Alert.objects.filter(gateway=gateway, closed_at__isnull=False)
+    if since is not None:
+        closed_rows = closed_rows.filter(closed_at__gte=since)
+    closed = list(closed_rows.order_by("-since")[:limit])
     return open_ + closed
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from enum import Enum
 from functools import wraps
 from typing import Any
@@ -228,6 +229,19 @@ def visible_gateways(user: User, purpose: Purpose = Purpose.VIEW) -> QuerySet[Ga
             DealerLink.objects.filter(gateway=OuterRef("pk"), dealer=dealer, ended_at__isnull=True)
         )
     )
+
+
+def history_floor(user: User, gateway: Gateway) -> datetime | None:
+    """名義変更: the oldest moment ``user`` may see of ``gateway``'s history (its samples,
+    rollups, alerts, settings log, warranty date changes, data export), or None for all of
+    it. The owner, and the viewers the owner invited, see the owner's time only
+    (``Gateway.owner_since``); dealers and operators look after the equipment and see its
+    whole history (docs/transfers.md)."""
+    if not user.is_authenticated or is_operator(user):
+        return None
+    if user.role in (User.Role.CUSTOMER, User.Role.VIEWER):
+        return gateway.owner_since
+    return None
 
 
 def gateway_or_404(user: User, gateway_id: str, purpose: Purpose = Purpose.VIEW) -> Gateway:

@@ -149,6 +149,8 @@ class DealerLink(models.Model):
         related_name="+",
         verbose_name="解除した人",
     )
+    # empty: the owner unlinked; otherwise why it ended without them (名義変更)
+    end_reason = models.CharField("解除の理由", max_length=20, blank=True)
 
     class Meta:
         verbose_name = "保守紐付け"

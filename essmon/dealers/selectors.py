@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from essmon.accounts.models import User
@@ -46,9 +48,13 @@ def acting_as(user: User | None) -> tuple[str, Dealer | None]:
     return f"運営({user.name})", None
 
 
-def gateway_records(gateway: Gateway) -> QuerySet[DealerAccess]:
-    """販売店様による閲覧・変更の記録 of one gateway, newest first."""
-    return DealerAccess.objects.filter(gateway=gateway).select_related("dealer")
+def gateway_records(gateway: Gateway, *, since: datetime | None = None) -> QuerySet[DealerAccess]:
+    """販売店様による閲覧・変更の記録 of one gateway, newest first; from ``since`` on when
+    given (名義変更: what the owner before's dealers did is not the new owner's to see)."""
+    records = DealerAccess.objects.filter(gateway=gateway)
+    if since is not None:
+        records = records.filter(at__gte=since)
+    return records.select_related("dealer")
 
 
 def dealer_with_pk(pk: int | None, *, active: bool = False) -> Dealer | None:
@@ -109,9 +115,13 @@ def active_link_to(*, gateway: Gateway, dealer_code: str) -> DealerLink | None:
     return active_links(gateway=gateway).filter(dealer__dealer_code=dealer_code).first()
 
 
-def link_history(*, gateway: Gateway) -> QuerySet[DealerLink]:
-    """Every link of ``gateway``, ended ones too, newest first."""
-    return gateway.dealer_links.select_related("dealer").order_by("-created_at", "-pk")
+def link_history(*, gateway: Gateway, since: datetime | None = None) -> QuerySet[DealerLink]:
+    """Every link of ``gateway``, ended ones too, newest first; with ``since`` (名義変更:
+    access.history_floor) those made from then on, the owner before's being theirs."""
+    links = gateway.dealer_links.select_related("dealer")
+    if since is not None:
+        links = links.filter(created_at__gte=since)
+    return links.order_by("-created_at", "-pk")
 
 
 # --- the dealer's pages -------------------------------------------------------------

@@ -122,6 +122,9 @@ class Gateway(models.Model):
         verbose_name="仮押さえ先",
     )
     claimed_at = models.DateTimeField("本登録日時", null=True, blank=True)
+    # 名義変更 (docs/transfers.md): since when the current owner owns it. The owner (and the
+    # owner's viewers) see nothing older; empty: the first owner, who sees all of it.
+    owner_since = models.DateTimeField("現在の所有者の所有開始日時", null=True, blank=True)
     batch = models.ForeignKey(
         ProvisioningBatch,
         on_delete=models.SET_NULL,

@@ -82,8 +82,8 @@ def sort_choices() -> list[tuple[str, str]]:
 # --- live ---------------------------------------------------------------------------------
 
 
-def live_panel(gateway: Gateway, *, now: datetime) -> dict[str, Any]:
-    snapshot = selectors.live_snapshot(gateway, now=now)
+def live_panel(gateway: Gateway, *, now: datetime, since: datetime | None = None) -> dict[str, Any]:
+    snapshot = selectors.live_snapshot(gateway, now=now, since=since)
     flows = {(f.source, f.target): f.watts for f in snapshot.flows}
     return {
         "snap": snapshot,
@@ -135,9 +135,11 @@ def edges(values: dict[str, Any], flows: dict[tuple[str, str], float]) -> list[d
 # --- history ------------------------------------------------------------------------------
 
 
-def history_page(gateway: Gateway, view: str, anchor: date, *, today: date) -> dict[str, Any]:
+def history_page(
+    gateway: Gateway, view: str, anchor: date, *, today: date, since: datetime | None = None
+) -> dict[str, Any]:
     """The history page: the charts' data, the totals and the links to the neighbours."""
-    data = history_data(gateway, view, anchor)
+    data = history_data(gateway, view, anchor, since=since)
     prev_anchor, next_anchor = shift(view, anchor, -1), shift(view, anchor, 1)
     return {
         "view": view,
@@ -154,9 +156,11 @@ def history_page(gateway: Gateway, view: str, anchor: date, *, today: date) -> d
     }
 
 
-def history_data(gateway: Gateway, view: str, anchor: date) -> dict[str, Any]:
+def history_data(
+    gateway: Gateway, view: str, anchor: date, *, since: datetime | None = None
+) -> dict[str, Any]:
     """The charts' data (the page embeds it, the data endpoint answers it as JSON)."""
-    result = selectors.energy_history(gateway, view=view, anchor=anchor)
+    result = selectors.energy_history(gateway, view=view, anchor=anchor, since=since)
     data = {
         "view": view,
         "date": anchor.isoformat(),
@@ -171,7 +175,7 @@ def history_data(gateway: Gateway, view: str, anchor: date) -> dict[str, Any]:
         "flows": COUNTER_FLOWS,
     }
     if view == "day":
-        data["curve"] = selectors.day_curve(gateway, day=anchor)
+        data["curve"] = selectors.day_curve(gateway, day=anchor, since=since)
         data["curve_labels"] = CURVE_LABELS
     return data
 
@@ -179,10 +183,12 @@ def history_data(gateway: Gateway, view: str, anchor: date) -> dict[str, Any]:
 # --- settings -----------------------------------------------------------------------------
 
 
-def progress(gateway: Gateway, live_state: GatewayLiveState | None) -> dict[str, Any]:
+def progress(
+    gateway: Gateway, live_state: GatewayLiveState | None, *, since: datetime | None = None
+) -> dict[str, Any]:
     """The changes' progress and 現在の設定: the page refreshes both while a change is on
     its way, or applied but not yet in the gateway's latest report of its settings."""
-    log = selectors.setting_log(gateway)
+    log = selectors.setting_log(gateway, since=since)
     setting_labels = dict(Setting.choices)
     in_force = (live_state.settings_in_force if live_state else None) or {}
     status_ts = live_state.status_ts if live_state else None

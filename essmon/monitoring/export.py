@@ -70,13 +70,15 @@ def fleet_csv_row(gw: Any) -> list[Any]:
     ]
 
 
-def history_csv(gateway: Gateway, view: str, anchor: date) -> HttpResponse:
+def history_csv(
+    gateway: Gateway, view: str, anchor: date, *, since: datetime | None = None
+) -> HttpResponse:
     """The day's samples on the day view, then the bars' energy, the totals and the
-    ratios."""
+    ratios; from ``since`` on when given (dealers.access.history_floor)."""
     response = csv_response(f"{gateway.gateway_id}_{view}_{anchor:%Y%m%d}.csv")
     writer = csv.writer(response)
     if view == "day":
-        curve = selectors.day_curve(gateway, day=anchor)
+        curve = selectors.day_curve(gateway, day=anchor, since=since)
         writer.writerow(["日時", *CURVE_LABELS.values()])
         for index, ts in enumerate(curve["ts"]):
             when = datetime.fromtimestamp(ts, tz=JST)
@@ -84,7 +86,7 @@ def history_csv(gateway: Gateway, view: str, anchor: date) -> HttpResponse:
                 [when.strftime("%Y-%m-%d %H:%M:%S"), *(curve[n][index] for n in CURVE_LABELS)]
             )
         writer.writerow([])
-    result = selectors.energy_history(gateway, view=view, anchor=anchor)
+    result = selectors.energy_history(gateway, view=view, anchor=anchor, since=since)
     fmt = BUCKET_FORMATS[view]
     writer.writerow(["期間", *(f"{label} (kWh)" for label in LABELS.values()), "欠測/補完"])
     for bucket in result.buckets:

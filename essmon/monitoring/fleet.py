@@ -22,6 +22,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
     When,
 )
@@ -154,17 +155,61 @@ def pv_today(now: datetime) -> Subquery:
     )
 
 
+def pv_today_owned(now: datetime) -> Case:
+    """Today's generation as the owner may see it: on the day of a 名義変更 the day's rollup
+    holds the seller's part, so the hourly rollups from ``owner_since`` are summed instead
+    (the live panel's ``selectors.today_energy`` rule); any other day, the day's rollup."""
+    midnight, _ = jst_day_bounds(today_jst(now))
+    since_claim = Subquery(
+        EnergyRollup.objects.filter(
+            gateway=OuterRef("pk"),
+            period=EnergyRollup.Period.HOUR,
+            start__gte=OuterRef("owner_since"),
+            start__lte=now,
+        )
+        .order_by()
+        .values("gateway")
+        .annotate(total=Sum("pv_kwh"))
+        .values("total")[:1],
+        output_field=FloatField(),
+    )
+    return Case(
+        When(owner_since__gt=midnight, then=Coalesce(since_claim, Value(0.0))),
+        default=pv_today(now),
+        output_field=FloatField(),
+    )
+
+
+def _owned_latest(key: str) -> Case:
+    """The newest value, unless it was measured before ``owner_since`` (the seller's): the
+    live panel leaves such a sample out too (``selectors.live_snapshot``)."""
+    sellers = Q(owner_since__isnull=False) & (
+        Q(live__last_sample_ts__isnull=True) | Q(live__last_sample_ts__lt=F("owner_since"))
+    )
+    return Case(
+        When(sellers, then=Value(None)),
+        default=JsonNumber("live__latest", key),
+        output_field=FloatField(),
+    )
+
+
 def fleet_page(
-    user: User, query: FleetQuery, page_number: str | int | None, *, now: datetime
+    user: User,
+    query: FleetQuery,
+    page_number: str | int | None,
+    *,
+    now: datetime,
+    owned: bool = False,
 ) -> Page[Gateway]:
     """One page of the fleet table: the page's gateway ids by ``fleet``'s order, then
-    those rows with every column."""
+    those rows with every column; ``owned``: the owner's (or viewer's) list, whose
+    figures start at each gateway's ``owner_since`` (``with_columns``)."""
     # the correlated subqueries push PostgreSQL's estimate past the JIT threshold, and
     # compiling costs more than the query (docs/performance.md, Dashboard)
     with cursor_without_jit():
         ids = fleet(user, query, now=now).values_list("pk", flat=True)
         page: Page[Any] = Paginator(ids, PAGE_SIZE).get_page(page_number)
-        page.object_list = with_columns(list(page.object_list), now=now)
+        page.object_list = with_columns(list(page.object_list), now=now, owned=owned)
     return page
 
 
@@ -225,20 +270,27 @@ def fleet_view(
     )
 
 
-def with_columns(ids: list[int], *, now: datetime) -> list[Gateway]:
+def with_columns(ids: list[int], *, now: datetime, owned: bool = False) -> list[Gateway]:
     """The gateways ``ids`` with every column of the table, in the order of ``ids``; also
-    the newest generation and consumption (``pv_w``, ``load_w``) for the owner's list."""
-    rows = (
-        Gateway.objects.select_related("site", "owner")
-        .filter(pk__in=ids)
-        .annotate(
-            **_live_columns(now),
-            pv_today=pv_today(now),
-            open_alerts=open_alerts(),
-            pv_w=JsonNumber("live__latest", "pv_w"),
-            load_w=JsonNumber("live__latest", "load_w"),
+    the newest generation and consumption (``pv_w``, ``load_w``) for the owner's list.
+    ``owned``: the owner's (or viewer's) list after a 名義変更 shows nothing measured before
+    ``owner_since`` (docs/transfers.md, "The history floor"); dealers and operators see
+    the equipment's whole history."""
+    columns: dict[str, Any] = {
+        **_live_columns(now),
+        "pv_today": pv_today(now),
+        "open_alerts": open_alerts(),
+        "pv_w": JsonNumber("live__latest", "pv_w"),
+        "load_w": JsonNumber("live__latest", "load_w"),
+    }
+    if owned:
+        columns.update(
+            pv_today=pv_today_owned(now),
+            soc=_owned_latest("soc_pct"),
+            pv_w=_owned_latest("pv_w"),
+            load_w=_owned_latest("load_w"),
         )
-    )
+    rows = Gateway.objects.select_related("site", "owner").filter(pk__in=ids).annotate(**columns)
     by_id = {row.pk: row for row in rows}
     warranties = states_for(list(by_id.values()), now=now)
     for row in by_id.values():

@@ -64,17 +64,21 @@ def live_state(gateway: Gateway) -> GatewayLiveState | None:
     return GatewayLiveState.objects.filter(gateway=gateway).first()
 
 
-def awaiting_first_data(gateway: Gateway, live: GatewayLiveState | None) -> bool:
+def awaiting_first_data(
+    gateway: Gateway, live: GatewayLiveState | None, *, since: datetime | None = None
+) -> bool:
     """No measurement ever arrived (データ受信待ち): just registered, or not connected yet.
     A gateway that has only said hello (a status, no sample) is still waiting. The live
     state answers for gateways heard from; the samples and rollups (an index step each)
     for data loaded without it (a backfill, an import) or kept longer than the samples."""
-    if live is not None and live.last_sample_ts is not None:
+    heard = live.last_sample_ts if live is not None else None
+    if heard is not None and (since is None or heard >= since):
         return False
-    return (
-        not Sample.objects.filter(gateway=gateway).exists()
-        and not EnergyRollup.objects.filter(gateway=gateway).exists()
-    )
+    samples = Sample.objects.filter(gateway=gateway)
+    rollups = EnergyRollup.objects.filter(gateway=gateway)
+    if since is not None:  # 名義変更: the owner's time only (dealers.access.history_floor)
+        samples, rollups = samples.filter(ts__gte=since), rollups.filter(start__gte=since)
+    return not samples.exists() and not rollups.exists()
 
 
 # --- live ---------------------------------------------------------------------------------
@@ -121,19 +125,30 @@ def power_flows(values: dict[str, Any]) -> tuple[Flow, ...]:
     return tuple(f for f in flows if f.watts > 0)
 
 
-def today_energy(gateway: Gateway, *, now: datetime) -> dict[str, float]:
-    """Today's energy per counter (JST day), from the hourly rollups made so far."""
+def today_energy(
+    gateway: Gateway, *, now: datetime, since: datetime | None = None
+) -> dict[str, float]:
+    """Today's energy per counter (JST day), from the hourly rollups made so far (those
+    from ``since`` on, when given)."""
     midnight = timezone.localtime(now, JST).replace(hour=0, minute=0, second=0, microsecond=0)
+    if since is not None:
+        midnight = max(midnight, since)
     totals = EnergyRollup.objects.filter(
         gateway=gateway, period=EnergyRollup.Period.HOUR, start__gte=midnight, start__lte=now
     ).aggregate(**{name: Sum(name) for name in COUNTERS})
     return {name: round(totals[name] or 0.0, 3) for name in COUNTERS}
 
 
-def live_snapshot(gateway: Gateway, *, now: datetime | None = None) -> LiveSnapshot:
+def live_snapshot(
+    gateway: Gateway, *, now: datetime | None = None, since: datetime | None = None
+) -> LiveSnapshot:
+    """What the live panel shows; ``since`` (dealers.access.history_floor) leaves out a
+    sample from before the viewer's owner owned the system."""
     now = now or timezone.now()
     live = live_state(gateway)
     recent = Sample.objects.filter(gateway=gateway, ts__lte=now)
+    if since is not None:
+        recent = recent.filter(ts__gte=since)
     if live is not None and live.last_sample_ts is not None:
         # never newer than the newest sample; the bound lets PostgreSQL plan for the
         # month's partition alone instead of every month kept
@@ -145,8 +160,8 @@ def live_snapshot(gateway: Gateway, *, now: datetime | None = None) -> LiveSnaps
             last_seen_at=live.last_seen_at if live else None,
             sample_ts=None,
             stale=True,
-            waiting=awaiting_first_data(gateway, live),
-            today_kwh=today_energy(gateway, now=now),
+            waiting=awaiting_first_data(gateway, live, since=since),
+            today_kwh=today_energy(gateway, now=now, since=since),
         )
     values = {
         name: getattr(newest, name)
@@ -168,7 +183,7 @@ def live_snapshot(gateway: Gateway, *, now: datetime | None = None) -> LiveSnaps
         stale=now - newest.ts > STALE_AFTER,
         values=values,
         flows=power_flows(values),
-        today_kwh=today_energy(gateway, now=now),
+        today_kwh=today_energy(gateway, now=now, since=since),
     )
 
 
@@ -216,11 +231,17 @@ def _share(part: float, whole: float) -> float | None:
     return min(1.0, max(0.0, part / whole)) if whole > 0 else None
 
 
-def energy_history(gateway: Gateway, *, view: str, anchor: date) -> History:
+def energy_history(
+    gateway: Gateway, *, view: str, anchor: date, since: datetime | None = None
+) -> History:
     """Bars for the history charts, from the rollups (kept after raw samples are dropped):
     ``day`` hours of that JST day, ``month`` days of its month, ``year`` months of its year,
     ``lifetime`` one bar a year. Each view reads at most a few hundred rollup rows, however
-    many samples exist."""
+    many samples exist.
+
+    ``since`` (名義変更, dealers.access.history_floor): rollups that start before it are
+    left out, so a bar that began under the owner before is not shown at all rather than
+    in part (docs/transfers.md)."""
     start = datetime(anchor.year, anchor.month, anchor.day, tzinfo=JST)
     end: datetime | None
     if view == "day":
@@ -236,6 +257,8 @@ def energy_history(gateway: Gateway, *, view: str, anchor: date) -> History:
     else:
         raise ValueError(f"view: {view!r} is not one of day, month, year, lifetime")
     rows = EnergyRollup.objects.filter(gateway=gateway, period=period)
+    if since is not None:
+        rows = rows.filter(start__gte=since)
     if end is not None:
         rows = rows.filter(start__gte=start, start__lt=end)
     buckets: dict[datetime, dict[str, Any]] = {}
@@ -275,10 +298,15 @@ def jst_day_bounds(day: date) -> tuple[datetime, datetime]:
 CURVE_FIELDS = ("pv_w", "load_w", "grid_w", "battery_w", "soc_pct")
 
 
-def day_curve(gateway: Gateway, *, day: date) -> dict[str, list[Any]]:
-    """The day view's raw samples (JST day) as columns: ``ts`` in epoch seconds and the
-    powers and state of charge. One index range on the samples' (gateway, ts) key."""
+def day_curve(
+    gateway: Gateway, *, day: date, since: datetime | None = None
+) -> dict[str, list[Any]]:
+    """The day view's raw samples (JST day, from ``since`` on when given) as columns:
+    ``ts`` in epoch seconds and the powers and state of charge. One index range on the
+    samples' (gateway, ts) key."""
     start, end = jst_day_bounds(day)
+    if since is not None:
+        start = max(start, since)
     rows = (
         Sample.objects.filter(gateway=gateway, ts__gte=start, ts__lt=end)
         .order_by("ts")
@@ -299,9 +327,15 @@ def today_jst(now: datetime | None = None) -> date:
 # --- settings -------------------------------------------------------------------------------
 
 
-def setting_log(gateway: Gateway, *, limit: int = 50) -> list[Command]:
-    """The audit log of setting changes, newest first: who, when, before, after, outcome."""
-    return list(Command.objects.filter(gateway=gateway).order_by("-requested_at", "-pk")[:limit])
+def setting_log(
+    gateway: Gateway, *, limit: int = 50, since: datetime | None = None
+) -> list[Command]:
+    """The audit log of setting changes, newest first: who, when, before, after, outcome
+    (those asked from ``since`` on, when given)."""
+    commands = Command.objects.filter(gateway=gateway)
+    if since is not None:
+        commands = commands.filter(requested_at__gte=since)
+    return list(commands.order_by("-requested_at", "-pk")[:limit])
 
 
 def settings_on_the_way(gateway: Gateway, *, now: datetime | None = None) -> dict[str, object]:

@@ -31,6 +31,7 @@ from essmon.dealers.access import (
     Purpose,
     dealer_of,
     gateway_or_404,
+    history_floor,
     is_desk_operator,
     is_viewer,
 )
@@ -105,7 +106,9 @@ def _owner_sites(request: AuthenticatedRequest) -> HttpResponse:
     """An owner's sites, each with its state and a link to its live view; a household with
     one storage system goes straight to it."""
     page_number = request.GET.get("page")
-    page = fleet_page(request.user, FleetQuery(sort="site"), page_number, now=timezone.now())
+    page = fleet_page(
+        request.user, FleetQuery(sort="site"), page_number, now=timezone.now(), owned=True
+    )
     if page.paginator.count == 1 and not page_number:
         return redirect("monitoring:live", gateway_id=page[0].gateway_id)
     return render(
@@ -155,7 +158,9 @@ def live(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = gateway_or_404(request.user, gateway_id)
     record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_LIVE)
     context = gateway_context(request, gateway, "live")
-    context.update(display.live_panel(gateway, now=timezone.now()))
+    context.update(
+        display.live_panel(gateway, now=timezone.now(), since=history_floor(request.user, gateway))
+    )
     return render(request, "monitoring/live.html", context)
 
 
@@ -167,7 +172,9 @@ def live_fragment(request: AuthenticatedRequest, gateway_id: str) -> HttpRespons
     record_view(
         user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_LIVE, refresh=True
     )
-    panel = display.live_panel(gateway, now=timezone.now())
+    panel = display.live_panel(
+        gateway, now=timezone.now(), since=history_floor(request.user, gateway)
+    )
     return render(request, "monitoring/_live.html", {"gateway": gateway, **panel})
 
 
@@ -183,10 +190,11 @@ def history(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
         return redirect("monitoring:history", gateway_id=gateway.gateway_id)
     record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_HISTORY)
     context = gateway_context(request, gateway, "history")
-    context.update(display.history_page(gateway, view, anchor, today=today))
+    since = history_floor(request.user, gateway)
+    context.update(display.history_page(gateway, view, anchor, today=today, since=since))
     live = selectors.live_state(gateway)
     context.update(
-        waiting=selectors.awaiting_first_data(gateway, live),
+        waiting=selectors.awaiting_first_data(gateway, live, since=since),
         last_seen=live.last_seen_at if live else None,
     )
     return render(request, "monitoring/history.html", context)
@@ -209,7 +217,9 @@ def history_data(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse
     except ValueError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_HISTORY)
-    return JsonResponse(display.history_data(gateway, view, anchor))
+    return JsonResponse(
+        display.history_data(gateway, view, anchor, since=history_floor(request.user, gateway))
+    )
 
 
 @login_required_here
@@ -227,7 +237,7 @@ def history_csv(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
         action=DealerAccess.Action.DOWNLOAD_CSV,
         detail=export.period_label(view, anchor),
     )
-    return export.history_csv(gateway, view, anchor)
+    return export.history_csv(gateway, view, anchor, since=history_floor(request.user, gateway))
 
 
 @login_required_here
@@ -263,7 +273,7 @@ def settings_page(request: AuthenticatedRequest, gateway_id: str) -> HttpRespons
     context.update(
         form=form,
         on_the_way=bool(on_the_way),
-        **display.progress(gateway, live_state),
+        **display.progress(gateway, live_state, since=history_floor(request.user, gateway)),
     )
     record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_SETTINGS)
     return render(
@@ -283,5 +293,8 @@ def settings_progress(request: AuthenticatedRequest, gateway_id: str) -> HttpRes
     return render(
         request,
         "monitoring/_progress_refresh.html",
-        {"gateway": gateway, **display.progress(gateway, live_state)},
+        {
+            "gateway": gateway,
+            **display.progress(gateway, live_state, since=history_floor(request.user, gateway)),
+        },
     )

@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-from django import forms
-
-from essmon.accounts.forms import GatewayFieldsMixin, PersonFieldsMixin, SiteFieldsMixin
+from essmon.accounts.forms import GatewayFieldsMixin, NewCustomerForm, SiteFieldsMixin
 from essmon.warranty.forms import WarrantyDatesFields
 
 
-class RegistrationForm(PersonFieldsMixin, GatewayFieldsMixin, SiteFieldsMixin, WarrantyDatesFields):
+class RegistrationForm(NewCustomerForm, GatewayFieldsMixin, SiteFieldsMixin, WarrantyDatesFields):
     """お客様情報の登録 — every field of the product's input form."""
 
-    email = forms.EmailField(
-        label="メールアドレス",
-        max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
-    )
-    email_confirm = forms.EmailField(
-        label="メールアドレス(確認用)",
-        max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
-    )
-
     field_order = [
-        "name",
-        "furigana",
-        "email",
-        "email_confirm",
-        "postal_code",
-        "prefecture",
-        "city",
-        "address_rest",
-        "phone",
-        "company_name",
-        "department",
+        *NewCustomerForm.field_order,
         "gateway_id",
         "gateway_password",
         "site_name",
@@ -44,18 +21,6 @@ class RegistrationForm(PersonFieldsMixin, GatewayFieldsMixin, SiteFieldsMixin, W
         "grid_connection_date",
         "received_date",
     ]
-
-    def clean_email(self) -> str:
-        return self.cleaned_data["email"].strip()
-
-    def clean(self):
-        cleaned = super().clean()
-        email, confirm = cleaned.get("email"), cleaned.get("email_confirm")
-        if email and confirm and email != confirm.strip():
-            self.add_error(
-                "email_confirm", "メールアドレスが一致しません。同じアドレスを入力してください。"
-            )
-        return cleaned
 
 
 class SiteForm(SiteFieldsMixin, WarrantyDatesFields):

@@ -46,6 +46,7 @@ from essmon.dealers.services import staff_logins
 from essmon.notifications.services import MailLimitError
 from essmon.portal import operator
 from essmon.portal.forms import SiteForm
+from essmon.transfers import selectors as transfer_selectors
 from essmon.warranty import selectors as warranty_selectors
 from essmon.warranty.outlook import warranty_outlook
 
@@ -76,6 +77,8 @@ def menu(request: AuthenticatedRequest) -> HttpResponse:
             "gateways": gateways,
             # 系統連系日・受取日 still missing: asked for until entered (issue 12 §4)
             "dates_prompts": [(gw, prompts[gw.pk]) for gw in gateways if gw.pk in prompts],
+            # 名義変更 started and not yet claimed (docs/transfers.md)
+            "pending_transfers": transfer_selectors.pending_count(owner=request.user),
         },
     )
 

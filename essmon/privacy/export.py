@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Iterator
-from datetime import date, datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
 
 from django.db import models
 from django.utils import timezone
@@ -25,6 +26,7 @@ from essmon.commands.models import Command
 from essmon.dealers.models import Dealer, DealerAccess, DealerLink, ProvisionRecord, SiteViewer
 from essmon.gateways.models import Gateway
 from essmon.telemetry.models import COUNTERS, EnergyRollup
+from essmon.transfers.models import OwnershipTransfer, TransferredGateway
 from essmon.warranty.models import DateChange, RecordedLapse, WarrantyDates
 
 logger = logging.getLogger(__name__)
@@ -47,6 +49,25 @@ SECRET_FIELDS = frozenset(
         "sheet_password_sealed",
     }
 )
+
+
+M = TypeVar("M", bound=models.Model)
+
+
+@dataclass(frozen=True)
+class OwnedPeriod:
+    """名義変更 (docs/transfers.md): the part of a gateway's life that was this customer's.
+    ``since`` None: from the start; ``until`` None: to now."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+    def clip(self, rows: models.QuerySet[M], field: str) -> models.QuerySet[M]:
+        if self.since is not None:
+            rows = rows.filter(**{f"{field}__gte": self.since})
+        if self.until is not None:
+            rows = rows.filter(**{f"{field}__lt": self.until})
+        return rows
 
 
 def _value(value: Any) -> Any:
@@ -160,16 +181,20 @@ def _links(gateway: Gateway, user: User) -> list[dict[str, Any]]:
     return out
 
 
-def _gateway_head(gateway: Gateway, user: User) -> dict[str, Any]:
-    warranty = WarrantyDates.objects.filter(gateway=gateway).first()
+def _gateway_head(gateway: Gateway, user: User, period: OwnedPeriod) -> dict[str, Any]:
+    # a gateway given away: its dates now are the new owner's statement, not this one's
+    given_away = period.until is not None
+    warranty = None if given_away else WarrantyDates.objects.filter(gateway=gateway).first()
     lapse = RecordedLapse.objects.filter(gateway=gateway).first()
     return {
         "gateway_id": gateway.gateway_id,
         "model": gateway.model,
         "part_number": gateway.part_number,
-        "state": gateway.state,
-        "state_label": gateway.get_state_display(),
-        "site_id": gateway.site_id,
+        "state": gateway.state if not given_away else None,
+        "state_label": gateway.get_state_display() if not given_away else None,
+        "site_id": gateway.site_id if not given_away else None,
+        "owned_since": _value(period.since),
+        "owned_until": _value(period.until),
         "held_at": _value(gateway.held_at),
         "claimed_at": _value(gateway.claimed_at),
         "warranty": {
@@ -178,7 +203,9 @@ def _gateway_head(gateway: Gateway, user: User) -> dict[str, Any]:
             "extension_lapsed_at": _value(lapse and lapse.lapsed_at),
             "changes": [
                 _fields(c, ("field", "before", "after", "changed_at", "changed_as"))
-                for c in DateChange.objects.filter(gateway=gateway).order_by("changed_at", "pk")
+                for c in period.clip(
+                    DateChange.objects.filter(gateway=gateway), "changed_at"
+                ).order_by("changed_at", "pk")
             ],
         },
         "dealer_links": _links(gateway, user),
@@ -199,10 +226,10 @@ def _stream_list(items: Iterable[dict[str, Any]]) -> Iterator[str]:
     yield "]"
 
 
-def _accesses(gateway: Gateway) -> Iterator[dict[str, Any]]:
+def _accesses(gateway: Gateway, period: OwnedPeriod) -> Iterator[dict[str, Any]]:
     """販売店様による閲覧・変更の記録, oldest first."""
     rows = (
-        DealerAccess.objects.filter(gateway=gateway)
+        period.clip(DealerAccess.objects.filter(gateway=gateway), "at")
         .select_related("dealer")
         .order_by("at", "pk")
         .iterator(chunk_size=CHUNK)
@@ -211,9 +238,11 @@ def _accesses(gateway: Gateway) -> Iterator[dict[str, Any]]:
         yield {"dealer": _dealer(access.dealer), **_all_fields(access, skip=("id",))}
 
 
-def _commands(gateway: Gateway) -> Iterator[dict[str, Any]]:
+def _commands(gateway: Gateway, period: OwnedPeriod) -> Iterator[dict[str, Any]]:
     """設定変更の履歴 (remote settings)."""
-    rows = Command.objects.filter(gateway=gateway).order_by("requested_at", "pk")
+    rows = period.clip(Command.objects.filter(gateway=gateway), "requested_at").order_by(
+        "requested_at", "pk"
+    )
     for c in rows.iterator(chunk_size=CHUNK):
         yield {
             **_fields(
@@ -236,8 +265,14 @@ def _commands(gateway: Gateway) -> Iterator[dict[str, Any]]:
         }
 
 
-def _alerts(gateway: Gateway) -> Iterator[dict[str, Any]]:
-    rows = Alert.objects.filter(gateway=gateway).order_by("opened_at", "pk")
+def _alerts(gateway: Gateway, period: OwnedPeriod) -> Iterator[dict[str, Any]]:
+    """The alerts open at some time of ``period`` (as the 異常の履歴 tab shows them)."""
+    rows = Alert.objects.filter(gateway=gateway)
+    if period.since is not None:
+        rows = rows.filter(models.Q(closed_at__isnull=True) | models.Q(closed_at__gte=period.since))
+    if period.until is not None:
+        rows = rows.filter(opened_at__lt=period.until)
+    rows = rows.order_by("opened_at", "pk")
     for a in rows.iterator(chunk_size=CHUNK):
         yield {
             **_fields(
@@ -265,28 +300,29 @@ def _alerts(gateway: Gateway) -> Iterator[dict[str, Any]]:
 ENERGY_FIELDS = (*COUNTERS, "samples", "filled", "missing")
 
 
-def _daily_energy(gateway: Gateway) -> Iterator[dict[str, Any]]:
-    rows = (
-        EnergyRollup.objects.filter(gateway=gateway, period=EnergyRollup.Period.DAY)
-        .order_by("start")
-        .values_list("start", *ENERGY_FIELDS)
-        .iterator(chunk_size=CHUNK)
-    )
-    for start, *values in rows:
+def _daily_energy(gateway: Gateway, period: OwnedPeriod) -> Iterator[dict[str, Any]]:
+    """Whole days of ``period`` only: the day of a 名義変更 is neither owner's."""
+    rows = EnergyRollup.objects.filter(gateway=gateway, period=EnergyRollup.Period.DAY)
+    if period.since is not None:
+        rows = rows.filter(start__gte=period.since)
+    if period.until is not None:
+        rows = rows.filter(start__lte=period.until - timedelta(days=1))
+    days = rows.order_by("start").values_list("start", *ENERGY_FIELDS).iterator(chunk_size=CHUNK)
+    for start, *values in days:
         yield {
             "date": timezone.localtime(start).date().isoformat(),
             **dict(zip(ENERGY_FIELDS, values, strict=True)),
         }
 
 
-def _gateway(gateway: Gateway, user: User) -> Iterator[str]:
-    head = _json(_gateway_head(gateway, user))
+def _gateway(gateway: Gateway, user: User, period: OwnedPeriod) -> Iterator[str]:
+    head = _json(_gateway_head(gateway, user, period))
     yield head[:-1]  # the object stays open for the long lists below
     for key, rows in (
-        ("dealer_access_records", _accesses(gateway)),
-        ("settings_history", _commands(gateway)),
-        ("alerts", _alerts(gateway)),
-        ("daily_energy", _daily_energy(gateway)),
+        ("dealer_access_records", _accesses(gateway, period)),
+        ("settings_history", _commands(gateway, period)),
+        ("alerts", _alerts(gateway, period)),
+        ("daily_energy", _daily_energy(gateway, period)),
     ):
         yield f',\n    "{key}": '
         yield from _stream_list(rows)
@@ -295,6 +331,37 @@ def _gateway(gateway: Gateway, user: User) -> Iterator[str]:
 
 def owned_gateways(user: User) -> models.QuerySet[Gateway]:
     return Gateway.objects.filter(owner=user).order_by("gateway_id")
+
+
+def given_gateways(user: User) -> list[tuple[Gateway, OwnedPeriod]]:
+    """The gateways ``user`` passed on by 名義変更, each with the time it was theirs."""
+    rows = (
+        TransferredGateway.objects.filter(
+            transfer__from_owner=user, transfer__claimed_at__isnull=False
+        )
+        .select_related("gateway", "transfer")
+        .order_by("transfer__claimed_at", "gateway_code")
+    )
+    return [
+        (r.gateway, OwnedPeriod(since=r.previous_since, until=r.transfer.claimed_at)) for r in rows
+    ]
+
+
+def _transfers(user: User) -> list[dict[str, Any]]:
+    """名義変更 this customer started, gave or received (the other side is not named)."""
+    rows = OwnershipTransfer.objects.filter(
+        models.Q(from_owner=user) | models.Q(to_owner=user)
+    ).order_by("started_at", "pk")
+    return [
+        {
+            "role": "譲渡" if t.from_owner_id == user.pk else "譲受",
+            "site_name": t.site_name,
+            "gateway_ids": [g.gateway_code for g in t.gateways.order_by("gateway_code")],
+            **_fields(t, ("started_at", "started_as", "expires_at", "claimed_at", "cancelled_at")),
+            "status": t.status,
+        }
+        for t in rows
+    ]
 
 
 def export_chunks(*, user: User) -> Iterator[str]:
@@ -315,13 +382,19 @@ def export_chunks(*, user: User) -> Iterator[str]:
             for o in MailOptOut.objects.filter(user=user).order_by("kind")
         ],
         "sites": [_all_fields(s, skip=()) for s in user.sites.order_by("pk")],
+        "transfers": _transfers(user),
     }
     text = _json(header)
     yield "{\n  " + text[1:-1]
     yield ',\n  "gateways": ['
     for index, gateway in enumerate(owned_gateways(user)):
         yield ("" if index == 0 else ",") + "\n    "
-        yield from _gateway(gateway, user)
+        yield from _gateway(gateway, user, OwnedPeriod(since=gateway.owner_since))
+    # 名義変更: what was this customer's of the systems passed on, up to the transfer
+    yield '\n  ],\n  "transferred_gateways": ['
+    for index, (gateway, period) in enumerate(given_gateways(user)):
+        yield ("" if index == 0 else ",") + "\n    "
+        yield from _gateway(gateway, user, period)
     yield "\n  ]\n}\n"
 
 

@@ -32,6 +32,7 @@ from essmon.gateways.models import Gateway, Site
 from essmon.notifications.models import OutboxMessage
 from essmon.notifications.services import queue_mail
 from essmon.privacy.models import ReleasedGateway
+from essmon.transfers.services import cancel_transfers_of
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +139,7 @@ def release_gateway(*, gateway: Gateway) -> None:
         site=None,
         held_at=None,
         claimed_at=None,
+        owner_since=None,
         reserved_for=None,
     )
 
@@ -254,6 +256,8 @@ def withdraw_customer(*, user: User) -> WithdrawalPlan:
         # the family viewers it invited see nothing from now on (their rows go with the
         # released gateways; their own viewer accounts stay theirs)
         end_viewers_of_owner(owner=user)
+        # a 名義変更 it started and nobody claimed: its code is dead (docs/transfers.md)
+        cancel_transfers_of(user=user, reason="譲渡する方の退会")
         # the last provision is today: each record is kept for the legal period from now
         for gateway in plan.gateways:
             release_gateway(gateway=gateway)

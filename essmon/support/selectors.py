@@ -24,6 +24,7 @@ from essmon.gateways.search import search as gateway_search
 from essmon.notifications.models import OutboxMessage
 from essmon.support.models import SupportAction
 from essmon.telemetry.models import GatewayLiveState
+from essmon.transfers.models import OwnershipTransfer
 from essmon.warranty.selectors import states_for
 
 QUERY_MAX = 100  # characters of one search
@@ -292,6 +293,8 @@ class GatewayView:
     summary: GatewaySummary
     links: list[DealerLink]  # every maintenance link, ended ones too
     replacements: list[GatewayReplacement]
+    # the 名義変更 of its site: started by the owner or at the desk, with who, why and how it ended
+    transfers: list[OwnershipTransfer]
     actions: list[SupportAction]
 
 
@@ -305,6 +308,15 @@ def gateway_view(gateway: Gateway) -> GatewayView:
             .order_by("-created_at")
         ),
         replacements=list(GatewayReplacement.objects.filter(gateway=gateway)),
+        transfers=list(
+            OwnershipTransfer.objects.filter(
+                Q(gateways__gateway=gateway)
+                | (Q(site_id=gateway.site_id) if gateway.site_id else Q(pk__in=[]))
+            )
+            .select_related("started_by", "cancelled_by", "from_owner", "to_owner")
+            .distinct()
+            .order_by("-started_at")[:ACTIONS_SHOWN]
+        ),
         actions=list(
             SupportAction.objects.filter(target_gateway=gateway).select_related("target_user")[
                 :ACTIONS_SHOWN

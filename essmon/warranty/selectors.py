@@ -19,7 +19,7 @@ from django.db.models.functions import Lag
 from django.utils import timezone
 
 from essmon.accounts.models import User
-from essmon.dealers.access import Purpose, visible_gateways
+from essmon.dealers.access import Purpose, history_floor, visible_gateways
 from essmon.gateways.models import Gateway
 from essmon.telemetry.connectivity import offline_silence
 from essmon.telemetry.models import ConnectivityInterval
@@ -223,8 +223,15 @@ def dates_prompts(
     return {pk: prompt for pk, prompt in prompts.items() if prompt is not None}
 
 
-def date_changes(gateway: Gateway, *, limit: int = 100) -> list[DateChange]:
-    return list(DateChange.objects.filter(gateway=gateway)[:limit])
+def date_changes(
+    gateway: Gateway, *, limit: int = 100, since: datetime | None = None
+) -> list[DateChange]:
+    """The dates' audit, newest first; from ``since`` on when given (名義変更: who changed
+    them under the owner before is not the new owner's to see)."""
+    changes = DateChange.objects.filter(gateway=gateway)
+    if since is not None:
+        changes = changes.filter(changed_at__gte=since)
+    return list(changes[:limit])
 
 
 # --- the 保証 tab ----------------------------------------------------------------------------
@@ -261,5 +268,5 @@ def warranty_tab(user: User, gateway: Gateway) -> WarrantyTab:
         may_edit=may_change_dates(user, gateway),
         # a restart's few minutes are not worth a line
         longest=describe_duration(longest) if longest and longest > policy.offline_after else None,
-        changes=date_changes(gateway),
+        changes=date_changes(gateway, since=history_floor(user, gateway)),
     )

@@ -31,6 +31,7 @@ IDENTIFIERS = {
     "dealer_code",
     "staff_id",
     "viewer_id",
+    "transfer_id",
 }
 ROLES = (
     "anonymous",
@@ -48,6 +49,8 @@ ROLES = (
     "dealer_technician",
     "dealer_viewer",
     "staff_of_unlinked_dealer",
+    # the owner's seller: it gave the gateway away by 名義変更 and sees nothing of it now
+    "previous_owner",
 )
 
 
@@ -102,6 +105,13 @@ TABLE = (
         for name in ("person", "resend_provisional", "unlock", "gateway", "release_hold")
     ),
     Row("viewers:revoke", OWNER),
+    # 名義変更: the owner starts (by 案件) and cancels (by transfer); an operator of either
+    # role starts by the gateway the support desk found, and cancels an open transfer (by its
+    # id), each with a reason
+    Row("transfers:start", OWNER),
+    Row("transfers:cancel", OWNER),
+    Row("transfers:operator_start", DESK),
+    Row("transfers:operator_cancel", DESK),
     *MONITORING_ROWS,
     # acknowledging is the dealers' (and operators') business; the owner sees the result
     Row("monitoring:alert_acknowledge", frozenset({"linked_dealer", "operator"}) | TECHNICIAN),
@@ -121,7 +131,7 @@ class Page:
 
 PUBLIC = frozenset(ROLES)
 SIGNED_IN = PUBLIC - {"anonymous"}
-CUSTOMERS = frozenset({"owner", "other_customer"})
+CUSTOMERS = frozenset({"owner", "other_customer", "previous_owner"})
 DEALERS = frozenset({"linked_dealer", "unlinked_dealer", "dealer_after_unlink"})
 OPERATOR = frozenset({"operator"})
 SUPPORT = frozenset({"support_operator"})
@@ -155,6 +165,12 @@ PAGES = (
     *(
         Page(f"dealers:{name}", PUBLIC)
         for name in ("entry_terms", "entry_form", "entry_confirm", "entry_done")
+    ),
+    # 名義変更 for a buyer without an account: the code, then the registration's steps
+    # (without a verified code in the session they send the visitor back to the code page)
+    *(
+        Page(f"transfers:{name}", PUBLIC)
+        for name in ("entry", "entry_terms", "entry_form", "entry_confirm", "entry_done")
     ),
     Page("monitoring:login", PUBLIC),
     Page("privacy:withdrawn", PUBLIC),
@@ -201,6 +217,8 @@ PAGES = (
     *(Page(f"support:{name}", OPERATOR | SUPPORT) for name in ("search", "actions")),
     *(Page(f"support:{name}", OPERATOR) for name in ("console", "provision", "import", "sheets")),
     Page("viewers:menu", CUSTOMERS),
+    # 名義変更: any customer's own list, and the buyer's claim (done: once, after a claim)
+    *(Page(f"transfers:{name}", CUSTOMERS) for name in ("menu", "claim", "claim_done")),
     Page("alerts:mail_preferences", CUSTOMERS),
     Page("privacy:data_export", CUSTOMERS),
     # a viewer deletes its own account the same way

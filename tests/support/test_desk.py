@@ -259,6 +259,37 @@ def test_a_reservation_is_released_too(support):
     assert gateway.state == Gateway.State.UNCLAIMED and gateway.reserved_for is None
 
 
+def test_a_support_operator_starts_and_cancels_a_transfer_from_the_gateway_page(support):
+    from essmon.transfers.models import OwnershipTransfer
+
+    owner = factories.customer(email="selling@example.jp")
+    gateway = factories.owned_gateway(owner=owner)
+    page = support.get(reverse("support:gateway", kwargs={"gateway_id": gateway.gateway_id}))
+    start = reverse("transfers:operator_start", kwargs={"gateway_id": gateway.gateway_id})
+    assert f'href="{start}"' in page.content.decode()
+    refused = support.post(start, {"reason": ""})
+    assert refused.status_code == 400 and not OwnershipTransfer.objects.exists()
+    shown = support.post(start, {"reason": "ご売却(お客様から電話、ご本人確認済み)"})
+    assert shown.status_code == 200 and "名義変更コード" in shown.content.decode()
+    transfer = OwnershipTransfer.objects.get()
+    assert transfer.started_by == support.operator
+    assert transfer.started_as == OwnershipTransfer.StartedAs.OPERATOR
+    assert transfer.reason.startswith("ご売却")
+    assert mail.outbox[-1].to == [owner.email]
+    body = support.get(
+        reverse("support:gateway", kwargs={"gateway_id": gateway.gateway_id})
+    ).content.decode()
+    cancel = reverse("transfers:operator_cancel", kwargs={"transfer_id": transfer.pk})
+    assert "名義変更の記録" in body and "受け取り待ち" in body and f'href="{cancel}"' in body
+    assert support.post(cancel, {"reason": "お客様のご依頼で中止"}).status_code == 302
+    transfer.refresh_from_db()
+    assert transfer.cancelled_by == support.operator and transfer.cancel_reason
+    body = support.get(
+        reverse("support:gateway", kwargs={"gateway_id": gateway.gateway_id})
+    ).content.decode()
+    assert "取り消し済み" in body and f'href="{cancel}"' not in body
+
+
 def test_a_support_operator_replaces_a_gateway_with_a_reason(support):
     owner = factories.customer(email="replaced@example.jp")
     old = factories.owned_gateway(owner=owner)

@@ -52,9 +52,18 @@ def _phone_matches(typed: str, registered: str) -> bool:
 
 
 def activate_account(
-    *, token: AccountToken, password: str, phone: str, terms: TermsVersion, client_address: str
+    *,
+    token: AccountToken,
+    password: str,
+    phone: str,
+    terms: TermsVersion,
+    client_address: str,
+    notices: list[str] | None = None,
 ) -> User:
     """本登録: set the password, check the registered phone number, claim the gateways.
+
+    ``notices`` gets the sentences the apps above said about the activation (a receiver of
+    ``account_activated`` may return one, e.g. 名義変更's claim), for the completion page.
 
     A wrong phone number is counted even though the call fails, so the count is
     committed before the error is raised; the fifth voids the link.
@@ -92,7 +101,11 @@ def activate_account(
             token.save(update_fields=["used_at"])
             confirm_held_gateways(owner=user)
             # dealers builds on accounts: a dealer's person in charge is confirmed there
-            signals.account_activated.send(sender=User, user=user)
+            answers = signals.account_activated.send(
+                sender=User, user=user, client_address=client_address
+            )
+            if notices is not None:
+                notices.extend(answer for _, answer in answers if isinstance(answer, str))
             record_terms_acceptance(
                 user=user,
                 terms=terms,

@@ -57,6 +57,7 @@ def password(request: HttpRequest, token: str) -> HttpResponse:
         return redirect("accounts:activate", token=token)
     form = ActivationForm(request.POST or None, user=found.user)
     if request.method == "POST" and form.is_valid():
+        notices: list[str] = []
         try:
             activate_account(
                 token=found,
@@ -64,6 +65,7 @@ def password(request: HttpRequest, token: str) -> HttpResponse:
                 phone=form.cleaned_data["phone"],
                 terms=current,
                 client_address=client_address(request),
+                notices=notices,
             )
         except AccountError as exc:
             if exc.field is None:
@@ -78,6 +80,7 @@ def password(request: HttpRequest, token: str) -> HttpResponse:
         else:
             request.session.pop(AGREED_KEY, None)
             request.session["activation_done"] = True
+            request.session["activation_notices"] = notices
             return redirect("accounts:activate_done")
     return render(
         request, "accounts/activation/password.html", {"form": form, "name": found.user.name}
@@ -88,4 +91,5 @@ def password(request: HttpRequest, token: str) -> HttpResponse:
 def done(request: HttpRequest) -> HttpResponse:
     if not request.session.pop("activation_done", False):
         return redirect("accounts:login")
-    return render(request, "accounts/activation/done.html")
+    notices = request.session.pop("activation_notices", [])
+    return render(request, "accounts/activation/done.html", {"notices": notices})

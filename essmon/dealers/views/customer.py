@@ -78,7 +78,8 @@ def menu(request: AuthenticatedRequest) -> HttpResponse:
 def gateway(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     """One gateway: the dealers maintaining it, what they did, and the link history."""
     gateway = _gateway(request, gateway_id)
-    page = Paginator(selectors.gateway_records(gateway), ACCESS_LOG_PAGE).get_page(
+    since = access.history_floor(request.user, gateway)
+    page = Paginator(selectors.gateway_records(gateway, since=since), ACCESS_LOG_PAGE).get_page(
         request.GET.get("page")
     )
     return render(
@@ -87,7 +88,7 @@ def gateway(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
         {
             "gateway": gateway,
             "links": selectors.active_links(gateway=gateway),
-            "history": selectors.link_history(gateway=gateway),
+            "history": selectors.link_history(gateway=gateway, since=since),
             "accesses": page,
             "recorded_activities": RECORDED_ACTIVITIES,
             "record_retention": record_retention_text(),

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from essmon.accounts.http import AuthenticatedRequest
 from essmon.alerts import selectors, services
 from essmon.alerts.forms import AcknowledgeForm
-from essmon.dealers.access import Purpose, gateway_or_404, may
+from essmon.dealers.access import Purpose, gateway_or_404, history_floor, may
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services.records import record_view
 from essmon.monitoring.views import gateway_context, login_required_here
@@ -24,7 +24,7 @@ def alerts(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_ALERTS)
     context = gateway_context(request, gateway, "alerts")
     context.update(
-        alerts=selectors.gateway_alerts(gateway),
+        alerts=selectors.gateway_alerts(gateway, since=history_floor(request.user, gateway)),
         may_acknowledge=may(request.user, Purpose.ACKNOWLEDGE_ALERT, gateway),
         form=AcknowledgeForm(),
     )
