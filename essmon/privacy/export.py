@@ -32,7 +32,7 @@ from essmon.warranty.models import DateChange, RecordedLapse, WarrantyDates
 logger = logging.getLogger(__name__)
 
 FORMAT = "essmon-personal-data-export"
-VERSION = 1
+VERSION = 2  # 2: terms_published_at became terms_effective_at (terms take effect at a date)
 CHUNK = 1000
 TELEMETRY_NOTE = (
     "計測データ(数秒〜数分ごとの値)は含めず、電力量の日ごとの集計(daily_energy)をお渡しします。"

@@ -62,7 +62,7 @@ def test_export_and_withdrawal(request, width, smtp_server, tmp_path):
     download.value.save_as(saved)
     assert saved.name.startswith("essmon-data-") and saved.suffix == ".json"
     data = json.loads(saved.read_text(encoding="utf-8"))
-    assert data["version"] == 1 and data["account"]["name"] == privacy_world.NAME
+    assert data["version"] == 2 and data["account"]["name"] == privacy_world.NAME
     assert len(data["gateways"]) == 2
 
     # 退会: what happens, what is kept; nothing without the confirmation

@@ -39,7 +39,7 @@ def exported(user) -> dict:
 def test_export_holds_everything_about_the_customer():
     world = privacy_world.build()
     data = exported(world.customer)
-    assert data["format"] == export.FORMAT and data["version"] == 1
+    assert data["format"] == export.FORMAT and data["version"] == 2
     assert "daily" in data["notes"]["telemetry"]
     account = data["account"]
     assert account["name"] == NAME and account["email"] == EMAIL

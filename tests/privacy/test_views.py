@@ -56,7 +56,7 @@ def test_export_downloads_one_json_file_and_is_logged(client, world, caplog):
     assert response["Content-Type"].startswith("application/json")
     assert response["Content-Disposition"].startswith('attachment; filename="essmon-data-')
     data = json.loads(b"".join(response.streaming_content))
-    assert data["version"] == 1 and data["account"]["email"] == privacy_world.EMAIL
+    assert data["version"] == 2 and data["account"]["email"] == privacy_world.EMAIL
     assert f"data export for account {world.customer.pk}" in caplog.text
     assert privacy_world.EMAIL not in caplog.text
 
