@@ -186,9 +186,12 @@ class PersonFieldsMixin(SafeTextForm):
         )
 
 
-class NewCustomerForm(PersonFieldsMixin):
-    """The person of a new customer account, with the mail address typed twice: the
-    registration's form (portal.forms.RegistrationForm) and the 名義変更 buyer's."""
+EMAIL_MISMATCH = "メールアドレスが一致しません。同じアドレスを入力してください。"
+
+
+class EmailTwiceMixin(SafeTextForm):
+    """The mail address of a new account (its user ID), typed twice: a customer's
+    registration, the 名義変更 buyer's and a dealer's."""
 
     email = forms.EmailField(
         label="メールアドレス",
@@ -200,6 +203,22 @@ class NewCustomerForm(PersonFieldsMixin):
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "off"}),
     )
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip()
+
+    def clean(self):
+        super().clean()
+        cleaned = self.cleaned_data
+        email, confirm = cleaned.get("email"), cleaned.get("email_confirm")
+        if email and confirm and email != confirm.strip():
+            self.add_error("email_confirm", EMAIL_MISMATCH)
+        return cleaned
+
+
+class NewCustomerForm(EmailTwiceMixin, PersonFieldsMixin):
+    """The person of a new customer account: the registration's form
+    (portal.forms.RegistrationForm) and the 名義変更 buyer's."""
 
     field_order = [
         "name",
@@ -214,18 +233,6 @@ class NewCustomerForm(PersonFieldsMixin):
         "company_name",
         "department",
     ]
-
-    def clean_email(self) -> str:
-        return self.cleaned_data["email"].strip()
-
-    def clean(self):
-        cleaned = super().clean()
-        email, confirm = cleaned.get("email"), cleaned.get("email_confirm")
-        if email and confirm and email != confirm.strip():
-            self.add_error(
-                "email_confirm", "メールアドレスが一致しません。同じアドレスを入力してください。"
-            )
-        return cleaned
 
 
 class GatewayFieldsMixin(SafeTextForm):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from essmon.accounts.forms import (
+    EmailTwiceMixin,
     GatewayFieldsMixin,
     PersonFieldsMixin,
     new_password_input,
@@ -18,10 +19,9 @@ DEALER_PHONE_NOTE = (
     "※お客様が御社に保守を任せる際は、販売店IDとこの電話番号を入力して御社を登録します。"
     "お客様にお伝えする番号を入力してください。本登録時の認証にもこの電話番号の入力が必要です。"
 )
-EMAIL_MISMATCH = "メールアドレスが一致しません。同じアドレスを入力してください。"
 
 
-class DealerRegistrationForm(PersonFieldsMixin):
+class DealerRegistrationForm(EmailTwiceMixin, PersonFieldsMixin):
     """販売店様の登録: the company, its person in charge, address and phone."""
 
     company_name = forms.CharField(
@@ -40,17 +40,6 @@ class DealerRegistrationForm(PersonFieldsMixin):
     # the customer's 部署名: 支店・部署名 takes its place (None is Django's way to drop an
     # inherited field, which the stubs do not model)
     department = None  # type: ignore[assignment]
-    email = forms.EmailField(
-        label="メールアドレス",
-        max_length=254,
-        help_text="ログインのユーザIDになります。",
-        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
-    )
-    email_confirm = forms.EmailField(
-        label="メールアドレス(確認用)",
-        max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "off"}),
-    )
 
     field_order = [
         "company_name",
@@ -71,22 +60,14 @@ class DealerRegistrationForm(PersonFieldsMixin):
         self.fields["name"].label = "担当者 氏名"
         self.fields["furigana"].label = "担当者 フリガナ"
         self.fields["phone"].help_text = DEALER_PHONE_NOTE
+        if "email" in self.fields:  # the profile form has none
+            self.fields["email"].help_text = "ログインのユーザIDになります。"
 
     def clean_company_name(self) -> str:
         return self.cleaned_data["company_name"].strip()
 
     def clean_branch(self) -> str:
         return self.cleaned_data["branch"].strip()
-
-    def clean_email(self) -> str:
-        return self.cleaned_data["email"].strip()
-
-    def clean(self):
-        cleaned = super().clean()
-        email, confirm = cleaned.get("email"), cleaned.get("email_confirm")
-        if email and confirm and email != confirm.strip():
-            self.add_error("email_confirm", EMAIL_MISMATCH)
-        return cleaned
 
 
 class DealerProfileForm(DealerRegistrationForm):

@@ -30,7 +30,7 @@ from essmon.monitoring import selectors
 from essmon.notifications.models import OutboxMessage
 from essmon.privacy.export import export_chunks
 from essmon.privacy.services import withdraw_customer
-from essmon.telemetry.models import EnergyRollup, Sample
+from essmon.telemetry.models import EnergyRollup
 from essmon.transfers import services
 from essmon.transfers.models import OwnershipTransfer, TransferredGateway
 from essmon.transfers.services import (
@@ -47,6 +47,7 @@ from essmon.transfers.services import (
 )
 from essmon.warranty.models import DateChange, WarrantyDates
 from tests import factories
+from tests.energy_series import put
 
 pytestmark = pytest.mark.django_db
 
@@ -79,25 +80,7 @@ def claim(buyer, code, **kwargs):
 
 
 def sample_at(gw, ts, pv=1.0):
-    Sample.objects.create(
-        gateway=gw,
-        ts=ts,
-        seq=1,
-        pv_w=100,
-        load_w=50,
-        grid_w=0,
-        battery_w=0,
-        soc_pct=50,
-        battery_temp_c=25,
-        pcs_state="running",
-        pcs_mode="economy",
-        pv_kwh=pv,
-        load_kwh=0,
-        grid_import_kwh=0,
-        grid_export_kwh=0,
-        charge_kwh=0,
-        discharge_kwh=0,
-    )
+    put(gw, ts, pv, watts={"pv_w": 100, "load_w": 50}, load_kwh=0)
 
 
 def rollup(gw, period, start, pv):
