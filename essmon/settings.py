@@ -85,6 +85,10 @@ INSTALLED_APPS = [
     "essmon.transfers",
     "essmon.privacy",
     "essmon.support",
+    "essmon.api",
+    # django-ninja's own templates and static files: the API reference page (Swagger UI)
+    # served from here, never from a CDN (docs/api.md)
+    "ninja",
     # above every other app: registers itself with `serve` (essmon/core/serving.py)
     "essmon.demo",
 ]
@@ -277,6 +281,13 @@ DEALER_LINKS_PER_DEALER_PER_DAY = env_int("ESSMON_DEALER_LINKS_PER_DEALER_PER_DA
 DEALER_LINKS_PER_CUSTOMER_AND_DEALER_PER_DAY = env_int(
     "ESSMON_DEALER_LINKS_PER_CUSTOMER_AND_DEALER_PER_DAY", 3
 )
+# The public API v1 (docs/api.md): requests per token a minute; failed token checks per
+# client address an hour (the same rule on every path); tokens a person may make a day.
+API_REQUESTS_PER_MINUTE = env_int("ESSMON_API_REQUESTS_PER_MINUTE", 120)
+API_AUTH_FAILURES_PER_ADDRESS_PER_HOUR = env_int(
+    "ESSMON_API_AUTH_FAILURES_PER_ADDRESS_PER_HOUR", 50
+)
+API_TOKENS_PER_USER_PER_DAY = env_int("ESSMON_API_TOKENS_PER_USER_PER_DAY", 20)
 # 名義変更 (docs/transfers.md): how many days a transfer code can be claimed.
 TRANSFER_CODE_DAYS = env_int("ESSMON_TRANSFER_CODE_DAYS", 30)
 ACTIVATION_PHONE_FAILURES = env_int("ESSMON_ACTIVATION_PHONE_FAILURES", 5)

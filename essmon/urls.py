@@ -45,6 +45,8 @@ urlpatterns = [
         name="admin_password_reset",
     ),
     path("admin/", admin.site.urls),
+    # the people's API (docs/api.md), before the catch-all below, which would answer for it
+    path("api/public/v1/", include("essmon.api.urls")),
     path("api/v1/", include("essmon.telemetry.urls")),
     path("api/v1/", include("essmon.commands.urls")),
     # any other path under /api/ answers JSON too, as the protocol promises

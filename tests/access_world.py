@@ -61,7 +61,13 @@ class World:
         return reverse(row.name, kwargs=self.kwargs(row.name))
 
     def client_for(self, role: str) -> Client:
-        users = {
+        client = Client()
+        if role != "anonymous":
+            client.force_login(self.user_for(role))
+        return client
+
+    def user_for(self, role: str):
+        return {
             "owner": self.owner,
             "other_customer": self.other,
             "linked_dealer": self.linked.user,
@@ -75,11 +81,29 @@ class World:
             "dealer_viewer": self.staff_viewer,
             "staff_of_unlinked_dealer": self.unlinked_staff,
             "previous_owner": self.previous_owner,
-        }
-        client = Client()
-        if role != "anonymous":
-            client.force_login(users[role])
-        return client
+        }[role]
+
+    def api_client_for(self, role: str):
+        """The public API as ``role``: a token with every scope the role may hold; a role
+        that may hold none (a viewer, an operator) gets one written behind the pages'
+        back; "invalid_token" a well-formed token nobody made; "anonymous" no header."""
+        from tests.api_helpers import ApiClient, make_token, unmade_token
+
+        if role == "anonymous":
+            return ApiClient(None)
+        if role == "invalid_token":
+            return ApiClient("essmon_pat_" + "x" * 43)
+        user = self.user_for(role)
+        try:
+            return ApiClient(make_token(user))
+        except Exception:
+            return ApiClient(unmade_token(user))
+
+    def api_url(self, name: str) -> str:
+        """An operation's URL on this world, relative to the API's prefix."""
+        from tests.api_helpers import PREFIX
+
+        return reverse(name, kwargs=self.kwargs(name)).removeprefix(PREFIX)
 
     def private_of_owner(self) -> list[str]:
         return [self.owner.email, "075-555-0101", "オーナー　タロウ", "秘密の案件"]

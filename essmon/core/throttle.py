@@ -74,6 +74,16 @@ def hits(*, key: str, window: timedelta) -> int:
     return 0 if row is None else row.hits
 
 
+def retry_after(*, key: str, window: timedelta) -> int:
+    """Whole seconds until ``key``'s current window ends (at least 1): what a ``429``'s
+    ``Retry-After`` says."""
+    row = Throttle.objects.filter(key=key).first()
+    if row is None:
+        return 1
+    left = row.window_start + window - timezone.now()
+    return max(1, int(left.total_seconds()) + 1)
+
+
 def restart_window(*, key: str) -> None:
     """Start ``key``'s window again now, keeping its count: a spent allowance then stays
     spent for a whole window from this moment (a lock lasts as long, however long the

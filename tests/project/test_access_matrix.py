@@ -2,12 +2,16 @@
 
 ``TABLE``: the URLs that take a gateway, 案件, account or dealer identifier. Another party's
 object answers 404 (its existence does not leak) and no other party's data appears in a body.
-``PAGES``: every other named URL, with the roles that get the page; anyone else signed in is
+``API``: every operation of the public API v1 (/api/public/v1/), called with a token of each
+role that can hold one (a viewer's or operator's token, made behind the pages' back, and no
+token at all answer 401), with the roles that reach the object; a role that may call the
+operation but not see the object gets 404, never 403. ``PAGES``: every other named URL,
+with the roles that get the page; anyone else signed in is
 sent elsewhere or answered 404, never shown it, and an anonymous visitor is sent to a login
 page unless the page is public. Mailed-link pages (an unknown token: 410) and the gateways'
 API (no session opens it) have their own kinds.
 
-A new URL joins one of the two; ``test_every_named_url_is_in_the_matrix`` fails until it does.
+A new URL joins one of the three; ``test_every_named_url_is_in_the_matrix`` fails until it does.
 """
 
 from __future__ import annotations
@@ -121,6 +125,47 @@ TABLE = (
 
 
 @dataclass(frozen=True)
+class Operation:
+    """One operation of the public API v1: its URL name, method, the scope it needs, and the
+    roles whose token reaches the object. A list (no identifier) is answered to every role
+    with a token, each seeing its own; ``allowed`` then says who finds the world's gateway
+    in it."""
+
+    name: str
+    method: str
+    scope: str
+    allowed: frozenset[str]
+    body: dict | None = None  # the JSON body of a POST
+
+
+# roles that can hold a token: customers and dealers' people (docs/api.md, "Tokens"); the
+# others (viewers, operators) get none and answer 401 with one made behind the pages' back
+TOKEN_ROLES = frozenset(
+    {
+        "owner",
+        "other_customer",
+        "previous_owner",
+        "linked_dealer",
+        "unlinked_dealer",
+        "dealer_after_unlink",
+        "dealer_technician",
+        "dealer_viewer",
+        "staff_of_unlinked_dealer",
+    }
+)
+API_VIEW = frozenset({"owner", "linked_dealer"}) | LINKED_STAFF
+API = (
+    Operation("public_api:list_sites", "get", "read", API_VIEW),
+    Operation("public_api:list_gateways", "get", "read", API_VIEW),
+    Operation("public_api:get_gateway", "get", "read", API_VIEW),
+    Operation("public_api:get_live", "get", "read", API_VIEW),
+    Operation("public_api:get_warranty", "get", "read", API_VIEW),
+)
+# the API's own pages: its OpenAPI document and reference (the root sends to it), public
+API_DOCUMENTS = ("public_api:api-root", "public_api:openapi-json", "public_api:openapi-view")
+
+
+@dataclass(frozen=True)
 class Page:
     name: str
     allowed: frozenset[str]  # roles that get the page; with "anonymous": a public page
@@ -183,6 +228,7 @@ PAGES = (
     Page("dealers:staff_confirm", PUBLIC, kind="token"),
     Page("dealers:staff_accept", PUBLIC, kind="token"),
     Page("viewers:accept", PUBLIC, kind="token"),
+    *(Page(name, PUBLIC) for name in API_DOCUMENTS),
     # the gateways' API: a session opens nothing
     *(
         Page(name, NOBODY, kind="api")
@@ -242,7 +288,7 @@ def world(django_db_setup, django_db_blocker) -> Iterator[World]:
 
 
 def test_every_identifier_url_is_in_the_table():
-    tabled = {row.name for row in TABLE}
+    tabled = {row.name for row in TABLE} | {operation.name for operation in API}
     missing = [
         name
         for name, pattern in named_patterns().items()
@@ -254,7 +300,11 @@ def test_every_identifier_url_is_in_the_table():
 def test_every_named_url_is_in_the_matrix():
     """Django's admin aside (its own permissions, tests/core/test_operator_admin.py), every named
     URL is in TABLE or PAGES, once."""
-    names = [row.name for row in TABLE] + [page.name for page in PAGES]
+    names = (
+        [row.name for row in TABLE]
+        + [page.name for page in PAGES]
+        + [operation.name for operation in API]
+    )
     assert len(names) == len(set(names))
     named = {name for name in named_patterns() if not name.startswith("admin:")}
     assert sorted(named - set(names)) == []
@@ -320,6 +370,55 @@ def test_access(world, row, role, method):
     if role in DESK and row in MONITORING_ROWS:
         return  # operators see every gateway by design (the monitoring switcher lists them)
     for secret in world.private_of_other():
+        assert secret not in body
+
+
+def test_every_api_operation_is_in_the_matrix():
+    """Each operation of the published document is a row of API (and no row is stale)."""
+    from essmon.api.app import api
+
+    document = api.get_openapi_schema()
+    published = {
+        (method, operation["operationId"])
+        for operations in document["paths"].values()
+        for method, operation in operations.items()
+    }
+    ours = set()
+    for row in API:
+        callback = named_patterns()[row.name].callback
+        ours.add((row.method, f"{callback.__module__}_{callback.__name__}".replace(".", "_")))
+    assert published == ours
+
+
+API_ROLES = (*ROLES, "invalid_token")
+
+
+@pytest.mark.parametrize("role", API_ROLES)
+@pytest.mark.parametrize("operation", API, ids=lambda operation: operation.name)
+def test_api_access(world, operation, role):
+    """Every operation as every role, with a token of that role holding every scope it may."""
+    from tests.api_helpers import problem
+
+    client = world.api_client_for(role)
+    url = world.api_url(operation.name)
+    response = client.request(operation.method, url, operation.body)
+    body = response.content.decode(errors="replace")
+    if role not in TOKEN_ROLES:  # anonymous, an invalid token, a viewer's, an operator's
+        problem(response, 401)
+        assert response["WWW-Authenticate"].startswith("Bearer")
+        return
+    lists = "gateway_id" not in named_patterns()[operation.name].pattern.converters
+    if role in operation.allowed:
+        assert response.status_code in (200, 201, 202), (response.status_code, body[:500])
+        assert world.gateway.gateway_id in body
+    elif lists:
+        assert response.status_code == 200, (response.status_code, body[:500])
+        assert world.gateway.gateway_id not in body
+    else:
+        problem(response, 404)
+    for secret in world.private_of_owner() if role not in operation.allowed else ():
+        assert secret not in body
+    for secret in world.private_of_other() if role != "other_customer" else ():
         assert secret not in body
 
 

@@ -1,0 +1,65 @@
+"""The public API v1 (docs/api.md): one django-ninja API, its operations in the routers of
+``endpoints/``, each module one family of resources. A new family is a router added in
+``ROUTERS``; every operation then gets the token check, the problem answers and its place
+in the OpenAPI document and the access matrix (tests/project/test_access_matrix.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ninja import NinjaAPI, Router
+from ninja.openapi.docs import Swagger
+from ninja.openapi.schema import OpenAPISchema
+
+from essmon.api import problems
+from essmon.api.auth import TokenAuth
+from essmon.api.endpoints import gateways
+
+NAMESPACE = "public_api"
+ROUTERS: tuple[tuple[str, Router], ...] = (("", gateways.router),)
+DESCRIPTION = """\
+The people's API of essmon: owners and dealers read their systems' state with a personal
+access token (`Authorization: Bearer essmon_pat_…`), made on the 管理・登録サイト's
+アクセストークン page. Every error is an RFC 9457 problem (`application/problem+json`).
+The user's guide is docs/api.md."""
+
+
+class PublicApi(NinjaAPI):
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
+    ) -> OpenAPISchema:
+        """ninja's document, with every error response declared as what it is: a problem
+        in ``application/problem+json``, one shared schema."""
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        ref = "#/components/schemas/Problem"
+        problem = problems.Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in problem.pop("$defs", {}).items():
+            components[name] = definition
+        components["Problem"] = problem
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                for status, response in operation["responses"].items():
+                    if int(status) >= 400:
+                        response["content"] = {problems.CONTENT_TYPE: {"schema": {"$ref": ref}}}
+        return schema
+
+
+def build() -> PublicApi:
+    api = PublicApi(
+        title="essmon public API",
+        version="1",
+        description=DESCRIPTION,
+        urls_namespace=NAMESPACE,
+        auth=TokenAuth(),
+        docs=Swagger(settings={"persistAuthorization": False}),
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    problems.install(api)
+    for prefix, router in ROUTERS:
+        api.add_router(prefix, router)
+    return api
+
+
+api = build()

@@ -1,0 +1,51 @@
+"""Personal access tokens (アクセストークン) of the public API v1 (docs/api.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class AccessToken(models.Model):
+    """A token its user made to call the public API with their own rights, evaluated on
+    every request through dealers.access (docs/api.md, "Tokens").
+
+    Only the SHA-256 digest of the secret is kept: the secret is 256 random bits, so a
+    plain fast digest cannot be guessed back, and looking it up by digest needs no loop
+    over candidates as a salted hash would. ``prefix`` is the token's first characters,
+    shown on the list so that its owner can tell one token from another."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "読み取り"
+        SETTINGS = "settings", "設定の変更"
+        ALERTS = "alerts", "異常の確認"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="access_tokens",
+        verbose_name="利用者",
+    )
+    name = models.CharField("名前", max_length=100)
+    prefix = models.CharField("先頭の文字", max_length=24)
+    digest = models.CharField("SHA-256", max_length=64, unique=True)
+    scopes = models.JSONField("権限", default=list)
+    created_at = models.DateTimeField("発行日時", default=timezone.now)
+    expires_at = models.DateTimeField("有効期限", null=True, blank=True)
+    last_used_at = models.DateTimeField("最終利用日時", null=True, blank=True)
+    revoked_at = models.DateTimeField("削除日時", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "アクセストークン"
+        verbose_name_plural = "アクセストークン"
+        indexes = [models.Index(fields=["user", "revoked_at"], name="api_token_user_live")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_usable(self, now: datetime | None = None) -> bool:
+        moment = now or timezone.now()
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > moment)
