@@ -5,6 +5,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.generic import RedirectView
 
 from essmon.accounts.forms import LimitedAdminAuthenticationForm, LimitedAdminPasswordChangeForm
+from essmon.api import urls_pages as api_pages
 from essmon.telemetry import api as telemetry_api
 
 handler500 = "essmon.core.errors.server_error"
@@ -52,9 +53,11 @@ urlpatterns = [
     # any other path under /api/ answers JSON too, as the protocol promises
     re_path(r"^api/(?P<rest>.*)$", csrf_exempt(telemetry_api.not_found)),
     path("monitoring/", include("essmon.monitoring.urls")),
+    path("dealer/api/tokens/", include(api_pages.dealer)),
     path("dealer/", include("essmon.dealers.urls")),
     path("menu/dealers/", include("essmon.dealers.urls_links")),
     path("menu/viewers/", include("essmon.dealers.urls_viewers")),
+    path("menu/api/tokens/", include(api_pages.customer)),
     path("menu/account/alerts/", include("essmon.alerts.urls")),
     path("support/", include("essmon.support.urls")),
     path("", include("essmon.transfers.urls")),

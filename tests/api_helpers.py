@@ -33,6 +33,24 @@ def make_token(user, *, scopes: list[str] | None = None, name: str = "テスト"
     return made.secret
 
 
+def reporting(gateway) -> None:
+    """``gateway`` provisioned and owned since yesterday, with a sample of a minute ago
+    (the owner's, past its history floor), so that it is online with live values."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from essmon.gateways.models import Gateway
+    from essmon.telemetry.ingest import ingest_samples
+    from tests import factories
+
+    yesterday = timezone.now() - timedelta(days=1)
+    Gateway.objects.filter(pk=gateway.pk).update(provisioned_at=yesterday, owner_since=yesterday)
+    gateway.refresh_from_db()
+    result = ingest_samples(gateway=gateway, samples=[factories.sample(1, minutes_ago=1)])
+    assert result.accepted == 1, result.rejected
+
+
 def unmade_token(user, *, scopes: tuple[str, ...] = ("read", "settings", "alerts")) -> str:
     """A token written straight to the database for a user the pages give none (a viewer,
     an operator): what must still answer 401."""

@@ -37,6 +37,9 @@ class AccessToken(models.Model):
     expires_at = models.DateTimeField("有効期限", null=True, blank=True)
     last_used_at = models.DateTimeField("最終利用日時", null=True, blank=True)
     revoked_at = models.DateTimeField("削除日時", null=True, blank=True)
+    # the page's form carries a one-time value: the same form sent twice (a reload) makes
+    # one token, and the second answer says so instead of making another
+    form_once = models.CharField("発行フォームの識別子", max_length=32, blank=True, default="")
 
     class Meta:
         verbose_name = "アクセストークン"
@@ -45,6 +48,11 @@ class AccessToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def labels(self) -> list[str]:
+        """The scopes in the page's words."""
+        return [self.Scope(scope).label for scope in self.scopes if scope in self.Scope.values]
 
     def is_usable(self, now: datetime | None = None) -> bool:
         moment = now or timezone.now()

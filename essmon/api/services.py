@@ -40,6 +40,7 @@ def create_token(
     name: str,
     scopes: list[str],
     expires_at: datetime | None,
+    form_once: str = "",
     now: datetime | None = None,
 ) -> NewToken:
     """A new token for ``user`` with ``scopes`` (each one ``scopes_for(user)`` allows).
@@ -66,6 +67,12 @@ def create_token(
     with transaction.atomic():
         # the user's row locked: two pages submitted at once cannot both pass the count
         User.objects.select_for_update().filter(pk=user.pk).first()
+        if form_once and AccessToken.objects.filter(user=user, form_once=form_once).exists():
+            raise TokenError(
+                "この発行は済んでいます(同じ画面から2回送信されました)。"
+                "トークンは発行した画面に一度だけ表示されます。"
+                "控えていない場合は、一覧から削除して発行し直してください。"
+            )
         if tokens_of(user).count() >= TOKENS_PER_USER:
             raise TokenError(
                 f"アクセストークンは{TOKENS_PER_USER}個までです。使わないものを削除してください。"
@@ -78,6 +85,7 @@ def create_token(
             scopes=[scope for scope in allowed if scope in scopes],
             created_at=now,
             expires_at=expires_at,
+            form_once=form_once,
         )
     return NewToken(token=token, secret=secret)
 

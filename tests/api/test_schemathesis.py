@@ -15,7 +15,7 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests import factories
-from tests.api_helpers import PREFIX, make_token
+from tests.api_helpers import PREFIX, make_token, reporting
 
 MAX_EXAMPLES = 25
 
@@ -27,13 +27,12 @@ def api_world(live_server, settings):
     """An owner with a gateway that has reported, a dealer linked to it, a token each;
     the limits out of the way (they have tests of their own)."""
     from essmon.dealers.services.links import link_dealer
-    from essmon.telemetry.ingest import ingest_samples
 
     settings.API_REQUESTS_PER_MINUTE = 1_000_000
     settings.API_AUTH_FAILURES_PER_ADDRESS_PER_HOUR = 1_000_000
     owner = factories.customer(email="st-owner@example.jp")
     gateway = factories.owned_gateway(owner=owner)
-    ingest_samples(gateway=gateway, samples=[factories.sample(1, minutes_ago=1)])
+    reporting(gateway)
     dealer = factories.dealer()
     link_dealer(customer=owner, gateway=gateway, dealer=dealer)
     return {

@@ -36,6 +36,7 @@ IDENTIFIERS = {
     "staff_id",
     "viewer_id",
     "transfer_id",
+    "token_id",
 }
 ROLES = (
     "anonymous",
@@ -109,6 +110,10 @@ TABLE = (
         for name in ("person", "resend_provisional", "unlock", "gateway", "release_hold")
     ),
     Row("viewers:revoke", OWNER),
+    # アクセストークン: the world's token is the owner's; nobody else deletes it, not even
+    # through the dealers' page
+    Row("api_tokens:revoke", OWNER),
+    Row("dealer_api_tokens:revoke", OWNER),
     # 名義変更: the owner starts (by 案件) and cancels (by transfer); an operator of either
     # role starts by the gateway the support desk found, and cancels an open transfer (by its
     # id), each with a reason
@@ -266,6 +271,10 @@ PAGES = (
     # 名義変更: any customer's own list, and the buyer's claim (done: once, after a claim)
     *(Page(f"transfers:{name}", CUSTOMERS) for name in ("menu", "claim", "claim_done")),
     Page("alerts:mail_preferences", CUSTOMERS),
+    # アクセストークン: customers under the menu, dealers' people under theirs (viewers and
+    # operators may hold none)
+    Page("api_tokens:menu", CUSTOMERS),
+    Page("dealer_api_tokens:menu", DEALERS | STAFF),
     Page("privacy:data_export", CUSTOMERS),
     # a viewer deletes its own account the same way
     Page("privacy:withdraw", CUSTOMERS | VIEWERS),
