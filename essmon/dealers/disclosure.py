@@ -30,10 +30,12 @@ CONSENT_TEXT = CONSENT_LEAD + "、".join(label for _, label in SHARED_ITEMS) + "
 # What 販売店様による閲覧・変更の記録 holds, in the words of the consent screen and the
 # dealer's link mail (「販売店様が…」「貴社が…」): every kind of DealerAccess.Action. Every
 # page of the monitoring site under /monitoring/<gateway_id>/ is recorded (a test holds
-# each URL to it), so 「このシステムのモニタリングサイトの画面」 is all of them.
+# each URL to it), so 「このシステムのモニタリングサイトの画面」 is all of them; the public API's
+# reads of one gateway are recorded too (essmon/api, 内容 「公開API」).
 def recorded_activities(system: str = "このシステム") -> str:
     return (
-        f"{system}のモニタリングサイトの画面やお客様情報を表示したこと、履歴のCSVや"
+        f"{system}のモニタリングサイトの画面やお客様情報を表示したこと、"
+        "公開APIで状況や保証を読み取ったこと、履歴のCSVや"
         "保証書(PDF)を取得したこと、設定や系統連系日・受取日を変更したこと、"
         "異常を確認済みにしたこと、ゲートウェイを交換したこと"
     )

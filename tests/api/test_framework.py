@@ -160,3 +160,37 @@ def test_cursor_round_trip():
     assert decode_cursor(cursor, context="gateways|") == "GW1"
     with pytest.raises(ApiProblem):
         decode_cursor(cursor, context="gateways|online")
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/gateways/%00",
+        "/gateways/%01%02",
+        "/gateways/" + "9" * 5000,
+        "/gateways/%E2%80%AE",
+        "/gateways/..%2F..%2Fadmin",
+        "/gateways/x/live/extra",
+    ],
+)
+def test_hostile_paths_are_404_problems(path):
+    problem(ApiClient(make_token(factories.customer())).get(path), 404)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"state": "\x00"},
+        {"state": "online\r\nX-Injected: 1"},
+        {"limit": "1e9"},
+        {"limit": "-1"},
+        {"limit": "１０"},
+    ],
+)
+def test_hostile_queries_are_422_problems(query):
+    problem(ApiClient(make_token(factories.customer())).get("/gateways", **query), 422)
+
+
+def test_a_token_with_odd_characters_is_401_not_500():
+    for token in ("essmon_pat_\u202e\u0000", "essmon_pat_" + "\udcff", "Bearer", "essmon_pat_ x"):
+        problem(ApiClient(token).get("/sites"), 401)

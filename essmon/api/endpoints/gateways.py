@@ -27,7 +27,7 @@ from essmon.api.pagination import (
     keyset_page,
     next_cursor,
 )
-from essmon.api.problems import not_found
+from essmon.api.problems import ApiProblem, not_found
 from essmon.dealers.access import Purpose, history_floor, visible_gateways
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services.records import record_view
@@ -121,7 +121,8 @@ def list_sites(
 def _int_cursor(cursor: str | None, context: str) -> int | None:
     after = decode_cursor(cursor, context=context)
     if after is not None and not isinstance(after, int):
-        raise not_found()  # pragma: no cover - a signed cursor of ours always holds an int here
+        # signed by us for this list, so never; but a key of the wrong type is no key
+        raise ApiProblem(400, "bad-request", "The cursor is not valid for this list.")
     return after
 
 
