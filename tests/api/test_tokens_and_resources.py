@@ -268,3 +268,18 @@ def test_after_a_transfer_the_new_owner_sees_from_its_own_time(fleet):
     )
     # the sample before the claim is the seller's: the buyer's live view leaves it out
     assert live["values"] is None and live["sample_at"] is None
+
+
+def test_an_operator_can_revoke_a_leaked_token_in_the_admin(client):
+    owner = factories.customer()
+    secret = make_token(owner)
+    token = AccessToken.objects.get(user=owner)
+    client.force_login(factories.admin_operator())
+    listed = client.get("/admin/api/accesstoken/")
+    assert listed.status_code == 200 and token.prefix in listed.content.decode()
+    assert token.digest not in listed.content.decode()
+    client.post(
+        "/admin/api/accesstoken/",
+        {"action": "revoke", "_selected_action": [token.pk]},
+    )
+    problem(ApiClient(secret).get("/sites"), 401)
