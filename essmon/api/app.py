@@ -24,6 +24,26 @@ access token (`Authorization: Bearer essmon_pat_…`), made on the 管理・登�
 The user's guide is docs/api.md."""
 
 
+# the headers the document promises with these answers
+HEADERS: dict[str, dict[str, Any]] = {
+    "401": {
+        "WWW-Authenticate": {
+            "description": "Bearer: send a valid token",
+            "schema": {"type": "string"},
+            "required": True,
+        }
+    },
+    "429": {
+        "Retry-After": {
+            "description": "seconds until the limit's window ends",
+            "schema": {"type": "integer", "minimum": 1},
+            "required": True,
+        }
+    },
+    "304": {"ETag": {"schema": {"type": "string"}, "required": True}},
+}
+
+
 class PublicApi(NinjaAPI):
     def get_openapi_schema(
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
@@ -42,6 +62,8 @@ class PublicApi(NinjaAPI):
                 for status, response in operation["responses"].items():
                     if int(status) >= 400:
                         response["content"] = {problems.CONTENT_TYPE: {"schema": {"$ref": ref}}}
+                    if str(status) in HEADERS:
+                        response["headers"] = HEADERS[str(status)]
         return schema
 
 

@@ -283,3 +283,16 @@ def test_an_operator_can_revoke_a_leaked_token_in_the_admin(client):
         {"action": "revoke", "_selected_action": [token.pk]},
     )
     problem(ApiClient(secret).get("/sites"), 401)
+
+
+def test_a_withdrawal_ends_the_tokens(fleet):
+    from essmon.privacy.services import withdraw_customer
+
+    owner, gateways, dealer = fleet
+    owners, dealers = ApiClient(make_token(owner)), ApiClient(make_token(dealer.user))
+    assert dealers.get(f"/gateways/{gateways[0].gateway_id}").status_code == 200
+    withdraw_customer(user=owner)
+    problem(owners.get("/sites"), 401)
+    # the dealer's links ended with it: the gateway is no longer there for its token
+    problem(dealers.get(f"/gateways/{gateways[0].gateway_id}"), 404)
+    assert not AccessToken.objects.filter(user_id=owner.pk).exists()
