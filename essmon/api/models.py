@@ -31,7 +31,7 @@ class AccessToken(models.Model):
     )
     name = models.CharField("名前", max_length=100)
     prefix = models.CharField("先頭の文字", max_length=24)
-    digest = models.CharField("SHA-256", max_length=64, unique=True)
+    digest = models.CharField("ハッシュ値", max_length=64, unique=True)
     scopes = models.JSONField("権限", default=list)
     created_at = models.DateTimeField("発行日時", default=timezone.now)
     expires_at = models.DateTimeField("有効期限", null=True, blank=True)

@@ -15,4 +15,9 @@ class Migration(migrations.Migration):
             name='form_once',
             field=models.CharField(blank=True, default='', max_length=32, verbose_name='発行フォームの識別子'),
         ),
+        migrations.AlterField(
+            model_name='accesstoken',
+            name='digest',
+            field=models.CharField(max_length=64, unique=True, verbose_name='ハッシュ値'),
+        ),
     ]
