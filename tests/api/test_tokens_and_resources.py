@@ -296,3 +296,24 @@ def test_a_withdrawal_ends_the_tokens(fleet):
     # the dealer's links ended with it: the gateway is no longer there for its token
     problem(dealers.get(f"/gateways/{gateways[0].gateway_id}"), 404)
     assert not AccessToken.objects.filter(user_id=owner.pk).exists()
+
+
+def test_open_alerts_are_counted_and_filtered(fleet):
+    from essmon.alerts.models import Alert
+
+    owner, gateways, _ = fleet
+    Alert.objects.create(
+        gateway=gateways[1],
+        kind="offline",
+        severity="major",
+        title="通信途絶",
+        since=timezone.now(),
+    )
+    api = ApiClient(make_token(owner))
+    assert (
+        json.loads(api.get(f"/gateways/{gateways[1].gateway_id}").content)["open_alert_count"] == 1
+    )
+    assert (
+        json.loads(api.get(f"/gateways/{gateways[0].gateway_id}").content)["open_alert_count"] == 0
+    )
+    assert _ids(api.get("/gateways", state="alerts")) == [gateways[1].gateway_id]

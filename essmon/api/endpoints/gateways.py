@@ -33,7 +33,7 @@ from essmon.dealers.models import DealerAccess
 from essmon.dealers.services.records import record_view
 from essmon.gateways.models import Gateway, Site
 from essmon.monitoring.fleet import FleetQuery, fleet, with_columns
-from essmon.monitoring.selectors import gateway_header, live_snapshot, live_state
+from essmon.monitoring.selectors import live_snapshot, live_state
 from essmon.warranty.selectors import state_of
 
 router = Router(tags=["sites and gateways"])
@@ -219,13 +219,11 @@ def get_gateway(request: HttpRequest, gateway_id: str) -> HttpResponse:
     live = live_state(gateway)
     detail = GatewayDetail(
         **_gateway_out(row),  # type: ignore[arg-type]
-        # the count the gateway's pages show above every tab
         part_number=gateway.part_number,
         firmware=(live.firmware or None) if live is not None else None,
         claimed_at=gateway.claimed_at,
         owner_since=gateway.owner_since,
     )
-    detail.open_alert_count = gateway_header(user, gateway).open_alert_count
     return with_etag(request, detail)
 
 
