@@ -50,6 +50,7 @@ urlpatterns = [
     # any other path under /api/ answers JSON too, as the protocol promises
     re_path(r"^api/(?P<rest>.*)$", csrf_exempt(telemetry_api.not_found)),
     path("monitoring/", include("essmon.monitoring.urls")),
+    path("", include("essmon.webhooks.urls")),
     path("dealer/", include("essmon.dealers.urls")),
     path("menu/dealers/", include("essmon.dealers.urls_links")),
     path("menu/viewers/", include("essmon.dealers.urls_viewers")),
