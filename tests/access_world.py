@@ -39,6 +39,8 @@ class World:
     unlinked_staff: object  # a 技術担当 of ``unlinked``
     previous_owner: object  # who owned ``gateway`` before a 名義変更 to ``owner``
     transfer: object  # ``owner``'s pending 名義変更 of the gateway's site
+    endpoint: object  # ``owner``'s webhook endpoint
+    dealer_endpoint: object  # ``linked``'s webhook endpoint
 
     def kwargs(self, name: str) -> dict:
         values = {
@@ -50,6 +52,9 @@ class World:
             "user_id": self.owner.pk,
             "site_id": self.gateway.site_id,
             "transfer_id": self.transfer.pk,
+            "endpoint_id": (
+                self.dealer_endpoint if name.startswith("webhooks:dealer_") else self.endpoint
+            ).pk,
         }
         pattern = named_patterns()[name]
         return {k: values[k] for k in pattern.pattern.converters}
@@ -142,6 +147,17 @@ def build_world() -> World:
     revoked_viewer = factories.viewer(owner=owner, gateway=gateway, email="former@example.jp")
     revoke_viewer(owner=owner, viewer_id=SiteViewer.objects.get(viewer=revoked_viewer).pk)
     transfer = start_transfer(site=gateway.site, actor=owner).transfer
+    from essmon.webhooks.models import Endpoint
+    from essmon.webhooks.services import seal_secret
+
+    def endpoint(**holder):
+        return Endpoint.objects.create(
+            url="https://hooks.example.com/essmon",
+            event_types=["alert.opened"],
+            secret_sealed=seal_secret("whsec_dGVzdA=="),
+            **holder,
+        )
+
     return World(
         owner,
         gateway,
@@ -161,6 +177,8 @@ def build_world() -> World:
         factories.dealer_staff(dealer=unlinked, role="technician", email="elsewhere@example.jp"),
         previous_owner,
         transfer,
+        endpoint(owner=owner),
+        endpoint(dealer=linked),
     )
 
 

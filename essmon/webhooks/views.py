@@ -19,7 +19,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from essmon.accounts.http import AuthenticatedRequest
-from essmon.dealers.access import customer_only, dealer_admin_of
+from essmon.accounts.models import User
+from essmon.dealers.access import customer_only, dealer_admin_of, is_operator
 from essmon.webhooks import events, selectors, services
 from essmon.webhooks.forms import EndpointForm
 from essmon.webhooks.models import Endpoint
@@ -57,13 +58,18 @@ View = Callable[..., HttpResponseBase]
 
 
 def _customer(view: View) -> View:
-    @login_required
-    @customer_only
+    """The customer's pages: the list sends a dealer or an operator to its own menu (as
+    every customer screen does); an endpoint's pages are not found for anyone else."""
+
     @wraps(view)
     def wrapper(request: AuthenticatedRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.user.role != User.Role.CUSTOMER or is_operator(request.user):
+            raise Http404("the customer's page")
         return view(request, CUSTOMER, Holder(owner=request.user), *args, **kwargs)
 
-    return wrapper
+    if view is menu:
+        return login_required(customer_only(wrapper))
+    return login_required(wrapper)
 
 
 def _dealer(view: View) -> View:
