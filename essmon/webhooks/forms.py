@@ -3,6 +3,7 @@ from django import forms
 from essmon.core.text import SafeTextForm
 from essmon.webhooks.events import EVENT_TYPES
 from essmon.webhooks.models import MAX_URL_LENGTH
+from essmon.webhooks.urlcheck import UrlRefused, check_url
 
 
 class EndpointForm(SafeTextForm):
@@ -35,3 +36,13 @@ class EndpointForm(SafeTextForm):
         help_text="どの仕組みに送るかなど、ご自身のためのメモ(200文字まで)。",
         error_messages={"max_length": "説明は200文字以内で入力してください。"},
     )
+
+    def clean_url(self) -> str:
+        """The URL's form, here with the other fields' errors; its name is resolved and
+        checked by the service (services.create_endpoint)."""
+        url: str = self.cleaned_data["url"].strip()
+        try:
+            check_url(url)
+        except UrlRefused as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        return url

@@ -11,6 +11,7 @@ both rules, plain http included (tests, development)."""
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -99,6 +100,11 @@ def check_url(url: str) -> tuple[SplitResult, str, int]:
     """The URL's form alone (no name resolved): UrlRefused with the reason, else its parts."""
     parts, host, port = _split(url)
     literal = _literal(host)
+    last_label = host.rstrip(".").rsplit(".", 1)[-1]
+    if literal is None and re.fullmatch(r"(0x[0-9a-f]*|[0-9]+)", last_label):
+        # 127.1, 2130706433, 0x7f.1: addresses in forms resolvers read but people don't
+        # (no top-level domain is numeric), which would slip past the literal check
+        raise UrlRefused("IPアドレスは 203.0.113.10 のような通常の表記で入力してください。")
     if literal is not None and not is_public(literal) and host not in allowed_hosts():
         raise UrlRefused("社内ネットワークやこのサーバ自身のアドレスには送信できません。")
     return parts, host, port
