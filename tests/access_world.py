@@ -52,12 +52,14 @@ class World:
             "user_id": self.owner.pk,
             "site_id": self.gateway.site_id,
             "transfer_id": self.transfer.pk,
-            "endpoint_id": (
-                self.dealer_endpoint if name.startswith("webhooks:dealer_") else self.endpoint
-            ).pk,
+            "endpoint_id": self.endpoint_for(name).pk,
         }
         pattern = named_patterns()[name]
         return {k: values[k] for k in pattern.pattern.converters}
+
+    def endpoint_for(self, name: str):
+        """The webhook endpoint a URL name takes: the dealer's pages', or the owner's."""
+        return self.dealer_endpoint if name.startswith("webhooks:dealer_") else self.endpoint
 
     def url(self, row) -> str:
         """A row of the matrix (its ``name`` and ``query``) as a URL on this world."""
@@ -227,6 +229,7 @@ def every_url(world: World) -> list[tuple[str, tuple[str, ...]]]:
     for name, pattern in named_patterns().items():
         if name.startswith("admin:"):
             continue
+        values["endpoint_id"] = world.endpoint_for(name).pk
         kwargs = {k: values[k] for k in pattern.pattern.converters}
         urls.append((reverse(name, kwargs=kwargs), both))
     # the admin's pages; an empty POST to an add form would try to create an object
