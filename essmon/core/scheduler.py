@@ -63,7 +63,8 @@ JOBS: tuple[Job, ...] = (
         timedelta(hours=6),
         "essmon.webhooks.services.purge_deliveries",
         "deletes webhook deliveries (and their attempts) delivered or given up more than "
-        "`ESSMON_WEBHOOK_LOG_RETENTION_DAYS` ago; held ones stay",
+        "`ESSMON_WEBHOOK_LOG_RETENTION_DAYS` ago, and events left without deliveries; held "
+        "ones stay ([webhooks.md](webhooks.md))",
     ),
     Job(
         "detect-offline",

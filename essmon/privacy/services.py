@@ -40,7 +40,13 @@ logger = logging.getLogger(__name__)
 REMOVED = "[退会により削除]"
 # Rows that point at a gateway and stay when it is released: the ended links are what
 # the provision records (kept by law) point at; nobody but the operator sees them.
-KEPT_WITH_GATEWAY: frozenset[str] = frozenset({"dealers.DealerLink", "privacy.ReleasedGateway"})
+# webhooks.Event: what the dealers' endpoints were told, the link's end by this 退会 among
+# it, must still reach them; it holds the gateway ID and the event's facts, nothing of the
+# person, and goes with the delivery log's retention (the owner's own endpoints and their
+# deliveries go with the account)
+KEPT_WITH_GATEWAY: frozenset[str] = frozenset(
+    {"dealers.DealerLink", "privacy.ReleasedGateway", "webhooks.Event"}
+)
 
 
 class WithdrawalError(Exception):

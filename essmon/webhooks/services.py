@@ -529,11 +529,13 @@ def requeue_due_deliveries() -> int:
 
 def purge_deliveries(now: datetime | None = None) -> int:
     """Periodic job: the log of deliveries ended (delivered or given up) more than
-    ESSMON_WEBHOOK_LOG_RETENTION_DAYS ago goes, with their attempts and the events no
-    delivery refers to any more. Held and waiting ones stay whatever their age."""
+    ESSMON_WEBHOOK_LOG_RETENTION_DAYS ago goes, with their attempts, and the events no
+    delivery refers to any more (an event is written with its deliveries, so one without
+    any lost them to this purge or to its endpoints' deletion, such as a 退会's). Held and
+    waiting deliveries stay whatever their age."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_LOG_RETENTION_DAYS)
     deleted, _ = Delivery.objects.filter(
         state__in=(Delivery.State.DELIVERED, Delivery.State.FAILED), created_at__lt=cutoff
     ).delete()
-    Event.objects.filter(created_at__lt=cutoff, deliveries__isnull=True).delete()
+    Event.objects.filter(deliveries__isnull=True).delete()
     return deleted
