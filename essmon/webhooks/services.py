@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from essmon.accounts.models import User
-from essmon.core import sealing, throttle
+from essmon.core import sealing, tasks, throttle
 from essmon.core.sealing import InvalidToken
 from essmon.dealers.models import Dealer, DealerLink
 from essmon.gateways.models import Gateway
@@ -298,12 +298,7 @@ def _create_event(
 def _enqueue(delivery_id: int, run_after: datetime | None = None) -> None:
     from essmon.webhooks.tasks import deliver_webhook
 
-    task = deliver_webhook
-    if run_after is not None and task.get_backend().supports_defer:
-        task = task.using(run_after=run_after)
-    elif run_after is not None:
-        return  # the backend cannot defer: the requeue job picks the delivery up when due
-    task.enqueue(delivery_id)
+    tasks.enqueue(deliver_webhook, delivery_id, run_after=run_after)
 
 
 def backoff(attempts: int) -> timedelta:
