@@ -23,7 +23,7 @@ from essmon.warranty import signals as warranty_signals
 from essmon.webhooks import events
 from essmon.webhooks.events import when
 from essmon.webhooks.models import Endpoint
-from essmon.webhooks.services import record_event
+from essmon.webhooks.services import record_event, with_endpoints
 
 
 def _alert(alert: Alert) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def _gateways_online(*, gateway_ids: Sequence[int], online_from: datetime, **kwa
     # on the ingest's path, but only for gateways whose interval just opened
     if not Endpoint.objects.exists():
         return
-    for gateway in Gateway.objects.select_related("owner").filter(pk__in=list(gateway_ids)):
+    for gateway in with_endpoints(list(gateway_ids)):
         record_event(
             type=events.GATEWAY_ONLINE,
             gateway=gateway,

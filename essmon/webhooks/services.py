@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -242,6 +242,25 @@ def endpoints_for(
     return _subscribed(Endpoint.objects.filter(who, enabled=True).order_by("pk"), type)
 
 
+def with_endpoints(gateway_ids: list[int]) -> list[Gateway]:
+    """Those of these gateways that some enabled endpoint may hear of (their owner's or a
+    linked dealer's): one query, so that a thousand gateways back at once after an outage
+    cost one look-up, not two each."""
+    owners = Endpoint.objects.filter(owner=OuterRef("owner"), enabled=True, owner__is_active=True)
+    dealers = Endpoint.objects.filter(
+        dealer__links__gateway=OuterRef("pk"),
+        dealer__links__ended_at__isnull=True,
+        dealer__user__is_active=True,
+        enabled=True,
+    )
+    return list(
+        Gateway.objects.select_related("owner")
+        .filter(pk__in=gateway_ids)
+        .filter(Q(Exists(owners), state=Gateway.State.CLAIMED) | Q(Exists(dealers)))
+        .order_by("pk")
+    )
+
+
 def record_event(
     *,
     type: str,
@@ -374,7 +393,8 @@ def post(*, url: str, body: bytes, headers: dict[str, str], resolve: Resolver) -
                 raw = b""
                 for chunk in response.iter_bytes():
                     raw += chunk
-                    if len(raw) >= READ_AT_MOST:
+                    # the code is what counts; a body trickling in is not waited for
+                    if len(raw) >= READ_AT_MOST or time.monotonic() - started > timeout:
                         break
             finally:
                 response.close()

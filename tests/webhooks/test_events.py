@@ -252,3 +252,16 @@ def test_the_log_is_purged_after_its_retention_held_ones_stay(linked, settings):
     assert purge_deliveries() == 2  # the delivered one and its attempt
     assert list(Delivery.objects.values_list("state", flat=True)) == [Delivery.State.HELD]
     assert Event.objects.count() == 1 and not Event.objects.filter(pk=orphan.pk).exists()
+
+
+def test_many_gateways_back_at_once_cost_a_few_queries(linked):
+    """After an outage a whole fleet speaks again in one batch: the gateways nobody listens
+    to cost nothing per gateway."""
+    gw, _ = linked
+    endpoint(owner=gw.owner)
+    others = [factories.owned_gateway() for _ in range(20)]
+    now = timezone.now()
+    with CaptureQueriesContext(connection) as queries:
+        record_contacts([gw.pk, *(o.pk for o in others)], now=now)
+    assert told() == [("gateway.online", "owner")]
+    assert len(queries.captured_queries) < 20
