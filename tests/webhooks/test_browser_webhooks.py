@@ -7,9 +7,10 @@ test-artifacts/screenshots/."""
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from essmon.webhooks.models import Delivery
+from essmon.webhooks.models import Delivery, Endpoint
 from tests import factories
 from tests.browsing import fits_width, log_in
 from tests.waiting import wait_until
@@ -120,3 +121,18 @@ def test_a_dealer_registers_on_a_phone_after_a_refused_address(mobile_page: Page
     assert fits_width(page, 375)
     shots(page, "dealer-endpoint")
     assert Delivery.objects.get().state == Delivery.State.DELIVERED
+
+    # paused (as after days of failures): the page says so and offers 再開
+    Endpoint.objects.update(paused_at=timezone.now())
+    page.reload()
+    expect(page.get_by_test_id("paused")).to_contain_text("一時停止しています")
+    assert fits_width(page, 375)
+    shots(page, "dealer-paused")
+    page.get_by_role("button", name="再開する").click()
+    expect(
+        page.get_by_text("送信を再開しました。保留していた0件を順に送信します。")
+    ).to_be_visible()
+    expect(page.get_by_test_id("paused")).to_have_count(0)
+    page.get_by_role("link", name="送信先の一覧に戻る").click()
+    expect(page.get_by_test_id("endpoint-list")).to_contain_text("有効")
+    shots(page, "dealer-list")
