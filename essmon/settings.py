@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     # django-ninja's own templates and static files: the API reference page (Swagger UI)
     # served from here, never from a CDN (docs/api.md)
     "ninja",
+    "essmon.webhooks",
     # above every other app: registers itself with `serve` (essmon/core/serving.py)
     "essmon.demo",
 ]
@@ -354,6 +355,20 @@ if DEALER_RECORD_RETENTION_DAYS < 1:
     from django.core.exceptions import ImproperlyConfigured
 
     raise ImproperlyConfigured("ESSMON_DEALER_RECORD_RETENTION_DAYS must be at least 1")
+# Webhooks (docs/webhooks.md): hosts exempt from the address rules (http and private
+# addresses allowed: tests, development), the wait for an answer, the pause after failing
+# throughout, how long the delivery log is kept.
+WEBHOOK_ALLOW_HOSTS = env_list("ESSMON_WEBHOOK_ALLOW_HOSTS", [])
+WEBHOOK_TIMEOUT_SECONDS = env_int("ESSMON_WEBHOOK_TIMEOUT_SECONDS", 10)
+WEBHOOK_PAUSE_AFTER_HOURS = env_int("ESSMON_WEBHOOK_PAUSE_AFTER_HOURS", 72)
+WEBHOOK_LOG_RETENTION_DAYS = env_int("ESSMON_WEBHOOK_LOG_RETENTION_DAYS", 30)
+if min(WEBHOOK_TIMEOUT_SECONDS, WEBHOOK_PAUSE_AFTER_HOURS, WEBHOOK_LOG_RETENTION_DAYS) < 1:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "ESSMON_WEBHOOK_TIMEOUT_SECONDS, ESSMON_WEBHOOK_PAUSE_AFTER_HOURS and "
+        "ESSMON_WEBHOOK_LOG_RETENTION_DAYS must be at least 1"
+    )
 # How many reverse proxies in front of essmon append to X-Forwarded-For (0: use REMOTE_ADDR).
 TRUSTED_PROXY_COUNT = env_int("ESSMON_TRUSTED_PROXY_COUNT", 0)
 

@@ -54,6 +54,7 @@ urlpatterns = [
     re_path(r"^api/(?P<rest>.*)$", csrf_exempt(telemetry_api.not_found)),
     path("monitoring/", include("essmon.monitoring.urls")),
     path("dealer/api/tokens/", include(api_pages.dealer)),
+    path("", include("essmon.webhooks.urls")),
     path("dealer/", include("essmon.dealers.urls")),
     path("menu/dealers/", include("essmon.dealers.urls_links")),
     path("menu/viewers/", include("essmon.dealers.urls_viewers")),

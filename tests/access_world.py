@@ -39,6 +39,8 @@ class World:
     unlinked_staff: object  # a 技術担当 of ``unlinked``
     previous_owner: object  # who owned ``gateway`` before a 名義変更 to ``owner``
     transfer: object  # ``owner``'s pending 名義変更 of the gateway's site
+    endpoint: object  # ``owner``'s webhook endpoint
+    dealer_endpoint: object  # ``linked``'s webhook endpoint
     api_token: object = None  # an access token of ``owner`` (essmon.api)
 
     def kwargs(self, name: str) -> dict:
@@ -52,9 +54,14 @@ class World:
             "site_id": self.gateway.site_id,
             "transfer_id": self.transfer.pk,
             "token_id": self.api_token.pk,
+            "endpoint_id": self.endpoint_for(name).pk,
         }
         pattern = named_patterns()[name]
         return {k: values[k] for k in pattern.pattern.converters}
+
+    def endpoint_for(self, name: str):
+        """The webhook endpoint a URL name takes: the dealer's pages', or the owner's."""
+        return self.dealer_endpoint if name.startswith("webhooks:dealer_") else self.endpoint
 
     def url(self, row) -> str:
         """A row of the matrix (its ``name`` and ``query``) as a URL on this world."""
@@ -171,6 +178,17 @@ def build_world() -> World:
     from essmon.api.services import create_token
 
     api_token = create_token(user=owner, name="家計簿", scopes=["read"], expires_at=None).token
+    from essmon.webhooks.models import Endpoint
+    from essmon.webhooks.services import seal_secret
+
+    def endpoint(**holder):
+        return Endpoint.objects.create(
+            url="https://hooks.example.com/essmon",
+            event_types=["alert.opened"],
+            secret_sealed=seal_secret("whsec_dGVzdA=="),
+            **holder,
+        )
+
     return World(
         owner,
         gateway,
@@ -190,6 +208,8 @@ def build_world() -> World:
         factories.dealer_staff(dealer=unlinked, role="technician", email="elsewhere@example.jp"),
         previous_owner,
         transfer,
+        endpoint(owner=owner),
+        endpoint(dealer=linked),
         api_token,
     )
 
@@ -240,6 +260,7 @@ def every_url(world: World) -> list[tuple[str, tuple[str, ...]]]:
     for name, pattern in named_patterns().items():
         if name.startswith("admin:"):
             continue
+        values["endpoint_id"] = world.endpoint_for(name).pk
         kwargs = {k: values[k] for k in pattern.pattern.converters}
         urls.append((reverse(name, kwargs=kwargs), both))
     # the admin's pages; an empty POST to an add form would try to create an object

@@ -26,6 +26,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from essmon.accounts.models import User
+from essmon.alerts import signals
 from essmon.alerts.models import Alert, MailOptOut
 from essmon.alerts.rules import (
     AlertKey,
@@ -163,6 +164,7 @@ def open_alert(
                 opened_at=now,
             )
             mails = _mail(alert, "alert_opened")
+            signals.alert_opened.send(sender=Alert, alert=alert)
     except IntegrityError:
         return None  # another scheduler opened it a moment ago; its mails went out
     logger.info(
@@ -211,6 +213,7 @@ def settle(alert: Alert, *, present: bool, gone_since: datetime | None, now: dat
             return False  # another scheduler closed it
         alert.closed_at, alert.recovered_at = now, since
         mails = _mail(alert, "alert_recovered")
+        signals.alert_closed.send(sender=Alert, alert=alert)
     logger.info("alert %s closed: %s (%s mails)", alert.pk, alert.gateway.gateway_id, mails)
     return True
 

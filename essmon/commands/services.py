@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from essmon.accounts.models import User
+from essmon.commands import signals
 from essmon.commands.models import Command
 from essmon.dealers.selectors import acting_as
 from essmon.gateways.models import Gateway
@@ -224,4 +225,5 @@ def _answer(command: Command | None, result: dict[str, Any], *, now: datetime) -
     command.reason = result["reason"]
     command.answered_at = now
     command.save(update_fields=["status", "result_ts", "reason", "answered_at"])
+    signals.command_answered.send(sender=Command, command=command)
     return ""

@@ -1,5 +1,6 @@
 """Deployment checks of what people are told: a production site must not show the demo's
-support contact, nor ask people to allow mail from a sender that cannot exist."""
+support contact, nor ask people to allow mail from a sender that cannot exist; and of what
+it may reach: webhooks must not be let into the service's own network."""
 
 from __future__ import annotations
 
@@ -40,3 +41,18 @@ def contact_settings(app_configs, **kwargs) -> list[Warning]:
             )
         )
     return problems
+
+
+@register(deploy=True)
+def webhook_settings(app_configs, **kwargs) -> list[Warning]:
+    if not settings.WEBHOOK_ALLOW_HOSTS:
+        return []
+    return [
+        Warning(
+            f"ESSMON_WEBHOOK_ALLOW_HOSTS is set ({', '.join(settings.WEBHOOK_ALLOW_HOSTS)}): "
+            "webhook endpoints on these hosts may use plain http and private or loopback "
+            "addresses, which customers and dealers could point at the service's own network",
+            hint="Leave ESSMON_WEBHOOK_ALLOW_HOSTS empty in production (docs/webhooks.md).",
+            id="essmon.W003",
+        )
+    ]

@@ -52,6 +52,21 @@ JOBS: tuple[Job, ...] = (
         "returns mails stuck in `sending` for 10 min to `pending`; re-enqueues due `pending` mails",
     ),
     Job(
+        "requeue-webhooks",
+        timedelta(minutes=1),
+        "essmon.webhooks.services.requeue_due_deliveries",
+        "returns webhook deliveries stuck in `sending` for 10 min to `pending`; re-enqueues "
+        "due `pending` ones ([webhooks.md](webhooks.md))",
+    ),
+    Job(
+        "purge-webhook-log",
+        timedelta(hours=6),
+        "essmon.webhooks.services.purge_deliveries",
+        "deletes webhook deliveries (and their attempts) delivered or given up more than "
+        "`ESSMON_WEBHOOK_LOG_RETENTION_DAYS` ago, and events left without deliveries; held "
+        "ones stay ([webhooks.md](webhooks.md))",
+    ),
+    Job(
         "detect-offline",
         timedelta(minutes=1),
         "essmon.telemetry.connectivity.close_silent_intervals",

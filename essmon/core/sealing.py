@@ -3,8 +3,9 @@
 The key is derived from the secret key, one key per purpose (so text sealed for one use
 never opens as another's). Changing ``ESSMON_SECRET_KEY`` makes everything sealed before
 unreadable: ``unseal`` raises InvalidToken, and each caller says what that means for it.
-Used for the outbox's bodies until delivery (notifications) and the sheet passwords until
-the gateway is claimed (gateways.services.sheets)."""
+Used for the outbox's bodies until delivery (notifications), the sheet passwords until
+the gateway is claimed (gateways.services.sheets) and the webhooks' signing secrets
+(webhooks.services)."""
 
 from __future__ import annotations
 

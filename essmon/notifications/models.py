@@ -31,6 +31,7 @@ MAIL_KINDS = {
     "viewer_invitation": "見守りへのご招待",
     "warranty_offline_customer": "延長保証の警告(お客様)",
     "warranty_offline_dealer": "延長保証の警告(販売店様)",
+    "webhook_paused": "Webhookの送信先の一時停止",
 }
 
 

@@ -27,7 +27,7 @@ from django.db.models import F
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from essmon.core import contact, sealing, throttle
+from essmon.core import contact, sealing, tasks, throttle
 from essmon.core.redact import secret_values
 from essmon.core.sealing import InvalidToken
 from essmon.core.text import one_line
@@ -175,12 +175,7 @@ def allow_mail_to_typed_address(
 def _enqueue(message_id: int, run_after: datetime | None = None) -> None:
     from essmon.notifications.tasks import deliver_outbox_message
 
-    task = deliver_outbox_message
-    if run_after is not None and task.get_backend().supports_defer:
-        task = task.using(run_after=run_after)
-    elif run_after is not None:
-        return  # the backend cannot defer: the requeue job picks the message up when due
-    task.enqueue(message_id)
+    tasks.enqueue(deliver_outbox_message, message_id, run_after=run_after)
 
 
 def backoff(attempts: int) -> timedelta:

@@ -25,6 +25,7 @@ from django.utils import timezone
 from essmon.accounts.models import AccountToken, User
 from essmon.core.japanese import format_phone
 from essmon.core.models import Throttle
+from essmon.dealers import signals as dealer_signals
 from essmon.dealers.models import Dealer, DealerLink, ProvisionRecord, SiteViewer
 from essmon.dealers.selectors import alert_recipients
 from essmon.dealers.services.viewers import end_viewers_of_owner, end_viewing_of
@@ -39,7 +40,13 @@ logger = logging.getLogger(__name__)
 REMOVED = "[退会により削除]"
 # Rows that point at a gateway and stay when it is released: the ended links are what
 # the provision records (kept by law) point at; nobody but the operator sees them.
-KEPT_WITH_GATEWAY: frozenset[str] = frozenset({"dealers.DealerLink", "privacy.ReleasedGateway"})
+# webhooks.Event: what the dealers' endpoints were told, the link's end by this 退会 among
+# it, must still reach them; it holds the gateway ID and the event's facts, nothing of the
+# person, and goes with the delivery log's retention (the owner's own endpoints and their
+# deliveries go with the account)
+KEPT_WITH_GATEWAY: frozenset[str] = frozenset(
+    {"dealers.DealerLink", "privacy.ReleasedGateway", "webhooks.Event"}
+)
 
 
 class WithdrawalError(Exception):
@@ -253,6 +260,11 @@ def withdraw_customer(*, user: User) -> WithdrawalPlan:
         )
         strings = _personal_strings(user, sites, addresses)
         DealerLink.objects.filter(pk__in=[link.pk for link in plan.links]).update(ended_at=now)
+        for link in plan.links:
+            link.ended_at = now
+            dealer_signals.link_ended.send(
+                sender=DealerLink, link=link, owner=user, reason="withdrawal"
+            )
         # the family viewers it invited see nothing from now on (their rows go with the
         # released gateways; their own viewer accounts stay theirs)
         end_viewers_of_owner(owner=user)

@@ -19,7 +19,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from essmon.gateways.models import Gateway
-from essmon.telemetry import sql
+from essmon.telemetry import signals, sql
 from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState
 
 logger = logging.getLogger(__name__)
@@ -75,16 +75,24 @@ def record_contacts(
     )
     sql.upsert_live_states([row(gateway_id) for gateway_id in ids], seen=seen)
     _close_missed(silent_until)
-    sql.open_intervals(ids, since=seen)
+    opened = sql.open_intervals(ids, since=seen)
+    if opened:  # a change, not a sample: gateways that keep talking open nothing
+        signals.gateways_online.send(
+            sender=ConnectivityInterval, gateway_ids=opened, online_from=now
+        )
 
 
 def _close_missed(silent_until: Mapping[int, datetime]) -> None:
     """End the open intervals of gateways heard again after a silence nobody closed, at
     their last message before it (after the live-state upsert: the locks' usual order)."""
     for gateway_id, last_seen in silent_until.items():
-        ConnectivityInterval.objects.filter(
+        closed = ConnectivityInterval.objects.filter(
             gateway_id=gateway_id, online_until__isnull=True, online_from__lte=last_seen
         ).update(online_until=last_seen)
+        if closed:  # told late, as it is recorded: offline since its last message
+            signals.gateway_offline.send(
+                sender=ConnectivityInterval, gateway_id=gateway_id, last_seen_at=last_seen
+            )
 
 
 class ContactBuffer:
@@ -208,6 +216,11 @@ def _go_offline(gateway_id: int, *, now: datetime, unless_heard_since: datetime 
         if unless_heard_since is None and not live.connection_lost:
             live.connection_lost = True
             live.save(update_fields=["connection_lost"])
-        return ConnectivityInterval.objects.filter(
+        closed = ConnectivityInterval.objects.filter(
             gateway_id=gateway_id, online_until__isnull=True
         ).update(online_until=live.last_seen_at)
+        if closed:
+            signals.gateway_offline.send(
+                sender=ConnectivityInterval, gateway_id=gateway_id, last_seen_at=live.last_seen_at
+            )
+        return closed

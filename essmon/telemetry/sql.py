@@ -165,26 +165,31 @@ def upsert_live_states(rows: Sequence[tuple[int, Any, int | None, str]], *, seen
             cursor.execute(f"{insert} VALUES {values_sql}{upsert}", params)
 
 
-def open_intervals(gateway_ids: Sequence[int], *, since: Any) -> None:
+def open_intervals(gateway_ids: Sequence[int], *, since: Any) -> list[int]:
     """Open a connectivity interval from ``since`` (adapted) for each gateway that has no
-    open one: the partial unique index admits one, so a gateway already online keeps its."""
+    open one: the partial unique index admits one, so a gateway already online keeps its.
+    Returns the gateways whose interval was opened now (usually none)."""
     if not gateway_ids:
-        return
+        return []
     intervals = connection.ops.quote_name(ConnectivityInterval._meta.db_table)
     insert = f"INSERT INTO {intervals} (gateway_id, online_from)"
     conflict = " ON CONFLICT (gateway_id) WHERE online_until IS NULL DO NOTHING"
+    returning = " RETURNING gateway_id"
+    opened: list[int] = []
     with connection.cursor() as cursor:
         if is_postgresql():
             cursor.execute(
-                f"{insert} SELECT g, %s FROM unnest(%s::bigint[]) AS u(g){conflict}",
+                f"{insert} SELECT g, %s FROM unnest(%s::bigint[]) AS u(g){conflict}{returning}",
                 [since, list(gateway_ids)],
             )
-            return
+            return [row[0] for row in cursor.fetchall()]
         for chunk in _chunks(gateway_ids, SQLITE_ROWS):
             cursor.execute(
-                f"{insert} VALUES {', '.join(['(%s, %s)'] * len(chunk))}{conflict}",
+                f"{insert} VALUES {', '.join(['(%s, %s)'] * len(chunk))}{conflict}{returning}",
                 [value for gateway_id in chunk for value in (gateway_id, since)],
             )
+            opened.extend(row[0] for row in cursor.fetchall())
+    return opened
 
 
 # --- rollups ----------------------------------------------------------------------------

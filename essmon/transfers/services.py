@@ -29,6 +29,7 @@ from essmon.accounts.services.registration import (
 from essmon.accounts.services.terms import agree_to_terms
 from essmon.commands.services import expire_open_commands
 from essmon.core import throttle
+from essmon.dealers import signals as dealer_signals
 from essmon.dealers.access import is_desk_operator, is_operator
 from essmon.dealers.models import DealerLink, SiteViewer
 from essmon.dealers.selectors import acting_as, alert_recipients
@@ -421,7 +422,7 @@ def _claim(
             owner=buyer, owner_since=now
         )
         Site.objects.filter(pk=site.pk).update(owner=buyer)
-        ended = _end_links(gateways=gateways, buyer=buyer, now=now)
+        ended = _end_links(gateways=gateways, seller=seller, buyer=buyer, now=now)
         SiteViewer.objects.filter(gateway__in=gateways, revoked_at__isnull=True).update(
             revoked_at=now
         )
@@ -451,7 +452,9 @@ def _claim(
     return transfer
 
 
-def _end_links(*, gateways: list[Gateway], buyer: User, now: datetime) -> list[DealerLink]:
+def _end_links(
+    *, gateways: list[Gateway], seller: User | None, buyer: User, now: datetime
+) -> list[DealerLink]:
     """The seller's dealers: links kept as history, ended by the claim, each dealer mailed
     once with the gateways it no longer maintains."""
     links = list(
@@ -465,6 +468,12 @@ def _end_links(*, gateways: list[Gateway], buyer: User, now: datetime) -> list[D
     DealerLink.objects.filter(pk__in=[link.pk for link in links]).update(
         ended_at=now, ended_by=buyer, end_reason=LINK_END_REASON
     )
+    for link in links:
+        link.ended_at, link.ended_by, link.end_reason = now, buyer, LINK_END_REASON
+        # told as the seller's: the buyer never entrusted these dealers
+        dealer_signals.link_ended.send(
+            sender=DealerLink, link=link, owner=seller, reason="transfer"
+        )
     by_dealer: dict[int, list[DealerLink]] = {}
     for link in links:
         by_dealer.setdefault(link.dealer_id, []).append(link)

@@ -20,6 +20,7 @@ from essmon.dealers.services.records import record_change
 from essmon.gateways.models import Gateway
 from essmon.notifications.services import queue_mail
 from essmon.telemetry.models import GatewayLiveState
+from essmon.warranty import signals
 from essmon.warranty.models import DateChange, OfflineWarning, WarrantyDates
 from essmon.warranty.rules import Policy, Status, WarrantyState
 from essmon.warranty.selectors import current_policy, state_of, states_for
@@ -169,6 +170,13 @@ def _warn(gateway: Gateway, state: WarrantyState, *, now: datetime, policy: Poli
             recipients = _mail_warning(gateway, state, days=days, now=now)
             warning.recipients = recipients
             warning.save(update_fields=["recipients"])
+            signals.warranty_at_risk.send(
+                sender=OfflineWarning,
+                gateway=gateway,
+                days=days,
+                offline_since=since,
+                lapses_at=state.lapses_at,
+            )
     except IntegrityError:  # another scheduler sent this one meanwhile
         return 0
     return 1

@@ -37,6 +37,7 @@ IDENTIFIERS = {
     "viewer_id",
     "transfer_id",
     "token_id",
+    "endpoint_id",
 }
 ROLES = (
     "anonymous",
@@ -121,6 +122,12 @@ TABLE = (
     Row("transfers:cancel", OWNER),
     Row("transfers:operator_start", DESK),
     Row("transfers:operator_cancel", DESK),
+    # webhooks: an endpoint is its holder's alone (the customer's, the dealer administrator's)
+    *(
+        Row(f"webhooks:{prefix}{name}", holder)
+        for prefix, holder in (("", OWNER), ("dealer_", LINKED_DEALER))
+        for name in ("endpoint", "rotate", "toggle", "resume", "test", "delete")
+    ),
     *MONITORING_ROWS,
     # acknowledging is the dealers' (and operators') business; the owner sees the result
     Row("monitoring:alert_acknowledge", frozenset({"linked_dealer", "operator"}) | TECHNICIAN),
@@ -268,6 +275,9 @@ PAGES = (
     *(Page(f"support:{name}", OPERATOR | SUPPORT) for name in ("search", "actions")),
     *(Page(f"support:{name}", OPERATOR) for name in ("console", "provision", "import", "sheets")),
     Page("viewers:menu", CUSTOMERS),
+    # webhooks: any customer's own list; a dealer's for its administrator only
+    Page("webhooks:menu", CUSTOMERS),
+    Page("webhooks:dealer_menu", DEALERS),
     # 名義変更: any customer's own list, and the buyer's claim (done: once, after a claim)
     *(Page(f"transfers:{name}", CUSTOMERS) for name in ("menu", "claim", "claim_done")),
     Page("alerts:mail_preferences", CUSTOMERS),

@@ -68,8 +68,17 @@ def test_production_settings_pass_the_deploy_check(tmp_path):
         # the demo's fictitious support contact, or its undeliverable sender (issue 12 §3)
         ({"ESSMON_SUPPORT_PHONE": None}, "essmon.W001"),
         ({"ESSMON_FROM_EMAIL": None}, "essmon.W002"),
+        # webhooks let into the service's own network
+        ({"ESSMON_WEBHOOK_ALLOW_HOSTS": "127.0.0.1"}, "essmon.W003"),
     ],
-    ids=["development", "weak-secret-key", "debug", "demo-support-contact", "demo-sender"],
+    ids=[
+        "development",
+        "weak-secret-key",
+        "debug",
+        "demo-support-contact",
+        "demo-sender",
+        "webhook-allow-hosts",
+    ],
 )
 def test_the_deploy_check_catches_unsafe_settings(tmp_path, overrides, reported):
     done = run_deploy_check(tmp_path, **overrides)

@@ -13,6 +13,7 @@ from django.utils import timezone
 from essmon.accounts.models import User
 from essmon.core import throttle
 from essmon.core.japanese import InputError, normalize_phone
+from essmon.dealers import signals
 from essmon.dealers.disclosure import (
     CONSENT_TEXT,
     RECORDED_ACTIVITIES,
@@ -156,6 +157,7 @@ def link_dealer(
                 "record_retention": record_retention_text(),
             },
         )
+        signals.link_added.send(sender=DealerLink, link=link)
     return link
 
 
@@ -172,6 +174,7 @@ def unlink_dealer(*, customer: User, gateway: Gateway, dealer: Dealer) -> Dealer
         link.ended_at, link.ended_by = timezone.now(), customer
         link.save(update_fields=["ended_at", "ended_by"])
         _mail_dealer(dealer, "dealer_unlinked", {"gateway": gateway, "customer": customer})
+        signals.link_ended.send(sender=DealerLink, link=link, owner=customer, reason="unlinked")
     return link
 
 
