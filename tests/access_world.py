@@ -39,6 +39,7 @@ class World:
     unlinked_staff: object  # a 技術担当 of ``unlinked``
     previous_owner: object  # who owned ``gateway`` before a 名義変更 to ``owner``
     transfer: object  # ``owner``'s pending 名義変更 of the gateway's site
+    command: object = None  # a setting change of ``gateway`` the owner asked for
 
     def kwargs(self, name: str) -> dict:
         values = {
@@ -50,6 +51,7 @@ class World:
             "user_id": self.owner.pk,
             "site_id": self.gateway.site_id,
             "transfer_id": self.transfer.pk,
+            "change_id": self.command.pk,
         }
         pattern = named_patterns()[name]
         return {k: values[k] for k in pattern.pattern.converters}
@@ -166,6 +168,11 @@ def build_world() -> World:
     revoked_viewer = factories.viewer(owner=owner, gateway=gateway, email="former@example.jp")
     revoke_viewer(owner=owner, viewer_id=SiteViewer.objects.get(viewer=revoked_viewer).pk)
     transfer = start_transfer(site=gateway.site, actor=owner).transfer
+    from essmon.commands.services import request_setting_change
+
+    command = request_setting_change(
+        gateway=gateway, setting="reserve_soc_pct", value=30, requested_by=owner
+    )
     return World(
         owner,
         gateway,
@@ -185,6 +192,7 @@ def build_world() -> World:
         factories.dealer_staff(dealer=unlinked, role="technician", email="elsewhere@example.jp"),
         previous_owner,
         transfer,
+        command=command,
     )
 
 
@@ -227,6 +235,7 @@ def every_url(world: World) -> list[tuple[str, tuple[str, ...]]]:
         "user_id": world.owner.pk,
         "site_id": world.gateway.site_id,
         "transfer_id": world.transfer.pk,
+        "change_id": world.command.pk,
     }
     both, get = ("get", "post"), ("get",)
     urls = [("/no-such-page/", both)]

@@ -136,6 +136,9 @@ class Operation:
     scope: str
     allowed: frozenset[str]
     body: dict | None = None  # the JSON body of a POST
+    # the operation's function when its path is another operation's (GET and POST of one
+    # collection share one URL name)
+    function: str = ""
 
 
 # roles that can hold a token: customers and dealers' people (docs/api.md, "Tokens"); the
@@ -160,6 +163,29 @@ API = (
     Operation("public_api:get_gateway", "get", "read", API_VIEW),
     Operation("public_api:get_live", "get", "read", API_VIEW),
     Operation("public_api:get_warranty", "get", "read", API_VIEW),
+    Operation("public_api:get_energy", "get", "read", API_VIEW),
+    Operation("public_api:list_samples", "get", "read", API_VIEW),
+    Operation("public_api:list_gateway_alerts", "get", "read", API_VIEW),
+    Operation("public_api:list_alerts", "get", "read", API_VIEW),
+    # the maintaining dealer's work, as on the 異常の履歴 tab: an owner or a 閲覧のみ login
+    # finds no such gateway (404), before any scope is asked of the token
+    Operation(
+        "public_api:acknowledge_alert",
+        "post",
+        "alerts",
+        frozenset({"linked_dealer"}) | TECHNICIAN,
+        body={"comment": "明日伺います"},
+    ),
+    Operation("public_api:list_setting_changes", "get", "read", API_VIEW),
+    Operation(
+        "public_api:list_setting_changes",
+        "post",
+        "settings",
+        frozenset({"owner", "linked_dealer"}) | TECHNICIAN,
+        body={"values": {"export_limit_w": 1234}},
+        function="create_setting_changes",
+    ),
+    Operation("public_api:get_setting_change", "get", "read", API_VIEW),
 )
 # the API's own pages: its OpenAPI document and reference (the root sends to it), public
 API_DOCUMENTS = ("public_api:api-root", "public_api:openapi-json", "public_api:openapi-view")
@@ -386,7 +412,8 @@ def test_every_api_operation_is_in_the_matrix():
     ours = set()
     for row in API:
         callback = named_patterns()[row.name].callback
-        ours.add((row.method, f"{callback.__module__}_{callback.__name__}".replace(".", "_")))
+        function = row.function or callback.__name__
+        ours.add((row.method, f"{callback.__module__}_{function}".replace(".", "_")))
     assert published == ours
 
 
@@ -394,7 +421,7 @@ API_ROLES = (*ROLES, "invalid_token")
 
 
 @pytest.mark.parametrize("role", API_ROLES)
-@pytest.mark.parametrize("operation", API, ids=lambda operation: operation.name)
+@pytest.mark.parametrize("operation", API, ids=lambda operation: f"{operation.method} {operation.name}")
 def test_api_access(world, operation, role):
     """Every operation as every role, with a token of that role holding every scope it may."""
     from tests.api_helpers import problem
