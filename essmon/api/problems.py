@@ -100,6 +100,10 @@ def not_found(detail: str = "No such resource, or not one this token may see.") 
 
 def _location(loc: Any) -> str:
     parts = [str(part) for part in loc] if isinstance(loc, (list, tuple)) else [str(loc)]
+    # ninja puts the operation's body parameter's name after "body": an operation names it
+    # ``body``, and the location is the JSON's own path (body.values.mode)
+    if parts[:2] == ["body", "body"]:
+        parts = parts[1:]
     return ".".join(parts)
 
 

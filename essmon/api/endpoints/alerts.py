@@ -173,8 +173,9 @@ def list_alerts(
 
 
 class AcknowledgeIn(Schema):
+    # required, although it may be empty: a body that is not this object (ninja reads a
+    # JSON array or string as no fields at all) is then a 422, not an acknowledgement
     comment: str = Field(
-        "",
         max_length=COMMENT_MAX,
         description="what you are doing about it (shown to the owner too); may be empty",
     )

@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Header, Query, Router, Schema
+from ninja import Header, Query, Router, Schema, Status
 from pydantic import ConfigDict, Field, StringConstraints
 
 from essmon.api.changes import (
@@ -36,7 +36,7 @@ from essmon.gateways.models import Gateway
 router = Router(tags=["setting changes"])
 READ = AccessToken.Scope.READ
 SETTINGS = AccessToken.Scope.SETTINGS
-Status = Literal["pending", "sent", "applied", "rejected", "expired", "superseded"]
+ChangeStatus = Literal["pending", "sent", "applied", "rejected", "expired", "superseded"]
 SettingName = Literal[
     "mode", "charge_window", "discharge_window", "reserve_soc_pct", "export_limit_w"
 ]
@@ -52,7 +52,7 @@ class SettingChangeOut(Schema):
     previous_value: Any = Field(
         description="the setting in force as the gateway last reported it, when asked"
     )
-    status: Status = Field(
+    status: ChangeStatus = Field(
         description="pending → sent → applied, rejected or expired; superseded when a newer "
         "change of the same setting came before it was sent"
     )
@@ -202,7 +202,7 @@ def create_setting_changes(
         "request sent again with it within 24 hours makes nothing new and is answered "
         "with the first one's changes (200, replayed)",
     ),
-) -> tuple[int, SettingChangesOut]:
+) -> Status[SettingChangesOut]:
     """One change per setting given whose value differs from what is in force or already
     on its way, all or none (201); each then goes pending → sent → applied (or rejected,
     expired). A newer change of a setting supersedes one not yet sent. The owner's, a
@@ -258,4 +258,4 @@ def create_setting_changes(
     out = SettingChangesOut(
         replayed=replayed, items=[_out(command, gateway) for command in commands]
     )
-    return (200 if replayed else 201), out
+    return Status(200 if replayed else 201, out)
