@@ -8,20 +8,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from essmon.gateways.models import Gateway
-from essmon.monitoring.selectors import jst_day_bounds
+from essmon.monitoring.selectors import LIVE_FIELDS, jst_day_bounds
 from essmon.telemetry.models import COUNTERS, Sample
 
-SAMPLE_FIELDS = (
-    "pv_w",
-    "load_w",
-    "grid_w",
-    "battery_w",
-    "soc_pct",
-    "battery_temp_c",
-    "pcs_state",
-    "pcs_mode",
-    *COUNTERS,
-)
+SAMPLE_FIELDS = (*LIVE_FIELDS, *COUNTERS)
 
 
 def day_samples(

@@ -107,6 +107,17 @@ def _location(loc: Any) -> str:
     return ".".join(parts)
 
 
+def invalid(*errors: tuple[str, str], detail: str = "") -> ApiProblem:
+    """A 422 validation problem with ``(location, message)`` errors: input the schema
+    allows but the operation's own checks refuse."""
+    return ApiProblem(
+        422,
+        "validation",
+        detail or "The request's input is not valid; see errors.",
+        errors=[FieldError(location=location, message=message) for location, message in errors],
+    )
+
+
 def validation_problem(exc: ValidationError) -> ApiProblem:
     errors = [
         FieldError(location=_location(error.get("loc", ())), message=str(error.get("msg", "")))

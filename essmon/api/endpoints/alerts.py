@@ -24,7 +24,7 @@ from essmon.api.endpoints.common import ERRORS, Page, responses
 from essmon.api.endpoints.gateways import RECORD_DETAIL
 from essmon.api.models import AccessToken
 from essmon.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, context_of, decode_cursor, next_cursor
-from essmon.api.problems import ApiProblem, FieldError, Problem, not_found
+from essmon.api.problems import ApiProblem, Problem, invalid, not_found
 from essmon.dealers.access import Purpose, history_floor, visible_gateways
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services.records import record_view
@@ -201,25 +201,17 @@ def acknowledge_alert(
         raise not_found("No such alert of this gateway.")
     form = AcknowledgeForm({"comment": body.comment})
     if not form.is_valid():
-        raise ApiProblem(
-            422,
-            "validation",
-            "The request's input is not valid; see errors.",
-            errors=[
-                FieldError(location=f"body.{field}", message=str(message))
+        raise invalid(
+            *(
+                (f"body.{field}", str(message))
                 for field, messages in form.errors.items()
                 for message in messages
-            ],
+            )
         )
     try:
         done = acknowledge(alert=alert, user=user, comment=form.cleaned_data["comment"])
     except AlertError as exc:
         if not Alert.objects.filter(pk=alert.pk, acknowledged_at__isnull=False).exists():
-            raise ApiProblem(
-                422,
-                "validation",
-                "The request's input is not valid; see errors.",
-                errors=[FieldError(location="body.comment", message=str(exc))],
-            ) from None
+            raise invalid(("body.comment", str(exc))) from None
         raise ApiProblem(409, "conflict", "The alert has been acknowledged already.") from None
     return _out(done)

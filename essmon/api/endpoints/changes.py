@@ -26,7 +26,7 @@ from essmon.api.endpoints.gateways import RECORD_DETAIL
 from essmon.api.etags import with_etag
 from essmon.api.models import AccessToken
 from essmon.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, context_of, decode_cursor, next_cursor
-from essmon.api.problems import ApiProblem, FieldError, not_found
+from essmon.api.problems import invalid, not_found
 from essmon.commands.models import Command
 from essmon.dealers.access import Purpose, history_floor
 from essmon.dealers.models import DealerAccess
@@ -41,7 +41,6 @@ SettingName = Literal[
     "mode", "charge_window", "discharge_window", "reserve_soc_pct", "export_limit_w"
 ]
 HHMM = Annotated[str, StringConstraints(max_length=5)]
-INVALID = "The request's input is not valid; see errors."
 
 
 class SettingChangeOut(Schema):
@@ -215,45 +214,25 @@ def create_setting_changes(
     if key is not None and not (
         0 < len(key) <= KEY_MAX_LENGTH and key.isascii() and key.isprintable() and key.strip()
     ):
-        raise ApiProblem(
-            422,
-            "validation",
-            INVALID,
-            errors=[
-                FieldError(
-                    location="header.Idempotency-Key",
-                    message=f"1 to {KEY_MAX_LENGTH} visible ASCII characters",
-                )
-            ],
-        )
+        raise invalid(("header.Idempotency-Key", f"1 to {KEY_MAX_LENGTH} visible ASCII characters"))
     values = body.values.model_dump(exclude_none=True)
     try:
         commands, replayed = change_settings_once(
             user=user, gateway=gateway, values=values, key=key
         )
     except SettingsInvalid as exc:
-        raise ApiProblem(
-            422,
-            "validation",
-            INVALID,
-            errors=[
-                FieldError(location=f"body.values.{setting}", message=message)
-                for setting, message in exc.errors.items()
-            ],
+        raise invalid(
+            *((f"body.values.{setting}", message) for setting, message in exc.errors.items())
         ) from None
     except NothingToChange:
-        raise ApiProblem(
-            422,
-            "validation",
-            "No setting given differs from what is in force or already on its way.",
-            errors=[FieldError(location="body.values", message="変更された設定はありません。")],
+        raise invalid(
+            ("body.values", "変更された設定はありません。"),
+            detail="No setting given differs from what is in force or already on its way.",
         ) from None
     except KeyReused:
-        raise ApiProblem(
-            422,
-            "validation",
-            "This Idempotency-Key was sent before with another request; use a new key.",
-            errors=[FieldError(location="header.Idempotency-Key", message="used before")],
+        raise invalid(
+            ("header.Idempotency-Key", "used before"),
+            detail="This Idempotency-Key was sent before with another request; use a new key.",
         ) from None
     out = SettingChangesOut(
         replayed=replayed, items=[_out(command, gateway) for command in commands]

@@ -6,7 +6,7 @@ same record of a dealer's view, and an ETag on every answer."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
@@ -14,12 +14,12 @@ from pydantic import Field
 
 from essmon.api.endpoints.acting import gateway_for
 from essmon.api.endpoints.common import Page, responses
-from essmon.api.endpoints.gateways import RECORD_DETAIL
+from essmon.api.endpoints.gateways import RECORD_DETAIL, LiveValues
 from essmon.api.etags import with_etag
 from essmon.api.history import day_samples
 from essmon.api.models import AccessToken
 from essmon.api.pagination import context_of, decode_cursor, next_cursor
-from essmon.api.problems import ApiProblem, FieldError, not_found
+from essmon.api.problems import invalid, not_found
 from essmon.dealers.access import Purpose, history_floor
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services.records import record_view
@@ -30,6 +30,16 @@ router = Router(tags=["history"])
 READ = AccessToken.Scope.READ
 Period = Literal["day", "month", "year", "lifetime"]
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+
+def _date_parameter() -> Any:
+    return Query(
+        None,
+        description="YYYY-MM-DD, 2000-01-01 to today (JST); default today",
+        pattern=DATE_PATTERN,
+    )
+
+
 SAMPLES_DEFAULT_LIMIT = 500
 # a whole day of one-minute samples in one page
 SAMPLES_MAX_LIMIT = 1440
@@ -80,12 +90,7 @@ def _anchor(period: str, day: str | None) -> dt.date:
     try:
         _, anchor = parse_history(period, day, today=today_jst())
     except ValueError as exc:
-        raise ApiProblem(
-            422,
-            "validation",
-            "The request's input is not valid; see errors.",
-            errors=[FieldError(location="query.date", message=str(exc))],
-        ) from None
+        raise invalid(("query.date", str(exc))) from None
     return anchor
 
 
@@ -98,11 +103,7 @@ def get_energy(
     request: HttpRequest,
     gateway_id: str,
     period: Period = "day",
-    date: str | None = Query(
-        None,
-        description="YYYY-MM-DD, 2000-01-01 to today (JST); default today",
-        pattern=DATE_PATTERN,
-    ),
+    date: str | None = _date_parameter(),
 ) -> HttpResponse:
     """The history chart's bars and totals: `day` the hours of that JST day, `month` the
     days of its month, `year` the months of its year, `lifetime` one bar a year; with the
@@ -131,16 +132,8 @@ def get_energy(
     return with_etag(request, out)
 
 
-class SampleOut(Schema):
+class SampleOut(LiveValues):
     ts: dt.datetime = Field(description="when the values were measured")
-    pv_w: float
-    load_w: float
-    grid_w: float = Field(description="+ purchase, − sale")
-    battery_w: float = Field(description="+ discharge, − charge")
-    soc_pct: float
-    battery_temp_c: float
-    pcs_state: str
-    pcs_mode: str
     pv_kwh: float = Field(description="the counters since installation, as the gateway sent")
     load_kwh: float
     grid_import_kwh: float
@@ -166,11 +159,7 @@ class SamplePage(Page):
 def list_samples(
     request: HttpRequest,
     gateway_id: str,
-    date: str | None = Query(
-        None,
-        description="YYYY-MM-DD, 2000-01-01 to today (JST); default today",
-        pattern=DATE_PATTERN,
-    ),
+    date: str | None = _date_parameter(),
     cursor: str | None = None,
     limit: int = Query(SAMPLES_DEFAULT_LIMIT, ge=1, le=SAMPLES_MAX_LIMIT),
 ) -> HttpResponse:
