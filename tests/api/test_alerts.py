@@ -146,3 +146,19 @@ def test_bad_comments_are_422_naming_the_field(linked, body):
     assert any(e["location"].startswith("body") for e in found["errors"]), found
     open_.refresh_from_db()
     assert open_.acknowledged_at is None
+
+
+def test_a_new_owner_sees_the_alerts_open_in_their_time():
+    from essmon.transfers.services import claim_transfer, start_transfer, terms_in_force
+
+    seller = factories.customer(email="seller@example.jp")
+    gw = factories.owned_gateway(owner=seller)
+    before = alert(gw, kind="fault", code="E1", closed=True, minutes_ago=60)
+    carried = alert(gw)
+    buyer = factories.customer(email="buyer@example.jp")
+    started = start_transfer(site=gw.site, actor=seller)
+    claim_transfer(buyer=buyer, code=started.code, terms=terms_in_force(), client_address=None)
+    api = ApiClient(make_token(buyer))
+    for path in (f"/gateways/{gw.gateway_id}/alerts", "/alerts"):
+        assert [a["id"] for a in items(api.get(path, state="all"))["items"]] == [carried.pk]
+    assert before.pk not in [a["id"] for a in items(api.get("/alerts", state="closed"))["items"]]
