@@ -93,14 +93,23 @@ READS = re.compile(r"\s*(SELECT|WITH)\b", re.IGNORECASE)
 TIME_LINE = re.compile(r"^Time: ([0-9.]+) ms", re.MULTILINE)
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
+DESCRIPTION = (
+    "Server time of the monitoring site's day, month, year and lifetime views, live "
+    "endpoint and dealer fleet page over two years of one gateway's 1-minute samples, next "
+    "to the same SQL run in psql (the reference). Exits 1 if a target is missed."
+)
+
+
+def parse_args(
+    argv: list[str] | None,
+    *,
+    prog: str = "benchmarks/dashboard",
+    description: str = DESCRIPTION,
+    database: str = "essmon_bench_dashboard",
+) -> argparse.Namespace:
+    """The options of this benchmark, and of benchmarks/api, which loads the same data."""
     parser = argparse.ArgumentParser(
-        prog="benchmarks/dashboard",
-        description="Server time of the monitoring site's day, month, year and lifetime "
-        "views, live endpoint and dealer fleet page over two years of one gateway's 1-minute "
-        "samples, next to the same SQL run in psql (the reference). Exits 1 if a target is "
-        "missed.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
     add = parser.add_argument
     add("--days", type=int, default=730, help="days of 1-minute samples of the big gateway")
@@ -116,7 +125,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         metavar="USER@HOST:PORT",
         help="PostgreSQL server (trust authentication)",
     )
-    add("--database", default="essmon_bench_dashboard", help="dropped and made for the run")
+    add("--database", default=database, help="dropped and made for the run")
     add(
         "--keep",
         action="store_true",
@@ -1044,6 +1053,8 @@ class Bench:
             groups.setdefault(view.section, []).append(view)
         groups["year view against raw rows (requests alternating)"] = self.year_pair
         for section, views in groups.items():
+            if not views:
+                continue
             print(f"{section}:")
             for view in views:
                 s, p = view.server_ms, view.psql_ms

@@ -42,6 +42,7 @@ class World:
     endpoint: object  # ``owner``'s webhook endpoint
     dealer_endpoint: object  # ``linked``'s webhook endpoint
     api_token: object = None  # an access token of ``owner`` (essmon.api)
+    command: object = None  # a setting change of ``gateway`` the owner asked for
 
     def kwargs(self, name: str) -> dict:
         values = {
@@ -55,6 +56,7 @@ class World:
             "transfer_id": self.transfer.pk,
             "token_id": self.api_token.pk,
             "endpoint_id": self.endpoint_for(name).pk,
+            "change_id": self.command.pk,
         }
         pattern = named_patterns()[name]
         return {k: values[k] for k in pattern.pattern.converters}
@@ -189,6 +191,11 @@ def build_world() -> World:
             **holder,
         )
 
+    from essmon.commands.services import request_setting_change
+
+    command = request_setting_change(
+        gateway=gateway, setting="reserve_soc_pct", value=30, requested_by=owner
+    )
     return World(
         owner,
         gateway,
@@ -211,6 +218,7 @@ def build_world() -> World:
         endpoint(owner=owner),
         endpoint(dealer=linked),
         api_token,
+        command=command,
     )
 
 
@@ -254,6 +262,7 @@ def every_url(world: World) -> list[tuple[str, tuple[str, ...]]]:
         "site_id": world.gateway.site_id,
         "transfer_id": world.transfer.pk,
         "token_id": world.api_token.pk,
+        "change_id": world.command.pk,
     }
     both, get = ("get", "post"), ("get",)
     urls = [("/no-such-page/", both)]

@@ -13,10 +13,15 @@ from ninja.openapi.schema import OpenAPISchema
 
 from essmon.api import problems
 from essmon.api.auth import TokenAuth
-from essmon.api.endpoints import gateways
+from essmon.api.endpoints import alerts, changes, gateways, history
 
 NAMESPACE = "public_api"
-ROUTERS: tuple[tuple[str, Router], ...] = (("", gateways.router),)
+ROUTERS: tuple[tuple[str, Router], ...] = (
+    ("", gateways.router),
+    ("", history.router),
+    ("", alerts.router),
+    ("", changes.router),
+)
 DESCRIPTION = """\
 The people's API of essmon: owners and dealers read their systems' state with a personal
 access token (`Authorization: Bearer essmon_pat_…`), made on the 管理・登録サイト's

@@ -57,3 +57,34 @@ class AccessToken(models.Model):
     def is_usable(self, now: datetime | None = None) -> bool:
         moment = now or timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > moment)
+
+
+class IdempotentRequest(models.Model):
+    """A setting change asked for with an ``Idempotency-Key`` header, kept for
+    ``IDEMPOTENCY_WINDOW`` so that the same request sent again (a client that lost the
+    answer and retries) is answered with the changes the first one made, not with new
+    ones (docs/api.md, "Idempotency"). Per user: two people's keys never meet."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name="利用者",
+    )
+    key = models.CharField("キー", max_length=255)
+    # what was asked (the operation, the gateway and the body): the same key with another
+    # request is the client's mistake, refused, never answered with the first one's result
+    fingerprint = models.CharField("要求のSHA-256", max_length=64)
+    command_ids = models.JSONField("作成した遠隔設定", default=list)
+    created_at = models.DateTimeField("日時", default=timezone.now)
+
+    class Meta:
+        verbose_name = "再送の確認"
+        verbose_name_plural = "再送の確認"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="api_idempotency_user_key")
+        ]
+        indexes = [models.Index(fields=["created_at"], name="api_idempotency_created")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.key}"

@@ -100,7 +100,22 @@ def not_found(detail: str = "No such resource, or not one this token may see.") 
 
 def _location(loc: Any) -> str:
     parts = [str(part) for part in loc] if isinstance(loc, (list, tuple)) else [str(loc)]
+    # ninja puts the operation's body parameter's name after "body": an operation names it
+    # ``body``, and the location is the JSON's own path (body.values.mode)
+    if parts[:2] == ["body", "body"]:
+        parts = parts[1:]
     return ".".join(parts)
+
+
+def invalid(*errors: tuple[str, str], detail: str = "") -> ApiProblem:
+    """A 422 validation problem with ``(location, message)`` errors: input the schema
+    allows but the operation's own checks refuse."""
+    return ApiProblem(
+        422,
+        "validation",
+        detail or "The request's input is not valid; see errors.",
+        errors=[FieldError(location=location, message=message) for location, message in errors],
+    )
 
 
 def validation_problem(exc: ValidationError) -> ApiProblem:

@@ -96,6 +96,19 @@ class Flow:
     watts: float
 
 
+# a sample's measured values (its counters aside): what the live panel shows
+LIVE_FIELDS = (
+    "pv_w",
+    "load_w",
+    "grid_w",
+    "battery_w",
+    "soc_pct",
+    "battery_temp_c",
+    "pcs_state",
+    "pcs_mode",
+)
+
+
 @dataclass(frozen=True)
 class LiveSnapshot:
     online: bool
@@ -163,19 +176,7 @@ def live_snapshot(
             waiting=awaiting_first_data(gateway, live, since=since),
             today_kwh=today_energy(gateway, now=now, since=since),
         )
-    values = {
-        name: getattr(newest, name)
-        for name in (
-            "pv_w",
-            "load_w",
-            "grid_w",
-            "battery_w",
-            "soc_pct",
-            "battery_temp_c",
-            "pcs_state",
-            "pcs_mode",
-        )
-    }
+    values = {name: getattr(newest, name) for name in LIVE_FIELDS}
     return LiveSnapshot(
         online=is_online(live, now=now),
         last_seen_at=live.last_seen_at if live else None,
