@@ -185,6 +185,11 @@ class AcknowledgeIn(Schema):
     "/gateways/{gateway_id}/alerts/{alert_id}/acknowledge",
     response={200: AlertOut, 409: Problem, **ERRORS},
     summary="Acknowledge an alert",
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/json": {"example": {"comment": "明日10時に点検に伺います。"}}}
+        }
+    },
 )
 def acknowledge_alert(
     request: HttpRequest, gateway_id: str, alert_id: int, body: AcknowledgeIn

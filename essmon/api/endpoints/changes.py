@@ -189,6 +189,12 @@ class SettingChangeIn(Schema):
     "/gateways/{gateway_id}/setting-changes",
     response={200: SettingChangesOut, 201: SettingChangesOut, **ERRORS},
     summary="Ask for setting changes",
+    # valid on every model: within 0–100 and on each model's steps (gateways/schema.py)
+    openapi_extra={
+        "requestBody": {
+            "content": {"application/json": {"example": {"values": {"reserve_soc_pct": 30}}}}
+        }
+    },
 )
 def create_setting_changes(
     request: HttpRequest,
