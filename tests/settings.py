@@ -1,10 +1,16 @@
 """Settings for the test suite: essmon's own, with a throw-away data directory and
 tasks run in-process so that a test sees the effect of ``enqueue`` at once."""
 
+import atexit
 import os
+import shutil
 import tempfile
 
-os.environ.setdefault("ESSMON_DATA_DIR", tempfile.mkdtemp(prefix="essmon-test-"))
+# made only when none is given (a child process of a test inherits its parent's), and
+# removed by the process that made it when it exits, so runs leave nothing in /tmp
+if "ESSMON_DATA_DIR" not in os.environ:
+    os.environ["ESSMON_DATA_DIR"] = tempfile.mkdtemp(prefix="essmon-test-")
+    atexit.register(shutil.rmtree, os.environ["ESSMON_DATA_DIR"], ignore_errors=True)
 os.environ.setdefault("ESSMON_EMAIL_URL", "locmem://")
 os.environ.setdefault("ESSMON_BASE_URL", "http://testserver")
 # Playwright's sync API keeps an event loop in the test thread; the ORM calls the tests
