@@ -110,6 +110,9 @@ class Delivery(models.Model):
         HELD = "held", "保留(停止中の送信先)"
         # failed for ESSMON_WEBHOOK_PAUSE_AFTER_HOURS while the endpoint took other events
         FAILED = "failed", "送信失敗(再送打ち切り)"
+        # the holder may no longer hear of the gateway (an unlink, a 名義変更, an account
+        # ended) by the time it was due: never sent (services.may_still_hear)
+        CANCELLED = "cancelled", "取りやめ(受け取れなくなったイベント)"
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deliveries")

@@ -49,6 +49,7 @@ RETRY_BASE = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(hours=1)
 READ_AT_MOST = 4096  # bytes of an answer read; the log keeps RESPONSE_SNIPPET_MAX characters
 USER_AGENT = "essmon-webhooks/1"
+GONE = "gone"  # what deliver() says of a delivery deleted with its endpoint
 
 
 class WebhookError(Exception):
@@ -405,6 +406,35 @@ def post(*, url: str, body: bytes, headers: dict[str, str], resolve: Resolver) -
     return answer(response.status_code, "", _snippet(raw[:READ_AT_MOST]))
 
 
+CANCELLED_ERROR = (
+    "送信を取りやめました: このゲートウェイのイベントを受け取れなくなりました"
+    "(保守紐付けの終了・名義変更など)"
+)
+
+
+def may_still_hear(*, endpoint: Endpoint, event: Event) -> bool:
+    """Whether the endpoint's holder may still hear of the event's gateway when it is
+    sent: the audience is chosen when the event happens (endpoints_for), but a delivery
+    may go out hours later (retries, a pause), and by then a dealer may have been
+    unlinked or an owner have sold the system. The link events keep the audience they
+    were written for (the ended link's dealer, the seller): they are about the link."""
+    if event.gateway_id is None or event.type in (events.LINK_ADDED, events.LINK_ENDED):
+        return True
+    if endpoint.dealer_id is not None:
+        return DealerLink.objects.filter(
+            gateway_id=event.gateway_id,
+            dealer_id=endpoint.dealer_id,
+            ended_at__isnull=True,
+            dealer__user__is_active=True,
+        ).exists()
+    return Gateway.objects.filter(
+        pk=event.gateway_id,
+        owner_id=endpoint.owner_id,
+        owner__is_active=True,
+        state=Gateway.State.CLAIMED,
+    ).exists()
+
+
 def deliver(*, delivery_id: int, resolve: Resolver = system_resolver) -> str:
     """Try one delivery; returns its state afterwards ("not-due" when another worker has
     it or it is not due). The conditional UPDATE to ``sending`` is the claim: a delivery
@@ -415,8 +445,18 @@ def deliver(*, delivery_id: int, resolve: Resolver = system_resolver) -> str:
     ).update(state=Delivery.State.SENDING, claimed_at=now, attempts=F("attempts") + 1)
     if not claimed:
         return "not-due"
-    delivery = Delivery.objects.select_related("event", "endpoint").get(pk=delivery_id)
+    delivery = Delivery.objects.select_related("event", "endpoint").filter(pk=delivery_id).first()
+    if delivery is None:  # its endpoint deleted just now
+        return GONE
     endpoint = delivery.endpoint
+    if not may_still_hear(endpoint=endpoint, event=delivery.event):
+        Delivery.objects.filter(pk=delivery.pk).update(
+            state=Delivery.State.CANCELLED,
+            claimed_at=None,
+            attempts=F("attempts") - 1,
+            last_error=CANCELLED_ERROR,
+        )
+        return Delivery.State.CANCELLED
     if not endpoint.enabled or endpoint.is_paused:
         Delivery.objects.filter(pk=delivery.pk).update(
             state=Delivery.State.HELD, claimed_at=None, attempts=F("attempts") - 1
@@ -439,14 +479,19 @@ def deliver(*, delivery_id: int, resolve: Resolver = system_resolver) -> str:
             ),
             resolve=resolve,
         )
-    Attempt.objects.create(
-        delivery=delivery,
-        at=now,
-        status=answer.status,
-        error=answer.error,
-        duration_ms=answer.duration_ms,
-        response_snippet=answer.snippet,
-    )
+    with transaction.atomic():
+        # the endpoint may have been deleted while the request was out: its log went
+        # with it, and this answer has nowhere to be written
+        if not Delivery.objects.select_for_update().filter(pk=delivery.pk).exists():
+            return GONE
+        Attempt.objects.create(
+            delivery=delivery,
+            at=now,
+            status=answer.status,
+            error=answer.error,
+            duration_ms=answer.duration_ms,
+            response_snippet=answer.snippet,
+        )
     if answer.ok:
         Delivery.objects.filter(pk=delivery.pk).update(
             state=Delivery.State.DELIVERED,
@@ -543,14 +588,15 @@ def requeue_due_deliveries() -> int:
 
 
 def purge_deliveries(now: datetime | None = None) -> int:
-    """Periodic job: the log of deliveries ended (delivered or given up) more than
+    """Periodic job: the log of deliveries ended (delivered, given up, cancelled) more than
     ESSMON_WEBHOOK_LOG_RETENTION_DAYS ago goes, with their attempts, and the events no
     delivery refers to any more (an event is written with its deliveries, so one without
     any lost them to this purge or to its endpoints' deletion, such as a 退会's). Held and
     waiting deliveries stay whatever their age."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_LOG_RETENTION_DAYS)
     deleted, _ = Delivery.objects.filter(
-        state__in=(Delivery.State.DELIVERED, Delivery.State.FAILED), created_at__lt=cutoff
+        state__in=(Delivery.State.DELIVERED, Delivery.State.FAILED, Delivery.State.CANCELLED),
+        created_at__lt=cutoff,
     ).delete()
     Event.objects.filter(deliveries__isnull=True).delete()
     return deleted

@@ -1,0 +1,112 @@
+"""Webhooks tried from outside: what a delivery due after its holder lost sight of the
+gateway does (an unlink, a 名義変更, a deactivated account), an endpoint deleted while
+its request is out, and the addresses an endpoint may not have (docs/webhooks.md)."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from essmon.alerts import engine
+from essmon.dealers.services.links import link_dealer, unlink_dealer
+from essmon.webhooks import services
+from essmon.webhooks.models import Attempt, Delivery, Endpoint
+from essmon.webhooks.services import Holder, create_endpoint, deliver
+from tests import factories
+from tests.webhook_receiver import Receiver
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _local_receivers(settings):
+    settings.WEBHOOK_ALLOW_HOSTS = ["127.0.0.1"]
+    settings.WEBHOOK_TIMEOUT_SECONDS = 1
+
+
+@pytest.fixture
+def receiver():
+    made = Receiver().start()
+    yield made
+    made.stop()
+
+
+def register(receiver: Receiver, who: str, holder: Holder) -> Endpoint:
+    endpoint, secret = create_endpoint(
+        holder=holder, url=f"{receiver.url}&who={who}", event_types=["alert.opened", "link.ended"]
+    )
+    receiver.secrets[who] = secret
+    return endpoint
+
+
+def _alert(gateway) -> None:
+    engine.open_alert(
+        gateway=gateway,
+        kind="fault",
+        code="E7",
+        since=timezone.now(),
+        severity="major",
+        title="PCSの異常",
+    )
+
+
+def _due(endpoint: Endpoint) -> list[Delivery]:
+    return list(Delivery.objects.filter(endpoint=endpoint).select_related("event").order_by("pk"))
+
+
+def test_a_dealer_unlinked_before_a_retry_is_not_sent_the_event(receiver):
+    gw = factories.connected_gateway()
+    dealer = factories.dealer(code="D1234567")
+    link_dealer(customer=gw.owner, gateway=gw, dealer=dealer)
+    hook = register(receiver, "dealer", Holder(dealer=dealer))
+    _alert(gw)  # recorded while linked; its first try failed, say, and a retry is due
+    unlink_dealer(customer=gw.owner, gateway=gw, dealer=dealer)
+    states = {d.event.type: deliver(delivery_id=d.pk) for d in _due(hook)}
+    assert states == {"alert.opened": Delivery.State.CANCELLED, "link.ended": "delivered"}
+    assert [p["type"] for p in receiver.processed.values()] == ["link.ended"]
+    cancelled = Delivery.objects.get(endpoint=hook, event__type="alert.opened")
+    assert cancelled.attempts == 0 and not Attempt.objects.filter(delivery=cancelled).exists()
+    assert "取りやめ" in cancelled.last_error
+
+
+def test_a_held_delivery_of_a_sold_system_is_not_sent_to_the_seller_on_resume(receiver):
+    gw = factories.connected_gateway()
+    hook = register(receiver, "seller", Holder(owner=gw.owner))
+    Endpoint.objects.filter(pk=hook.pk).update(paused_at=timezone.now())
+    _alert(gw)
+    assert [d.state for d in _due(hook)] == [Delivery.State.HELD]
+    buyer = factories.customer(email="buyer@example.jp")
+    type(gw).objects.filter(pk=gw.pk).update(owner=buyer)  # the 名義変更's effect
+    services.resume_endpoint(endpoint=hook)
+    assert [deliver(delivery_id=d.pk) for d in _due(hook)] == [Delivery.State.CANCELLED]
+    assert receiver.processed == {}
+
+
+def test_a_deactivated_dealer_is_sent_nothing_more(receiver):
+    gw = factories.connected_gateway()
+    dealer = factories.dealer(code="D7654321")
+    link_dealer(customer=gw.owner, gateway=gw, dealer=dealer)
+    hook = register(receiver, "dealer", Holder(dealer=dealer))
+    _alert(gw)
+    type(dealer.user).objects.filter(pk=dealer.user.pk).update(is_active=False)
+    assert [deliver(delivery_id=d.pk) for d in _due(hook)] == [Delivery.State.CANCELLED]
+    assert receiver.processed == {}
+
+
+def test_an_endpoint_deleted_while_its_request_is_out(receiver, monkeypatch):
+    gw = factories.connected_gateway()
+    hook = register(receiver, "owner", Holder(owner=gw.owner))
+    _alert(gw)
+    (delivery,) = _due(hook)
+    sending = services.post
+
+    def post_then_delete(**kwargs):
+        answer = sending(**kwargs)
+        services.delete_endpoint(endpoint=hook)
+        return answer
+
+    monkeypatch.setattr(services, "post", post_then_delete)
+    assert deliver(delivery_id=delivery.pk) == services.GONE
+    assert not Delivery.objects.exists() and not Attempt.objects.exists()
+    # and the task of a delivery deleted before it ran finds nothing to do
+    assert deliver(delivery_id=delivery.pk) == "not-due"
