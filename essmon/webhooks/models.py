@@ -47,6 +47,9 @@ class Endpoint(models.Model):
     # the first failure of the current run of failures; cleared by a success
     failing_since = models.DateTimeField("失敗が続いている起点", null=True, blank=True)
     paused_at = models.DateTimeField("一時停止日時", null=True, blank=True)
+    # the page's form carries a one-time value: the form sent twice (a reload of the page
+    # showing the secret) registers one endpoint, as the token page makes one token
+    form_once = models.CharField("登録フォームの識別子", max_length=32, blank=True, default="")
 
     class Meta:
         verbose_name = "Webhookの送信先"

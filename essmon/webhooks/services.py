@@ -44,6 +44,9 @@ logger = logging.getLogger(__name__)
 SECRET_SEAL = "webhook secret"
 MAX_ENDPOINTS = 10
 TESTS_PER_HOUR = 10
+# and per customer or dealer, all its endpoints together: an endpoint deleted and added
+# again is a new endpoint with a fresh count, the holder is not
+TESTS_PER_HOUR_PER_HOLDER = 30
 STALE_SENDING_AFTER = timedelta(minutes=10)
 RETRY_BASE = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(hours=1)
@@ -112,9 +115,12 @@ def create_endpoint(
     url: str,
     event_types: list[str],
     description: str = "",
+    form_once: str = "",
     resolve: Resolver = system_resolver,
 ) -> tuple[Endpoint, str]:
-    """Register an endpoint; returns it and its signing secret, which is shown once."""
+    """Register an endpoint; returns it and its signing secret, which is shown once.
+    ``form_once`` is the page's one-time value: the same form sent again (a reload of the
+    page showing the secret) registers nothing a second time."""
     try:
         resolve_public(url, resolve=resolve)
     except UrlRefused as exc:
@@ -127,6 +133,12 @@ def create_endpoint(
             User.objects.select_for_update().filter(pk=holder.owner.pk).first()
         else:
             Dealer.objects.select_for_update().filter(pk=holder.dealer.pk).first()  # type: ignore[union-attr]
+        if form_once and holder.endpoints().filter(form_once=form_once).exists():
+            raise WebhookError(
+                "この送信先は登録済みです(同じ画面から2回送信されました)。"
+                "署名用シークレットは登録した画面に一度だけ表示します。"
+                "控えていない場合は、送信先の詳細でシークレットを再発行してください。"
+            )
         if holder.endpoints().count() >= MAX_ENDPOINTS:
             raise WebhookError(
                 f"送信先は{MAX_ENDPOINTS}件まで登録できます。使わない送信先を削除してください。"
@@ -138,6 +150,7 @@ def create_endpoint(
             event_types=chosen,
             description=description,
             secret_sealed=seal_secret(secret),
+            form_once=form_once,
         )
     logger.info("webhook endpoint %s registered", endpoint.pk)
     return endpoint, secret
@@ -192,9 +205,15 @@ TEST_LIMIT = "テスト送信が続いたため、しばらく受け付けを停
 
 def send_test(*, endpoint: Endpoint, now: datetime | None = None) -> Event:
     """A ``test`` event to this endpoint alone (whatever types it chose), counted: at most
-    TESTS_PER_HOUR an hour per endpoint, so the page cannot be used to flood an address."""
-    if not throttle.take(
-        keys=[f"webhook-test:{endpoint.pk}"], limit=TESTS_PER_HOUR, window=timedelta(hours=1)
+    TESTS_PER_HOUR an hour per endpoint and TESTS_PER_HOUR_PER_HOLDER per holder, so the
+    page cannot be used to flood an address, not even by deleting and adding it again."""
+    holder = f"dealer:{endpoint.dealer_id}" if endpoint.dealer_id else f"owner:{endpoint.owner_id}"
+    hour = timedelta(hours=1)
+    if throttle.take_each(
+        [
+            throttle.Allowance(f"webhook-test:{endpoint.pk}", TESTS_PER_HOUR, hour),
+            throttle.Allowance(f"webhook-test-holder:{holder}", TESTS_PER_HOUR_PER_HOLDER, hour),
+        ]
     ):
         raise WebhookError(TEST_LIMIT)
     now = now or timezone.now()

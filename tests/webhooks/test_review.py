@@ -110,3 +110,44 @@ def test_an_endpoint_deleted_while_its_request_is_out(receiver, monkeypatch):
     assert not Delivery.objects.exists() and not Attempt.objects.exists()
     # and the task of a delivery deleted before it ran finds nothing to do
     assert deliver(delivery_id=delivery.pk) == "not-due"
+
+
+# --- the pages ----------------------------------------------------------------------------
+
+
+def test_test_events_are_limited_per_holder_too(client):
+    """Deleting an endpoint and adding it again gives a fresh endpoint, not a fresh count."""
+    from django.urls import reverse
+
+    from essmon.webhooks.services import TESTS_PER_HOUR, TESTS_PER_HOUR_PER_HOLDER
+
+    owner = factories.customer()
+    client.force_login(owner)
+    sent = 0
+    for _ in range(TESTS_PER_HOUR_PER_HOLDER // TESTS_PER_HOUR + 1):
+        made, _ = create_endpoint(
+            holder=Holder(owner=owner), url="http://127.0.0.1:9/in", event_types=["alert.opened"]
+        )
+        url = reverse("webhooks:test", kwargs={"endpoint_id": made.pk})
+        for _ in range(TESTS_PER_HOUR):
+            page = client.post(url, follow=True).content.decode()
+            sent += "テスト送信が続いたため" not in page
+        services.delete_endpoint(endpoint=made)
+    assert sent == TESTS_PER_HOUR_PER_HOLDER
+
+
+def test_a_reload_of_the_page_showing_the_secret_registers_nothing_more(client):
+    from django.urls import reverse
+
+    owner = factories.customer()
+    client.force_login(owner)
+    menu = reverse("webhooks:menu")
+    once = client.get(menu).context["form"].initial["once"]
+    data = {"url": "http://127.0.0.1:9/in", "event_types": ["alert.opened"], "once": once}
+    first = client.post(menu, data)
+    assert first.status_code == 200 and "whsec_" in first.content.decode()
+    again = client.post(menu, data)  # the browser's 「再送信」
+    assert again.status_code == 400
+    page = again.content.decode()
+    assert "whsec_" not in page and "同じ画面から2回送信されました" in page
+    assert Endpoint.objects.filter(owner=owner).count() == 1
