@@ -8,6 +8,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from csp.decorators import csp_update
 from django.http import HttpRequest, HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import URLPattern, re_path
@@ -70,18 +71,25 @@ def _root(request: HttpRequest) -> HttpResponseBase:
     return redirect(f"{NAMESPACE}:openapi-view")
 
 
+# the reference page's Swagger UI draws its icons (a <select>'s arrow, the expand
+# chevrons) as data: SVG images in its style sheet; images only, never scripts or styles
+REFERENCE_PAGE_CSP = {"img-src": ["data:"]}
+
+
+def _view(p: URLPattern, operations: dict[str, Callable[..., Any]]) -> Callable[..., Any]:
+    if p.name == "api-root":
+        return _root
+    view = _problem_for_405(p.callback, operations.get(p.name or ""))
+    if p.name == "openapi-view":
+        return csp_update(REFERENCE_PAGE_CSP)(view)
+    return view
+
+
 def _patterns() -> list[URLPattern]:
     patterns, _, _ = api.urls
     operations = _operations()
     wrapped = [
-        URLPattern(
-            p.pattern,
-            _root
-            if p.name == "api-root"
-            else _problem_for_405(p.callback, operations.get(p.name or "")),
-            p.default_args,
-            p.name,
-        )
+        URLPattern(p.pattern, _view(p, operations), p.default_args, p.name)
         for p in patterns
         if isinstance(p, URLPattern)
     ]
