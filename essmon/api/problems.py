@@ -30,6 +30,7 @@ KINDS: dict[str, str] = {
     "insufficient-scope": "The token lacks the scope this operation needs",
     "not-found": "Not found",
     "method-not-allowed": "Method not allowed",
+    "unsupported-media-type": "Unsupported media type",
     "validation": "Invalid input",
     "rate-limited": "Too many requests",
     "conflict": "Conflict",
@@ -136,6 +137,10 @@ def as_problem(request: HttpRequest, exc: Exception) -> ApiProblem:
         return validation_problem(exc)
     if isinstance(exc, AuthenticationError):
         return unauthorized("A bearer token is required.")
+    if isinstance(exc, HttpError) and isinstance(exc.__cause__, ApiProblem):
+        # ninja wraps whatever the body's parser raised as "Cannot parse request body"; the
+        # parser's own problem (body.StrictJsonParser) says what is wrong with it
+        return exc.__cause__
     if isinstance(exc, HttpError):
         status = exc.status_code
         kind = {400: "bad-request", 404: "not-found", 405: "method-not-allowed"}.get(status)

@@ -1,0 +1,101 @@
+"""The public API tried from outside: bodies that are not what the document says (a key
+twice, NaN, a field it does not know, another media type, bytes that are not UTF-8), the
+document itself (valid OpenAPI 3.1, built once), and nothing of a request's token in the
+access log (docs/api.md, "Errors")."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from essmon.commands.models import Command
+from tests.api.test_setting_changes import gw, path  # noqa: F401 (fixture)
+from tests.api_helpers import PREFIX, ApiClient, make_token, problem
+
+pytestmark = pytest.mark.django_db
+
+
+def _post(api: ApiClient, url: str, raw: bytes | str, content_type: str = "application/json"):
+    return api.client.post(
+        PREFIX + url,
+        data=raw,
+        content_type=content_type,
+        headers={"Authorization": f"Bearer {api.token}"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "detail"),
+    [
+        ('{"values": {"reserve_soc_pct": 30, "reserve_soc_pct": 80}}', "same key twice"),
+        ('{"values": {"reserve_soc_pct": 30}, "values": {"mode": "green"}}', "same key twice"),
+        ('{"values": {"reserve_soc_pct": NaN}}', "NaN, which JSON does not have"),
+        ('{"values": {"export_limit_w": -Infinity}}', "-Infinity, which JSON does not have"),
+        ('{"values": {"mode": "green"}', "not JSON: Expecting ',' delimiter at line 1, column 29"),
+        (b'{"values": {"mode": "\xff"}}', "not UTF-8 (byte 21 is not)"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ],
+)
+def test_a_body_that_is_not_plain_json_is_refused_saying_why(gw, raw, detail):  # noqa: F811
+    api = ApiClient(make_token(gw.owner))
+    body = problem(_post(api, path(gw), raw), 400)
+    assert detail in body["detail"]
+    assert not Command.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/jsonx"]
+)
+def test_a_body_of_another_media_type_is_415(gw, content_type):  # noqa: F811
+    api = ApiClient(make_token(gw.owner))
+    response = _post(api, path(gw), '{"values": {"mode": "green"}}', content_type)
+    assert problem(response, 415)["type"].endswith("unsupported-media-type")
+    assert not Command.objects.exists()
+    # JSON's own media types are JSON
+    for media, values in (
+        ("application/json; charset=utf-8", '{"mode": "green"}'),
+        ("application/merge-patch+json", '{"reserve_soc_pct": 30}'),
+    ):
+        assert _post(api, path(gw), f'{{"values": {values}}}', media).status_code == 201
+
+
+def test_a_field_the_operation_does_not_know_is_named_not_ignored(gw):  # noqa: F811
+    api = ApiClient(make_token(gw.owner))
+    response = _post(api, path(gw), '{"values": {"mode": "green"}, "dry_run": true}')
+    body = problem(response, 422)
+    assert [e["location"] for e in body["errors"]] == ["body.dry_run"]
+    assert not Command.objects.exists()
+
+
+def test_the_document_is_valid_openapi_3_1_and_declares_415_on_bodies():
+    from openapi_spec_validator import validate
+
+    document = json.loads(ApiClient(None).client.get(f"{PREFIX}/openapi.json").content)
+    validate(document)  # raises on any fault, with its place
+    for operations in document["paths"].values():
+        for method, operation in operations.items():
+            if "requestBody" in operation:
+                assert "415" in operation["responses"], (method, operation["operationId"])
+
+
+def test_the_document_is_built_once_not_per_request(monkeypatch):
+    """Anyone may ask for it, without a token or a limit; building it takes tens of ms."""
+    from ninja import NinjaAPI
+
+    from essmon.api.app import api
+
+    built = []
+    original = NinjaAPI.get_openapi_schema
+
+    def counting(self, **kwargs):
+        built.append(1)
+        return original(self, **kwargs)
+
+    monkeypatch.setattr(NinjaAPI, "get_openapi_schema", counting)
+    monkeypatch.setattr(api, "_documents", {})
+    client = ApiClient(None).client
+    answers = [client.get(f"{PREFIX}/openapi.json") for _ in range(5)]
+    assert {a.status_code for a in answers} == {200}
+    assert len({a.content for a in answers}) == 1
+    assert len(built) == 1
