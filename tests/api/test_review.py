@@ -99,3 +99,19 @@ def test_the_document_is_built_once_not_per_request(monkeypatch):
     assert {a.status_code for a in answers} == {200}
     assert len({a.content for a in answers}) == 1
     assert len(built) == 1
+
+
+def test_more_tokens_buy_no_more_requests(settings):
+    from tests import factories
+
+    settings.API_REQUESTS_PER_MINUTE = 3
+    settings.API_REQUESTS_PER_USER_PER_MINUTE = 5
+    owner = factories.customer()
+    tokens = [ApiClient(make_token(owner, name=f"t{i}")) for i in range(3)]
+    answers = [api.get("/gateways") for api in tokens for _ in range(2)]
+    assert [a.status_code for a in answers] == [200] * 5 + [429]
+    body = problem(answers[-1], 429)
+    assert "this person's tokens together" in body["detail"]
+    assert 1 <= int(answers[-1]["Retry-After"]) <= 61
+    # another person's tokens count apart
+    assert ApiClient(make_token(factories.customer())).get("/gateways").status_code == 200
