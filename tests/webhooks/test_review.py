@@ -151,3 +151,26 @@ def test_a_reload_of_the_page_showing_the_secret_registers_nothing_more(client):
     page = again.content.decode()
     assert "whsec_" not in page and "同じ画面から2回送信されました" in page
     assert Endpoint.objects.filter(owner=owner).count() == 1
+
+
+def test_the_endpoint_page_says_which_deliveries_are_cancelled_on_each_side(client):
+    from django.urls import reverse
+
+    gw = factories.connected_gateway()
+    dealer = factories.dealer(code="D1112223")
+    mine, _ = create_endpoint(
+        holder=Holder(owner=gw.owner), url="http://127.0.0.1:9/in", event_types=["alert.opened"]
+    )
+    theirs, _ = create_endpoint(
+        holder=Holder(dealer=dealer), url="http://127.0.0.1:9/in", event_types=["alert.opened"]
+    )
+    client.force_login(gw.owner)
+    page = client.get(reverse("webhooks:endpoint", kwargs={"endpoint_id": mine.pk}))
+    text = page.content.decode()
+    assert (
+        "名義変更で手放したゲートウェイ" in text and "保守紐付けが終わったゲートウェイ" not in text
+    )
+    client.force_login(dealer.user)
+    page = client.get(reverse("webhooks:dealer_endpoint", kwargs={"endpoint_id": theirs.pk}))
+    text = page.content.decode()
+    assert "保守紐付けが終わったゲートウェイ" in text and "名義変更で手放した" not in text
