@@ -68,7 +68,7 @@ def test_a_field_the_operation_does_not_know_is_named_not_ignored(gw):  # noqa: 
     assert not Command.objects.exists()
 
 
-def test_the_document_is_valid_openapi_3_1_and_declares_415_on_bodies():
+def test_the_document_is_valid_openapi_3_1_and_declares_413_and_415_on_bodies():
     from openapi_spec_validator import validate
 
     document = json.loads(ApiClient(None).client.get(f"{PREFIX}/openapi.json").content)
@@ -76,7 +76,8 @@ def test_the_document_is_valid_openapi_3_1_and_declares_415_on_bodies():
     for operations in document["paths"].values():
         for method, operation in operations.items():
             if "requestBody" in operation:
-                assert "415" in operation["responses"], (method, operation["operationId"])
+                for status in ("413", "415"):
+                    assert status in operation["responses"], (method, operation["operationId"])
 
 
 def test_the_document_is_built_once_not_per_request(monkeypatch):
@@ -115,3 +116,14 @@ def test_more_tokens_buy_no_more_requests(settings):
     assert 1 <= int(answers[-1]["Retry-After"]) <= 61
     # another person's tokens count apart
     assert ApiClient(make_token(factories.customer())).get("/gateways").status_code == 200
+
+
+def test_more_than_django_reads_is_the_callers_problem_not_a_500(gw):  # noqa: F811
+    api = ApiClient(make_token(gw.owner))
+    raw = '{"values": {"mode": "green"}, "pad": "' + "a" * 3_000_000 + '"}'
+    body = problem(_post(api, path(gw), raw), 413)
+    assert "larger than 2621440 bytes" in body["detail"]
+    many = {f"k{i}": "1" for i in range(1_100)}
+    body = problem(api.get("/gateways", **many), 400)
+    assert "more than 1000 parameters" in body["detail"]
+    assert not Command.objects.exists()

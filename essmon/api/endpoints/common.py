@@ -21,7 +21,7 @@ ERRORS: dict[int, Any] = {
 
 
 # and those of an operation that reads a body (essmon/api/body.py)
-BODY_ERRORS: dict[int, Any] = {**ERRORS, 415: Problem}
+BODY_ERRORS: dict[int, Any] = {**ERRORS, 413: Problem, 415: Problem}
 
 
 def responses(ok: dict[int, Any]) -> dict[int, Any]:
