@@ -14,19 +14,14 @@ from essmon.webhooks.models import Attempt, Delivery, Endpoint
 from essmon.webhooks.services import Holder, create_endpoint, deliver
 from tests import factories
 from tests.webhook_receiver import Receiver
+from tests.webhooks.test_delivery import _local_receivers  # noqa: F401 (autouse fixture)
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _local_receivers(settings):
-    settings.WEBHOOK_ALLOW_HOSTS = ["127.0.0.1"]
-    settings.WEBHOOK_TIMEOUT_SECONDS = 1
-
-
 @pytest.fixture
 def receiver():
-    made = Receiver().start()
+    made = Receiver().start()  # listening from the start: these tests are not about a receiver down
     yield made
     made.stop()
 
