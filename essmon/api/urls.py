@@ -9,7 +9,7 @@ from functools import wraps
 from typing import Any
 
 from csp.decorators import csp_update
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import URLPattern, re_path
 from django.views.decorators.csrf import csrf_exempt
@@ -41,6 +41,8 @@ def _problem_for_405(
 
     @wraps(named)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.method == "HEAD":
+            return _head(view, request, *args, **kwargs)
         response = view(request, *args, **kwargs)
         if response.status_code == 405 and response.get("Content-Type") != CONTENT_TYPE:
             allow = response.get("Allow", "")
@@ -58,6 +60,32 @@ def _problem_for_405(
     # ninja's views take no session, so no CSRF token either (a bearer token is not sent
     # by a browser on its own)
     return csrf_exempt(wrapper)
+
+
+def _head(
+    view: Callable[..., HttpResponseBase], request: HttpRequest, *args: Any, **kwargs: Any
+) -> HttpResponseBase:
+    """HEAD, which every server must take where it takes GET (RFC 9110, 9.3.2) and ninja
+    does not: the GET's answer, token check and limits included, without its body."""
+    request.method = "GET"
+    try:
+        response = view(request, *args, **kwargs)
+    finally:
+        request.method = "HEAD"
+    if response.status_code == 405:
+        return problem_response(
+            request,
+            ApiProblem(
+                405,
+                "method-not-allowed",
+                f"HEAD is not allowed here; allowed: {response.get('Allow', '')}.",
+                headers={"Allow": response.get("Allow", "")},
+            ),
+        )
+    if isinstance(response, HttpResponse):
+        response["Content-Length"] = str(len(response.content))
+        response.content = b""
+    return response
 
 
 @csrf_exempt

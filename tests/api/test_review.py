@@ -127,3 +127,19 @@ def test_more_than_django_reads_is_the_callers_problem_not_a_500(gw):  # noqa: F
     body = problem(api.get("/gateways", **many), 400)
     assert "more than 1000 parameters" in body["detail"]
     assert not Command.objects.exists()
+
+
+def test_head_is_a_get_without_its_body(gw):  # noqa: F811
+    api = ApiClient(make_token(gw.owner))
+    url = f"{PREFIX}/gateways/{gw.gateway_id}"
+    auth = {"Authorization": f"Bearer {api.token}"}
+    got = api.client.get(url, headers=auth)
+    head = api.client.head(url, headers=auth)
+    assert head.status_code == 200 and head.content == b""
+    assert head["ETag"] == got["ETag"]
+    assert int(head["Content-Length"]) == len(got.content)
+    refused = api.client.head(url)  # the token is checked as for GET
+    assert refused.status_code == 401 and refused["WWW-Authenticate"].startswith("Bearer")
+    # a path that takes only POST answers HEAD as any other method it does not take
+    response = api.client.head(f"{PREFIX}/gateways/{gw.gateway_id}/alerts/1/acknowledge")
+    assert response.status_code == 405 and "POST" in response["Allow"]
