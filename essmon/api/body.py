@@ -1,18 +1,24 @@
-"""The request bodies the public API reads: JSON as RFC 8259 defines it, sent as
-``application/json``, each refusal a problem that says what is wrong (docs/api.md,
-"Errors"). Python's ``json`` module alone would take a duplicate key silently (the last
+"""The request bodies and query strings the public API reads: JSON as RFC 8259 defines
+it, sent as ``application/json``, and each single-valued parameter given once; each
+refusal a problem that says what is wrong (docs/api.md, "Errors"). Python's ``json`` module alone would take a duplicate key silently (the last
 one wins: ``{"reserve_soc_pct": 30, "reserve_soc_pct": 80}`` asks for 80 whatever the
 client meant), read ``NaN`` and ``Infinity``, and ignore the Content-Type."""
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.datastructures import MultiValueDict
 from ninja.parser import Parser
 
-from essmon.api.problems import ApiProblem
+from essmon.api.problems import ApiProblem, invalid
+
+# a parameter's name as the document spells them: named back in a problem; anything else
+# is no parameter of ours, and is not echoed
+PARAMETER_NAME = re.compile(r"[a-z_]{1,40}")
 
 
 def _refused(detail: str) -> ApiProblem:
@@ -61,3 +67,20 @@ class StrictJsonParser(Parser):
         except RecursionError:
             raise _refused("The JSON body is nested too deeply.") from None
         return data
+
+    def parse_querydict(
+        self, data: MultiValueDict[str, Any], list_fields: list[str], request: HttpRequest
+    ) -> dict[str, Any]:
+        """A single-valued parameter given twice (``?limit=1&limit=100``) is refused, not
+        read as its last value, which may not be the one the caller meant."""
+        for key in data:
+            if (
+                key not in list_fields
+                and PARAMETER_NAME.fullmatch(key)
+                and len(data.getlist(key)) > 1
+            ):
+                raise invalid(
+                    (f"query.{key}", "given more than once"),
+                    detail="A query parameter that takes one value was given more than once.",
+                )
+        return super().parse_querydict(data, list_fields, request)

@@ -143,3 +143,15 @@ def test_head_is_a_get_without_its_body(gw):  # noqa: F811
     # a path that takes only POST answers HEAD as any other method it does not take
     response = api.client.head(f"{PREFIX}/gateways/{gw.gateway_id}/alerts/1/acknowledge")
     assert response.status_code == 405 and "POST" in response["Allow"]
+
+
+def test_a_parameter_given_twice_is_refused_not_read_as_its_last_value(gw):  # noqa: F811
+    api = ApiClient(make_token(gw.owner))
+    for path_, query in (
+        ("/gateways", {"limit": ["1", "100"]}),
+        ("/alerts", {"state": ["open", "closed"]}),
+        (f"/gateways/{gw.gateway_id}/energy", {"date": ["2026-01-01", "2026-01-02"]}),
+    ):
+        body = problem(api.get(path_, **query), 422)
+        (name,) = query
+        assert body["errors"] == [{"location": f"query.{name}", "message": "given more than once"}]
