@@ -285,6 +285,9 @@ DEALER_LINKS_PER_CUSTOMER_AND_DEALER_PER_DAY = env_int(
 # The public API v1 (docs/api.md): requests per token a minute; failed token checks per
 # client address an hour (the same rule on every path); tokens a person may make a day.
 API_REQUESTS_PER_MINUTE = env_int("ESSMON_API_REQUESTS_PER_MINUTE", 120)
+# and per person, all of its tokens together: a person may hold 20 tokens, which would
+# otherwise be 20 allowances
+API_REQUESTS_PER_USER_PER_MINUTE = env_int("ESSMON_API_REQUESTS_PER_USER_PER_MINUTE", 240)
 API_AUTH_FAILURES_PER_ADDRESS_PER_HOUR = env_int(
     "ESSMON_API_AUTH_FAILURES_PER_ADDRESS_PER_HOUR", 50
 )

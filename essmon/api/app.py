@@ -13,6 +13,7 @@ from ninja.openapi.schema import OpenAPISchema
 
 from essmon.api import problems
 from essmon.api.auth import TokenAuth
+from essmon.api.body import StrictJsonParser
 from essmon.api.endpoints import alerts, changes, gateways, history
 
 NAMESPACE = "public_api"
@@ -50,6 +51,10 @@ HEADERS: dict[str, dict[str, Any]] = {
 
 
 class PublicApi(NinjaAPI):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._documents: dict[tuple[Any, ...], OpenAPISchema] = {}
+
     def get_openapi_operation_id(self, operation: Any) -> str:
         """The operation's function name (``list_gateways``), the same as its URL name: a
         client generated from the document gets short method names, and the module path
@@ -60,7 +65,18 @@ class PublicApi(NinjaAPI):
         self, *, path_prefix: str | None = None, path_params: dict[str, Any] | None = None
     ) -> OpenAPISchema:
         """ninja's document, with every error response declared as what it is: a problem
-        in ``application/problem+json``, one shared schema."""
+        in ``application/problem+json``, one shared schema.
+
+        Built once per process: it depends on the code alone, and building it takes tens
+        of milliseconds, on a path anyone may ask for without a token or a limit."""
+        key = (path_prefix, tuple(sorted((path_params or {}).items())))
+        if key not in self._documents:
+            self._documents[key] = self._build_document(path_prefix, path_params)
+        return self._documents[key]
+
+    def _build_document(
+        self, path_prefix: str | None, path_params: dict[str, Any] | None
+    ) -> OpenAPISchema:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
         components = schema.setdefault("components", {}).setdefault("schemas", {})
         ref = "#/components/schemas/Problem"
@@ -85,6 +101,7 @@ def build() -> PublicApi:
         description=DESCRIPTION,
         urls_namespace=NAMESPACE,
         auth=TokenAuth(),
+        parser=StrictJsonParser(),
         docs=Swagger(settings={"persistAuthorization": False}),
         docs_url="/docs",
         openapi_url="/openapi.json",

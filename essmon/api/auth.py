@@ -2,8 +2,8 @@
 (docs/api.md, "Tokens" and "Limits").
 
 Cost per request: one query for the token and its user (and one for a dealer's seat), one
-for the client address's failure count, and the token's fixed-window counter, a row of
-core.Throttle locked and updated in a short transaction; ``last_used_at`` is written at most
+for the client address's failure count, and the token's and its user's fixed-window
+counters, rows of core.Throttle locked and updated in a short transaction; ``last_used_at`` is written at most
 once a minute. The counters live in the database so that every web process counts
 together; at the default limits that is a few milliseconds a request on PostgreSQL."""
 
@@ -56,10 +56,22 @@ class TokenAuth(HttpBearer):
         if caller is None:
             throttle.take(keys=[failures], limit=limit, window=HOUR)
             raise unauthorized("The token is unknown, expired or deleted.")
-        key = f"api-token:{caller.token.pk}"
-        if not throttle.take(keys=[key], limit=settings.API_REQUESTS_PER_MINUTE, window=MINUTE):
+        spent = throttle.take_each(
+            [
+                throttle.Allowance(
+                    f"api-token:{caller.token.pk}", settings.API_REQUESTS_PER_MINUTE, MINUTE
+                ),
+                throttle.Allowance(
+                    f"api-user:{caller.user.pk}", settings.API_REQUESTS_PER_USER_PER_MINUTE, MINUTE
+                ),
+            ]
+        )
+        if spent is not None:
             raise _rate_limited(
-                "Too many requests with this token.", throttle.retry_after(key=key, window=MINUTE)
+                "Too many requests with this token."
+                if spent.key.startswith("api-token:")
+                else "Too many requests with this person's tokens together.",
+                throttle.retry_after(key=spent.key, window=MINUTE),
             )
         note_use(token=caller.token)
         return caller

@@ -15,6 +15,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -30,9 +32,11 @@ KINDS: dict[str, str] = {
     "insufficient-scope": "The token lacks the scope this operation needs",
     "not-found": "Not found",
     "method-not-allowed": "Method not allowed",
+    "unsupported-media-type": "Unsupported media type",
     "validation": "Invalid input",
     "rate-limited": "Too many requests",
     "conflict": "Conflict",
+    "payload-too-large": "Request body too large",
     "server-error": "Internal server error",
 }
 WWW_AUTHENTICATE = 'Bearer realm="essmon"'
@@ -136,6 +140,10 @@ def as_problem(request: HttpRequest, exc: Exception) -> ApiProblem:
         return validation_problem(exc)
     if isinstance(exc, AuthenticationError):
         return unauthorized("A bearer token is required.")
+    if isinstance(exc, HttpError) and isinstance(exc.__cause__, ApiProblem):
+        # ninja wraps whatever the body's parser raised as "Cannot parse request body"; the
+        # parser's own problem (body.StrictJsonParser) says what is wrong with it
+        return exc.__cause__
     if isinstance(exc, HttpError):
         status = exc.status_code
         kind = {400: "bad-request", 404: "not-found", 405: "method-not-allowed"}.get(status)
@@ -144,6 +152,22 @@ def as_problem(request: HttpRequest, exc: Exception) -> ApiProblem:
         return ApiProblem(status, kind, str(exc))
     if isinstance(exc, Http404):
         return not_found()
+    # Django's own limits on what it reads of a request (settings DATA_UPLOAD_*): the
+    # caller sent too much, which is not a fault of ours
+    if isinstance(exc, RequestDataTooBig):
+        return ApiProblem(
+            413,
+            "payload-too-large",
+            f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.",
+        )
+    if isinstance(exc, TooManyFieldsSent):
+        return ApiProblem(
+            400,
+            "bad-request",
+            f"The request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} parameters.",
+        )
+    if isinstance(exc, SuspiciousOperation):
+        return ApiProblem(400, "bad-request", "The request is malformed.")
     # logged with its traceback for the operators; the caller learns nothing of it
     logger.exception(
         "public API: unexpected error on %s %s", request.method, request.path, exc_info=exc

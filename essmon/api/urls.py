@@ -8,7 +8,8 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.http import HttpRequest, HttpResponseBase
+from csp.decorators import csp_update
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect
 from django.urls import URLPattern, re_path
 from django.views.decorators.csrf import csrf_exempt
@@ -40,6 +41,8 @@ def _problem_for_405(
 
     @wraps(named)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.method == "HEAD":
+            return _head(view, request, *args, **kwargs)
         response = view(request, *args, **kwargs)
         if response.status_code == 405 and response.get("Content-Type") != CONTENT_TYPE:
             allow = response.get("Allow", "")
@@ -59,6 +62,32 @@ def _problem_for_405(
     return csrf_exempt(wrapper)
 
 
+def _head(
+    view: Callable[..., HttpResponseBase], request: HttpRequest, *args: Any, **kwargs: Any
+) -> HttpResponseBase:
+    """HEAD, which every server must take where it takes GET (RFC 9110, 9.3.2) and ninja
+    does not: the GET's answer, token check and limits included, without its body."""
+    request.method = "GET"
+    try:
+        response = view(request, *args, **kwargs)
+    finally:
+        request.method = "HEAD"
+    if response.status_code == 405:
+        return problem_response(
+            request,
+            ApiProblem(
+                405,
+                "method-not-allowed",
+                f"HEAD is not allowed here; allowed: {response.get('Allow', '')}.",
+                headers={"Allow": response.get("Allow", "")},
+            ),
+        )
+    if isinstance(response, HttpResponse):
+        response["Content-Length"] = str(len(response.content))
+        response.content = b""
+    return response
+
+
 @csrf_exempt
 def _not_found(request: HttpRequest, rest: str) -> HttpResponseBase:
     return problem_response(request, not_found("No such operation in the public API v1."))
@@ -70,18 +99,25 @@ def _root(request: HttpRequest) -> HttpResponseBase:
     return redirect(f"{NAMESPACE}:openapi-view")
 
 
+# the reference page's Swagger UI draws its icons (a <select>'s arrow, the expand
+# chevrons) as data: SVG images in its style sheet; images only, never scripts or styles
+REFERENCE_PAGE_CSP = {"img-src": ["data:"]}
+
+
+def _view(p: URLPattern, operations: dict[str, Callable[..., Any]]) -> Callable[..., Any]:
+    if p.name == "api-root":
+        return _root
+    view = _problem_for_405(p.callback, operations.get(p.name or ""))
+    if p.name == "openapi-view":
+        return csp_update(REFERENCE_PAGE_CSP)(view)
+    return view
+
+
 def _patterns() -> list[URLPattern]:
     patterns, _, _ = api.urls
     operations = _operations()
     wrapped = [
-        URLPattern(
-            p.pattern,
-            _root
-            if p.name == "api-root"
-            else _problem_for_405(p.callback, operations.get(p.name or "")),
-            p.default_args,
-            p.name,
-        )
+        URLPattern(p.pattern, _view(p, operations), p.default_args, p.name)
         for p in patterns
         if isinstance(p, URLPattern)
     ]

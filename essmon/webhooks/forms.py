@@ -1,3 +1,5 @@
+import secrets
+
 from django import forms
 
 from essmon.core.text import SafeTextForm
@@ -36,6 +38,14 @@ class EndpointForm(SafeTextForm):
         help_text="どの仕組みに送るかなど、ご自身のためのメモ(200文字まで)。",
         error_messages={"max_length": "説明は200文字以内で入力してください。"},
     )
+
+    # not required: a form without it (an old page) registers as before, only unguarded
+    once = forms.CharField(widget=forms.HiddenInput, max_length=32, required=False)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not self.is_bound:
+            self.initial["once"] = secrets.token_urlsafe(16)
 
     def clean_url(self) -> str:
         """The URL's form, here with the other fields' errors; its name is resolved and

@@ -47,6 +47,9 @@ class Endpoint(models.Model):
     # the first failure of the current run of failures; cleared by a success
     failing_since = models.DateTimeField("失敗が続いている起点", null=True, blank=True)
     paused_at = models.DateTimeField("一時停止日時", null=True, blank=True)
+    # the page's form carries a one-time value: the form sent twice (a reload of the page
+    # showing the secret) registers one endpoint, as the token page makes one token
+    form_once = models.CharField("登録フォームの識別子", max_length=32, blank=True, default="")
 
     class Meta:
         verbose_name = "Webhookの送信先"
@@ -110,6 +113,9 @@ class Delivery(models.Model):
         HELD = "held", "保留(停止中の送信先)"
         # failed for ESSMON_WEBHOOK_PAUSE_AFTER_HOURS while the endpoint took other events
         FAILED = "failed", "送信失敗(再送打ち切り)"
+        # the holder may no longer hear of the gateway (an unlink, a 名義変更, an account
+        # ended) by the time it was due: never sent (services.may_still_hear)
+        CANCELLED = "cancelled", "取りやめ(受け取れなくなったイベント)"
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
     endpoint = models.ForeignKey(Endpoint, on_delete=models.CASCADE, related_name="deliveries")

@@ -44,11 +44,15 @@ logger = logging.getLogger(__name__)
 SECRET_SEAL = "webhook secret"
 MAX_ENDPOINTS = 10
 TESTS_PER_HOUR = 10
+# and per customer or dealer, all its endpoints together: an endpoint deleted and added
+# again is a new endpoint with a fresh count, the holder is not
+TESTS_PER_HOUR_PER_HOLDER = 30
 STALE_SENDING_AFTER = timedelta(minutes=10)
 RETRY_BASE = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(hours=1)
 READ_AT_MOST = 4096  # bytes of an answer read; the log keeps RESPONSE_SNIPPET_MAX characters
 USER_AGENT = "essmon-webhooks/1"
+GONE = "gone"  # what deliver() says of a delivery deleted with its endpoint
 
 
 class WebhookError(Exception):
@@ -111,9 +115,12 @@ def create_endpoint(
     url: str,
     event_types: list[str],
     description: str = "",
+    form_once: str = "",
     resolve: Resolver = system_resolver,
 ) -> tuple[Endpoint, str]:
-    """Register an endpoint; returns it and its signing secret, which is shown once."""
+    """Register an endpoint; returns it and its signing secret, which is shown once.
+    ``form_once`` is the page's one-time value: the same form sent again (a reload of the
+    page showing the secret) registers nothing a second time."""
     try:
         resolve_public(url, resolve=resolve)
     except UrlRefused as exc:
@@ -126,6 +133,12 @@ def create_endpoint(
             User.objects.select_for_update().filter(pk=holder.owner.pk).first()
         else:
             Dealer.objects.select_for_update().filter(pk=holder.dealer.pk).first()  # type: ignore[union-attr]
+        if form_once and holder.endpoints().filter(form_once=form_once).exists():
+            raise WebhookError(
+                "この送信先は登録済みです(同じ画面から2回送信されました)。"
+                "署名用シークレットは登録した画面に一度だけ表示します。"
+                "控えていない場合は、送信先の詳細でシークレットを再発行してください。"
+            )
         if holder.endpoints().count() >= MAX_ENDPOINTS:
             raise WebhookError(
                 f"送信先は{MAX_ENDPOINTS}件まで登録できます。使わない送信先を削除してください。"
@@ -137,6 +150,7 @@ def create_endpoint(
             event_types=chosen,
             description=description,
             secret_sealed=seal_secret(secret),
+            form_once=form_once,
         )
     logger.info("webhook endpoint %s registered", endpoint.pk)
     return endpoint, secret
@@ -191,9 +205,15 @@ TEST_LIMIT = "テスト送信が続いたため、しばらく受け付けを停
 
 def send_test(*, endpoint: Endpoint, now: datetime | None = None) -> Event:
     """A ``test`` event to this endpoint alone (whatever types it chose), counted: at most
-    TESTS_PER_HOUR an hour per endpoint, so the page cannot be used to flood an address."""
-    if not throttle.take(
-        keys=[f"webhook-test:{endpoint.pk}"], limit=TESTS_PER_HOUR, window=timedelta(hours=1)
+    TESTS_PER_HOUR an hour per endpoint and TESTS_PER_HOUR_PER_HOLDER per holder, so the
+    page cannot be used to flood an address, not even by deleting and adding it again."""
+    holder = f"dealer:{endpoint.dealer_id}" if endpoint.dealer_id else f"owner:{endpoint.owner_id}"
+    hour = timedelta(hours=1)
+    if throttle.take_each(
+        [
+            throttle.Allowance(f"webhook-test:{endpoint.pk}", TESTS_PER_HOUR, hour),
+            throttle.Allowance(f"webhook-test-holder:{holder}", TESTS_PER_HOUR_PER_HOLDER, hour),
+        ]
     ):
         raise WebhookError(TEST_LIMIT)
     now = now or timezone.now()
@@ -405,6 +425,35 @@ def post(*, url: str, body: bytes, headers: dict[str, str], resolve: Resolver) -
     return answer(response.status_code, "", _snippet(raw[:READ_AT_MOST]))
 
 
+CANCELLED_ERROR = (
+    "送信を取りやめました: このゲートウェイのイベントを受け取れなくなりました"
+    "(保守紐付けの終了・名義変更など)"
+)
+
+
+def may_still_hear(*, endpoint: Endpoint, event: Event) -> bool:
+    """Whether the endpoint's holder may still hear of the event's gateway when it is
+    sent: the audience is chosen when the event happens (endpoints_for), but a delivery
+    may go out hours later (retries, a pause), and by then a dealer may have been
+    unlinked or an owner have sold the system. The link events keep the audience they
+    were written for (the ended link's dealer, the seller): they are about the link."""
+    if event.gateway_id is None or event.type in (events.LINK_ADDED, events.LINK_ENDED):
+        return True
+    if endpoint.dealer_id is not None:
+        return DealerLink.objects.filter(
+            gateway_id=event.gateway_id,
+            dealer_id=endpoint.dealer_id,
+            ended_at__isnull=True,
+            dealer__user__is_active=True,
+        ).exists()
+    return Gateway.objects.filter(
+        pk=event.gateway_id,
+        owner_id=endpoint.owner_id,
+        owner__is_active=True,
+        state=Gateway.State.CLAIMED,
+    ).exists()
+
+
 def deliver(*, delivery_id: int, resolve: Resolver = system_resolver) -> str:
     """Try one delivery; returns its state afterwards ("not-due" when another worker has
     it or it is not due). The conditional UPDATE to ``sending`` is the claim: a delivery
@@ -415,8 +464,18 @@ def deliver(*, delivery_id: int, resolve: Resolver = system_resolver) -> str:
     ).update(state=Delivery.State.SENDING, claimed_at=now, attempts=F("attempts") + 1)
     if not claimed:
         return "not-due"
-    delivery = Delivery.objects.select_related("event", "endpoint").get(pk=delivery_id)
+    delivery = Delivery.objects.select_related("event", "endpoint").filter(pk=delivery_id).first()
+    if delivery is None:  # its endpoint deleted just now
+        return GONE
     endpoint = delivery.endpoint
+    if not may_still_hear(endpoint=endpoint, event=delivery.event):
+        Delivery.objects.filter(pk=delivery.pk).update(
+            state=Delivery.State.CANCELLED,
+            claimed_at=None,
+            attempts=F("attempts") - 1,
+            last_error=CANCELLED_ERROR,
+        )
+        return Delivery.State.CANCELLED
     if not endpoint.enabled or endpoint.is_paused:
         Delivery.objects.filter(pk=delivery.pk).update(
             state=Delivery.State.HELD, claimed_at=None, attempts=F("attempts") - 1
@@ -439,14 +498,19 @@ def deliver(*, delivery_id: int, resolve: Resolver = system_resolver) -> str:
             ),
             resolve=resolve,
         )
-    Attempt.objects.create(
-        delivery=delivery,
-        at=now,
-        status=answer.status,
-        error=answer.error,
-        duration_ms=answer.duration_ms,
-        response_snippet=answer.snippet,
-    )
+    with transaction.atomic():
+        # the endpoint may have been deleted while the request was out: its log went
+        # with it, and this answer has nowhere to be written
+        if not Delivery.objects.select_for_update().filter(pk=delivery.pk).exists():
+            return GONE
+        Attempt.objects.create(
+            delivery=delivery,
+            at=now,
+            status=answer.status,
+            error=answer.error,
+            duration_ms=answer.duration_ms,
+            response_snippet=answer.snippet,
+        )
     if answer.ok:
         Delivery.objects.filter(pk=delivery.pk).update(
             state=Delivery.State.DELIVERED,
@@ -543,14 +607,15 @@ def requeue_due_deliveries() -> int:
 
 
 def purge_deliveries(now: datetime | None = None) -> int:
-    """Periodic job: the log of deliveries ended (delivered or given up) more than
+    """Periodic job: the log of deliveries ended (delivered, given up, cancelled) more than
     ESSMON_WEBHOOK_LOG_RETENTION_DAYS ago goes, with their attempts, and the events no
     delivery refers to any more (an event is written with its deliveries, so one without
     any lost them to this purge or to its endpoints' deletion, such as a 退会's). Held and
     waiting deliveries stay whatever their age."""
     cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_LOG_RETENTION_DAYS)
     deleted, _ = Delivery.objects.filter(
-        state__in=(Delivery.State.DELIVERED, Delivery.State.FAILED), created_at__lt=cutoff
+        state__in=(Delivery.State.DELIVERED, Delivery.State.FAILED, Delivery.State.CANCELLED),
+        created_at__lt=cutoff,
     ).delete()
     Event.objects.filter(deliveries__isnull=True).delete()
     return deleted

@@ -75,6 +75,12 @@ def _split(url: str) -> tuple[SplitResult, str, int]:
         host = hostname.encode("idna").decode("ascii").lower()
     except UnicodeError as exc:
         raise UrlRefused("URLのホスト名が正しくありません。") from exc
+    if _literal(host) is None and not re.fullmatch(r"[a-z0-9_.-]+", host):
+        # "%", "!" and the like: no resolver's name, and a proxy or library on the way
+        # might read them otherwise than this check does
+        raise UrlRefused("URLのホスト名が正しくありません。")
+    if port == 0:
+        raise UrlRefused("URLのポート番号が正しくありません。")
     if parts.scheme == "http" and host not in allowed_hosts():
         raise UrlRefused("https:// で始まるURLを入力してください(http:// は使えません)。")
     default = 443 if parts.scheme == "https" else 80
@@ -88,11 +94,28 @@ def _literal(host: str) -> Address | None:
         return None
 
 
+# IPv6 addresses that reach an IPv4 address written in their last 32 bits, through a
+# translator on the way (NAT64's well-known prefix, RFC 6052; SIIT's ::ffff:0:0:0/96)
+TRANSLATED = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("::ffff:0:0:0/96"))
+# never an internet host: NAT64's local-use prefix (RFC 8215) and the deprecated
+# IPv4-compatible addresses (::a.b.c.d), which some stacks still send to the IPv4 host
+NEVER_PUBLIC = (ipaddress.ip_network("64:ff9b:1::/48"), ipaddress.ip_network("::/96"))
+
+
 def is_public(address: Address) -> bool:
     """Reachable on the internet: not loopback, private, link-local, shared (100.64/10),
-    reserved, multicast or unspecified; an IPv4-mapped IPv6 address counts as its IPv4."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    reserved, multicast or unspecified. An IPv6 address that carries an IPv4 address to
+    reach (IPv4-mapped, NAT64, SIIT, 6to4) counts as that IPv4 address: Python calls
+    64:ff9b::10.0.0.1 global, but a NAT64 gateway takes it to 10.0.0.1."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if any(address in network for network in NEVER_PUBLIC):
+            return False
+        if address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        elif address.sixtofour is not None:
+            address = address.sixtofour
+        elif any(address in network for network in TRANSLATED):
+            address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return address.is_global and not address.is_multicast
 
 

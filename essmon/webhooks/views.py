@@ -107,6 +107,7 @@ def menu(request: AuthenticatedRequest, side: Side, holder: Holder) -> HttpRespo
                 url=form.cleaned_data["url"],
                 event_types=form.cleaned_data["event_types"],
                 description=form.cleaned_data["description"],
+                form_once=form.cleaned_data["once"],
             )
         except WebhookError as exc:
             form.add_error(exc.field, exc.message)

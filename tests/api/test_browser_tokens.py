@@ -92,4 +92,12 @@ def test_the_reference_page_renders_offline_under_the_policy(page: Page, shots, 
     expect(page.get_by_text("essmon public API")).to_be_visible()
     expect(page.get_by_text("/api/public/v1/gateways/{gateway_id}/live")).to_be_visible()
     shots(page, "reference")
+    # an operation opened, and one with a body (its media type <select>, whose arrow is a
+    # data: image): the browser fixture fails the test on any policy violation
+    page.get_by_text("/api/public/v1/gateways/{gateway_id}/live").click()
+    expect(page.get_by_text("What the live panel shows")).to_be_visible()
+    page.get_by_text("Ask for setting changes").click()
+    expect(page.locator("select").first).to_be_visible()
+    page.wait_for_timeout(300)  # a refused image is reported after it is asked for
+    shots(page, "reference-opened")
     assert [url for url in outside if not url.startswith("data:")] == []

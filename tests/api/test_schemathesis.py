@@ -29,6 +29,7 @@ def api_world(live_server, settings):
     from essmon.dealers.services.links import link_dealer
 
     settings.API_REQUESTS_PER_MINUTE = 1_000_000
+    settings.API_REQUESTS_PER_USER_PER_MINUTE = 1_000_000
     settings.API_AUTH_FAILURES_PER_ADDRESS_PER_HOUR = 1_000_000
     owner = factories.customer(email="st-owner@example.jp")
     gateway = factories.owned_gateway(owner=owner)

@@ -37,6 +37,9 @@ POLICY = {
     "object-src": {"'none'"},
     "frame-ancestors": {"'none'"},
 }
+# the one page whose policy adds a source, and which (docs/architecture.md, "Response
+# headers"): Swagger UI's style sheet draws its icons as data: images
+POLICY_PER_PATH = {"/api/public/v1/docs": {**POLICY, "img-src": {"'self'", "data:"}}}
 
 
 class Refused(HTMLParser):
@@ -71,7 +74,7 @@ def refused_in(html: str) -> list[str]:
     return parser.found
 
 
-def header_problems(response) -> list[str]:
+def header_problems(response, path: str = "") -> list[str]:
     problems = []
     cache = {part.strip().split("=")[0] for part in response.get("Cache-Control", "").split(",")}
     if not {"private", "no-store"} <= cache or "public" in cache:
@@ -83,7 +86,7 @@ def header_problems(response) -> list[str]:
         for words in (d.split() for d in response.get("Content-Security-Policy", "").split(";"))
         if words
     }
-    for directive, sources in POLICY.items():
+    for directive, sources in POLICY_PER_PATH.get(path, POLICY).items():
         if policy.get(directive) != sources:
             problems.append(f"CSP {directive}: {policy.get(directive)}")
     body = b"" if response.streaming else response.content
@@ -101,7 +104,8 @@ def test_every_response_carries_the_headers(world, role, settings):
         for method in methods:
             client = world.client_for(role)
             response = getattr(client, method)(url)
-            problems += [f"{method.upper()} {url} {p}" for p in header_problems(response)]
+            found = header_problems(response, url.split("?")[0])
+            problems += [f"{method.upper()} {url} {p}" for p in found]
     assert problems == []
 
 

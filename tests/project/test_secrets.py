@@ -645,3 +645,47 @@ def test_a_password_reset_keeps_no_token_in_any_session(client, django_capture_o
     assert user.check_password(new)
     again = client.get(path)  # the new password voids the link
     assert again.status_code == 200 and "new_password1" not in again.text
+
+
+def test_access_log_lines_carry_no_api_token_sent_as_basic_or_pasted_into_a_url(tmp_path):
+    """``curl -u essmon_pat_…:`` sends the token as a Basic user name, which gunicorn's
+    %(u)s reads out; a person may paste a token into a query string."""
+    import base64
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from gunicorn.config import Config
+
+    from essmon.core.accesslog import RedactingLogger
+
+    token = "essmon_pat_Zq3xXSecretPart-_9"
+    basic = "Basic " + base64.b64encode(f"{token}:".encode()).decode()
+    cfg = Config()
+    cfg.set("accesslog", str(tmp_path / "access.log"))
+    cfg.set(
+        "access_log_format",
+        '%(h)s %(l)s %(u)s "%(r)s" %(U)s %(q)s "%(f)s" "%({authorization}i)s" '
+        '"%({cookie}i)s" %(s)s',
+    )
+    logger = RedactingLogger(cfg)
+    query = f"token={token}&x=1"
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "RAW_URI": f"/api/public/v1/gateways?{query}",
+        "PATH_INFO": "/api/public/v1/gateways",
+        "QUERY_STRING": query,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "192.0.2.1",
+        "HTTP_AUTHORIZATION": basic,
+        "HTTP_REFERER": f"https://tools.example.jp/?t={token}",
+    }
+    request = SimpleNamespace(headers=[("AUTHORIZATION", basic), ("COOKIE", "sessionid=s3ss10n")])
+    response = SimpleNamespace(status="401 Unauthorized", sent=10, headers=[])
+    logger.access(response, request, environ, timedelta(milliseconds=5))
+    for handler in logger.access_log.handlers:
+        handler.flush()
+    (line,) = (tmp_path / "access.log").read_text().splitlines()
+    assert "SecretPart" not in line and basic.split()[1] not in line, line
+    assert "s3ss10n" not in line
+    assert line.startswith("192.0.2.1 - - ")
+    assert "token=[redacted]&x=1" in line

@@ -65,6 +65,20 @@ HOSTILE = [
     "https://[fc00::1]/",
     "https://224.0.0.1/",
     "https://240.0.0.1/",
+    # IPv6 forms that carry an IPv4 address to reach: IPv4-compatible, NAT64 (the
+    # well-known prefix and the local-use one), SIIT, 6to4
+    "https://[::127.0.0.1]/",
+    "https://[::10.0.0.1]/",
+    "https://[64:ff9b::127.0.0.1]/",
+    "https://[64:ff9b::10.0.0.1]/",
+    "https://[64:ff9b::169.254.169.254]/",
+    "https://[64:ff9b:1::a00:1]/",
+    "https://[::ffff:0:127.0.0.1]/",
+    "https://[2002:7f00:1::]/",
+    "https://[2002:a9fe:a9fe::1]/",  # 6to4 of 169.254.169.254
+    "https://hooks.example.com:0/",  # no port at all
+    "https://a.b%00.c/",  # no resolver's name
+    "https://hooks%2eexample.com/",
 ]
 
 
@@ -137,6 +151,14 @@ def test_a_name_resolving_to_any_non_public_address_is_refused(address):
 def test_ipv4_mapped_addresses_count_as_their_ipv4():
     assert not is_public(ipaddress.ip_address("::ffff:10.0.0.1"))
     assert is_public(ipaddress.ip_address("::ffff:93.184.215.14"))
+
+
+@pytest.mark.parametrize("prefix", ["::ffff:", "64:ff9b::", "::ffff:0:"])
+def test_ipv6_forms_of_ipv4_count_as_their_ipv4(prefix):
+    assert not is_public(ipaddress.ip_address(f"{prefix}10.0.0.1"))
+    assert not is_public(ipaddress.ip_address(f"{prefix}127.0.0.1"))
+    assert is_public(ipaddress.ip_address(f"{prefix}93.184.215.14"))
+    assert is_public(ipaddress.ip_address("2002:5db8:d70e::1"))  # 6to4 of 93.184.215.14
 
 
 # --- at registration and at delivery ----------------------------------------------------

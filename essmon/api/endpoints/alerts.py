@@ -11,7 +11,7 @@ from typing import Literal
 from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from essmon.accounts.models import User
 from essmon.alerts.forms import AcknowledgeForm
@@ -20,7 +20,7 @@ from essmon.alerts.selectors import gateway_alert
 from essmon.alerts.services import COMMENT_MAX, AlertError, acknowledge
 from essmon.api.auth import caller
 from essmon.api.endpoints.acting import gateway_for
-from essmon.api.endpoints.common import ERRORS, Page, responses
+from essmon.api.endpoints.common import BODY_ERRORS, Page, responses
 from essmon.api.endpoints.gateways import RECORD_DETAIL
 from essmon.api.models import AccessToken
 from essmon.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, context_of, decode_cursor, next_cursor
@@ -173,6 +173,10 @@ def list_alerts(
 
 
 class AcknowledgeIn(Schema):
+    # a field the operation does not know is refused (422), not ignored: a typo would
+    # otherwise pass unnoticed
+    model_config = ConfigDict(extra="forbid")
+
     # required, although it may be empty: a body that is not this object (ninja reads a
     # JSON array or string as no fields at all) is then a 422, not an acknowledgement
     comment: str = Field(
@@ -183,7 +187,7 @@ class AcknowledgeIn(Schema):
 
 @router.post(
     "/gateways/{gateway_id}/alerts/{alert_id}/acknowledge",
-    response={200: AlertOut, 409: Problem, **ERRORS},
+    response={200: AlertOut, 409: Problem, **BODY_ERRORS},
     summary="Acknowledge an alert",
     openapi_extra={
         "requestBody": {

@@ -21,7 +21,7 @@ from essmon.api.changes import (
     change_settings_once,
 )
 from essmon.api.endpoints.acting import gateway_for
-from essmon.api.endpoints.common import ERRORS, Page, responses
+from essmon.api.endpoints.common import BODY_ERRORS, Page, responses
 from essmon.api.endpoints.gateways import RECORD_DETAIL
 from essmon.api.etags import with_etag
 from essmon.api.models import AccessToken
@@ -182,12 +182,14 @@ class SettingValues(Schema):
 
 
 class SettingChangeIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
     values: SettingValues
 
 
 @router.post(
     "/gateways/{gateway_id}/setting-changes",
-    response={200: SettingChangesOut, 201: SettingChangesOut, **ERRORS},
+    response={200: SettingChangesOut, 201: SettingChangesOut, **BODY_ERRORS},
     summary="Ask for setting changes",
     # valid on every model: within 0–100 and on each model's steps (gateways/schema.py)
     openapi_extra={

@@ -20,6 +20,10 @@ ERRORS: dict[int, Any] = {
 }
 
 
+# and those of an operation that reads a body (essmon/api/body.py)
+BODY_ERRORS: dict[int, Any] = {**ERRORS, 413: Problem, 415: Problem}
+
+
 def responses(ok: dict[int, Any]) -> dict[int, Any]:
     return {**ok, **ERRORS}
 
