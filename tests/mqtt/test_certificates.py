@@ -25,6 +25,8 @@ from essmon.mqtt import certificates
 from essmon.mqtt.broker import sync_broker_credentials
 from essmon.mqtt.certificates import CAFiles
 from essmon.mqtt.models import GatewayCertificate
+from essmon.simulator.fleet import FleetConfig, run_fleet
+from essmon.simulator.transports import GatewayCredentials, MqttTransport
 from essmon.telemetry.models import Sample
 from tests import factories
 from tests.dealers.test_replacement import (
@@ -33,6 +35,7 @@ from tests.dealers.test_replacement import (
 )
 from tests.mosquitto import Mosquitto
 from tests.mqtt_helpers import SamplePublisher, WorkerThread, client, connect
+from tests.simulation import run_async
 from tests.waiting import wait_until
 
 NOT_AUTHORIZED = 0x87
@@ -330,6 +333,15 @@ def _exercise(broker, files, other, a, b, pair_a, pair_b) -> None:
         gw_a.disconnect()
         gw_a.loop_stop()
     assert Sample.objects.filter(gateway=b).count() == 0
+    # the simulator as a vendor would run it: B's certificate from the factory's folder
+    start = (timezone.localtime() - dt.timedelta(days=1)).replace(second=0, microsecond=0)
+    config = FleetConfig(start=start, interval=60, duration=600, speed=1800, drain_timeout=15)
+    transport = MqttTransport(f"mqtts://127.0.0.1:{port}", certs=pair_b[0].parent, ca=server_ca)
+    fleet = [GatewayCredentials(b.gateway_id, b.model, "not-the-device-secret-at-all")]
+    with WorkerThread(broker):
+        stats = run_async(run_fleet(config, fleet, transport))
+        assert stats.buffered == 0 and stats.generated == 10
+        wait_until(lambda: Sample.objects.filter(gateway=b).count() == 10, 10, "B's samples")
     # no certificate, another CA's certificate: refused in the TLS handshake
     assert tls_connack(port, server_ca, None, None) is None
     assert tls_connack(port, server_ca, other["stranger.pem"], other["stranger.key"]) is None
