@@ -366,3 +366,22 @@ def _exercise(broker, files, other, a, b, pair_a, pair_b) -> None:
     assert tls_connack(port, server_ca, *pair_b).is_failure is False
     # refused by the certificate check, which the same certificate passed before the CRL
     assert broker.log().count("certificate verify failed") == failed + 1
+
+
+def test_the_simulator_refuses_certificates_it_cannot_use(tmp_path, capsys):
+    from essmon.simulator.cli import main
+
+    csv = tmp_path / "gateways.csv"
+    csv.write_text(
+        "gateway_id,password,model,part_number,device_secret\n"
+        "26AB00000001,abcdefghijk12,KP-GWBT-A,,aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n"
+    )
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "26AB00000001.pem").write_text("")  # its key is missing
+    for url, says in (
+        ("mqtts://127.0.0.1:1", "no <ID>.pem and <ID>.key for 26AB00000001"),
+        ("mqtt://127.0.0.1:1", "client certificates need TLS"),
+    ):
+        with pytest.raises(SystemExit):
+            main(["--csv", str(csv), "--mqtt", url, "--certs", str(tmp_path / "certs")])
+        assert says in capsys.readouterr().err
