@@ -162,6 +162,31 @@ def test_revoking_rewrites_the_crl_with_the_reason(ca, tmp_path):
 
 
 @pytest.mark.django_db
+def test_the_operator_sees_the_certificates_and_cannot_change_them(ca, tmp_path, client):
+    from django.urls import reverse
+
+    gw = factories.gateway()
+    issued = certificates.issue_certificates(gateway_ids=[gw.gateway_id], out_dir=tmp_path / "o")
+    certificates.revoke_certificates(gateway_ids=[gw.gateway_id], reason="key_compromise")
+    client.force_login(factories.admin_operator())
+    changelist = client.get(reverse("admin:mqtt_gatewaycertificate_changelist"))
+    html = changelist.content.decode()
+    assert changelist.status_code == 200
+    assert gw.gateway_id in html and issued[0].serial in html and "鍵の漏えい" in html
+    row = GatewayCertificate.objects.get()
+    assert client.get(reverse("admin:mqtt_gatewaycertificate_add")).status_code == 403
+    detail = client.get(reverse("admin:mqtt_gatewaycertificate_change", args=[row.pk]))
+    assert detail.status_code == 200 and 'name="_save"' not in detail.content.decode()
+    changed = client.post(
+        reverse("admin:mqtt_gatewaycertificate_change", args=[row.pk]), {"reason": ""}
+    )
+    assert changed.status_code == 403
+    deleted = client.post(reverse("admin:mqtt_gatewaycertificate_delete", args=[row.pk]))
+    assert deleted.status_code == 403
+    assert GatewayCertificate.objects.get(pk=row.pk).reason == "key_compromise"
+
+
+@pytest.mark.django_db
 def test_the_crl_is_rewritten_before_its_next_update(ca):
     first = x509.load_pem_x509_crl(ca.crl.read_bytes())
     assert not certificates.sync_certificates()
