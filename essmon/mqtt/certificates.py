@@ -148,10 +148,14 @@ def _load_ca(files: CAFiles) -> tuple[ec.EllipticCurvePrivateKey, x509.Certifica
         raise CertificateError(
             f"CAがありません({files.key.parent}): 先に essmon gateway-ca init を実行してください。"
         )
-    key = serialization.load_pem_private_key(files.key.read_bytes(), password=None)
+    try:
+        key = serialization.load_pem_private_key(files.key.read_bytes(), password=None)
+        certificate = x509.load_pem_x509_certificate(files.certificate.read_bytes())
+    except (ValueError, TypeError) as exc:  # not PEM, or a key with a passphrase
+        raise CertificateError(f"{files.key.parent}: CAの鍵または証明書を読めません。") from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise CertificateError(f"{files.key}: essmon のCAの鍵(EC)ではありません。")
-    return key, x509.load_pem_x509_certificate(files.certificate.read_bytes())
+    return key, certificate
 
 
 def issue_certificates(

@@ -139,6 +139,12 @@ def test_a_batch_is_issued_at_once_and_nothing_is_overwritten(ca, tmp_path):
         call_command("gateway-certs", "issue", "../etc/passwd", "--out", tmp_path / "p")
     with pytest.raises(CommandError, match="すでにCA"):
         call_command("gateway-ca", "init")
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(CommandError, match="a-file"):
+        call_command("gateway-certs", "issue", made[0].gateway_id, "--out", tmp_path / "a-file")
+    ca.key.write_text("not a key")
+    with pytest.raises(CommandError, match="CAの鍵または証明書を読めません"):
+        call_command("gateway-certs", "issue", made[0].gateway_id, "--out", tmp_path / "q")
 
 
 @pytest.mark.django_db

@@ -23,6 +23,8 @@ class Command(BaseCommand):
                 init_ca(files=files, name=options["name"])
             except CertificateError as exc:
                 raise CommandError(str(exc)) from exc
+            except OSError as exc:
+                raise CommandError(f"{exc.filename or ''}: {exc.strerror or exc}") from exc
         elif not files.exists():
             raise CommandError(f"no CA in {files.key.parent}: essmon gateway-ca init")
         # the key's path only, never its contents

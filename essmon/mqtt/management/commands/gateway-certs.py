@@ -48,6 +48,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"{count} certificate(s) revoked")
         except CertificateError as exc:
             raise CommandError(str(exc)) from exc
+        except OSError as exc:  # the folder or the CA's files: not writable, not readable
+            raise CommandError(f"{exc.filename or ''}: {exc.strerror or exc}") from exc
         changed = sync_broker_credentials()
         self.stdout.write(f"broker files and CRL: {'written' if changed else 'unchanged'}")
 
