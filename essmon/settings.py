@@ -339,6 +339,13 @@ MQTT_ACL_FILE = env_str("ESSMON_MQTT_ACL_FILE", "")
 MQTT_SERVICE_PASSWORD_FILE = env_str("ESSMON_MQTT_SERVICE_PASSWORD_FILE", "")
 MQTT_SERVICE_ACL_FILE = env_str("ESSMON_MQTT_SERVICE_ACL_FILE", "")
 MQTT_BROKER_PID_FILE = env_str("ESSMON_MQTT_BROKER_PID_FILE", "")
+# Gateways' X.509 client certificates (docs/deployment.md, "Certificates instead of
+# passwords"): the folder of essmon's small CA (its key, mode 600, never leaves it), how
+# long a gateway's certificate is valid, and where the CRL the broker reads is written
+# (empty: crl.pem in the CA's folder).
+GATEWAY_CA_DIR = env_path("ESSMON_GATEWAY_CA_DIR", DATA_DIR / "gateway-ca")
+GATEWAY_CERT_DAYS = env_int("ESSMON_GATEWAY_CERT_DAYS", 3650)
+MQTT_CRL_FILE = env_str("ESSMON_MQTT_CRL_FILE", "")
 # Dead letters (messages MQTT could not use) kept per gateway per clock hour, the rest only
 # counted, and how long they are kept: one gateway's junk must not fill the disk.
 DEAD_LETTERS_PER_GATEWAY_PER_HOUR = env_int("ESSMON_DEAD_LETTERS_PER_GATEWAY_PER_HOUR", 20)

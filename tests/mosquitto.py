@@ -10,7 +10,14 @@ import subprocess
 import time
 from pathlib import Path
 
-from essmon.mqtt.broker import BrokerAddress, BrokerFiles, mosquitto_listeners, write_broker_files
+from essmon.mqtt.broker import (
+    BrokerAddress,
+    BrokerFiles,
+    CertificateListener,
+    certificate_listener_lines,
+    mosquitto_listeners,
+    write_broker_files,
+)
 from tests.services import free_port, require
 from tests.waiting import wait_until
 
@@ -20,7 +27,9 @@ SERVICE = BrokerAddress("127.0.0.1", 0, "essmon-ingest", "ingest-secret-for-test
 
 
 class Mosquitto:
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, certificates: dict[str, Path] | None = None) -> None:
+        """``certificates``: cafile, crlfile, certfile and keyfile of a third listener, for
+        gateways with client certificates (on ``self.tls_port``)."""
         require(shutil.which("mosquitto") is not None, "Mosquitto (the mosquitto binary)")
         require(ACL_PLUGIN.exists(), f"essmon's Mosquitto plugin ({ACL_PLUGIN}: make mosquitto)")
         self.folder = folder
@@ -39,6 +48,7 @@ class Mosquitto:
                 service_listener=f"{self.service_port} 127.0.0.1",
                 acl_plugin=ACL_PLUGIN,
             ),
+            *self._certificate_listener(certificates),
             "persistence true",
             f"persistence_location {folder / 'data'}/",
             f"pid_file {folder / 'mosquitto.pid'}",
@@ -54,6 +64,13 @@ class Mosquitto:
         if os.geteuid() == 0:
             lines.append("user root")  # else it drops to 'mosquitto', who cannot read these files
         (folder / "mosquitto.conf").write_text("\n".join(lines) + "\n")
+
+    def _certificate_listener(self, certificates: dict[str, Path] | None) -> list[str]:
+        self.tls_port = free_port() if certificates else 0
+        if not certificates:
+            return []
+        tls = CertificateListener(listener=f"{self.tls_port} 127.0.0.1", **certificates)
+        return certificate_listener_lines(tls, files=self.files, acl_plugin=ACL_PLUGIN)
 
     @property
     def url(self) -> str:
@@ -77,7 +94,9 @@ class Mosquitto:
             if self.process.poll() is not None:
                 raise RuntimeError(f"mosquitto exited: {self.process.stderr.read().decode()}")
             try:
-                for port in (self.port, self.service_port):
+                for port in (self.port, self.service_port, self.tls_port):
+                    if not port:
+                        continue
                     socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 return
             except OSError:

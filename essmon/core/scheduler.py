@@ -83,8 +83,10 @@ JOBS: tuple[Job, ...] = (
         timedelta(minutes=1),
         "essmon.mqtt.broker.sync_broker_credentials",
         "rewrites the broker's password/ACL files (the gateways' listener's and the "
-        "service's) when the registry changed and signals the broker (only with "
-        "`ESSMON_MQTT_PASSWORD_FILE`)",
+        "service's; only with `ESSMON_MQTT_PASSWORD_FILE`) when the registry changed, and, "
+        "once the gateway CA exists, revokes the certificates of gateways no longer "
+        "registered and rewrites the CRL when it changed or is half-way to its nextUpdate; "
+        "signals the broker after any change",
     ),
     Job(
         "purge-throttles",

@@ -3,7 +3,8 @@
 error in a receiver fails the sender as a direct call would.
 
 Receivers: essmon/commands/receivers.py (the old unit's open commands expire),
-essmon/mqtt/receivers.py (the broker's files rewritten once the replacement is committed)
+essmon/mqtt/receivers.py (the old unit's certificates revoked, and the broker's files and
+CRL rewritten once the replacement is committed)
 and essmon/webhooks/receivers.py (the events ``link.added`` and ``link.ended``)."""
 
 from django.dispatch import Signal

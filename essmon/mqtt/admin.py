@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from essmon.core.text import SafeTextAdmin
-from essmon.mqtt.models import DeadLetter, IngestCounter
+from essmon.mqtt.models import DeadLetter, GatewayCertificate, IngestCounter
 
 
 class ReadOnly(SafeTextAdmin):
@@ -23,6 +23,18 @@ class DeadLetterAdmin(ReadOnly):
 class IngestCounterAdmin(ReadOnly):
     list_display = ("day", "transport", "name", "count")
     list_filter = ("transport", "name")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(GatewayCertificate)
+class GatewayCertificateAdmin(ReadOnly):
+    # issued and revoked by the commands (essmon gateway-certs), which also rewrite the CRL
+    list_display = ("gateway_id", "serial", "not_before", "not_after", "revoked_at", "reason")
+    list_filter = ("reason",)
+    search_fields = ("gateway_id", "serial")
+    date_hierarchy = "issued_at"
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

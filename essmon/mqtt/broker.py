@@ -26,6 +26,7 @@ from django.conf import settings
 
 from essmon.gateways.models import Gateway
 from essmon.gateways.services.credentials import hash_device_secret
+from essmon.mqtt.certificates import sync_certificates
 
 logger = logging.getLogger(__name__)
 
@@ -209,6 +210,40 @@ def mosquitto_listeners(
     ]
 
 
+@dataclass(frozen=True)
+class CertificateListener:
+    """The listener for gateways with essmon's client certificates (docs/deployment.md,
+    "Certificates instead of passwords"): the broker's own certificate and key, essmon's
+    gateway CA and its CRL."""
+
+    listener: str  # "8884" or "8884 203.0.113.10"
+    cafile: Path
+    crlfile: Path
+    certfile: Path
+    keyfile: Path
+
+
+def certificate_listener_lines(
+    tls: CertificateListener, *, files: BrokerFiles, acl_plugin: Path | None
+) -> list[str]:
+    """Its part of mosquitto.conf (after ``per_listener_settings true``). The certificate's
+    CN (the gateway ID) is the user name, and the client ID, so the gateways' ACL (the
+    plugin's or the file's, by %u) applies unchanged; no password file is read here."""
+    access = f"plugin {acl_plugin}" if acl_plugin else f"acl_file {files.acl_file}"
+    return [
+        f"listener {tls.listener}",
+        "allow_anonymous false",
+        f"cafile {tls.cafile}",
+        f"crlfile {tls.crlfile}",
+        f"certfile {tls.certfile}",
+        f"keyfile {tls.keyfile}",
+        "require_certificate true",
+        "use_identity_as_username true",
+        "use_username_as_clientid true",
+        access,
+    ]
+
+
 def reload_broker(pid_file: Path) -> bool:
     try:
         pid = int(pid_file.read_text().strip())
@@ -221,12 +256,15 @@ def reload_broker(pid_file: Path) -> bool:
 
 def sync_broker_credentials() -> bool:
     """Periodic job: keep the broker's files in step with the registry (new, rotated and
-    removed gateways); a no-op unless ESSMON_MQTT_PASSWORD_FILE is set."""
+    removed gateways) when ESSMON_MQTT_PASSWORD_FILE is set, and, once essmon's gateway CA
+    exists, the CRL (revocations, retired gateways, its nextUpdate); signal the broker
+    when any of them changed."""
     files = BrokerFiles.from_settings()
-    if files is None:
-        return False
-    service = broker_address() if settings.MQTT_URL else None
-    changed = write_broker_files(files, service=service)
+    changed = False
+    if files is not None:
+        service = broker_address() if settings.MQTT_URL else None
+        changed = write_broker_files(files, service=service)
+    changed = sync_certificates() or changed
     if changed and settings.MQTT_BROKER_PID_FILE:
         reload_broker(Path(settings.MQTT_BROKER_PID_FILE))
     return changed

@@ -42,3 +42,34 @@ class IngestCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.transport} {self.name}: {self.count}"
+
+
+class GatewayCertificate(models.Model):
+    """A gateway's X.509 client certificate issued by essmon's CA (essmon/mqtt/certificates.py).
+    Only the public facts: the key went once to the factory's file and is kept nowhere."""
+
+    class Reason(models.TextChoices):
+        UNSPECIFIED = "unspecified", "指定なし"
+        KEY_COMPROMISE = "key_compromise", "鍵の漏えい"
+        REPLACED = "replaced", "故障交換"
+        RETIRED = "retired", "登録の削除"
+
+    # hexadecimal, lowercase, without leading zeros (as the CRL's serials are compared)
+    serial = models.CharField("シリアル番号", max_length=40, unique=True)
+    # the ID, not the registry row: a 故障交換 gives the row the new unit's ID, while this
+    # certificate still names the old one
+    gateway_id = models.CharField("ゲートウェイID", max_length=12, db_index=True)
+    fingerprint = models.CharField("SHA-256 フィンガープリント", max_length=64)
+    issued_at = models.DateTimeField("発行日時", default=timezone.now)
+    not_before = models.DateTimeField("有効期間の開始")
+    not_after = models.DateTimeField("有効期間の終了")
+    revoked_at = models.DateTimeField("失効日時", null=True, blank=True)
+    reason = models.CharField("失効の理由", max_length=20, choices=Reason.choices, blank=True)
+
+    class Meta:
+        verbose_name = "ゲートウェイのクライアント証明書"
+        verbose_name_plural = "ゲートウェイのクライアント証明書"
+        ordering = ["-issued_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.gateway_id} {self.serial}"

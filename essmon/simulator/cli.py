@@ -192,6 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument(
         "--insecure", action="store_true", help="do not verify the server's TLS certificate"
     )
+    where.add_argument(
+        "--certs",
+        type=Path,
+        help="MQTT with client certificates instead of device secrets: the folder of "
+        "<gateway_id>.pem and <gateway_id>.key (essmon gateway-certs issue --out), mqtts:// only",
+    )
+    where.add_argument(
+        "--ca", type=Path, help="MQTT: verify the broker's TLS certificate with this CA file"
+    )
 
     clock = parser.add_argument_group("simulated clock")
     clock.add_argument(
@@ -362,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(args, now)
         gateways = read_credentials(args.csv)
         transport: Transport = (
-            MqttTransport(args.mqtt, verify=not args.insecure)
+            MqttTransport(args.mqtt, verify=not args.insecure, certs=args.certs, ca=args.ca)
             if args.mqtt
             else HttpsTransport(args.url, connections=args.connections, verify=not args.insecure)
         )
@@ -378,6 +387,14 @@ def main(argv: list[str] | None = None) -> int:
         gateways = gateways[: args.gateways]
     if not gateways:
         parser.error(f"{args.csv} has no gateway with a device secret")
+    if args.mqtt and args.certs:
+        lacking = [
+            gw.gateway_id
+            for gw in gateways
+            if not all((args.certs / f"{gw.gateway_id}{ext}").is_file() for ext in (".pem", ".key"))
+        ]
+        if lacking:
+            parser.error(f"--certs {args.certs}: no <ID>.pem and <ID>.key for {lacking[0]}")
     _warn_ahead(config, now)
     print(_plan(config, len(gateways), transport, args.mqtt or args.url), flush=True)
     try:

@@ -15,6 +15,7 @@ import json
 import logging
 import ssl
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -261,20 +262,46 @@ class MqttTransport(Transport):
     name = "mqtt"
     SESSION_EXPIRY_S = 86400
 
-    def __init__(self, url: str, *, verify: bool = True, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        verify: bool = True,
+        timeout: float = 30.0,
+        certs: Path | None = None,
+        ca: Path | None = None,
+    ) -> None:
+        """``certs``: a folder of client certificates, ``<gateway_id>.pem`` and
+        ``<gateway_id>.key`` each (protocol, section 4.1), sent instead of the device
+        secret; ``ca``: the CA file to verify the broker with instead of the system's."""
         self.address = BrokerAddress.parse(url)
+        if certs is not None and not self.address.tls:
+            raise ValueError("client certificates need TLS: mqtts://host:port")
         self.verify = verify
         self.timeout = timeout
+        self.certs = certs
+        self.ca = ca
         self.tls_context: ssl.SSLContext | None = None
         self.commands_supported = True
 
     async def open(self) -> None:
         if self.address.tls:
-            context = ssl.create_default_context()
-            if not self.verify:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            self.tls_context = context
+            self.tls_context = self._context()
+
+    def _context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca) if self.ca else None)
+        if not self.verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+    def client_context(self, gateway_id: str) -> ssl.SSLContext | None:
+        """The gateway's own TLS context when it has a certificate, else the shared one."""
+        if self.certs is None:
+            return self.tls_context
+        context = self._context()
+        context.load_cert_chain(self.certs / f"{gateway_id}.pem", self.certs / f"{gateway_id}.key")
+        return context
 
     def session(self, credentials: GatewayCredentials) -> Session:
         return MqttSession(self, credentials)
@@ -313,13 +340,14 @@ class MqttSession(Session):
             self.transport.address.host,
             self.transport.address.port,
             identifier=gateway_id,
-            username=gateway_id,
-            password=self.credentials.device_secret,
+            # with a certificate the broker takes the user name from it, and wants no password
+            username=None if self.transport.certs else gateway_id,
+            password=None if self.transport.certs else self.credentials.device_secret,
             protocol=aiomqtt.ProtocolVersion.V5,
             clean_start=False,
             properties=properties,
             will=will,
-            tls_context=self.transport.tls_context,
+            tls_context=self.transport.client_context(gateway_id),
             timeout=self.transport.timeout,
             keepalive=60,
         )
