@@ -33,11 +33,15 @@ REPLICA_PREFIX = "replica"
 # The alias the current block reads from: None outside any block (the primary).
 _reading: ContextVar[str | None] = ContextVar("essmon_reading_replica", default=None)
 
-# How far the replica's replay is behind the primary, in seconds: nothing when it has
-# replayed all it received (an idle primary sends nothing, and the last replayed commit
-# then only grows old), otherwise the age of the last commit it replayed.
+# Whether the replica is in recovery, whether it receives from the primary now (without
+# pg_read_all_stats a role sees the receiver's row but not its status: then its being there
+# is the answer), and how far its replay is behind, in seconds: nothing when it has replayed
+# all it received (an idle primary sends nothing, and the last replayed commit then only
+# grows old), otherwise the age of the last commit it replayed.
 LAG_SQL = """
 SELECT pg_is_in_recovery(),
+       EXISTS (SELECT 1 FROM pg_stat_wal_receiver
+               WHERE coalesce(status, 'streaming') = 'streaming'),
        CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
             ELSE EXTRACT(EPOCH FROM clock_timestamp() - pg_last_xact_replay_timestamp())
        END
@@ -75,7 +79,7 @@ def _measure(alias: str) -> str:
     try:
         with connections[alias].cursor() as cursor:
             cursor.execute(LAG_SQL)
-            in_recovery, lag = cursor.fetchone()
+            in_recovery, streaming, lag = cursor.fetchone()
     except (OperationalError, InterfaceError) as exc:
         # a connection to a server that went away stays broken: open a new one next time
         connections[alias].close()
@@ -83,6 +87,9 @@ def _measure(alias: str) -> str:
     if not in_recovery:
         # promoted, or pointed at a primary by mistake: it no longer follows ours
         return "not in recovery"
+    if not streaming:
+        # what it has may be long behind a primary it cannot hear, and its lag reads 0
+        return "not streaming from the primary"
     if lag is None:
         return "lag unknown (nothing replayed yet)"
     limit = settings.DATABASE_REPLICA_MAX_LAG_SECONDS

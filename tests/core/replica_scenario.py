@@ -138,6 +138,22 @@ def main() -> None:
         for sql in seen[REPLICA]:
             assert "dealers_dealerlink" not in sql and "django_session" not in sql, (url, sql)
     assert "41" in soc_on_page(as_owner, live_url)
+
+    step("the public API's GETs read the standby; the token is checked on the primary")
+    from essmon.api.models import AccessToken
+    from essmon.api.services import create_token
+
+    secret = create_token(
+        user=owner, name="replica", scopes=[AccessToken.Scope.READ], expires_at=None
+    ).secret
+    wait_until(caught_up, 20, "the standby replaying the token")
+    bearer = {"Authorization": f"Bearer {secret}"}
+    for path in ("gateways", f"gateways/{gateway.gateway_id}/live"):
+        with queries() as seen:
+            response = Client(headers=bearer).get(f"/api/public/v1/{path}")
+        assert response.status_code == 200, (path, response.content)
+        assert seen[REPLICA], f"{path} read nothing from the replica"
+        assert not any("api_accesstoken" in sql for sql in seen[REPLICA]), seen[REPLICA]
     with queries() as seen:
         assert as_dealer.get(f"/monitoring/{gateway.gateway_id}/settings/").status_code == 200
     assert not seen[REPLICA], "the settings page reads the primary"

@@ -146,3 +146,65 @@ def test_monitoring_reads_the_replica_and_falls_back_to_the_primary(clusters):
     # every step the scenario checks, in order: a scenario that stopped early is a failure
     assert "all steps passed" in done.stdout
     print(f"replica test: {time.monotonic() - started:.1f} s after the clusters were up")
+
+
+def _settings_in_a_subprocess(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    script = (
+        "import json\n"
+        "from essmon import settings as s\n"
+        "print(json.dumps({'routers': s.DATABASE_ROUTERS, 'replicas': {k: {'port': v['PORT'],"
+        " 'test': v.get('TEST'), 'options': v.get('OPTIONS')} for k, v in s.DATABASES.items()"
+        " if k != 'default'}}))\n"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("ESSMON_", "DJANGO_"))}
+    with tempfile.TemporaryDirectory() as data:
+        return subprocess.run(
+            [sys.executable, "-c", script],
+            cwd=ROOT,
+            env={**base, "ESSMON_DATA_DIR": data, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+
+def test_replica_settings_name_aliases_that_tests_mirror_and_no_replica_changes_nothing():
+    import json
+
+    none = _settings_in_a_subprocess({})
+    assert none.returncode == 0, none.stderr
+    assert json.loads(none.stdout) == {"routers": [], "replicas": {}}
+    two = _settings_in_a_subprocess(
+        {
+            "ESSMON_DATABASE_URL": "postgres://essmon@db:5432/essmon",
+            "ESSMON_DATABASE_REPLICA_URLS": "postgres://essmon@r1:5433/essmon, postgres://essmon@r2/essmon",
+        }
+    )
+    assert two.returncode == 0, two.stderr
+    made = json.loads(two.stdout)
+    assert made["routers"] == ["essmon.core.replicas.ReplicaRouter"]
+    assert sorted(made["replicas"]) == ["replica_1", "replica_2"]
+    assert made["replicas"]["replica_1"]["port"] == 5433
+    for alias in made["replicas"].values():
+        assert alias["test"] == {"MIRROR": "default"}
+        assert alias["options"]["connect_timeout"] == 2
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ESSMON_DATABASE_REPLICA_URLS": "postgres://r1/essmon"}, "needs PostgreSQL"),
+        (
+            {
+                "ESSMON_DATABASE_URL": "postgres://db/essmon",
+                "ESSMON_DATABASE_REPLICA_URLS": "sqlite:///tmp/x.sqlite3",
+            },
+            "PostgreSQL URLs only",
+        ),
+        ({"ESSMON_DATABASE_REPLICA_MAX_LAG_SECONDS": "0"}, "at least 1"),
+    ],
+)
+def test_replica_settings_refuse_what_cannot_work(env, message):
+    refused = _settings_in_a_subprocess(env)
+    assert refused.returncode != 0
+    assert "ImproperlyConfigured" in refused.stderr and message in refused.stderr
