@@ -155,14 +155,22 @@ def reading_primary() -> Iterator[None]:
         _reading.reset(token)
 
 
+def _failed_here(alias: str | None) -> bool:
+    """Whether the error being handled came from the replica's connection: Django flags
+    the connection an error passed through (not the primary's, not a constraint's)."""
+    return alias is not None and connections[alias].errors_occurred
+
+
 @contextmanager
 def _replica_block() -> Iterator[str | None]:
     alias = _pick() if _reading.get() is None and replica_aliases() else _reading.get()
+    if alias is not None:
+        connections[alias].errors_occurred = False  # so that a failure is this block's
     token = _reading.set(alias)
     try:
         yield alias
     except (OperationalError, InterfaceError) as exc:
-        if alias is not None:
+        if alias is not None and _failed_here(alias):
             mark_unusable(alias, f"failed during a read ({_first_line(exc)})")
         raise
     finally:
@@ -198,6 +206,8 @@ class _ReadingReplica:
                 try:
                     return function(*args, **kwargs)
                 except (OperationalError, InterfaceError) as exc:
+                    if not _failed_here(alias):
+                        raise  # the primary's: running again would not help
                     mark_unusable(alias, f"failed during a read ({_first_line(exc)})")
             with reading_primary():
                 return function(*args, **kwargs)
