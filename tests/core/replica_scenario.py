@@ -201,6 +201,37 @@ def main() -> None:
     settings.DATABASE_REPLICA_MAX_LAG_SECONDS = 10
     standby_sql("SELECT pg_wal_replay_resume()")
     wait_until(caught_up, 20, "the standby catching up")
+    settings.DATABASE_REPLICA_CHECK_SECONDS = 1
+    time.sleep(1.1)  # the last check is stale: the next request checks again
+    with queries() as seen:
+        assert "77" in soc_on_page(as_owner, live_url)
+    assert len(seen[REPLICA]) > 1
+    assert "used again" in caught.lines[-1], caught.lines
+    settings.DATABASE_REPLICA_CHECK_SECONDS = 5
+
+    step("the standby cut off from the primary: not streaming, so the primary")
+    (conninfo,) = standby_sql("SHOW primary_conninfo")
+    with connections[REPLICA].cursor() as cursor:
+        cursor.execute("ALTER SYSTEM SET primary_conninfo = ''")
+        cursor.execute("SELECT pg_reload_conf()")
+    wait_until(
+        lambda: standby_sql("SELECT count(*) FROM pg_stat_wal_receiver") == (0,),
+        20,
+        "the standby's WAL receiver stopping",
+    )
+    replicas.forget_health()
+    with queries() as seen:
+        assert "77" in soc_on_page(as_owner, live_url)
+    assert seen[REPLICA] == [replicas.LAG_SQL], seen[REPLICA]
+    assert replicas._health[REPLICA].reason == "not streaming from the primary"
+    with connections[REPLICA].cursor() as cursor:
+        cursor.execute("ALTER SYSTEM SET primary_conninfo = %s", [conninfo])
+        cursor.execute("SELECT pg_reload_conf()")
+    wait_until(
+        lambda: standby_sql("SELECT status FROM pg_stat_wal_receiver") == ("streaming",),
+        20,
+        "the standby streaming again",
+    )
     replicas.forget_health()
     with queries() as seen:
         assert "77" in soc_on_page(as_owner, live_url)
