@@ -181,7 +181,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class _ReadingReplica:
-    """``with reading_replica():`` or ``@reading_replica``. As a decorator it runs the
+    """``with reading_replica():`` or ``@reading_replica()``. As a decorator it runs the
     function again on the primary when the replica fails under it (the views it decorates
     only read, or write what is idempotent); as a context manager a failure marks the
     replica unusable, so the next request reads the primary."""
