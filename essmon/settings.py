@@ -148,6 +148,39 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     if DATABASES["default"]["NAME"] not in ("", ":memory:"):
         Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
 
+# Read replicas (docs/scaling.md, "Read replicas"): PostgreSQL streaming replicas of the
+# primary above, read by the monitoring site's pages that opt in (essmon/core/replicas.py).
+# Empty: one database, as before.
+DATABASE_REPLICA_URLS = env_list("ESSMON_DATABASE_REPLICA_URLS", [])
+DATABASE_REPLICA_MAX_LAG_SECONDS = env_int("ESSMON_DATABASE_REPLICA_MAX_LAG_SECONDS", 10)
+DATABASE_REPLICA_CHECK_SECONDS = env_int("ESSMON_DATABASE_REPLICA_CHECK_SECONDS", 5)
+if DATABASE_REPLICA_URLS and DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "ESSMON_DATABASE_REPLICA_URLS needs PostgreSQL as ESSMON_DATABASE_URL"
+    )
+if DATABASE_REPLICA_MAX_LAG_SECONDS < 1 or DATABASE_REPLICA_CHECK_SECONDS < 1:
+    from django.core.exceptions import ImproperlyConfigured
+
+    raise ImproperlyConfigured(
+        "ESSMON_DATABASE_REPLICA_MAX_LAG_SECONDS and ESSMON_DATABASE_REPLICA_CHECK_SECONDS "
+        "must be at least 1"
+    )
+for _number, _url in enumerate(DATABASE_REPLICA_URLS, start=1):
+    _replica = dj_database_url.parse(_url, conn_max_age=60)
+    if _replica["ENGINE"] != "django.db.backends.postgresql":
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("ESSMON_DATABASE_REPLICA_URLS: PostgreSQL URLs only")
+    # a replica that does not answer must cost a request little: it is then left for the
+    # primary (essmon/core/replicas.py)
+    _replica.setdefault("OPTIONS", {}).setdefault("connect_timeout", 2)
+    # the replica is the primary's database as it streams in: tests read it as that
+    _replica["TEST"] = {"MIRROR": "default"}
+    DATABASES[f"replica_{_number}"] = _replica
+DATABASE_ROUTERS = ["essmon.core.replicas.ReplicaRouter"] if DATABASE_REPLICA_URLS else []
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = ["essmon.accounts.backends.LimitedEmailBackend"]

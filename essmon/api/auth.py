@@ -21,6 +21,7 @@ from essmon.api.selectors import Caller, caller_for
 from essmon.api.services import note_use
 from essmon.core import throttle
 from essmon.core.http import client_address
+from essmon.core.replicas import reading_primary
 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
@@ -41,6 +42,12 @@ class TokenAuth(HttpBearer):
     that address gets 429 until its hour is over."""
 
     def __call__(self, request: HttpRequest) -> Caller:
+        # the token, its user's seat and the limits on the primary, also for the GETs that
+        # read a replica: a deleted token or an ended login stops working at once
+        with reading_primary():
+            return self._check(request)
+
+    def _check(self, request: HttpRequest) -> Caller:
         failures = _failures_key(request)
         limit = settings.API_AUTH_FAILURES_PER_ADDRESS_PER_HOUR
         if throttle.spent(key=failures, limit=limit, window=HOUR):

@@ -26,6 +26,7 @@ from django.shortcuts import redirect
 
 from essmon.accounts.http import AuthenticatedRequest
 from essmon.accounts.models import User
+from essmon.core.replicas import reading_from_replica, reading_primary
 from essmon.dealers.models import Dealer, DealerLink, MaintenanceStaff, SiteViewer
 from essmon.gateways.models import Gateway
 
@@ -149,6 +150,7 @@ def is_viewer(user: User) -> bool:
     return user.is_authenticated and user.role == User.Role.VIEWER
 
 
+@reading_primary()
 def dealer_seat(user: User) -> DealerSeat | None:
     """The dealer ``user`` acts for and in which role, or None: one query, made on every
     request, so that ending a login, changing a role, removing the staff member or
@@ -185,7 +187,21 @@ def dealer_admin_of(user: User) -> Dealer | None:
 
 
 def visible_gateways(user: User, purpose: Purpose = Purpose.VIEW) -> QuerySet[Gateway]:
-    """The gateways ``user`` may use for ``purpose``, as a queryset to filter further."""
+    """The gateways ``user`` may use for ``purpose``, as a queryset to filter further.
+
+    Who may see what is read on the primary, even where the rest of a page reads a replica
+    (essmon/core/replicas.py): there the person's gateways are listed on the primary now,
+    and the queryset is those ids, so an unlink, a revocation or a change of owner is not
+    undone by the replica's lag. Operators see every gateway: nothing to list."""
+    gateways = _visible_gateways(user, purpose)
+    if not reading_from_replica() or is_operator(user) or is_support(user):
+        return gateways
+    with reading_primary():
+        ids = list(gateways.values_list("pk", flat=True))
+    return Gateway.objects.select_related("site", "owner").filter(pk__in=ids)
+
+
+def _visible_gateways(user: User, purpose: Purpose) -> QuerySet[Gateway]:
     gateways = Gateway.objects.select_related("site", "owner")
     if not user.is_authenticated:
         return gateways.none()
@@ -244,6 +260,7 @@ def history_floor(user: User, gateway: Gateway) -> datetime | None:
     return None
 
 
+@reading_primary()
 def gateway_or_404(user: User, gateway_id: str, purpose: Purpose = Purpose.VIEW) -> Gateway:
     if "\x00" in gateway_id:  # PostgreSQL refuses NUL in text: no gateway has one
         raise Http404("no such gateway")
@@ -253,11 +270,13 @@ def gateway_or_404(user: User, gateway_id: str, purpose: Purpose = Purpose.VIEW)
     return gateway
 
 
+@reading_primary()
 def may(user: User, purpose: Purpose, gateway: Gateway) -> bool:
     """Whether ``user`` may use ``gateway`` for ``purpose`` (a button shown or not)."""
     return visible_gateways(user, purpose).filter(pk=gateway.pk).exists()
 
 
+@reading_primary()
 def active_link(dealer: Dealer, gateway: Gateway) -> DealerLink | None:
     return DealerLink.objects.filter(dealer=dealer, gateway=gateway, ended_at__isnull=True).first()
 

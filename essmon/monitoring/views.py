@@ -27,6 +27,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 from essmon.accounts.http import AuthenticatedRequest, HtmxRequest
 from essmon.accounts.views.auth import login_view
+from essmon.core.replicas import reading_replica
 from essmon.dealers.access import (
     Purpose,
     dealer_of,
@@ -76,6 +77,7 @@ def login(request: HttpRequest) -> HttpResponse:
 
 @login_required_here
 @require_GET
+@reading_replica()
 def index(request: AuthenticatedRequest) -> HttpResponse:
     """Dealers and operators: every gateway they may watch, in one sortable, searchable
     table with its summary. Owners: their own sites, simply."""
@@ -118,6 +120,7 @@ def _owner_sites(request: AuthenticatedRequest) -> HttpResponse:
 
 @login_required_here
 @require_GET
+@reading_replica()
 def fleet_csv(request: AuthenticatedRequest) -> HttpResponse:
     """The fleet table as CSV: every gateway the table's search and filter select, in its
     order."""
@@ -154,6 +157,7 @@ def gateway_context(request: AuthenticatedRequest, gateway: Gateway, tab: str) -
 
 @login_required_here
 @require_GET
+@reading_replica()
 def live(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = gateway_or_404(request.user, gateway_id)
     record_view(user=request.user, gateway=gateway, action=DealerAccess.Action.VIEW_LIVE)
@@ -166,6 +170,7 @@ def live(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
 
 @login_required_here
 @require_GET
+@reading_replica()
 def live_fragment(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     """The live panel alone, fetched by the page every few seconds (htmx)."""
     gateway = gateway_or_404(request.user, gateway_id)
@@ -180,6 +185,7 @@ def live_fragment(request: AuthenticatedRequest, gateway_id: str) -> HttpRespons
 
 @login_required_here
 @require_GET
+@reading_replica()
 def history(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = gateway_or_404(request.user, gateway_id)
     today = selectors.today_jst()
@@ -210,6 +216,7 @@ def _history_request(request: AuthenticatedRequest, gateway_id: str) -> tuple[Ga
 
 @login_required_here
 @require_GET
+@reading_replica()
 def history_data(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     """The charts' data as JSON: energy per bucket, and the raw power curve on the day view."""
     try:
@@ -224,6 +231,7 @@ def history_data(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse
 
 @login_required_here
 @require_GET
+@reading_replica()
 def history_csv(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     """The history's data as CSV: the day's samples on the day view, the bars' energy
     otherwise."""

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 
+from essmon.core.replicas import current_read_alias
 from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState, Sample
 
 # rows per INSERT ... VALUES statement on SQLite, well under its limit of parameters
@@ -48,9 +49,11 @@ def cursor_without_jit() -> Iterator[CursorWrapper]:
     """A cursor in a transaction in which PostgreSQL does not JIT-compile: the planner cannot
     tell how few rows a VALUES list of gateways or a correlated subquery touches, expects
     thousands of times more, and then spends a second compiling a plan that runs in
-    milliseconds (docs/performance.md)."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        if is_postgresql():
+    milliseconds (docs/performance.md). On the database reads go to now: a read replica
+    within ``reading_replica()`` (essmon/core/replicas.py)."""
+    alias = current_read_alias()
+    with transaction.atomic(using=alias), connections[alias].cursor() as cursor:
+        if is_postgresql(connections[alias]):
             cursor.execute("SET LOCAL jit = off")
         yield cursor
 

@@ -11,6 +11,7 @@ from typing import Literal
 from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest
 from ninja import Query, Router, Schema
+from ninja.decorators import decorate_view
 from pydantic import ConfigDict, Field
 
 from essmon.accounts.models import User
@@ -25,6 +26,7 @@ from essmon.api.endpoints.gateways import RECORD_DETAIL
 from essmon.api.models import AccessToken
 from essmon.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, context_of, decode_cursor, next_cursor
 from essmon.api.problems import ApiProblem, Problem, invalid, not_found
+from essmon.core.replicas import reading_replica
 from essmon.dealers.access import Purpose, history_floor, visible_gateways
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services.records import record_view
@@ -109,6 +111,7 @@ def _newest_first_page(
     response=responses({200: AlertPage}),
     summary="A gateway's alerts",
 )
+@decorate_view(reading_replica())
 def list_gateway_alerts(
     request: HttpRequest,
     gateway_id: str,
@@ -148,6 +151,7 @@ def _visible_alerts(user: User) -> QuerySet[Alert]:
 
 
 @router.get("/alerts", response=responses({200: AlertPage}), summary="Alerts of all your gateways")
+@decorate_view(reading_replica())
 def list_alerts(
     request: HttpRequest,
     state: AlertState = "open",

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Header, Query, Router, Schema, Status
+from ninja.decorators import decorate_view
 from pydantic import ConfigDict, Field, StringConstraints
 
 from essmon.api.changes import (
@@ -28,6 +29,7 @@ from essmon.api.models import AccessToken
 from essmon.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, context_of, decode_cursor, next_cursor
 from essmon.api.problems import invalid, not_found
 from essmon.commands.models import Command
+from essmon.core.replicas import reading_replica
 from essmon.dealers.access import Purpose, history_floor
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services.records import record_view
@@ -106,6 +108,7 @@ def _changes_of(gateway: Gateway, since: dt.datetime | None):
     response=responses({200: SettingChangePage}),
     summary="A gateway's setting changes",
 )
+@decorate_view(reading_replica())
 def list_setting_changes(
     request: HttpRequest,
     gateway_id: str,
@@ -136,6 +139,7 @@ def list_setting_changes(
     response=responses({200: SettingChangeOut, 304: None}),
     summary="One setting change",
 )
+@decorate_view(reading_replica())
 def get_setting_change(request: HttpRequest, gateway_id: str, change_id: int) -> HttpResponse:
     """One change, to follow it until it is applied, rejected or expired (ask again every
     few seconds; with its ETag in `If-None-Match` the answer is `304` while nothing

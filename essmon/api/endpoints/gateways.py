@@ -12,6 +12,7 @@ from django.db.models import Exists, OuterRef, Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Query, Router, Schema
+from ninja.decorators import decorate_view
 from pydantic import Field
 
 from essmon.accounts.models import User
@@ -28,6 +29,7 @@ from essmon.api.pagination import (
     next_cursor,
 )
 from essmon.api.problems import ApiProblem, not_found
+from essmon.core.replicas import reading_replica
 from essmon.dealers.access import Purpose, history_floor, visible_gateways
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services.records import record_view
@@ -82,6 +84,7 @@ class SitePage(Page):
 
 
 @router.get("/sites", response=responses({200: SitePage}), summary="List your sites")
+@decorate_view(reading_replica())
 def list_sites(
     request: HttpRequest,
     cursor: str | None = None,
@@ -180,6 +183,7 @@ def _gateway_out(row: Gateway) -> dict[str, object]:
 
 
 @router.get("/gateways", response=responses({200: GatewayPage}), summary="List your gateways")
+@decorate_view(reading_replica())
 def list_gateways(
     request: HttpRequest,
     state: StateFilter | None = None,
@@ -206,6 +210,7 @@ def list_gateways(
     response=responses({200: GatewayDetail, 304: None}),
     summary="One gateway",
 )
+@decorate_view(reading_replica())
 def get_gateway(request: HttpRequest, gateway_id: str) -> HttpResponse:
     """One gateway's state: online or offline, last seen, model, firmware, open alerts,
     warranty status. With an ETag. Scope `read`."""
@@ -261,6 +266,7 @@ class LiveOut(Schema):
     response=responses({200: LiveOut}),
     summary="Latest values and power flows",
 )
+@decorate_view(reading_replica())
 def get_live(request: HttpRequest, gateway_id: str) -> LiveOut:
     """What the live panel shows: the newest sample's values, the power flows between PV,
     power conditioner, home, battery and grid, and today's energy. Scope `read`."""
@@ -311,6 +317,7 @@ class WarrantyOut(Schema):
     response=responses({200: WarrantyOut, 304: None}),
     summary="Warranty state",
 )
+@decorate_view(reading_replica())
 def get_warranty(request: HttpRequest, gateway_id: str) -> HttpResponse:
     """The warranty state the 保証 tab shows (docs/warranty.md). With an ETag. Scope
     `read`."""

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Schema
+from ninja.decorators import decorate_view
 from pydantic import Field
 
 from essmon.api.endpoints.acting import gateway_for
@@ -20,6 +21,7 @@ from essmon.api.history import day_samples
 from essmon.api.models import AccessToken
 from essmon.api.pagination import context_of, decode_cursor, next_cursor
 from essmon.api.problems import invalid, not_found
+from essmon.core.replicas import reading_replica
 from essmon.dealers.access import Purpose, history_floor
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.services.records import record_view
@@ -99,6 +101,7 @@ def _anchor(period: str, day: str | None) -> dt.date:
     response=responses({200: EnergyOut, 304: None}),
     summary="Energies by day, month, year or lifetime",
 )
+@decorate_view(reading_replica())
 def get_energy(
     request: HttpRequest,
     gateway_id: str,
@@ -156,6 +159,7 @@ class SamplePage(Page):
     response=responses({200: SamplePage, 304: None}),
     summary="Raw samples of one day",
 )
+@decorate_view(reading_replica())
 def list_samples(
     request: HttpRequest,
     gateway_id: str,
