@@ -59,7 +59,8 @@ class GatewayCertificate(models.Model):
     # the ID, not the registry row: a 故障交換 gives the row the new unit's ID, while this
     # certificate still names the old one
     gateway_id = models.CharField("ゲートウェイID", max_length=12, db_index=True)
-    fingerprint = models.CharField("SHA-256 フィンガープリント", max_length=64)
+    # SHA-256 of the certificate's DER, in hex: the label stays Japanese (the admin's rule)
+    fingerprint = models.CharField("フィンガープリント", max_length=64)
     issued_at = models.DateTimeField("発行日時", default=timezone.now)
     not_before = models.DateTimeField("有効期間の開始")
     not_after = models.DateTimeField("有効期間の終了")

@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('serial', models.CharField(max_length=40, unique=True, verbose_name='シリアル番号')),
                 ('gateway_id', models.CharField(db_index=True, max_length=12, verbose_name='ゲートウェイID')),
-                ('fingerprint', models.CharField(max_length=64, verbose_name='SHA-256 フィンガープリント')),
+                ('fingerprint', models.CharField(max_length=64, verbose_name='フィンガープリント')),
                 ('issued_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='発行日時')),
                 ('not_before', models.DateTimeField(verbose_name='有効期間の開始')),
                 ('not_after', models.DateTimeField(verbose_name='有効期間の終了')),
