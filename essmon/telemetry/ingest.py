@@ -328,10 +328,10 @@ def ingest_sample_batches(
         (gateway, result, [((gateway.pk, adapt(c["ts"])), c) for c in valid.values()])
         for gateway, result, valid in checked
     ]
-    rows = sorted(
-        ((key[0], key[1], c) for _, _, items in keyed for key, c in items),
-        key=lambda row: (row[0], row[2]["ts"]),
-    )
+    # in no particular order: on PostgreSQL insert_samples stores them in (gateway, ts)
+    # order, so concurrent batches take their index locks in one order; SQLite has one
+    # writer at a time
+    rows = [(key[0], key[1], c) for _, _, items in keyed for key, c in items]
     with transaction.atomic():
         inserted = _insert_samples(rows, received_at=adapt(now))
         newest: dict[int, Newest] = {}
