@@ -523,6 +523,7 @@ class Bench:
             )
             + f"largest backlog {outcome.max_backlog:,} rows",
             *outcome.cpu_lines(),
+            outcome.worker_cpu_line(stored),
         ]
         kept_pace = publish_rate >= 0.99 * args.rate and lag <= 2.0
         verdict = "MET" if kept_pace and not missing and not problems else "NOT MET"
@@ -766,6 +767,13 @@ class Outcome:
     reason: str = ""
     ended_at: float = 0.0
     snapshots: dict[str, Snapshot] = field(default_factory=dict)
+
+    def worker_cpu_line(self, stored: int) -> str:
+        """The workers' CPU per stored sample over the whole path (issue 16's target)."""
+        start, end = self.snapshots["start"], self.snapshots["end"]
+        used = max(0.0, end.groups["workers"] - start.groups["workers"])
+        per_sample = used / stored * 1e6 if stored else float("nan")
+        return f"workers' CPU: {used:.2f} s for {stored:,} samples, {per_sample:.1f} µs per sample"
 
     def cpu_lines(self) -> list[str]:
         start, end = self.snapshots["start"], self.snapshots["end"]

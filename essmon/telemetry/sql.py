@@ -29,14 +29,6 @@ from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState, Samp
 # rows per INSERT ... VALUES statement on SQLite, well under its limit of parameters
 SQLITE_ROWS = 500
 
-# PostgreSQL's array type for a column holding values of the Python type
-_ARRAY_OF: dict[type, str] = {
-    int: "bigint",
-    float: "float8",
-    str: "text",
-    datetime: "timestamptz",
-}
-
 
 def is_postgresql(db: BaseDatabaseWrapper | None = None) -> bool:
     """Whether the connection (the default one unless given) is to PostgreSQL; otherwise
@@ -66,6 +58,21 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 # --- ingest -----------------------------------------------------------------------------
 
 
+# PostgreSQL's type for a value of the Python type: array elements and COPY columns
+_PG_TYPE: dict[type, str] = {
+    int: "bigint",
+    float: "float8",
+    str: "text",
+    datetime: "timestamptz",
+}
+# The batch's rows go to this temporary table by binary COPY, then into the sample table
+# in one INSERT ... SELECT that empties it. Temporary: one per session, so workers never
+# share it (ON COMMIT DELETE ROWS lets no dead row outlive a transaction: nothing vacuums
+# a temporary table). Made in every batch (IF NOT EXISTS): a batch rolled back takes the
+# table it made with it, and a pooler may hand over another session.
+SAMPLE_STAGE = "essmon_sample_stage"
+
+
 def insert_samples(
     columns: Sequence[str],
     kinds: Sequence[type],
@@ -76,7 +83,8 @@ def insert_samples(
     """INSERT the rows (values of ``columns`` but the last, which is ``received_at`` for
     all; ``kinds`` their Python types) ON CONFLICT DO NOTHING; returns the (gateway id, ts)
     keys that were new, ts as ``adapt_datetimefield_value`` gives it. A copy stored by a
-    concurrent request meanwhile is a duplicate, not an error losing the rest of the batch."""
+    concurrent request meanwhile is a duplicate, not an error losing the rest of the batch.
+    Call it inside a transaction."""
     if not rows:
         return set()
     table = connection.ops.quote_name(Sample._meta.db_table)
@@ -85,15 +93,29 @@ def insert_samples(
     inserted: set[tuple[int, Any]] = set()
     with connection.cursor() as cursor:
         if is_postgresql():
-            # One array per column: a thousand-row batch is 19 parameters, not 19,000 for
-            # the driver to splice into the statement text one by one.
-            names = [f"c{n}" for n in range(len(kinds))]
-            arrays = ", ".join(f"%s::{_ARRAY_OF[kind]}[]" for kind in kinds)
+            # Binary COPY: no value is rendered as text or parsed back by the server, and
+            # the statement is the same text for every batch (docs/performance.md).
+            values = columns[:-1]
             cursor.execute(
-                f"{insert} SELECT {', '.join(names)}, %s FROM unnest({arrays})"
-                f" AS u({', '.join(names)}){conflict}",
-                [received_at, *(list(column) for column in zip(*rows, strict=True))],
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {SAMPLE_STAGE}"
+                f" ({', '.join(f'{c} {_PG_TYPE[k]}' for c, k in zip(values, kinds, strict=True))})"
+                " ON COMMIT DELETE ROWS"
             )
+            copy_sql = f"COPY {SAMPLE_STAGE} ({', '.join(values)}) FROM STDIN (FORMAT BINARY)"
+            with cursor.cursor.copy(copy_sql) as copy:
+                copy.set_types([_PG_TYPE[k] for k in kinds])
+                for row in rows:
+                    copy.write_row(row)
+            # the stage is emptied as it is read: a transaction may hold several batches
+            cursor.execute(
+                f"WITH staged AS (DELETE FROM {SAMPLE_STAGE} RETURNING *)"
+                f" {insert} SELECT {', '.join(values)}, %s FROM staged"
+                f" ORDER BY gateway_id, ts{conflict}",
+                [received_at],
+            )
+            if cursor.rowcount == len(rows):
+                # all new (the usual case): the keys are the rows', none parsed back
+                return {(row[0], row[1]) for row in rows}
             inserted.update(cursor.fetchall())
             return inserted
         placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"

@@ -2,15 +2,28 @@
 valid in the same batch lost (docs/gateway-protocol.md)."""
 
 import json
-from datetime import timedelta
+import math
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
+from essmon.gateways.models import Gateway
 from essmon.gateways.services.credentials import rotate_device_secret
-from essmon.telemetry.ingest import ingest_samples
+from essmon.telemetry.ingest import (
+    CHOICES,
+    NUMBERS,
+    SampleError,
+    ingest_samples,
+    sample_checker,
+    validate_sample,
+)
 from essmon.telemetry.models import GatewayLiveState, Sample
+from essmon.telemetry.partitions import oldest_accepted_ts
 from tests import factories
 from tests.factories import sample
 
@@ -214,3 +227,95 @@ def test_a_busy_database_answers_503_to_send_again(client, gw, monkeypatch):
 def test_json_python_or_postgresql_cannot_take_is_a_400(client, gw, body, message):
     response = post(client, gw, body)
     assert response.status_code == 400 and message in response.json()["error"]
+
+
+# --- the batch's fast path against validate_sample ----------------------------------------
+
+_NOW = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
+_FIELD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.sampled_from([10**309, -(10**309), 2**63, 2**63 - 1]),  # past a float's, a bigint's
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(
+        [0.0, -0.0, 100.0, 100_000.0, 100_000.000_001, -40.0, 2.0**63, 1e308, math.inf, -math.inf]
+    ),
+    st.just(math.nan),
+    st.sampled_from(["running", "fault", "economy", "green", "Running", ""]),
+    st.text(max_size=5),
+    st.lists(st.integers(), max_size=2),
+    st.sampled_from(
+        [
+            "2026-11-20T02:00:00+00:00",
+            "2026-11-20T11:00:00+09:00",
+            "2026-11-20T02:00:00",  # no offset
+            "2026-11-20T02:00:00+05:30:15.5",
+            "2026-11-21T03:00:00+00:00",  # exactly a day ahead
+            "2026-11-21T03:00:00.000001+00:00",
+            "2026-10-21T03:00:00+00:00",  # exactly at provisioning
+            "2026-10-21T02:59:59+00:00",
+            "2023-01-01T00:00:00+00:00",  # past the retention
+            "not a time",
+            "2026-11-20T02:00:00+00:00" + " " * 60,
+        ]
+    ),
+)
+
+
+_EDGES = [
+    None, True, False, 0, -1, 1, 2**63 - 1, 2**63, 10**309, -(10**309),
+    0.0, -0.0, 100.0, 100.000_001, 100_000.0, 100_000.000_001, -100_000.0, -100_000.000_001,
+    -40.0, -40.000_001, 2.0**63, 1e308, math.inf, -math.inf, math.nan,
+    "", "running", "fault", "Running", "economy", "green", "storage_priority", "1.0", [1], {},
+    "2026-11-20T02:00:00+00:00", "2026-11-20T11:00:00+09:00", "2026-11-20T02:00:00",
+    "2026-11-20T02:00:00+05:30:15.5", "2026-11-21T03:00:00+00:00",
+    "2026-11-21T03:00:00.000001+00:00", "2026-10-21T03:00:00+00:00",
+    "2026-10-21T02:59:59+00:00", "2023-01-01T00:00:00+00:00", "not a time",
+    "2026-11-20T02:00:00+00:00" + " " * 60,
+]  # fmt: skip
+
+
+def _same_verdict(raw: object) -> None:
+    gateway = Gateway(provisioned_at=_NOW - timedelta(days=30))
+    oldest = oldest_accepted_ts(_NOW)
+
+    def outcome(check):
+        try:
+            return check(raw)
+        except SampleError as exc:
+            return f"refused: {exc}"
+
+    slow = outcome(lambda r: validate_sample(r, gateway=gateway, now=_NOW, oldest=oldest))
+    fast = outcome(sample_checker(gateway=gateway, now=_NOW, oldest=oldest))
+    assert repr(fast) == repr(slow)  # repr: NaN != NaN, and -0.0 == 0.0
+
+
+@pytest.mark.parametrize("name", ["ts", "seq", *NUMBERS, *CHOICES])
+def test_the_batch_checker_judges_each_edge_value_as_validate_sample(name):
+    """sample_checker, the ingest's per-batch fast path, must give validate_sample's clean
+    sample or its very refusal: every field at and past its bounds, and of every type."""
+    for value in _EDGES:
+        _same_verdict({**sample(7, ts="2026-11-20T02:00:00+00:00"), name: value})
+    _same_verdict({k: v for k, v in sample(7).items() if k != name})
+
+
+@hypothesis_settings(max_examples=300)
+@given(
+    changes=st.dictionaries(
+        st.sampled_from(("ts", "seq", *NUMBERS, *CHOICES, "extra")), _FIELD_VALUES, max_size=4
+    ),
+    # mostly whole samples, so that the changed values are what gets judged
+    dropped=st.one_of(
+        st.just(set()), st.just(set()), st.sets(st.sampled_from(("ts", "seq", *NUMBERS, *CHOICES)))
+    ),
+    not_a_dict=st.sampled_from([False] * 9 + [True]),
+)
+def test_the_batch_checker_passes_and_refuses_exactly_as_validate_sample(
+    changes, dropped, not_a_dict
+):
+    """The same, for any mix of changed, missing and odd fields."""
+    raw: object = {**sample(7, ts="2026-11-20T02:00:00+00:00"), **changes}
+    for name in dropped:
+        raw.pop(name, None)
+    _same_verdict(list(raw.items()) if not_a_dict else raw)
