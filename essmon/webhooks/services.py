@@ -47,6 +47,12 @@ TESTS_PER_HOUR = 10
 # and per customer or dealer, all its endpoints together: an endpoint deleted and added
 # again is a new endpoint with a fresh count, the holder is not
 TESTS_PER_HOUR_PER_HOLDER = 30
+# registrations tried a day per holder, refused ones included: each resolves a host name
+# the user typed, so the form must not become a way to make essmon look names up at will
+ADDS_PER_DAY = 20
+ADD_LIMIT = (
+    "送信先の登録が続いたため、しばらく受け付けを停止しています。明日以降に再度お試しください。"
+)
 STALE_SENDING_AFTER = timedelta(minutes=10)
 RETRY_BASE = timedelta(seconds=30)
 MAX_BACKOFF = timedelta(hours=1)
@@ -70,6 +76,13 @@ class Holder:
 
     owner: User | None = None
     dealer: Dealer | None = None
+
+    def key(self) -> str:
+        """The holder in a throttle's key."""
+        if self.dealer is not None:
+            return f"dealer:{self.dealer.pk}"
+        assert self.owner is not None
+        return f"owner:{self.owner.pk}"
 
     def endpoints(self) -> Any:
         if self.owner is not None:
@@ -120,7 +133,12 @@ def create_endpoint(
 ) -> tuple[Endpoint, str]:
     """Register an endpoint; returns it and its signing secret, which is shown once.
     ``form_once`` is the page's one-time value: the same form sent again (a reload of the
-    page showing the secret) registers nothing a second time."""
+    page showing the secret) registers nothing a second time. At most ADDS_PER_DAY tries a
+    day per holder, counted before the host name is resolved."""
+    if throttle.take_each(
+        [throttle.Allowance(f"webhook-add:{holder.key()}", ADDS_PER_DAY, timedelta(days=1))]
+    ):
+        raise WebhookError(ADD_LIMIT)
     try:
         resolve_public(url, resolve=resolve)
     except UrlRefused as exc:

@@ -169,3 +169,45 @@ def test_the_endpoint_page_says_which_deliveries_are_cancelled_on_each_side(clie
     page = client.get(reverse("webhooks:dealer_endpoint", kwargs={"endpoint_id": theirs.pk}))
     text = page.content.decode()
     assert "保守紐付けが終わったゲートウェイ" in text and "名義変更で手放した" not in text
+
+
+def test_registrations_are_limited_per_holder_before_any_name_is_resolved():
+    """Each try resolves a name the user typed: a day's tries are counted, refused ones
+    too, and past the limit nothing is looked up."""
+    from essmon.webhooks.services import ADDS_PER_DAY, WebhookError
+
+    owner = factories.customer()
+    looked_up: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        looked_up.append(host)
+        return ["10.0.0.1"]  # a private address: refused after the look-up
+
+    for n in range(ADDS_PER_DAY):
+        with pytest.raises(WebhookError):
+            create_endpoint(
+                holder=Holder(owner=owner),
+                url=f"https://h{n}.example.com/in",
+                event_types=["alert.opened"],
+                resolve=resolve,
+            )
+    assert len(looked_up) == ADDS_PER_DAY
+    with pytest.raises(WebhookError, match="送信先の登録が続いたため"):
+        create_endpoint(
+            holder=Holder(owner=owner),
+            url="https://last.example.com/in",
+            event_types=["alert.opened"],
+            resolve=resolve,
+        )
+    assert len(looked_up) == ADDS_PER_DAY
+    # another customer has a count of its own
+    other = factories.customer()
+    with pytest.raises(WebhookError) as refused:
+        create_endpoint(
+            holder=Holder(owner=other),
+            url="https://other.example.com/in",
+            event_types=["alert.opened"],
+            resolve=resolve,
+        )
+    assert "登録が続いたため" not in str(refused.value)
+    assert len(looked_up) == ADDS_PER_DAY + 1
