@@ -3,13 +3,12 @@ expiry date."""
 
 from __future__ import annotations
 
-import secrets
 from datetime import date, timedelta
 
 from django import forms
 
 from essmon.api.models import AccessToken
-from essmon.core.text import SafeTextForm
+from essmon.core.once import OnceForm
 from essmon.warranty.forms import JapaneseDateField
 
 # what each scope lets a token do, in the page's words
@@ -22,7 +21,7 @@ SCOPE_HELP = {
 LONGEST = timedelta(days=5 * 366)
 
 
-class TokenForm(SafeTextForm):
+class TokenForm(OnceForm):
     name = forms.CharField(
         label="名前",
         max_length=100,
@@ -40,8 +39,6 @@ class TokenForm(SafeTextForm):
         help_text="この日の終わりまで使えます。空欄にすると削除するまで使えます。",
     )
 
-    once = forms.CharField(widget=forms.HiddenInput, max_length=32)
-
     def __init__(self, *args, scopes: tuple[str, ...], today: date, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.today = today
@@ -50,8 +47,6 @@ class TokenForm(SafeTextForm):
         field.choices = [(scope, AccessToken.Scope(scope).label) for scope in scopes]
         field.help_text = "。".join(SCOPE_HELP[AccessToken.Scope(scope)] for scope in scopes) + "。"
         self.fields["expires_on"].widget.attrs["min"] = (today + timedelta(days=1)).isoformat()
-        if not self.is_bound:
-            self.initial["once"] = secrets.token_urlsafe(16)
 
     def clean_expires_on(self) -> date | None:
         value: date | None = self.cleaned_data.get("expires_on")

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from essmon.core.once import form_once_column
+
 
 class AccessToken(models.Model):
     """A token its user made to call the public API with their own rights, evaluated on
@@ -37,9 +39,9 @@ class AccessToken(models.Model):
     expires_at = models.DateTimeField("有効期限", null=True, blank=True)
     last_used_at = models.DateTimeField("最終利用日時", null=True, blank=True)
     revoked_at = models.DateTimeField("削除日時", null=True, blank=True)
-    # the page's form carries a one-time value: the same form sent twice (a reload) makes
-    # one token, and the second answer says so instead of making another
-    form_once = models.CharField("発行フォームの識別子", max_length=32, blank=True, default="")
+    # the page's form's one-time value (core.once): the same form sent twice (a reload)
+    # makes one token, and the second answer says so instead of making another
+    form_once = form_once_column("発行フォームの識別子")
 
     class Meta:
         verbose_name = "アクセストークン"

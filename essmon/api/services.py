@@ -17,6 +17,7 @@ from essmon.accounts.models import User
 from essmon.api.models import AccessToken
 from essmon.api.selectors import TOKEN_PREFIX, digest_of, scopes_for, tokens_of
 from essmon.core import throttle
+from essmon.core.once import already_made
 
 # a person with more than this many tokens should delete some before making another
 TOKENS_PER_USER = 20
@@ -67,7 +68,7 @@ def create_token(
     with transaction.atomic():
         # the user's row locked: two pages submitted at once cannot both pass the count
         User.objects.select_for_update().filter(pk=user.pk).first()
-        if form_once and AccessToken.objects.filter(user=user, form_once=form_once).exists():
+        if already_made(AccessToken.objects.filter(user=user), form_once):
             raise TokenError(
                 "この発行は済んでいます(同じ画面から2回送信されました)。"
                 "トークンは発行した画面に一度だけ表示されます。"

@@ -1,14 +1,12 @@
-import secrets
-
 from django import forms
 
-from essmon.core.text import SafeTextForm
+from essmon.core.once import OnceForm
 from essmon.webhooks.events import EVENT_TYPES
 from essmon.webhooks.models import MAX_URL_LENGTH
 from essmon.webhooks.urlcheck import UrlRefused, check_url
 
 
-class EndpointForm(SafeTextForm):
+class EndpointForm(OnceForm):
     """A new endpoint: the URL (checked again by the service, which resolves it), the
     events it receives and a note for its holder."""
 
@@ -38,14 +36,6 @@ class EndpointForm(SafeTextForm):
         help_text="どの仕組みに送るかなど、ご自身のためのメモ(200文字まで)。",
         error_messages={"max_length": "説明は200文字以内で入力してください。"},
     )
-
-    # not required: a form without it (an old page) registers as before, only unguarded
-    once = forms.CharField(widget=forms.HiddenInput, max_length=32, required=False)
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        if not self.is_bound:
-            self.initial["once"] = secrets.token_urlsafe(16)
 
     def clean_url(self) -> str:
         """The URL's form, here with the other fields' errors; its name is resolved and

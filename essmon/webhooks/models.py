@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from essmon.core.once import form_once_column
 from essmon.dealers.models import Dealer
 from essmon.gateways.models import Gateway
 
@@ -47,9 +48,9 @@ class Endpoint(models.Model):
     # the first failure of the current run of failures; cleared by a success
     failing_since = models.DateTimeField("失敗が続いている起点", null=True, blank=True)
     paused_at = models.DateTimeField("一時停止日時", null=True, blank=True)
-    # the page's form carries a one-time value: the form sent twice (a reload of the page
-    # showing the secret) registers one endpoint, as the token page makes one token
-    form_once = models.CharField("登録フォームの識別子", max_length=32, blank=True, default="")
+    # the page's form's one-time value (core.once): the form sent twice (a reload of the
+    # page showing the secret) registers one endpoint, as the token page makes one token
+    form_once = form_once_column("登録フォームの識別子")
 
     class Meta:
         verbose_name = "Webhookの送信先"

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from essmon.accounts.models import User
 from essmon.core import sealing, tasks, throttle
+from essmon.core.once import already_made
 from essmon.core.sealing import InvalidToken
 from essmon.dealers.models import Dealer, DealerLink
 from essmon.gateways.models import Gateway
@@ -151,7 +152,7 @@ def create_endpoint(
             User.objects.select_for_update().filter(pk=holder.owner.pk).first()
         else:
             Dealer.objects.select_for_update().filter(pk=holder.dealer.pk).first()  # type: ignore[union-attr]
-        if form_once and holder.endpoints().filter(form_once=form_once).exists():
+        if already_made(holder.endpoints(), form_once):
             raise WebhookError(
                 "この送信先は登録済みです(同じ画面から2回送信されました)。"
                 "署名用シークレットは登録した画面に一度だけ表示します。"
