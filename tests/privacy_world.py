@@ -1,10 +1,11 @@
 """A customer with everything essmon can hold about one (for the data-rights tests): two
 systems, consents, a family viewer, a dealer link with its provision record and access records, settings
-history, alerts, warranty dates, measurements and rollups, mails, counters and a session."""
+history, alerts, warranty dates, measurements and rollups, mails, counters, a session, API
+access tokens and webhook endpoints (and the dealer's own, which are not the customer's)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from django.contrib.sessions.backends.db import SessionStore
@@ -16,6 +17,8 @@ from essmon.accounts.services.changes import request_email_change
 from essmon.accounts.services.login import _login_id_key
 from essmon.accounts.services.terms import record_terms_acceptance
 from essmon.alerts.models import Alert, Kind, MailOptOut
+from essmon.api.models import AccessToken
+from essmon.api.services import create_token, note_use, revoke_token
 from essmon.commands.services import request_setting_change
 from essmon.core import throttle
 from essmon.dealers.models import Dealer, DealerAccess
@@ -26,6 +29,8 @@ from essmon.notifications.services import queue_mail
 from essmon.telemetry.ingest import ingest_samples
 from essmon.telemetry.models import EnergyRollup
 from essmon.warranty.services import change_dates
+from essmon.webhooks.models import Endpoint
+from essmon.webhooks.services import Holder, create_endpoint
 from tests import factories
 
 # Strings no other row of the test database holds: whatever still has them after 退会
@@ -63,6 +68,52 @@ class World:
     dealer: Dealer
     session_key: str
     other: User
+    # the tokens' and the signing secrets, and what is stored of them (digests, sealed)
+    secrets: list[str] = field(default_factory=list)
+
+
+def _public(host: str, port: int) -> list[str]:
+    return ["93.184.216.34"]  # a public address; nothing is sent to it here
+
+
+def _tokens_and_endpoints(customer: User, dealer: Dealer) -> list[str]:
+    """Two tokens of the customer (one used and with an expiry, one revoked), a paused
+    endpoint of the customer, and the dealer's own token and endpoint."""
+    now = timezone.now()
+    used = create_token(
+        user=customer,
+        name=f"{NAME}の家計簿",
+        scopes=["read", "settings"],
+        expires_at=now + timedelta(days=30),
+    )
+    note_use(token=used.token, now=now)
+    old = create_token(user=customer, name="古い連携", scopes=["read"], expires_at=None)
+    revoke_token(user=customer, token_id=old.token.pk)
+    theirs = create_token(user=dealer.user, name="販売店の連携", scopes=["read"], expires_at=None)
+    endpoint, hook_secret = create_endpoint(
+        holder=Holder(owner=customer),
+        url="https://hooks.example.com/essmon?from=taikai",
+        event_types=["alert.opened", "gateway.offline"],
+        description=f"{NAME}の自宅サーバー",
+        resolve=_public,
+    )
+    Endpoint.objects.filter(pk=endpoint.pk).update(paused_at=now, failing_since=now)
+    _, dealer_hook_secret = create_endpoint(
+        holder=Holder(dealer=dealer),
+        url="https://dealer-hooks.example.com/in",
+        event_types=["alert.opened"],
+        resolve=_public,
+    )
+    stored = [t.digest for t in AccessToken.objects.all()]
+    stored += [e.secret_sealed for e in Endpoint.objects.all()]
+    return [
+        used.secret,
+        old.secret,
+        theirs.secret,
+        hook_secret,
+        dealer_hook_secret,
+        *stored,
+    ]
 
 
 def build(*, rollup_days: int = 30) -> World:
@@ -175,5 +226,6 @@ def build(*, rollup_days: int = 30) -> World:
     )
     other = factories.customer(email="stays@example.jp", name="残留 花子")
     factories.owned_gateway(owner=other, site_name="残留邸")
+    secrets = _tokens_and_endpoints(customer, dealer)
     customer.refresh_from_db()
-    return World(customer, [first, second], dealer, session.session_key, other)
+    return World(customer, [first, second], dealer, session.session_key, other, secrets)

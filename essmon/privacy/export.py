@@ -5,7 +5,8 @@ The document is produced as a stream of text pieces: a customer with many years 
 daily rollups is read from the database a chunk at a time and never held whole in
 memory. Telemetry is given as daily rollups (電力量の日ごとの集計), not raw samples;
 the document says so in ``notes``. Secrets are never written: no password hash, no
-gateway sheet password or device secret, no token.
+gateway sheet password or device secret, no token (nor its digest or first characters),
+no webhook signing secret.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ from django.utils import timezone
 
 from essmon.accounts.models import User
 from essmon.alerts.models import Alert, MailOptOut
+from essmon.api.models import AccessToken
 from essmon.commands.models import Command
 from essmon.dealers.models import Dealer, DealerAccess, DealerLink, ProvisionRecord, SiteViewer
 from essmon.gateways.models import Gateway
 from essmon.telemetry.models import COUNTERS, EnergyRollup
 from essmon.transfers.models import OwnershipTransfer, TransferredGateway
 from essmon.warranty.models import DateChange, RecordedLapse, WarrantyDates
+from essmon.webhooks.models import Endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,9 @@ SECRET_FIELDS = frozenset(
         "token_hash",
         "sealed_body",
         "sheet_password_sealed",
+        "digest",  # an access token's
+        "prefix",  # an access token's first characters
+        "secret_sealed",  # a webhook endpoint's signing secret
     }
 )
 
@@ -364,6 +370,31 @@ def _transfers(user: User) -> list[dict[str, Any]]:
     ]
 
 
+def _access_tokens(user: User) -> list[dict[str, Any]]:
+    """The API access tokens the customer made, revoked ones too: what each could do and
+    when it was used, never the token, its digest or its first characters."""
+    return [
+        {
+            **_fields(t, ("name", "scopes")),
+            "scopes_labels": t.labels,
+            **_fields(t, ("created_at", "expires_at", "last_used_at", "revoked_at")),
+        }
+        for t in AccessToken.objects.filter(user=user).order_by("created_at", "pk")
+    ]
+
+
+def _webhook_endpoints(user: User) -> list[dict[str, Any]]:
+    """The customer's webhook endpoints (a dealer's are the dealer's), never the secret."""
+    return [
+        {
+            **_fields(e, ("url", "description", "event_types", "created_at", "enabled")),
+            **_fields(e, ("paused_at", "secret_rotated_at")),
+            "state": e.state_label,
+        }
+        for e in Endpoint.objects.filter(owner=user).order_by("created_at", "pk")
+    ]
+
+
 def export_chunks(*, user: User) -> Iterator[str]:
     """The customer's data as pieces of one JSON document (docs/privacy.md)."""
     header = {
@@ -372,7 +403,10 @@ def export_chunks(*, user: User) -> Iterator[str]:
         "generated_at": _value(timezone.now()),
         "notes": {
             "telemetry": TELEMETRY_NOTE,
-            "secrets": "パスワード、ゲートウェイパスワード、認証用の値は含めていません。",
+            "secrets": (
+                "パスワード、ゲートウェイパスワード、認証用の値、アクセストークン、"
+                "Webhookの署名用シークレットは含めていません。"
+            ),
             "times": "日時は日本時間(ISO 8601、+09:00)です。",
         },
         "account": _account(user),
@@ -383,6 +417,8 @@ def export_chunks(*, user: User) -> Iterator[str]:
         ],
         "sites": [_all_fields(s, skip=()) for s in user.sites.order_by("pk")],
         "transfers": _transfers(user),
+        "api_tokens": _access_tokens(user),
+        "webhook_endpoints": _webhook_endpoints(user),
     }
     text = _json(header)
     yield "{\n  " + text[1:-1]

@@ -72,13 +72,54 @@ def test_export_never_holds_a_secret():
     world = privacy_world.build()
     text = "".join(export.export_chunks(user=world.customer))
     world.customer.refresh_from_db()
-    secrets = [world.customer.password]
+    secrets = [world.customer.password, *world.secrets]
     for gateway in Gateway.objects.filter(owner=world.customer):
         secrets += [gateway.password_hash, gateway.device_secret_hash]
     secrets = [s for s in secrets if s]
-    assert len(secrets) >= 3 and all(secret not in text for secret in secrets)
-    for key in ("password", "password_hash", "device_secret_hash", "token_hash", "sealed_body"):
+    assert len(secrets) >= 10 and all(secret not in text for secret in secrets)
+    for key in (
+        "password",
+        "password_hash",
+        "device_secret_hash",
+        "token_hash",
+        "sealed_body",
+        "digest",
+        "prefix",
+        "secret_sealed",
+    ):
         assert f'"{key}"' not in text
+
+
+def test_export_lists_the_customers_api_tokens_and_webhook_endpoints():
+    """Revoked tokens too (the customer made them), each with what the token page shows
+    but its first characters; the endpoints with their state. Not the dealer's own."""
+    world = privacy_world.build()
+    data = exported(world.customer)
+    used, revoked = data["api_tokens"]
+    assert set(used) == {
+        "name",
+        "scopes",
+        "scopes_labels",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    }
+    assert used["name"] == f"{NAME}の家計簿" and used["scopes"] == ["read", "settings"]
+    assert used["scopes_labels"] == ["読み取り", "設定の変更"]
+    assert used["expires_at"] and used["last_used_at"] and used["revoked_at"] is None
+    assert used["created_at"].endswith("+09:00")
+    assert revoked["name"] == "古い連携" and revoked["revoked_at"] and revoked["expires_at"] is None
+    (endpoint,) = data["webhook_endpoints"]
+    assert endpoint["url"] == "https://hooks.example.com/essmon?from=taikai"
+    assert endpoint["event_types"] == ["alert.opened", "gateway.offline"]
+    assert endpoint["description"] == f"{NAME}の自宅サーバー"
+    assert endpoint["created_at"] and endpoint["paused_at"] and endpoint["enabled"] is True
+    assert endpoint["state"] == "一時停止中"
+    assert not {"secret", "secret_sealed"} & set(endpoint)
+    # the other customer has none
+    other = exported(world.other)
+    assert other["api_tokens"] == [] and other["webhook_endpoints"] == []
 
 
 def test_export_streams_years_of_rollups_a_chunk_at_a_time(django_assert_max_num_queries):
