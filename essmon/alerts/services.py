@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from essmon.accounts.models import User
 from essmon.alerts.models import Alert, Kind, MailOptOut
-from essmon.core.text import CONTROL_MESSAGE_MULTILINE, has_control_chars
+from essmon.core.text import control_message
 from essmon.dealers.models import DealerAccess
 from essmon.dealers.selectors import acting_as
 from essmon.dealers.services.records import record_change
@@ -29,8 +29,8 @@ def acknowledge(*, alert: Alert, user: User, comment: str, now: datetime | None 
     comment = comment.strip()
     if len(comment) > COMMENT_MAX:
         raise AlertError(f"コメントは{COMMENT_MAX}文字以内で入力してください。")
-    if has_control_chars(comment, multiline=True):
-        raise AlertError(CONTROL_MESSAGE_MULTILINE)
+    if (message := control_message(comment, multiline=True)) is not None:
+        raise AlertError(message)
     with transaction.atomic():
         done = Alert.objects.filter(pk=alert.pk, acknowledged_at__isnull=True).update(
             acknowledged_at=now,
