@@ -118,32 +118,29 @@ def desk_person_or_404(user: User, user_id: int) -> User:
     return person
 
 
-def desk_only(
-    view: Callable[..., HttpResponseBase],
-) -> Callable[..., HttpResponseBase]:
-    """The support desk's pages: operators of either role; anyone else finds nothing."""
-
-    @wraps(view)
-    def wrapper(request: AuthenticatedRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not is_desk_operator(request.user):
-            raise Http404("support desk")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+View = Callable[..., HttpResponseBase]
 
 
-def administration_only(
-    view: Callable[..., HttpResponseBase],
-) -> Callable[..., HttpResponseBase]:
-    """The provisioning console: 管理担当 only; anyone else finds nothing."""
+def _only(allowed: Callable[[User], bool], what: str) -> Callable[[View], View]:
+    """A view decorator: users ``allowed`` gets the page, anyone else finds nothing (404),
+    by any method."""
 
-    @wraps(view)
-    def wrapper(request: AuthenticatedRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if not is_operator(request.user):
-            raise Http404("provisioning console")
-        return view(request, *args, **kwargs)
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapper(request: AuthenticatedRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if not allowed(request.user):
+                raise Http404(what)
+            return view(request, *args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorate
+
+
+# the support desk's pages: operators of either role
+desk_only = _only(is_desk_operator, "support desk")
+# the provisioning console: 管理担当 only
+administration_only = _only(is_operator, "provisioning console")
 
 
 def is_viewer(user: User) -> bool:
@@ -281,6 +278,10 @@ def active_link(dealer: Dealer, gateway: Gateway) -> DealerLink | None:
     return DealerLink.objects.filter(dealer=dealer, gateway=gateway, ended_at__isnull=True).first()
 
 
+def is_customer(user: User) -> bool:
+    return user.is_authenticated and user.role == User.Role.CUSTOMER and not is_operator(user)
+
+
 def customer_only(
     view: Callable[..., HttpResponseBase],
 ) -> Callable[..., HttpResponseBase]:
@@ -289,7 +290,7 @@ def customer_only(
 
     @wraps(view)
     def wrapper(request: AuthenticatedRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if request.user.role != User.Role.CUSTOMER or is_operator(request.user):
+        if not is_customer(request.user):
             if dealer_of(request.user) is not None:
                 return redirect("dealers:menu")
             if is_desk_operator(request.user):
@@ -298,3 +299,10 @@ def customer_only(
         return view(request, *args, **kwargs)
 
     return wrapper
+
+
+# Customer screens whose pages below answer anyone but the owner 404 (保守を任せる販売店様の
+# 管理: each gateway's page asks Purpose.MANAGE_LINKS): the screens above them answer anyone
+# but a customer the same, rather than show a dealer's people, an operator or a viewer an
+# empty list of their own (other customer screens, customer_only, send some of them on)
+customer_only_404 = _only(is_customer, "customer screen")

@@ -205,7 +205,9 @@ class Page:
     name: str
     allowed: frozenset[str]  # roles that get the page; with "anonymous": a public page
     # "token": a mailed link's page; "api": the gateways' API; "admin": the admin's, whose
-    # login anyone else is sent to; "to login": public, and it may send you to a login page
+    # login anyone else is sent to; "to login": public, and it may send you to a login page;
+    # "hidden": anyone else signed in finds nothing (404), by either method, as on the
+    # pages below it that take an identifier
     kind: str = "page"
 
 
@@ -275,11 +277,16 @@ PAGES = (
             "commands:results",
         )
     ),
-    # any account: its own mail address and password, and the dealers' menu of links
+    # any account: its own mail address and password
     *(Page(f"accounts:{name}", SIGNED_IN) for name in ("email_change", "password_change")),
     # 利用規約の改定 (with nothing to agree to, the page sends one on to the menu)
     *(Page(f"accounts:{name}", SIGNED_IN) for name in ("terms_renewal", "terms_declined")),
-    *(Page(f"links:{name}", SIGNED_IN) for name in ("menu", "link_search", "unlink_search")),
+    # 保守を任せる販売店様の管理: a customer's alone; the gateway's pages below it answer
+    # anyone else 404, and so do these
+    *(
+        Page(f"links:{name}", CUSTOMERS, kind="hidden")
+        for name in ("menu", "link_search", "unlink_search")
+    ),
     # the customer's own pages (the operator's menu is the same URL)
     *(
         Page(f"accounts:{name}", CUSTOMERS)
@@ -378,6 +385,8 @@ def test_page_access(world, page, role, method):
         assert not to_login, to
     elif role == "anonymous":
         assert to_login or status == 405, (status, to)
+    elif page.kind == "hidden":
+        assert status == 404, (status, to)
     else:
         assert status in (302, 404, 405), status  # sent elsewhere or not found: never shown
         assert not to_login, to

@@ -1,7 +1,8 @@
 """管理・登録サイト: 保守を任せる販売店様の管理 (the customer links and unlinks dealers).
 
 Every gateway comes from ``access`` with ``Purpose.MANAGE_LINKS``: the owner only, and
-404 for anyone else. The rules (pair check, five per gateway, consent record, mails) are
+404 for anyone else; every screen, those without a gateway too, answers 404 to anyone but a
+customer (``access.customer_only_404``). The rules (pair check, five per gateway, consent record, mails) are
 the services'; these views only carry the input between the screens.
 """
 
@@ -61,6 +62,7 @@ def _finished(request: HttpRequest, key: str, gateway: Gateway) -> Dealer | None
 
 
 @login_required
+@access.customer_only_404
 @require_GET
 def menu(request: AuthenticatedRequest) -> HttpResponse:
     return render(
@@ -74,6 +76,7 @@ def menu(request: AuthenticatedRequest) -> HttpResponse:
 
 
 @login_required
+@access.customer_only_404
 @require_GET
 def gateway(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     """One gateway: the dealers maintaining it, what they did, and the link history."""
@@ -118,12 +121,14 @@ def _gateway_search(request: AuthenticatedRequest, *, flow: str) -> HttpResponse
 
 
 @login_required
+@access.customer_only_404
 @require_GET
 def link_search(request: AuthenticatedRequest) -> HttpResponse:
     return _gateway_search(request, flow="link")
 
 
 @login_required
+@access.customer_only_404
 @require_http_methods(["GET", "POST"])
 def link_form(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = _gateway(request, gateway_id)
@@ -166,6 +171,7 @@ def link_form(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
 
 
 @login_required
+@access.customer_only_404
 @require_http_methods(["GET", "POST"])
 def link_confirm(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = _gateway(request, gateway_id)
@@ -208,6 +214,7 @@ def link_confirm(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse
 
 
 @login_required
+@access.customer_only_404
 @require_GET
 def link_done(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = _gateway(request, gateway_id)
@@ -221,12 +228,14 @@ def link_done(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
 
 
 @login_required
+@access.customer_only_404
 @require_GET
 def unlink_search(request: AuthenticatedRequest) -> HttpResponse:
     return _gateway_search(request, flow="unlink")
 
 
 @login_required
+@access.customer_only_404
 @require_GET
 def unlink_dealers(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = _gateway(request, gateway_id)
@@ -246,6 +255,7 @@ def unlink_dealers(request: AuthenticatedRequest, gateway_id: str) -> HttpRespon
 
 
 @login_required
+@access.customer_only_404
 @require_http_methods(["GET", "POST"])
 def unlink_confirm(
     request: AuthenticatedRequest, gateway_id: str, dealer_code: str
@@ -275,6 +285,7 @@ def unlink_confirm(
 
 
 @login_required
+@access.customer_only_404
 @require_GET
 def unlink_done(request: AuthenticatedRequest, gateway_id: str) -> HttpResponse:
     gateway = _gateway(request, gateway_id)
