@@ -10,6 +10,18 @@ from essmon.accounts.services.inputs import PROFILE_FIELDS
 from essmon.accounts.services.terms import announce_terms
 from essmon.core.text import SafeTextAdmin, SafeTextAdminMixin, SafeTextMixin
 
+# What lifts an account above a customer's, a dealer's or a viewer's: the admin and its
+# permissions, and the operators' roles (access.is_operator, is_support: every gateway and
+# its owner). Django lets anyone who may change accounts tick them, for anyone, themselves
+# included; here only a superuser grants or removes them, or changes (its address, its
+# password) an account that holds them, which would be taking its privileges over.
+PRIVILEGE_FIELDS = ("is_staff", "is_superuser", "groups", "user_permissions")
+OPERATOR_ROLES = (User.Role.OPERATOR, User.Role.SUPPORT)
+
+
+def is_privileged(user: User) -> bool:
+    return user.is_staff or user.is_superuser or user.role in OPERATOR_ROLES
+
 
 @admin.register(User)
 class UserAdmin(SafeTextAdminMixin, DjangoUserAdmin):
@@ -37,6 +49,42 @@ class UserAdmin(SafeTextAdminMixin, DjangoUserAdmin):
         ("運営者権限", {"fields": ["is_staff", "is_superuser", "groups", "user_permissions"]}),
     ]
     add_fieldsets = [(None, {"fields": ["email", "name", "role", "password1", "password2"]})]
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            fields += PRIVILEGE_FIELDS
+            if obj is not None and obj.role in OPERATOR_ROLES:
+                fields.append("role")  # one's own: the only such account one may open
+        return fields
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "role" and not request.user.is_superuser:
+            kwargs["choices"] = [
+                (value, label) for value, label in User.Role.choices if value not in OPERATOR_ROLES
+            ]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
+    def has_change_permission(self, request, obj=None):
+        if self._guarded(request, obj) and obj != request.user:
+            return False  # its page is then read-only, and its password page refused (403)
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if self._guarded(request, obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        # the bulk delete asks no per-object permission: it would delete operators too
+        actions = super().get_actions(request)
+        if not request.user.is_superuser:
+            actions.pop("delete_selected", None)
+        return actions
+
+    @staticmethod
+    def _guarded(request, obj) -> bool:
+        return obj is not None and not request.user.is_superuser and is_privileged(obj)
 
     def save_model(self, request, obj, form, change):
         # An account an operator sets up and activates has no mailed link to confirm;
