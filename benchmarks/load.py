@@ -18,7 +18,7 @@ import signal
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from paho.mqtt.packettypes import PacketTypes
@@ -163,9 +163,8 @@ class _Link:
         self.connect = connect_packet(gateway)
         self.count = len(packets)
         self.stream = memoryview(b"".join(packets))
-        self.ends = list(
-            itertools.accumulate(len(p) for p in packets)
-        )  # ends[k]: just past packet k
+        # ends[k]: the offset just past packet k
+        self.ends = list(itertools.accumulate(len(p) for p in packets))
         self.expected_acks = b"".join(
             b"\x40\x02" + (k + 1).to_bytes(2, "big") for k in range(self.count)
         )
@@ -181,7 +180,6 @@ class _Link:
         self.resent: set[int] = set()  # packets sent again whose PUBACK is awaited
         self.rest = b""  # a packet cut by the last read
         self.blocked = False  # the socket's buffer is full: wait until it is writable
-        self.closing = False
 
     def due(self, rows_due: int) -> bool:
         """Rows 0 … rows_due − 1 of the fleet are due: this gateway's share of them."""
@@ -295,7 +293,8 @@ class Tally:
     refused: int = 0
     resent: int = 0
     last_ack: float = 0.0
-    again: list | None = None
+    # resends due: (when, link, seq), in the order they fall due
+    again: list[tuple[float, _Link, int]] = field(default_factory=list)
 
 
 def publish(
@@ -339,7 +338,7 @@ def publish(
     start = start_at.value
     while time.monotonic() < start and not stop.is_set():
         time.sleep(min(0.01, max(0.0, start - time.monotonic())))
-    tally = Tally(again=[])
+    tally = Tally()
     # the connections with something to write and room to write it: an ordered set
     active: dict[_Link, None] = {}
     if rate <= 0:
