@@ -120,10 +120,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add = parser.add_argument
-    add("--rows", type=int, help=f"rows of the reference and of each MQTT path ({DEFAULT_ROWS:,})")
+    add(
+        "--rows",
+        type=int,
+        default=argparse.SUPPRESS,
+        help=f"rows of the reference and of each MQTT path (default: {DEFAULT_ROWS:,})",
+    )
     add(
         "--seconds",
         type=float,
+        default=argparse.SUPPRESS,
         help="instead of --rows: as many rows as this long at --rate (at "
         f"{SIZING_RATE:,}/s when --rate is 0)",
     )
@@ -137,12 +143,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add(
         "--workers",
         type=worker_counts,
-        default=[1, 2, 4],
+        default="1,2,4",
         metavar="N,N,…",
         help="essmon ingest-mqtt processes on the shared subscription: each MQTT path runs "
         "once for each count",
     )
-    add("--mqtt", type=mqtt_modes, default=["live", "drain"], help="MQTT paths: live, drain")
+    add("--mqtt", type=mqtt_modes, default="live,drain", help="MQTT paths: live, drain or both")
     add("--publishers", type=int, default=1, help="processes sharing the gateways' connections")
     add(
         "--drain-seconds",
@@ -173,13 +179,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--database", default="essmon_bench", help="made for the run; must not exist")
     add("--keep", action="store_true", help="keep the database and the run's folder")
     args = parser.parse_args(argv)
-    if args.rows is not None and args.seconds is not None:
+    if "rows" in args and "seconds" in args:
         parser.error("--rows or --seconds, not both")
-    if args.seconds is not None:
+    if "seconds" in args:
         if args.seconds <= 0:
             parser.error("--seconds must be positive")
         args.rows = round(args.seconds * (args.rate or SIZING_RATE))
-    args.rows = DEFAULT_ROWS if args.rows is None else args.rows
+    elif "rows" not in args:
+        args.rows = DEFAULT_ROWS
     if args.gateways < 1 or args.rows < 1 or args.rate < 0:
         parser.error("--gateways and --rows must be positive, --rate 0 or more")
     if args.rows > MAX_QUEUED:
