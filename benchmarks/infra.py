@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TICK = os.sysconf("SC_CLK_TCK")
+MAX_QUEUED = 10_000_000  # messages a session of the benchmark's broker may hold
 
 
 def free_port() -> int:
@@ -94,8 +95,10 @@ class Broker:
             "persistence true",
             f"persistence_location {folder}/",
             "autosave_interval 60",
-            # every sample of a run may wait at the broker while the workers catch up
-            "max_queued_messages 10000000",
+            # every sample of a run may wait at the broker while the workers catch up, and
+            # the drain path queues them all in the workers' sessions before a worker runs
+            # (production's 1,000,000 per session would cut a run of more rows)
+            f"max_queued_messages {MAX_QUEUED}",
             "max_inflight_messages 0",
             "max_packet_size 1100000",
             f"log_dest file {self.log_file}",
@@ -130,11 +133,34 @@ class Broker:
             f"the workers did not subscribe within {timeout:.0f} s; see {self.log_file}"
         )
 
+    def pause(self) -> None:
+        """Stop the broker where it stands (SIGSTOP): clients connecting meanwhile are
+        taken by the kernel's listen queue and wait for their CONNACK."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
     @staticmethod
     def version() -> str:
         done = subprocess.run(["mosquitto", "-h"], capture_output=True, text=True, check=False)
         first = (done.stdout or done.stderr).splitlines()[:1]
         return first[0].replace("mosquitto version ", "") if first else "unknown"
+
+
+def connections_to(port: int) -> int:
+    """Established TCP connections to ``port`` on 127.0.0.1, counted from the clients'
+    side (/proc/net/tcp): those a paused server has not accepted yet count too."""
+    found = 0
+    with open("/proc/net/tcp") as table:
+        next(table)
+        for line in table:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[2].rpartition(":")[2], 16) == port:
+                found += 1
+    return found
 
 
 # --- processes ------------------------------------------------------------------------
@@ -163,6 +189,7 @@ class Processes:
     def stop(process: subprocess.Popen, timeout: float = 15) -> None:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
+            process.send_signal(signal.SIGCONT)  # a paused broker must see the SIGTERM
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
@@ -287,14 +314,23 @@ class CpuMeter:
         return Snapshot(time.monotonic(), totals, machine_busy())
 
     @staticmethod
-    def line(a: Snapshot, b: Snapshot, label: str) -> str:
+    def cores(a: Snapshot, b: Snapshot) -> dict[str, float]:
+        """Each group's cores between the snapshots, then ``other`` (what the machine spent
+        beyond the groups) and ``machine`` (all of it)."""
         seconds = max(b.at - a.at, 1e-9)
         used = {n: max(0.0, b.groups.get(n, 0.0) - a.groups[n]) / seconds for n in a.groups}
         machine = (b.machine - a.machine) / seconds
         used["other"] = max(0.0, machine - sum(used.values()))
+        used["machine"] = machine
+        return used
+
+    @staticmethod
+    def line(a: Snapshot, b: Snapshot, label: str) -> str:
+        used = CpuMeter.cores(a, b)
+        machine = used.pop("machine")
         parts = ", ".join(f"{name} {cores:.2f}" for name, cores in used.items())
         return (
-            f"CPU {label} ({seconds:.1f} s), in cores: {parts}; "
+            f"CPU {label} ({b.at - a.at:.1f} s), in cores: {parts}; "
             f"machine {machine:.2f} of {os.cpu_count()}"
         )
 

@@ -1,15 +1,27 @@
-"""benchmarks/ingest: the same rows into PostgreSQL three ways, in one run.
+"""benchmarks/ingest: the same rows into PostgreSQL by several paths, in one run.
 
 1. reference: ``psql \\copy`` of the rows as CSV into a table made like the sample table
    (same columns, keys, indexes, foreign key and partitions): what PostgreSQL alone does.
-2. MQTT, end to end: one connection per gateway publishing one sample per QoS 1 message at
-   a set pace → a Mosquitto of the benchmark's own → ``essmon ingest-mqtt`` → PostgreSQL.
-3. HTTPS: gunicorn serving essmon, clients posting batches of one gateway's samples.
+2. MQTT live, for each --workers count: one connection per gateway publishing one sample
+   per QoS 1 message (at --rate, or as fast as the publishers go) → a Mosquitto of the
+   benchmark's own → N × ``essmon ingest-mqtt`` on the shared subscription → PostgreSQL.
+3. MQTT drain, for each --workers count: the workers' persistent sessions are made and
+   left, every row is published while no worker runs (Mosquitto queues a shared
+   subscription's messages in its offline members' sessions, in turn), then the workers
+   start and the time until every row is stored is the figure.
+4. HTTPS: gunicorn serving essmon, clients posting batches of one gateway's samples.
+
+The publishers and clients make every MQTT packet and HTTP body before the timed part
+and send them from raw sockets (MQTT) or keep-alive connections (HTTPS), so that they
+take little of the machine from what they measure; their CPU is printed.
 
 Each path starts from an empty sample table (the sample, live-state and connectivity
 tables are emptied between paths) and the same gateways, and stores the same rows: all
 of them for the reference and MQTT, as many as fit in --https-seconds for HTTPS. Every
-row is then checked in the database. See docs/performance.md.
+row is then checked in the database. Beside each path's samples/s: its ratio to the
+reference, the CPU per sample of essmon's processes (workers or gunicorn; psql for the
+reference) and PostgreSQL's CPU per row, and the cores each group used. See
+docs/performance.md.
 
 Run from anywhere as ``benchmarks/ingest``; ``--help`` lists the options.
 """
@@ -18,8 +30,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import multiprocessing
 import os
+import resource
 import secrets
 import shutil
 import subprocess
@@ -34,11 +48,13 @@ import load
 import pyspy_summary
 import rows
 from infra import (
+    MAX_QUEUED,
     Broker,
     CpuMeter,
     Postgres,
     Processes,
     Snapshot,
+    connections_to,
     essmon_command,
     free_port,
     postgres_server,
@@ -53,6 +69,11 @@ SERVICE_USER = "essmon-ingest"
 PROGRESS_EVERY = 5.0
 
 
+DEFAULT_ROWS = 600_000
+SIZING_RATE = 10_000  # --seconds with --rate 0: as many rows as that long at this pace
+ISSUE_16 = {"mqtt": 0.25, "https": 0.40, "worker_us": 25.0}  # issue 16's targets
+
+
 @dataclass
 class Result:
     path: str
@@ -60,30 +81,81 @@ class Result:
     seconds: float
     lost: int
     notes: list[str] = field(default_factory=list)
+    ingest_cpu: float | None = None  # CPU s of psql, the workers or gunicorn
+    postgres_cpu: float | None = None  # CPU s of the PostgreSQL server
+    cores: dict[str, float] = field(default_factory=dict)  # in the table's groups
+    workers: int = 0
 
     @property
     def rate(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
+    def per_row(self, cpu: float | None) -> float | None:
+        return cpu / self.rows * 1e6 if cpu is not None and self.rows else None
+
+
+def worker_counts(text: str) -> list[int]:
+    try:
+        counts = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: counts separated by commas") from None
+    if not counts or any(n < 1 or n > 16 for n in counts):
+        raise argparse.ArgumentTypeError(f"{text!r}: counts from 1 to 16, e.g. 1,2,4")
+    return list(dict.fromkeys(counts))
+
+
+def mqtt_modes(text: str) -> list[str]:
+    modes = [part.strip() for part in text.split(",") if part.strip()]
+    if any(mode not in ("live", "drain") for mode in modes):
+        raise argparse.ArgumentTypeError(f"{text!r}: live, drain or both (live,drain); none: ''")
+    return list(dict.fromkeys(modes))
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="benchmarks/ingest",
-        description="Samples per second into PostgreSQL: psql \\copy (the reference), MQTT end "
-        "to end and HTTPS, on the same rows. Exits 1 if any row is lost.",
+        description="Samples per second into PostgreSQL: psql \\copy (the reference), MQTT "
+        "live and draining a filled broker queue, for each count of workers, and HTTPS, on "
+        "the same rows. Exits 1 if any row is lost.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add = parser.add_argument
-    add("--seconds", type=float, default=60, help="MQTT: publish for this long at --rate")
-    add("--rate", type=float, default=10_000, help="MQTT: samples (messages) per second")
+    add(
+        "--rows",
+        type=int,
+        default=argparse.SUPPRESS,
+        help=f"rows of the reference and of each MQTT path (default: {DEFAULT_ROWS:,})",
+    )
+    add(
+        "--seconds",
+        type=float,
+        default=argparse.SUPPRESS,
+        help="instead of --rows: as many rows as this long at --rate (at "
+        f"{SIZING_RATE:,}/s when --rate is 0)",
+    )
+    add(
+        "--rate",
+        type=float,
+        default=0,
+        help="MQTT live: samples (messages) per second; 0: as fast as the publishers go",
+    )
     add("--gateways", type=int, default=1000, help="gateways, each with its own connection")
-    add("--workers", type=int, default=1, help="essmon ingest-mqtt processes")
-    add("--publishers", type=int, default=2, help="processes sharing the gateways' connections")
+    add(
+        "--workers",
+        type=worker_counts,
+        default="1,2,4",
+        metavar="N,N,…",
+        help="essmon ingest-mqtt processes on the shared subscription: each MQTT path runs "
+        "once for each count",
+    )
+    add("--mqtt", type=mqtt_modes, default="live,drain", help="MQTT paths: live, drain or both")
+    add("--publishers", type=int, default=1, help="processes sharing the gateways' connections")
     add(
         "--drain-seconds",
         type=float,
         default=180,
-        help="MQTT: after the last publish, wait at most this long for the rows to land",
+        help="MQTT: wait at most this long for the rows to land, after the last publish "
+        "(live) or the workers' start (drain)",
     )
     add("--https-seconds", type=float, default=20, help="HTTPS: post for this long (0: skip)")
     add("--https-batch", type=int, default=100, help="HTTPS: samples per request")
@@ -95,8 +167,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         default=0,
         metavar="SECONDS",
-        help="MQTT: profile the first worker with py-spy from 5 s into the run, this long "
-        "holding the GIL, then this long on the CPU",
+        help="MQTT: profile the first worker of the first live path with py-spy from 5 s "
+        "into it, this long holding the GIL, then this long on the CPU",
     )
     add(
         "--pg",
@@ -107,8 +179,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--database", default="essmon_bench", help="made for the run; must not exist")
     add("--keep", action="store_true", help="keep the database and the run's folder")
     args = parser.parse_args(argv)
-    if args.gateways < 1 or args.rate <= 0 or args.seconds <= 0 or args.workers < 1:
-        parser.error("--gateways, --rate, --seconds and --workers must be positive")
+    if "rows" in args and "seconds" in args:
+        parser.error("--rows or --seconds, not both")
+    if "seconds" in args:
+        if args.seconds <= 0:
+            parser.error("--seconds must be positive")
+        args.rows = round(args.seconds * (args.rate or SIZING_RATE))
+    elif "rows" not in args:
+        args.rows = DEFAULT_ROWS
+    if args.gateways < 1 or args.rows < 1 or args.rate < 0:
+        parser.error("--gateways and --rows must be positive, --rate 0 or more")
+    if args.rows > MAX_QUEUED:
+        parser.error(f"--rows: at most {MAX_QUEUED:,} (the broker's queue per session)")
+    if -(-args.rows // args.gateways) > load.MAX_PER_GATEWAY:
+        parser.error(
+            f"at most {load.MAX_PER_GATEWAY:,} rows per gateway (MQTT packet ids): more --gateways"
+        )
     if not 1 <= args.https_batch <= 1000:
         parser.error("--https-batch: from 1 to 1000 (the protocol's largest batch)")
     args.publishers = max(1, min(args.publishers, args.gateways))
@@ -133,6 +219,7 @@ class Bench:
         self.pks: dict[int, int] = {}
         self.results: list[Result] = []
         self.reconnects = 0  # PostgreSQL connections lost during the run
+        self.profiled = False  # --profile: on the first live path only
 
     # --- set-up and tear-down -----------------------------------------------------------
 
@@ -142,9 +229,7 @@ class Bench:
                 raise RuntimeError(f"{tool} is not on PATH")
         args = self.args
         try:
-            self.plan = rows.Plan.make(
-                gateways=args.gateways, total=round(args.rate * args.seconds)
-            )
+            self.plan = rows.Plan.make(gateways=args.gateways, total=args.rows)
         except ValueError as exc:
             raise RuntimeError(str(exc)) from exc
         print(self.machine_line())
@@ -155,8 +240,10 @@ class Bench:
         )
         self.set_up_database()
         self.results.append(self.reference())
-        self.empty_sample_tables()
-        self.results.append(self.mqtt())
+        for mode in args.mqtt:
+            for workers in args.workers:
+                self.empty_sample_tables()
+                self.results.append(self.mqtt(mode, workers))
         if args.https_seconds > 0:
             self.empty_sample_tables()
             self.results.append(self.https())
@@ -344,19 +431,39 @@ class Bench:
                         out.write(rows.csv_line(self.pks[g], g, seq, ts, received_at))
         self.make_reference_table()
         self.checkpoint()
-        started = time.monotonic()
+        server = postgres_server()
+        meter = CpuMeter(
+            lambda: {"postgres": [server] if server else [], "benchmark": [os.getpid()]},
+            trees=frozenset({"postgres"}),
+        )
+        # psql's CPU: it is the benchmark's only child to end meanwhile
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = meter.snap()
         self.pg.psql(
             self.args.database,
             "-c",
             f"\\copy bench_ref ({', '.join(rows.COLUMNS)}) FROM '{csv_path}' WITH (FORMAT csv)",
         )
-        seconds = time.monotonic() - started
+        ended = meter.snap()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        psql = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+        seconds = ended.at - started.at
         (count,) = self.sql("SELECT count(*) FROM bench_ref")[0]
         self.sql("DROP TABLE bench_ref")
         csv_path.unlink()
         result = Result("reference", count, seconds, self.plan.total - count)
-        result.notes.append(self.reference_shape)
-        print(f"  {count:,} rows in {seconds:.2f} s")
+        result.ingest_cpu = psql
+        result.postgres_cpu = ended.groups["postgres"] - started.groups["postgres"]
+        cores = CpuMeter.cores(started, ended)
+        result.cores = table_cores(cores, ingest=psql / max(seconds, 1e-9))
+        result.notes += [
+            self.reference_shape,
+            f"{count:,} rows in {seconds:.2f} s",
+            CpuMeter.line(started, ended, "during the \\copy") + f"; psql {psql:.2f} s",
+            cpu_per_row_line(result, "psql"),
+        ]
+        for note in result.notes:
+            print(f"  {note}")
         return result
 
     def make_reference_table(self) -> None:
@@ -389,13 +496,126 @@ class Bench:
 
     # --- 2. MQTT --------------------------------------------------------------------------
 
-    def mqtt(self) -> Result:
+    def mqtt(self, mode: str, workers: int) -> Result:
         args = self.args
-        print(
-            f"\n[mqtt] {args.gateways:,} gateways over {args.publishers} publisher processes → "
-            f"Mosquitto → {args.workers} × essmon ingest-mqtt → PostgreSQL; "
-            f"{args.rate:,.0f} samples/s for {args.seconds:.0f} s, QoS 1, one sample per message"
+        path = f"mqtt {mode} ×{workers}"
+        pace = f"{args.rate:,.0f} samples/s" if args.rate > 0 else "as fast as they go"
+        if mode == "live":
+            print(
+                f"\n[{path}] {args.gateways:,} gateways over {args.publishers} publisher "
+                f"process(es), {pace} → Mosquitto → {workers} × essmon ingest-mqtt → "
+                f"PostgreSQL; QoS 1, one sample per message"
+            )
+        else:
+            print(
+                f"\n[{path}] the workers' sessions made and left; {self.plan.total:,} rows "
+                f"published while no worker runs; then {workers} × essmon ingest-mqtt drain "
+                f"the broker's queue into PostgreSQL"
+            )
+        broker, port, service_port, worker_env = self.start_broker(f"{mode}-{workers}")
+        # unguessable, as essmon's own (essmon.mqtt.worker.worker_client_id)
+        client_ids = [f"essmon-bench-{n}-{secrets.token_hex(16)}" for n in range(workers)]
+        result = Result(path, 0, 0.0, 0, workers=workers)
+        shown = 0
+        if mode == "drain":
+            # the sessions and their shared subscription, left with no worker running
+            first_start = self.start_workers(client_ids, worker_env)
+            broker.wait_subscribed(client_ids)
+            for worker in first_start:
+                self.processes.stop(worker)
+            fleet = self.publish_all(port, result)
+            shown = len(result.notes)  # printed as they came
+            self.checkpoint()
+            broker.pause()  # the workers connect meanwhile and wait for their CONNACK
+            processes = self.start_workers(client_ids, worker_env)
+            self.wait_connected(service_port, processes)
+        else:
+            processes = self.start_workers(client_ids, worker_env)
+            broker.wait_subscribed(client_ids)
+            fleet = Fleet(self, port, args.rate)
+            self.checkpoint()
+        server = postgres_server()
+        publishers = fleet.processes if mode == "live" else []
+        meter = CpuMeter(
+            lambda: {
+                "workers": [w.pid for w in processes],
+                "mosquitto": [broker.process.pid],
+                "publishers": [p.pid for p in publishers],
+                "postgres": [server] if server else [],
+                "benchmark": [os.getpid()],
+            },
+            trees=frozenset({"postgres"}),
         )
+        stored_rows = StoredRows(self)
+        outcome = Outcome(snapshots={"start": meter.snap()})
+        profiler = None
+        if mode == "live":
+            start = fleet.go(time.monotonic() + 0.2)
+            if args.profile and not self.profiled:
+                self.profiled = True
+                profiler = Profiler(self, processes[0].pid)
+        else:
+            start = time.monotonic()
+            broker.resume()
+        servers = {"mosquitto": broker.process}
+        servers.update((f"worker {n}", w) for n, w in enumerate(processes))
+        self.watch_mqtt(
+            outcome,
+            meter,
+            fleet if mode == "live" else None,
+            servers,
+            stored_rows,
+            start,
+            profiler,
+        )
+        outcome.ended_at = time.monotonic()
+        outcome.snapshots["end"] = meter.snap()
+        if profiler:
+            profiler.finish()
+        if mode == "live":
+            fleet.stop()
+        for worker in processes:
+            self.processes.stop(worker)
+        broker_log = broker.log_file.read_text() if broker.log_file.exists() else ""
+        self.processes.stop(broker.process)
+
+        expected = {g: self.plan.count_for(g) for g in range(self.plan.gateways)}
+        stored, missing, problems = self.stored_check(expected)
+        end = outcome.all_stored_at or outcome.ended_at
+        result.rows, result.lost = stored, missing
+        start_snap, end_snap = outcome.snapshots["start"], outcome.snapshots["end"]
+        result.ingest_cpu = end_snap.groups["workers"] - start_snap.groups["workers"]
+        result.postgres_cpu = end_snap.groups["postgres"] - start_snap.groups["postgres"]
+        result.cores = table_cores(CpuMeter.cores(start_snap, end_snap))
+        if mode == "live":
+            first = fleet.first_sent()
+            result.seconds = end - first
+            result.notes += self.live_notes(fleet, outcome, first, end)
+        else:
+            result.seconds = end - start
+            result.notes += [
+                f"{stored:,} rows stored {result.seconds:.2f} s after the broker let the "
+                f"workers in",
+                CpuMeter.line(start_snap, end_snap, "while draining"),
+            ]
+        result.notes.append(cpu_per_row_line(result, "workers'"))
+        if not outcome.all_stored_at:
+            result.notes.append(
+                f"gave up waiting: {stored:,} of {self.plan.total:,} rows stored ({outcome.reason})"
+            )
+        result.notes += problems[:10]
+        if "ERROR" in broker_log.upper():
+            result.notes.append(f"the broker logged errors; see {broker.log_file} (--keep)")
+        if profiler:
+            result.notes.append(profiler.summary())
+        for note in result.notes[shown:]:
+            print(f"  {note}")
+        return result
+
+    def start_broker(self, tag: str) -> tuple[Broker, int, int, dict[str, str]]:
+        """A Mosquitto of its own for each MQTT path, so that no session of an earlier one
+        (a shared subscription's member that would be handed its share of the messages)
+        is left in it; and the workers' environment."""
         from essmon.mqtt.broker import (
             BrokerAddress,
             BrokerFiles,
@@ -407,7 +627,7 @@ class Bench:
         service = BrokerAddress(
             "127.0.0.1", service_port, SERVICE_USER, secrets.token_urlsafe(24), False
         )
-        folder = self.folder / "broker"
+        folder = self.folder / f"broker-{tag}"
         files = BrokerFiles.beside(str(folder / "passwd"), str(folder / "acl"))
         write_broker_files(files, service=service)
         # the gateways' listener as in production: with essmon's plugin when it is built
@@ -426,150 +646,107 @@ class Bench:
             **self.env,
             "ESSMON_MQTT_URL": f"mqtt://{SERVICE_USER}:{service.password}@127.0.0.1:{service_port}",
         }
-        # unguessable, as essmon's own (essmon.mqtt.worker.worker_client_id)
-        client_ids = [f"essmon-bench-{n}-{secrets.token_hex(16)}" for n in range(args.workers)]
-        workers = [
+        return broker, port, service_port, worker_env
+
+    def start_workers(self, client_ids: list[str], env: dict[str, str]) -> list:
+        return [
             self.processes.start(
                 essmon_command("ingest-mqtt", "--client-id", cid),
-                env=worker_env,
+                env=env,
                 log=self.folder / f"{cid}.log",
             )
             for cid in client_ids
         ]
-        broker.wait_subscribed(client_ids)
 
-        context = multiprocessing.get_context("spawn")
-        stats = [context.RawArray("d", Stats.SIZE) for _ in range(args.publishers)]
-        ready = [context.Event() for _ in range(args.publishers)]
-        go, stop = context.Event(), context.Event()
-        start_at = context.RawValue("d", 0.0)
-        publishers = []
-        for slot in range(args.publishers):
-            mine = self.gateways[slot :: args.publishers]
-            process = context.Process(
-                target=load.publish,
-                name=f"publisher-{slot}",
-                args=(
-                    slot,
-                    mine,
-                    self.plan,
-                    port,
-                    args.rate,
-                    stats[slot],
-                    ready[slot],
-                    go,
-                    start_at,
-                    stop,
-                ),
-            )
-            process.start()
-            self.processes.add(process)
-            publishers.append(process)
-        self.wait_ready(ready, publishers)
-        server = postgres_server()
-        meter = CpuMeter(
-            lambda: {
-                "workers": [w.pid for w in workers],
-                "mosquitto": [broker.process.pid],
-                "publishers": [p.pid for p in publishers],
-                "postgres": [server] if server else [],
-                "benchmark": [os.getpid()],
-            },
-            trees=frozenset({"postgres"}),
-        )
-        self.checkpoint()
-        stored_rows = StoredRows(self)
-        outcome = Outcome(snapshots={"start": meter.snap()})
-        start_at.value = time.monotonic() + 0.2
-        go.set()
-        profiler = Profiler(self, workers[0].pid) if args.profile else None
-        servers = {"mosquitto": broker.process}
-        servers.update((f"worker {n}", w) for n, w in enumerate(workers))
-        self.watch_mqtt(
-            outcome, meter, stats, publishers, servers, stored_rows, start_at.value, profiler
-        )
-        outcome.ended_at = time.monotonic()
-        outcome.snapshots["end"] = meter.snap()
-        if profiler:
-            profiler.finish()
-        stop.set()
-        for process in publishers:
-            process.join(10)
-        for worker in workers:
-            self.processes.stop(worker)
-        broker_log = broker.log_file.read_text() if broker.log_file.exists() else ""
-        self.processes.stop(broker.process)
+    def wait_connected(self, service_port: int, workers: list, timeout: float = 60) -> None:
+        """Until every worker has loaded Django and connected (the paused broker's kernel
+        has taken each connection), so that they start together when the broker resumes."""
+        deadline = time.monotonic() + timeout
+        while connections_to(service_port) < len(workers):
+            if any(w.poll() is not None for w in workers):
+                raise RuntimeError("a worker ended while connecting; see its log (--keep)")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the workers did not connect within {timeout:.0f} s")
+            time.sleep(0.05)
 
-        expected = {g: self.plan.count_for(g) for g in range(self.plan.gateways)}
-        stored, missing, problems = self.stored_check(expected)
-        first = min(s[Stats.FIRST] for s in stats)
-        published = int(sum(s[Stats.PUBLISHED] for s in stats))
-        end = outcome.all_stored_at or outcome.ended_at
-        # a publisher that never got to its last row has no LAST_SENT: the run's end stands in
-        last_sent = min(max(s[Stats.LAST_SENT] or end for s in stats), end)
-        result = Result("mqtt", stored, end - first, missing)
-        publish_rate = published / max(last_sent - first, 1e-9)
-        lag = end - last_sent
+    def publish_all(self, port: int, result: Result) -> Fleet:
+        """Every row published, unpaced, with no worker running: each PUBACK (reason 0)
+        means the broker queued the message in a worker's session."""
+        fleet = Fleet(self, port, 0)
+        fleet.go(time.monotonic() + 0.1)
+        deadline = time.monotonic() + self.args.drain_seconds
+        while not fleet.done():
+            if fleet.sum(Stats.RESENT):
+                fleet.stop()
+                raise RuntimeError(
+                    "the broker answered PUBACK 0x10 (no matching subscribers) with every "
+                    "worker's session subscribed but offline: it does not queue for a shared "
+                    "subscription whose members are all offline, so the drain path cannot run"
+                )
+            if any(p.exitcode is not None for p in fleet.processes):
+                raise RuntimeError("a publisher ended before every row was acknowledged")
+            if time.monotonic() > deadline:
+                raise RuntimeError("the rows were not all acknowledged within --drain-seconds")
+            time.sleep(0.05)
+        fleet.stop()
+        published, seconds = fleet.sum(Stats.PUBLISHED), fleet.last_ack() - fleet.first_sent()
         result.notes += [
-            f"publishers: {published:,} published at {publish_rate:,.0f}/s "
-            f"(asked {args.rate:,.0f}/s); resent after PUBACK 0x10: "
-            f"{int(sum(s[Stats.RESENT] for s in stats))}; refused: "
-            f"{int(sum(s[Stats.REFUSED] for s in stats))}; disconnects: "
-            f"{int(sum(s[Stats.DISCONNECTS] for s in stats))}",
+            f"publishers (not timed): {published:,} published and queued in the workers' "
+            f"sessions in {seconds:.2f} s ({published / max(seconds, 1e-9):,.0f}/s); "
+            f"refused: {fleet.sum(Stats.REFUSED)}; disconnects: {fleet.sum(Stats.DISCONNECTS)}",
+            fleet.cpu_line(),
+        ]
+        for note in result.notes:
+            print(f"  {note}")
+        return fleet
+
+    def live_notes(self, fleet: Fleet, outcome: Outcome, first: float, end: float) -> list[str]:
+        args = self.args
+        taken = fleet.sum(Stats.ACKED)
+        all_taken = min(fleet.all_acked_at() or end, end)
+        taken_rate = taken / max(all_taken - first, 1e-9)
+        lag = end - all_taken
+        asked = f"asked {args.rate:,.0f}/s" if args.rate > 0 else "unpaced"
+        notes = [
+            f"publishers: {taken:,} of {fleet.sum(Stats.PUBLISHED):,} published taken by the "
+            f"broker (PUBACK) at {taken_rate:,.0f}/s ({asked}); resent after PUBACK 0x10: "
+            f"{fleet.sum(Stats.RESENT)}; refused: {fleet.sum(Stats.REFUSED)}; disconnects: "
+            f"{fleet.sum(Stats.DISCONNECTS)}",
+            fleet.cpu_line(),
             (
-                f"last row committed {lag:.2f} s after the last publish; "
+                f"last row committed {lag:.2f} s after the broker took the last one; "
                 if outcome.all_stored_at
                 else ""
             )
             + f"largest backlog {outcome.max_backlog:,} rows",
             *outcome.cpu_lines(),
-            outcome.worker_cpu_line(stored),
         ]
-        kept_pace = publish_rate >= 0.99 * args.rate and lag <= 2.0
-        verdict = "MET" if kept_pace and not missing and not problems else "NOT MET"
-        result.notes.append(
-            f"target {args.rate:,.0f} samples/s for {args.seconds:.0f} s with no loss: {verdict}"
-        )
-        if not outcome.all_stored_at:
-            result.notes.append(
-                f"gave up waiting: {stored:,} of {self.plan.total:,} rows stored ({outcome.reason})"
+        if args.rate > 0:
+            kept_pace = taken_rate >= 0.99 * args.rate and lag <= 2.0
+            verdict = "MET" if kept_pace and outcome.all_stored_at else "NOT MET"
+            notes.append(
+                f"pace {args.rate:,.0f} samples/s kept end to end (last row within 2 s of the "
+                f"last publish): {verdict}"
             )
-        result.notes += problems[:10]
-        if "ERROR" in broker_log.upper():
-            result.notes.append(f"the broker logged errors; see {broker.log_file} (--keep)")
-        if profiler:
-            result.notes.append(profiler.summary())
-        for note in result.notes:
-            print(f"  {note}")
-        return result
+        return notes
 
-    @staticmethod
-    def wait_ready(ready, processes, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while not all(r.is_set() for r in ready):
-            if any(p.exitcode not in (None, 0) for p in processes):
-                raise RuntimeError("a load process failed while connecting")
-            if time.monotonic() > deadline:
-                raise RuntimeError("the load processes did not get ready in time")
-            time.sleep(0.05)
-
-    def watch_mqtt(
-        self, outcome, meter, stats, publishers, servers, stored_rows, start, profiler
-    ) -> None:
-        """Follow the run until every row is stored, a process under test ends, the rows
-        stop arriving, or --drain-seconds have passed since the last publish; print
-        progress meanwhile."""
+    def watch_mqtt(self, outcome, meter, fleet, servers, stored_rows, start, profiler) -> None:
+        """Follow the path until every row is stored, a process under test ends, the rows
+        stop arriving, or --drain-seconds have passed since the last publish (live) or
+        the start (drain, where ``fleet`` is None: every row is already at the broker);
+        print progress meanwhile."""
         args, total = self.args, self.plan.total
         last_print = last_growth = start
-        printed = (0, 0)
+        printed = (0 if fleet else total, 0)
         stored_before = 0
         while True:
             time.sleep(0.1)
             now = time.monotonic()
-            published = int(sum(s[Stats.PUBLISHED] for s in stats))
+            # "at the broker": taken by it (its PUBACK), so what a worker could have had
+            published = fleet.sum(Stats.ACKED) if fleet else total
             stored = stored_rows.read(now, published)
             outcome.max_backlog = max(outcome.max_backlog, published - stored)
-            if published >= total and "published" not in outcome.snapshots:
+            if fleet and published >= total and "published" not in outcome.snapshots:
                 outcome.snapshots["published"] = meter.snap()
             if stored > stored_before:
                 stored_before, last_growth = stored, now
@@ -578,41 +755,41 @@ class Bench:
             if stored >= total:
                 outcome.all_stored_at = now
                 break
-            if any(p.exitcode is not None for p in publishers):
+            if fleet and any(p.exitcode is not None for p in fleet.processes):
                 outcome.reason = "a publisher ended"
                 break
             ended = [name for name, process in servers.items() if process.poll() is not None]
             if ended:
                 outcome.reason = f"{', '.join(ended)} ended"
                 break
-            last_sent = max(s[Stats.LAST_SENT] for s in stats)
-            if published >= total and now - last_sent > args.drain_seconds:
+            last_taken = (fleet.all_acked_at() if fleet else start) or now
+            if published >= total and now - last_taken > args.drain_seconds:
                 outcome.reason = f"--drain-seconds {args.drain_seconds:.0f} passed"
                 break
-            if published >= total and now - max(last_growth, last_sent) > 30:
+            if published >= total and now - max(last_growth, last_taken) > 30:
                 outcome.reason = "no row arrived for 30 s"
                 break
-            if now - start > args.seconds + args.drain_seconds + 60:
-                outcome.reason = "the publishers never finished"
+            if fleet and not published and now - start > 60:
+                outcome.reason = "the broker took no row in 60 s"
                 break
             if now - last_print >= PROGRESS_EVERY:
                 span = now - last_print
                 print(
-                    f"  +{now - start:5.1f} s  published {published:>9,} "
+                    f"  +{now - start:5.1f} s  at the broker {published:>9,} "
                     f"({(published - printed[0]) / span:>7,.0f}/s)  stored {stored:>9,} "
                     f"({(stored - printed[1]) / span:>7,.0f}/s)  backlog {published - stored:>9,}"
                 )
                 last_print, printed = now, (published, stored)
 
-    # --- 3. HTTPS -------------------------------------------------------------------------
+    # --- 4. HTTPS -------------------------------------------------------------------------
 
     def https(self) -> Result:
         args = self.args
         port = free_port()
         print(
-            f"\n[https] {args.https_clients} clients posting {args.https_batch} samples per "
-            f"request for {args.https_seconds:.0f} s → gunicorn ({args.web_workers} workers × "
-            f"{args.web_threads} threads) → PostgreSQL"
+            f"\n[https] {args.https_clients} keep-alive clients posting {args.https_batch} "
+            f"samples per request, bodies made beforehand, for {args.https_seconds:.0f} s → "
+            f"gunicorn ({args.web_workers} workers × {args.web_threads} threads) → PostgreSQL"
         )
         # left as written (fmt: skip): a command line, each option beside its value
         web = self.processes.start(
@@ -645,7 +822,7 @@ class Bench:
         )
         poster.start()
         self.processes.add(poster)
-        self.wait_ready([ready], [poster])
+        wait_ready([ready], [poster], timeout=120)
         server = postgres_server()
         meter = CpuMeter(
             lambda: {
@@ -675,12 +852,22 @@ class Bench:
         requests = int(stats[Stats.REQUESTS])
         lost = max(0, accepted - stored)
         result = Result("https", stored, seconds, lost)
+        result.ingest_cpu = ended.groups["gunicorn"] - started.groups["gunicorn"]
+        result.postgres_cpu = ended.groups["postgres"] - started.groups["postgres"]
+        result.cores = table_cores(CpuMeter.cores(started, ended))
+        clients_cpu = stats[Stats.TIMED_CPU]
+        posted = int(stats[Stats.PUBLISHED])
         result.notes += [
             f"{requests:,} requests ({requests / max(seconds, 1e-9):,.0f}/s), mean latency "
             f"{1000 * stats[Stats.LATENCY_SUM] / max(requests, 1):.0f} ms; accepted {accepted:,}, "
             f"duplicates {int(stats[Stats.DUPLICATES])}, rejected {int(stats[Stats.REJECTED])}, "
             f"failed requests {int(stats[Stats.ERRORS])}",
             CpuMeter.line(started, ended, "while posting"),
+            cpu_per_row_line(result, "gunicorn's"),
+            f"clients' CPU: {clients_cpu:.2f} s for {posted:,} samples posted, "
+            f"{clients_cpu / max(posted, 1) * 1e6:.1f} µs per sample beside gunicorn's "
+            f"{(result.per_row(result.ingest_cpu) or 0):.1f} (making the bodies beforehand: "
+            f"{stats[Stats.SETUP_CPU]:.1f} s, not timed)",
         ]
         if not stats[Stats.ERRORS]:
             result.notes += problems[:10]
@@ -729,19 +916,76 @@ class Bench:
 
     def print_table(self) -> None:
         reference = self.results[0].rate
+        cpus = os.cpu_count() or 1
         print()
-        header = f"{'path':<10} {'rows':>10} {'seconds':>9} {'samples/s':>11} {'vs reference':>13} {'lost':>6}"
+        header = (
+            f"{'path':<15} {'rows':>10} {'seconds':>8} {'samples/s':>10} {'vs ref':>7} "
+            f"{'ingest µs':>10} {'PG µs/row':>10} {'lost':>6}"
+        )
         print(header)
         print("-" * len(header))
         for r in self.results:
             ratio = r.rate / reference if reference else 0.0
             print(
-                f"{r.path:<10} {r.rows:>10,} {r.seconds:>9.2f} {r.rate:>11,.0f} "
-                f"{ratio:>13.3f} {r.lost:>6,}"
+                f"{r.path:<15} {r.rows:>10,} {r.seconds:>8.2f} {r.rate:>10,.0f} {ratio:>7.3f} "
+                f"{fmt_us(r.per_row(r.ingest_cpu)):>10} {fmt_us(r.per_row(r.postgres_cpu)):>10} "
+                f"{r.lost:>6,}"
             )
+        print(
+            "ingest µs: CPU per sample of psql (reference), the workers (mqtt) or gunicorn "
+            "(https); PG µs/row: the PostgreSQL server's CPU per row stored"
+        )
+        print(f"\ncores used over each path's timed part ({cpus} on this machine):")
+        header = f"{'path':<15} " + " ".join(f"{name:>10}" for name in TABLE_GROUPS)
+        print(header)
+        print("-" * len(header))
+        for r in self.results:
+            full = r.cores.get("machine", 0.0) >= 0.9 * cpus
+            print(
+                f"{r.path:<15} "
+                + " ".join(f"{r.cores.get(name, 0.0):>10.2f}" for name in TABLE_GROUPS)
+                + ("  cores the limit" if full else "")
+            )
+        print(
+            "ingest: psql, the workers or gunicorn; load: the publishers or the HTTPS clients; "
+            "other: the rest of the machine (the benchmark, other users); 'cores the limit': "
+            "the machine was 90 % busy or more"
+        )
+        for line in self.scaling_lines():
+            print(line)
+        for line in self.target_lines(reference):
+            print(line)
         (restarted,) = self.sql("SELECT pg_postmaster_start_time() <> %s", (self.pg_started,))[0]
         if restarted or self.reconnects:
             print("\nWARNING: PostgreSQL restarted during the run; these figures are not valid")
+
+    def scaling_lines(self) -> list[str]:
+        """Throughput per worker added, from each count to the next of the same path."""
+        lines = []
+        for mode in self.args.mqtt:
+            runs = [r for r in self.results if r.path.startswith(f"mqtt {mode} ")]
+            for a, b in itertools.pairwise(runs):
+                per_worker = (b.rate - a.rate) / (b.workers - a.workers)
+                lines.append(
+                    f"  mqtt {mode}: {a.workers} → {b.workers} workers: {per_worker:+,.0f} "
+                    f"samples/s per worker added (×{b.rate / max(a.rate, 1e-9):.2f}; machine "
+                    f"{a.cores.get('machine', 0):.2f} → {b.cores.get('machine', 0):.2f} cores)"
+                )
+        return ["\nworkers added:", *lines] if lines else []
+
+    def target_lines(self, reference: float) -> list[str]:
+        lines = []
+        for r in self.results[1:]:
+            kind = "https" if r.path == "https" else "mqtt"
+            ratio = r.rate / reference if reference else 0.0
+            met = ratio >= ISSUE_16[kind] and not r.lost
+            parts = [f"{ratio:.3f} of \\copy (≥ {ISSUE_16[kind]:.2f})"]
+            worker_us = r.per_row(r.ingest_cpu)
+            if kind == "mqtt" and worker_us is not None:
+                met = met and worker_us <= ISSUE_16["worker_us"]
+                parts.append(f"{worker_us:.1f} µs of worker CPU per sample (≤ 25)")
+            lines.append(f"  {r.path}: {', '.join(parts)}: {'met' if met else 'not met'}")
+        return ["\nissue 16's targets (nothing lost, and):", *lines] if lines else []
 
 
 def code_version() -> str:
@@ -760,6 +1004,124 @@ def code_version() -> str:
     return f"commit {commit}" + (" with uncommitted changes in essmon/" if changed else "")
 
 
+TABLE_GROUPS = ("ingest", "mosquitto", "postgres", "load", "other", "machine")
+
+
+def table_cores(cores: dict[str, float], *, ingest: float | None = None) -> dict[str, float]:
+    """A path's cores in the summary's columns: ingest is the workers, gunicorn or psql
+    (``ingest``, which no group holds and so sits in ``other`` until taken out of it);
+    load the publishers or the HTTPS clients; the benchmark's own process goes to other."""
+    table = {
+        "ingest": cores.get("workers", cores.get("gunicorn", 0.0)),
+        "mosquitto": cores.get("mosquitto", 0.0),
+        "postgres": cores.get("postgres", 0.0),
+        "load": cores.get("publishers", cores.get("clients", 0.0)),
+        "other": cores.get("other", 0.0) + cores.get("benchmark", 0.0),
+        "machine": cores["machine"],
+    }
+    if ingest is not None:
+        table["ingest"] = ingest
+        table["other"] = max(0.0, table["other"] - ingest)
+    return table
+
+
+def fmt_us(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def cpu_per_row_line(result: Result, who: str) -> str:
+    return (
+        f"{who} CPU: {result.ingest_cpu or 0:.2f} s for {result.rows:,} samples, "
+        f"{fmt_us(result.per_row(result.ingest_cpu))} µs per sample; PostgreSQL's: "
+        f"{result.postgres_cpu or 0:.2f} s, {fmt_us(result.per_row(result.postgres_cpu))} µs "
+        f"per row"
+    )
+
+
+def wait_ready(ready, processes, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not all(r.is_set() for r in ready):
+        if any(p.exitcode not in (None, 0) for p in processes):
+            raise RuntimeError("a load process failed while getting ready")
+        if time.monotonic() > deadline:
+            raise RuntimeError("the load processes did not get ready in time")
+        time.sleep(0.05)
+
+
+class Fleet:
+    """The publisher processes of one MQTT path (load.publish), each with its share of the
+    gateways; made ready (packets made, every gateway connected) before it returns."""
+
+    def __init__(self, bench: Bench, port: int, rate: float) -> None:
+        n = bench.args.publishers
+        context = multiprocessing.get_context("spawn")
+        self.stats = [context.RawArray("d", Stats.SIZE) for _ in range(n)]
+        ready = [context.Event() for _ in range(n)]
+        self.go_event, self.stop_event = context.Event(), context.Event()
+        self.start_at = context.RawValue("d", 0.0)
+        self.processes = []
+        for slot in range(n):
+            process = context.Process(
+                target=load.publish,
+                name=f"publisher-{slot}",
+                args=(
+                    slot,
+                    bench.gateways[slot::n],
+                    bench.plan,
+                    port,
+                    rate,
+                    self.stats[slot],
+                    ready[slot],
+                    self.go_event,
+                    self.start_at,
+                    self.stop_event,
+                ),
+            )
+            process.start()
+            bench.processes.add(process)
+            self.processes.append(process)
+        wait_ready(ready, self.processes, timeout=120 + bench.plan.total / 20_000)
+
+    def go(self, at: float) -> float:
+        self.start_at.value = at
+        self.go_event.set()
+        return at
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for process in self.processes:
+            process.join(10)
+
+    def sum(self, slot: int) -> int:
+        return int(sum(s[slot] for s in self.stats))
+
+    def done(self) -> bool:
+        return all(s[Stats.DONE] for s in self.stats)
+
+    def first_sent(self) -> float:
+        return min((s[Stats.FIRST] for s in self.stats if s[Stats.FIRST]), default=0.0)
+
+    def all_acked_at(self) -> float:
+        """When the broker had taken every row (its PUBACK); 0 until then."""
+        return max(s[Stats.LAST_ACK] for s in self.stats) if self.done() else 0.0
+
+    def last_ack(self) -> float:
+        return max(s[Stats.LAST_ACK] for s in self.stats)
+
+    def cpu_line(self) -> str:
+        """The publishers' own CPU (time.process_time in each), per message."""
+        timed, setup = self.sum_float(Stats.TIMED_CPU), self.sum_float(Stats.SETUP_CPU)
+        published = max(self.sum(Stats.PUBLISHED), 1)
+        return (
+            f"publishers' CPU: {timed:.2f} s from the start to the last PUBACK, "
+            f"{timed / published * 1e6:.1f} µs per message; making the packets and "
+            f"connecting beforehand: {setup:.2f} s, not timed"
+        )
+
+    def sum_float(self, slot: int) -> float:
+        return sum(s[slot] for s in self.stats)
+
+
 @dataclass
 class Outcome:
     all_stored_at: float | None = None
@@ -768,21 +1130,14 @@ class Outcome:
     ended_at: float = 0.0
     snapshots: dict[str, Snapshot] = field(default_factory=dict)
 
-    def worker_cpu_line(self, stored: int) -> str:
-        """The workers' CPU per stored sample over the whole path (issue 16's target)."""
-        start, end = self.snapshots["start"], self.snapshots["end"]
-        used = max(0.0, end.groups["workers"] - start.groups["workers"])
-        per_sample = used / stored * 1e6 if stored else float("nan")
-        return f"workers' CPU: {used:.2f} s for {stored:,} samples, {per_sample:.1f} µs per sample"
-
     def cpu_lines(self) -> list[str]:
         start, end = self.snapshots["start"], self.snapshots["end"]
         published = self.snapshots.get("published")
         if published is None:
-            return [CpuMeter.line(start, end, "while publishing")]
+            return [CpuMeter.line(start, end, "while the broker took the rows")]
         return [
-            CpuMeter.line(start, published, "while publishing"),
-            CpuMeter.line(published, end, "after the last publish"),
+            CpuMeter.line(start, published, "until the broker had every row"),
+            CpuMeter.line(published, end, "after"),
         ]
 
 
@@ -790,7 +1145,9 @@ class StoredRows:
     """How many samples the MQTT workers have committed, read often and cheaply: the
     workers' own counter (mqtt IngestCounter, samples_accepted), added just after each
     batch commits. Should that counter be missing or stand still while the broker has
-    taken messages, fall back to count(*) once a second, which costs the database more."""
+    taken messages, fall back to count(*) once a second, which costs the database more.
+    The counter runs on across the run's paths: what it held when the path began is taken
+    off."""
 
     def __init__(self, bench: Bench) -> None:
         self.bench = bench
@@ -798,24 +1155,33 @@ class StoredRows:
         self.counted_at = 0.0
         self.value = 0
         self.started = time.monotonic()
+        self.baseline = 0
+        self.baseline = self.counter() or 0
+
+    def counter(self) -> int | None:
+        from django.db import ProgrammingError
+
+        try:
+            from essmon.mqtt.models import IngestCounter
+
+            (value,) = self.bench.sql(
+                f"SELECT coalesce(sum(count), 0) FROM {IngestCounter._meta.db_table}"
+                " WHERE transport = 'mqtt' AND name = 'samples_accepted'"
+            )[0]
+        except (ImportError, ProgrammingError):
+            self.use_counter = False
+            return None
+        return int(value) - self.baseline
 
     def read(self, now: float, published: int) -> int:
-        from django.db import InterfaceError, OperationalError, ProgrammingError
+        from django.db import InterfaceError, OperationalError
 
         try:
             if self.use_counter:
-                try:
-                    from essmon.mqtt.models import IngestCounter
-
-                    (value,) = self.bench.sql(
-                        f"SELECT coalesce(sum(count), 0) FROM {IngestCounter._meta.db_table}"
-                        " WHERE transport = 'mqtt' AND name = 'samples_accepted'"
-                    )[0]
-                except (ImportError, ProgrammingError):
-                    self.use_counter = False
-                else:
+                value = self.counter()
+                if value is not None:
                     if value or published == 0 or now - self.started < 10:
-                        self.value = int(value)
+                        self.value = value
                         return self.value
                     self.use_counter = False
             if now - self.counted_at >= 1.0:
