@@ -54,6 +54,8 @@ from infra import Broker, free_port
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_USER = "essmon-ingest"
 CANDIDATES = ("paho-thread", "paho-single", "gmqtt", "mqtt5", "essmon")
+# with --database-url only: the worker itself, into PostgreSQL
+WORKER = "worker"
 NEEDS = {"gmqtt": "gmqtt", "mqtt5": "mqtt5"}
 KINDS = ("telemetry", "status", "events", "results")
 RECEIVE_MAXIMUM = 2000  # the worker's: twice its batch
@@ -317,6 +319,69 @@ def run_essmon(args: argparse.Namespace, *, reader=None) -> dict:
     return {"received": received, "cpu": cpu, "wall": wall, "connections": connections}
 
 
+def run_worker(args: argparse.Namespace) -> dict:
+    """essmon's IngestWorker draining the session into the database: its CPU per sample,
+    split into process_messages (the batch step) and the rest (the receive path, batching,
+    acknowledging, counters). The gateways are made first; they and their samples are
+    removed before and after."""
+    from datetime import timedelta
+
+    from essmon.gateways.models import Gateway
+    from essmon.mqtt import worker as worker_module
+    from essmon.mqtt.broker import BrokerAddress
+    from essmon.telemetry.models import Sample
+
+    def clean() -> None:
+        pks = Gateway.objects.filter(gateway_id__startswith="99BM").values_list("pk", flat=True)
+        Sample.objects.filter(gateway_id__in=list(pks)).delete()
+        Gateway.objects.filter(gateway_id__startswith="99BM").delete()
+
+    clean()
+    plan = rows.Plan.make(gateways=args.gateways, total=args.messages)
+    Gateway.objects.bulk_create(
+        Gateway(gateway_id=rows.gateway_id(g), provisioned_at=plan.first_ts - timedelta(days=30))
+        for g in range(args.gateways)
+    )
+    real = worker_module.process_messages
+    in_batches = [0.0]
+
+    def timed(*a, **kw):
+        started = time.process_time()
+        try:
+            return real(*a, **kw)
+        finally:
+            in_batches[0] += time.process_time() - started
+
+    worker_module.process_messages = timed
+    address = BrokerAddress("127.0.0.1", args.port, SERVICE_USER, args.password, False)
+    worker = worker_module.IngestWorker(address, client_id=args.client_id, share_group=args.group)
+    worker.batch_size = args.batch
+
+    def stop_when_done() -> None:
+        while worker.totals["messages"] < args.messages and not worker.stopping.is_set():
+            time.sleep(0.02)
+        worker.stop()
+
+    import threading
+
+    threading.Thread(target=stop_when_done, daemon=True).start()
+    started, cpu = time.monotonic(), time.process_time()
+    try:
+        worker.run(until=time.monotonic() + 300)
+        cpu, wall = time.process_time() - cpu, time.monotonic() - started
+        stored = Sample.objects.filter(gateway__gateway_id__startswith="99BM").count()
+    finally:
+        clean()
+    return {
+        "received": worker.totals["messages"],
+        "stored": stored,
+        "cpu": cpu,
+        "batch_cpu": in_batches[0],
+        "wall": wall,
+        "connections": worker.generation,
+    }
+
+
 def receive(args: argparse.Namespace) -> None:
     setup_django()
     if args.receive == "paho-thread":
@@ -325,6 +390,8 @@ def receive(args: argparse.Namespace) -> None:
         result = run_paho(args, threaded=False)
     elif args.receive == "gmqtt":
         result = run_gmqtt(args)
+    elif args.receive == WORKER:
+        result = run_worker(args)
     elif args.receive == "mqtt5":
         result = run_essmon(args, reader=mqtt5_reader())
     else:
@@ -449,7 +516,9 @@ def orchestrate(args: argparse.Namespace) -> int:
     )
 
     chosen = [c for c in (args.only.split(",") if args.only else CANDIDATES) if c]
-    unknown = set(chosen) - set(CANDIDATES)
+    if os.environ.get("ESSMON_DATABASE_URL", "").startswith("postgres") and not args.only:
+        chosen.append(WORKER)
+    unknown = set(chosen) - {*CANDIDATES, WORKER}
     if unknown:
         raise SystemExit(f"unknown candidates: {', '.join(sorted(unknown))}")
     missing = [c for c in chosen if c in NEEDS and not importlib.util.find_spec(NEEDS[c])]
@@ -515,6 +584,8 @@ def orchestrate(args: argparse.Namespace) -> int:
                     str(args.messages),
                     "--batch",
                     str(args.batch),
+                    "--gateways",
+                    str(args.gateways),
                 ]
                 done = subprocess.run(
                     command,
@@ -535,6 +606,13 @@ def orchestrate(args: argparse.Namespace) -> int:
                     f"  {result['received'] / result['wall']:9,.0f} msg/s"
                     f"  received {result['received']:,}, left unacknowledged {result['left']}"
                 )
+                if "batch_cpu" in result:
+                    per = 1e6 / result["received"]
+                    print(
+                        f"  {'':12} of which process_messages {result['batch_cpu'] * per:.2f} µs, "
+                        f"the rest {(result['cpu'] - result['batch_cpu']) * per:.2f} µs; "
+                        f"stored {result['stored']:,}"
+                    )
     finally:
         if broker.process and broker.process.poll() is None:
             broker.process.terminate()
@@ -554,7 +632,12 @@ def orchestrate(args: argparse.Namespace) -> int:
     short = [
         c
         for c, runs in results.items()
-        if any(r["received"] != args.messages or r["left"] for r in runs)
+        if any(
+            r["received"] != args.messages
+            or r["left"]
+            or r.get("stored", args.messages) != args.messages
+            for r in runs
+        )
     ]
     return 1 if failed or short else 0
 
