@@ -31,7 +31,7 @@ from tests.mosquitto import SERVICE
 from tests.services import free_port, require
 from tests.waiting import wait_until
 
-MAX = 4096  # the readers' maximum packet here: small, so lengths past it are quick to make
+MAX = 8192  # the readers' maximum packet here: small, so lengths past it are quick to make
 
 
 @dataclass(frozen=True)
@@ -161,6 +161,26 @@ def test_a_truncated_publish_waits_for_the_rest(frame, keep):
     assert flatten(got)[0] == [expected]
 
 
+@settings(max_examples=300)
+@given(publishes(), st.integers(0, 2000))
+def test_a_publish_with_its_length_cut_anywhere_is_an_error_or_a_shorter_message(frame, cut):
+    """Bad lengths: the Remaining Length says less than the packet holds, cutting it inside
+    the topic, the packet identifier, the properties or the payload. The reader either
+    refuses it or takes the shorter message, and then the packet after it, never anything
+    else (the bytes past the cut are simply the next packets: a PINGRESP here)."""
+    data, (_, topic, payload, packet_id) = frame
+    header = 1 + len(varint(len(data) - 1 - len(varint(len(data) - 1))))
+    body = data[header:][: cut % (len(data) - header + 1)]
+    stream = bytes([data[0]]) + varint(len(body)) + body + b"\xd0\x00"
+    try:
+        messages, ids, packets = parse_all([stream])
+    except ProtocolError:
+        return
+    assert len(messages) == 1 and [p.kind for p in packets] == [mqtt.PINGRESP]
+    assert messages[0].topic == topic and payload.startswith(messages[0].payload)
+    assert ids == [packet_id]
+
+
 def publish(topic: bytes, rest: bytes, *, first: int = 0x32) -> bytes:
     body = len(topic).to_bytes(2, "big") + topic + rest
     return bytes([first]) + varint(len(body)) + body
@@ -170,7 +190,7 @@ def publish(topic: bytes, rest: bytes, *, first: int = 0x32) -> bytes:
     ("data", "why"),
     [
         (b"\x30\xff\xff\xff\xff\x01", "more than 4 bytes"),
-        (b"\x30" + varint(MAX + 1), "over the 4,096 announced"),
+        (b"\x30" + varint(MAX + 1), "over the 8,192 announced"),
         (b"\x30\x01\x00", "shorter than its topic's length"),
         (b"\x30\x04\x00\x09ab", "topic runs past"),
         (publish(b"t", b"\x00\x05"), "ends before its properties"),  # QoS 1: id, no properties
