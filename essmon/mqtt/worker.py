@@ -13,14 +13,12 @@ import hashlib
 import hmac
 import json
 import logging
-import queue
 import signal
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import paho.mqtt.client as mqtt
 from django.conf import settings
 from django.db import (
     DatabaseError,
@@ -30,11 +28,10 @@ from django.db import (
     connection,
     transaction,
 )
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 from essmon.commands.services import as_message, claim_for_broker
 from essmon.mqtt.broker import GATEWAY_TOPICS_IN, BrokerAddress, topic
+from essmon.mqtt.client import Client, ConnectionLost, ProtocolError, Received, Refused, Settings
 from essmon.mqtt.process import (
     DeadLetterCap,
     GatewayCache,
@@ -49,6 +46,8 @@ from essmon.telemetry.connectivity import ContactBuffer
 
 logger = logging.getLogger(__name__)
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
+KEEPALIVE_SECONDS = 30
+RECONNECT_MIN, RECONNECT_MAX = 1.0, 10.0
 
 
 def worker_client_id(name: str) -> str:
@@ -69,14 +68,38 @@ def worker_client_id(name: str) -> str:
 
 
 @dataclass
-class Received:
-    message: Incoming
-    mid: int
-    qos: int
-    generation: int  # the connection it came on: acknowledge only on that one
+class Batch:
+    """Messages for one transaction, each with its packet identifier and the connection
+    (generation) it came on: acknowledged after the commit, and only on that connection."""
+
+    messages: list[Incoming] = field(default_factory=list)
+    packet_ids: list[int] = field(default_factory=list)
+    generations: list[int] = field(default_factory=list)
+
+    def add(self, received: Received) -> None:
+        self.messages += received.messages
+        self.packet_ids += received.packet_ids
+        self.generations += [received.generation] * len(received.messages)
+
+    def take(self, count: int) -> Batch:
+        """The first ``count`` messages, removed from this one."""
+        taken = Batch(self.messages[:count], self.packet_ids[:count], self.generations[:count])
+        del self.messages[:count], self.packet_ids[:count], self.generations[:count]
+        return taken
+
+    def __len__(self) -> int:
+        return len(self.messages)
 
 
 class IngestWorker:
+    """One thread does it all: it reads the broker's messages (essmon.mqtt.client), takes
+    them in batches of up to ``batch_size`` (waiting at most ``linger`` seconds for a batch
+    to fill once a message is there), stores each batch in one transaction and then
+    acknowledges its messages with one write. While it waits on the database the broker
+    goes on sending, up to Receive Maximum (twice the batch) unacknowledged messages, into
+    the socket's buffer, and the next read takes them all at once. The client's keep-alive
+    thread keeps the connection alive meanwhile, however long the database takes."""
+
     def __init__(
         self,
         address: BrokerAddress,
@@ -92,35 +115,53 @@ class IngestWorker:
         self.batch_size = batch_size
         self.linger = linger
         self.command_interval = command_interval
-        self.inbox: queue.Queue[Received] = queue.Queue()
-        self.generation = 0
         self.connected = threading.Event()
-        self.subscribed = threading.Event()  # the broker granted this connection's subscription
         self.stopping = threading.Event()
         self.cache = GatewayCache()
         self.contacts = ContactBuffer()
         self.dead_letter_cap = DeadLetterCap()
         self.totals: Counter = Counter()
-        self.client = mqtt.Client(
-            callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
-            client_id=client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
+        self.losses: list[str] = []  # why each connection ended, for the log and the tests
+        self.pending = Batch()  # received, not yet in a batch
+        self.retry_delay = RECONNECT_MIN
+        self.next_attempt = 0.0
+        self.connected_at = 0.0
+        prefix = f"$share/{share_group}/" if share_group else ""
+        self.client = Client(
+            Settings(
+                host=address.host,
+                port=address.port,
+                client_id=client_id,
+                username=address.username,
+                password=address.password,
+                tls=address.tls,
+                subscriptions=tuple(f"{prefix}{topic('+', kind)}" for kind in GATEWAY_TOPICS_IN),
+                keepalive=KEEPALIVE_SECONDS,
+                session_expiry=SESSION_EXPIRY_SECONDS,
+                receive_maximum=min(65535, batch_size * 2),
+            ),
+            message=Incoming,
         )
-        self.client.username_pw_set(address.username, address.password)
-        if address.tls:
-            self.client.tls_set()
-        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
-        self.client.max_queued_messages_set(0)
-        self.client.on_connect = self._on_connect
-        self.client.on_disconnect = self._on_disconnect
-        self.client.on_subscribe = self._on_subscribe
-        self.client.on_message = self._on_message
+        self.subscribed = self.client.subscribed  # the broker granted this connection's filters
 
-    # --- broker side (paho's network thread) ------------------------------------------
+    @property
+    def generation(self) -> int:
+        """Connections made so far (0: never connected)."""
+        return self.client.generation
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        if reason_code.is_failure:
+    # --- the broker ---------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        """One attempt when it is due, else a short wait: at once after a connection that
+        lasted, then from 1 s after a failure, doubling up to 10 s, as paho's reconnect
+        delay was."""
+        wait = self.next_attempt - time.monotonic()
+        if wait > 0:
+            self.stopping.wait(min(wait, 0.2))
+            return
+        try:
+            connack = self.client.connect()
+        except Refused as exc:
             # most often after an upgrade to the two listeners: essmon's user is no longer
             # in the gateways' password file
             logger.error(
@@ -129,61 +170,57 @@ class IngestWorker:
                 self.address.host,
                 self.address.port,
                 self.address.username,
-                reason_code,
+                exc,
             )
+            self._retry_later()
             return
-        self.generation += 1
-        prefix = f"$share/{self.share_group}/" if self.share_group else ""
-        subscriptions = [
-            (f"{prefix}{topic('+', kind)}", mqtt.SubscribeOptions(qos=1))
-            for kind in GATEWAY_TOPICS_IN
-        ]
-        self.subscribed.clear()
-        client.subscribe(subscriptions)
+        except (OSError, ConnectionLost, ProtocolError) as exc:
+            logger.warning(
+                "could not connect to the broker at %s:%s (%s); trying again in %.0f s",
+                self.address.host,
+                self.address.port,
+                exc,
+                self.retry_delay,
+            )
+            self._retry_later()
+            return
+        self.connected_at = time.monotonic()
         self.connected.set()
         logger.info(
             "connected to %s:%s (session %s)",
             self.address.host,
             self.address.port,
-            "resumed" if flags.session_present else "new",
+            "resumed" if connack.session_present else "new",
         )
 
-    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
-        self.subscribed.set()
+    def _retry_later(self) -> None:
+        self.next_attempt = time.monotonic() + self.retry_delay
+        self.retry_delay = min(self.retry_delay * 2, RECONNECT_MAX)
 
-    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+    def _lost(self, exc: Exception) -> None:
         self.connected.clear()
+        self.losses.append(str(exc))
+        if time.monotonic() - self.connected_at < RECONNECT_MAX:
+            # a connection the broker ends at once, again and again (a session taken over
+            # by a second worker under the same ID, say) must not be made at full speed
+            self._retry_later()
+        else:
+            self.retry_delay = RECONNECT_MIN
         if not self.stopping.is_set():
-            logger.warning("lost the broker (%s); reconnecting", reason_code)
+            logger.warning("lost the broker (%s); reconnecting", exc)
 
-    def _on_message(self, client, userdata, message) -> None:
-        # paho's topic property raises on a topic that is not UTF-8, and an exception here
-        # would end paho's network thread: read the bytes ourselves
-        name = message._topic.decode("utf-8", "replace")
-        self.inbox.put(
-            Received(Incoming(name, message.payload), message.mid, message.qos, self.generation)
-        )
-
-    # --- the worker's own thread ------------------------------------------------------
+    # --- the loop -----------------------------------------------------------------------
 
     def run(self, *, until: float | None = None) -> None:
         """Ingest until stopped (SIGTERM, SIGINT) or, for tests and benchmarks, ``until``."""
-        properties = Properties(PacketTypes.CONNECT)
-        properties.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
-        properties.ReceiveMaximum = min(65535, self.batch_size * 2)
-        self.client.connect_async(
-            self.address.host,
-            self.address.port,
-            keepalive=30,
-            clean_start=False,
-            properties=properties,
-        )
-        self.client.loop_start()
         last_commands = 0.0
         last_report = time.monotonic()
         try:
             while not self.stopping.is_set() and (until is None or time.monotonic() < until):
                 try:
+                    if not self.client.connected:
+                        self._connect()
+                        continue
                     batch = self._next_batch()
                     if batch:
                         self._ingest(batch)
@@ -204,8 +241,8 @@ class IngestWorker:
         finally:
             if self.contacts.held:
                 self._flush_contacts()
-            self.client.disconnect()
-            self.client.loop_stop()
+            self.client.stop()
+            self.connected.clear()
             logger.info("ingest-mqtt stopped; totals: %s", dict(self.totals))
 
     def stop(self, *args) -> None:
@@ -215,20 +252,45 @@ class IngestWorker:
         signal.signal(signal.SIGTERM, self.stop)
         signal.signal(signal.SIGINT, self.stop)
 
-    def _next_batch(self) -> list[Received]:
-        try:
-            batch = [self.inbox.get(timeout=0.2)]
-        except queue.Empty:
-            return []
-        deadline = time.monotonic() + self.linger
-        while len(batch) < self.batch_size:
+    def _next_batch(self) -> Batch:
+        """Up to batch_size messages: what is there already, else what comes within 0.2 s,
+        and then more for up to ``linger`` while the batch is not full. A lost connection
+        ends the batch with what it has (its messages are stored, and not acknowledged)."""
+        deadline = None
+        while len(self.pending) < self.batch_size and not self.stopping.is_set():
+            now = time.monotonic()
+            if self.pending:
+                deadline = deadline or now + self.linger
+                if now >= deadline:
+                    break
+                timeout = deadline - now
+            else:
+                timeout = 0.2
             try:
-                batch.append(self.inbox.get(timeout=max(0.0, deadline - time.monotonic())))
-            except queue.Empty:
+                received = self.client.receive(timeout)
+            except ConnectionLost as exc:
+                self._lost(exc)
                 break
-        return batch
+            if received.messages:
+                self.pending.add(received)
+            elif not self.pending:
+                break  # nothing within 0.2 s: the loop's other work
+        return self.pending.take(self.batch_size)
 
-    def _ingest(self, batch: list[Received]) -> None:
+    def _acknowledge(self, batch: Batch) -> None:
+        current = self.client.generation
+        # a message that came on an earlier connection is the broker's to send again;
+        # acknowledging its packet identifier here would acknowledge another message
+        ids = [m for m, g in zip(batch.packet_ids, batch.generations, strict=True) if g == current]
+        if not ids or not self.client.connected:
+            return
+        try:
+            self.client.ack(ids)
+        except (OSError, ConnectionLost) as exc:
+            self.client.close()
+            self._lost(exc)
+
+    def _ingest(self, batch: Batch) -> None:
         delay = 0.5
         while True:
             try:
@@ -243,21 +305,17 @@ class IngestWorker:
                 if self.stopping.wait(delay):
                     return
                 delay = min(delay * 2, 10.0)
-        for received in batch:
-            if received.generation == self.generation:
-                self.client.ack(received.mid, received.qos)
-            # else: the connection it came on is gone; the broker sends it again, and the
-            # repeat is a duplicate
+        self._acknowledge(batch)
         self.totals.update(outcome.counts)
         try:
             add_counts(outcome.counts)
         except (OperationalError, InterfaceError):
             logger.warning("could not add to the counters: %s", dict(outcome.counts))
 
-    def _process(self, batch: list[Received]) -> Outcome:
+    def _process(self, batch: Batch) -> Outcome:
         try:
             return process_messages(
-                [r.message for r in batch],
+                batch.messages,
                 cache=self.cache,
                 contacts=self.contacts,
                 cap=self.dead_letter_cap,
@@ -273,12 +331,12 @@ class IngestWorker:
             self.cache = GatewayCache()
             return self._one_at_a_time(batch)
 
-    def _one_at_a_time(self, batch: list[Received]) -> Outcome:
+    def _one_at_a_time(self, batch: Batch) -> Outcome:
         outcome = Outcome()
-        for received in batch:
+        for message in batch.messages:
             try:
                 single = process_messages(
-                    [received.message],
+                    [message],
                     cache=self.cache,
                     contacts=self.contacts,
                     cap=self.dead_letter_cap,
@@ -289,19 +347,19 @@ class IngestWorker:
                 if isinstance(exc, DatabaseError):
                     reason = f"could not store: {exc}"
                 else:
-                    logger.exception("message on %s could not be handled", received.message.topic)
+                    logger.exception("message on %s could not be handled", message.topic)
                     reason = unexpected(exc)
                 try:
-                    single = dead_letter(received.message, reason, cap=self.dead_letter_cap)
+                    single = dead_letter(message, reason, cap=self.dead_letter_cap)
                 except (OperationalError, InterfaceError):
                     raise
                 except Exception:
                     # not even kept as a dead letter: the log is its only trace
                     logger.exception(
                         "dropped a message on %s (%s): %r",
-                        received.message.topic,
+                        message.topic,
                         reason,
-                        received.message.payload[:200],
+                        message.payload[:200],
                     )
                     single = Outcome(counts=Counter(messages=1, dropped=1))
             outcome.counts.update(single.counts)
@@ -317,7 +375,7 @@ class IngestWorker:
             connection.close()
 
     def _publish_commands(self) -> None:
-        if not self.connected.is_set():
+        if not self.client.connected:
             return
         try:
             close_old_connections()
@@ -330,6 +388,13 @@ class IngestWorker:
         for command in commands:
             by_gateway.setdefault(command.gateway.gateway_id, []).append(as_message(command))
         for gateway_id, messages in by_gateway.items():
-            payload = json.dumps({"commands": messages})
-            self.client.publish(topic(gateway_id, "commands"), payload, qos=1)
+            payload = json.dumps({"commands": messages}).encode()
+            try:
+                # QoS 1; kept until the broker's PUBACK, sent again after a reconnect that
+                # resumes the session; the database resends it later anyway if unanswered
+                self.client.publish(topic(gateway_id, "commands"), payload)
+            except (OSError, ConnectionLost) as exc:
+                self.client.close()
+                self._lost(exc)
+                return
             self.totals["commands_published"] += len(messages)

@@ -77,7 +77,6 @@ def test_a_gateway_using_the_workers_client_id_does_not_take_its_session(broker,
     intruder, victim = factories.connected_gateway(), factories.connected_gateway()
     broker.reload()
     with WorkerThread(broker, client_id=worker_id) as worker:
-        watched(worker.client)
         # the intruder knows (or guessed) the worker's ID and logs in with its own secret
         taker = connect(gateway_client(broker, intruder, client_id=worker_id), broker)
         device = connect(gateway_client(broker, victim), broker)
@@ -88,7 +87,7 @@ def test_a_gateway_using_the_workers_client_id_does_not_take_its_session(broker,
         wait_until(
             lambda: Sample.objects.filter(gateway=victim).count() == N, 15, "every sample stored"
         )
-        assert worker.client.drops == [] and worker.connected.is_set()
+        assert worker.losses == [] and worker.connected.is_set()
         assert worker.generation == 1  # never reconnected: its session was never taken
         assert taker.connected_event.is_set()  # logged in, under its own ID: a session of its own
         for made in (taker, device):

@@ -423,7 +423,7 @@ def test_a_number_too_large_for_a_float_is_refused_by_name():
 @pytest.mark.django_db(transaction=True)
 def test_a_batch_the_database_refuses_is_taken_one_message_at_a_time(broker):
     from essmon.mqtt.broker import broker_address
-    from essmon.mqtt.worker import IngestWorker, Received
+    from essmon.mqtt.worker import Batch, IngestWorker
 
     kept, removed = factories.connected_gateway(), factories.connected_gateway()
     worker = IngestWorker(broker_address(broker.url), client_id="t", share_group="g")
@@ -433,9 +433,66 @@ def test_a_batch_the_database_refuses_is_taken_one_message_at_a_time(broker):
     ]
     worker.cache.load({kept.gateway_id, removed.gateway_id})  # the worker knew both
     removed.delete()  # and one went from the registry before the batch came
-    worker._ingest([Received(m, mid=n, qos=1, generation=-1) for n, m in enumerate(batch)])
+    # never connected: nothing to acknowledge, and no connection for it
+    worker._ingest(Batch(batch, list(range(1, len(batch) + 1)), [-1] * len(batch)))
     assert Sample.objects.filter(gateway=kept).count() == 1
     # the whole batch failed at COMMIT (deferred foreign key); one at a time, with the
     # cache renewed, the removed gateway's message is a dead letter and the rest is stored
     letter = DeadLetter.objects.get(gateway_id=removed.gateway_id)
     assert letter.reason == f"unknown gateway {removed.gateway_id!r}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_keeps_its_connection_through_a_batch_longer_than_the_keep_alive(
+    broker, monkeypatch
+):
+    """Keep-alive 2 s, so Mosquitto drops a client silent for 3 s; the first batch takes
+    8 s in the database (Mosquitto checks every few seconds). The worker's keep-alive
+    thread pings meanwhile: the connection stays, and the batch is acknowledged on it."""
+    import time
+
+    from essmon.mqtt import worker as worker_module
+
+    monkeypatch.setattr(worker_module, "KEEPALIVE_SECONDS", 2)
+    real = worker_module.process_messages
+    slowed: list = []
+
+    def slow(messages, **kw):
+        if not slowed:
+            slowed.append(len(messages))
+            time.sleep(8)
+        return real(messages, **kw)
+
+    monkeypatch.setattr(worker_module, "process_messages", slow)
+    gw = factories.connected_gateway()
+    broker.reload()
+    device = connect(gateway_client(broker, gw), broker)
+    with WorkerThread(broker) as worker:
+        stream = SamplePublisher(device, gw)
+        stream.publish(range(20))
+        stream.finish(range(20))
+        wait_until(lambda: Sample.objects.filter(gateway=gw).count() == 20, 20, "20 samples")
+        assert slowed and worker.generation == 1 and worker.losses == []
+        assert worker.totals["samples_accepted"] == 20  # none came twice: all acknowledged
+    device.disconnect()
+    device.loop_stop()
+    assert "exceeded timeout" not in broker.log()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_connects_again_after_a_broker_restart_and_subscribes_again(broker, caplog):
+    gw = factories.connected_gateway()
+    broker.reload()
+    with caplog.at_level("WARNING", "essmon.mqtt.worker"), WorkerThread(broker) as worker:
+        broker.stop()
+        wait_until(lambda: not worker.connected.is_set(), 10, "the worker to see the loss")
+        broker.start()
+        wait_until(lambda: worker.generation == 2 and worker.subscribed.is_set(), 20, "again")
+        device = connect(gateway_client(broker, gw), broker)
+        stream = SamplePublisher(device, gw)
+        stream.publish(range(5))
+        stream.finish(range(5))
+        wait_until(lambda: Sample.objects.filter(gateway=gw).count() == 5, 10, "5 samples")
+        device.disconnect()
+        device.loop_stop()
+    assert "lost the broker (the broker closed the connection); reconnecting" in caplog.text
