@@ -11,9 +11,10 @@ properties skipped by length), and sends a batch's PUBACKs in one ``sendall``; m
 
 Only what the worker needs of MQTT 5 (protocol version 5, packet types of section 3):
 CONNECT with user name and password, Clean Start, Session Expiry Interval, Receive
-Maximum and Maximum Packet Size; CONNACK and its reason code; SUBSCRIBE and SUBACK; PUBLISH
-in at QoS 0 and 1 and PUBACK; PUBLISH out at QoS 1 (the commands) and its PUBACK;
-PINGREQ/PINGRESP; DISCONNECT both ways. A QoS 2 message or an AUTH exchange never comes,
+Maximum and Maximum Packet Size; CONNACK and its reason code; SUBSCRIBE and SUBACK;
+UNSUBSCRIBE and UNSUBACK (``ingest-mqtt --retire``); PUBLISH in at QoS 0 and 1 and PUBACK;
+PUBLISH out at QoS 1 (the commands) and its PUBACK; PINGREQ/PINGRESP; DISCONNECT both ways,
+ours with a Session Expiry Interval of 0 when a worker's session is ended for good. A QoS 2 message or an AUTH exchange never comes,
 since the worker neither subscribes at QoS 2 nor asks for extended authentication: from
 a broker, they end the connection as a protocol error. Nothing here knows about Django.
 """
@@ -33,7 +34,8 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 CONNECT, CONNACK, PUBLISH, PUBACK = 0x10, 0x20, 0x30, 0x40
-SUBSCRIBE, SUBACK, PINGREQ, PINGRESP, DISCONNECT = 0x82, 0x90, 0xC0, 0xD0, 0xE0
+SUBSCRIBE, SUBACK, UNSUBSCRIBE, UNSUBACK = 0x82, 0x90, 0xA2, 0xB0
+PINGREQ, PINGRESP, DISCONNECT = 0xC0, 0xD0, 0xE0
 PINGREQ_FRAME = b"\xc0\x00"
 # the broker may send up to this much in one packet (CONNECT's Maximum Packet Size): the
 # protocol's messages are at most 1 MiB, and the broker is set to refuse more (1,100,000)
@@ -44,6 +46,7 @@ REASONS = {
     0x00: "success",
     0x04: "disconnect with will message",
     0x10: "no matching subscribers",
+    0x11: "no subscription existed",
     0x80: "unspecified error",
     0x81: "malformed packet",
     0x82: "protocol error",
@@ -61,6 +64,7 @@ REASONS = {
     0x8E: "session taken over",
     0x8F: "topic filter invalid",
     0x90: "topic name invalid",
+    0x91: "packet identifier in use",
     0x93: "receive maximum exceeded",
     0x95: "packet too large",
     0x97: "quota exceeded",
@@ -170,6 +174,11 @@ def subscribe_frame(packet_id: int, filters: Sequence[str], qos: int = 1) -> byt
     return _frame(SUBSCRIBE, body)
 
 
+def unsubscribe_frame(packet_id: int, filters: Sequence[str]) -> bytes:
+    body = packet_id.to_bytes(2, "big") + b"\x00"  # no properties
+    return _frame(UNSUBSCRIBE, body + b"".join(_string(f) for f in filters))
+
+
 def publish_frame(topic: str, payload: bytes, *, qos: int = 0, packet_id: int = 0) -> bytes:
     body = _string(topic) + (packet_id.to_bytes(2, "big") if qos else b"") + b"\x00" + payload
     return _frame(PUBLISH | (qos << 1), body)
@@ -181,8 +190,14 @@ def puback_frames(packet_ids: Sequence[int]) -> bytes:
     return struct.pack(f">{2 * len(packet_ids)}H", *[v for m in packet_ids for v in (0x4002, m)])
 
 
-def disconnect_frame(code: int = 0) -> bytes:
-    return b"\xe0\x00" if code == 0 else bytes([DISCONNECT, 1, code])
+def disconnect_frame(code: int = 0, *, session_expiry: int | None = None) -> bytes:
+    """``session_expiry``: the Session Expiry Interval property (3.14.2.2.2), 0 to end the
+    session now; it may not be set above 0 when CONNECT said 0, which this client never
+    does."""
+    if session_expiry is None:
+        return b"\xe0\x00" if code == 0 else bytes([DISCONNECT, 1, code])
+    properties = b"\x11" + session_expiry.to_bytes(4, "big")
+    return _frame(DISCONNECT, bytes([code, len(properties)]) + properties)
 
 
 # --- decoding ---------------------------------------------------------------------------
@@ -195,7 +210,7 @@ class Packet:
     kind: int  # the type's high nibble, e.g. CONNACK
     packet_id: int = 0
     code: int = 0  # the reason code (CONNACK, PUBACK, DISCONNECT)
-    codes: list[int] = field(default_factory=list)  # SUBACK: one per filter
+    codes: list[int] = field(default_factory=list)  # SUBACK, UNSUBACK: one per filter
     session_present: bool = False
     properties: dict[int, Any] = field(default_factory=dict)
 
@@ -284,7 +299,7 @@ def _control(first: int, data: memoryview, pos: int, end: int) -> Packet:
         return Packet(
             CONNACK, code=data[pos + 1], session_present=bool(data[pos] & 1), properties=properties
         )
-    if kind in (PUBACK, SUBACK):
+    if kind in (PUBACK, SUBACK, UNSUBACK):
         if length < 2:
             raise ProtocolError(f"packet 0x{first:02X} without a packet identifier")
         packet_id = int.from_bytes(data[pos : pos + 2], "big")
@@ -294,9 +309,10 @@ def _control(first: int, data: memoryview, pos: int, end: int) -> Packet:
             return Packet(PUBACK, packet_id=packet_id, code=code, properties=properties)
         properties, stop = _read_properties(data, pos + 2, end)
         codes = list(data[stop:end])
+        name = "SUBACK" if kind == SUBACK else "UNSUBACK"
         if not codes:
-            raise ProtocolError("SUBACK without reason codes")
-        return Packet(SUBACK, packet_id=packet_id, codes=codes, properties=properties)
+            raise ProtocolError(f"{name} without reason codes")
+        return Packet(kind, packet_id=packet_id, codes=codes, properties=properties)
     if kind == PINGRESP:
         if length:
             raise ProtocolError("PINGRESP with a body")
@@ -466,6 +482,9 @@ class Client:
         self.generation = 0  # connections made; 0 before the first
         self.session_present = False
         self.subscribed = threading.Event()  # the broker granted this connection's filters
+        # the broker's UNSUBACK on this connection: its reason codes, and when it came
+        self.unsuback: Packet | None = None
+        self.unsubscribed_at = 0.0
         self.lock = threading.Lock()
         self.sock: socket.socket | None = None
         self.reader = self.reader_class(message)
@@ -477,6 +496,7 @@ class Client:
         self.max_out = MAX_PACKET
         self.broken: str | None = None  # why the keep-alive thread found it unusable
         self._subscribe_id = 0
+        self._unsubscribe_id = 0
         self._pending: tuple[list, list[int], list[Packet]] | None = None
         self._stop = threading.Event()
         self._pinger: threading.Thread | None = None
@@ -488,7 +508,8 @@ class Client:
     # --- connecting ---------------------------------------------------------------
 
     def connect(self) -> Packet:
-        """Connect, wait for CONNACK, subscribe (SUBACK comes with the messages).
+        """Connect, wait for CONNACK, subscribe to ``settings.subscriptions``, if any (SUBACK
+        comes with the messages).
 
         Raises Refused (CONNACK's reason code), OSError (no connection, TLS), or
         ProtocolError / ConnectionLost (the broker answered with something else)."""
@@ -539,9 +560,12 @@ class Client:
         self.ping_sent_at = None
         self.broken = None
         self.subscribed.clear()
-        self._subscribe_id = self._packet_id()
+        self.unsuback = None
+        self._subscribe_id = self._unsubscribe_id = 0
         try:
-            self._send(subscribe_frame(self._subscribe_id, s.subscriptions))
+            if s.subscriptions:
+                self._subscribe_id = self._packet_id()
+                self._send(subscribe_frame(self._subscribe_id, s.subscriptions))
             # our publishes the broker had not acknowledged go again, marked DUP, when the
             # session is still there (4.4); a new session knows nothing of them
             if self.session_present:
@@ -575,9 +599,10 @@ class Client:
                 except (OSError, ConnectionLost) as exc:
                     self.broken = f"keep-alive: {exc}"
 
-    def close(self, code: int | None = None) -> None:
+    def close(self, code: int | None = None, *, session_expiry: int | None = None) -> None:
         """Close the connection; with ``code``, after a DISCONNECT with that reason code
-        (0: a normal disconnection, and the broker drops the last will, if any)."""
+        (0: a normal disconnection, and the broker drops the last will, if any) and, with
+        ``session_expiry``, that Session Expiry Interval (0: the broker ends the session)."""
         sock, self.sock = self.sock, None
         if sock is None:
             return
@@ -585,7 +610,7 @@ class Client:
             try:
                 if code is not None:
                     sock.settimeout(1.0)
-                    sock.sendall(disconnect_frame(code))
+                    sock.sendall(disconnect_frame(code, session_expiry=session_expiry))
                     # Wait for the broker to close its side: closing ours at once, with
                     # anything of its still unread, makes the kernel reset the connection,
                     # and the broker then loses the PUBACKs it had not read yet (measured:
@@ -599,10 +624,12 @@ class Client:
             finally:
                 sock.close()
 
-    def stop(self) -> None:
-        """DISCONNECT (normal) and close; the keep-alive thread ends."""
+    def stop(self, *, end_session: bool = False) -> None:
+        """DISCONNECT (normal) and close; the keep-alive thread ends. ``end_session``: with
+        a Session Expiry Interval of 0, so the broker drops the session, its subscriptions
+        and anything still queued in it, at once rather than after the expiry."""
         self._stop.set()
-        self.close(0)
+        self.close(0, session_expiry=0 if end_session else None)
 
     # --- sending ------------------------------------------------------------------
 
@@ -627,6 +654,14 @@ class Client:
         ids = [m for m in packet_ids if m]
         if ids:
             self._send(puback_frames(ids))
+
+    def unsubscribe(self, filters: Sequence[str]) -> int:
+        """UNSUBSCRIBE from ``filters``; ``unsuback`` holds the broker's answer once it came
+        (read by ``receive``). Its packet identifier."""
+        self._unsubscribe_id = self._packet_id()
+        self.unsuback = None
+        self._send(unsubscribe_frame(self._unsubscribe_id, filters))
+        return self._unsubscribe_id
 
     def publish(self, topic: str, payload: bytes) -> int:
         """PUBLISH at QoS 1; the packet identifier stays in ``unacked`` until its PUBACK.
@@ -726,6 +761,17 @@ class Client:
                     )
                 else:
                     self.subscribed.set()
+            elif packet.kind == UNSUBACK:
+                if packet.packet_id != self._unsubscribe_id or not self._unsubscribe_id:
+                    continue
+                self.unsuback = packet
+                self.unsubscribed_at = time.monotonic()
+                if any(c >= 0x80 for c in packet.codes):
+                    logger.error(
+                        "the broker refused the unsubscription (%s)%s",
+                        ", ".join(reason(c) for c in packet.codes),
+                        f": {packet.reason_string}" if packet.reason_string else "",
+                    )
             elif packet.kind == DISCONNECT:
                 said = f" ({packet.reason_string})" if packet.reason_string else ""
                 self._lost(f"the broker disconnected: {reason(packet.code)}{said}")

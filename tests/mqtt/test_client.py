@@ -92,7 +92,7 @@ def publishes(draw) -> tuple[bytes, tuple]:
 
 @st.composite
 def controls(draw) -> tuple[bytes, tuple]:
-    kind = draw(st.sampled_from(["pingresp", "puback", "suback", "disconnect"]))
+    kind = draw(st.sampled_from(["pingresp", "puback", "suback", "unsuback", "disconnect"]))
     if kind == "pingresp":
         return b"\xd0\x00", ("packet", mqtt.PINGRESP, 0, 0, [])
     if kind == "puback":
@@ -105,6 +105,12 @@ def controls(draw) -> tuple[bytes, tuple]:
         codes = draw(st.lists(st.sampled_from([0, 1, 0x80, 0x87]), min_size=1, max_size=4))
         body = packet_id.to_bytes(2, "big") + b"\x00" + bytes(codes)
         return mqtt._frame(mqtt.SUBACK, body), ("packet", mqtt.SUBACK, packet_id, 0, codes)
+    if kind == "unsuback":
+        packet_id = draw(st.integers(1, 65535))
+        codes = draw(st.lists(st.sampled_from([0, 0x11, 0x80, 0x87, 0x8F]), min_size=1, max_size=4))
+        props = b"".join(varint(i) + v for i, v in draw(st.lists(properties, max_size=2)))
+        body = packet_id.to_bytes(2, "big") + varint(len(props)) + props + bytes(codes)
+        return mqtt._frame(mqtt.UNSUBACK, body), ("packet", mqtt.UNSUBACK, packet_id, 0, codes)
     code = draw(st.sampled_from([0, 0x8B, 0x8E]))
     text = draw(st.text(max_size=30))
     props = b"\x1f" + mqtt._string(text)
@@ -205,6 +211,10 @@ def publish(topic: bytes, rest: bytes, *, first: int = 0x32) -> bytes:
         (b"\x10\x00", "not one a broker sends"),
         (b"\x40\x01\x00", "without a packet identifier"),
         (b"\x90\x03\x00\x01\x00", "SUBACK without reason codes"),
+        (b"\xb0\x03\x00\x01\x00", "UNSUBACK without reason codes"),
+        (b"\xb0\x01\x00", "without a packet identifier"),
+        (b"\xb0\x04\x00\x01\x05\x00", "properties run past"),
+        (b"\xb2\x03\x00\x01\x00", "reserved flags"),
         (b"\x90\x05\x00\x01\x02\x7f\x00\x00", "unknown property 0x7F"),
         (b"\xe0\x04\x00\x02\x1f\x00", "runs past the properties' end"),
         (b"\x20\x01\x00", "CONNACK shorter"),
@@ -226,6 +236,33 @@ def test_pubacks_are_four_bytes_each_in_one_buffer():
     assert mqtt.puback_frames([1, 0x1234]) == b"\x40\x02\x00\x01\x40\x02\x12\x34"
     assert mqtt.puback_frames([]) == b""
     assert struct.unpack(">HH", mqtt.puback_frames([65535])) == (0x4002, 65535)
+
+
+def test_unsubscribe_and_a_disconnect_that_ends_the_session_as_the_standard_spells_them():
+    # UNSUBSCRIBE (3.10): fixed header 0xA2, packet identifier, no properties, the filters
+    assert mqtt.unsubscribe_frame(7, ["$share/g/a", "b"]) == (
+        b"\xa2\x12\x00\x07\x00" + b"\x00\x0a$share/g/a" + b"\x00\x01b"
+    )
+    # DISCONNECT (3.14): reason code 0, then properties: Session Expiry Interval (0x11), 0
+    assert mqtt.disconnect_frame(0, session_expiry=0) == b"\xe0\x07\x00\x05\x11\x00\x00\x00\x00"
+    assert mqtt.disconnect_frame(0) == b"\xe0\x00"
+    assert mqtt.disconnect_frame(0x81) == b"\xe0\x01\x81"
+
+
+@settings(max_examples=200)
+@given(st.integers(1, 65535), st.lists(st.text(min_size=1, max_size=80), min_size=1, max_size=5))
+def test_an_unsubscribe_frame_holds_its_filters_in_order(packet_id, filters):
+    frame = mqtt.unsubscribe_frame(packet_id, filters)
+    length, pos = mqtt._read_varint(frame, 1, len(frame))
+    assert frame[0] == 0xA2 and pos + length == len(frame)
+    assert int.from_bytes(frame[pos : pos + 2], "big") == packet_id and frame[pos + 2] == 0
+    pos += 3
+    found = []
+    while pos < len(frame):
+        size = int.from_bytes(frame[pos : pos + 2], "big")
+        found.append(frame[pos + 2 : pos + 2 + size].decode())
+        pos += 2 + size
+    assert found == filters
 
 
 def test_variable_byte_integers_at_their_edges():
@@ -312,6 +349,68 @@ def test_unacknowledged_messages_come_again_after_a_reconnect_and_acknowledged_o
     assert made.session_present
     assert not [m for _ in range(10) for m in made.receive(0.1).messages]
     made.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_mosquitto_delivers_a_sessions_queued_messages_after_it_unsubscribes(broker):
+    """What ``ingest-mqtt --retire`` relies on. MQTT 5 (3.10.4) lets a broker drop what it
+    had queued for a session, not yet sent, when the session unsubscribes; Mosquitto keeps
+    it and sends it after the UNSUBACK. Receive Maximum 5, and nothing acknowledged until
+    the UNSUBACK has come: all but 5 of the session's messages are still queued when the
+    broker reads the UNSUBSCRIBE. Then the session is ended, and the broker routes
+    nothing more to its ID: every later message goes to the other session in the group."""
+    gw = factories.connected_gateway()
+    broker.reload()
+    stopped = connected(Client(service_settings(broker, "t-stopped"), message=Message))
+    stopped.stop()  # a normal DISCONNECT: its session stays in the shared subscription
+    other = connected(Client(service_settings(broker, "t-other"), message=Message))
+    gateway_publishes(broker, gw, [b"%d" % n for n in range(40)])
+    taken = drain(other)
+    queued = 40 - len(taken)
+    assert queued >= 10, f"the stopped session was given {queued} of 40"
+    retiring = Client(
+        service_settings(broker, "t-stopped", subscriptions=(), receive_maximum=5),
+        message=Message,
+    )
+    assert retiring.connect().session_present
+    retiring.unsubscribe(["$share/t/essmon/v1/+/telemetry"])
+    early: list = []
+    early_ids: list[int] = []
+
+    def unsuback() -> bool:
+        received = retiring.receive(0.1)
+        early.extend(received.messages)
+        early_ids.extend(received.packet_ids)
+        return retiring.unsuback is not None
+
+    wait_until(unsuback, 5, "UNSUBACK")
+    assert retiring.unsuback.codes == [0] and len(early) <= 5
+    retiring.ack(early_ids)
+    messages, ids = receive_until(retiring, queued - len(early))
+    retiring.ack(ids)
+    assert sorted(m.payload for m in early + messages + taken) == sorted(
+        b"%d" % n for n in range(40)
+    )
+    retiring.stop(end_session=True)
+    gateway_publishes(broker, gw, [b"after-%d" % n for n in range(6)])
+    assert [m.payload for m in drain(other)] == [b"after-%d" % n for n in range(6)]
+    probe = Client(service_settings(broker, "t-stopped", subscriptions=()), message=Message)
+    assert not probe.connect().session_present
+    probe.stop(end_session=True)
+    other.stop()
+
+
+def drain(made: Client, quiet: float = 1.0) -> list:
+    """What comes until nothing has for ``quiet`` seconds, acknowledged."""
+    got: list = []
+    last = time.monotonic()
+    while time.monotonic() - last < quiet:
+        received = made.receive(0.1)
+        if received.messages:
+            last = time.monotonic()
+            got += received.messages
+            made.ack(received.packet_ids)
+    return got
 
 
 @pytest.mark.django_db(transaction=True)
@@ -432,13 +531,15 @@ def _listening(port: int) -> bool:
 
 
 class FakeBroker:
-    """Accepts one connection, answers CONNACK, then sends ``then`` and records what the
-    client sends until it closes."""
+    """Accepts one connection, answers CONNACK, reads the client's next packet (SUBSCRIBE,
+    or UNSUBSCRIBE from a client that subscribes to nothing) into ``first``, then sends
+    ``then`` and records what the client sends until it closes."""
 
     def __init__(self, then: bytes) -> None:
         self.server = socket.create_server(("127.0.0.1", 0))
         self.port = self.server.getsockname()[1]
         self.then = then
+        self.first = b""
         self.heard = b""
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
@@ -449,7 +550,7 @@ class FakeBroker:
             conn.settimeout(5)
             conn.recv(65536)  # CONNECT
             conn.sendall(b"\x20\x03\x00\x00\x00")  # CONNACK, success, no properties
-            conn.recv(65536)  # SUBSCRIBE
+            self.first = conn.recv(65536)
             conn.sendall(self.then)
             try:
                 while data := conn.recv(65536):
@@ -494,6 +595,33 @@ def test_the_brokers_disconnect_is_logged_with_its_reason():
         for _ in range(20):
             made.receive(0.1)
     assert not made.connected
+
+
+def test_unsubscribing_and_ending_the_session_on_a_connection_that_subscribed_to_nothing(caplog):
+    """What ``ingest-mqtt --retire`` sends: no SUBSCRIBE, an UNSUBSCRIBE at once, and at
+    the end a DISCONNECT with Session Expiry Interval 0. An UNSUBACK for another packet
+    identifier is not the answer; messages are read on as before."""
+    filters = ["$share/g/essmon/v1/+/telemetry", "$share/g/essmon/v1/+/status"]
+    fake = FakeBroker(
+        mqtt._frame(mqtt.UNSUBACK, b"\x00\x09\x00\x80\x80")
+        + publish(b"essmon/v1/x/telemetry", b"\x00\x05\x00{}")
+        + mqtt._frame(mqtt.UNSUBACK, b"\x00\x01\x00\x00\x11")
+    )
+    made = Client(Settings("127.0.0.1", fake.port, "t-fake", "u", "p", False, ()), message=Message)
+    made.connect()
+    assert made.unsubscribe(filters) == 1
+    messages: list = []
+    with caplog.at_level("ERROR", "essmon.mqtt.client"):
+        wait_until(
+            lambda: messages.extend(made.receive(0.1).messages) or made.unsuback, 5, "UNSUBACK"
+        )
+    assert fake.first == mqtt.unsubscribe_frame(1, filters)  # and no SUBSCRIBE before it
+    assert made.unsuback is not None and made.unsuback.codes == [0, 0x11]
+    assert [m.payload for m in messages] == [b"{}"] and not made.subscribed.is_set()
+    assert "refused the unsubscription" not in caplog.text
+    made.stop(end_session=True)
+    fake.thread.join(5)
+    assert fake.heard == b"\xe0\x07\x00\x05\x11\x00\x00\x00\x00"
 
 
 def test_a_broker_that_does_not_answer_pingreq_is_given_up():
