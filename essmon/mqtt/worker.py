@@ -5,6 +5,10 @@ A message is acknowledged only after the transaction holding its rows has commit
 worker killed at any moment leaves its unacknowledged messages with the broker, which
 hands them out again (to it when it returns, its session being persistent). A repeat is
 harmless: samples are keyed (gateway, ts).
+
+A worker removed for good is retired (``--retire``, ``IngestWorker.retire``): its session,
+which the broker would go on filling with its share of the messages until it expired, is
+unsubscribed, drained and ended.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ logger = logging.getLogger(__name__)
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600
 KEEPALIVE_SECONDS = 30
 RECONNECT_MIN, RECONNECT_MAX = 1.0, 10.0
+# --retire stops once nothing has come for this long after the broker's UNSUBACK
+RETIRE_QUIET_SECONDS = 5.0
 
 
 def worker_client_id(name: str) -> str:
@@ -91,6 +97,19 @@ class Batch:
         return len(self.messages)
 
 
+@dataclass
+class Retirement:
+    """What ``IngestWorker.retire`` did with a worker's session."""
+
+    client_id: str
+    session_found: bool = False  # the broker still held a session under the ID
+    unsuback: list[int] = field(default_factory=list)  # the UNSUBACK's reason codes
+    messages: int = 0  # taken from the session and ingested
+    ended: bool = False  # DISCONNECT with Session Expiry Interval 0 sent
+    # why it stopped before the end: no connection, the connection lost, a signal
+    failure: str | None = None
+
+
 class IngestWorker:
     """One thread does it all: it reads the broker's messages (essmon.mqtt.client), takes
     them in batches of up to ``batch_size`` (waiting at most ``linger`` seconds for a batch
@@ -109,7 +128,9 @@ class IngestWorker:
         batch_size: int = 1000,
         linger: float = 0.05,
         command_interval: float = 1.0,
+        retiring: bool = False,
     ) -> None:
+        """``retiring``: for ``retire`` only, a connection that subscribes to nothing."""
         self.address = address
         self.share_group = share_group
         self.batch_size = batch_size
@@ -126,7 +147,9 @@ class IngestWorker:
         self.retry_delay = RECONNECT_MIN
         self.next_attempt = 0.0
         self.connected_at = 0.0
+        self.retiring = retiring
         prefix = f"$share/{share_group}/" if share_group else ""
+        self.filters = tuple(f"{prefix}{topic('+', kind)}" for kind in GATEWAY_TOPICS_IN)
         self.client = Client(
             Settings(
                 host=address.host,
@@ -135,10 +158,14 @@ class IngestWorker:
                 username=address.username,
                 password=address.password,
                 tls=address.tls,
-                subscriptions=tuple(f"{prefix}{topic('+', kind)}" for kind in GATEWAY_TOPICS_IN),
+                subscriptions=() if retiring else self.filters,
                 keepalive=KEEPALIVE_SECONDS,
+                # retiring: the same expiry as the worker's, so that a retirement cut short
+                # (a crash, SIGTERM) leaves the session and its messages as they were
                 session_expiry=SESSION_EXPIRY_SECONDS,
-                receive_maximum=min(65535, batch_size * 2),
+                # retiring: the most the protocol allows, so the broker starts sending the
+                # whole queue at once, before it reads the UNSUBSCRIBE (see ``retire``)
+                receive_maximum=65535 if retiring else min(65535, batch_size * 2),
             ),
             message=Incoming,
         )
@@ -200,6 +227,9 @@ class IngestWorker:
     def _lost(self, exc: Exception) -> None:
         self.connected.clear()
         self.losses.append(str(exc))
+        if self.retiring:
+            # one connection only (see retire)
+            self.stopping.set()
         if time.monotonic() - self.connected_at < RECONNECT_MAX:
             # a connection the broker ends at once, again and again (a session taken over
             # by a second worker under the same ID, say) must not be made at full speed
@@ -244,6 +274,84 @@ class IngestWorker:
             self.client.stop()
             self.connected.clear()
             logger.info("ingest-mqtt stopped; totals: %s", dict(self.totals))
+
+    def retire(self, *, quiet: float = RETIRE_QUIET_SECONDS) -> Retirement:
+        """Take the session over, unsubscribe at once, ingest what it holds, end it.
+
+        For a worker removed for good (its own process stopped first). With Mosquitto 2.0
+        a stopped worker's session keeps its place in the shared subscription: the broker
+        goes on queueing 1/N of the messages in it until it expires.
+
+        Why UNSUBSCRIBE first and drain after: MQTT 5 (3.10.4) lets a broker drop what it
+        had queued for a session but not yet sent when the session unsubscribes, yet it
+        must finish delivering what it had started to send. Measured with Mosquitto 2.0.11
+        (tests/mqtt/test_client.py pins it): it drops nothing, and sends the queued
+        messages after the UNSUBACK like any others. Draining first, still subscribed,
+        would never end while messages flow, since the broker keeps routing a share to an
+        online session. The one hazard, a broker that did drop its queue, is covered as
+        far as the protocol allows: this connection's Receive Maximum is 65,535, and a
+        broker sends a resumed session's queue right after CONNACK (Mosquitto does with
+        ``max_inflight_messages 0``, seen in its debug log), so up to 65,535 queued messages are already in flight, and
+        owed, when it reads the UNSUBSCRIBE.
+
+        Messages are stored and acknowledged as by ``run`` (acknowledged only after their
+        commit); nothing of the session is ended until every one has been. The work stops
+        once the UNSUBACK came and nothing more for ``quiet`` seconds; then a DISCONNECT
+        with Session Expiry Interval 0 ends the session, so the broker keeps nothing and
+        routes nothing under the ID.
+
+        One connection, not made again: when it ends early, the likeliest cause is the
+        worker itself, still running, taking its session back, and Mosquitto 2.0 closes the
+        connection it takes over without a reason code to tell. Reconnecting would throw
+        the worker out again, back and forth. So the retirement stops there (as on
+        SIGTERM), leaving the session kept with what it holds; run it again to finish."""
+        retirement = Retirement(self.client.settings.client_id)
+        try:
+            connack = self.client.connect()
+        except (Refused, OSError, ConnectionLost, ProtocolError) as exc:
+            retirement.failure = (
+                f"could not connect to {self.address.host}:{self.address.port}: {exc}"
+            )
+            return retirement
+        retirement.session_found = connack.session_present
+        if not connack.session_present:
+            # nothing to retire; the session this connection opened is ended at once
+            self.client.stop(end_session=True)
+            retirement.ended = True
+            return retirement
+        logger.info("retire: took over the session of %s; unsubscribing", retirement.client_id)
+        last_message = 0.0
+        try:
+            self.client.unsubscribe(self.filters)
+            while not self.stopping.is_set():
+                batch = self._next_batch()
+                if batch:
+                    last_message = time.monotonic()
+                    retirement.messages += len(batch)
+                    self._ingest(batch)
+                elif self.contacts.held:
+                    self._flush_contacts()
+                unsuback = self.client.unsuback
+                since = time.monotonic() - max(last_message, self.client.unsubscribed_at)
+                if unsuback is not None and not self.pending and since >= quiet:
+                    retirement.unsuback = unsuback.codes
+                    logger.info(
+                        "retire: nothing came for %.0f s after the UNSUBACK; %d messages "
+                        "ingested from the session",
+                        quiet,
+                        retirement.messages,
+                    )
+                    retirement.ended = self.client.connected
+                    break
+        except (OSError, ConnectionLost) as exc:
+            self.losses.append(str(exc))
+        finally:
+            if self.contacts.held:
+                self._flush_contacts()
+            if not retirement.ended:
+                retirement.failure = self.losses[-1] if self.losses else "stopped by a signal"
+            self.client.stop(end_session=retirement.ended)
+        return retirement
 
     def stop(self, *args) -> None:
         self.stopping.set()
