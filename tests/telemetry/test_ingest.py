@@ -207,10 +207,10 @@ def test_samples_older_than_the_raw_retention_are_refused(settings):
 def test_a_busy_database_answers_503_to_send_again(client, gw, monkeypatch):
     from django.db import OperationalError
 
-    def busy(**kwargs):
+    def busy(*args, **kwargs):
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr("essmon.telemetry.api.ingest_samples", busy)
+    monkeypatch.setattr("essmon.telemetry.api.store_sample_batches", busy)
     response = post(client, gw, {"gateway_id": gw.gateway_id, "samples": [sample()]})
     assert response.status_code == 503 and response["Retry-After"] == "30"
     assert "send again" in response.json()["error"]

@@ -1,0 +1,233 @@
+"""Server CPU per request and per sample of the gateways' HTTPS endpoint, POST
+/api/v1/telemetry, without the network: each request goes through essmon's WSGI
+application in this process (every middleware, the gateway's authentication, the view,
+the storage and the commit), as gunicorn would hand it over, with 100 samples of one
+gateway per request (the benchmark's rows, 100 gateways in turn). CPU of this process
+(``time.process_time``) and of the PostgreSQL backend serving it (from /proc, so the
+server must run on this machine), per request and per sample.
+
+    ESSMON_DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> \\
+        .venv/bin/python benchmarks/https_request.py [--requests 1000] [--rounds 3] \\
+        [--base ../checkout --base-database postgres://…/<other db>] [--profile]
+
+With ``--base`` the same measurement runs, round for round in turn, in another checkout
+(its own ``essmon``, against ``--base-database``), and both are printed side by side: the
+before and after of a change in one run. The databases must be migrated; the script adds
+gateways ``95HT…`` and removes them and their samples before and after. gunicorn's own
+work (reading the HTTP request, its threads) is not in these figures: see
+benchmarks/ingest for the whole server. See docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+GATEWAYS = 100
+PREFIX = "95HT"
+
+
+def backend_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(requests: int, samples: int, profile: bool) -> dict[str, float]:
+    """One round in this process, against the essmon on sys.path."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "essmon.settings")
+    os.environ["ESSMON_DEBUG"] = "0"  # DEBUG keeps every query in memory
+    os.environ.setdefault("ESSMON_LOG_LEVEL", "WARNING")
+    import rows
+    from django.core.wsgi import get_wsgi_application
+    from django.db import connection
+
+    application = get_wsgi_application()
+    from essmon.gateways.models import Gateway
+    from essmon.gateways.services.credentials import generate_device_secret, hash_device_secret
+    from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState, Sample
+
+    def clean() -> None:
+        ids = list(
+            Gateway.objects.filter(gateway_id__startswith=PREFIX).values_list("pk", flat=True)
+        )
+        Sample.objects.filter(gateway_id__in=ids).delete()
+        GatewayLiveState.objects.filter(gateway_id__in=ids).delete()
+        ConnectivityInterval.objects.filter(gateway_id__in=ids).delete()
+        Gateway.objects.filter(pk__in=ids).delete()
+
+    clean()
+    now = datetime.now(UTC)
+    secrets = [generate_device_secret() for _ in range(GATEWAYS)]
+    Gateway.objects.bulk_create(
+        Gateway(
+            gateway_id=f"{PREFIX}{g:08d}",
+            password_hash="!",
+            device_secret_hash=hash_device_secret(secrets[g]),
+            provisioned_at=now - timedelta(days=30),
+        )
+        for g in range(GATEWAYS)
+    )
+    warm = GATEWAYS  # one untimed request per gateway: connections, caches, the stage table
+    total = warm + requests
+    per_gateway = -(-total // GATEWAYS) * samples
+    plan = rows.Plan.make(gateways=GATEWAYS, total=per_gateway * GATEWAYS, now=now)
+    bodies = []
+    for k in range(total):
+        chunk, g = divmod(k, GATEWAYS)
+        gateway_id = f"{PREFIX}{g:08d}"
+        first = chunk * samples
+        body = rows.batch_json(
+            gateway_id,
+            [rows.sample_json(g, s, plan.ts(s)) for s in range(first, first + samples)],
+        ).encode()
+        bodies.append((f"Gateway {gateway_id}:{secrets[g]}", body))
+
+    status: list[str] = []
+
+    def start_response(line: str, headers: list, exc_info=None) -> None:
+        status.append(line)
+
+    def call(authorization: str, body: bytes) -> dict:
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": "/api/v1/telemetry",
+            "SCRIPT_NAME": "",
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "HTTP_HOST": "127.0.0.1:8000",
+            "HTTP_AUTHORIZATION": authorization,
+            "CONTENT_TYPE": "application/json",
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.url_scheme": "http",
+            "wsgi.errors": sys.stderr,
+            "wsgi.multithread": True,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+            "wsgi.version": (1, 0),
+        }
+        response = application(environ, start_response)
+        try:
+            content = b"".join(response)
+        finally:
+            response.close()  # request_finished: what gunicorn does after each request
+        return json.loads(content)
+
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    try:
+        for authorization, body in bodies[:warm]:
+            call(authorization, body)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = cursor.fetchone()[0]
+        status.clear()
+        accepted = 0
+        server = backend_cpu(backend)
+        wall, cpu = time.perf_counter(), time.process_time()
+        if profile:
+            profiler.enable()
+        for authorization, body in bodies[warm:]:
+            accepted += call(authorization, body)["accepted"]
+        profiler.disable()
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            same_backend = cursor.fetchone()[0] == backend
+        server = backend_cpu(backend) - server if same_backend else float("nan")
+    finally:
+        clean()
+    if accepted != requests * samples or any(not s.startswith("200") for s in status):
+        sys.exit(f"{requests * samples - accepted} samples not accepted; statuses {set(status)}")
+    if profile:
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+    return {
+        "request_us": cpu / requests * 1e6,
+        "sample_us": cpu / requests / samples * 1e6,
+        "server_request_us": server / requests * 1e6,
+        "wall_request_us": wall / requests * 1e6,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=1000, help="timed, per round")
+    parser.add_argument("--samples", type=int, default=100, help="per request")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--base", type=Path, help="another checkout to measure in turn")
+    parser.add_argument("--base-database", help="its database (ESSMON_DATABASE_URL)")
+    parser.add_argument("--profile", action="store_true", help="cProfile's top frames")
+    parser.add_argument("--one-round", type=Path, help=argparse.SUPPRESS)  # essmon root
+    args = parser.parse_args()
+    if args.one_round is not None:
+        sys.path.insert(0, str(HERE))
+        sys.path.insert(0, str(args.one_round))
+        print(json.dumps(measure(args.requests, args.samples, args.profile)))
+        return
+    if args.base is not None and not args.base_database:
+        parser.error("--base needs --base-database")
+    checkouts = {"this checkout": (HERE.parent, os.environ.get("ESSMON_DATABASE_URL"))}
+    if args.base is not None:
+        checkouts[f"base {args.base}"] = (args.base.resolve(), args.base_database)
+    figures: dict[str, list[dict[str, float]]] = {name: [] for name in checkouts}
+    for number in range(args.rounds):
+        for name, (root, database) in checkouts.items():
+            env = {**os.environ, "ESSMON_DATABASE_URL": database or ""}
+            command = [
+                sys.executable,
+                __file__,
+                "--one-round",
+                str(root),
+                "--requests",
+                str(args.requests),
+                "--samples",
+                str(args.samples),
+            ]
+            if args.profile:
+                command.append("--profile")
+            # a process of its own per round: each checkout imports its own essmon
+            done = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.exit(f"{name}: {done.stderr.strip() or done.stdout.strip()}")
+            *profile_lines, result = done.stdout.strip().splitlines()
+            if args.profile:
+                print("\n".join(profile_lines))
+            figures[name].append(json.loads(result))
+            row = figures[name][-1]
+            print(
+                f"round {number + 1} {name}: {row['request_us']:,.0f} µs per request,"
+                f" {row['sample_us']:.1f} µs per sample; PostgreSQL backend"
+                f" {row['server_request_us']:,.0f} µs per request"
+            )
+    print(
+        f"\n{args.requests:,} requests of {args.samples} samples per round, {args.rounds} rounds;"
+        " medians, CPU in µs:"
+    )
+    print(f"{'':40} {'per request':>12} {'per sample':>11} {'PostgreSQL/request':>19}")
+    for name, rounds in figures.items():
+
+        def median(key: str, rounds: list[dict[str, float]] = rounds) -> float:
+            return statistics.median(r[key] for r in rounds)
+
+        print(
+            f"{name[:40]:40} {median('request_us'):12,.0f} {median('sample_us'):11.1f}"
+            f" {median('server_request_us'):19,.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
