@@ -18,24 +18,17 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import os
 import pstats
-import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+import checkouts
+
 GATEWAYS = 100
 BATCH = 1000
-
-
-def backend_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+PREFIX = "96PM"
 
 
 def measure(total: int, profile: bool) -> dict[str, float]:
@@ -50,21 +43,11 @@ def measure(total: int, profile: bool) -> dict[str, float]:
     from essmon.gateways.models import Gateway
     from essmon.mqtt.process import DeadLetterCap, GatewayCache, Incoming, process_messages
     from essmon.telemetry.connectivity import ContactBuffer
-    from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState, Sample
 
     def gateway_id(g: int) -> str:
-        return f"96PM{g:08d}"
+        return f"{PREFIX}{g:08d}"
 
-    def clean() -> None:
-        ids = list(
-            Gateway.objects.filter(gateway_id__startswith="96PM").values_list("pk", flat=True)
-        )
-        Sample.objects.filter(gateway_id__in=ids).delete()
-        GatewayLiveState.objects.filter(gateway_id__in=ids).delete()
-        ConnectivityInterval.objects.filter(gateway_id__in=ids).delete()
-        Gateway.objects.filter(pk__in=ids).delete()
-
-    clean()
+    checkouts.remove_gateways(PREFIX)
     now = datetime.now(UTC)
     Gateway.objects.bulk_create(
         Gateway(gateway_id=gateway_id(g), provisioned_at=now - timedelta(days=30))
@@ -84,7 +67,7 @@ def measure(total: int, profile: bool) -> dict[str, float]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             backend = cursor.fetchone()[0]
-        server = backend_cpu(backend)
+        server = checkouts.backend_cpu(backend)
         start = time.process_time()
         if profile:
             profiler.enable()
@@ -94,9 +77,9 @@ def measure(total: int, profile: bool) -> dict[str, float]:
             accepted += outcome.counts["samples_accepted"]
         profiler.disable()
         used = time.process_time() - start
-        server = backend_cpu(backend) - server
+        server = checkouts.backend_cpu(backend) - server
     finally:
-        clean()
+        checkouts.remove_gateways(PREFIX)
     timed = total - BATCH
     if accepted != timed:
         sys.exit(f"{timed - accepted} samples not stored")
@@ -108,51 +91,29 @@ def measure(total: int, profile: bool) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000, help="per round")
-    parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--base", type=Path, help="another checkout to measure in turn")
-    parser.add_argument("--base-database", help="its database (ESSMON_DATABASE_URL)")
-    parser.add_argument("--profile", action="store_true", help="print cProfile's top frames")
-    parser.add_argument("--one-round", type=Path, help=argparse.SUPPRESS)  # essmon root
+    checkouts.add_arguments(parser)
     args = parser.parse_args()
-    if args.one_round is not None:
-        sys.path.insert(0, str(HERE))
-        sys.path.insert(0, str(args.one_round))
-        print(json.dumps(measure(args.messages, args.profile)))
+    if checkouts.one_round(args, lambda: measure(args.messages, args.profile)):
         return
-    if args.base is not None and not args.base_database:
-        parser.error("--base needs --base-database")
-    checkouts = {"this checkout": (HERE.parent, os.environ.get("ESSMON_DATABASE_URL"))}
-    if args.base is not None:
-        checkouts[f"base {args.base}"] = (args.base.resolve(), args.base_database)
-    figures: dict[str, list[dict[str, float]]] = {name: [] for name in checkouts}
-    for number in range(args.rounds):
-        for name, (root, database) in checkouts.items():
-            env = {**os.environ, "ESSMON_DATABASE_URL": database or ""}
-            command = [sys.executable, __file__, "--one-round", str(root)]
-            command += ["--messages", str(args.messages)] + (["--profile"] * args.profile)
-            # a process of its own per round: each checkout imports its own essmon
-            done = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True)
-            if done.returncode != 0:
-                sys.exit(f"{name}: {done.stderr.strip() or done.stdout.strip()}")
-            *profile_lines, result = done.stdout.strip().splitlines()
-            if args.profile:
-                print("\n".join(profile_lines))
-            figures[name].append(json.loads(result))
-            row = figures[name][-1]
-            print(
-                f"round {number + 1} {name}: {row['sample_us']:.1f} µs of CPU per sample in"
-                f" process_messages; PostgreSQL backend {row['server_sample_us']:.1f} µs"
-            )
-    timed = args.messages - BATCH
+    figures = checkouts.run_rounds(
+        __file__,
+        args,
+        parser,
+        passed=["--messages", str(args.messages)],
+        describe=lambda row: (
+            f"{row['sample_us']:.1f} µs of CPU per sample in process_messages;"
+            f" PostgreSQL backend {row['server_sample_us']:.1f} µs"
+        ),
+    )
     print(
-        f"\n{timed:,} one-sample messages timed per round, in batches of {BATCH:,};"
-        f" {args.rounds} round(s); medians, CPU µs per sample:"
+        f"\n{args.messages - BATCH:,} one-sample messages timed per round, in batches of"
+        f" {BATCH:,}; {args.rounds} round(s); medians, CPU µs per sample:"
     )
     print(f"{'':40} {'process_messages':>17} {'PostgreSQL':>11}")
     for name, rounds in figures.items():
         print(
-            f"{name[:40]:40} {statistics.median(r['sample_us'] for r in rounds):17.1f}"
-            f" {statistics.median(r['server_sample_us'] for r in rounds):11.1f}"
+            f"{name[:40]:40} {checkouts.median(rounds, 'sample_us'):17.1f}"
+            f" {checkouts.median(rounds, 'server_sample_us'):11.1f}"
         )
 
 

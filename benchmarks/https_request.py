@@ -24,21 +24,14 @@ import argparse
 import io
 import json
 import os
-import statistics
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+import checkouts
+
 GATEWAYS = 100
 PREFIX = "95HT"
-
-
-def backend_cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure(requests: int, samples: int, profile: bool) -> dict[str, float]:
@@ -53,18 +46,8 @@ def measure(requests: int, samples: int, profile: bool) -> dict[str, float]:
     application = get_wsgi_application()
     from essmon.gateways.models import Gateway
     from essmon.gateways.services.credentials import generate_device_secret, hash_device_secret
-    from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState, Sample
 
-    def clean() -> None:
-        ids = list(
-            Gateway.objects.filter(gateway_id__startswith=PREFIX).values_list("pk", flat=True)
-        )
-        Sample.objects.filter(gateway_id__in=ids).delete()
-        GatewayLiveState.objects.filter(gateway_id__in=ids).delete()
-        ConnectivityInterval.objects.filter(gateway_id__in=ids).delete()
-        Gateway.objects.filter(pk__in=ids).delete()
-
-    clean()
+    checkouts.remove_gateways(PREFIX)
     now = datetime.now(UTC)
     secrets = [generate_device_secret() for _ in range(GATEWAYS)]
     Gateway.objects.bulk_create(
@@ -137,7 +120,7 @@ def measure(requests: int, samples: int, profile: bool) -> dict[str, float]:
             backend = cursor.fetchone()[0]
         status.clear()
         accepted = 0
-        server = backend_cpu(backend)
+        server = checkouts.backend_cpu(backend)
         wall, cpu = time.perf_counter(), time.process_time()
         if profile:
             profiler.enable()
@@ -148,9 +131,9 @@ def measure(requests: int, samples: int, profile: bool) -> dict[str, float]:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             same_backend = cursor.fetchone()[0] == backend
-        server = backend_cpu(backend) - server if same_backend else float("nan")
+        server = checkouts.backend_cpu(backend) - server if same_backend else float("nan")
     finally:
-        clean()
+        checkouts.remove_gateways(PREFIX)
     if accepted != requests * samples or any(not s.startswith("200") for s in status):
         sys.exit(f"{requests * samples - accepted} samples not accepted; statuses {set(status)}")
     if profile:
@@ -167,65 +150,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=1000, help="timed, per round")
     parser.add_argument("--samples", type=int, default=100, help="per request")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--base", type=Path, help="another checkout to measure in turn")
-    parser.add_argument("--base-database", help="its database (ESSMON_DATABASE_URL)")
-    parser.add_argument("--profile", action="store_true", help="cProfile's top frames")
-    parser.add_argument("--one-round", type=Path, help=argparse.SUPPRESS)  # essmon root
+    checkouts.add_arguments(parser)
     args = parser.parse_args()
-    if args.one_round is not None:
-        sys.path.insert(0, str(HERE))
-        sys.path.insert(0, str(args.one_round))
-        print(json.dumps(measure(args.requests, args.samples, args.profile)))
+    if checkouts.one_round(args, lambda: measure(args.requests, args.samples, args.profile)):
         return
-    if args.base is not None and not args.base_database:
-        parser.error("--base needs --base-database")
-    checkouts = {"this checkout": (HERE.parent, os.environ.get("ESSMON_DATABASE_URL"))}
-    if args.base is not None:
-        checkouts[f"base {args.base}"] = (args.base.resolve(), args.base_database)
-    figures: dict[str, list[dict[str, float]]] = {name: [] for name in checkouts}
-    for number in range(args.rounds):
-        for name, (root, database) in checkouts.items():
-            env = {**os.environ, "ESSMON_DATABASE_URL": database or ""}
-            command = [
-                sys.executable,
-                __file__,
-                "--one-round",
-                str(root),
-                "--requests",
-                str(args.requests),
-                "--samples",
-                str(args.samples),
-            ]
-            if args.profile:
-                command.append("--profile")
-            # a process of its own per round: each checkout imports its own essmon
-            done = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True)
-            if done.returncode != 0:
-                sys.exit(f"{name}: {done.stderr.strip() or done.stdout.strip()}")
-            *profile_lines, result = done.stdout.strip().splitlines()
-            if args.profile:
-                print("\n".join(profile_lines))
-            figures[name].append(json.loads(result))
-            row = figures[name][-1]
-            print(
-                f"round {number + 1} {name}: {row['request_us']:,.0f} µs per request,"
-                f" {row['sample_us']:.1f} µs per sample; PostgreSQL backend"
-                f" {row['server_request_us']:,.0f} µs per request"
-            )
+    figures = checkouts.run_rounds(
+        __file__,
+        args,
+        parser,
+        passed=["--requests", str(args.requests), "--samples", str(args.samples)],
+        describe=lambda row: (
+            f"{row['request_us']:,.0f} µs per request, {row['sample_us']:.1f} µs per sample;"
+            f" PostgreSQL backend {row['server_request_us']:,.0f} µs per request"
+        ),
+    )
     print(
-        f"\n{args.requests:,} requests of {args.samples} samples per round, {args.rounds} rounds;"
-        " medians, CPU in µs:"
+        f"\n{args.requests:,} requests of {args.samples} samples per round, {args.rounds}"
+        " round(s); medians, CPU in µs:"
     )
     print(f"{'':40} {'per request':>12} {'per sample':>11} {'PostgreSQL/request':>19}")
     for name, rounds in figures.items():
-
-        def median(key: str, rounds: list[dict[str, float]] = rounds) -> float:
-            return statistics.median(r[key] for r in rounds)
-
         print(
-            f"{name[:40]:40} {median('request_us'):12,.0f} {median('sample_us'):11.1f}"
-            f" {median('server_request_us'):19,.0f}"
+            f"{name[:40]:40} {checkouts.median(rounds, 'request_us'):12,.0f}"
+            f" {checkouts.median(rounds, 'sample_us'):11.1f}"
+            f" {checkouts.median(rounds, 'server_request_us'):19,.0f}"
         )
 
 

@@ -55,7 +55,7 @@ class SampleError(ValueError):
     """Why one sample was refused, naming the field."""
 
 
-@dataclass
+@dataclass(slots=True)
 class IngestResult:
     accepted: int = 0
     duplicates: int = 0
@@ -320,8 +320,9 @@ def decode_sample_batch(
         ts = ts.astimezone(UTC)
         if ts not in rows:  # a repeat within the batch: a duplicate, as partition_items counts
             rows[ts] = (ts, *astuple(sample)[1:])
-    result = IngestResult(duplicates=len(batch.samples) - len(rows))
-    return SampleBatch(gateway, result, list(rows.values()))
+    return SampleBatch(
+        gateway, IngestResult(duplicates=len(batch.samples) - len(rows)), [*rows.values()]
+    )
 
 
 def partition_items(
@@ -383,7 +384,7 @@ _ROW_KINDS = (datetime, int, *[float] * len(NUMBERS), *[str] * len(CHOICES))
 _VALUE_NAMES = ROW_FIELDS[2:]
 
 
-@dataclass
+@dataclass(slots=True)
 class SampleBatch:
     """One gateway's batch, checked: ``rows`` are its valid samples (ROW_FIELDS), one per
     ``ts`` in the order received; ``result`` holds the refusals and the repeats within the
@@ -441,7 +442,10 @@ def store_sample_batches(
     caller's transaction holds this one, otherwise the whole transaction, which saves a
     request of its own the savepoint's two statements) and ``insert_samples`` sorts them
     out."""
-    rows = [(batch.gateway.pk, *row) for batch in batches for row in batch.rows]
+    rows = []
+    for batch in batches:
+        pk = batch.gateway.pk
+        rows += [(pk, *row) for row in batch.rows]
     copy = partial(sql.copy_samples, SAMPLE_COLUMNS, _COPY_KINDS, rows, received_at=now)
     insert = partial(sql.insert_samples, SAMPLE_COLUMNS, _COPY_KINDS, rows, received_at=now)
     heard = partial(_heard, batches, now=now, contacts=contacts, transport=transport)

@@ -1,0 +1,88 @@
+"""Before and after in one run: a measurement made round for round, in turn, in this
+checkout and in another (its own ``essmon``, against its own database), each round in a
+process of its own. Used by benchmarks/batch.py and benchmarks/https_request.py."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--base", type=Path, help="another checkout to measure in turn")
+    parser.add_argument("--base-database", help="its database (ESSMON_DATABASE_URL)")
+    parser.add_argument("--profile", action="store_true", help="print cProfile's top frames")
+    parser.add_argument("--one-round", type=Path, help=argparse.SUPPRESS)  # essmon's root
+
+
+def one_round(args: argparse.Namespace, measure: Callable[[], dict[str, float]]) -> bool:
+    """In a round's own process (``--one-round``): measure against the essmon of the
+    checkout named and print the figures for the parent; whether this was one."""
+    if args.one_round is None:
+        return False
+    sys.path.insert(0, str(HERE))
+    sys.path.insert(0, str(args.one_round))
+    print(json.dumps(measure()))
+    return True
+
+
+def run_rounds(
+    script: str,
+    args: argparse.Namespace,
+    parser: argparse.ArgumentParser,
+    *,
+    passed: list[str],
+    describe: Callable[[dict[str, float]], str],
+) -> dict[str, list[dict[str, float]]]:
+    """``args.rounds`` rounds of ``script`` (with the options ``passed``) in this checkout
+    and, with ``--base``, the other one, in turn; each round's figures as it ends."""
+    if args.base is not None and not args.base_database:
+        parser.error("--base needs --base-database")
+    checkouts = {"this checkout": (HERE.parent, os.environ.get("ESSMON_DATABASE_URL"))}
+    if args.base is not None:
+        checkouts[f"base {args.base}"] = (args.base.resolve(), args.base_database)
+    figures: dict[str, list[dict[str, float]]] = {name: [] for name in checkouts}
+    for number in range(args.rounds):
+        for name, (root, database) in checkouts.items():
+            env = {**os.environ, "ESSMON_DATABASE_URL": database or ""}
+            command = [sys.executable, script, "--one-round", str(root), *passed]
+            command += ["--profile"] * args.profile
+            done = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.exit(f"{name}: {done.stderr.strip() or done.stdout.strip()}")
+            *profile_lines, result = done.stdout.strip().splitlines()
+            if args.profile:
+                print("\n".join(profile_lines))
+            figures[name].append(json.loads(result))
+            print(f"round {number + 1} {name}: {describe(figures[name][-1])}")
+    return figures
+
+
+def median(rounds: list[dict[str, float]], key: str) -> float:
+    return statistics.median(r[key] for r in rounds)
+
+
+def backend_cpu(pid: int) -> float:
+    """Seconds of CPU a process (a PostgreSQL backend on this machine) has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def remove_gateways(prefix: str) -> None:
+    """The script's gateways (IDs starting with ``prefix``), their samples and states."""
+    from essmon.gateways.models import Gateway
+    from essmon.telemetry.models import ConnectivityInterval, GatewayLiveState, Sample
+
+    ids = list(Gateway.objects.filter(gateway_id__startswith=prefix).values_list("pk", flat=True))
+    for model in (Sample, GatewayLiveState, ConnectivityInterval):
+        model.objects.filter(gateway_id__in=ids).delete()
+    Gateway.objects.filter(pk__in=ids).delete()
