@@ -121,8 +121,10 @@ class ContactBuffer:
         self, gateway_ids: Iterable[int], *, now: datetime, newest: Mapping[int, Newest]
     ) -> None:
         """Record contacts; write the due ones now. Call inside the transaction storing them."""
-        for gateway_id in {*gateway_ids, *newest}:
-            _, held_newest = self.held.get(gateway_id, (now, None))
+        heard = {*gateway_ids, *newest}
+        for gateway_id in heard:
+            # taken out and put back at the end: ``held`` stays in the order of ``seen``
+            _, held_newest = self.held.pop(gateway_id, (now, None))
             item = newest.get(gateway_id)
             if held_newest is not None and (item is None or held_newest.ts > item.ts):
                 item = held_newest
@@ -130,11 +132,17 @@ class ContactBuffer:
         never = datetime.min.replace(tzinfo=UTC)
         due = {
             gateway_id
-            for gateway_id in {*gateway_ids, *newest}
+            for gateway_id in heard
             if now - self.written_at.get(gateway_id, never) >= self.every
         }
-        # and those held back that have not spoken since: the stream may never pause
-        due.update(g for g, (seen, _) in self.held.items() if now - seen >= self.every)
+        # and those held back that have not spoken since: the stream may never pause. The
+        # oldest come first, so this reads only those due and one more, not every gateway
+        # held (a fleet of fast senders); were the clock set back, a few would wait for
+        # the ones before them, or for the next flush.
+        for gateway_id, (seen, _) in self.held.items():
+            if now - seen < self.every:
+                break
+            due.add(gateway_id)
         self._write(sorted(due))
 
     def flush(self) -> None:
