@@ -5,11 +5,14 @@ PostgreSQL backend serving it (from /proc, so the server must run on this machin
 
     ESSMON_DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> \\
         .venv/bin/python benchmarks/batch.py [--messages 20000] [--rounds 1] \\
-        [--base ../checkout --base-database postgres://…/<other db>] [--profile]
+        [--base ../checkout --base-database postgres://…/<other db>] [--profile] \\
+        [--instructions]
 
 With ``--base`` the same measurement runs, round for round in turn, in another checkout
 (its own ``essmon``, against ``--base-database``), and both are printed side by side: the
-before and after of a change in one run (docs/performance.md, "Ingest"). The databases
+before and after of a change in one run (docs/performance.md, "Ingest"); with
+``--instructions``, also the instructions per sample this process executes (callgrind:
+benchmarks/checkouts.py), which other load on the machine does not move. The databases
 must be migrated (``essmon migrate``); the script adds gateways ``96PM…`` and removes
 them and their samples before and after.
 """
@@ -68,6 +71,7 @@ def measure(total: int, profile: bool) -> dict[str, float]:
             cursor.execute("SELECT pg_backend_pid()")
             backend = cursor.fetchone()[0]
         server = checkouts.backend_cpu(backend)
+        checkouts.instrumented(True)
         start = time.process_time()
         if profile:
             profiler.enable()
@@ -77,6 +81,7 @@ def measure(total: int, profile: bool) -> dict[str, float]:
             accepted += outcome.counts["samples_accepted"]
         profiler.disable()
         used = time.process_time() - start
+        checkouts.instrumented(False)
         server = checkouts.backend_cpu(backend) - server
     finally:
         checkouts.remove_gateways(PREFIX)
@@ -85,7 +90,11 @@ def measure(total: int, profile: bool) -> dict[str, float]:
         sys.exit(f"{timed - accepted} samples not stored")
     if profile:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
-    return {"sample_us": used / timed * 1e6, "server_sample_us": server / timed * 1e6}
+    return {
+        "sample_us": used / timed * 1e6,
+        "server_sample_us": server / timed * 1e6,
+        "units": timed,
+    }
 
 
 def main() -> None:
@@ -103,17 +112,23 @@ def main() -> None:
         describe=lambda row: (
             f"{row['sample_us']:.1f} µs of CPU per sample in process_messages;"
             f" PostgreSQL backend {row['server_sample_us']:.1f} µs"
+            + (f"; {row['instructions']:,.0f} instructions" if "instructions" in row else "")
         ),
     )
     print(
         f"\n{args.messages - BATCH:,} one-sample messages timed per round, in batches of"
         f" {BATCH:,}; {args.rounds} round(s); medians, CPU µs per sample:"
     )
-    print(f"{'':40} {'process_messages':>17} {'PostgreSQL':>11}")
+    print(f"{'':40} {'process_messages':>17} {'PostgreSQL':>11} {'instructions':>13}")
+    if args.instructions:
+        print(
+            "(under valgrind: its CPU times are many times the native ones; read the instructions)"
+        )
     for name, rounds in figures.items():
+        counted = f"{checkouts.median(rounds, 'instructions'):13,.0f}" if args.instructions else ""
         print(
             f"{name[:40]:40} {checkouts.median(rounds, 'sample_us'):17.1f}"
-            f" {checkouts.median(rounds, 'server_sample_us'):11.1f}"
+            f" {checkouts.median(rounds, 'server_sample_us'):11.1f} {counted}"
         )
 
 

@@ -1,15 +1,23 @@
 """Before and after in one run: a measurement made round for round, in turn, in this
 checkout and in another (its own ``essmon``, against its own database), each round in a
-process of its own. Used by benchmarks/batch.py and benchmarks/https_request.py."""
+process of its own. Used by benchmarks/batch.py and benchmarks/https_request.py.
+
+With ``--instructions`` each round also runs under valgrind's callgrind, counting the
+instructions this process executes in the timed part only (``instrumented``): on a
+machine other work shares, a figure that load does not move (the CPU times do, by half
+and more). It counts this process alone, not PostgreSQL's, and runs some fifty times
+slower: use fewer messages or requests."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base", type=Path, help="another checkout to measure in turn")
     parser.add_argument("--base-database", help="its database (ESSMON_DATABASE_URL)")
     parser.add_argument("--profile", action="store_true", help="print cProfile's top frames")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions too (valgrind)"
+    )
     parser.add_argument("--one-round", type=Path, help=argparse.SUPPRESS)  # essmon's root
 
 
@@ -50,21 +61,56 @@ def run_rounds(
     checkouts = {"this checkout": (HERE.parent, os.environ.get("ESSMON_DATABASE_URL"))}
     if args.base is not None:
         checkouts[f"base {args.base}"] = (args.base.resolve(), args.base_database)
+    if args.instructions and not shutil.which("valgrind"):
+        parser.error("--instructions needs valgrind (Debian: apt-get install valgrind)")
     figures: dict[str, list[dict[str, float]]] = {name: [] for name in checkouts}
-    for number in range(args.rounds):
-        for name, (root, database) in checkouts.items():
-            env = {**os.environ, "ESSMON_DATABASE_URL": database or ""}
-            command = [sys.executable, script, "--one-round", str(root), *passed]
-            command += ["--profile"] * args.profile
-            done = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True)
-            if done.returncode != 0:
-                sys.exit(f"{name}: {done.stderr.strip() or done.stdout.strip()}")
-            *profile_lines, result = done.stdout.strip().splitlines()
-            if args.profile:
-                print("\n".join(profile_lines))
-            figures[name].append(json.loads(result))
-            print(f"round {number + 1} {name}: {describe(figures[name][-1])}")
+    folder = Path(tempfile.mkdtemp(prefix="essmon-checkouts-"))
+    try:
+        for number in range(args.rounds):
+            for name, (root, database) in checkouts.items():
+                env = {**os.environ, "ESSMON_DATABASE_URL": database or ""}
+                command = [sys.executable, script, "--one-round", str(root), *passed]
+                command += ["--profile"] * args.profile
+                counts = folder / f"{number}-{len(figures[name])}-{root.name}.callgrind"
+                if args.instructions:
+                    env[CALLGRIND] = "1"
+                    command = [
+                        *("valgrind", "--tool=callgrind", "--instr-atstart=no"),
+                        f"--callgrind-out-file={counts}",
+                        *command,
+                    ]
+                done = subprocess.run(command, env=env, cwd=root, capture_output=True, text=True)
+                if done.returncode != 0:
+                    sys.exit(f"{name}: {done.stderr.strip() or done.stdout.strip()}")
+                *profile_lines, result = done.stdout.strip().splitlines()
+                if args.profile:
+                    print("\n".join(profile_lines))
+                row = json.loads(result)
+                if args.instructions:
+                    row["instructions"] = _instructions(counts) / row["units"]
+                figures[name].append(row)
+                print(f"round {number + 1} {name}: {describe(row)}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     return figures
+
+
+CALLGRIND = "ESSMON_BENCH_CALLGRIND"
+
+
+def instrumented(on: bool) -> None:
+    """Under ``--instructions``: start (or stop) counting this process's instructions, so
+    that only the timed part is counted. Does nothing otherwise."""
+    if os.environ.get(CALLGRIND):
+        command = ["callgrind_control", "--instr=" + ("on" if on else "off"), str(os.getpid())]
+        subprocess.run(command, capture_output=True, check=True)
+
+
+def _instructions(counts: Path) -> int:
+    for line in counts.read_text().splitlines():
+        if line.startswith("totals:"):  # "summary:" counts from the start, with none then
+            return int(line.split()[1])
+    raise RuntimeError(f"no instruction count in {counts}")
 
 
 def median(rounds: list[dict[str, float]], key: str) -> float:

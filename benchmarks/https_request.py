@@ -8,11 +8,14 @@ server must run on this machine), per request and per sample.
 
     ESSMON_DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> \\
         .venv/bin/python benchmarks/https_request.py [--requests 1000] [--rounds 3] \\
-        [--base ../checkout --base-database postgres://…/<other db>] [--profile]
+        [--base ../checkout --base-database postgres://…/<other db>] [--profile] \\
+        [--instructions]
 
 With ``--base`` the same measurement runs, round for round in turn, in another checkout
 (its own ``essmon``, against ``--base-database``), and both are printed side by side: the
-before and after of a change in one run. The databases must be migrated; the script adds
+before and after of a change in one run; with ``--instructions``, also the instructions
+per request this process executes (callgrind: benchmarks/checkouts.py), which other load
+on the machine does not move. The databases must be migrated; the script adds
 gateways ``95HT…`` and removes them and their samples before and after. gunicorn's own
 work (reading the HTTP request, its threads) is not in these figures: see
 benchmarks/ingest for the whole server. See docs/performance.md.
@@ -121,6 +124,7 @@ def measure(requests: int, samples: int, profile: bool) -> dict[str, float]:
         status.clear()
         accepted = 0
         server = checkouts.backend_cpu(backend)
+        checkouts.instrumented(True)
         wall, cpu = time.perf_counter(), time.process_time()
         if profile:
             profiler.enable()
@@ -128,6 +132,7 @@ def measure(requests: int, samples: int, profile: bool) -> dict[str, float]:
             accepted += call(authorization, body)["accepted"]
         profiler.disable()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        checkouts.instrumented(False)
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             same_backend = cursor.fetchone()[0] == backend
@@ -143,6 +148,7 @@ def measure(requests: int, samples: int, profile: bool) -> dict[str, float]:
         "sample_us": cpu / requests / samples * 1e6,
         "server_request_us": server / requests * 1e6,
         "wall_request_us": wall / requests * 1e6,
+        "units": requests,
     }
 
 
@@ -162,18 +168,27 @@ def main() -> None:
         describe=lambda row: (
             f"{row['request_us']:,.0f} µs per request, {row['sample_us']:.1f} µs per sample;"
             f" PostgreSQL backend {row['server_request_us']:,.0f} µs per request"
+            + (f"; {row['instructions']:,.0f} instructions" if "instructions" in row else "")
         ),
     )
     print(
         f"\n{args.requests:,} requests of {args.samples} samples per round, {args.rounds}"
         " round(s); medians, CPU in µs:"
     )
-    print(f"{'':40} {'per request':>12} {'per sample':>11} {'PostgreSQL/request':>19}")
+    print(
+        f"{'':40} {'per request':>12} {'per sample':>11} {'PostgreSQL/request':>19}"
+        f" {'instructions/request' if args.instructions else ''}"
+    )
+    if args.instructions:
+        print(
+            "(under valgrind: its CPU times are many times the native ones; read the instructions)"
+        )
     for name, rounds in figures.items():
+        counted = f"{checkouts.median(rounds, 'instructions'):20,.0f}" if args.instructions else ""
         print(
             f"{name[:40]:40} {checkouts.median(rounds, 'request_us'):12,.0f}"
             f" {checkouts.median(rounds, 'sample_us'):11.1f}"
-            f" {checkouts.median(rounds, 'server_request_us'):19,.0f}"
+            f" {checkouts.median(rounds, 'server_request_us'):19,.0f} {counted}"
         )
 
 
