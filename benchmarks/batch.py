@@ -20,11 +20,8 @@ them and their samples before and after.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import os
-import pstats
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 
 import checkouts
@@ -64,34 +61,25 @@ def measure(total: int, profile: bool) -> dict[str, float]:
         messages.append(Incoming(f"essmon/v1/{gateway_id(g)}/telemetry", body.encode()))
     batches = [messages[i : i + BATCH] for i in range(0, total, BATCH)]
     cache, cap, contacts = GatewayCache(), DeadLetterCap(), ContactBuffer()
-    profiler = cProfile.Profile()
     try:
         process_messages(batches[0], cache=cache, cap=cap, contacts=contacts)
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             backend = cursor.fetchone()[0]
         server = checkouts.backend_cpu(backend)
-        checkouts.instrumented(True)
-        start = time.process_time()
-        if profile:
-            profiler.enable()
         accepted = 0
-        for batch in batches[1:]:
-            outcome = process_messages(batch, cache=cache, cap=cap, contacts=contacts)
-            accepted += outcome.counts["samples_accepted"]
-        profiler.disable()
-        used = time.process_time() - start
-        checkouts.instrumented(False)
+        with checkouts.timed_part(profile) as spent:
+            for batch in batches[1:]:
+                outcome = process_messages(batch, cache=cache, cap=cap, contacts=contacts)
+                accepted += outcome.counts["samples_accepted"]
         server = checkouts.backend_cpu(backend) - server
     finally:
         checkouts.remove_gateways(PREFIX)
     timed = total - BATCH
     if accepted != timed:
         sys.exit(f"{timed - accepted} samples not stored")
-    if profile:
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     return {
-        "sample_us": used / timed * 1e6,
+        "sample_us": spent["cpu"] / timed * 1e6,
         "server_sample_us": server / timed * 1e6,
         "units": timed,
     }
@@ -112,24 +100,17 @@ def main() -> None:
         describe=lambda row: (
             f"{row['sample_us']:.1f} µs of CPU per sample in process_messages;"
             f" PostgreSQL backend {row['server_sample_us']:.1f} µs"
-            + (f"; {row['instructions']:,.0f} instructions" if "instructions" in row else "")
         ),
     )
     print(
         f"\n{args.messages - BATCH:,} one-sample messages timed per round, in batches of"
         f" {BATCH:,}; {args.rounds} round(s); medians, CPU µs per sample:"
     )
-    print(f"{'':40} {'process_messages':>17} {'PostgreSQL':>11} {'instructions':>13}")
-    if args.instructions:
-        print(
-            "(under valgrind: its CPU times are many times the native ones; read the instructions)"
-        )
-    for name, rounds in figures.items():
-        counted = f"{checkouts.median(rounds, 'instructions'):13,.0f}" if args.instructions else ""
-        print(
-            f"{name[:40]:40} {checkouts.median(rounds, 'sample_us'):17.1f}"
-            f" {checkouts.median(rounds, 'server_sample_us'):11.1f} {counted}"
-        )
+    checkouts.print_medians(
+        figures,
+        [("process_messages", "sample_us", ".1f"), ("PostgreSQL", "server_sample_us", ".1f")],
+        instructions=args.instructions,
+    )
 
 
 if __name__ == "__main__":

@@ -11,14 +11,18 @@ slower: use fewer messages or requests."""
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -86,10 +90,12 @@ def run_rounds(
                 if args.profile:
                     print("\n".join(profile_lines))
                 row = json.loads(result)
+                told = describe(row)
                 if args.instructions:
                     row["instructions"] = _instructions(counts) / row["units"]
+                    told += f"; {row['instructions']:,.0f} instructions"
                 figures[name].append(row)
-                print(f"round {number + 1} {name}: {describe(row)}")
+                print(f"round {number + 1} {name}: {told}")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     return figures
@@ -98,12 +104,32 @@ def run_rounds(
 CALLGRIND = "ESSMON_BENCH_CALLGRIND"
 
 
-def instrumented(on: bool) -> None:
-    """Under ``--instructions``: start (or stop) counting this process's instructions, so
-    that only the timed part is counted. Does nothing otherwise."""
+def _instrumented(on: bool) -> None:
+    """Under ``--instructions``: start (or stop) counting this process's instructions."""
     if os.environ.get(CALLGRIND):
         command = ["callgrind_control", "--instr=" + ("on" if on else "off"), str(os.getpid())]
         subprocess.run(command, capture_output=True, check=True)
+
+
+@contextmanager
+def timed_part(profile: bool) -> Iterator[dict[str, float]]:
+    """Around a round's timed part: its CPU seconds (``time.process_time``) and wall
+    seconds come in the dict as ``cpu`` and ``wall``; only it is counted under
+    ``--instructions``, and profiled (printed at the end) with ``--profile``."""
+    profiler = cProfile.Profile()
+    spent: dict[str, float] = {}
+    _instrumented(True)
+    wall, cpu = time.perf_counter(), time.process_time()
+    if profile:
+        profiler.enable()
+    try:
+        yield spent
+    finally:
+        profiler.disable()
+        spent.update(cpu=time.process_time() - cpu, wall=time.perf_counter() - wall)
+        _instrumented(False)
+    if profile:
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
 
 
 def _instructions(counts: Path) -> int:
@@ -115,6 +141,28 @@ def _instructions(counts: Path) -> int:
 
 def median(rounds: list[dict[str, float]], key: str) -> float:
     return statistics.median(r[key] for r in rounds)
+
+
+def print_medians(
+    figures: dict[str, list[dict[str, float]]],
+    columns: list[tuple[str, str, str]],
+    *,
+    instructions: bool,
+) -> None:
+    """A row per checkout: the median of its rounds in each column (title, key, format)."""
+    if instructions:
+        columns = [*columns, ("instructions", "instructions", ",.0f")]
+        print(
+            "(under valgrind: its CPU times are many times the native ones; read the instructions)"
+        )
+    widths = [max(len(title), 11) for title, _, _ in columns]
+    print(f"{'':40}" + "".join(f" {t:>{w}}" for (t, _, _), w in zip(columns, widths, strict=True)))
+    for name, rounds in figures.items():
+        cells = (
+            f" {median(rounds, key):>{w}{fmt}}"
+            for (_, key, fmt), w in zip(columns, widths, strict=True)
+        )
+        print(f"{name[:40]:40}" + "".join(cells))
 
 
 def backend_cpu(pid: int) -> float:

@@ -28,7 +28,6 @@ import io
 import json
 import os
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 
 import checkouts
@@ -111,10 +110,6 @@ def measure(requests: int, samples: int, profile: bool) -> dict[str, float]:
             response.close()  # request_finished: what gunicorn does after each request
         return json.loads(content)
 
-    import cProfile
-    import pstats
-
-    profiler = cProfile.Profile()
     try:
         for authorization, body in bodies[:warm]:
             call(authorization, body)
@@ -124,15 +119,9 @@ def measure(requests: int, samples: int, profile: bool) -> dict[str, float]:
         status.clear()
         accepted = 0
         server = checkouts.backend_cpu(backend)
-        checkouts.instrumented(True)
-        wall, cpu = time.perf_counter(), time.process_time()
-        if profile:
-            profiler.enable()
-        for authorization, body in bodies[warm:]:
-            accepted += call(authorization, body)["accepted"]
-        profiler.disable()
-        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        checkouts.instrumented(False)
+        with checkouts.timed_part(profile) as spent:
+            for authorization, body in bodies[warm:]:
+                accepted += call(authorization, body)["accepted"]
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_backend_pid()")
             same_backend = cursor.fetchone()[0] == backend
@@ -141,13 +130,11 @@ def measure(requests: int, samples: int, profile: bool) -> dict[str, float]:
         checkouts.remove_gateways(PREFIX)
     if accepted != requests * samples or any(not s.startswith("200") for s in status):
         sys.exit(f"{requests * samples - accepted} samples not accepted; statuses {set(status)}")
-    if profile:
-        pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
     return {
-        "request_us": cpu / requests * 1e6,
-        "sample_us": cpu / requests / samples * 1e6,
+        "request_us": spent["cpu"] / requests * 1e6,
+        "sample_us": spent["cpu"] / requests / samples * 1e6,
         "server_request_us": server / requests * 1e6,
-        "wall_request_us": wall / requests * 1e6,
+        "wall_request_us": spent["wall"] / requests * 1e6,
         "units": requests,
     }
 
@@ -168,28 +155,21 @@ def main() -> None:
         describe=lambda row: (
             f"{row['request_us']:,.0f} µs per request, {row['sample_us']:.1f} µs per sample;"
             f" PostgreSQL backend {row['server_request_us']:,.0f} µs per request"
-            + (f"; {row['instructions']:,.0f} instructions" if "instructions" in row else "")
         ),
     )
     print(
         f"\n{args.requests:,} requests of {args.samples} samples per round, {args.rounds}"
         " round(s); medians, CPU in µs:"
     )
-    print(
-        f"{'':40} {'per request':>12} {'per sample':>11} {'PostgreSQL/request':>19}"
-        f" {'instructions/request' if args.instructions else ''}"
+    checkouts.print_medians(
+        figures,
+        [
+            ("per request", "request_us", ",.0f"),
+            ("per sample", "sample_us", ".1f"),
+            ("PostgreSQL/request", "server_request_us", ",.0f"),
+        ],
+        instructions=args.instructions,
     )
-    if args.instructions:
-        print(
-            "(under valgrind: its CPU times are many times the native ones; read the instructions)"
-        )
-    for name, rounds in figures.items():
-        counted = f"{checkouts.median(rounds, 'instructions'):20,.0f}" if args.instructions else ""
-        print(
-            f"{name[:40]:40} {checkouts.median(rounds, 'request_us'):12,.0f}"
-            f" {checkouts.median(rounds, 'sample_us'):11.1f}"
-            f" {checkouts.median(rounds, 'server_request_us'):19,.0f} {counted}"
-        )
 
 
 if __name__ == "__main__":
