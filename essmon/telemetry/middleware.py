@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponseBase
 from django.middleware.common import CommonMiddleware
-from django.urls import resolve
+from django.urls import Resolver404, resolve
 
 # The gateway protocol's paths (protocol section 3); the people's API is /api/public/v1/.
 PREFIX = "/api/v1/"
@@ -40,7 +40,10 @@ class GatewayProtocolMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if not request.path_info.startswith(PREFIX):
             return self.get_response(request)
-        match = resolve(request.path_info)
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:  # the catch-all under /api/ answers these; in case it goes
+            return self.get_response(request)
         if not getattr(match.func, MARK, False):
             return self.get_response(request)
         refusal = self.common.process_request(request)
