@@ -1,95 +1,116 @@
 """CPU per sample of the MQTT worker's batch step, ``process_messages``, without the
-broker: 20 batches of 1,000 one-sample telemetry messages (the benchmark's rows, 100
-gateways), the first untimed. Run it in two checkouts against their own databases to
-compare commits (docs/performance.md, "Ingest").
+broker: batches of 1,000 one-sample telemetry messages (the benchmark's rows, 100
+gateways), the first untimed; CPU of this process (``time.process_time``) and of the
+PostgreSQL backend serving it (from /proc, so the server must run on this machine).
 
     ESSMON_DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> \\
-        .venv/bin/python benchmarks/batch.py [--profile]
+        .venv/bin/python benchmarks/batch.py [--messages 20000] [--rounds 1] \\
+        [--base ../checkout --base-database postgres://…/<other db>] [--profile] \\
+        [--instructions]
 
-The database must be migrated (``essmon migrate``); the script adds gateways ``96PM…``
-and removes them and their samples before and after.
+With ``--base`` the same measurement runs, round for round in turn, in another checkout
+(its own ``essmon``, against ``--base-database``), and both are printed side by side: the
+before and after of a change in one run (docs/performance.md, "Ingest"); with
+``--instructions``, also the instructions per sample this process executes (callgrind:
+benchmarks/checkouts.py), which other load on the machine does not move. The databases
+must be migrated (``essmon migrate``); the script adds gateways ``96PM…`` and removes
+them and their samples before and after.
 """
 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import os
-import pstats
 import sys
-import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import rows
+import checkouts
 
 GATEWAYS = 100
-MESSAGES = 20_000
 BATCH = 1000
+PREFIX = "96PM"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", action="store_true", help="print cProfile's top frames")
-    args = parser.parse_args()
+def measure(total: int, profile: bool) -> dict[str, float]:
+    """One round in this process, against the essmon on sys.path."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "essmon.settings")
     import django
 
     django.setup()
+    import rows
+    from django.db import connection
+
     from essmon.gateways.models import Gateway
     from essmon.mqtt.process import DeadLetterCap, GatewayCache, Incoming, process_messages
     from essmon.telemetry.connectivity import ContactBuffer
-    from essmon.telemetry.models import Sample
 
     def gateway_id(g: int) -> str:
-        return f"96PM{g:08d}"
+        return f"{PREFIX}{g:08d}"
 
-    def clean() -> None:
-        ids = list(
-            Gateway.objects.filter(gateway_id__startswith="96PM").values_list("pk", flat=True)
-        )
-        Sample.objects.filter(gateway_id__in=ids).delete()
-        Gateway.objects.filter(pk__in=ids).delete()
-
-    clean()
+    checkouts.remove_gateways(PREFIX)
     now = datetime.now(UTC)
     Gateway.objects.bulk_create(
         Gateway(gateway_id=gateway_id(g), provisioned_at=now - timedelta(days=30))
         for g in range(GATEWAYS)
     )
-    plan = rows.Plan.make(gateways=GATEWAYS, total=MESSAGES, now=now)
+    plan = rows.Plan.make(gateways=GATEWAYS, total=total, now=now)
     messages = []
-    for i in range(MESSAGES):
+    for i in range(total):
         g, seq = i % GATEWAYS, i // GATEWAYS
         body = rows.batch_json(gateway_id(g), [rows.sample_json(g, seq, plan.ts(seq))])
         messages.append(Incoming(f"essmon/v1/{gateway_id(g)}/telemetry", body.encode()))
-    batches = [messages[i : i + BATCH] for i in range(0, MESSAGES, BATCH)]
+    batches = [messages[i : i + BATCH] for i in range(0, total, BATCH)]
     cache, cap, contacts = GatewayCache(), DeadLetterCap(), ContactBuffer()
-    profile = cProfile.Profile()
     try:
         process_messages(batches[0], cache=cache, cap=cap, contacts=contacts)
-        start = time.process_time()
-        if args.profile:
-            profile.enable()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backend = cursor.fetchone()[0]
+        server = checkouts.backend_cpu(backend)
         accepted = 0
-        for batch in batches[1:]:
-            outcome = process_messages(batch, cache=cache, cap=cap, contacts=contacts)
-            accepted += outcome.counts["samples_accepted"]
-        profile.disable()
-        used = time.process_time() - start
+        with checkouts.timed_part(profile) as spent:
+            for batch in batches[1:]:
+                outcome = process_messages(batch, cache=cache, cap=cap, contacts=contacts)
+                accepted += outcome.counts["samples_accepted"]
+        server = checkouts.backend_cpu(backend) - server
     finally:
-        clean()
-    timed = MESSAGES - BATCH
-    print(
-        f"{used / timed * 1e6:.1f} µs of CPU per sample in process_messages ({accepted:,} stored)"
-    )
+        checkouts.remove_gateways(PREFIX)
+    timed = total - BATCH
     if accepted != timed:
         sys.exit(f"{timed - accepted} samples not stored")
-    if args.profile:
-        pstats.Stats(profile).sort_stats("tottime").print_stats(20)
+    return {
+        "sample_us": spent["cpu"] / timed * 1e6,
+        "server_sample_us": server / timed * 1e6,
+        "units": timed,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=20_000, help="per round")
+    checkouts.add_arguments(parser)
+    args = parser.parse_args()
+    if checkouts.one_round(args, lambda: measure(args.messages, args.profile)):
+        return
+    figures = checkouts.run_rounds(
+        __file__,
+        args,
+        parser,
+        passed=["--messages", str(args.messages)],
+        describe=lambda row: (
+            f"{row['sample_us']:.1f} µs of CPU per sample in process_messages;"
+            f" PostgreSQL backend {row['server_sample_us']:.1f} µs"
+        ),
+    )
+    print(
+        f"\n{args.messages - BATCH:,} one-sample messages timed per round, in batches of"
+        f" {BATCH:,}; {args.rounds} round(s); medians, CPU µs per sample:"
+    )
+    checkouts.print_medians(
+        figures,
+        [("process_messages", "sample_us", ".1f"), ("PostgreSQL", "server_sample_us", ".1f")],
+        instructions=args.instructions,
+    )
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
 """Microseconds of CPU per sample for the ingest's per-sample validation, the old path
-(``validate_sample`` per sample) beside the new one (``sample_checker``), in one run.
+(``validate_sample`` per sample) beside the new one (``sample_checker``), in one run; then
+the whole of a telemetry body, decoded and checked, by the general way
+(``decode_message`` and ``check_samples``) beside the typed fast path
+(``decode_sample_batch``), for bodies of one sample (an MQTT message) and of 100 (an HTTPS
+request).
 
     .venv/bin/python benchmarks/validation.py [--samples 10000] [--repeat 7]
 
 No database: the gateway is an unsaved model instance. The samples are the benchmark's
-rows (benchmarks/rows.py) decoded as the ingest decodes a message; each figure is the best
-of ``--repeat`` passes over all of them (docs/performance.md, "Ingest").
+rows (benchmarks/rows.py); each figure is the best of ``--repeat`` passes over all of
+them (docs/performance.md, "Ingest").
 """
 
 from __future__ import annotations
@@ -35,7 +39,14 @@ def main() -> None:
 
     django.setup()
     from essmon.gateways.models import Gateway
-    from essmon.telemetry.ingest import partition_items, sample_checker, validate_sample
+    from essmon.telemetry.ingest import (
+        check_samples,
+        decode_message,
+        decode_sample_batch,
+        partition_items,
+        sample_checker,
+        validate_sample,
+    )
     from essmon.telemetry.partitions import oldest_accepted_ts
 
     now = datetime.now(UTC)
@@ -63,6 +74,47 @@ def main() -> None:
     print(f"{len(samples):,} samples, the same result from both: {same}")
     if not same:
         sys.exit(1)
+
+    def best_of(work) -> float:
+        best = float("inf")
+        for _ in range(args.repeat):
+            start = time.process_time()
+            work()
+            best = min(best, time.process_time() - start)
+        return best / len(samples) * 1e6
+
+    for size in (1, 100):
+        texts = [rows.sample_json(0, seq, plan.ts(seq)) for seq in range(args.samples)]
+        bodies = [
+            rows.batch_json(gateway.gateway_id, texts[i : i + size]).encode()
+            for i in range(0, len(texts), size)
+        ]
+        general = [
+            check_samples(gateway, decode_message(b)["samples"], now=now, oldest=oldest)
+            for b in bodies
+        ]
+        typed = [decode_sample_batch(b, gateway=gateway, now=now, oldest=oldest) for b in bodies]
+        same = all(
+            t is not None and (t.result, t.rows) == (g.result, g.rows)
+            for t, g in zip(typed, general, strict=True)
+        )
+        old_us = best_of(
+            lambda bodies=bodies: [
+                check_samples(gateway, decode_message(b)["samples"], now=now, oldest=oldest)
+                for b in bodies
+            ]
+        )
+        new_us = best_of(
+            lambda bodies=bodies: [
+                decode_sample_batch(b, gateway=gateway, now=now, oldest=oldest) for b in bodies
+            ]
+        )
+        print(f"bodies of {size} sample(s), decoded and checked, µs of CPU per sample:")
+        print(f"  {'general: decode_message + check_samples':44} {old_us:6.2f}")
+        print(f"  {'typed: decode_sample_batch':44} {new_us:6.2f}")
+        print(f"  the same rows and counts from both: {same}")
+        if not same:
+            sys.exit(1)
 
 
 if __name__ == "__main__":

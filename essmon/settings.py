@@ -99,13 +99,15 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # below WhiteNoise: static files are answered above and keep their long-lived caching
     "essmon.core.middleware.NoStoreMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # above the browser's middleware: the gateways' API skips it (essmon/telemetry/middleware.py)
+    "essmon.telemetry.middleware.GatewayProtocolMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     # below auth and htmx: it reads request.user and answers htmx requests in their way
     "essmon.accounts.middleware.TermsAgreementMiddleware",

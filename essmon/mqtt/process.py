@@ -26,13 +26,17 @@ from essmon.telemetry.ingest import (
     MAX_EVENTS_PER_BATCH,
     MAX_SAMPLES_PER_BATCH,
     IngestResult,
+    SampleBatch,
     SampleError,
     brief,
+    check_samples,
     decode_message,
+    decode_sample_batch,
     ingest_events,
-    ingest_sample_batches,
     record_status,
+    store_sample_batches,
 )
+from essmon.telemetry.partitions import oldest_accepted_ts
 
 logger = logging.getLogger(__name__)
 PAYLOAD_KEPT = 64 * 1024
@@ -177,35 +181,57 @@ def process_messages(
     now = now or timezone.now()
     cap = cap or DeadLetterCap()
     outcome = Outcome()
-    ids = {m.topic.split("/")[2] for m in messages if m.topic.count("/") == 3}
-    gateways = cache.load(ids)
-    telemetry: list[tuple[Incoming, Gateway, list]] = []
+    oldest = oldest_accepted_ts(now)  # once a batch: it only moves at a month's turn
+    topics = [m.topic.split("/") for m in messages]
+    gateways = cache.load({parts[2] for parts in topics if len(parts) == 4})
+    telemetry: list[tuple[Incoming, SampleBatch]] = []
     others: list[tuple[Incoming, str, Gateway, dict]] = []
 
     def dead(message: Incoming, reason: str) -> None:
         outcome.counts["dead_letters"] += 1
         outcome.dead.append(_letter(message, reason, now=now))
 
-    for message in messages:
-        outcome.counts["messages"] += 1
+    for message, parts in zip(messages, topics, strict=True):
+        if (
+            len(parts) == 4
+            and parts[3] == "telemetry"
+            and parts[0] == "essmon"
+            and parts[1] == "v1"
+            and (gateway := gateways.get(parts[2])) is not None
+            and len(message.payload) <= MAX_BODY_BYTES
+        ):
+            # a plainly valid batch, decoded and checked at once; any doubt goes below
+            batch = decode_sample_batch(message.payload, gateway=gateway, now=now, oldest=oldest)
+            if batch is not None:
+                telemetry.append((message, batch))
+                continue
         try:
             kind, gateway, body = _parse(message, gateways)
             if kind == "telemetry":
-                telemetry.append((message, gateway, _items(body, "samples", MAX_SAMPLES_PER_BATCH)))
+                samples = _items(body, "samples", MAX_SAMPLES_PER_BATCH)
+                checked = check_samples(gateway, samples, now=now, oldest=oldest)
+                telemetry.append((message, checked))
             else:
                 others.append((message, kind, gateway, body))
         except Refused as exc:
             dead(message, str(exc))
 
     with transaction.atomic():
-        for (message, _, _), result in zip(
-            telemetry, _store_samples(telemetry, now=now, dead=dead, contacts=contacts), strict=True
-        ):
-            outcome.counts["samples_accepted"] += result.accepted
-            outcome.counts["samples_duplicate"] += result.duplicates
-            outcome.counts["samples_rejected"] += len(result.rejected)
+        _store_samples(telemetry, now=now, dead=dead, contacts=contacts)
+        accepted = duplicates = rejected = 0
+        for message, batch in telemetry:
+            result = batch.result
+            accepted += result.accepted
+            duplicates += result.duplicates
             if result.rejected:
+                rejected += len(result.rejected)
                 dead(message, _refusals(result))
+        outcome.counts.update(
+            messages=len(messages),
+            samples_accepted=accepted,
+            samples_duplicate=duplicates,
+            samples_rejected=rejected,
+        )
         for message, kind, gateway, body in others:
             try:
                 with transaction.atomic():  # a savepoint: one bad message spoils no other
@@ -223,7 +249,8 @@ def process_messages(
                 dead(message, unexpected(exc))
         outcome.dead = cap.keep(outcome.dead, now=now, counts=outcome.counts)
         DeadLetter.objects.bulk_create(outcome.dead)
-        heard = {g.pk for _, g, _ in telemetry} | {g.pk for _, _, g, b in others if not lost(b)}
+        heard = {batch.gateway.pk for _, batch in telemetry}
+        heard.update(g.pk for _, _, g, b in others if not lost(b))
         note_transport(heard, "mqtt")
     return outcome
 
@@ -233,22 +260,22 @@ def lost(body: dict) -> bool:
     return body.get("connection") == "lost" and "status" not in body
 
 
-def _store_samples(telemetry, *, now: datetime, dead, contacts) -> list[IngestResult]:
-    batches = [(gateway, samples) for _, gateway, samples in telemetry]
+def _store_samples(
+    telemetry: list[tuple[Incoming, SampleBatch]], *, now: datetime, dead, contacts
+) -> None:
+    batches = [batch for _, batch in telemetry]
     try:
         with transaction.atomic():
-            return ingest_sample_batches(batches, now=now, contacts=contacts)
+            store_sample_batches(batches, now=now, contacts=contacts)
     except IntegrityError:
         # a gateway removed from the registry since the cache looked: find it, keep the rest
-        results = []
-        for message, gateway, samples in telemetry:
+        for message, batch in telemetry:
             try:
                 with transaction.atomic():
-                    results.append(ingest_sample_batches([(gateway, samples)], now=now)[0])
+                    store_sample_batches([batch], now=now)
             except IntegrityError as exc:
                 dead(message, f"could not store: {exc}")
-                results.append(IngestResult())
-        return results
+                batch.result = IngestResult()
 
 
 def _handle_other(kind: str, gateway: Gateway, body: dict, *, now, message, dead, contacts) -> None:

@@ -43,13 +43,19 @@ class Newest:
 
 
 def record_contacts(
-    gateway_ids: Iterable[int], *, now: datetime, newest: Mapping[int, Newest] | None = None
+    gateway_ids: Iterable[int],
+    *,
+    now: datetime,
+    newest: Mapping[int, Newest] | None = None,
+    transport: str | None = None,
 ) -> None:
     """These gateways said something: each is seen now, online if it was not, and its latest
-    values move to ``newest`` where that is newer than what the live state holds.
+    values move to ``newest`` where that is newer than what the live state holds. With
+    ``transport`` they were heard over it (``note_transport``, in the same statement).
 
-    Three statements for any number of gateways (a read and two upserts), so an ingest batch
-    from a thousand gateways costs no more round trips than one from a single gateway. Rows go in gateway order so
+    One statement on PostgreSQL (three on SQLite) for any number of gateways, so an ingest
+    batch from a thousand gateways costs no more round trips than one from a single
+    gateway; a gateway back after a silence costs two more. Rows go in gateway order so
     concurrent batches lock live states in the same order and cannot deadlock. Call inside
     the transaction that stores what they said."""
     newest = newest or {}
@@ -65,17 +71,18 @@ def record_contacts(
             return gateway_id, None, None, "{}"
         return gateway_id, adapt(item.ts), item.seq, json.dumps(item.values)
 
-    # Back after a silence that detect-offline did not close (it was not running): the
-    # open interval ends at the last message before the silence, and a new one opens
-    # below; otherwise the silence would vanish from the history the warranty reads.
-    silent_until = dict(
-        GatewayLiveState.objects.filter(
-            gateway_id__in=ids, last_seen_at__lte=now - offline_silence()
-        ).values_list("gateway_id", "last_seen_at")
+    silent_until, opened = sql.touch_live_states(
+        [row(gateway_id) for gateway_id in ids],
+        seen=seen,
+        silent_before=adapt(now - offline_silence()),
+        transport=transport,
     )
-    sql.upsert_live_states([row(gateway_id) for gateway_id in ids], seen=seen)
-    _close_missed(silent_until)
-    opened = sql.open_intervals(ids, since=seen)
+    if silent_until:
+        # Back after a silence that detect-offline did not close (it was not running): the
+        # open interval ends at the last message before the silence, and a new one opens;
+        # otherwise the silence would vanish from the history the warranty reads.
+        _close_missed(silent_until)
+        opened += sql.open_intervals(sorted(silent_until), since=seen)
     if opened:  # a change, not a sample: gateways that keep talking open nothing
         signals.gateways_online.send(
             sender=ConnectivityInterval, gateway_ids=opened, online_from=now
@@ -114,8 +121,10 @@ class ContactBuffer:
         self, gateway_ids: Iterable[int], *, now: datetime, newest: Mapping[int, Newest]
     ) -> None:
         """Record contacts; write the due ones now. Call inside the transaction storing them."""
-        for gateway_id in {*gateway_ids, *newest}:
-            _, held_newest = self.held.get(gateway_id, (now, None))
+        heard = {*gateway_ids, *newest}
+        for gateway_id in heard:
+            # taken out and put back at the end: ``held`` stays in the order of ``seen``
+            _, held_newest = self.held.pop(gateway_id, (now, None))
             item = newest.get(gateway_id)
             if held_newest is not None and (item is None or held_newest.ts > item.ts):
                 item = held_newest
@@ -123,11 +132,17 @@ class ContactBuffer:
         never = datetime.min.replace(tzinfo=UTC)
         due = {
             gateway_id
-            for gateway_id in {*gateway_ids, *newest}
+            for gateway_id in heard
             if now - self.written_at.get(gateway_id, never) >= self.every
         }
-        # and those held back that have not spoken since: the stream may never pause
-        due.update(g for g, (seen, _) in self.held.items() if now - seen >= self.every)
+        # and those held back that have not spoken since: the stream may never pause. The
+        # oldest come first, so this reads only those due and one more, not every gateway
+        # held (a fleet of fast senders); were the clock set back, a few would wait for
+        # the ones before them, or for the next flush.
+        for gateway_id, (seen, _) in self.held.items():
+            if now - seen < self.every:
+                break
+            due.add(gateway_id)
         self._write(sorted(due))
 
     def flush(self) -> None:
@@ -178,9 +193,7 @@ def is_online(state: GatewayLiveState | None, *, now: datetime | None = None) ->
 def note_transport(gateway_ids: Iterable[int], transport: str) -> None:
     """These gateways were just heard over ``transport`` ("https" or "mqtt"); a row is
     written only when that changed, so the hot path costs one read-only statement."""
-    GatewayLiveState.objects.filter(gateway_id__in=list(gateway_ids)).exclude(
-        transport=transport
-    ).update(transport=transport)
+    sql.note_transport(sorted(set(gateway_ids)), transport)
 
 
 def close_silent_intervals(*, now: datetime | None = None) -> int:

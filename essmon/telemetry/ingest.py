@@ -11,10 +11,11 @@ from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import msgspec
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from essmon.gateways.models import Gateway
@@ -54,7 +55,7 @@ class SampleError(ValueError):
     """Why one sample was refused, naming the field."""
 
 
-@dataclass
+@dataclass(slots=True)
 class IngestResult:
     accepted: int = 0
     duplicates: int = 0
@@ -247,6 +248,83 @@ def sample_checker(
     return check
 
 
+# --- the typed fast path ------------------------------------------------------------------
+#
+# A batch as msgspec decodes it straight from the body's bytes, every documented field
+# typed and bounded as validate_sample bounds it, so that a plainly valid batch is decoded
+# and checked in C, all at once. Field order is ROW_FIELDS' (ts, seq, NUMBERS, CHOICES), so
+# a decoded sample's astuple() is its row but for ts. Anything else (an unknown field, a
+# bool, an int for seq past a bigint, a value out of range, a missing field) fails the
+# decoding, and the batch goes the way every batch went before: decode_message and
+# check_samples, which write every refusal.
+_FastSample = msgspec.defstruct(
+    "FastSample",
+    [
+        ("ts", Annotated[str, msgspec.Meta(max_length=64)]),
+        ("seq", Annotated[int, msgspec.Meta(ge=0, le=SEQ_MAX)]),
+        *[
+            # the largest finite float for "no upper bound": inf is refused like NaN
+            (name, Annotated[float, msgspec.Meta(ge=low, le=min(high, sys.float_info.max))])
+            for name, (low, high) in NUMBERS.items()
+        ],
+        *[(name, Literal[tuple(sorted(allowed))]) for name, allowed in CHOICES.items()],
+    ],
+    forbid_unknown_fields=True,
+)
+_FastBatch = msgspec.defstruct(
+    "FastBatch",
+    [
+        ("gateway_id", str),
+        (
+            "samples",
+            # a type made at run time, from NUMBERS and CHOICES: mypy cannot follow it
+            Annotated[list[_FastSample], msgspec.Meta(max_length=MAX_SAMPLES_PER_BATCH)],  # type: ignore[valid-type]
+        ),
+    ],
+    forbid_unknown_fields=True,
+)
+_FAST_DECODER = msgspec.json.Decoder(_FastBatch)
+
+
+def decode_sample_batch(
+    body: bytes, *, gateway: Gateway, now: datetime, oldest: datetime
+) -> SampleBatch | None:
+    """A telemetry body (protocol 2.4) decoded and checked in one pass, when it is a batch
+    of ``gateway`` whose every sample is plainly valid; None when anything in it needs a
+    closer look. Then the caller takes the general way (``decode_message``, the batch's
+    checks, ``check_samples``), which refuses what must be refused, with its own words:
+    this only ever passes what that way would pass, with the same rows
+    (tests/telemetry/test_ingest.py compares the two).
+
+    Only ASCII bodies without a backslash are taken: no escape can then hide a NUL, a
+    lone surrogate or anything json and msgspec might read differently."""
+    if not body.isascii() or b"\\" in body:
+        return None
+    try:
+        batch: Any = _FAST_DECODER.decode(body)  # a _FastBatch, made at run time
+    except msgspec.MsgspecError:
+        return None
+    if batch.gateway_id != gateway.gateway_id:
+        return None
+    latest = now + MAX_AHEAD
+    floor = max(gateway.provisioned_at, oldest)
+    fromiso, astuple = datetime.fromisoformat, msgspec.structs.astuple
+    rows: dict[datetime, tuple[Any, ...]] = {}
+    for sample in batch.samples:
+        try:
+            ts = fromiso(sample.ts)
+        except ValueError:
+            return None
+        if ts.tzinfo is None or not floor <= ts <= latest:
+            return None
+        ts = ts.astimezone(UTC)
+        if ts not in rows:  # a repeat within the batch: a duplicate, as partition_items counts
+            rows[ts] = (ts, *astuple(sample)[1:])
+    return SampleBatch(
+        gateway, IngestResult(duplicates=len(batch.samples) - len(rows)), [*rows.values()]
+    )
+
+
 def partition_items(
     raws: list[Any],
     validate: Callable[[Any], dict[str, Any]],
@@ -299,6 +377,34 @@ def ingest_samples(
 
 
 SAMPLE_COLUMNS = ("gateway_id", "ts", "seq", *NUMBERS, *CHOICES, "received_at")
+# A checked sample as a row: these values in this order (the sample table's columns after
+# gateway_id, without received_at); ``ts`` in UTC.
+ROW_FIELDS = ("ts", "seq", *NUMBERS, *CHOICES)
+_ROW_KINDS = (datetime, int, *[float] * len(NUMBERS), *[str] * len(CHOICES))
+_VALUE_NAMES = ROW_FIELDS[2:]
+
+
+@dataclass(slots=True)
+class SampleBatch:
+    """One gateway's batch, checked: ``rows`` are its valid samples (ROW_FIELDS), one per
+    ``ts`` in the order received; ``result`` holds the refusals and the repeats within the
+    batch, and gets the accepted and duplicate counts when the rows are stored."""
+
+    gateway: Gateway
+    result: IngestResult
+    rows: list[tuple[Any, ...]]
+
+
+def check_samples(
+    gateway: Gateway, samples: list[Any], *, now: datetime, oldest: datetime
+) -> SampleBatch:
+    """Each sample of a decoded batch through ``sample_checker``: refusals by index, repeats
+    of a ``ts`` within the batch counted as duplicates."""
+    result, valid = partition_items(
+        samples, sample_checker(gateway=gateway, now=now, oldest=oldest), lambda c: c["ts"]
+    )
+    rows = [tuple(clean[name] for name in ROW_FIELDS) for clean in valid.values()]
+    return SampleBatch(gateway, result, rows)
 
 
 def ingest_sample_batches(
@@ -307,64 +413,114 @@ def ingest_sample_batches(
     now: datetime | None = None,
     contacts: ContactBuffer | None = None,
 ) -> list[IngestResult]:
-    """Store many gateways' batches in one transaction, with one INSERT whoever sent them:
-    the MQTT worker's path, where each message is a batch of its own. A gateway may appear
-    more than once; results come back in the order of ``batches``. ``contacts`` lets a
-    stream worker spread the live-state writes (see ContactBuffer)."""
+    """Check and store many gateways' batches in one transaction (``store_sample_batches``);
+    results come back in the order of ``batches``."""
     now = now or timezone.now()
-    adapt = connection.ops.adapt_datetimefield_value
     oldest = oldest_accepted_ts(now)  # once a batch: it only moves at a month's turn
-    checked = []
-    for gateway, samples in batches:
-        result, valid = partition_items(
-            samples,
-            sample_checker(gateway=gateway, now=now, oldest=oldest),
-            lambda c: c["ts"],
-        )
-        checked.append((gateway, result, valid))
-    # each sample's key as the database stores it, computed once: the INSERT sends it and
-    # the RETURNING rows are matched against it
-    keyed = [
-        (gateway, result, [((gateway.pk, adapt(c["ts"])), c) for c in valid.values()])
-        for gateway, result, valid in checked
+    checked = [
+        check_samples(gateway, samples, now=now, oldest=oldest) for gateway, samples in batches
     ]
-    # in no particular order: on PostgreSQL insert_samples stores them in (gateway, ts)
-    # order, so concurrent batches take their index locks in one order; SQLite has one
-    # writer at a time
-    rows = [(key[0], key[1], c) for _, _, items in keyed for key, c in items]
-    with transaction.atomic():
-        inserted = _insert_samples(rows, received_at=adapt(now))
-        newest: dict[int, Newest] = {}
-        for gateway, result, items in keyed:
-            for key, clean in items:
-                if key not in inserted:
-                    result.duplicates += 1
-                    continue
-                inserted.discard(key)  # the same sample twice in one call counts once
-                result.accepted += 1
-                known = newest.get(gateway.pk)
-                if known is None or clean["ts"] > known.ts:
-                    values = {name: clean[name] for name in (*NUMBERS, *CHOICES)}
-                    newest[gateway.pk] = Newest(clean["ts"], clean["seq"], values)
-        contacted = [gateway.pk for gateway, _, _ in checked]
-        if contacts is None:
-            record_contacts(contacted, now=now, newest=newest)
+    store_sample_batches(checked, now=now, contacts=contacts)
+    return [batch.result for batch in checked]
+
+
+def store_sample_batches(
+    batches: Sequence[SampleBatch],
+    *,
+    now: datetime,
+    contacts: ContactBuffer | None = None,
+    transport: str | None = None,
+) -> None:
+    """Store checked batches in one transaction, with one insert whoever sent them: the
+    MQTT worker's path, where each message is a batch of its own. A gateway may appear
+    more than once. Each batch's result gets its accepted and duplicate counts; the
+    gateways' live states are brought up to date (``contacts`` lets a stream worker spread
+    those writes, see ContactBuffer; ``transport`` is noted there when given).
+
+    On PostgreSQL the samples go in by ``copy_samples`` first, as new ones nearly always
+    are; if any was stored already, that attempt is rolled back (to a savepoint when the
+    caller's transaction holds this one, otherwise the whole transaction, which saves a
+    request of its own the savepoint's two statements) and ``insert_samples`` sorts them
+    out."""
+    rows = []
+    for batch in batches:
+        pk = batch.gateway.pk
+        rows += [(pk, *row) for row in batch.rows]
+    copy = partial(sql.copy_samples, SAMPLE_COLUMNS, _COPY_KINDS, rows, received_at=now)
+    insert = partial(sql.insert_samples, SAMPLE_COLUMNS, _COPY_KINDS, rows, received_at=now)
+    heard = partial(_heard, batches, now=now, contacts=contacts, transport=transport)
+    if not rows or not sql.is_postgresql():
+        with transaction.atomic(savepoint=False):
+            counts = heard(insert())
+    elif connection.in_atomic_block:
+        with transaction.atomic(savepoint=False):
+            try:
+                with transaction.atomic():
+                    copy()
+                inserted = None
+            except IntegrityError:  # stored already; a gateway removed fails again below
+                inserted = insert()
+            counts = heard(inserted)
+    else:
+        try:
+            with transaction.atomic():
+                copy()
+                counts = heard(None)
+        except IntegrityError:
+            with transaction.atomic():
+                counts = heard(insert())
+    # only now: a batch that fails above is stored again, alone, by the caller
+    for result, accepted, duplicates in counts:
+        result.accepted += accepted
+        result.duplicates += duplicates
+
+
+_COPY_KINDS = (int, *_ROW_KINDS)
+
+
+def _heard(
+    batches: Sequence[SampleBatch],
+    inserted: set[tuple[int, datetime]] | None,
+    *,
+    now: datetime,
+    contacts: ContactBuffer | None,
+    transport: str | None,
+) -> list[tuple[IngestResult, int, int]]:
+    """The batches' gateways were heard, with the newest of their new samples; their
+    (result, accepted, duplicates) counts, from ``inserted`` (None: every row was new)."""
+    counts = []
+    newest: dict[int, tuple[Any, ...]] = {}
+    for batch in batches:
+        pk = batch.gateway.pk
+        if inserted is None:  # every row was new: the usual case, nothing to match
+            kept = batch.rows
         else:
-            contacts.add(contacted, now=now, newest=newest)
-    return [result for _, result, _ in checked]
+            kept = []
+            for row in batch.rows:
+                key = (pk, row[0])
+                if key in inserted:
+                    inserted.discard(key)  # the same sample twice in one call counts once
+                    kept.append(row)
+        counts.append((batch.result, len(kept), len(batch.rows) - len(kept)))
+        if kept:
+            top = max(kept, key=_ts) if len(kept) > 1 else kept[0]
+            known = newest.get(pk)
+            if known is None or top[0] > known[0]:
+                newest[pk] = top
+    latest = {
+        pk: Newest(row[0], row[1], dict(zip(_VALUE_NAMES, row[2:], strict=True)))
+        for pk, row in newest.items()
+    }
+    contacted = [batch.gateway.pk for batch in batches]
+    if contacts is None:
+        record_contacts(contacted, now=now, newest=latest, transport=transport)
+    else:
+        contacts.add(contacted, now=now, newest=latest)
+    return counts
 
 
-def _insert_samples(
-    rows: list[tuple[int, Any, dict[str, Any]]], *, received_at: Any
-) -> set[tuple[int, Any]]:
-    """The keys of the rows that were new (essmon.telemetry.sql.insert_samples)."""
-    values = (*NUMBERS, *CHOICES)
-    kinds = (int, datetime, int, *[float] * len(NUMBERS), *[str] * len(CHOICES))
-    flat = [
-        (gateway_id, ts, clean["seq"], *(clean[n] for n in values))
-        for gateway_id, ts, clean in rows
-    ]
-    return sql.insert_samples(SAMPLE_COLUMNS, kinds, flat, received_at=received_at)
+def _ts(row: tuple[Any, ...]) -> Any:
+    return row[0]
 
 
 # --- status (heartbeat) -----------------------------------------------------------------

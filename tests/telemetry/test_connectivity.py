@@ -83,3 +83,35 @@ def test_a_rejected_batch_still_counts_as_contact(gw):
 def test_the_scheduler_runs_offline_detection():
     assert "detect-offline" in {job.name for job in JOBS}
     assert "detect-offline" in run_due_jobs()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_contact_buffer_writes_those_held_too_long_and_only_those():
+    """A stream worker's ContactBuffer keeps its held gateways in the order last heard, so
+    each batch reads only those due: one not heard since it was held is written after
+    ``every``; one heard again meanwhile waits for its own turn."""
+    from django.db import transaction
+
+    from essmon.telemetry.connectivity import ContactBuffer
+
+    a, b, c = (factories.connected_gateway() for _ in range(3))
+    contacts = ContactBuffer(every=timedelta(seconds=15))
+    start = timezone.now()
+
+    def add(*gateways, at):
+        with transaction.atomic():
+            contacts.add([g.pk for g in gateways], now=start + timedelta(seconds=at), newest={})
+
+    def seen(gateway):
+        return (GatewayLiveState.objects.get(gateway=gateway).last_seen_at - start).seconds
+
+    add(a, b, c, at=0)  # new to the buffer: written at once
+    add(b, at=5)  # held back
+    add(a, at=6)
+    add(b, at=10)  # b heard again: held since 10, now after a
+    assert list(contacts.held) == [a.pk, b.pk]
+    add(c, at=21)  # c is due itself; a, held since 6, is due; b, since 10, is not
+    assert (seen(a), seen(b), seen(c)) == (6, 0, 21)
+    assert list(contacts.held) == [b.pk]
+    add(c, at=26)
+    assert seen(b) == 10 and list(contacts.held) == [c.pk]

@@ -16,8 +16,12 @@ from essmon.gateways.models import Gateway
 from essmon.gateways.services.credentials import rotate_device_secret
 from essmon.telemetry.ingest import (
     CHOICES,
+    MAX_SAMPLES_PER_BATCH,
     NUMBERS,
     SampleError,
+    check_samples,
+    decode_message,
+    decode_sample_batch,
     ingest_samples,
     sample_checker,
     validate_sample,
@@ -207,10 +211,10 @@ def test_samples_older_than_the_raw_retention_are_refused(settings):
 def test_a_busy_database_answers_503_to_send_again(client, gw, monkeypatch):
     from django.db import OperationalError
 
-    def busy(**kwargs):
+    def busy(*args, **kwargs):
         raise OperationalError("database is locked")
 
-    monkeypatch.setattr("essmon.telemetry.api.ingest_samples", busy)
+    monkeypatch.setattr("essmon.telemetry.api.store_sample_batches", busy)
     response = post(client, gw, {"gateway_id": gw.gateway_id, "samples": [sample()]})
     assert response.status_code == 503 and response["Retry-After"] == "30"
     assert "send again" in response.json()["error"]
@@ -319,3 +323,230 @@ def test_the_batch_checker_passes_and_refuses_exactly_as_validate_sample(
     for name in dropped:
         raw.pop(name, None)
     _same_verdict(list(raw.items()) if not_a_dict else raw)
+
+
+# --- the typed fast path against the general way -------------------------------------------
+
+_GATEWAY_ID = "01AB00000042"
+
+
+def _general(body: bytes, gateway: Gateway, oldest: datetime) -> str:
+    """What the general way makes of a telemetry body: decode_message, the batch's checks
+    (as both transports make them) and check_samples."""
+    try:
+        decoded = decode_message(body)
+    except SampleError as exc:
+        return f"refused: {exc}"
+    if decoded.get("gateway_id") != gateway.gateway_id:
+        return "refused: not the gateway's"
+    samples = decoded.get("samples")
+    if not isinstance(samples, list) or len(samples) > MAX_SAMPLES_PER_BATCH:
+        return "refused: no batch"
+    batch = check_samples(gateway, samples, now=_NOW, oldest=oldest)
+    return repr((batch.result, batch.rows))  # repr: NaN != NaN, and -0.0 == 0.0
+
+
+def _same_batch(body: bytes) -> bool:
+    """decode_sample_batch either declines (None) or gives what the general way gives;
+    whether it took the body."""
+    gateway = Gateway(gateway_id=_GATEWAY_ID, provisioned_at=_NOW - timedelta(days=30))
+    oldest = oldest_accepted_ts(_NOW)
+    fast = decode_sample_batch(body, gateway=gateway, now=_NOW, oldest=oldest)
+    if fast is None:
+        return False
+    assert repr((fast.result, fast.rows)) == _general(body, gateway, oldest), body
+    return True
+
+
+def _body(samples: list, **top) -> bytes:
+    return json.dumps({"gateway_id": _GATEWAY_ID, "samples": samples, **top}).encode()
+
+
+def _at(seq: int) -> dict:
+    return sample(seq, ts=(_NOW - timedelta(hours=1, seconds=-seq)).isoformat())
+
+
+def test_the_fast_path_takes_plain_batches_repeats_included():
+    assert _same_batch(_body([_at(1)]))
+    assert _same_batch(_body([_at(n) for n in range(1000)]))
+    assert _same_batch(_body([_at(1), _at(2), _at(1)]))  # a repeat: a duplicate
+    assert _same_batch(_body([]))
+    # as the simulator and the benchmark write them: other spacing, ints for floats
+    assert _same_batch(json.dumps({"gateway_id": _GATEWAY_ID, "samples": [_at(1)]}).encode())
+    text = json.dumps({"samples": [{**_at(1), "pv_w": 1200}], "gateway_id": _GATEWAY_ID})
+    assert _same_batch(text.replace(", ", ",").replace(": ", ":").encode())
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _body([_at(1)], extra=1),  # an unknown field, anywhere
+        _body([{**_at(1), "note": "x"}]),
+        _body([_at(n) for n in range(1001)]),  # too many
+        json.dumps({"gateway_id": "01AB00000043", "samples": [_at(1)]}).encode(),
+        _body([{**_at(1), "pcs_mode": "\\u0067reen"}]).replace(b"\\\\", b"\\"),  # an escape
+        _body([{**_at(1), "pcs_mode": "グリーン"}], ensure_ascii=False),
+        _body([_at(1)]).replace(b"1200.0", b"NaN"),
+        _body([_at(1)]).replace(b"1200.0", b"1e400"),
+        _body([_at(1)]).replace(b'"seq": 1', b'"seq": 1.0'),
+        _body([_at(1)]).replace(b'"seq": 1', b'"seq": true'),
+        _body([{**_at(1), "soc_pct": 100.000001}]),
+        _body([{**_at(1), "ts": "2026-11-20T02:00:00"}]),  # no offset
+        _body([{**_at(1), "ts": "2023-01-01T00:00:00+00:00"}]),  # past the retention
+        b'\xef\xbb\xbf{"gateway_id": "01AB00000042", "samples": []}',  # a BOM
+        b'{"gateway_id": "01AB00000042", "samples": []} []',
+        b'[{"gateway_id": "01AB00000042", "samples": []}]',
+    ],
+)
+def test_the_fast_path_declines_what_it_must_not_judge(body):
+    assert not _same_batch(body)
+
+
+def _json_number() -> st.SearchStrategy[str]:
+    """Numbers as JSON texts, most of them valid, some only Python's json reads, some none."""
+    digits = st.from_regex(
+        r"-?(0|[1-9][0-9]{0,30})(\.[0-9]{1,30})?([eE][+-]?[0-9]{1,3})?", fullmatch=True
+    )
+    odd = st.sampled_from(
+        ["NaN", "Infinity", "-Infinity", "01", "1.", ".5", "+1", "1e", "-", "0x10", "1_0"]
+    )
+    return st.one_of(digits, digits, odd)
+
+
+def _in_range(name: str) -> st.SearchStrategy[str]:
+    """A value within the field's bounds, written as JSON allows it in many ways: the
+    fast path's own parsing of numbers is what this holds against Python's."""
+    low, high = NUMBERS[name]
+    value = st.floats(min_value=low, max_value=min(high, 1e300))
+    return st.one_of(
+        value.map(repr),
+        value.map(lambda v: f"{v:.17e}"),
+        value.map(lambda v: f"{v:.3E}".replace("E+", "E")),
+        value.map(lambda v: f"{v:.25f}"),
+        st.integers(min_value=math.ceil(low), max_value=int(min(high, 1e30))).map(str),
+        st.sampled_from(["-0", "-0.0", "0e5", "100000.00000000000001", "99999.9999999999999999"]),
+    )
+
+
+_SPACE = st.sampled_from(["", " ", " ", "\t", "\n", "\r\n", "\x0c", "\x0b", "\x00", "\u00a0"])
+
+
+@st.composite
+def _telemetry_bodies(draw) -> bytes:
+    """A telemetry body written by hand, field by field: valid values mostly, written in
+    JSON's many ways; sometimes a field replaced by a JSON text of another kind or a raw
+    number, a key repeated, dropped or added, odd white space between the tokens."""
+    count = draw(st.integers(min_value=0, max_value=4))
+    samples = []
+    for seq in range(count):
+        fields = {k: json.dumps(v) for k, v in _at(seq).items()}
+        for name in draw(st.sets(st.sampled_from(sorted(NUMBERS)), max_size=4)):
+            fields[name] = draw(_in_range(name))
+        if draw(st.integers(0, 3)) == 0:  # a change the general way may well refuse
+            name = draw(st.sampled_from([*fields, "extra"]))
+            fields[name] = draw(
+                st.one_of(
+                    _json_number(),
+                    _FIELD_VALUES.map(json.dumps),
+                    st.sampled_from(['"running"', '"green"', "true", "null", "[]", "{}"]),
+                )
+            )
+        if draw(st.integers(0, 9)) == 0:
+            del fields[draw(st.sampled_from(sorted(fields)))]
+        space = draw(_SPACE) if draw(st.integers(0, 4)) == 0 else " "
+        pairs = [f'"{k}"{space}:{space}{v}' for k, v in fields.items()]
+        if pairs and draw(st.integers(0, 9)) == 0:  # a key twice: the last one counts
+            name = draw(st.sampled_from(sorted(NUMBERS)))
+            pairs.append(f'"{name}": {draw(st.one_of(_in_range(name), _json_number()))}')
+        samples.append("{" + f",{space}".join(pairs) + "}")
+    space = draw(_SPACE) if draw(st.integers(0, 4)) == 0 else ""
+    gateway = f'"{_GATEWAY_ID}"' if draw(st.integers(0, 9)) else '"01AB00000043"'
+    text = (
+        f'{space}{{"gateway_id":{space}{gateway}, "samples": [{",".join(samples)}]{space}}}{space}'
+    )
+    return text.encode()
+
+
+@hypothesis_settings(max_examples=500, deadline=None)
+@given(body=_telemetry_bodies())
+def test_the_fast_path_passes_only_what_the_general_way_passes_and_alike(body):
+    """Whatever a body holds, the fast path gives exactly the general way's rows and counts,
+    or leaves the body to it."""
+    _same_batch(body)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(
+    changes=st.dictionaries(
+        st.sampled_from(("ts", "seq", *NUMBERS, *CHOICES, "extra")), _FIELD_VALUES, max_size=3
+    ),
+    repeat=st.booleans(),
+)
+def test_the_fast_path_judges_changed_fields_as_the_general_way(changes, repeat):
+    samples = [_at(1), {**_at(2), **changes}]
+    _same_batch(_body(samples + [samples[1]] * repeat))
+
+
+# --- a request's own transaction (not the test's): what the HTTPS path does in production ----
+
+
+@pytest.mark.django_db(transaction=True)
+def test_in_its_own_transaction_a_resend_and_a_mix_are_counted_right(client):
+    gw = factories.connected_gateway()
+    first = [sample(n, minutes_ago=10 - n) for n in range(3)]
+    assert post(client, gw, {"gateway_id": gw.gateway_id, "samples": first}).json() == {
+        "accepted": 3,
+        "duplicates": 0,
+        "rejected": [],
+    }
+    # the optimistic COPY fails on the stored ones; the request goes the conflict-aware way
+    mixed = [*first, sample(5, minutes_ago=1), sample(5, minutes_ago=1)]
+    assert post(client, gw, {"gateway_id": gw.gateway_id, "samples": mixed}).json() == {
+        "accepted": 1,
+        "duplicates": 4,
+        "rejected": [],
+    }
+    assert Sample.objects.filter(gateway=gw).count() == 4
+    live = GatewayLiveState.objects.get(gateway=gw)
+    assert live.last_seq == 5 and live.transport == "https"
+
+
+# --- the gateway API's own middleware and its authentication -----------------------------
+
+
+def test_the_gateway_api_answers_past_the_browsers_middleware(client, gw):
+    """No session, CSRF, messages or CSP on the device API; the headers every answer
+    carries still come (docs/architecture.md, "Response headers")."""
+    response = post(client, gw, {"gateway_id": gw.gateway_id, "samples": [sample(1)]})
+    assert response.status_code == 200
+    assert response["Cache-Control"] == "private, no-store"
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Content-Length"] == str(len(response.content))
+    assert "Content-Security-Policy" not in response and "Vary" not in response
+    assert not response.cookies
+    assert response.wsgi_request.resolver_match.view_name == "telemetry:telemetry"
+    assert not hasattr(response.wsgi_request, "session")  # the browser's stack never ran
+    # a path under the prefix that names nothing: the JSON 404, the same way
+    response = client.post("/api/v1/nothing", "{}", content_type="application/json")
+    assert response.status_code == 404 and "no endpoint" in response.json()["error"]
+    assert "Content-Security-Policy" not in response
+
+
+def test_the_gateway_api_still_checks_the_host(gw):
+    from django.test import Client
+
+    response = Client(HTTP_HOST="evil.example").post(
+        URL, "{}", content_type="application/json", HTTP_AUTHORIZATION=f"Gateway {gw.gateway_id}:x"
+    )
+    assert response.status_code == 400
+
+
+def test_a_proven_secret_stops_working_when_rotated(client, gw):
+    batch = {"gateway_id": gw.gateway_id, "samples": [sample(1)]}
+    assert post(client, gw, batch).status_code == 200  # proven, and remembered
+    old = gw.secret
+    new = rotate_device_secret(gateway=gw)
+    assert post(client, gw, batch, secret=old).status_code == 401
+    assert post(client, gw, batch, secret=new).json()["duplicates"] == 1
+    assert post(client, gw, batch, secret=new[::-1]).status_code == 401
