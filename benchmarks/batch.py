@@ -26,12 +26,12 @@ from datetime import UTC, datetime, timedelta
 
 import checkouts
 
-GATEWAYS = 100
+GATEWAYS = 1000
 BATCH = 1000
 PREFIX = "96PM"
 
 
-def measure(total: int, profile: bool) -> dict[str, float]:
+def measure(total: int, profile: bool, *, gateways: int, python_gc: str) -> dict[str, float]:
     """One round in this process, against the essmon on sys.path."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "essmon.settings")
     import django
@@ -51,12 +51,12 @@ def measure(total: int, profile: bool) -> dict[str, float]:
     now = datetime.now(UTC)
     Gateway.objects.bulk_create(
         Gateway(gateway_id=gateway_id(g), provisioned_at=now - timedelta(days=30))
-        for g in range(GATEWAYS)
+        for g in range(gateways)
     )
-    plan = rows.Plan.make(gateways=GATEWAYS, total=total, now=now)
+    plan = rows.Plan.make(gateways=gateways, total=total, now=now)
     messages = []
     for i in range(total):
-        g, seq = i % GATEWAYS, i // GATEWAYS
+        g, seq = i % gateways, i // gateways
         body = rows.batch_json(gateway_id(g), [rows.sample_json(g, seq, plan.ts(seq))])
         messages.append(Incoming(f"essmon/v1/{gateway_id(g)}/telemetry", body.encode()))
     batches = [messages[i : i + BATCH] for i in range(0, total, BATCH)]
@@ -67,6 +67,8 @@ def measure(total: int, profile: bool) -> dict[str, float]:
             cursor.execute("SELECT pg_backend_pid()")
             backend = cursor.fetchone()[0]
         server = checkouts.backend_cpu(backend)
+        if python_gc == "worker":
+            _settle_as_the_worker_does()
         accepted = 0
         with checkouts.timed_part(profile) as spent:
             for batch in batches[1:]:
@@ -85,26 +87,58 @@ def measure(total: int, profile: bool) -> dict[str, float]:
     }
 
 
+def _settle_as_the_worker_does() -> None:
+    try:
+        from essmon.core.heap import settle_after_startup
+    except ImportError:  # a checkout from before it: its worker left Python's default
+        return
+    settle_after_startup()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=20_000, help="per round")
+    parser.add_argument("--gateways", type=int, default=GATEWAYS, help="the messages' senders")
+    parser.add_argument(
+        "--python-gc",
+        choices=("worker", "default"),
+        default="worker",
+        help="the garbage collector as `essmon ingest-mqtt` sets it (essmon/core/heap.py),"
+        " or Python's default",
+    )
+    parser.add_argument(
+        "--compare-gc",
+        action="store_true",
+        help="also rounds of this checkout with Python's default garbage collector, in turn",
+    )
     checkouts.add_arguments(parser)
     args = parser.parse_args()
-    if checkouts.one_round(args, lambda: measure(args.messages, args.profile)):
+    if checkouts.one_round(
+        args,
+        lambda: measure(
+            args.messages, args.profile, gateways=args.gateways, python_gc=args.python_gc
+        ),
+    ):
         return
     figures = checkouts.run_rounds(
         __file__,
         args,
         parser,
-        passed=["--messages", str(args.messages)],
+        passed=["--messages", str(args.messages), "--gateways", str(args.gateways)],
+        variants=(
+            {"this checkout, default gc": ["--python-gc", "default"]}
+            if args.compare_gc
+            else None
+        ),
         describe=lambda row: (
             f"{row['sample_us']:.1f} µs of CPU per sample in process_messages;"
             f" PostgreSQL backend {row['server_sample_us']:.1f} µs"
         ),
     )
     print(
-        f"\n{args.messages - BATCH:,} one-sample messages timed per round, in batches of"
-        f" {BATCH:,}; {args.rounds} round(s); medians, CPU µs per sample:"
+        f"\n{args.messages - BATCH:,} one-sample messages of {args.gateways:,} gateways timed"
+        f" per round, in batches of {BATCH:,}; {args.rounds} round(s); medians, CPU µs per"
+        " sample:"
     )
     checkouts.print_medians(
         figures,

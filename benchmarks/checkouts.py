@@ -57,23 +57,28 @@ def run_rounds(
     *,
     passed: list[str],
     describe: Callable[[dict[str, float]], str],
+    variants: dict[str, list[str]] | None = None,
 ) -> dict[str, list[dict[str, float]]]:
     """``args.rounds`` rounds of ``script`` (with the options ``passed``) in this checkout
-    and, with ``--base``, the other one, in turn; each round's figures as it ends."""
+    and, with ``--base``, the other one, in turn; each round's figures as it ends.
+    ``variants`` adds rounds of this checkout with further options, by name."""
     if args.base is not None and not args.base_database:
         parser.error("--base needs --base-database")
-    checkouts = {"this checkout": (HERE.parent, os.environ.get("ESSMON_DATABASE_URL"))}
+    database = os.environ.get("ESSMON_DATABASE_URL")
+    checkouts = {"this checkout": (HERE.parent, database, [])}
+    for name, options in (variants or {}).items():
+        checkouts[name] = (HERE.parent, database, options)
     if args.base is not None:
-        checkouts[f"base {args.base}"] = (args.base.resolve(), args.base_database)
+        checkouts[f"base {args.base}"] = (args.base.resolve(), args.base_database, [])
     if args.instructions and not shutil.which("valgrind"):
         parser.error("--instructions needs valgrind (Debian: apt-get install valgrind)")
     figures: dict[str, list[dict[str, float]]] = {name: [] for name in checkouts}
     folder = Path(tempfile.mkdtemp(prefix="essmon-checkouts-"))
     try:
         for number in range(args.rounds):
-            for name, (root, database) in checkouts.items():
+            for name, (root, database, options) in checkouts.items():
                 env = {**os.environ, "ESSMON_DATABASE_URL": database or ""}
-                command = [sys.executable, script, "--one-round", str(root), *passed]
+                command = [sys.executable, script, "--one-round", str(root), *passed, *options]
                 command += ["--profile"] * args.profile
                 counts = folder / f"{number}-{len(figures[name])}-{root.name}.callgrind"
                 if args.instructions:

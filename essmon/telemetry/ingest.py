@@ -490,8 +490,10 @@ def _heard(
     (result, accepted, duplicates) counts, from ``inserted`` (None: every row was new)."""
     counts = []
     newest: dict[int, tuple[Any, ...]] = {}
+    contacted = []
     for batch in batches:
         pk = batch.gateway.pk
+        contacted.append(pk)
         if inserted is None:  # every row was new: the usual case, nothing to match
             kept = batch.rows
         else:
@@ -507,11 +509,7 @@ def _heard(
             known = newest.get(pk)
             if known is None or top[0] > known[0]:
                 newest[pk] = top
-    latest = {
-        pk: Newest(row[0], row[1], dict(zip(_VALUE_NAMES, row[2:], strict=True)))
-        for pk, row in newest.items()
-    }
-    contacted = [batch.gateway.pk for batch in batches]
+    latest = {pk: Newest(row[0], row[1], row[2:], _VALUE_NAMES) for pk, row in newest.items()}
     if contacts is None:
         record_contacts(contacted, now=now, newest=latest, transport=transport)
     else:

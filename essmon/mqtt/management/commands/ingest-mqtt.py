@@ -4,6 +4,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from essmon.core.heap import settle_after_startup
 from essmon.mqtt.broker import broker_address
 from essmon.mqtt.client import reason
 from essmon.mqtt.worker import IngestWorker, worker_client_id
@@ -67,6 +68,7 @@ class Command(BaseCommand):
             retiring=retire,
         )
         worker.install_signal_handlers()
+        settle_after_startup()
         if retire:
             self._retire(worker)
         else:
