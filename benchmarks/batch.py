@@ -126,9 +126,7 @@ def main() -> None:
         parser,
         passed=["--messages", str(args.messages), "--gateways", str(args.gateways)],
         variants=(
-            {"this checkout, default gc": ["--python-gc", "default"]}
-            if args.compare_gc
-            else None
+            {"this checkout, default gc": ["--python-gc", "default"]} if args.compare_gc else None
         ),
         describe=lambda row: (
             f"{row['sample_us']:.1f} µs of CPU per sample in process_messages;"

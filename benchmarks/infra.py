@@ -78,6 +78,21 @@ class Postgres:
 # --- Mosquitto --------------------------------------------------------------------------
 
 
+def broker_listeners(files, port: int, service_port: int) -> list[str]:
+    """The gateways' listener on ``port`` and the service's on ``service_port``, as in
+    production: with essmon's plugin when it is built (`make mosquitto`), else with the
+    generated ACL file (``files``: essmon.mqtt.broker.BrokerFiles, written)."""
+    from essmon.mqtt.broker import mosquitto_listeners
+
+    plugin = Path(__file__).resolve().parent.parent / "build" / "essmon_gateway_acl.so"
+    return mosquitto_listeners(
+        files,
+        gateway_listener=f"{port} 127.0.0.1",
+        service_listener=f"{service_port} 127.0.0.1",
+        acl_plugin=plugin if plugin.exists() else None,
+    )
+
+
 class Broker:
     """A Mosquitto of the benchmark's own, configured for the service as
     docs/deployment.md configures production's (except TLS): the gateways' listener on

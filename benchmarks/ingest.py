@@ -54,6 +54,7 @@ from infra import (
     Postgres,
     Processes,
     Snapshot,
+    broker_listeners,
     connections_to,
     essmon_command,
     free_port,
@@ -619,7 +620,6 @@ class Bench:
         from essmon.mqtt.broker import (
             BrokerAddress,
             BrokerFiles,
-            mosquitto_listeners,
             write_broker_files,
         )
 
@@ -630,16 +630,7 @@ class Bench:
         folder = self.folder / f"broker-{tag}"
         files = BrokerFiles.beside(str(folder / "passwd"), str(folder / "acl"))
         write_broker_files(files, service=service)
-        # the gateways' listener as in production: with essmon's plugin when it is built
-        # (`make mosquitto`), else with the generated ACL file
-        plugin = ROOT / "build" / "essmon_gateway_acl.so"
-        listeners = mosquitto_listeners(
-            files,
-            gateway_listener=f"{port} 127.0.0.1",
-            service_listener=f"{service_port} 127.0.0.1",
-            acl_plugin=plugin if plugin.exists() else None,
-        )
-        broker = Broker(folder, port, service_port, listeners)
+        broker = Broker(folder, port, service_port, broker_listeners(files, port, service_port))
         broker.start()
         self.processes.add(broker.process)
         worker_env = {

@@ -49,9 +49,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import rows
-from infra import Broker, free_port
+from infra import Broker, broker_listeners, free_port
 
-ROOT = Path(__file__).resolve().parent.parent
 SERVICE_USER = "essmon-ingest"
 CANDIDATES = ("paho-thread", "paho-single", "gmqtt", "mqtt5", "essmon")
 # with --database-url only: the worker itself, into PostgreSQL
@@ -510,7 +509,6 @@ def orchestrate(args: argparse.Namespace) -> int:
         BrokerAddress,
         BrokerFiles,
         acl_file_text,
-        mosquitto_listeners,
         service_acl_file_text,
         service_password_file_text,
     )
@@ -543,14 +541,9 @@ def orchestrate(args: argparse.Namespace) -> int:
     files.acl_file.write_text(acl_file_text())
     files.service_password_file.write_text(service_password_file_text(service))
     files.service_acl_file.write_text(service_acl_file_text(service))
-    plugin = ROOT / "build" / "essmon_gateway_acl.so"
-    listeners = mosquitto_listeners(
-        files,
-        gateway_listener=f"{port} 127.0.0.1",
-        service_listener=f"{service_port} 127.0.0.1",
-        acl_plugin=plugin if plugin.exists() else None,
+    broker = Broker(
+        folder / "broker", port, service_port, broker_listeners(files, port, service_port)
     )
-    broker = Broker(folder / "broker", port, service_port, listeners)
     results: dict[str, list[dict]] = {c: [] for c in chosen}
     try:
         broker.start()
