@@ -427,7 +427,7 @@ class FrameReader:
                     p += skip
                     if p > stop:
                         raise ProtocolError("PUBLISH properties run past the packet's end")
-                    messages.append(message(topic, bytes(buf[p:stop])))
+                    messages.append(message(topic, bytes(view[p:stop])))
                     packet_ids.append(packet_id)
                 else:
                     packets.append(_control(first, view, body, stop))
@@ -545,7 +545,7 @@ class Client:
                     raise ProtocolError("the broker's first packet was not CONNACK", 0x82)
                 reader.parse(messages, ids, packets)
             connack = packets[0]
-            if connack.code >= 0x80:
+            if connack.code != 0x00:  # the only success a CONNACK has (MQTT 5, 3.2.2.2)
                 raise Refused(connack.code, connack.reason_string)
         except BaseException:
             sock.close()
@@ -598,6 +598,9 @@ class Client:
                     self._send(PINGREQ_FRAME)
                 except (OSError, ConnectionLost) as exc:
                     self.broken = f"keep-alive: {exc}"
+                    continue
+                # awaiting its PINGRESP, as after the main thread's own PINGREQ
+                self.ping_sent_at = self.ping_sent_at or time.monotonic()
 
     def close(self, code: int | None = None, *, session_expiry: int | None = None) -> None:
         """Close the connection; with ``code``, after a DISCONNECT with that reason code

@@ -326,14 +326,22 @@ class IngestWorker:
             while not self.stopping.is_set():
                 batch = self._next_batch()
                 if batch:
-                    last_message = time.monotonic()
                     retirement.messages += len(batch)
                     self._ingest(batch)
+                    # quiet counts from the batch's end: what came while it was being
+                    # stored is still in the socket, unread, and must not be left there
+                    last_message = time.monotonic()
                 elif self.contacts.held:
                     self._flush_contacts()
                 unsuback = self.client.unsuback
                 since = time.monotonic() - max(last_message, self.client.unsubscribed_at)
-                if unsuback is not None and not self.pending and since >= quiet:
+                if (
+                    unsuback is not None
+                    and not self.pending
+                    and since >= quiet
+                    # a stop while the database was away leaves the batch unstored
+                    and not self.stopping.is_set()
+                ):
                     retirement.unsuback = unsuback.codes
                     logger.info(
                         "retire: nothing came for %.0f s after the UNSUBACK; %d messages "
@@ -505,4 +513,9 @@ class IngestWorker:
                 self.client.close()
                 self._lost(exc)
                 return
+            except (ValueError, RuntimeError) as exc:
+                # this gateway's commands cannot go as one message (too large, no packet
+                # id free): the others still go; the database sends it again if unanswered
+                logger.error("could not publish commands to %s: %s", gateway_id, exc)
+                continue
             self.totals["commands_published"] += len(messages)
